@@ -1,0 +1,5 @@
+import type { Sequelize } from 'sequelize';
+
+export function defineResidentModels(_sequelize: Sequelize) {
+  return {};
+}

@@ -1,0 +1,5 @@
+import type { Sequelize } from 'sequelize';
+
+export function defineVaccinationModels(_sequelize: Sequelize) {
+  return {};
+}

@@ -1,0 +1,102 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { currentRequestId } from './context.ts';
+
+/** Base of every problem `type` URI (RFC 9457 §3.1.1). Stable: clients switch on it. */
+export const PROBLEM_BASE = 'https://hikitsugi.example/problems/';
+
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  requestId?: string;
+  /** The input field at fault, as a JSON pointer-ish dotted path. */
+  field?: string;
+  /** The rule that field broke, in words a clerk can act on. */
+  rule?: string;
+  errors?: { field: string; rule: string }[];
+  [extension: string]: unknown;
+}
+
+/**
+ * The one error type of the project. `code` is the stable last segment of the problem type,
+ * e.g. `validation`, `not-found`, `identity_mismatch`.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra: { field?: string; rule?: string; errors?: { field: string; rule: string }[]; [k: string]: unknown } = {},
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+
+  toProblem(instance?: string): ProblemDetails {
+    const requestId = currentRequestId();
+    return {
+      type: PROBLEM_BASE + this.code,
+      title: this.message,
+      status: this.status,
+      ...(instance ? { instance } : {}),
+      ...(requestId ? { requestId } : {}),
+      ...this.extra,
+    };
+  }
+}
+
+export const badRequest = (field: string, rule: string, message = `Invalid ${field}`) =>
+  new AppError(400, 'validation', message, { field, rule, errors: [{ field, rule }] });
+export const unprocessable = (code: string, message: string, extra: AppError['extra'] = {}) =>
+  new AppError(422, code, message, extra);
+export const notFound = (what: string) => new AppError(404, 'not-found', `${what} not found`);
+export const unauthorized = (message = 'Authentication required') => new AppError(401, 'unauthorized', message);
+export const forbidden = (message = 'Not allowed for this role or municipality') => new AppError(403, 'forbidden', message);
+export const conflict = (code: string, message: string, extra: AppError['extra'] = {}) => new AppError(409, code, message, extra);
+
+export function sendProblem(res: Parameters<RequestHandler>[1], problem: ProblemDetails): void {
+  res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));
+}
+
+/** Unknown routes are problems too, never Express's HTML page. */
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new AppError(404, 'not-found', `No route ${req.method} ${req.path}`));
+};
+
+/**
+ * Renders every error as application/problem+json. Unknown errors become a generic 500: the
+ * details go to the log only, so a stack trace (or a value in it) never reaches a client.
+ */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (err instanceof AppError) {
+      if (err.status >= 500) logger.error({ err, code: err.code }, err.message);
+      return sendProblem(res, err.toProblem(req.originalUrl));
+    }
+    const bodyError = mapBodyParserError(err);
+    if (bodyError) return sendProblem(res, bodyError.toProblem(req.originalUrl));
+    logger.error({ err }, 'unhandled error');
+    return sendProblem(res, new AppError(500, 'internal', 'Internal error').toProblem(req.originalUrl));
+  };
+}
+
+/** body-parser's errors carry a `type`; turn them into named rules. */
+function mapBodyParserError(err: unknown): AppError | undefined {
+  const e = err as { type?: string; status?: number };
+  switch (e?.type) {
+    case 'entity.too.large':
+      return new AppError(413, 'payload-too-large', 'Request body too large', { field: 'body', rule: 'must not exceed the size limit' });
+    case 'entity.parse.failed':
+      return badRequest('body', 'must be valid JSON', 'Malformed JSON body');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new AppError(415, 'unsupported-media-type', 'Unsupported body encoding', { field: 'body', rule: 'must be UTF-8 JSON' });
+    case 'request.aborted':
+      return badRequest('body', 'must be sent completely', 'Request body truncated');
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,49 @@
+import { expect } from 'chai';
+import { Writable } from 'node:stream';
+import fc from 'fast-check';
+import { createLogger } from '../../shared/log.ts';
+import { completeMyNumber } from '../../shared/identifiers.ts';
+
+function capture() {
+  const lines: string[] = [];
+  const destination = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  return { lines, logger: createLogger({ name: 'redaction-test', level: 'debug', destination }) };
+}
+
+describe('log redaction', () => {
+  it('when a My Number is logged anywhere (message, fields, nested, keys, errors, numbers), then no line contains it', () => {
+    const myNumber = '123456789018';
+    const { lines, logger } = capture();
+    logger.info(`resident ${myNumber} registered`);
+    logger.info({ body: { resident: { myNumber, note: `card ${myNumber}` } } }, 'payload');
+    logger.info({ list: [myNumber, { deep: [[myNumber]] }], [myNumber]: 'as key', asNumber: Number(myNumber) }, 'shapes');
+    logger.error({ err: new Error(`lookup failed for ${myNumber}`) }, 'failure');
+    logger.warn('printf %s style', myNumber);
+    expect(lines.length).to.equal(5);
+    for (const line of lines) expect(line).not.to.include(myNumber);
+    expect(lines.join('')).to.include('[redacted]');
+  });
+
+  it('when secrets are logged under their usual names, then their values are hidden', () => {
+    const { lines, logger } = capture();
+    logger.info({ password: 'hunter2-hunter2', authorization: 'Bearer abc.def.ghi', token: 'abc.def.ghi' }, 'secrets');
+    expect(lines[0]).not.to.include('hunter2');
+    expect(lines[0]).not.to.include('abc.def.ghi');
+  });
+
+  it('when random text embeds a valid My Number, then the line never contains it (property)', () => {
+    fc.assert(fc.property(fc.string(), fc.stringMatching(/^\d{11}$/), fc.string(), (before, prefix, after) => {
+      const myNumber = completeMyNumber(prefix);
+      const { lines, logger } = capture();
+      // Separators keep the number a 12-digit run of its own, as it would be in real text.
+      logger.info({ field: `${before} ${myNumber} ${after}` }, `${before} ${myNumber} ${after}`);
+      return lines.every((l) => !l.includes(myNumber));
+    }), { numRuns: 200 });
+  });
+
+  it('when ordinary 12-digit values without a valid check digit are logged, then they are kept', () => {
+    const { lines, logger } = capture();
+    logger.info({ ticket: '123456789019' }, 'not a My Number');
+    expect(lines[0]).to.include('123456789019');
+  });
+});
