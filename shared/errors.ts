@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { currentRequestId } from './context.ts';
+import { scrubText } from './log.ts';
 
 /** Base of every problem `type` URI (RFC 9457 §3.1.1). Stable: clients switch on it. */
 export const PROBLEM_BASE = 'https://hikitsugi.example/problems/';
@@ -72,14 +73,16 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
+    // The instance is the path alone: a query string is the caller's input and may hold anything.
+    const instance = scrubText(req.originalUrl.split('?')[0] ?? '');
     if (err instanceof AppError) {
       if (err.status >= 500) logger.error({ err, code: err.code }, err.message);
-      return sendProblem(res, err.toProblem(req.originalUrl));
+      return sendProblem(res, err.toProblem(instance));
     }
     const bodyError = mapBodyParserError(err);
-    if (bodyError) return sendProblem(res, bodyError.toProblem(req.originalUrl));
+    if (bodyError) return sendProblem(res, bodyError.toProblem(instance));
     logger.error({ err }, 'unhandled error');
-    return sendProblem(res, new AppError(500, 'internal', 'Internal error').toProblem(req.originalUrl));
+    return sendProblem(res, new AppError(500, 'internal', 'Internal error').toProblem(instance));
   };
 }
 

@@ -31,6 +31,8 @@ export const Typ = {
   MOVE_OUT: 'hikitsugi-move-out+jwt',
   CHECKPOINT: 'hikitsugi-checkpoint+jws',
   CORRECTION: 'hikitsugi-correction+jwt',
+  /** The CA-signed list of revoked certificate serial numbers. */
+  REVOCATIONS: 'hikitsugi-revocations+jws',
 } as const;
 
 /** Longest lifetime of a query, forward or answer (DESIGN.md: exp ≤ 5 min). */
@@ -57,6 +59,8 @@ export const codeSchema = z.string().regex(/^[A-Z2-7]{26}$/, 'must be a 26-chara
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
 const isoTime = z.iso.datetime({ offset: true });
 const compact = z.string().max(200_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
+/** ~2.5 kB per subject (sealed part, consent terms, base64url) × the 5000-subject ceiling. */
+const compactBatch = z.string().max(16_000_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
 
 /** The consent terms B recorded, as B signs them into the query. A checks them itself. */
 export const consentTermsSchema = z.object({
@@ -119,6 +123,9 @@ export const sealedIdentitySchema = z.object({
   iss: municipality,
   aud: municipality,
   jti: z.string().min(8).max(128),
+  /** Set by signMessage like on every member JWT (verifyJwt requires them). */
+  iat: z.number().int(),
+  exp: z.number().int(),
   ref: z.string().min(1).max(64),
   birthDate: isoDate,
   sex: z.enum(['male', 'female', 'other', 'unknown']),
@@ -155,8 +162,8 @@ export const forwardClaimsSchema = z.object({
   iat: z.number().int(),
   exp: z.number().int(),
   rid: z.string().min(8).max(128),
-  /** B's query, byte for byte. */
-  query: compact,
+  /** B's query, byte for byte (a bulk query of thousands of subjects is megabytes, hence its own bound). */
+  query: compactBatch,
   subjects: z.array(forwardSubjectSchema).min(1).max(5000),
 }).strict();
 export type ForwardClaims = z.infer<typeof forwardClaimsSchema>;

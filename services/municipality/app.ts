@@ -1,4 +1,5 @@
 import type { Express } from 'express';
+import type { Server } from 'node:https';
 import type { Logger } from 'pino';
 import { errorHandler, notFoundHandler } from '../../shared/errors.ts';
 import { createBaseApp } from '../../shared/http.ts';
@@ -8,18 +9,27 @@ import type { MunicipalityConfig } from './config.ts';
 import type { MunicipalityContext } from './context.ts';
 import { defineModels, prepareSchema } from './models.ts';
 import { authRoutes } from './auth/routes.ts';
+import { auditRoutes } from './audit/routes.ts';
+import { federationAuditHooks } from './audit/federation.ts';
 import { residentRoutes } from './residents/routes.ts';
 import { vaccinationRoutes } from './vaccinations/routes.ts';
+import { consentRoutes } from './consents/routes.ts';
+import { exchangeRoutes } from './exchange/routes.ts';
+import { connectFederation, createFederationServer, type FederationRuntime } from './exchange/connect.ts';
+import { startRegistrationWorker } from './exchange/registration.ts';
 
 /** The staff-facing HTTP API of one municipality. */
-export function createStaffApp(ctx: MunicipalityContext): Express {
+export function createStaffApp(ctx: MunicipalityContext, federation?: FederationRuntime, onResidentCreated: () => void = () => {}): Express {
   const app = createBaseApp(ctx.logger);
   app.get('/health', (_req, res) => {
-    res.json({ status: 'ok', municipality: ctx.config.MUNICIPALITY_CODE, name: ctx.config.MUNICIPALITY_NAME });
+    res.json({ status: 'ok', municipality: ctx.config.MUNICIPALITY_CODE, name: ctx.config.MUNICIPALITY_NAME, federation: Boolean(federation) });
   });
   app.use(authRoutes(ctx));
+  app.use(auditRoutes(ctx, federationAuditHooks(federation?.link)));
   app.use(residentRoutes(ctx));
   app.use(vaccinationRoutes(ctx));
+  app.use(consentRoutes(ctx));
+  app.use(exchangeRoutes(ctx, federation?.link, onResidentCreated));
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));
   return app;
@@ -28,6 +38,9 @@ export function createStaffApp(ctx: MunicipalityContext): Express {
 export interface Municipality {
   ctx: MunicipalityContext;
   staffApp: Express;
+  /** The mTLS server for the gateway's record requests; absent when not federated. */
+  federationServer?: Server;
+  federation?: FederationRuntime;
   close(): Promise<void>;
 }
 
@@ -38,9 +51,17 @@ export async function createMunicipality(config: MunicipalityConfig, logger?: Lo
   const models = defineModels(sequelize);
   await prepareSchema(sequelize);
   const ctx: MunicipalityContext = { config, sequelize, models, logger: log };
+  const federation = connectFederation(ctx);
+  const registrations = federation ? startRegistrationWorker(ctx, federation.link) : undefined;
   return {
     ctx,
-    staffApp: createStaffApp(ctx),
-    close: () => sequelize.close(),
+    federation,
+    staffApp: createStaffApp(ctx, federation, () => registrations?.kick()),
+    federationServer: federation ? createFederationServer(ctx, federation) : undefined,
+    async close() {
+      await registrations?.stop();
+      federation?.client.close();
+      await sequelize.close();
+    },
   };
 }

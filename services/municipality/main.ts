@@ -1,14 +1,20 @@
 /** Entry point of one municipality process: config from the environment, its own database. */
 import { closeServer, listen, onShutdown } from '../../shared/server.ts';
+import { closeMemberServer, listenMember } from '../../shared/member-http.ts';
 import { createMunicipality } from './app.ts';
 import { loadMunicipalityConfig } from './config.ts';
 
 const config = loadMunicipalityConfig();
 const municipality = await createMunicipality(config);
 const { server, url } = await listen(municipality.staffApp, config.PORT, config.HOST);
-municipality.ctx.logger.info({ url, code: config.MUNICIPALITY_CODE }, `${config.MUNICIPALITY_NAME} staff API listening`);
+const federationUrl = municipality.federationServer && config.FEDERATION_PORT !== undefined
+  ? await listenMember(municipality.federationServer, config.FEDERATION_PORT, config.HOST)
+  : undefined;
+// Launchers wait for this line.
+municipality.ctx.logger.info({ url, federationUrl, code: config.MUNICIPALITY_CODE, name: config.MUNICIPALITY_NAME }, 'ready');
 
 onShutdown(async () => {
   await closeServer(server);
+  if (municipality.federationServer) await closeMemberServer(municipality.federationServer);
   await municipality.close();
 });

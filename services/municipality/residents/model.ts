@@ -1,5 +1,202 @@
-import type { Sequelize } from 'sequelize';
+import {
+  DataTypes, Model, Op, type CreationAttributes, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize,
+  type Transaction, type WhereOptions,
+} from 'sequelize';
+import type { ResidentStatus, Sex } from './schemas.ts';
 
-export function defineResidentModels(_sequelize: Sequelize) {
-  return {};
+export class ResidentRow extends Model<InferAttributes<ResidentRow>, InferCreationAttributes<ResidentRow>> {
+  declare id: string;
+  declare addresseeNumber: string;
+  declare name: string;
+  declare kana: string;
+  declare birthDate: string;
+  declare sex: Sex;
+  declare address: string;
+  declare status: CreationOptional<ResidentStatus>;
+  /** AES-256-GCM under the municipality's data key, bound to the resident id (shared/crypto). */
+  declare myNumberEncrypted: string;
+  /** HMAC of the My Number: finds duplicates without decrypting. Not unique: people move back. */
+  declare myNumberIndex: string;
+  declare code: CreationOptional<string | null>;
+  declare codeStatus: CreationOptional<'pending' | 'issued'>;
+  declare previousMunicipality: CreationOptional<string | null>;
+  declare movedInAt: CreationOptional<string | null>;
+  declare movedOutAt: CreationOptional<string | null>;
+  declare moveOutDestination: CreationOptional<string | null>;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+export class ResidentHistoryRow extends Model<InferAttributes<ResidentHistoryRow>, InferCreationAttributes<ResidentHistoryRow>> {
+  /** Autoincrement, so entries of one millisecond still read back in the order they were made. */
+  declare id: CreationOptional<number>;
+  declare residentId: string;
+  declare actorId: string;
+  declare reason: string;
+  /** JSON: [{ field, from, to }]. Never holds a My Number (it cannot be changed). */
+  declare changes: string;
+  declare createdAt: CreationOptional<Date>;
+}
+
+/** Defines the resident tables on one municipality's database. */
+export function defineResidentModels(sequelize: Sequelize) {
+  class Resident extends ResidentRow {}
+  Resident.init(
+    {
+      id: { type: DataTypes.STRING(36), primaryKey: true },
+      addresseeNumber: { type: DataTypes.STRING(10), allowNull: false, unique: true },
+      name: { type: DataTypes.STRING(100), allowNull: false },
+      kana: { type: DataTypes.STRING(100), allowNull: false },
+      birthDate: { type: DataTypes.STRING(10), allowNull: false },
+      sex: { type: DataTypes.STRING(8), allowNull: false },
+      address: { type: DataTypes.STRING(300), allowNull: false },
+      status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'resident' },
+      myNumberEncrypted: { type: DataTypes.STRING(200), allowNull: false },
+      myNumberIndex: { type: DataTypes.STRING(64), allowNull: false },
+      code: { type: DataTypes.STRING(64), allowNull: true },
+      codeStatus: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'pending' },
+      previousMunicipality: { type: DataTypes.STRING(6), allowNull: true },
+      movedInAt: { type: DataTypes.STRING(30), allowNull: true },
+      movedOutAt: { type: DataTypes.STRING(30), allowNull: true },
+      moveOutDestination: { type: DataTypes.STRING(300), allowNull: true },
+      createdAt: DataTypes.DATE,
+      updatedAt: DataTypes.DATE,
+    },
+    {
+      sequelize, tableName: 'residents',
+      indexes: [{ fields: ['myNumberIndex'] }, { fields: ['code'] }, { fields: ['kana'] }, { fields: ['birthDate'] }, { fields: ['status'] }],
+    },
+  );
+
+  class ResidentHistory extends ResidentHistoryRow {}
+  ResidentHistory.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      residentId: { type: DataTypes.STRING(36), allowNull: false, references: { model: 'residents', key: 'id' } },
+      actorId: { type: DataTypes.STRING(64), allowNull: false },
+      reason: { type: DataTypes.STRING(500), allowNull: false },
+      changes: { type: DataTypes.TEXT, allowNull: false },
+      createdAt: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'resident_history', updatedAt: false, indexes: [{ fields: ['residentId'] }] },
+  );
+
+  return { Resident, ResidentHistory };
+}
+
+type ResidentModels = ReturnType<typeof defineResidentModels>;
+export type ResidentModel = ResidentModels['Resident'];
+export type ResidentHistoryModel = ResidentModels['ResidentHistory'];
+
+/** A resident as the service works with it internally (plain object; includes the sealed My Number). */
+export interface ResidentRecord {
+  id: string;
+  addresseeNumber: string;
+  name: string;
+  kana: string;
+  birthDate: string;
+  sex: Sex;
+  address: string;
+  status: ResidentStatus;
+  myNumberEncrypted: string;
+  myNumberIndex: string;
+  code: string | null;
+  codeStatus: 'pending' | 'issued';
+  previousMunicipality: string | null;
+  movedInAt: string | null;
+  movedOutAt: string | null;
+  moveOutDestination: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** SQLite hands dates back as text, PostgreSQL as Date: one ISO form for both. */
+export const isoTime = (value: unknown): string => new Date(value as string | Date).toISOString();
+
+const toRecord = (row: InferAttributes<ResidentRow>): ResidentRecord => ({
+  id: row.id,
+  addresseeNumber: row.addresseeNumber,
+  name: row.name,
+  kana: row.kana,
+  birthDate: row.birthDate,
+  sex: row.sex,
+  address: row.address,
+  status: row.status,
+  myNumberEncrypted: row.myNumberEncrypted,
+  myNumberIndex: row.myNumberIndex,
+  code: row.code ?? null,
+  codeStatus: row.codeStatus,
+  previousMunicipality: row.previousMunicipality ?? null,
+  movedInAt: row.movedInAt ?? null,
+  movedOutAt: row.movedOutAt ?? null,
+  moveOutDestination: row.moveOutDestination ?? null,
+  createdAt: isoTime(row.createdAt),
+  updatedAt: isoTime(row.updatedAt),
+});
+
+export async function findResidentWhere(Resident: ResidentModel, where: WhereOptions<ResidentRow>, transaction?: Transaction): Promise<ResidentRecord | null> {
+  const row = await Resident.findOne({ where, raw: true, transaction });
+  return row ? toRecord(row) : null;
+}
+
+export async function findResidentsWhere(Resident: ResidentModel, where: WhereOptions<ResidentRow>, transaction?: Transaction): Promise<ResidentRecord[]> {
+  return (await Resident.findAll({ where, raw: true, transaction, order: [['createdAt', 'ASC']] })).map(toRecord);
+}
+
+export async function insertResident(Resident: ResidentModel, values: CreationAttributes<ResidentRow>, transaction: Transaction): Promise<ResidentRecord> {
+  await Resident.create(values, { transaction });
+  return (await findResidentWhere(Resident, { id: values.id }, transaction))!;
+}
+
+export async function updateResidentRow(
+  Resident: ResidentModel, id: string, values: Partial<CreationAttributes<ResidentRow>>, transaction: Transaction,
+): Promise<ResidentRecord> {
+  await Resident.update(values, { where: { id }, transaction });
+  return (await findResidentWhere(Resident, { id }, transaction))!;
+}
+
+/** `LIKE` with the user's text taken literally (their % and _ are not wildcards). */
+const literalLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export interface ResidentSearch {
+  name?: string;
+  kana?: string;
+  birthDate?: string;
+  status?: ResidentStatus;
+  page: number;
+  pageSize: number;
+}
+
+export async function searchResidentRows(Resident: ResidentModel, search: ResidentSearch, transaction?: Transaction) {
+  const where: WhereOptions<ResidentRow>[] = [];
+  const sequelize = Resident.sequelize!;
+  const like = (column: string, pattern: string) => sequelize.literal(`"${column}" LIKE ${sequelize.escape(pattern)} ESCAPE '\\'`) as never;
+  if (search.name) where.push(like('name', `%${literalLike(search.name)}%`));
+  if (search.kana) where.push(like('kana', `${literalLike(search.kana)}%`));
+  if (search.birthDate) where.push({ birthDate: search.birthDate });
+  if (search.status) where.push({ status: search.status });
+  const { rows, count } = await Resident.findAndCountAll({
+    where: { [Op.and]: where }, raw: true, transaction,
+    order: [['kana', 'ASC'], ['addresseeNumber', 'ASC']],
+    limit: search.pageSize, offset: (search.page - 1) * search.pageSize,
+  });
+  return { rows: rows.map(toRecord), total: count };
+}
+
+export async function insertResidentHistory(
+  ResidentHistory: ResidentHistoryModel, values: CreationAttributes<ResidentHistoryRow>, transaction: Transaction,
+): Promise<void> {
+  await ResidentHistory.create(values, { transaction });
+}
+
+export interface ResidentHistoryEntry {
+  at: string;
+  actorId: string;
+  reason: string;
+  changes: { field: string; from: unknown; to: unknown }[];
+}
+
+export async function listResidentHistory(ResidentHistory: ResidentHistoryModel, residentId: string, transaction?: Transaction): Promise<ResidentHistoryEntry[]> {
+  const rows = await ResidentHistory.findAll({ where: { residentId }, raw: true, transaction, order: [['id', 'ASC']] });
+  return rows.map((r) => ({ at: isoTime(r.createdAt), actorId: r.actorId, reason: r.reason, changes: JSON.parse(r.changes) }));
 }

@@ -1,5 +1,297 @@
-import type { Sequelize } from 'sequelize';
+import {
+  DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize,
+  type Transaction, type WhereOptions,
+} from 'sequelize';
+import { isoTime } from '../residents/model.ts';
 
-export function defineVaccinationModels(_sequelize: Sequelize) {
-  return {};
+export const RECORD_STATUSES = ['completed', 'entered-in-error'] as const;
+export type RecordStatus = (typeof RECORD_STATUSES)[number];
+
+/**
+ * One version of a vaccination record. Records are append-only: a correction or a void is a new
+ * version (same `recordId`, `version` + 1, `supersedes` the previous id) and the old version stays.
+ */
+export class VaccinationRecordRow extends Model<InferAttributes<VaccinationRecordRow>, InferCreationAttributes<VaccinationRecordRow>> {
+  declare id: string;
+  declare recordId: string;
+  declare version: number;
+  declare residentId: string;
+  declare occurrenceDate: string;
+  declare vaccineCode: string;
+  declare lotNumber: string;
+  declare doseNumber: number;
+  declare ticketNumber: string | null;
+  declare place: string;
+  declare status: RecordStatus;
+  declare supersedes: string | null;
+  declare current: boolean;
+  declare reason: string | null;
+  declare actorId: string;
+  /* Provenance of a copy imported from another municipality (all null for local records). */
+  declare sourceMunicipality: string | null;
+  declare sourceRecordId: string | null;
+  declare sourceVersion: number | null;
+  declare importRequestId: string | null;
+  declare retrievedAt: string | null;
+  declare createdAt: CreationOptional<Date>;
+}
+
+export class VaccinationTicketRow extends Model<InferAttributes<VaccinationTicketRow>, InferCreationAttributes<VaccinationTicketRow>> {
+  declare ticketNumber: string;
+  declare residentId: string;
+  declare type: number;
+  declare doseNumber: number;
+  declare issuedAt: string;
+  declare issuedBy: string;
+  /** Set when a record was registered from this ticket; a second use goes to review. */
+  declare usedByRecordId: CreationOptional<string | null>;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+export const REVIEW_STATUSES = ['open', 'approved', 'rejected'] as const;
+export type ReviewStatus = (typeof REVIEW_STATUSES)[number];
+
+export class TicketReviewRow extends Model<InferAttributes<TicketReviewRow>, InferCreationAttributes<TicketReviewRow>> {
+  declare id: string;
+  /** JSON of the registration as submitted (parsed ticket included). */
+  declare payload: string;
+  /** JSON array of stable reason words, e.g. ["birth_date_mismatch"]. */
+  declare reasons: string;
+  declare status: CreationOptional<ReviewStatus>;
+  /** The ticket holder, when the ticket is one of ours (null for unknown tickets). */
+  declare ticketHolderId: string | null;
+  declare submittedBy: string;
+  declare resolvedBy: CreationOptional<string | null>;
+  declare resolvedAt: CreationOptional<string | null>;
+  declare resolutionReason: CreationOptional<string | null>;
+  declare residentId: CreationOptional<string | null>;
+  declare recordId: CreationOptional<string | null>;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+/** Defines the vaccination tables on one municipality's database. */
+export function defineVaccinationModels(sequelize: Sequelize) {
+  class VaccinationRecord extends VaccinationRecordRow {}
+  VaccinationRecord.init(
+    {
+      id: { type: DataTypes.STRING(36), primaryKey: true },
+      recordId: { type: DataTypes.STRING(36), allowNull: false },
+      version: { type: DataTypes.INTEGER, allowNull: false },
+      residentId: { type: DataTypes.STRING(36), allowNull: false, references: { model: 'residents', key: 'id' } },
+      occurrenceDate: { type: DataTypes.STRING(10), allowNull: false },
+      vaccineCode: { type: DataTypes.STRING(40), allowNull: false },
+      lotNumber: { type: DataTypes.STRING(20), allowNull: false },
+      doseNumber: { type: DataTypes.INTEGER, allowNull: false },
+      ticketNumber: { type: DataTypes.STRING(10), allowNull: true },
+      place: { type: DataTypes.STRING(200), allowNull: false },
+      status: { type: DataTypes.STRING(20), allowNull: false },
+      supersedes: { type: DataTypes.STRING(36), allowNull: true },
+      current: { type: DataTypes.BOOLEAN, allowNull: false },
+      reason: { type: DataTypes.STRING(500), allowNull: true },
+      actorId: { type: DataTypes.STRING(64), allowNull: false },
+      sourceMunicipality: { type: DataTypes.STRING(6), allowNull: true },
+      sourceRecordId: { type: DataTypes.STRING(64), allowNull: true },
+      sourceVersion: { type: DataTypes.INTEGER, allowNull: true },
+      importRequestId: { type: DataTypes.STRING(128), allowNull: true },
+      retrievedAt: { type: DataTypes.STRING(30), allowNull: true },
+      createdAt: DataTypes.DATE,
+    },
+    {
+      sequelize, tableName: 'vaccination_records', updatedAt: false,
+      indexes: [
+        { unique: true, fields: ['recordId', 'version'] },
+        // Exactly one current version per record, enforced by the database (partial unique index).
+        { unique: true, fields: ['recordId'], where: { current: true }, name: 'vaccination_records_one_current' },
+        // An import of the same source version twice is a no-op, not a second copy.
+        { unique: true, fields: ['residentId', 'sourceMunicipality', 'sourceRecordId', 'sourceVersion'], name: 'vaccination_records_provenance' },
+        { fields: ['residentId', 'current'] },
+      ],
+    },
+  );
+
+  class VaccinationTicket extends VaccinationTicketRow {}
+  VaccinationTicket.init(
+    {
+      ticketNumber: { type: DataTypes.STRING(10), primaryKey: true },
+      residentId: { type: DataTypes.STRING(36), allowNull: false, references: { model: 'residents', key: 'id' } },
+      type: { type: DataTypes.INTEGER, allowNull: false },
+      doseNumber: { type: DataTypes.INTEGER, allowNull: false },
+      issuedAt: { type: DataTypes.STRING(30), allowNull: false },
+      issuedBy: { type: DataTypes.STRING(64), allowNull: false },
+      usedByRecordId: { type: DataTypes.STRING(36), allowNull: true },
+      createdAt: DataTypes.DATE,
+      updatedAt: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'vaccination_tickets', indexes: [{ fields: ['residentId'] }] },
+  );
+
+  class TicketReview extends TicketReviewRow {}
+  TicketReview.init(
+    {
+      id: { type: DataTypes.STRING(36), primaryKey: true },
+      payload: { type: DataTypes.TEXT, allowNull: false },
+      reasons: { type: DataTypes.TEXT, allowNull: false },
+      status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'open' },
+      ticketHolderId: { type: DataTypes.STRING(36), allowNull: true, references: { model: 'residents', key: 'id' } },
+      submittedBy: { type: DataTypes.STRING(64), allowNull: false },
+      resolvedBy: { type: DataTypes.STRING(64), allowNull: true },
+      resolvedAt: { type: DataTypes.STRING(30), allowNull: true },
+      resolutionReason: { type: DataTypes.STRING(500), allowNull: true },
+      residentId: { type: DataTypes.STRING(36), allowNull: true, references: { model: 'residents', key: 'id' } },
+      recordId: { type: DataTypes.STRING(36), allowNull: true },
+      createdAt: DataTypes.DATE,
+      updatedAt: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'ticket_reviews', indexes: [{ fields: ['status'] }] },
+  );
+
+  return { VaccinationRecord, VaccinationTicket, TicketReview };
+}
+
+type VaccinationModels = ReturnType<typeof defineVaccinationModels>;
+export type VaccinationRecordModel = VaccinationModels['VaccinationRecord'];
+export type VaccinationTicketModel = VaccinationModels['VaccinationTicket'];
+export type TicketReviewModel = VaccinationModels['TicketReview'];
+
+/** One version of a record as a plain object. */
+export interface RecordVersion {
+  id: string;
+  recordId: string;
+  version: number;
+  residentId: string;
+  occurrenceDate: string;
+  vaccineCode: string;
+  lotNumber: string;
+  doseNumber: number;
+  ticketNumber: string | null;
+  place: string;
+  status: RecordStatus;
+  supersedes: string | null;
+  current: boolean;
+  reason: string | null;
+  actorId: string;
+  sourceMunicipality: string | null;
+  sourceRecordId: string | null;
+  sourceVersion: number | null;
+  importRequestId: string | null;
+  retrievedAt: string | null;
+  createdAt: string;
+}
+
+const toVersion = (r: InferAttributes<VaccinationRecordRow>): RecordVersion => ({
+  id: r.id,
+  recordId: r.recordId,
+  version: Number(r.version),
+  residentId: r.residentId,
+  occurrenceDate: r.occurrenceDate,
+  vaccineCode: r.vaccineCode,
+  lotNumber: r.lotNumber,
+  doseNumber: Number(r.doseNumber),
+  ticketNumber: r.ticketNumber ?? null,
+  place: r.place,
+  status: r.status,
+  supersedes: r.supersedes ?? null,
+  current: Boolean(r.current),
+  reason: r.reason ?? null,
+  actorId: r.actorId,
+  sourceMunicipality: r.sourceMunicipality ?? null,
+  sourceRecordId: r.sourceRecordId ?? null,
+  sourceVersion: r.sourceVersion === null || r.sourceVersion === undefined ? null : Number(r.sourceVersion),
+  importRequestId: r.importRequestId ?? null,
+  retrievedAt: r.retrievedAt ?? null,
+  createdAt: isoTime(r.createdAt),
+});
+
+export async function findVersions(VaccinationRecord: VaccinationRecordModel, where: WhereOptions<VaccinationRecordRow>, transaction?: Transaction): Promise<RecordVersion[]> {
+  const rows = await VaccinationRecord.findAll({ where, raw: true, transaction, order: [['occurrenceDate', 'ASC'], ['recordId', 'ASC'], ['version', 'ASC']] });
+  return rows.map(toVersion);
+}
+
+/** The current version of every record of a resident (voided ones included, with their status). */
+export const currentVersionsOf = (VaccinationRecord: VaccinationRecordModel, residentId: string, transaction?: Transaction) =>
+  findVersions(VaccinationRecord, { residentId, current: true }, transaction);
+
+export async function findCurrentVersion(VaccinationRecord: VaccinationRecordModel, recordId: string, transaction?: Transaction): Promise<RecordVersion | null> {
+  const row = await VaccinationRecord.findOne({ where: { recordId, current: true }, raw: true, transaction });
+  return row ? toVersion(row) : null;
+}
+
+export async function insertVersion(VaccinationRecord: VaccinationRecordModel, values: Omit<RecordVersion, 'createdAt'>, transaction: Transaction): Promise<RecordVersion> {
+  await VaccinationRecord.create(values, { transaction });
+  const row = await VaccinationRecord.findByPk(values.id, { raw: true, transaction });
+  return toVersion(row!);
+}
+
+/** Clears `current` on a record's versions before its next version is written (same transaction). */
+export async function retireCurrent(VaccinationRecord: VaccinationRecordModel, recordId: string, transaction: Transaction): Promise<void> {
+  await VaccinationRecord.update({ current: false }, { where: { recordId, current: true }, transaction });
+}
+
+/** The imported copy of one source record at one source version, or its current imported version. */
+export async function findImported(
+  VaccinationRecord: VaccinationRecordModel, residentId: string, sourceMunicipality: string, sourceRecordId: string, transaction: Transaction,
+): Promise<RecordVersion[]> {
+  return findVersions(VaccinationRecord, { residentId, sourceMunicipality, sourceRecordId, sourceVersion: { [Op.ne]: null } }, transaction);
+}
+
+export interface TicketView {
+  ticketNumber: string;
+  type: number;
+  doseNumber: number;
+  issuedAt: string;
+  used: boolean;
+}
+
+export interface TicketRecord extends TicketView {
+  residentId: string;
+  usedByRecordId: string | null;
+}
+
+const toTicket = (r: InferAttributes<VaccinationTicketRow>): TicketRecord => ({
+  ticketNumber: r.ticketNumber, type: Number(r.type), doseNumber: Number(r.doseNumber), issuedAt: r.issuedAt,
+  used: r.usedByRecordId !== null && r.usedByRecordId !== undefined, residentId: r.residentId, usedByRecordId: r.usedByRecordId ?? null,
+});
+
+export async function findTicket(VaccinationTicket: VaccinationTicketModel, ticketNumber: string, transaction?: Transaction): Promise<TicketRecord | null> {
+  const row = await VaccinationTicket.findByPk(ticketNumber, { raw: true, transaction });
+  return row ? toTicket(row) : null;
+}
+
+export async function ticketsOf(VaccinationTicket: VaccinationTicketModel, residentId: string, transaction?: Transaction): Promise<TicketRecord[]> {
+  return (await VaccinationTicket.findAll({ where: { residentId }, raw: true, transaction, order: [['issuedAt', 'ASC'], ['ticketNumber', 'ASC']] })).map(toTicket);
+}
+
+export interface ReviewRecord {
+  id: string;
+  payload: Record<string, unknown>;
+  reasons: string[];
+  status: ReviewStatus;
+  ticketHolderId: string | null;
+  submittedBy: string;
+  resolvedBy: string | null;
+  resolvedAt: string | null;
+  resolutionReason: string | null;
+  residentId: string | null;
+  recordId: string | null;
+  createdAt: string;
+}
+
+const toReview = (r: InferAttributes<TicketReviewRow>): ReviewRecord => ({
+  id: r.id, payload: JSON.parse(r.payload), reasons: JSON.parse(r.reasons), status: r.status, ticketHolderId: r.ticketHolderId ?? null,
+  submittedBy: r.submittedBy, resolvedBy: r.resolvedBy ?? null, resolvedAt: r.resolvedAt ?? null,
+  resolutionReason: r.resolutionReason ?? null, residentId: r.residentId ?? null, recordId: r.recordId ?? null, createdAt: isoTime(r.createdAt),
+});
+
+export async function findReview(TicketReview: TicketReviewModel, id: string, transaction?: Transaction): Promise<ReviewRecord | null> {
+  const row = await TicketReview.findByPk(id, { raw: true, transaction });
+  return row ? toReview(row) : null;
+}
+
+export async function listReviewRows(TicketReview: TicketReviewModel, status: ReviewStatus | undefined, page: { limit: number; offset: number }, transaction?: Transaction) {
+  const { rows, count } = await TicketReview.findAndCountAll({
+    where: status ? { status } : {}, raw: true, transaction, order: [['createdAt', 'ASC'], ['id', 'ASC']], limit: page.limit, offset: page.offset,
+  });
+  return { rows: rows.map(toReview), total: count };
 }

@@ -1,0 +1,100 @@
+import { readFileSync, statSync } from 'node:fs';
+import type { Server } from 'node:https';
+import type { Express } from 'express';
+import type { Logger } from 'pino';
+import { openDatabase } from '../shared/db.ts';
+import { directoryFromEntries } from '../shared/directory.ts';
+import { errorHandler, notFoundHandler } from '../shared/errors.ts';
+import { createBaseApp } from '../shared/http.ts';
+import { createLogger } from '../shared/log.ts';
+import { createMemberClient, createMemberServer, logRefusals, memberIdentity } from '../shared/member-http.ts';
+import { emptyRevocations, loadMemberCredentials, readDirectoryFile, verifyRevocations } from '../shared/pki.ts';
+import { GATEWAY_ID, type DirectoryEntry } from '../shared/protocol.ts';
+import { codeRoutes } from './codes/routes.ts';
+import type { GatewayConfig } from './config.ts';
+import type { GatewayContext } from './context.ts';
+import { directoryRoutes } from './directory/routes.ts';
+import { defineGatewayModels, prepareGatewaySchema } from './models.ts';
+import { routingRoutes } from './routing/routes.ts';
+import { queryBodyLimit } from './routing/schemas.ts';
+
+/**
+ * DIRECTORY_FILE, re-read when its modification time changes: whoever runs the federation may
+ * add a member or an endpoint without restarting the gateway.
+ */
+function directoryFile(path: string) {
+  let seen = -1;
+  let loaded: DirectoryEntry[] = [];
+  return {
+    changed(): boolean {
+      return statSync(path).mtimeMs !== seen;
+    },
+    entries(): DirectoryEntry[] {
+      const mtime = statSync(path).mtimeMs;
+      if (mtime !== seen) {
+        loaded = readDirectoryFile(path);
+        seen = mtime;
+      }
+      return loaded;
+    },
+  };
+}
+
+export interface Gateway {
+  ctx: GatewayContext;
+  app: Express;
+  /** The mTLS server (not yet listening: `main.ts` or a test listens). */
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** Builds one gateway: its credentials, directory, own database and mTLS app. */
+export async function createGateway(config: GatewayConfig, logger?: Logger): Promise<Gateway> {
+  const log = logger ?? createLogger({ name: GATEWAY_ID, level: config.LOG_LEVEL });
+  const credentials = loadMemberCredentials(config.CERT_DIR);
+  if (credentials.kind !== 'gateway') throw new Error(`CERT_DIR holds a ${credentials.kind} certificate, not the gateway's`);
+  const revocationsJws = config.REVOCATION_FILE ? readFileSync(config.REVOCATION_FILE, 'utf8').trim() : undefined;
+  const revocations = revocationsJws ? await verifyRevocations(revocationsJws, credentials.ca) : emptyRevocations();
+  // The gateway verifies the entries it serves, too: it only routes to and trusts CA-certified keys.
+  const file = directoryFile(config.DIRECTORY_FILE);
+  const directory = directoryFromEntries(() => file.entries(), credentials.ca, revocations);
+  const currentDirectory = async (): Promise<DirectoryEntry[]> => {
+    if (file.changed()) {
+      await directory.refresh();
+      for (const bad of directory.rejected()) log.warn({ peer: bad.id, field: bad.field, rule: bad.rule }, 'directory entry refused');
+    }
+    return file.entries();
+  };
+  await currentDirectory();
+  const sequelize = await openDatabase({ storage: config.DATABASE_PATH, url: config.DATABASE_URL });
+  const models = defineGatewayModels(sequelize);
+  await prepareGatewaySchema(sequelize);
+  const client = createMemberClient(credentials);
+  const ctx: GatewayContext = {
+    config, logger: log, sequelize, models, credentials, client, currentDirectory, directory, revocations, revocationsJws,
+    sourceLimiters: new Map(),
+  };
+
+  const app = createBaseApp(log, { bodyLimit: `${Math.ceil(queryBodyLimit(config.MAX_BATCH) / 1024)}kb` });
+  app.use(memberIdentity({ isRevoked: revocations.isRevoked, logger: log }));
+  app.get('/health', async (_req, res) => {
+    await sequelize.authenticate();
+    res.json({ status: 'ok', member: GATEWAY_ID, members: (await directory.entries()).length });
+  });
+  app.use(directoryRoutes(ctx));
+  app.use(codeRoutes(ctx));
+  app.use(routingRoutes(ctx));
+  app.use(notFoundHandler);
+  app.use(logRefusals(log));
+  app.use(errorHandler(log));
+  const server = createMemberServer(app, credentials, { isRevoked: revocations.isRevoked, logger: log });
+  return {
+    ctx,
+    app,
+    server,
+    close: async () => {
+      client.close();
+      await sequelize.close();
+    },
+  };
+}

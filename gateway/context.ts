@@ -1,0 +1,31 @@
+import type { Logger } from 'pino';
+import type { Sequelize } from 'sequelize';
+import type { Directory } from '../shared/directory.ts';
+import type { MemberClient } from '../shared/member-http.ts';
+import type { MemberCredentials, RevocationList } from '../shared/pki.ts';
+import type { DirectoryEntry } from '../shared/protocol.ts';
+import type { GatewayConfig } from './config.ts';
+import type { GatewayModels } from './models.ts';
+import type { Limiter } from './routing/limiter.ts';
+
+/**
+ * Everything one gateway instance needs, built by `createGateway` and passed down. Nothing is
+ * module-level: tests run a gateway, restart it on the same database, and run another beside it.
+ */
+export interface GatewayContext {
+  config: GatewayConfig;
+  logger: Logger;
+  sequelize: Sequelize;
+  models: GatewayModels;
+  credentials: MemberCredentials;
+  client: MemberClient;
+  /** The entries as served to members (they verify them themselves); re-read when the file changes. */
+  currentDirectory(): Promise<DirectoryEntry[]>;
+  /** The same entries, verified by the gateway against the CA, for its own use. */
+  directory: Directory;
+  revocations: RevocationList;
+  /** The CA-signed list as text, relayed to members. */
+  revocationsJws?: string;
+  /** One concurrency limiter per source municipality, created on first use. */
+  sourceLimiters: Map<string, Limiter>;
+}

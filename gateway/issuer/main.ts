@@ -1,0 +1,15 @@
+/** Entry point of the issuer process: config from the environment, mTLS only. */
+import { closeMemberServer, listenMember } from '../../shared/member-http.ts';
+import { onShutdown } from '../../shared/server.ts';
+import { createIssuer } from './app.ts';
+import { loadIssuerConfig } from './config.ts';
+
+const config = loadIssuerConfig();
+const issuer = await createIssuer(config);
+const url = await listenMember(issuer.server, config.PORT, config.HOST);
+issuer.ctx.logger.info({ url, transport: 'mTLS' }, 'ready');
+
+onShutdown(async () => {
+  await closeMemberServer(issuer.server);
+  await issuer.close();
+});

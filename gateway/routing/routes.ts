@@ -1,0 +1,21 @@
+import { Router } from 'express';
+import { memberOf, requireMember } from '../../shared/member-http.ts';
+import { parseInput } from '../../shared/validation.ts';
+import type { GatewayContext } from '../context.ts';
+import { queryRequestSchema } from './schemas.ts';
+import { routeQuery } from './service.ts';
+
+export function routingRoutes(ctx: GatewayContext): Router {
+  const router = Router();
+
+  /** B's signed query; the answer lists a status per subject and A's signed answers unchanged. */
+  router.post('/queries', requireMember(['municipality']), async (req, res) => {
+    const { query } = parseInput(queryRequestSchema, req.body);
+    const response = await routeQuery(ctx, memberOf(req), query);
+    // The query's own trace id, adopted from its signed claims, is the one all three logs share.
+    res.setHeader('X-Request-Id', response.requestId);
+    res.json(response);
+  });
+
+  return router;
+}

@@ -1,0 +1,284 @@
+/**
+ * Routing a query (DESIGN.md flow 4 and 5, gateway's part). The gateway verifies B's own
+ * signature, refuses replays, checks per subject that the code is B's and that the legal basis
+ * holds, translates B's code into the source's code through the correspondence table, and
+ * forwards B's query unchanged inside a gateway-signed envelope, one per source, in parallel. It
+ * reads A's signed statuses but never records (they are encrypted for B). Every subject is
+ * logged at each hop with metadata only, under the query's own request id.
+ */
+import { randomUUID } from 'node:crypto';
+import { checkLegalBasis } from '../../shared/consent-policy.ts';
+import { adoptRequestId } from '../../shared/context.ts';
+import { CLOCK_SKEW_SECONDS, peekJwt, sha256Hex } from '../../shared/crypto.ts';
+import { inTransaction } from '../../shared/db.ts';
+import { AppError } from '../../shared/errors.ts';
+import { isPeerUnavailable, type Member } from '../../shared/member-http.ts';
+import { signMessage, verifyMessage } from '../../shared/messages.ts';
+import {
+  answerClaimsSchema, GATEWAY_ID, MAX_MESSAGE_AGE_SECONDS, queryClaimsSchema, Typ,
+  type AnswerClaims, type ForwardSubject, type QueryClaims, type QueryResponse, type QuerySubject, type SubjectStatus,
+} from '../../shared/protocol.ts';
+import type { MemberAccess } from '../audit/service.ts';
+import { logMemberAccess } from '../audit/service.ts';
+import { GatewayActions } from '../audit/actions.ts';
+import { findByCodes, findByLinks } from '../codes/model.ts';
+import type { GatewayContext } from '../context.ts';
+import { createLimiter } from './limiter.ts';
+import { pruneExpired, rememberJti } from './model.ts';
+import { answerResponseSchema } from './schemas.ts';
+
+/** The path at which every municipality answers forwarded record requests. */
+export const RECORD_REQUESTS_PATH = '/federation/record-requests';
+
+type Result = QueryResponse['results'][number];
+
+interface Routed {
+  subject: QuerySubject;
+  flags: string[];
+  /** Set when the gateway decided the subject itself. */
+  result?: Result;
+  forward?: ForwardSubject;
+}
+
+const problem = (status: number, code: string, title: string, field: string, rule: string) => new AppError(status, code, title, { field, rule });
+
+/** Verifies B's query: signer = client certificate, B's key from the verified directory, pinned alg/typ/aud, lifetime. */
+async function verifyQuery(ctx: GatewayContext, requester: Member, compact: string): Promise<QueryClaims> {
+  let peek: ReturnType<typeof peekJwt>;
+  try {
+    peek = peekJwt(compact);
+  } catch {
+    throw problem(400, 'invalid-token', 'Query is not a readable JWS', 'query', 'must be a compact JWS with a JSON header and claims');
+  }
+  if (typeof peek.claims.iss !== 'string' || typeof peek.header.alg !== 'string') {
+    throw problem(400, 'invalid-token', 'Query lacks a signer', 'query', 'must name its issuer (iss) and algorithm (alg)');
+  }
+  if (peek.claims.iss !== requester.id) {
+    throw problem(403, 'requester-mismatch', 'Query signed in another member\'s name', 'query.iss', 'must equal the client certificate CN');
+  }
+  const kid = typeof peek.header.kid === 'string' ? peek.header.kid : undefined;
+  const { key } = await ctx.directory.signingKey(requester.id, kid);
+  const query = await verifyMessage(compact, queryClaimsSchema, { key, issuer: requester.id, audience: GATEWAY_ID, typ: Typ.QUERY });
+  adoptRequestId(query.rid);
+  if (query.subjects.length > ctx.config.MAX_BATCH) {
+    throw problem(413, 'batch-too-large', 'Too many subjects in one query', 'subjects', `must list at most ${ctx.config.MAX_BATCH} subjects`);
+  }
+  const refs = new Set<string>();
+  for (const [i, s] of query.subjects.entries()) {
+    if (refs.has(s.ref)) throw problem(400, 'validation', 'Duplicate subject reference', `subjects.${i}.ref`, 'must be unique in the query');
+    refs.add(s.ref);
+  }
+  const checked = new Map<string, boolean>();
+  for (const [i, s] of query.subjects.entries()) {
+    if (!checked.has(s.source)) {
+      const entry = await ctx.directory.entry(s.source).catch(() => null);
+      checked.set(s.source, entry?.kind === 'municipality' && Boolean(entry.endpoint));
+    }
+    if (!checked.get(s.source)) {
+      throw problem(400, 'unknown-member', 'Unknown source municipality', `subjects.${i}.source`, 'must be a municipality of the federation directory with an endpoint');
+    }
+  }
+  return query;
+}
+
+/** Per subject: is the code B's, does the legal basis hold, is there a code at the source? */
+async function routeSubjects(ctx: GatewayContext, requester: string, query: QueryClaims, t: Parameters<typeof findByCodes>[3]): Promise<Routed[]> {
+  const own = await findByCodes(ctx.models.Correspondence, requester, query.subjects.map((s) => s.sub), t);
+  const links = await findByLinks(ctx.models.Correspondence, [...own.values()].map((c) => c.linkId), t);
+  const now = new Date();
+  return query.subjects.map((subject): Routed => {
+    const decided = (status: SubjectStatus, reason: string, flags: string[] = []): Routed =>
+      ({ subject, flags, result: { ref: subject.ref, source: subject.source, status, reason } });
+    const mine = own.get(subject.sub);
+    if (!mine) return decided('denied', 'code_not_yours');
+    if (subject.source === requester) return decided('denied', 'source_is_requester');
+    const verdict = checkLegalBasis(subject, query, now);
+    if (verdict.status !== 'ok') return decided(verdict.status, verdict.reason ?? verdict.status, verdict.flags);
+    const theirs = links.get(`${mine.linkId}|${subject.source}`);
+    if (!theirs) return decided('not_found', 'not_registered_at_source', verdict.flags);
+    return {
+      subject,
+      flags: verdict.flags,
+      forward: { ref: subject.ref, code: theirs.code, requesterAttestation: mine.attestation, sourceAttestation: theirs.attestation },
+    };
+  });
+}
+
+interface SourceReply {
+  /** A's signed answer, unchanged, when it verified. */
+  answer?: string;
+  answerJti?: string;
+  results: Map<string, { status: SubjectStatus; reason?: string; retryAfter?: number; recordCount?: number }>;
+}
+
+function retryAfterOf(header: string | string[] | undefined, fallback: number): number {
+  const value = Number(Array.isArray(header) ? header[0] : header);
+  return Number.isInteger(value) && value > 0 && value <= 86_400 ? value : fallback;
+}
+
+/** Sends one source its envelope and reads its answer; a source that fails never fails the others. */
+async function askSource(ctx: GatewayContext, query: QueryClaims, compact: string, source: string, subjects: ForwardSubject[]): Promise<SourceReply> {
+  const unavailable = (reason: string, retryAfter = ctx.config.RETRY_AFTER_SECONDS): SourceReply =>
+    ({ results: new Map(subjects.map((s) => [s.ref, { status: 'source_unavailable' as const, reason, retryAfter }])) });
+  const ttl = Math.max(1, Math.min(MAX_MESSAGE_AGE_SECONDS, query.exp - Math.floor(Date.now() / 1000)));
+  const forward = await signMessage({ aud: source, jti: randomUUID(), rid: query.rid, query: compact, subjects }, ctx.credentials.signer, Typ.FORWARD, ttl);
+
+  let limiter = ctx.sourceLimiters.get(source);
+  if (!limiter) {
+    limiter = createLimiter(ctx.config.SOURCE_CONCURRENCY);
+    ctx.sourceLimiters.set(source, limiter);
+  }
+  let endpoint: string;
+  try {
+    endpoint = await ctx.directory.endpoint(source);
+  } catch {
+    // The directory changed under the query (member removed or revoked): nobody to ask.
+    return unavailable('source_not_in_directory');
+  }
+  let res;
+  try {
+    res = await limiter(() => ctx.client.postJson(`${endpoint}${RECORD_REQUESTS_PATH}`, { forward }, {
+      expectPeer: source, timeoutMs: ctx.config.SOURCE_TIMEOUT_MS, requestId: query.rid,
+    }));
+  } catch (err) {
+    if (!isPeerUnavailable(err)) throw err;
+    ctx.logger.warn({ source, reason: err.extra.reason }, 'source unavailable');
+    return unavailable(String(err.extra.reason ?? 'unreachable'));
+  }
+  if (res.status >= 500 || res.status === 429) {
+    return unavailable(`source_status_${res.status}`, retryAfterOf(res.headers['retry-after'], ctx.config.RETRY_AFTER_SECONDS));
+  }
+  if (res.status !== 200) {
+    // A refused the envelope as a whole (a 4xx problem): retrying the same would not help.
+    const type = typeof (res.body as { type?: unknown })?.type === 'string' ? String((res.body as { type: string }).type).split('/').pop() : res.status;
+    ctx.logger.warn({ source, status: res.status, type }, 'source refused the forward');
+    return { results: new Map(subjects.map((s) => [s.ref, { status: 'denied' as const, reason: `source_refused:${type}` }])) };
+  }
+  const body = answerResponseSchema.safeParse(res.body);
+  if (!body.success) return unavailable('invalid_answer');
+  let answer: AnswerClaims;
+  try {
+    const kid = peekJwt(body.data.answer).header.kid;
+    const { key } = await ctx.directory.signingKey(source, typeof kid === 'string' ? kid : undefined);
+    answer = await verifyMessage(body.data.answer, answerClaimsSchema, { key, issuer: source, audience: query.iss, typ: Typ.ANSWER });
+  } catch (err) {
+    ctx.logger.warn({ source, code: (err as AppError).code }, 'answer did not verify');
+    return unavailable('invalid_answer');
+  }
+  const asked = new Set(subjects.map((s) => s.ref));
+  const seen = new Set<string>();
+  const wellFormed = answer.queryJti === query.jti && answer.rid === query.rid
+    && answer.results.every((r) => asked.has(r.ref) && !seen.has(r.ref) && seen.add(r.ref));
+  if (!wellFormed) return unavailable('invalid_answer');
+  const results: SourceReply['results'] = new Map();
+  for (const r of answer.results) {
+    results.set(r.ref, { status: r.status, ...(r.reason ? { reason: r.reason } : {}), ...(r.recordCount !== undefined ? { recordCount: r.recordCount } : {}) });
+  }
+  for (const ref of asked) {
+    if (!results.has(ref)) results.set(ref, { status: 'source_unavailable', reason: 'missing_in_answer', retryAfter: ctx.config.RETRY_AFTER_SECONDS });
+  }
+  return { answer: body.data.answer, answerJti: answer.jti, results };
+}
+
+function accessEntry(query: QueryClaims, r: Routed, requestHash: string, action: string, status: SubjectStatus | 'forwarded', reason: string | null, details: Record<string, unknown>): MemberAccess {
+  return {
+    requestId: query.rid,
+    action,
+    actingMunicipality: query.iss,
+    subject: r.subject.sub,
+    purpose: query.purpose,
+    legalBasis: r.subject.legalBasis,
+    consentId: r.subject.consent?.id ?? null,
+    outcome: status === 'forwarded' || status === 'ok' ? 'allowed' : 'denied',
+    reason,
+    requestHash,
+    flags: r.flags,
+    details: { source: r.subject.source, status, staff: query.actor, ...details },
+  };
+}
+
+/** A query refused as a whole is logged too (one entry, no subject), then the problem goes back to B. */
+async function logRefusal(ctx: GatewayContext, requester: Member, requestHash: string, err: unknown): Promise<void> {
+  const e = err instanceof AppError ? err : undefined;
+  try {
+    await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, requester, [{
+      action: GatewayActions.QUERY_REFUSE, actingMunicipality: requester.kind === 'municipality' ? requester.id : null,
+      outcome: 'denied', reason: e?.code ?? 'internal', requestHash,
+      details: e ? { status: e.status, field: e.extra.field ?? null, rule: e.extra.rule ?? null } : {},
+    }]));
+  } catch (logErr) {
+    ctx.logger.error({ err: logErr }, 'could not log a refused query');
+  }
+}
+
+/** Handles B's query end to end at the gateway and returns what B gets back. */
+export async function routeQuery(ctx: GatewayContext, requester: Member, compact: string): Promise<QueryResponse> {
+  const requestHash = sha256Hex(compact);
+  await ctx.currentDirectory();
+  let query: QueryClaims;
+  let routed: Routed[];
+  try {
+    query = await verifyQuery(ctx, requester, compact);
+    const q = query;
+    routed = await inTransaction(ctx.sequelize, async (t) => {
+      const nowSeconds = Math.floor(Date.now() / 1000);
+      await pruneExpired(ctx.models.ReplayCache, nowSeconds, CLOCK_SKEW_SECONDS, t);
+      if (!(await rememberJti(ctx.models.ReplayCache, q.iss, q.jti, q.exp, t))) {
+        throw problem(409, 'replayed', 'Query already received', 'query.jti', 'must not be reused');
+      }
+      const decisions = await routeSubjects(ctx, requester.id, q, t);
+      await logMemberAccess(ctx.models.AccessLog, t, requester, decisions.map((r) => (r.result
+        ? accessEntry(q, r, requestHash, GatewayActions.QUERY_ROUTE, r.result.status, r.result.reason ?? null, {})
+        : accessEntry(q, r, requestHash, GatewayActions.QUERY_ROUTE, 'forwarded', null, {}))));
+      return decisions;
+    });
+  } catch (err) {
+    await logRefusal(ctx, requester, requestHash, err);
+    throw err;
+  }
+
+  const bySource = new Map<string, Routed[]>();
+  for (const r of routed) {
+    if (!r.forward) continue;
+    const group = bySource.get(r.subject.source) ?? [];
+    group.push(r);
+    bySource.set(r.subject.source, group);
+  }
+  const replies = new Map<string, SourceReply>();
+  await Promise.all([...bySource].map(async ([source, group]) => {
+    try {
+      replies.set(source, await askSource(ctx, query, compact, source, group.map((r) => r.forward!)));
+    } catch (err) {
+      // One source's trouble never fails the others' subjects.
+      ctx.logger.error({ err, source }, 'forwarding failed');
+      replies.set(source, { results: new Map(group.map((r) => [r.subject.ref, { status: 'source_unavailable' as const, reason: 'gateway_error', retryAfter: ctx.config.RETRY_AFTER_SECONDS }])) });
+    }
+  }));
+
+  const results: Result[] = routed.map((r) => {
+    if (r.result) return r.result;
+    const got = replies.get(r.subject.source)!.results.get(r.subject.ref)!;
+    return {
+      ref: r.subject.ref, source: r.subject.source, status: got.status,
+      ...(got.reason ? { reason: got.reason } : {}), ...(got.retryAfter !== undefined ? { retryAfter: got.retryAfter } : {}),
+    };
+  });
+  const forwarded = routed.filter((r) => r.forward);
+  if (forwarded.length > 0) {
+    await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, requester, forwarded.map((r) => {
+      const reply = replies.get(r.subject.source)!;
+      const got = reply.results.get(r.subject.ref)!;
+      return accessEntry(query, r, requestHash, GatewayActions.QUERY_ANSWER, got.status, got.status === 'ok' ? null : (got.reason ?? got.status), {
+        ...(reply.answerJti ? { answerJti: reply.answerJti } : {}), ...(got.recordCount !== undefined ? { recordCount: got.recordCount } : {}),
+      });
+    })));
+  }
+  const counts: Record<string, number> = {};
+  for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
+  ctx.logger.info({ requester: requester.id, subjects: results.length, sources: bySource.size, statuses: counts }, 'query routed');
+  return {
+    requestId: query.rid,
+    results,
+    answers: [...replies.values()].flatMap((r) => (r.answer ? [r.answer] : [])),
+  };
+}

@@ -1,0 +1,211 @@
+/**
+ * Brings up a local federation as separate processes: issuer, gateway and municipalities, each
+ * with its own database file, keys and port under one data folder. `npm start`, the end-to-end
+ * tests, the simulator's targets and the benchmark all use this one launcher.
+ *
+ * Layout: <dataDir>/pki (CA and member certificates), <dataDir>/<member>/secrets.json,
+ * <dataDir>/<member>/<member>.sqlite, <dataDir>/<member>/<member>.log, <dataDir>/gateway/directory.json.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const run = promisify(execFile);
+
+export interface MunicipalitySpec {
+  code: string;
+  name: string;
+  /** Staff API port (0 = pick a free one). */
+  port?: number;
+  /** Federation (mTLS) port (0 = pick a free one). */
+  federationPort?: number;
+}
+
+export interface FederationPlan {
+  dataDir: string;
+  municipalities: MunicipalitySpec[];
+  gatewayPort?: number;
+  issuerPort?: number;
+  logLevel?: string;
+  /** Extra environment per member id (e.g. SOURCE_TIMEOUT_MS for the gateway). */
+  env?: Record<string, Record<string, string>>;
+}
+
+export interface MemberProcess {
+  id: string;
+  kind: 'issuer' | 'gateway' | 'municipality';
+  env: Record<string, string>;
+  entry: string;
+  /** Staff URL for municipalities; member URL for the gateway and issuer. */
+  url: string;
+  federationUrl?: string;
+  logFile: string;
+  child?: ChildProcess;
+}
+
+export const DEMO_MUNICIPALITIES: MunicipalitySpec[] = [
+  { code: '293610', name: 'Tawaramoto', port: 3001, federationPort: 9001 },
+  { code: '343692', name: 'Akiota', port: 3002, federationPort: 9002 },
+  { code: '112241', name: 'Toda', port: 3003, federationPort: 9003 },
+];
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+const hexKey = () => randomBytes(32).toString('hex');
+
+/** Secrets are made once per member and kept in its folder (git-ignored), never defaulted. */
+function secretsFor(dataDir: string, id: string, names: string[]): Record<string, string> {
+  const dir = join(dataDir, id);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'secrets.json');
+  const existing = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>) : {};
+  let changed = false;
+  for (const name of names) {
+    if (!existing[name]) { existing[name] = hexKey(); changed = true; }
+  }
+  if (changed) writeFileSync(file, JSON.stringify(existing, null, 2), { mode: 0o600 });
+  return existing;
+}
+
+/** Creates what is missing (PKI, secrets, directory) and returns every member's process description. */
+export async function prepareFederation(plan: FederationPlan): Promise<MemberProcess[]> {
+  const dataDir = resolve(plan.dataDir);
+  const pkiDir = join(dataDir, 'pki');
+  const members = [
+    'issuer:issuer:Issuer', 'gateway:gateway:Gateway',
+    ...plan.municipalities.map((m) => `${m.code}:municipality:${m.name}`),
+  ];
+  await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/pki.ts'), 'init', '--dir', pkiDir, ...members.flatMap((m) => ['--member', m])], { cwd: ROOT });
+
+  const level = plan.logLevel ?? 'info';
+  const gatewayPort = plan.gatewayPort || (await freePort());
+  const issuerPort = plan.issuerPort || (await freePort());
+  const gatewayUrl = `https://127.0.0.1:${gatewayPort}`;
+  const issuerUrl = `https://127.0.0.1:${issuerPort}`;
+  const processes: MemberProcess[] = [];
+
+  for (const m of plan.municipalities) {
+    const port = m.port || (await freePort());
+    const federationPort = m.federationPort || (await freePort());
+    const secrets = secretsFor(dataDir, m.code, ['DATA_KEY', 'SESSION_SECRET']);
+    processes.push({
+      id: m.code, kind: 'municipality', entry: 'services/municipality/main.ts',
+      url: `http://127.0.0.1:${port}`, federationUrl: `https://127.0.0.1:${federationPort}`,
+      logFile: join(dataDir, m.code, `${m.code}.log`),
+      env: {
+        MUNICIPALITY_CODE: m.code, MUNICIPALITY_NAME: m.name, HOST: '127.0.0.1', PORT: String(port),
+        FEDERATION_PORT: String(federationPort), DATABASE_PATH: join(dataDir, m.code, `${m.code}.sqlite`),
+        CERT_DIR: join(pkiDir, m.code), GATEWAY_URL: gatewayUrl, ISSUER_URL: issuerUrl, LOG_LEVEL: level,
+        DATA_KEY: secrets.DATA_KEY!, SESSION_SECRET: secrets.SESSION_SECRET!, ...plan.env?.[m.code],
+      },
+    });
+  }
+
+  // The gateway's directory: public certificates from the PKI, endpoints from this plan.
+  const directory = JSON.parse(readFileSync(join(pkiDir, 'directory.json'), 'utf8')) as { id: string; endpoint?: string }[];
+  for (const entry of directory) {
+    const member = processes.find((p) => p.id === entry.id);
+    if (member?.federationUrl) entry.endpoint = member.federationUrl;
+  }
+  mkdirSync(join(dataDir, 'gateway'), { recursive: true });
+  writeFileSync(join(dataDir, 'gateway', 'directory.json'), JSON.stringify(directory, null, 2));
+
+  const issuerSecrets = secretsFor(dataDir, 'issuer', ['LINK_KEY', 'CODE_KEY', 'ATTESTATION_KEY']);
+  processes.unshift(
+    {
+      id: 'issuer', kind: 'issuer', entry: 'gateway/issuer/main.ts', url: issuerUrl, logFile: join(dataDir, 'issuer', 'issuer.log'),
+      env: {
+        HOST: '127.0.0.1', PORT: String(issuerPort), CERT_DIR: join(pkiDir, 'issuer'), GATEWAY_URL: gatewayUrl,
+        DATABASE_PATH: join(dataDir, 'issuer', 'issuer.sqlite'), LOG_LEVEL: level,
+        LINK_KEY: issuerSecrets.LINK_KEY!, CODE_KEY: issuerSecrets.CODE_KEY!, ATTESTATION_KEY: issuerSecrets.ATTESTATION_KEY!,
+        ...plan.env?.issuer,
+      },
+    },
+    {
+      id: 'gateway', kind: 'gateway', entry: 'gateway/main.ts', url: gatewayUrl, logFile: join(dataDir, 'gateway', 'gateway.log'),
+      env: {
+        HOST: '127.0.0.1', PORT: String(gatewayPort), CERT_DIR: join(pkiDir, 'gateway'),
+        DIRECTORY_FILE: join(dataDir, 'gateway', 'directory.json'), DATABASE_PATH: join(dataDir, 'gateway', 'gateway.sqlite'),
+        LOG_LEVEL: level, ...plan.env?.gateway,
+      },
+    },
+  );
+  return processes;
+}
+
+/**
+ * Starts one member process and resolves when it logs `ready`. Its stdout/stderr go to its log
+ * file (the leak scans read these files), never to the terminal of the launcher.
+ */
+export function startMember(member: MemberProcess, options: { timeoutMs?: number } = {}): Promise<MemberProcess> {
+  return new Promise((resolveStart, reject) => {
+    const log = createWriteStream(member.logFile, { flags: 'a' });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, member.entry)], {
+      cwd: ROOT, env: { PATH: process.env.PATH ?? '', NODE_ENV: process.env.NODE_ENV ?? 'development', ...member.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    member.child = child;
+    let buffered = '';
+    let ready = false;
+    const timer = setTimeout(() => {
+      if (!ready) { child.kill('SIGKILL'); reject(new Error(`${member.id} did not become ready; see ${member.logFile}`)); }
+    }, options.timeoutMs ?? 60_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      if (ready) return;
+      buffered += chunk.toString('utf8');
+      let newline;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (line.includes('"msg":"ready"')) {
+          ready = true;
+          clearTimeout(timer);
+          resolveStart(member);
+          break;
+        }
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => log.write(chunk));
+    child.once('exit', (code, signal) => {
+      log.end();
+      if (!ready) { clearTimeout(timer); reject(new Error(`${member.id} exited (${code ?? signal}) before it was ready; see ${member.logFile}`)); }
+    });
+  });
+}
+
+/** Stops a member: SIGTERM (clean shutdown) or SIGKILL (a crash), and waits for the exit. */
+export function stopMember(member: MemberProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  const child = member.child;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolveStop) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => { clearTimeout(force); resolveStop(); });
+    child.kill(signal);
+  });
+}
+
+export async function startFederation(members: MemberProcess[]): Promise<void> {
+  // The issuer and gateway first (municipalities fetch the directory and register codes at once).
+  const [issuer, gateway, ...municipalities] = members;
+  await Promise.all([startMember(issuer!), startMember(gateway!)]);
+  await Promise.all(municipalities.map((m) => startMember(m)));
+}
+
+export async function stopFederation(members: MemberProcess[]): Promise<void> {
+  await Promise.all(members.map((m) => stopMember(m)));
+}

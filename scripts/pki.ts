@@ -1,0 +1,47 @@
+/**
+ * The federation CA's command line (the only code that touches ca/ca.key).
+ *
+ *   tsx scripts/pki.ts init --dir data/pki --member issuer:issuer:Issuer --member gateway:gateway:Gateway \
+ *     --member 293610:municipality:Tawaramoto --member 343692:municipality:Akiota --member 112241:municipality:Toda
+ *   tsx scripts/pki.ts revoke --dir data/pki --member 343692
+ *
+ * `init` creates what is missing and keeps existing keys; a revoked or expired member is re-issued.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { isValidMunicipalityCode } from '../shared/identifiers.ts';
+import { initPki, MEMBER_KINDS, revokeMember, type MemberKind, type MemberSpec } from '../shared/pki.ts';
+
+function parseMember(value: string, previous: MemberSpec[] = []): MemberSpec[] {
+  const [id, kind, ...rest] = value.split(':');
+  const name = rest.join(':');
+  if (!id || !kind || !name) throw new InvalidArgumentError('expected id:kind:Name');
+  if (!MEMBER_KINDS.includes(kind as MemberKind)) throw new InvalidArgumentError(`kind must be one of ${MEMBER_KINDS.join(', ')}`);
+  if (kind === 'municipality' && !isValidMunicipalityCode(id)) throw new InvalidArgumentError(`${id} is not a municipality code with a valid check digit`);
+  if (kind !== 'municipality' && id !== kind) throw new InvalidArgumentError(`the ${kind}'s id must be '${kind}'`);
+  return [...previous, { id, kind: kind as MemberKind, name }];
+}
+
+const program = new Command('pki').description('hikitsugi federation PKI');
+
+program.command('init')
+  .description('create the CA and member certificates that are missing')
+  .requiredOption('--dir <dir>', 'PKI folder', 'data/pki')
+  .option('--member <id:kind:Name>', 'a member (repeatable)', parseMember, [])
+  .action(async (options: { dir: string; member: MemberSpec[] }) => {
+    const result = await initPki(options.dir, options.member);
+    for (const id of result.created) console.log(`created  ${id}`);
+    for (const id of result.reissued) console.log(`reissued ${id} (was revoked or expired)`);
+    for (const id of result.kept) console.log(`kept     ${id}`);
+    console.log(`directory ${options.dir}/directory.json`);
+  });
+
+program.command('revoke')
+  .description('revoke both certificates of a member (adds them to ca/revocations.jws)')
+  .requiredOption('--dir <dir>', 'PKI folder', 'data/pki')
+  .requiredOption('--member <id>', 'member id')
+  .action(async (options: { dir: string; member: string }) => {
+    const serials = await revokeMember(options.dir, options.member);
+    console.log(`revoked ${options.member}: ${serials.join(', ')}`);
+  });
+
+await program.parseAsync(process.argv);

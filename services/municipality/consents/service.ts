@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import type { Transaction } from 'sequelize';
+import { AppError, badRequest, notFound } from '../../../shared/errors.ts';
+import { CONSENT_SCOPE, type ConsentTerms } from '../../../shared/protocol.ts';
+import { Actions } from '../audit/actions.ts';
+import { logStaffAccess } from '../audit/service.ts';
+import type { Actor } from '../auth/roles.ts';
+import type { MunicipalityContext } from '../context.ts';
+import { findConsent, insertConsent, listConsentsOf, markRevoked, type ConsentView } from './model.ts';
+import { MAX_CONSENT_DAYS, type ConsentInput } from './schemas.ts';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Records a resident's consent to fetch their vaccination history from the named municipalities. */
+export async function recordConsent(
+  ctx: MunicipalityContext, t: Transaction, resident: { id: string; addresseeNumber: string; status: string },
+  input: ConsentInput, actor: Actor, now = new Date(),
+): Promise<ConsentView> {
+  if (resident.status !== 'resident') throw new AppError(409, 'resident-not-active', 'Consent can be recorded only for a current resident', { field: 'addresseeNumber', rule: 'resident must have status resident' });
+  if (input.sources.includes(ctx.config.MUNICIPALITY_CODE)) throw badRequest('sources', 'must not include this municipality');
+  const expires = Date.parse(input.expiresAt);
+  if (expires <= now.getTime()) throw badRequest('expiresAt', 'must be in the future');
+  if (expires > now.getTime() + MAX_CONSENT_DAYS * DAY_MS) throw badRequest('expiresAt', `must be within ${MAX_CONSENT_DAYS} days`);
+  const consent = await insertConsent(ctx.models.Consent, {
+    id: randomUUID(),
+    residentId: resident.id,
+    scope: CONSENT_SCOPE,
+    purpose: input.purpose,
+    sources: [...new Set(input.sources)],
+    givenAt: now.toISOString(),
+    expiresAt: new Date(expires).toISOString(),
+    method: input.method,
+    recordedBy: actor.staffId,
+    residentSignature: null,
+  }, t);
+  await logStaffAccess(ctx, t, actor, {
+    action: Actions.CONSENT_RECORD, subject: resident.addresseeNumber, purpose: input.purpose, legalBasis: 'consent',
+    consentId: consent.id, outcome: 'allowed', details: { sources: consent.sources, expiresAt: consent.expiresAt },
+  });
+  return consent;
+}
+
+export async function revokeConsent(
+  ctx: MunicipalityContext, t: Transaction, resident: { id: string; addresseeNumber: string }, consentId: string, reason: string, actor: Actor,
+): Promise<ConsentView> {
+  const consent = await findConsent(ctx.models.Consent, consentId, t);
+  if (!consent || consent.residentId !== resident.id) throw notFound('Consent');
+  if (consent.revokedAt) throw new AppError(409, 'consent-already-revoked', 'Consent was already revoked', { field: 'consentId', rule: 'must not be revoked already' });
+  await markRevoked(ctx.models.Consent, consentId, actor.staffId, reason, t);
+  await logStaffAccess(ctx, t, actor, {
+    action: Actions.CONSENT_REVOKE, subject: resident.addresseeNumber, purpose: consent.purpose, consentId, outcome: 'allowed', reason,
+  });
+  return (await findConsent(ctx.models.Consent, consentId, t))!;
+}
+
+export type ConsentDecision =
+  | { status: 'ok'; consent: ConsentView }
+  | { status: 'no_consent' | 'consent_expired'; reason: string };
+
+/**
+ * Which consent, if any, allows asking `source` for `purpose` now. A valid one wins; otherwise
+ * an expired one says `consent_expired`, a revoked one `no_consent` (reason consent_revoked).
+ */
+export function decideConsent(consents: ConsentView[], source: string, purpose: string, now = new Date()): ConsentDecision {
+  const matching = consents.filter((c) => c.scope === CONSENT_SCOPE && c.purpose === purpose && c.sources.includes(source));
+  const live = matching.filter((c) => !c.revokedAt);
+  const valid = live.find((c) => Date.parse(c.expiresAt) > now.getTime() && Date.parse(c.givenAt) <= now.getTime() + 60_000);
+  if (valid) return { status: 'ok', consent: valid };
+  if (live.length > 0) return { status: 'consent_expired', reason: 'consent_expired' };
+  if (matching.length > 0) return { status: 'no_consent', reason: 'consent_revoked' };
+  return { status: 'no_consent', reason: 'no_matching_consent' };
+}
+
+export async function consentDecisionFor(ctx: MunicipalityContext, residentId: string, source: string, purpose: string, t?: Transaction): Promise<ConsentDecision> {
+  return decideConsent(await listConsentsOf(ctx.models.Consent, residentId, t), source, purpose);
+}
+
+/** The terms B signs into a query; A re-checks them on its own. */
+export function consentTerms(consent: ConsentView): ConsentTerms {
+  return {
+    id: consent.id,
+    scope: CONSENT_SCOPE,
+    purpose: consent.purpose as ConsentTerms['purpose'],
+    sources: consent.sources,
+    givenAt: consent.givenAt,
+    expiresAt: consent.expiresAt,
+    method: consent.method as ConsentTerms['method'],
+    ...(consent.residentSignature ? { residentSignature: consent.residentSignature } : {}),
+  };
+}
+
+export { listConsentsOf };

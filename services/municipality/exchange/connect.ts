@@ -1,0 +1,64 @@
+import type { Express } from 'express';
+import type { Server } from 'node:https';
+import { createDirectoryClient, type Directory } from '../../../shared/directory.ts';
+import { errorHandler, notFoundHandler } from '../../../shared/errors.ts';
+import { createBaseApp } from '../../../shared/http.ts';
+import { createMemberClient, createMemberServer, logRefusals, memberIdentity, memberOf, requireMember, type MemberClient } from '../../../shared/member-http.ts';
+import { loadMemberCredentials, type MemberCredentials } from '../../../shared/pki.ts';
+import type { MunicipalityContext } from '../context.ts';
+import type { FederationLink } from './federation.ts';
+import { federationRoutes } from './routes.ts';
+
+export interface FederationRuntime {
+  link: FederationLink;
+  credentials: MemberCredentials;
+  directory: Directory;
+  client: MemberClient;
+}
+
+/** Loads this municipality's credentials and connects to the gateway's directory (verified locally). */
+export function connectFederation(ctx: MunicipalityContext): FederationRuntime | undefined {
+  const { CERT_DIR, GATEWAY_URL, ISSUER_URL, MUNICIPALITY_CODE } = ctx.config;
+  if (!CERT_DIR || !GATEWAY_URL || !ISSUER_URL) return undefined;
+  const credentials = loadMemberCredentials(CERT_DIR);
+  if (credentials.id !== MUNICIPALITY_CODE || credentials.kind !== 'municipality') {
+    throw new Error(`CERT_DIR holds the certificate of ${credentials.id} (${credentials.kind}), not of municipality ${MUNICIPALITY_CODE}`);
+  }
+  const client = createMemberClient(credentials);
+  const directory = createDirectoryClient(client, GATEWAY_URL, credentials.ca);
+  return {
+    credentials, directory, client,
+    link: {
+      self: MUNICIPALITY_CODE,
+      signer: credentials.signer,
+      decryptionKey: credentials.decryption.key,
+      http: client,
+      peers: directory,
+      gatewayUrl: GATEWAY_URL.replace(/\/+$/, ''),
+      issuerUrl: ISSUER_URL.replace(/\/+$/, ''),
+      timeoutMs: 30_000,
+    },
+  };
+}
+
+/** The federation (mTLS) app: only members with a CA certificate reach it; only the gateway may ask. */
+export function createFederationApp(ctx: MunicipalityContext, runtime: FederationRuntime): Express {
+  const app = createBaseApp(ctx.logger, { bodyLimit: '8mb' });
+  const identity = memberIdentity({ isRevoked: (serial) => runtime.directory.isRevoked(serial), logger: ctx.logger });
+  app.use(identity);
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok', member: ctx.config.MUNICIPALITY_CODE });
+  });
+  app.use(requireMember(['gateway']));
+  app.use(federationRoutes(ctx, runtime.link, (req) => memberOf(req).id));
+  app.use(notFoundHandler);
+  app.use(logRefusals(ctx.logger));
+  app.use(errorHandler(ctx.logger));
+  return app;
+}
+
+export function createFederationServer(ctx: MunicipalityContext, runtime: FederationRuntime): Server {
+  return createMemberServer(createFederationApp(ctx, runtime), runtime.credentials, {
+    isRevoked: (serial) => runtime.directory.isRevoked(serial), logger: ctx.logger,
+  });
+}

@@ -1,0 +1,288 @@
+/**
+ * The asking side of a prior-record query (flow 4, B's part). B checks consent itself, seals the
+ * identity check for A, signs, sends through the gateway, verifies A's signed answer and the
+ * records inside the JWE, and imports them with provenance. Every subject ends with one status.
+ */
+import { randomUUID } from 'node:crypto';
+import { Op } from 'sequelize';
+import { appendAccessBatch, type AccessInput } from '../../../shared/audit.ts';
+import { checkLegalBasis } from '../../../shared/consent-policy.ts';
+import { sha256Hex, peekJwt } from '../../../shared/crypto.ts';
+import { currentRequestId } from '../../../shared/context.ts';
+import { AppError } from '../../../shared/errors.ts';
+import { openMessage, sealMessage, signMessage, verifyMessage } from '../../../shared/messages.ts';
+import {
+  GATEWAY_ID, Typ, answerClaimsSchema, recordsClaimsSchema, type AnswerClaims, type Purpose, type QueryResponse,
+  type QuerySubject, type SubjectStatus,
+} from '../../../shared/protocol.ts';
+import { Actions } from '../audit/actions.ts';
+import type { Actor } from '../auth/roles.ts';
+import type { MunicipalityContext } from '../context.ts';
+import { consentDecisionFor, consentTerms } from '../consents/service.ts';
+import { importRecords } from '../vaccinations/service.ts';
+import { fromImmunization, type ImportedImmunization } from '../vaccinations/fhir.ts';
+import type { FederationLink } from './federation.ts';
+import type { QueryInput } from './schemas.ts';
+
+/** Seconds a caller should wait before asking again when the gateway itself is unreachable. */
+export const GATEWAY_RETRY_AFTER = 30;
+
+export interface SubjectOutcome {
+  ref: string;
+  addresseeNumber: string;
+  source: string;
+  status: SubjectStatus;
+  reason?: string;
+  retryAfter?: number;
+  recordCount: number;
+  imported: number;
+}
+
+export interface QueryOutcome {
+  requestId: string;
+  results: SubjectOutcome[];
+}
+
+interface Prepared {
+  ref: string;
+  resident: { id: string; addresseeNumber: string; code: string | null; birthDate: string; sex: string; kana: string; status: string };
+  source: string;
+  legalBasis: 'consent' | 'life-protection';
+  consentId: string | null;
+  exceptionId: string | null;
+  queryJti?: string;
+  subject?: QuerySubject;
+  local?: { status: SubjectStatus; reason: string };
+}
+
+/**
+ * Runs one query (one subject or a batch) end to end; never throws for a subject's refusal.
+ * B signs one query per source municipality, so each source sees only the subjects meant for it
+ * (not B's codes or consent terms for residents who came from elsewhere). All share one request id.
+ */
+export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, input: QueryInput, actor: Actor): Promise<QueryOutcome> {
+  const requestId = currentRequestId() ?? randomUUID();
+  const prepared = await prepareSubjects(ctx, fed, input, actor);
+  const bySource = new Map<string, Prepared[]>();
+  for (const p of prepared) {
+    if (!p.subject) continue;
+    bySource.set(p.source, [...(bySource.get(p.source) ?? []), p]);
+  }
+  const batches: Batch[] = [];
+  for (const [source, members] of bySource) {
+    const jti = randomUUID();
+    const subjects = [];
+    for (const p of members) {
+      p.queryJti = jti;
+      subjects.push({ ...p.subject!, sealed: await sealIdentity(fed, p, jti) });
+    }
+    const query = await signMessage({ aud: GATEWAY_ID, jti, rid: requestId, purpose: input.purpose, actor: actor.staffId, subjects }, fed.signer, Typ.QUERY);
+    batches.push({ source, jti, query, requestHash: sha256Hex(query), members });
+  }
+  const hashOf = (p: Prepared) => batches.find((b) => b.jti === p.queryJti)?.requestHash ?? null;
+
+  // What we are about to ask is logged, and the exception requests spent, before anything leaves.
+  await ctx.sequelize.transaction(async (t) => {
+    await ctx.models.QuerySubject.bulkCreate(prepared.map((p) => ({
+      queryJti: p.queryJti ?? `local:${requestId}`, requestId, ref: p.ref, residentId: p.resident.id, source: p.source, purpose: input.purpose,
+      legalBasis: p.legalBasis, consentId: p.consentId, exceptionId: p.exceptionId, actorId: actor.staffId,
+      status: p.local?.status ?? 'pending', reason: p.local?.reason ?? null,
+    })), { transaction: t });
+    const exceptionIds = prepared.filter((p) => p.subject && p.exceptionId).map((p) => p.exceptionId!);
+    if (exceptionIds.length) await ctx.models.ExceptionRequest.update({ status: 'used' }, { where: { id: { [Op.in]: exceptionIds } }, transaction: t });
+    await appendAccessBatch(ctx.models.AccessLog, t, prepared.map((p) => staffEntry(ctx, actor, p, input.purpose, requestId, hashOf(p), {
+      action: Actions.QUERY_SEND,
+      outcome: p.local ? 'denied' : 'allowed',
+      reason: p.local?.reason ?? null,
+    })));
+  });
+
+  const outcomes = new Map<string, SubjectOutcome>(prepared.map((p) => [p.ref, {
+    ref: p.ref, addresseeNumber: p.resident.addresseeNumber, source: p.source,
+    status: p.local?.status ?? 'source_unavailable', reason: p.local?.reason, recordCount: 0, imported: 0,
+  }]));
+  const imports = (await Promise.all(batches.map((b) => sendBatch(ctx, fed, b, input.purpose, requestId, outcomes)))).flat();
+
+  // Imports and their log entries commit together; importing twice changes nothing.
+  await ctx.sequelize.transaction(async (t) => {
+    const retrievedAt = new Date().toISOString();
+    const entries: AccessInput[] = [];
+    for (const { p, records } of imports) {
+      const imported = await importRecords(ctx, t, p.resident.id, { sourceMunicipality: p.source, importRequestId: requestId, retrievedAt }, records);
+      const outcome = outcomes.get(p.ref)!;
+      outcome.recordCount = records.length;
+      outcome.imported = imported.created;
+      entries.push(staffEntry(ctx, actor, p, input.purpose, requestId, hashOf(p), {
+        action: Actions.RECORDS_IMPORT, outcome: 'allowed', recordIds: imported.recordIds,
+        details: { source: p.source, ref: p.ref, received: records.length, created: imported.created, unchanged: imported.unchanged },
+      }));
+    }
+    for (const b of batches) {
+      for (const p of b.members) {
+        const o = outcomes.get(p.ref)!;
+        await ctx.models.QuerySubject.update(
+          { status: o.status, reason: o.reason ?? null, recordCount: o.recordCount, importedCount: o.imported, retryAfter: o.retryAfter ?? null },
+          { where: { queryJti: b.jti, ref: p.ref }, transaction: t },
+        );
+      }
+    }
+    await appendAccessBatch(ctx.models.AccessLog, t, entries);
+  });
+  return { requestId, results: [...outcomes.values()] };
+}
+
+interface Batch {
+  source: string;
+  jti: string;
+  query: string;
+  requestHash: string;
+  members: Prepared[];
+}
+
+/** Sends one source's query through the gateway; fills in outcomes and returns verified records to import. */
+async function sendBatch(ctx: MunicipalityContext, fed: FederationLink, b: Batch, purpose: Purpose, requestId: string, outcomes: Map<string, SubjectOutcome>) {
+  const imports: { p: Prepared; records: ImportedImmunization[] }[] = [];
+  let response: QueryResponse | null = null;
+  try {
+    const res = await fed.http.postJson(`${fed.gatewayUrl}/queries`, { query: b.query }, { timeoutMs: fed.timeoutMs, requestId, expectPeer: GATEWAY_ID });
+    if (res.status === 200) response = res.body as QueryResponse;
+    else ctx.logger.warn({ status: res.status, type: res.body?.type, source: b.source }, 'gateway refused the query');
+  } catch (err) {
+    ctx.logger.warn({ code: (err as { code?: string }).code, source: b.source }, 'gateway unreachable');
+  }
+  if (!response) {
+    for (const p of b.members) Object.assign(outcomes.get(p.ref)!, { status: 'source_unavailable', reason: 'gateway_unavailable', retryAfter: GATEWAY_RETRY_AFTER });
+    return imports;
+  }
+  const byRef = new Map(b.members.map((p) => [p.ref, p]));
+  for (const r of Array.isArray(response.results) ? response.results : []) {
+    const outcome = outcomes.get(r.ref);
+    if (!outcome || !byRef.has(r.ref)) continue;
+    Object.assign(outcome, { status: r.status, reason: r.reason, retryAfter: r.retryAfter });
+  }
+  // The source's signed answer is authoritative for its subjects; the gateway's reading is not trusted.
+  for (const answerJws of Array.isArray(response.answers) ? response.answers : []) {
+    const answer = await verifyAnswer(ctx, fed, answerJws, b);
+    if (!answer) continue;
+    for (const result of answer.results) {
+      const p = byRef.get(result.ref);
+      if (!p) continue;
+      const outcome = outcomes.get(result.ref)!;
+      Object.assign(outcome, { status: result.status, reason: result.reason, retryAfter: undefined });
+      if (result.status !== 'ok') continue;
+      const records = result.records ? await openRecords(ctx, fed, result.records, answer, p, purpose) : null;
+      if (!records) {
+        Object.assign(outcome, { status: 'denied', reason: 'records_unverifiable' });
+        continue;
+      }
+      imports.push({ p, records });
+    }
+  }
+  return imports;
+}
+
+function staffEntry(
+  ctx: MunicipalityContext, actor: Actor, p: Prepared, purpose: string, requestId: string, requestHash: string | null,
+  entry: Pick<AccessInput, 'action' | 'outcome'> & Partial<AccessInput>,
+): AccessInput {
+  return {
+    actorType: 'staff', actorId: actor.staffId, actorRole: actor.role, actingMunicipality: ctx.config.MUNICIPALITY_CODE,
+    subject: p.resident.addresseeNumber, purpose, legalBasis: p.legalBasis, consentId: p.consentId, requestId, requestHash,
+    flags: p.legalBasis === 'life-protection' ? ['life-protection'] : [],
+    details: { source: p.source },
+    ...entry,
+  };
+}
+
+/** B's own checks before anything is signed: resident, code, consent or an approved exception. */
+async function prepareSubjects(ctx: MunicipalityContext, fed: FederationLink, input: QueryInput, actor: Actor): Promise<Prepared[]> {
+  const addressees = [...new Set(input.subjects.map((s) => s.addresseeNumber))];
+  const residents = await ctx.models.Resident.findAll({ where: { addresseeNumber: { [Op.in]: addressees } }, raw: true });
+  const byAddressee = new Map(residents.map((r) => [r.addresseeNumber, r]));
+  const missing = input.subjects.findIndex((s) => !byAddressee.has(s.addresseeNumber));
+  if (missing >= 0) throw new AppError(404, 'not-found', 'Resident not found', { field: `subjects.${missing}.addresseeNumber`, rule: 'must be a resident of this municipality' });
+
+  const prepared: Prepared[] = [];
+  for (const [index, s] of input.subjects.entries()) {
+    const resident = byAddressee.get(s.addresseeNumber)!;
+    const p: Prepared = {
+      ref: String(index), resident, source: s.source, legalBasis: s.exceptionId ? 'life-protection' : 'consent',
+      consentId: null, exceptionId: s.exceptionId ?? null,
+    };
+    prepared.push(p);
+    if (s.source === ctx.config.MUNICIPALITY_CODE) { p.local = { status: 'denied', reason: 'source_is_self' }; continue; }
+    if (resident.status !== 'resident') { p.local = { status: 'denied', reason: 'not_a_current_resident' }; continue; }
+    if (!resident.code) { p.local = { status: 'denied', reason: 'code_pending' }; continue; }
+
+    let basis: Pick<QuerySubject, 'legalBasis' | 'consent' | 'exception'>;
+    if (s.exceptionId) {
+      const exception = await ctx.models.ExceptionRequest.findByPk(s.exceptionId, { raw: true });
+      if (!exception || exception.residentId !== resident.id || exception.source !== s.source || exception.purpose !== input.purpose) {
+        p.local = { status: 'denied', reason: 'exception_not_matching' }; continue;
+      }
+      if (exception.status !== 'approved' || !exception.approvedBy || !exception.approvedAt) {
+        p.local = { status: 'denied', reason: `exception_${exception.status}` }; continue;
+      }
+      basis = { legalBasis: 'life-protection', exception: {
+        justification: exception.justification, requestedBy: exception.requestedBy, approvedBy: exception.approvedBy, approvedAt: exception.approvedAt,
+      } };
+    } else {
+      const decision = await consentDecisionFor(ctx, resident.id, s.source, input.purpose);
+      if (decision.status !== 'ok') { p.local = { status: decision.status, reason: decision.reason }; continue; }
+      p.consentId = decision.consent.id;
+      basis = { legalBasis: 'consent', consent: consentTerms(decision.consent) };
+    }
+
+    try {
+      await fed.peers.encryptionKey(s.source);
+    } catch {
+      p.local = { status: 'denied', reason: 'source_not_in_directory' }; continue;
+    }
+    // Sealed per query once the query's jti is known (see sealIdentity).
+    const subject = { ref: p.ref, sub: resident.code, source: s.source, ...basis, sealed: 'pending.pending.pending' } as QuerySubject;
+    const verdict = checkLegalBasis(subject, { purpose: input.purpose, actor: actor.staffId });
+    if (verdict.status !== 'ok') { p.local = { status: verdict.status, reason: verdict.reason ?? 'refused' }; continue; }
+    p.subject = subject;
+  }
+  return prepared;
+}
+
+/** The identity check for A, bound to the query's jti and the subject's ref, readable by A alone. */
+async function sealIdentity(fed: FederationLink, p: Prepared, jti: string): Promise<string> {
+  const recipient = await fed.peers.encryptionKey(p.source);
+  return sealMessage({
+    aud: p.source, jti, ref: p.ref, birthDate: p.resident.birthDate, sex: p.resident.sex, kana: p.resident.kana,
+  }, fed.signer, Typ.SEALED_IDENTITY, recipient);
+}
+
+/** Verifies the source's answer: its own signature, addressed to us, answering this query. */
+async function verifyAnswer(ctx: MunicipalityContext, fed: FederationLink, answerJws: unknown, b: Batch): Promise<AnswerClaims | null> {
+  try {
+    if (typeof answerJws !== 'string') return null;
+    if (peekJwt(answerJws).claims.iss !== b.source) return null;
+    const { key } = await fed.peers.signingKey(b.source);
+    const answer = await verifyMessage(answerJws, answerClaimsSchema, { key, issuer: b.source, audience: ctx.config.MUNICIPALITY_CODE, typ: Typ.ANSWER });
+    if (answer.queryJti !== b.jti) throw new Error('answer to another query');
+    return answer;
+  } catch (err) {
+    ctx.logger.warn({ err: (err as Error).message }, 'answer refused');
+    return null;
+  }
+}
+
+/** Decrypts with our key and verifies A's signature over the records, bound to this query and subject. */
+async function openRecords(ctx: MunicipalityContext, fed: FederationLink, jwe: string, answer: AnswerClaims, p: Prepared, purpose: Purpose) {
+  try {
+    const { key } = await fed.peers.signingKey(answer.iss);
+    const claims = await openMessage(jwe, fed.decryptionKey, recordsClaimsSchema, {
+      key, issuer: answer.iss, audience: ctx.config.MUNICIPALITY_CODE, typ: Typ.RECORDS,
+    });
+    if (claims.queryJti !== answer.queryJti || claims.ref !== p.ref || claims.sub !== p.resident.code || claims.purpose !== purpose) {
+      throw new Error('records bound to another subject');
+    }
+    return (claims.bundle.entry ?? []).map((e) => fromImmunization(e.resource));
+  } catch (err) {
+    ctx.logger.warn({ err: (err as Error).message, ref: p.ref }, 'records refused');
+    return null;
+  }
+}

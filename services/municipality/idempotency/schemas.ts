@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { badRequest } from '../../../shared/errors.ts';
+
+export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
+
+const keySchema = z.string().regex(/^[A-Za-z0-9_.:-]{8,128}$/);
+
+/**
+ * Reads the Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header). Record writes
+ * require it, so a retry after a lost response can never create a second record.
+ * @throws 400 naming the header when it is required and missing, or malformed.
+ */
+export function parseIdempotencyKey(value: string | undefined, required: boolean): string | undefined {
+  if (value === undefined || value === '') {
+    if (required) throw badRequest(IDEMPOTENCY_HEADER, 'header is required on this write (a unique value per intended write)');
+    return undefined;
+  }
+  if (!keySchema.safeParse(value).success) {
+    throw badRequest(IDEMPOTENCY_HEADER, 'must be 8 to 128 characters: letters, digits, dot, underscore, colon or hyphen');
+  }
+  return value;
+}

@@ -1,0 +1,171 @@
+/**
+ * FHIR R4 mapping of vaccination records (https://hl7.org/fhir/R4/immunization.html). The same
+ * mapping serves the staff read endpoint and the federation: A releases `toImmunization` output,
+ * B imports it through `fromImmunization`, which re-validates every field against our own rules.
+ */
+import { z } from 'zod';
+import { AppError } from '../../../shared/errors.ts';
+import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
+import { CATALOGUE_SYSTEM, CVX_SYSTEM, findProduct, findProductByCvx } from './catalogue.ts';
+import type { RecordStatus, RecordVersion } from './model.ts';
+import { checkRecordFields, isCalendarDate, todayInJapan } from './rules.ts';
+
+export const PROVENANCE_EXTENSION = 'https://hikitsugi.example/fhir/StructureDefinition/record-provenance';
+export const municipalitySource = (code: string): string => `urn:hikitsugi:municipality:${code}`;
+
+export interface FhirReference {
+  reference?: string;
+  type?: string;
+  identifier?: { system: string; value: string };
+  display?: string;
+}
+
+export type ImmunizationSource = Pick<RecordVersion,
+  'recordId' | 'version' | 'occurrenceDate' | 'vaccineCode' | 'lotNumber' | 'doseNumber' | 'place' | 'status' | 'reason' | 'createdAt'
+  | 'sourceMunicipality' | 'sourceRecordId' | 'sourceVersion' | 'importRequestId' | 'retrievedAt'>;
+
+export interface Immunization {
+  resourceType: 'Immunization';
+  id: string;
+  meta: { versionId: string; lastUpdated: string; source?: string };
+  extension?: { url: string; extension: { url: string; [value: string]: unknown }[] }[];
+  status: RecordStatus;
+  vaccineCode: { coding: { system: string; code: string; display: string }[]; text: string };
+  patient: FhirReference;
+  occurrenceDateTime: string;
+  primarySource: boolean;
+  lotNumber: string;
+  location: { display: string };
+  performer: { actor: { display: string } }[];
+  note?: { text: string }[];
+  protocolApplied: { series: string; doseNumberPositiveInt: number }[];
+}
+
+/**
+ * One record version as an Immunization: id = recordId (stable), meta.versionId = version. An
+ * imported copy carries its provenance in meta.source and an extension, so a re-release says
+ * where it came from. `patient` defaults to an anonymous Patient: callers name the subject their way.
+ */
+export function toImmunization(record: ImmunizationSource, patient: FhirReference = { type: 'Patient', display: 'resident' }): Immunization {
+  const product = findProduct(record.vaccineCode);
+  const display = product?.display ?? record.vaccineCode;
+  const coding = [{ system: CATALOGUE_SYSTEM, code: record.vaccineCode, display }];
+  if (product?.cvx) coding.push({ system: CVX_SYSTEM, code: product.cvx, display });
+  const imported = record.sourceMunicipality !== null;
+  const resource: Immunization = {
+    resourceType: 'Immunization',
+    id: record.recordId,
+    meta: { versionId: String(record.version), lastUpdated: record.createdAt, ...(imported ? { source: municipalitySource(record.sourceMunicipality!) } : {}) },
+    status: record.status,
+    vaccineCode: { coding, text: display },
+    patient,
+    occurrenceDateTime: record.occurrenceDate,
+    primarySource: !imported,
+    lotNumber: record.lotNumber,
+    location: { display: record.place },
+    performer: [{ actor: { display: record.place } }],
+    protocolApplied: [{ series: product?.series ?? record.vaccineCode, doseNumberPositiveInt: record.doseNumber }],
+  };
+  if (record.status === 'entered-in-error' && record.reason) resource.note = [{ text: record.reason }];
+  if (imported) {
+    resource.extension = [{
+      url: PROVENANCE_EXTENSION,
+      extension: [
+        { url: 'sourceMunicipality', valueString: record.sourceMunicipality },
+        { url: 'sourceRecordId', valueString: record.sourceRecordId },
+        { url: 'sourceVersion', valueInteger: record.sourceVersion },
+        ...(record.importRequestId ? [{ url: 'importRequestId', valueString: record.importRequestId }] : []),
+        ...(record.retrievedAt ? [{ url: 'retrievedAt', valueDateTime: record.retrievedAt }] : []),
+      ],
+    }];
+  }
+  return resource;
+}
+
+/** A searchset Bundle of Immunization resources (what GET …/immunizations returns). */
+export function immunizationBundle(records: ImmunizationSource[], patient?: FhirReference) {
+  return {
+    resourceType: 'Bundle' as const,
+    type: 'searchset' as const,
+    total: records.length,
+    entry: records.map((r) => ({ fullUrl: `urn:uuid:${r.recordId}`, resource: toImmunization(r, patient), search: { mode: 'match' as const } })),
+  };
+}
+
+const display = z.object({ display: z.string().trim().min(1, 'is required').max(200, 'must be at most 200 characters') }).passthrough();
+
+const immunizationSchema = z.object({
+  resourceType: z.literal('Immunization', { error: 'must be Immunization' }),
+  id: z.string({ error: 'is required' }).regex(/^[A-Za-z0-9\-.]{1,64}$/, 'must be a FHIR id'),
+  meta: z.object({
+    versionId: z.string({ error: 'is required' }).regex(/^[1-9]\d{0,8}$/, 'must be a positive version number'),
+  }).passthrough(),
+  status: z.enum(['completed', 'entered-in-error'], { error: 'must be completed or entered-in-error' }),
+  vaccineCode: z.object({
+    coding: z.array(z.object({ system: z.string().max(200), code: z.string().max(40) }).passthrough()).min(1, 'must have a coding').max(10),
+  }).passthrough(),
+  occurrenceDateTime: z.string({ error: 'is required' }).max(40)
+    .refine((v) => isCalendarDate(v.slice(0, 10)) && (v.length === 10 || v[10] === 'T'), 'must be a FHIR date or dateTime'),
+  lotNumber: z.string({ error: 'is required' }).max(20, 'must be at most 20 characters'),
+  location: display.optional(),
+  performer: z.array(z.object({ actor: display }).passthrough()).max(10).optional(),
+  note: z.array(z.object({ text: z.string().max(500) }).passthrough()).max(10).optional(),
+  protocolApplied: z.array(z.object({
+    doseNumberPositiveInt: z.number({ error: 'is required' }).int('must be a whole number').min(1, 'must be at least 1'),
+  }).passthrough()).min(1, 'must name the dose number'),
+}).passthrough();
+
+/** What an imported Immunization becomes (provenance of the source copy included). */
+export interface ImportedImmunization {
+  sourceRecordId: string;
+  sourceVersion: number;
+  occurrenceDate: string;
+  vaccineCode: string;
+  lotNumber: string;
+  doseNumber: number;
+  place: string;
+  status: RecordStatus;
+  reason: string | null;
+  /** The municipality that first recorded it, when the resource was itself an imported copy. */
+  originMunicipality: string | null;
+}
+
+const invalid = (field: string, rule: string) =>
+  new AppError(422, 'invalid-immunization', `Invalid Immunization ${field}: ${rule}`, { field: `Immunization.${field}`, rule });
+
+/**
+ * Validated parse of an Immunization received from another municipality.
+ * @throws AppError 422 `invalid-immunization` naming the element and the rule it broke.
+ */
+export function fromImmunization(resource: unknown): ImportedImmunization {
+  const parsed = immunizationSchema.safeParse(resource);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw invalid(issue.path.join('.') || 'resource', issue.message);
+  }
+  const r = parsed.data;
+  const ours = r.vaccineCode.coding.find((c) => c.system === CATALOGUE_SYSTEM && findProduct(c.code));
+  const cvx = r.vaccineCode.coding.find((c) => c.system === CVX_SYSTEM && findProductByCvx(c.code));
+  const product = ours ? findProduct(ours.code) : cvx ? findProductByCvx(cvx.code) : undefined;
+  if (!product) throw invalid('vaccineCode', 'must carry a catalogue code or a CVX code of exactly one catalogue product');
+  const place = r.location?.display ?? r.performer?.[0]?.actor.display;
+  if (!place) throw invalid('location', 'location.display or performer.actor.display is required');
+  const fields = {
+    vaccineCode: product.code,
+    lotNumber: r.lotNumber,
+    doseNumber: r.protocolApplied[0]!.doseNumberPositiveInt,
+    occurrenceDate: r.occurrenceDateTime.slice(0, 10),
+  };
+  const violation = checkRecordFields(fields, todayInJapan())[0];
+  if (violation) throw invalid(violation.field, violation.rule);
+  const source = typeof r.meta.source === 'string' ? r.meta.source.match(/^urn:hikitsugi:municipality:(\d{6})$/)?.[1] : undefined;
+  return {
+    sourceRecordId: r.id,
+    sourceVersion: Number(r.meta.versionId),
+    ...fields,
+    place: place.trim(),
+    status: r.status,
+    reason: r.note?.[0]?.text ?? null,
+    originMunicipality: source && isValidMunicipalityCode(source) ? source : null,
+  };
+}

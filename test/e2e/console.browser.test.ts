@@ -1,0 +1,126 @@
+/**
+ * The privacy officer's console in a real browser: Debian's Chromium driven by playwright-core
+ * (never a downloaded browser) against a real municipality instance on a loopback port.
+ */
+import { expect } from 'chai';
+import { existsSync, readFileSync } from 'node:fs';
+import sqlite3 from 'sqlite3';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { appendAccess } from '../../shared/audit.ts';
+import { completeMyNumber } from '../../shared/identifiers.ts';
+import { Actions } from '../../services/municipality/audit/actions.ts';
+import { startMunicipality, removeDir, DEMO_MUNICIPALITIES, TEST_PASSWORD, type RunningMunicipality } from '../fixtures/municipality.ts';
+import { api } from '../fixtures/http.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+describe('privacy officer console in a browser', function () {
+  let m: RunningMunicipality;
+  let browser: Browser;
+  let page: Page;
+  let resident: string;
+  const problems: string[] = [];
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
+    m = await startMunicipality(DEMO_MUNICIPALITIES.tawaramoto);
+    const clerk = await m.tokenFor('clerk');
+    const created = await api('POST', `${m.url}/residents`, {
+      token: clerk,
+      body: { name: '俵本 一郎', kana: 'タワラモト イチロウ', birthDate: '1970-01-02', sex: 'male', address: '奈良県磯城郡田原本町1', myNumber: completeMyNumber('30000000001') },
+    });
+    expect(created.status).to.equal(201);
+    resident = created.body.addresseeNumber;
+    await api('GET', `${m.url}/residents/${resident}`, { token: clerk });
+    await m.ctx.sequelize.transaction((t) => appendAccess(m.ctx.models.AccessLog, t, {
+      actorType: 'member', actorId: '343692', actingMunicipality: '343692', subject: resident, action: Actions.QUERY_ANSWER,
+      purpose: 'adverse-event-follow-up', legalBasis: 'life-protection', flags: ['life-protection'], outcome: 'allowed',
+      reason: '=cmd|"/c calc"!A1', requestId: 'rid-browser-life-1',
+    }));
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    const context = await browser.newContext({ acceptDownloads: true, locale: 'ja-JP' });
+    page = await context.newPage();
+    // A CSP violation or a script error would show here: the console must run with 'self' only.
+    page.on('console', (msg) => {
+      // The console's first move is to ask /auth/me whether a session exists: its 401 is expected.
+      if (msg.type() === 'error' && !msg.location().url.endsWith('/auth/me')) problems.push(`${msg.text()} ${msg.location().url}`);
+    });
+    page.on('pageerror', (err) => problems.push(err.message));
+  });
+  after(async () => {
+    await browser?.close();
+    if (m) {
+      await m.stop();
+      removeDir(m.dir);
+    }
+  });
+
+  it('when a privacy officer logs in, filters, opens an entry, verifies and exports, then each step works in Chromium', async () => {
+    await page.goto(`${m.url}/console/`);
+    await page.getByLabel('ユーザー名 / Username').fill('privacyofficer1');
+    await page.getByLabel('パスワード / Password').fill(TEST_PASSWORD);
+    await page.getByRole('button', { name: 'ログイン / Log in' }).click();
+
+    await page.locator('#console-section').waitFor({ state: 'visible' });
+    await page.locator('#entries tr').first().waitFor();
+    expect(await page.locator('#who').textContent()).to.include('privacy_officer');
+    expect(await page.locator('#entries tr').count()).to.be.greaterThan(1);
+
+    // Filter: one resident, flagged life-protection.
+    await page.getByLabel('住民（宛名番号）/ Resident').fill(resident);
+    await page.getByLabel('注意 / Flag').selectOption('life-protection');
+    await page.getByRole('button', { name: '検索 / Search' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('#entries tr').length === 1);
+    const row = page.locator('#entries tr').first();
+    expect(await row.textContent()).to.include('life-protection').and.include('343692');
+
+    // One entry, then its request followed.
+    await row.getByRole('button').click();
+    await page.locator('#detail').waitFor({ state: 'visible' });
+    expect(await page.locator('#detail-fields').textContent()).to.include('rid-browser-life-1');
+    await page.getByRole('button', { name: '要求を追跡 / Follow request id' }).click();
+    await page.locator('#trace-result li').first().waitFor();
+    expect(await page.locator('#trace-result').textContent()).to.include('exchange.query.answer');
+
+    // Verification of the intact chain.
+    await page.getByRole('button', { name: '検証 / Verify chain' }).click();
+    await page.locator('#check-result.ok').waitFor();
+    expect(await page.locator('#check-result').textContent()).to.include('Chain OK');
+
+    // Export of the filtered entries as CSV, downloaded with the session cookie.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'CSV出力 / Export CSV' }).click()]);
+    expect(download.suggestedFilename()).to.match(/^access-log-293610-.*\.csv$/);
+    const csv = readFileSync((await download.path())!, 'utf8').replace(/^\uFEFF/, '');
+    const lines = csv.split('\r\n').filter(Boolean);
+    expect(lines).to.have.length(2);
+    expect(lines[1]).to.include('rid-browser-life-1').and.include(`"'=cmd|""/c calc""!A1"`);
+
+    expect(problems, problems.join('\n')).to.deep.equal([]);
+  });
+
+  it('when a row is edited in the database file, then the console\'s verification names the entry', async () => {
+    const file = m.ctx.config.DATABASE_PATH!;
+    const db = new sqlite3.Database(file);
+    await new Promise<void>((resolve, reject) => db.exec(
+      'DROP TRIGGER IF EXISTS access_log_no_update; UPDATE access_log SET purpose = \'certificate-issuance\' WHERE seq = 2;',
+      (err) => (err ? reject(err) : resolve()),
+    ));
+    await new Promise<void>((resolve) => db.close(() => resolve()));
+    await page.getByRole('button', { name: '検証 / Verify chain' }).click();
+    await page.locator('#check-result.broken').waitFor();
+    expect(await page.locator('#check-result').textContent()).to.include('Broken at entry 2: hash-mismatch');
+  });
+
+  it('when a clerk tries the console, then it is refused as privacy-officer only', async () => {
+    await page.getByRole('button', { name: 'ログアウト / Log out' }).click();
+    await page.locator('#login-section').waitFor({ state: 'visible' });
+    await page.getByLabel('ユーザー名 / Username').fill('clerk1');
+    await page.getByLabel('パスワード / Password').fill(TEST_PASSWORD);
+    await page.getByRole('button', { name: 'ログイン / Log in' }).click();
+    await page.locator('#login-error').filter({ hasText: 'Privacy officers only' }).waitFor();
+    expect(await page.locator('#console-section').isHidden()).to.equal(true);
+  });
+});

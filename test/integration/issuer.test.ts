@@ -1,0 +1,189 @@
+import { expect } from 'chai';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QueryTypes } from 'sequelize';
+import { peekJwt } from '../../shared/crypto.ts';
+import { completeMyNumber } from '../../shared/identifiers.ts';
+import { createMemberClient, type MemberClient } from '../../shared/member-http.ts';
+import {
+  captureLog, createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer,
+  type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,
+} from '../fixtures/pki.ts';
+
+const SEEDED = ['12345678901', '98765432109', '11122233344'].map(completeMyNumber);
+
+/** The bytes of a SQLite database, WAL included (recent writes may live only there). */
+function databaseBytes(path: string): string {
+  return [path, `${path}-wal`].filter(existsSync).map((p) => readFileSync(p).toString('latin1')).join('');
+}
+
+describe('issuer: pseudonymous codes', () => {
+  let pki: TestPki;
+  let dir: string;
+  let gateway: RunningGateway;
+  let issuer: RunningIssuer;
+  let issuerLog: CapturedLog;
+  let gatewayLog: CapturedLog;
+  let toda: MemberClient;
+  let tawaramoto: MemberClient;
+
+  const issue = (client: MemberClient, body: unknown) =>
+    client.postJson<{ code: string; attestation: string; type?: string; field?: string; rule?: string; retryAfter?: number }>(`${issuer.url}/codes`, body);
+
+  before(async () => {
+    pki = await createTestPki();
+    dir = mkdtempSync(join(tmpdir(), 'hikitsugi-issuer-'));
+    gatewayLog = captureLog('gateway');
+    issuerLog = captureLog('issuer');
+    gateway = await startGateway(gatewayTestConfig(pki, dir), gatewayLog.logger);
+    issuer = await startIssuer(issuerTestConfig(pki, dir, gateway.url), issuerLog.logger);
+    toda = createMemberClient(pki.credentials('112241'));
+    tawaramoto = createMemberClient(pki.credentials('293610'));
+  });
+
+  after(async () => {
+    toda.close();
+    tawaramoto.close();
+    await issuer.stop();
+    await gateway.stop();
+    rmSync(dir, { recursive: true, force: true });
+    pki.remove();
+  });
+
+  it('when two municipalities register the same My Number, then their codes differ and the attestations share one link', async () => {
+    const atToda = await issue(toda, { myNumber: SEEDED[0] });
+    const atTawaramoto = await issue(tawaramoto, { myNumber: SEEDED[0] });
+    expect(atToda.status).to.equal(200);
+    expect(atTawaramoto.status).to.equal(200);
+    expect(atToda.body.code).to.match(/^[A-Z2-7]{26}$/);
+    expect(atToda.body.code).not.to.equal(atTawaramoto.body.code);
+    const a = peekJwt(atToda.body.attestation);
+    const b = peekJwt(atTawaramoto.body.attestation);
+    expect(a.header).to.include({ typ: 'hikitsugi-code-attestation+jws', kid: pki.credentials('issuer').signer.kid });
+    expect(a.claims).to.include({ iss: 'issuer', municipality: '112241', code: atToda.body.code });
+    expect(b.claims).to.include({ municipality: '293610', code: atTawaramoto.body.code });
+    expect(a.claims.link).to.equal(b.claims.link);
+  });
+
+  it('when the same municipality registers the same My Number twice, then the same code comes back and the gateway keeps one row', async () => {
+    const first = await issue(toda, { myNumber: SEEDED[1] });
+    const second = await issue(toda, { myNumber: SEEDED[1] });
+    expect(second.body.code).to.equal(first.body.code);
+    const rows = await gateway.gateway.ctx.models.Correspondence.count({ where: { municipality: '112241', code: first.body.code } });
+    expect(rows).to.equal(1);
+  });
+
+  it('when a different My Number is registered, then its code differs', async () => {
+    const one = await issue(toda, { myNumber: SEEDED[0] });
+    const other = await issue(toda, { myNumber: SEEDED[2] });
+    expect(other.body.code).not.to.equal(one.body.code);
+  });
+
+  it('when the municipality is named in the body, then it is ignored: the certificate says who asks', async () => {
+    const plain = await issue(toda, { myNumber: SEEDED[0] });
+    const spoofed = await issue(toda, { myNumber: SEEDED[0], municipality: '293610' });
+    expect(spoofed.body.code).to.equal(plain.body.code);
+    expect(peekJwt(spoofed.body.attestation).claims.municipality).to.equal('112241');
+  });
+
+  it('when the My Number is invalid, then 400 names myNumber without echoing the value, and nothing is registered', async () => {
+    const before = await gateway.gateway.ctx.models.Correspondence.count();
+    const wrongDigit = SEEDED[0]!.slice(0, 11) + String((Number(SEEDED[0]![11]) + 1) % 10);
+    for (const myNumber of [wrongDigit, '1234', 123456789018, undefined]) {
+      const res = await issue(toda, { myNumber });
+      expect(res.status, String(myNumber)).to.equal(400);
+      expect(res.headers['content-type']).to.match(/application\/problem\+json/);
+      expect(res.body.field).to.equal('myNumber');
+      expect(res.body.rule).to.be.a('string');
+      expect(JSON.stringify(res.body)).not.to.contain(wrongDigit);
+      expect(JSON.stringify(res.body)).not.to.contain('123456789018');
+    }
+    expect(await gateway.gateway.ctx.models.Correspondence.count()).to.equal(before);
+  });
+
+  it('when a member that is not a municipality asks for a code, then 403', async () => {
+    const asGateway = createMemberClient(pki.credentials('gateway'));
+    try {
+      const res = await issue(asGateway, { myNumber: SEEDED[0] });
+      expect(res.status).to.equal(403);
+    } finally {
+      asGateway.close();
+    }
+  });
+
+  it('when the gateway cannot be reached, then 503 with retryAfter, and the refusal is in the issuer log', async () => {
+    const lonelyDir = mkdtempSync(join(tmpdir(), 'hikitsugi-issuer-lonely-'));
+    const lonely = await startIssuer(issuerTestConfig(pki, lonelyDir, 'https://127.0.0.1:9', { GATEWAY_TIMEOUT_MS: '500' }));
+    try {
+      const res = await toda.postJson<{ type: string; retryAfter: number }>(`${lonely.url}/codes`, { myNumber: SEEDED[0] });
+      expect(res.status).to.equal(503);
+      expect(res.body.type).to.match(/gateway-unavailable$/);
+      expect(res.body.retryAfter).to.be.a('number');
+      const rows = await lonely.issuer.ctx.sequelize.query<{ outcome: string; reason: string }>(
+        'SELECT outcome, reason FROM access_log', { type: QueryTypes.SELECT });
+      expect(rows).to.deep.equal([{ outcome: 'denied', reason: 'gateway_unavailable' }]);
+    } finally {
+      await lonely.stop();
+      rmSync(lonelyDir, { recursive: true, force: true });
+    }
+  });
+
+  it('when codes are issued, then the issuer logs each with the municipality as actor and the code as subject', async () => {
+    const res = await issue(tawaramoto, { myNumber: SEEDED[2] });
+    const rows = await issuer.issuer.ctx.sequelize.query<{ actorId: string; actorType: string; subject: string; action: string }>(
+      'SELECT actorType, actorId, subject, action FROM access_log WHERE subject = ?', { replacements: [res.body.code], type: QueryTypes.SELECT });
+    expect(rows[0]).to.deep.equal({ actorType: 'member', actorId: '293610', subject: res.body.code, action: 'code.issue' });
+  });
+
+  it('when the gateway is asked to record a correspondence by anyone but the issuer, or with a forged attestation, then it refuses', async () => {
+    const code = (await issue(toda, { myNumber: SEEDED[0] })).body;
+    const body = { linkId: 'A'.repeat(43), municipality: '112241', code: code.code, attestation: code.attestation };
+    const byMunicipality = await toda.postJson<{ type: string }>(`${gateway.url}/correspondence`, body);
+    expect(byMunicipality.status).to.equal(403);
+    const asIssuer = createMemberClient(pki.credentials('issuer'));
+    try {
+      const wrongCode = await asIssuer.postJson<{ field: string; rule: string }>(`${gateway.url}/correspondence`, { ...body, code: 'B'.repeat(26) });
+      expect(wrongCode.status).to.equal(400);
+      expect(wrongCode.body).to.include({ field: 'attestation', rule: 'must name the same municipality and code' });
+      const unknown = await asIssuer.postJson<{ field: string }>(`${gateway.url}/correspondence`, { ...body, municipality: '131016' });
+      expect(unknown.status).to.equal(400);
+      expect(unknown.body.field).to.equal('municipality');
+      const taken = await asIssuer.postJson<{ type: string }>(`${gateway.url}/correspondence`, body);
+      expect(taken.status).to.equal(409);
+    } finally {
+      asIssuer.close();
+    }
+  });
+
+  it('when a client without a federation certificate connects to the issuer or the gateway, then the handshake is refused', async () => {
+    for (const url of [`${issuer.url}/health`, `${gateway.url}/health`]) {
+      const outcome = await new Promise<string>((resolve) => {
+        const req = https.request(url, { ca: pki.ca.cert, agent: false }, (res) => resolve(`status ${res.statusCode}`));
+        req.on('error', (err) => resolve(`refused: ${(err as { code?: string }).code ?? err.message}`));
+        req.end();
+      });
+      expect(outcome, url).to.match(/^refused/);
+    }
+  });
+
+  it('when the issuer is asked for its health over mTLS, then it answers', async () => {
+    const res = await toda.getJson<{ status: string }>(`${issuer.url}/health`);
+    expect(res.body.status).to.equal('ok');
+  });
+
+  it('when everything above has run, then no seeded My Number is in the issuer or gateway databases or logs', async () => {
+    const haystacks = {
+      issuerDb: databaseBytes(issuer.config.DATABASE_PATH!),
+      gatewayDb: databaseBytes(gateway.config.DATABASE_PATH!),
+      issuerLog: issuerLog.text(),
+      gatewayLog: gatewayLog.text(),
+    };
+    expect(issuerLog.lines.length).to.be.greaterThan(0);
+    expect(haystacks.gatewayDb).to.contain('correspondence');
+    for (const [where, text] of Object.entries(haystacks)) {
+      for (const myNumber of SEEDED) expect(text.includes(myNumber), `${where} holds a My Number`).to.equal(false);
+    }
+  });
+});

@@ -1,0 +1,142 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { AppError } from '../../shared/errors.ts';
+import { allProducts, CATALOGUE_SYSTEM, CVX_SYSTEM } from '../../services/municipality/vaccinations/catalogue.ts';
+import {
+  fromImmunization, immunizationBundle, PROVENANCE_EXTENSION, toImmunization, type ImmunizationSource,
+} from '../../services/municipality/vaccinations/fhir.ts';
+
+const local: ImmunizationSource = {
+  recordId: '6f1c1e7a-3c1b-4d7e-9a59-0c7f4a1b2c3d',
+  version: 2,
+  occurrenceDate: '2021-06-22',
+  vaccineCode: 'covid19-comirnaty',
+  lotNumber: 'FF3620',
+  doseNumber: 2,
+  place: '田原本町保健センター',
+  status: 'completed',
+  reason: 'lot number corrected',
+  createdAt: '2021-06-23T01:02:03.000Z',
+  sourceMunicipality: null,
+  sourceRecordId: null,
+  sourceVersion: null,
+  importRequestId: null,
+  retrievedAt: null,
+};
+
+function refusal(resource: unknown): { field: string; rule: string } {
+  try {
+    fromImmunization(resource);
+  } catch (err) {
+    expect(err).to.be.instanceOf(AppError);
+    expect((err as AppError).status).to.equal(422);
+    expect((err as AppError).code).to.equal('invalid-immunization');
+    return (err as AppError).extra as { field: string; rule: string };
+  }
+  throw new Error('resource was accepted');
+}
+
+describe('FHIR Immunization mapping', () => {
+  it('when a local record is mapped, then id, version, status, codings, date, lot, dose and place land in their elements', () => {
+    const r = toImmunization(local);
+    expect(r).to.deep.include({
+      resourceType: 'Immunization', id: local.recordId, status: 'completed', occurrenceDateTime: '2021-06-22', lotNumber: 'FF3620', primarySource: true,
+    });
+    expect(r.meta).to.deep.equal({ versionId: '2', lastUpdated: '2021-06-23T01:02:03.000Z' });
+    expect(r.vaccineCode.coding.map((c) => [c.system, c.code])).to.deep.equal([[CATALOGUE_SYSTEM, 'covid19-comirnaty'], [CVX_SYSTEM, '208']]);
+    expect(r.protocolApplied).to.deep.equal([{ series: 'covid-19', doseNumberPositiveInt: 2 }]);
+    expect(r.location).to.deep.equal({ display: '田原本町保健センター' });
+    expect(r.performer).to.deep.equal([{ actor: { display: '田原本町保健センター' } }]);
+    expect(r.patient).to.deep.equal({ type: 'Patient', display: 'resident' });
+    expect(r).not.to.have.property('extension');
+    expect(r).not.to.have.property('note');
+  });
+
+  it('when a product has no CVX code, then only the catalogue coding is given', () => {
+    const r = toImmunization({ ...local, vaccineCode: 'covid19-daichirona', lotNumber: 'DA012' });
+    expect(r.vaccineCode.coding.map((c) => c.system)).to.deep.equal([CATALOGUE_SYSTEM]);
+  });
+
+  it('when a record is voided, then status is entered-in-error and the reason is a note', () => {
+    const r = toImmunization({ ...local, status: 'entered-in-error', reason: 'registered on the wrong resident' });
+    expect(r.status).to.equal('entered-in-error');
+    expect(r.note).to.deep.equal([{ text: 'registered on the wrong resident' }]);
+  });
+
+  it('when an imported copy is mapped, then meta.source and the provenance extension say where it came from', () => {
+    const r = toImmunization({
+      ...local, sourceMunicipality: '343692', sourceRecordId: 'abc-1', sourceVersion: 3, importRequestId: 'req-12345678', retrievedAt: '2024-04-01T00:00:00.000Z',
+    }, { reference: 'Patient/1234567897' });
+    expect(r.meta.source).to.equal('urn:hikitsugi:municipality:343692');
+    expect(r.primarySource).to.equal(false);
+    expect(r.patient).to.deep.equal({ reference: 'Patient/1234567897' });
+    expect(r.extension![0]!.url).to.equal(PROVENANCE_EXTENSION);
+    expect(r.extension![0]!.extension).to.deep.include({ url: 'sourceVersion', valueInteger: 3 });
+    expect(r.extension![0]!.extension).to.deep.include({ url: 'sourceMunicipality', valueString: '343692' });
+  });
+
+  it('when records are bundled, then the Bundle is a searchset with one entry per record', () => {
+    const bundle = immunizationBundle([local, { ...local, recordId: 'b2', version: 1 }]);
+    expect(bundle).to.include({ resourceType: 'Bundle', type: 'searchset', total: 2 });
+    expect(bundle.entry.map((e) => e.fullUrl)).to.deep.equal([`urn:uuid:${local.recordId}`, 'urn:uuid:b2']);
+    expect(bundle.entry.every((e) => e.resource.resourceType === 'Immunization' && e.search.mode === 'match')).to.equal(true);
+  });
+
+  it('when any catalogue record is mapped to FHIR and parsed back, then the same fields come back (property)', () => {
+    const products = allProducts();
+    fc.assert(fc.property(
+      fc.constantFrom(...products), fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 1, max: 99 }), fc.constantFrom('completed', 'entered-in-error'),
+      fc.integer({ min: 1, max: 8 }),
+      (product, day, version, status, doseSeed) => {
+        const doseNumber = ((doseSeed - 1) % product.maxDoses) + 1;
+        const occurrenceDate = new Date(Date.UTC(2015, 0, 1) + day * 86_400_000).toISOString().slice(0, 10);
+        const record = { ...local, vaccineCode: product.code, lotNumber: product.lotExample, doseNumber, occurrenceDate, version, status: status as 'completed' };
+        const back = fromImmunization(JSON.parse(JSON.stringify(toImmunization(record))));
+        expect(back).to.deep.include({
+          sourceRecordId: local.recordId, sourceVersion: version, vaccineCode: product.code, lotNumber: product.lotExample,
+          doseNumber, occurrenceDate, place: local.place, status,
+        });
+      },
+    ));
+  });
+
+  it('when only a CVX coding is present, then it maps to the one catalogue product with that code', () => {
+    const r = toImmunization(local) as unknown as Record<string, any>;
+    r.vaccineCode.coding = [{ system: CVX_SYSTEM, code: '208' }];
+    expect(fromImmunization(r).vaccineCode).to.equal('covid19-comirnaty');
+  });
+
+  it('when an imported resource was itself an imported copy, then its origin municipality is read from meta.source', () => {
+    const r = toImmunization({ ...local, sourceMunicipality: '112241', sourceRecordId: 'x', sourceVersion: 1, importRequestId: null, retrievedAt: null });
+    expect(fromImmunization(r).originMunicipality).to.equal('112241');
+    expect(fromImmunization(toImmunization(local)).originMunicipality).to.equal(null);
+  });
+
+  it('when a resource breaks a rule, then a 422 names the element and the rule', () => {
+    const good = () => JSON.parse(JSON.stringify(toImmunization(local)));
+    const cases: [string, (r: any) => unknown, RegExp][] = [
+      ['not an object', () => 'Immunization', /resource/],
+      ['wrong resourceType', (r) => ({ ...r, resourceType: 'Patient' }), /resourceType/],
+      ['bad id', (r) => ({ ...r, id: 'has spaces in it' }), /^Immunization\.id$/],
+      ['no versionId', (r) => ({ ...r, meta: {} }), /meta\.versionId/],
+      ['versionId 0', (r) => ({ ...r, meta: { versionId: '0' } }), /meta\.versionId/],
+      ['status not-done', (r) => ({ ...r, status: 'not-done' }), /status/],
+      ['no coding', (r) => ({ ...r, vaccineCode: { coding: [] } }), /vaccineCode/],
+      ['unknown coding', (r) => ({ ...r, vaccineCode: { coding: [{ system: 'urn:x', code: 'y' }] } }), /vaccineCode/],
+      ['unknown CVX code', (r) => ({ ...r, vaccineCode: { coding: [{ system: CVX_SYSTEM, code: '999' }] } }), /vaccineCode/],
+      ['bad date', (r) => ({ ...r, occurrenceDateTime: '2021-02-30' }), /occurrenceDateTime/],
+      ['future date', (r) => ({ ...r, occurrenceDateTime: '2999-01-01' }), /occurrenceDate/],
+      ['lot format', (r) => ({ ...r, lotNumber: 'nope' }), /lotNumber/],
+      ['dose 0', (r) => ({ ...r, protocolApplied: [{ doseNumberPositiveInt: 0 }] }), /protocolApplied\.0\.doseNumberPositiveInt/],
+      ['dose above max', (r) => ({ ...r, protocolApplied: [{ doseNumberPositiveInt: 9 }] }), /doseNumber/],
+      ['no dose', (r) => ({ ...r, protocolApplied: [] }), /protocolApplied/],
+      ['no place', (r) => { const { location: _l, performer: _p, ...rest } = r; return rest; }, /location/],
+    ];
+    for (const [name, mutate, field] of cases) {
+      const problem = refusal(mutate(good()));
+      expect(problem.field, name).to.match(/^Immunization\./);
+      expect(problem.field, name).to.match(field);
+      expect(problem.rule, name).to.be.a('string').and.not.equal('');
+    }
+  });
+});

@@ -1,0 +1,156 @@
+import { expect } from 'chai';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppError } from '../../shared/errors.ts';
+import { signMessage, verifyMessage, sealMessage, openMessage } from '../../shared/messages.ts';
+import {
+  certificateKid, createCertificateAuthority, initPki, pkiPaths, signRevocations, verifyMemberCertificate, verifyRevocations,
+  type VerifyCertificateOptions,
+} from '../../shared/pki.ts';
+import { Typ, sealedIdentitySchema } from '../../shared/protocol.ts';
+import { createTestPki, expiredCredentials, FEDERATION_MEMBERS, foreignCredentials, type TestPki } from '../fixtures/pki.ts';
+
+function refusal(fn: () => unknown): AppError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).to.be.instanceOf(AppError);
+    return err as AppError;
+  }
+  expect.fail('expected the certificate to be refused');
+}
+
+describe('federation PKI', () => {
+  let pki: TestPki;
+
+  before(async () => {
+    pki = await createTestPki();
+  });
+  after(() => pki.remove());
+
+  const toda = () => pki.credentials('112241');
+
+  it('when a member certificate is issued, then it verifies against the CA with CN = id and OU = kind', () => {
+    const tls = verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { usage: 'signing', expectedId: '112241', expectedKind: 'municipality' });
+    expect(tls).to.include({ id: '112241', kind: 'municipality' });
+    const enc = verifyMemberCertificate(toda().enc.cert, pki.ca.cert, { usage: 'encryption', expectedId: '112241' });
+    expect(enc.serial).not.to.equal(tls.serial);
+    expect(pki.credentials('gateway')).to.include({ id: 'gateway', kind: 'gateway' });
+    expect(pki.credentials('issuer')).to.include({ id: 'issuer', kind: 'issuer' });
+  });
+
+  it('when the kid is computed, then it is 22 base64url characters, stable per certificate, different between certificates', () => {
+    const kid = certificateKid(toda().tls.cert);
+    expect(kid).to.match(/^[A-Za-z0-9_-]{22}$/);
+    expect(certificateKid(toda().tls.cert)).to.equal(kid);
+    expect(certificateKid(toda().enc.cert)).not.to.equal(kid);
+    expect(toda().signer.kid).to.equal(kid);
+    expect(toda().decryption.kid).to.equal(certificateKid(toda().enc.cert));
+  });
+
+  it('when a certificate is checked against the wrong id, kind or usage, then it is refused naming the rule', () => {
+    const base: VerifyCertificateOptions = { usage: 'signing' };
+    expect(refusal(() => verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { ...base, expectedId: '293610' })).extra.rule).to.match(/CN must equal/);
+    expect(refusal(() => verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { ...base, expectedKind: 'gateway' })).extra.rule).to.match(/OU must be gateway/);
+    // The encryption certificate cannot pass for a signing key, nor the signing one for an encryption key.
+    expect(refusal(() => verifyMemberCertificate(toda().enc.cert, pki.ca.cert, { usage: 'signing' })).extra.rule).to.match(/digitalSignature/);
+    expect(refusal(() => verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { usage: 'encryption' })).extra.rule).to.match(/keyEncipherment/);
+  });
+
+  it('when a certificate comes from another CA, then it is refused', async () => {
+    const rogue = await foreignCredentials({ id: '112241', kind: 'municipality', name: 'Toda' });
+    const err = refusal(() => verifyMemberCertificate(rogue.tls.cert, pki.ca.cert, { usage: 'signing', expectedId: '112241' }));
+    expect(err.code).to.equal('invalid-certificate');
+    expect(err.extra.rule).to.equal('must be signed by the federation CA');
+  });
+
+  it('when a certificate has expired, then it is refused', async () => {
+    const expired = await expiredCredentials(pki.ca, { id: '343692', kind: 'municipality', name: 'Akiota' });
+    expect(refusal(() => verifyMemberCertificate(expired.tls.cert, pki.ca.cert, { usage: 'signing' })).extra.rule).to.equal('must be within its validity period');
+  });
+
+  it('when the PEM is malformed or truncated, then a 400 names the field and says it must be a certificate', () => {
+    const truncated = toda().tls.cert.slice(0, 300);
+    for (const pem of ['not a certificate', truncated, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----']) {
+      const err = refusal(() => verifyMemberCertificate(pem, pki.ca.cert, { usage: 'signing', field: 'signingCertificate' }));
+      expect(err.status).to.equal(400);
+      expect(err.extra).to.include({ field: 'signingCertificate', rule: 'must be a PEM X.509 certificate' });
+    }
+  });
+
+  it('when a member is revoked, then the CA-signed list names its serials and its certificates are refused', async () => {
+    const own = await createTestPki(FEDERATION_MEMBERS.slice(2, 3));
+    try {
+      const cert = own.credentials('293610').tls.cert;
+      const serials = await own.revoke('293610');
+      expect(serials).to.have.length(2);
+      const list = await own.revocations();
+      expect(list.isRevoked(own.credentials('293610').serial)).to.equal(true);
+      const err = refusal(() => verifyMemberCertificate(cert, own.ca.cert, { usage: 'signing', isRevoked: list.isRevoked }));
+      expect(err.extra.rule).to.equal('must not be revoked');
+      const jws = readFileSync(pkiPaths(own.dir).revocations, 'utf8');
+      expect(JSON.parse(Buffer.from(jws.split('.')[0]!, 'base64url').toString())).to.include({ typ: Typ.REVOCATIONS });
+    } finally {
+      own.remove();
+    }
+  });
+
+  it('when a revocation list is signed by another CA or altered, then it is refused', async () => {
+    const rogue = await createCertificateAuthority();
+    const forged = await signRevocations(rogue, []);
+    for (const jws of [forged, forged.replace(/\.[^.]+\./, '.eyJpc3MiOiJmZWRlcmF0aW9uLWNhIiwiaWF0IjowLCJzZXJpYWxzIjpbXX0.')]) {
+      try {
+        await verifyRevocations(jws, pki.ca.cert);
+        expect.fail('accepted');
+      } catch (err) {
+        expect((err as AppError).code).to.equal('invalid-revocations');
+      }
+    }
+    const genuine = await signRevocations(pki.ca, ['0A']);
+    expect((await verifyRevocations(genuine, pki.ca.cert)).isRevoked('a')).to.equal(true);
+  });
+
+  it('when init runs again, then existing keys are kept; after a revocation the member is re-issued', async () => {
+    const own = await createTestPki(FEDERATION_MEMBERS.slice(0, 1));
+    try {
+      const path = join(pkiPaths(own.dir).member('issuer'), 'tls.pem');
+      const before = readFileSync(path, 'utf8');
+      const again = await initPki(own.dir, FEDERATION_MEMBERS.slice(0, 1));
+      expect(again.kept).to.deep.equal(['issuer']);
+      expect(readFileSync(path, 'utf8')).to.equal(before);
+      await own.revoke('issuer');
+      const third = await initPki(own.dir, FEDERATION_MEMBERS.slice(0, 1));
+      expect(third.reissued).to.deep.equal(['issuer']);
+      expect(readFileSync(path, 'utf8')).not.to.equal(before);
+    } finally {
+      own.remove();
+    }
+  });
+
+  it('when keys are written, then private key files are readable by the owner only', () => {
+    for (const file of [pkiPaths(pki.dir).caKey, join(pki.dir, '112241', 'tls.key'), join(pki.dir, '112241', 'enc.key')]) {
+      expect(statSync(file).mode & 0o777, file).to.equal(0o600);
+    }
+  });
+
+  it('when directory.json is built, then every member is listed with both certificates and no private key', () => {
+    const entries = pki.directory({ '112241': 'https://127.0.0.1:9' });
+    expect(entries.map((e) => e.id).sort()).to.deep.equal(['112241', '293610', '343692', 'gateway', 'issuer']);
+    expect(entries.find((e) => e.id === '112241')).to.include({ kind: 'municipality', name: 'Toda', endpoint: 'https://127.0.0.1:9' });
+    expect(JSON.stringify(entries)).not.to.match(/PRIVATE KEY/);
+  });
+
+  it('when a member signs and another encrypts to it, then the loaded credentials verify and decrypt', async () => {
+    const token = await signMessage({ aud: 'gateway', jti: 'abcdefgh-1' }, toda().signer, Typ.QUERY);
+    const claims = await verifyMessage(token, sealedIdentitySchema.pick({ iss: true }).passthrough(), {
+      key: verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { usage: 'signing' }).publicKey, issuer: '112241', audience: 'gateway', typ: Typ.QUERY,
+    });
+    expect(claims.iss).to.equal('112241');
+    const akiota = pki.credentials('343692');
+    const sealed = await sealMessage({ aud: '343692', jti: 'abcdefgh-2' }, toda().signer, Typ.SEALED_IDENTITY, akiota.encryption);
+    const opened = await openMessage(sealed, akiota.decryption.key, sealedIdentitySchema.pick({ iss: true, aud: true }).passthrough(), {
+      key: verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { usage: 'signing' }).publicKey, issuer: '112241', audience: '343692', typ: Typ.SEALED_IDENTITY,
+    });
+    expect(opened.aud).to.equal('343692');
+  });
+});
