@@ -79,7 +79,7 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
       requestId: query.rid, actorType: 'member', actorId: query.iss, actorRole: `staff:${query.actor}`, actingMunicipality: query.iss,
       subject: d.subject, action: Actions.QUERY_ANSWER, purpose: query.purpose, legalBasis: s?.legalBasis ?? null,
       consentId: s?.consent?.id ?? null, outcome: d.status === 'ok' ? 'allowed' : 'denied', reason: d.status === 'ok' ? null : (d.reason ?? d.status),
-      recordIds: d.recordIds, requestHash, flags: d.flags, details: { status: d.status, via: GATEWAY_ID, forwardJti: forward.jti },
+      recordIds: d.recordIds, requestHash, flags: d.flags, details: { status: d.status, ref: d.ref, via: GATEWAY_ID, forwardJti: forward.jti },
     };
   });
   await ctx.sequelize.transaction((t) => appendAccessBatch(ctx.models.AccessLog, t, entries));
@@ -154,6 +154,6 @@ async function logRefusal(ctx: MunicipalityContext, peer: string, forwardJws: st
     actorType: 'member', actorId: peer, action: Actions.QUERY_ANSWER, outcome: 'denied', reason: code,
     requestHash: sha256Hex(forwardJws), details: { refusedAt: 'envelope' },
   }]));
-  ctx.logger.warn({ peer, code }, 'forwarded request refused');
+  ctx.logger.warn({ peer, code, err: err instanceof AppError ? undefined : err }, 'forwarded request refused');
 }
 

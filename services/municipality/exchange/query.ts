@@ -189,8 +189,9 @@ function staffEntry(
     actorType: 'staff', actorId: actor.staffId, actorRole: actor.role, actingMunicipality: ctx.config.MUNICIPALITY_CODE,
     subject: p.resident.addresseeNumber, purpose, legalBasis: p.legalBasis, consentId: p.consentId, requestId, requestHash,
     flags: p.legalBasis === 'life-protection' ? ['life-protection'] : [],
-    details: { source: p.source },
     ...entry,
+    // `ref` ties this entry to the gateway's and the source's entries for the same subject (reconciliation).
+    details: { source: p.source, ref: p.ref, ...entry.details },
   };
 }
 

@@ -1,0 +1,91 @@
+/**
+ * Seeds one municipality's own database with demo staff and deterministic synthetic residents
+ * (valid My Numbers, records that pass every rule). Idempotent: an already seeded database is
+ * left as it is. The residents' codes are registered by the running service (they start pending).
+ *
+ *   tsx scripts/seed.ts --data-dir data --municipality 293610 --name Tawaramoto --residents 400
+ */
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { createLogger } from '../shared/log.ts';
+import { createMunicipality } from '../services/municipality/app.ts';
+import { municipalityConfigSchema } from '../services/municipality/config.ts';
+import { createStaff } from '../services/municipality/auth/service.ts';
+import type { Actor, Role } from '../services/municipality/auth/roles.ts';
+import { generateResidents, insertGeneratedResident } from '../services/municipality/residents/seed.ts';
+
+/** Demo accounts only: printed by `npm start`, never used outside a local federation. */
+export const DEMO_PASSWORD = 'hikitsugi-demo-2026';
+export const DEMO_STAFF: { username: string; displayName: string; role: Role }[] = [
+  { username: 'clerk1', displayName: 'Clerk One', role: 'clerk' },
+  { username: 'clerk2', displayName: 'Clerk Two (second approver)', role: 'clerk' },
+  { username: 'officer1', displayName: 'Privacy Officer', role: 'privacy_officer' },
+  { username: 'operator1', displayName: 'Operator', role: 'operator' },
+  { username: 'admin1', displayName: 'Administrator', role: 'admin' },
+];
+export const DEMO_SEED = 'hikitsugi-demo';
+
+export interface SeedOptions {
+  /** The municipality's environment as its process gets it (DATA_KEY, DATABASE_PATH, …). */
+  env: Record<string, string>;
+  residents: number;
+  seed?: string;
+  /** Residents per transaction: one transaction per resident costs ~40× a batch here. */
+  batchSize?: number;
+}
+
+export async function seedMunicipality(options: SeedOptions): Promise<{ staff: number; residents: number; records: number }> {
+  // Seeding needs the database only: no federation, no listening.
+  const { CERT_DIR: _c, GATEWAY_URL: _g, ISSUER_URL: _i, ...env } = options.env;
+  const config = municipalityConfigSchema.parse({ ...env, LOG_LEVEL: 'warn' });
+  const municipality = await createMunicipality(config, createLogger({ name: `seed-${config.MUNICIPALITY_CODE}`, level: 'warn' }));
+  const { ctx } = municipality;
+  try {
+    let staff = 0;
+    if ((await ctx.models.Staff.count()) === 0) {
+      for (const s of DEMO_STAFF) await createStaff(ctx, { ...s, password: DEMO_PASSWORD });
+      staff = DEMO_STAFF.length;
+    }
+    let residents = 0;
+    let records = 0;
+    if ((await ctx.models.Resident.count()) === 0 && options.residents > 0) {
+      const admin = await ctx.models.Staff.findOne({ where: { username: 'clerk1' }, raw: true });
+      const actor: Actor = { staffId: admin?.id ?? 'system:seed', role: 'clerk', municipality: config.MUNICIPALITY_CODE };
+      const generated = generateResidents(config.MUNICIPALITY_CODE, options.residents, options.seed ?? DEMO_SEED);
+      const batch = options.batchSize ?? 100;
+      for (let i = 0; i < generated.length; i += batch) {
+        await ctx.sequelize.transaction(async (t) => {
+          for (const g of generated.slice(i, i + batch)) {
+            const made = await insertGeneratedResident(ctx, t, g, actor);
+            residents += 1;
+            records += made.recordIds.length;
+          }
+        });
+      }
+    }
+    return { staff, residents, records };
+  } finally {
+    await municipality.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const program = new Command()
+    .requiredOption('--municipality <code>', 'municipality code')
+    .option('--name <name>', 'municipality name', 'Municipality')
+    .option('--data-dir <dir>', 'data folder', 'data')
+    .option('--residents <n>', 'residents to generate', '100')
+    .option('--seed <seed>', 'generator seed', DEMO_SEED)
+    .parse();
+  const o = program.opts<{ municipality: string; name: string; dataDir: string; residents: string; seed: string }>();
+  const { readFileSync } = await import('node:fs');
+  const secrets = JSON.parse(readFileSync(join(o.dataDir, o.municipality, 'secrets.json'), 'utf8')) as Record<string, string>;
+  const result = await seedMunicipality({
+    env: {
+      MUNICIPALITY_CODE: o.municipality, MUNICIPALITY_NAME: o.name, PORT: '0',
+      DATABASE_PATH: join(o.dataDir, o.municipality, `${o.municipality}.sqlite`), DATA_KEY: secrets.DATA_KEY!, SESSION_SECRET: secrets.SESSION_SECRET!,
+    },
+    residents: Number(o.residents), seed: o.seed,
+  });
+  console.log(JSON.stringify(result));
+}

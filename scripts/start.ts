@@ -1,0 +1,46 @@
+/**
+ * `npm start`: the whole local federation on this machine — issuer, gateway and the three demo
+ * municipalities, each its own process with its own SQLite file, keys and port, all over mTLS.
+ * First run creates the PKI, secrets and seed data under data/; later runs reuse them.
+ */
+import { Command } from 'commander';
+import { DEMO_MUNICIPALITIES, prepareFederation, startFederation, stopFederation } from './federation.ts';
+import { DEMO_PASSWORD, DEMO_STAFF, seedMunicipality } from './seed.ts';
+
+const program = new Command()
+  .option('--data-dir <dir>', 'data folder (git-ignored)', 'data')
+  .option('--residents <n>', 'synthetic residents per municipality on first start', '400')
+  .option('--log-level <level>', 'members\' log level (logs go to data/<member>/<member>.log)', 'info')
+  .parse();
+const options = program.opts<{ dataDir: string; residents: string; logLevel: string }>();
+
+const started = Date.now();
+console.log('hikitsugi: preparing the local federation (PKI, secrets, seed data) …');
+const members = await prepareFederation({ dataDir: options.dataDir, municipalities: DEMO_MUNICIPALITIES, gatewayPort: 8443, issuerPort: 8444, logLevel: options.logLevel });
+for (const m of members.filter((x) => x.kind === 'municipality')) {
+  const seeded = await seedMunicipality({ env: m.env, residents: Number(options.residents) });
+  if (seeded.residents > 0) console.log(`  seeded ${m.env.MUNICIPALITY_NAME} (${m.id}): ${seeded.residents} residents, ${seeded.records} records`);
+}
+await startFederation(members);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  console.log('\nhikitsugi: stopping …');
+  await stopFederation(members);
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());
+
+console.log(`\nhikitsugi federation is up (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+for (const m of members) {
+  const what = m.kind === 'municipality' ? `${m.env.MUNICIPALITY_NAME} ${m.id}` : m.id;
+  console.log(`  ${what.padEnd(20)} ${m.url.padEnd(26)} ${m.federationUrl ? `federation ${m.federationUrl}` : '(mTLS only)'}   log ${m.logFile}`);
+}
+console.log(`\n  Staff logins at every municipality (demo only), password "${DEMO_PASSWORD}":`);
+for (const s of DEMO_STAFF) console.log(`    ${s.username.padEnd(10)} ${s.role}`);
+console.log('\n  Privacy officer console: http://127.0.0.1:3001/console/  (and :3002, :3003)');
+console.log('  Walkthrough: scripts/walkthrough.sh (move-out at Tawaramoto, move-in at Toda, prior records)');
+console.log('\n  Ctrl-C stops everything.');

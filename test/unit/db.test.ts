@@ -1,0 +1,43 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QueryTypes } from 'sequelize';
+import { openDatabase, SQLITE_BUSY_TIMEOUT_MS } from '../../shared/db.ts';
+
+describe('SQLite connection settings', () => {
+  let dir: string;
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'hikitsugi-db-')); });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('when a transaction runs (its own connection), then WAL, foreign keys, busy timeout and synchronous=NORMAL hold on it', async () => {
+    const sequelize = await openDatabase({ storage: join(dir, 'a.sqlite') });
+    try {
+      const pragma = (name: string, transaction: never) => sequelize.query<Record<string, unknown>>(`PRAGMA ${name}`, { type: QueryTypes.SELECT, transaction });
+      const seen = await sequelize.transaction(async (t) => ({
+        journal: (await pragma('journal_mode', t as never))[0]?.journal_mode,
+        fk: (await pragma('foreign_keys', t as never))[0]?.foreign_keys,
+        busy: (await pragma('busy_timeout', t as never))[0]?.timeout,
+        sync: (await pragma('synchronous', t as never))[0]?.synchronous,
+      }));
+      expect(seen).to.deep.equal({ journal: 'wal', fk: 1, busy: SQLITE_BUSY_TIMEOUT_MS, sync: 1 });
+    } finally {
+      await sequelize.close();
+    }
+  });
+
+  it('when many transactions write at once, then none fails with SQLITE_BUSY', async () => {
+    const sequelize = await openDatabase({ storage: join(dir, 'b.sqlite') });
+    try {
+      await sequelize.query('CREATE TABLE counter (n INTEGER)');
+      await Promise.all(Array.from({ length: 40 }, () => sequelize.transaction(async (t) => {
+        await sequelize.query('SELECT COUNT(*) FROM counter', { transaction: t });
+        await sequelize.query('INSERT INTO counter (n) VALUES (1)', { transaction: t });
+      })));
+      const [row] = await sequelize.query<{ c: number }>('SELECT COUNT(*) AS c FROM counter', { type: QueryTypes.SELECT });
+      expect(row?.c).to.equal(40);
+    } finally {
+      await sequelize.close();
+    }
+  });
+});
