@@ -1,0 +1,45 @@
+import { expect } from 'chai';
+import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
+import { api } from '../fixtures/http.ts';
+
+describe('a local federation of real processes (smoke)', () => {
+  let fed: RunningFederation;
+  before(async function () {
+    this.timeout(120_000);
+    fed = await startTestFederation();
+  });
+  after(async () => fed?.close());
+
+  it('when a resident moves from Tawaramoto to Toda with consent, then Toda imports the prior records once', async () => {
+    await fed.waitForCodes('293610');
+    const tClerk = await fed.login('293610', 'clerk1');
+    const dClerk = await fed.login('112241', 'clerk1');
+    const withRecords = [];
+    for (const r of fed.residents('293610')) {
+      const res = await api('GET', `${fed.url('293610')}/residents/${r.addresseeNumber}/vaccinations`, { token: tClerk });
+      if (res.body.records.length > 0) withRecords.push({ r, count: res.body.records.length as number });
+    }
+    const { r: mover, count } = withRecords[0]!;
+    const out = await api('POST', `${fed.url('293610')}/residents/${mover.addresseeNumber}/move-out`, {
+      token: tClerk, body: { moveOutDate: '2026-11-20', destination: '112241', destinationAddress: '埼玉県戸田市上戸田1-1-1' },
+    });
+    expect(out.status).to.equal(201);
+    const moveIn = await api('POST', `${fed.url('112241')}/move-ins`, {
+      token: dClerk,
+      body: {
+        certificate: out.body.certificate, myNumber: mover.myNumber, address: '埼玉県戸田市上戸田1-1-1',
+        consent: { purpose: 'next-dose-scheduling', expiresAt: new Date(Date.now() + 30 * 864e5).toISOString(), method: 'written' },
+      },
+    });
+    expect(moveIn.status).to.equal(201);
+    await fed.waitForCodes('112241');
+    const body = { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: moveIn.body.resident.addresseeNumber, source: '293610' }] };
+    const first = await api('POST', `${fed.url('112241')}/exchange/queries`, { token: dClerk, body });
+    expect(first.status).to.equal(200);
+    expect(first.body.results[0]).to.include({ status: 'ok', recordCount: count, imported: count });
+    const again = await api('POST', `${fed.url('112241')}/exchange/queries`, { token: dClerk, body });
+    expect(again.body.results[0]).to.include({ status: 'ok', recordCount: count, imported: 0 });
+    const held = await api('GET', `${fed.url('112241')}/residents/${moveIn.body.resident.addresseeNumber}/vaccinations`, { token: dClerk });
+    expect(held.body.records).to.have.length(count);
+  });
+});
