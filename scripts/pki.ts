@@ -9,7 +9,9 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { isValidMunicipalityCode } from '../shared/identifiers.ts';
-import { initPki, MEMBER_KINDS, revokeMember, type MemberKind, type MemberSpec } from '../shared/pki.ts';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildDirectory, initPki, MEMBER_KINDS, revokeMember, writeDirectoryFile, type MemberKind, type MemberSpec } from '../shared/pki.ts';
 
 function parseMember(value: string, previous: MemberSpec[] = []): MemberSpec[] {
   const [id, kind, ...rest] = value.split(':');
@@ -21,14 +23,30 @@ function parseMember(value: string, previous: MemberSpec[] = []): MemberSpec[] {
   return [...previous, { id, kind: kind as MemberKind, name }];
 }
 
+function parseEndpoint(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const [id, url] = [value.slice(0, value.indexOf('=')), value.slice(value.indexOf('=') + 1)];
+  if (!id || !/^https:\/\/[^\s]+$/.test(url)) throw new InvalidArgumentError('expected id=https://host:port');
+  return { ...previous, [id]: url };
+}
+
 const program = new Command('pki').description('hikitsugi federation PKI');
 
 program.command('init')
   .description('create the CA and member certificates that are missing')
   .requiredOption('--dir <dir>', 'PKI folder', 'data/pki')
   .option('--member <id:kind:Name>', 'a member (repeatable)', parseMember, [])
-  .action(async (options: { dir: string; member: MemberSpec[] }) => {
+  .option('--endpoint <id=url>', 'a member\'s federation URL for directory.json (repeatable; compose uses it)', parseEndpoint, {})
+  .action(async (options: { dir: string; member: MemberSpec[]; endpoint: Record<string, string> }) => {
     const result = await initPki(options.dir, options.member);
+    if (Object.keys(options.endpoint).length > 0) {
+      writeDirectoryFile(join(options.dir, 'directory.json'), buildDirectory(options.dir, options.endpoint));
+    }
+    // What every member may see (no keys): deployments mount this folder, never ca/.
+    const publicDir = join(options.dir, 'public');
+    mkdirSync(publicDir, { recursive: true });
+    for (const [from, to] of [['ca/ca.pem', 'ca.pem'], ['directory.json', 'directory.json'], ['ca/revocations.jws', 'revocations.jws']] as const) {
+      if (existsSync(join(options.dir, from))) copyFileSync(join(options.dir, from), join(publicDir, to));
+    }
     for (const id of result.created) console.log(`created  ${id}`);
     for (const id of result.reissued) console.log(`reissued ${id} (was revoked or expired)`);
     for (const id of result.kept) console.log(`kept     ${id}`);

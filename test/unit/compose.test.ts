@@ -1,0 +1,100 @@
+/**
+ * No Docker engine runs here, so docker-compose.yml is checked by reading it: every member's
+ * command points at a real entry point, its environment passes that member's configuration
+ * schema (secrets substituted with test values), its volumes are declared, and only the gateway's
+ * member port and the municipalities' staff ports are published.
+ */
+import { expect } from 'chai';
+import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { parse } from 'yaml';
+import { municipalityConfigSchema } from '../../services/municipality/config.ts';
+import { gatewayConfigSchema } from '../../gateway/config.ts';
+import { issuerConfigSchema } from '../../gateway/issuer/config.ts';
+
+interface Service {
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: (string | { source: string; target: string; read_only?: boolean; volume?: { subpath?: string } })[];
+  healthcheck?: { test: string[] };
+  profiles?: string[];
+  depends_on?: Record<string, unknown>;
+}
+
+const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+
+/** Compose's ${VAR:?message} with a value the schemas accept (a fresh 32-byte key). */
+function substitute(env: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) out[k] = String(v).replace(/\$\{[A-Z0-9_]+:\?[^}]*\}/g, () => randomBytes(32).toString('hex'));
+  return out;
+}
+
+const SCHEMAS: Record<string, { schema: { safeParse(v: unknown): { success: boolean; error?: unknown } } }> = {
+  'gateway/issuer/main.ts': { schema: issuerConfigSchema },
+  'gateway/main.ts': { schema: gatewayConfigSchema },
+  'services/municipality/main.ts': { schema: municipalityConfigSchema },
+};
+
+describe('docker-compose.yml', () => {
+  const members = Object.entries(compose.services).filter(([, s]) => s.command?.includes('--import') && s.command.some((c) => c.endsWith('main.ts')));
+
+  it('when read, then it has the issuer, the gateway, three municipalities, a one-shot PKI job and PostgreSQL under a profile', () => {
+    expect(Object.keys(compose.services)).to.include.members(['pki', 'issuer', 'gateway', 'tawaramoto', 'akiota', 'toda', 'postgres']);
+    expect(compose.services.postgres!.profiles).to.deep.equal(['postgres']);
+    expect(members).to.have.length(5);
+  });
+
+  for (const [name, service] of Object.entries(compose.services).filter(([, s]) => s.command?.some((c) => c.endsWith('main.ts')))) {
+    describe(name, () => {
+      const entry = service.command!.find((c) => c.endsWith('main.ts'))!;
+
+      it('when started, then its entry point exists', () => {
+        expect(existsSync(entry), entry).to.equal(true);
+      });
+
+      it('when its environment is parsed by the member\'s configuration schema, then it is valid', () => {
+        const result = SCHEMAS[entry]!.schema.safeParse(substitute(service.environment ?? {}));
+        expect(result.success, JSON.stringify(result.error)).to.equal(true);
+      });
+
+      it('when a secret is missing from .env, then compose refuses to start (no default secrets)', () => {
+        for (const [key, value] of Object.entries(service.environment ?? {})) {
+          if (/KEY|SECRET|PASSWORD/.test(key)) expect(value, key).to.match(/^\$\{[A-Z0-9_]+:\?/);
+        }
+      });
+
+      it('when deployed, then it mounts only its own PKI folder (never the CA key) and declared volumes, and has a health check', () => {
+        expect(service.healthcheck?.test?.length).to.be.greaterThan(0);
+        expect(service.depends_on).to.have.property('pki');
+        for (const v of service.volumes ?? []) {
+          const source = typeof v === 'string' ? v.split(':')[0]! : v.source;
+          expect(compose.volumes, source).to.have.property(source);
+          if (typeof v !== 'string' && v.source === 'pki') {
+            expect(v.read_only).to.equal(true);
+            expect(v.volume?.subpath).to.be.oneOf([name === 'gateway' ? 'gateway' : undefined, 'public', 'issuer', service.environment?.MUNICIPALITY_CODE].filter(Boolean));
+          }
+          if (typeof v === 'string') expect(v.startsWith('pki:'), 'whole pki volume mounted').to.equal(false);
+        }
+      });
+
+      it('when published, then only the gateway\'s member port or a municipality\'s staff port is exposed', () => {
+        const env = service.environment ?? {};
+        for (const mapping of service.ports ?? []) {
+          const container = mapping.split(':').pop();
+          if (entry === 'gateway/main.ts') expect(container).to.equal(env.PORT);
+          else if (entry === 'services/municipality/main.ts') expect(container).to.equal(env.PORT);
+          else expect.fail(`${name} must not publish ports`);
+        }
+      });
+    });
+  }
+
+  it('when a municipality is reached by the gateway, then its network alias is its code (the name in its TLS certificate)', () => {
+    for (const name of ['tawaramoto', 'akiota', 'toda']) {
+      const s = compose.services[name] as Service & { networks?: { default?: { aliases?: string[] } } };
+      expect(s.networks?.default?.aliases).to.include(s.environment!.MUNICIPALITY_CODE);
+    }
+  });
+});
