@@ -62,6 +62,11 @@ const compact = z.string().max(200_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*)
 /** ~2.5 kB per subject (sealed part, consent terms, base64url) × the 5000-subject ceiling. */
 const compactBatch = z.string().max(16_000_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
 
+const jti = z.string().min(8).max(128);
+const requestId = z.string().min(8).max(128);
+/** Claims every signed member message carries (signMessage sets iat/exp; verifyJwt requires them). */
+const signed = { jti, iat: z.number().int(), exp: z.number().int() };
+
 /** The consent terms B recorded, as B signs them into the query. A checks them itself. */
 export const consentTermsSchema = z.object({
   id: z.string().min(1).max(64),
@@ -106,11 +111,9 @@ export type QuerySubject = z.infer<typeof querySubjectSchema>;
 export const queryClaimsSchema = z.object({
   iss: municipality,
   aud: z.literal(GATEWAY_ID),
-  jti: z.string().min(8).max(128),
-  iat: z.number().int(),
-  exp: z.number().int(),
+  ...signed,
   /** Trace id shared by the three access logs. */
-  rid: z.string().min(8).max(128),
+  rid: requestId,
   purpose: z.enum(PURPOSES),
   /** The staff member at B who asked (local id; B alone can resolve it). */
   actor: z.string().min(1).max(64),
@@ -122,10 +125,7 @@ export type QueryClaims = z.infer<typeof queryClaimsSchema>;
 export const sealedIdentitySchema = z.object({
   iss: municipality,
   aud: municipality,
-  jti: z.string().min(8).max(128),
-  /** Set by signMessage like on every member JWT (verifyJwt requires them). */
-  iat: z.number().int(),
-  exp: z.number().int(),
+  ...signed,
   ref: z.string().min(1).max(64),
   birthDate: isoDate,
   sex: z.enum(['male', 'female', 'other', 'unknown']),
@@ -158,10 +158,8 @@ export type ForwardSubject = z.infer<typeof forwardSubjectSchema>;
 export const forwardClaimsSchema = z.object({
   iss: z.literal(GATEWAY_ID),
   aud: municipality,
-  jti: z.string().min(8).max(128),
-  iat: z.number().int(),
-  exp: z.number().int(),
-  rid: z.string().min(8).max(128),
+  ...signed,
+  rid: requestId,
   /** B's query, byte for byte (a bulk query of thousands of subjects is megabytes, hence its own bound). */
   query: compactBatch,
   subjects: z.array(forwardSubjectSchema).min(1).max(5000),
@@ -183,12 +181,10 @@ export type AnswerResult = z.infer<typeof answerResultSchema>;
 export const answerClaimsSchema = z.object({
   iss: municipality,
   aud: municipality,
-  jti: z.string().min(8).max(128),
-  iat: z.number().int(),
-  exp: z.number().int(),
-  rid: z.string().min(8).max(128),
+  ...signed,
+  rid: requestId,
   /** The jti of B's query this answers; B refuses an answer to another query. */
-  queryJti: z.string().min(8).max(128),
+  queryJti: jti,
   results: z.array(answerResultSchema),
 }).strict();
 export type AnswerClaims = z.infer<typeof answerClaimsSchema>;
@@ -204,11 +200,9 @@ export const fhirBundleSchema = z.object({
 export const recordsClaimsSchema = z.object({
   iss: municipality,
   aud: municipality,
-  jti: z.string().min(8).max(128),
-  iat: z.number().int(),
-  exp: z.number().int(),
-  rid: z.string().min(8).max(128),
-  queryJti: z.string().min(8).max(128),
+  ...signed,
+  rid: requestId,
+  queryJti: jti,
   ref: z.string().min(1).max(64),
   /** B's code, so B can tie the records to its own resident. */
   sub: codeSchema,
@@ -230,9 +224,7 @@ export interface QueryResponse {
 export const moveOutClaimsSchema = z.object({
   iss: municipality,
   aud: municipality,
-  jti: z.string().min(8).max(128),
-  iat: z.number().int(),
-  exp: z.number().int(),
+  ...signed,
   resident: z.object({
     name: z.string().min(1).max(100),
     kana: z.string().min(1).max(100),
