@@ -6,6 +6,7 @@ import { openDatabase } from '../shared/db.ts';
 import { directoryFromEntries } from '../shared/directory.ts';
 import { errorHandler, notFoundHandler } from '../shared/errors.ts';
 import { createBaseApp } from '../shared/http.ts';
+import { memberProbe, readiness } from '../shared/health.ts';
 import { createLogger } from '../shared/log.ts';
 import { createMemberClient, createMemberServer, logRefusals, memberIdentity } from '../shared/member-http.ts';
 import { emptyRevocations, loadMemberCredentials, readDirectoryFile, verifyRevocations } from '../shared/pki.ts';
@@ -15,8 +16,16 @@ import type { GatewayConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { directoryRoutes } from './directory/routes.ts';
 import { defineGatewayModels, prepareGatewaySchema } from './models.ts';
+import { messageCapture } from './routing/capture.ts';
 import { routingRoutes } from './routing/routes.ts';
+import { gatewayAuditRoutes } from './audit/routes.ts';
+import { gatewayCheckpoint } from './audit/service.ts';
+import { createGatewayStaffApp } from './audit/staff.ts';
+import { runEvery, type PeriodicTask } from '../shared/audit-witness.ts';
 import { queryBodyLimit } from './routing/schemas.ts';
+import { notificationRoutes } from './notifications/routes.ts';
+import { startCorrectionRelay } from './notifications/service.ts';
+import { startGatewayAlertSchedule } from './alerts/service.ts';
 
 /**
  * DIRECTORY_FILE, re-read when its modification time changes: whoever runs the federation may
@@ -45,6 +54,10 @@ export interface Gateway {
   app: Express;
   /** The mTLS server (not yet listening: `main.ts` or a test listens). */
   server: Server;
+  /** The privacy officers' console app (plain HTTP, 127.0.0.1), when STAFF_PORT is configured. */
+  staffApp?: Express;
+  /** Periodic checkpoints of the gateway's own head (runNow for one on demand). */
+  checkpoints: PeriodicTask;
   close(): Promise<void>;
 }
 
@@ -75,24 +88,40 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
     sourceLimiters: new Map(),
   };
 
+  const relay = startCorrectionRelay(ctx);
+  const alerts = startGatewayAlertSchedule(ctx);
   const app = createBaseApp(log, { bodyLimit: `${Math.ceil(queryBodyLimit(config.MAX_BATCH) / 1024)}kb` });
+  app.use(messageCapture(config.CAPTURE_DIR));
   app.use(memberIdentity({ isRevoked: revocations.isRevoked, logger: log }));
   app.get('/health', async (_req, res) => {
     await sequelize.authenticate();
     res.json({ status: 'ok', member: GATEWAY_ID, members: (await directory.entries()).length });
   });
+  // Ready = own database; the municipalities it routes to are reported (one down fails only its own subjects).
+  app.get('/ready', readiness({
+    member: GATEWAY_ID, sequelize,
+    peers: async () => (await directory.entries()).filter((e) => e.kind === 'municipality' && e.endpoint).map((e) => memberProbe(client, e.id, e.endpoint!)),
+  }));
   app.use(directoryRoutes(ctx));
   app.use(codeRoutes(ctx));
   app.use(routingRoutes(ctx));
+  app.use(notificationRoutes(ctx, relay));
+  app.use(gatewayAuditRoutes(ctx));
   app.use(notFoundHandler);
   app.use(logRefusals(log));
   app.use(errorHandler(log));
   const server = createMemberServer(app, credentials, { isRevoked: revocations.isRevoked, logger: log });
+  const checkpoints = runEvery(config.CHECKPOINT_INTERVAL_SECONDS, async () => { await gatewayCheckpoint(ctx, true); }, log, 'gateway checkpoint');
   return {
     ctx,
     app,
     server,
+    staffApp: config.STAFF_PORT !== undefined ? createGatewayStaffApp(ctx) : undefined,
+    checkpoints,
     close: async () => {
+      await checkpoints.stop();
+      await relay.stop();
+      await alerts.stop();
       client.close();
       await sequelize.close();
     },

@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import { host, loadConfig, logLevel, port } from '../shared/config.ts';
+import { host, loadConfig, logLevel, port, secretKey } from '../shared/config.ts';
+import { checkpointIntervalSeconds } from '../shared/audit-witness.ts';
+import { rateLimitCount, rateWindowSeconds } from '../shared/rate-limit.ts';
+import { alertConfigShape } from '../shared/alerts.ts';
+import { correctionRelayConfigShape } from './notifications/schemas.ts';
 
 /** Configuration of the gateway. It holds no secret key of its own beyond its PKI folder. */
 export const gatewayConfigSchema = z.object({
@@ -21,7 +25,28 @@ export const gatewayConfigSchema = z.object({
   RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
   /** The CA-signed revocation list (ca/revocations.jws), relayed to members at GET /revocations. */
   REVOCATION_FILE: z.string().min(1).optional(),
-}).refine((c) => c.DATABASE_PATH || c.DATABASE_URL, { message: 'DATABASE_PATH or DATABASE_URL is required', path: ['DATABASE_PATH'] });
+  /** Queries one member (certificate CN) may send per window; above it, 429 with Retry-After. */
+  MEMBER_QUERY_LIMIT: rateLimitCount(3000),
+  MEMBER_QUERY_WINDOW_SECONDS: rateWindowSeconds(60),
+  /**
+   * Audit and leak-scan aid, off by default: when set, every message body the gateway receives
+   * or sends is appended to files in this folder (SECURITY.md). It holds what the gateway sees
+   * anyway — which is exactly what a leak scan must be able to read.
+   */
+  CAPTURE_DIR: z.string().min(1).optional(),
+  /** Seconds between checkpoints of the gateway's own log head (members fetch and keep them); 0 = off. */
+  CHECKPOINT_INTERVAL_SECONDS: checkpointIntervalSeconds,
+  /** The privacy officers' console: plain HTTP on 127.0.0.1 only; absent = no staff port. */
+  STAFF_PORT: port.optional(),
+  /** HMAC key for gateway staff sessions (32 bytes, hex or base64); required with STAFF_PORT. */
+  SESSION_SECRET: secretKey('SESSION_SECRET').optional(),
+  SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(12 * 3600).default(900),
+  /* Issue 9: correction relay and anomaly alerts. */
+  ...correctionRelayConfigShape,
+  ...alertConfigShape,
+})
+  .refine((c) => c.DATABASE_PATH || c.DATABASE_URL, { message: 'DATABASE_PATH or DATABASE_URL is required', path: ['DATABASE_PATH'] })
+  .refine((c) => c.STAFF_PORT === undefined || c.SESSION_SECRET, { message: 'SESSION_SECRET is required when STAFF_PORT is set (no default for secrets)', path: ['SESSION_SECRET'] });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
 

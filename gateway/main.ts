@@ -1,15 +1,18 @@
 /** Entry point of the gateway process: config from the environment, mTLS only. */
 import { closeMemberServer, listenMember } from '../shared/member-http.ts';
-import { onShutdown } from '../shared/server.ts';
+import { closeServer, listen, onShutdown } from '../shared/server.ts';
 import { createGateway } from './app.ts';
 import { loadGatewayConfig } from './config.ts';
 
 const config = loadGatewayConfig();
 const gateway = await createGateway(config);
 const url = await listenMember(gateway.server, config.PORT, config.HOST);
-gateway.ctx.logger.info({ url, transport: 'mTLS', members: (await gateway.ctx.currentDirectory()).length }, 'ready');
+// The privacy officers' console is plain HTTP, so it is bound to loopback whatever HOST says.
+const staff = gateway.staffApp && config.STAFF_PORT !== undefined ? await listen(gateway.staffApp, config.STAFF_PORT, '127.0.0.1') : undefined;
+gateway.ctx.logger.info({ url, staffUrl: staff?.url, transport: 'mTLS', members: (await gateway.ctx.currentDirectory()).length }, 'ready');
 
 onShutdown(async () => {
+  if (staff) await closeServer(staff.server);
   await closeMemberServer(gateway.server);
   await gateway.close();
 });

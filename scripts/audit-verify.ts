@@ -2,10 +2,14 @@
  * Verifies one member's access log from its database file, as an auditor with the files would:
  *
  *   npm run audit:verify -- 293610 [--data-dir data] [--pki data/pki] [--json]
+ *   npm run audit:verify -- gateway
+ *   npm run audit:verify -- issuer
  *
  * Walks the hash chain of data/<member>/<member>.sqlite and checks it against every checkpoint of
  * that member held by anyone in the data folder (its own table, the gateway's, peers'), so a
- * member that rewrote and re-hashed its whole log is still caught. With a PKI folder (default
+ * member that rewrote and re-hashed its whole log is still caught: a municipality's and the
+ * issuer's checkpoints are countersigned and kept by the gateway, the gateway's own are kept by
+ * every municipality that fetched them. With a PKI folder (default
  * <data-dir>/pki when present) each checkpoint's signature is verified and forged ones are set
  * aside. Prints OK or the first broken entry; exit code 0 when OK, 1 when broken, 2 on bad usage.
  */

@@ -7,12 +7,15 @@
  * <dataDir>/<member>/<member>.sqlite, <dataDir>/<member>/<member>.log, <dataDir>/gateway/directory.json.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { seedGatewayStaff } from '../gateway/audit/staff.ts';
+import { DEMO_PASSWORD } from './seed.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const run = promisify(execFile);
@@ -31,6 +34,8 @@ export interface FederationPlan {
   municipalities: MunicipalitySpec[];
   gatewayPort?: number;
   issuerPort?: number;
+  /** The gateway's privacy-officer console (plain HTTP on 127.0.0.1; 0 = pick a free one). */
+  gatewayStaffPort?: number;
   logLevel?: string;
   /** Extra environment per member id (e.g. SOURCE_TIMEOUT_MS for the gateway). */
   env?: Record<string, Record<string, string>>;
@@ -44,7 +49,11 @@ export interface MemberProcess {
   /** Staff URL for municipalities; member URL for the gateway and issuer. */
   url: string;
   federationUrl?: string;
+  /** The gateway's privacy-officer console. */
+  staffUrl?: string;
   logFile: string;
+  /** Extra node flags for this member's process (e.g. --cpu-prof for the benchmark's profile run). */
+  nodeArgs?: string[];
   child?: ChildProcess;
 }
 
@@ -126,6 +135,13 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
   writeFileSync(join(dataDir, 'gateway', 'directory.json'), JSON.stringify(directory, null, 2));
 
   const issuerSecrets = secretsFor(dataDir, 'issuer', ['LINK_KEY', 'CODE_KEY', 'ATTESTATION_KEY']);
+  // The CA-signed list (scripts/pki.ts revoke): read by the gateway and issuer at start; members fetch it from the gateway.
+  const revocationFile = join(pkiDir, 'ca', 'revocations.jws');
+  // The gateway's own privacy officer (its console), with the demo password like the municipalities' staff.
+  const gatewaySecrets = secretsFor(dataDir, 'gateway', ['SESSION_SECRET']);
+  const gatewayStaffPort = plan.gatewayStaffPort || (await freePort());
+  const gatewayDatabase = plan.env?.gateway?.DATABASE_PATH ?? join(dataDir, 'gateway', 'gateway.sqlite');
+  await seedGatewayStaff(gatewayDatabase, [{ username: 'officer1', displayName: 'Gateway privacy officer', role: 'privacy_officer', password: DEMO_PASSWORD }]);
   processes.unshift(
     {
       id: 'issuer', kind: 'issuer', entry: 'gateway/issuer/main.ts', url: issuerUrl, logFile: join(dataDir, 'issuer', 'issuer.log'),
@@ -133,15 +149,17 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
         HOST: '127.0.0.1', PORT: String(issuerPort), CERT_DIR: join(pkiDir, 'issuer'), GATEWAY_URL: gatewayUrl,
         DATABASE_PATH: join(dataDir, 'issuer', 'issuer.sqlite'), LOG_LEVEL: level,
         LINK_KEY: issuerSecrets.LINK_KEY!, CODE_KEY: issuerSecrets.CODE_KEY!, ATTESTATION_KEY: issuerSecrets.ATTESTATION_KEY!,
-        ...plan.env?.issuer,
+        REVOCATION_FILE: revocationFile, ...plan.env?.issuer,
       },
     },
     {
       id: 'gateway', kind: 'gateway', entry: 'gateway/main.ts', url: gatewayUrl, logFile: join(dataDir, 'gateway', 'gateway.log'),
+      staffUrl: `http://127.0.0.1:${gatewayStaffPort}`,
       env: {
+        STAFF_PORT: String(gatewayStaffPort), SESSION_SECRET: gatewaySecrets.SESSION_SECRET!,
         HOST: '127.0.0.1', PORT: String(gatewayPort), CERT_DIR: join(pkiDir, 'gateway'),
         DIRECTORY_FILE: join(dataDir, 'gateway', 'directory.json'), DATABASE_PATH: join(dataDir, 'gateway', 'gateway.sqlite'),
-        LOG_LEVEL: level, ...plan.env?.gateway,
+        REVOCATION_FILE: revocationFile, LOG_LEVEL: level, ...plan.env?.gateway,
       },
     },
   );
@@ -155,7 +173,7 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
 export function startMember(member: MemberProcess, options: { timeoutMs?: number } = {}): Promise<MemberProcess> {
   return new Promise((resolveStart, reject) => {
     const log = createWriteStream(member.logFile, { flags: 'a' });
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, member.entry)], {
+    const child = spawn(process.execPath, [...(member.nodeArgs ?? []), '--import', 'tsx', join(ROOT, member.entry)], {
       cwd: ROOT, env: { PATH: process.env.PATH ?? '', NODE_ENV: process.env.NODE_ENV ?? 'development', ...member.env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     member.child = child;
@@ -208,4 +226,96 @@ export async function startFederation(members: MemberProcess[]): Promise<void> {
 
 export async function stopFederation(members: MemberProcess[]): Promise<void> {
   await Promise.all(members.map((m) => stopMember(m)));
+}
+
+/* ---------- a local control endpoint (the simulator's --kill-source) ---------- */
+
+export interface ControlServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Where a running launcher publishes its control endpoint: <dataDir>/control.json (mode 0600). */
+export const controlFile = (dataDir: string): string => join(resolve(dataDir), 'control.json');
+
+/**
+ * Lets a local tool stop and restart members of a federation this process launched, over HTTP
+ * on 127.0.0.1 with a bearer token that only readers of the data folder know:
+ *   GET  /members                       → [{ id, kind, url, running }]
+ *   POST /members/:id/stop  {signal?}   → stops it (SIGTERM, or SIGKILL for a crash)
+ *   POST /members/:id/start             → starts it again with the same environment and ports
+ * It exists so operators can rehearse failures (`npm run simulate -- --kill-source`); it never
+ * touches data, keys or the federation's own ports.
+ */
+export async function startControlServer(members: MemberProcess[], options: { dataDir: string; port?: number }): Promise<ControlServer> {
+  const token = randomBytes(24).toString('base64url');
+  const expected = Buffer.from(`Bearer ${token}`);
+  const running = (m: MemberProcess) => Boolean(m.child && m.child.exitCode === null && m.child.signalCode === null);
+  const send = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': status >= 400 ? 'application/problem+json' : 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const busy = new Set<string>();
+  const server = createHttpServer((req, res) => {
+    const given = Buffer.from(req.headers.authorization ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      send(res, 401, { type: 'https://hikitsugi.example/problems/unauthorized', title: 'Control token required', status: 401, field: 'authorization', rule: 'must be the bearer token in control.json' });
+      return;
+    }
+    let body = '';
+    req.on('data', (chunk: Buffer) => { if (body.length < 1024) body += chunk.toString('utf8'); });
+    req.on('end', () => {
+      void (async () => {
+        const path = (req.url ?? '').split('?')[0]!;
+        if (req.method === 'GET' && path === '/members') {
+          send(res, 200, members.map((m) => ({ id: m.id, kind: m.kind, url: m.url, running: running(m) })));
+          return;
+        }
+        const match = /^\/members\/([A-Za-z0-9-]{1,32})\/(stop|start)$/.exec(path);
+        const member = match ? members.find((m) => m.id === match[1]) : undefined;
+        if (req.method !== 'POST' || !match || !member) {
+          send(res, 404, { type: 'https://hikitsugi.example/problems/not-found', title: 'No such member or action', status: 404 });
+          return;
+        }
+        if (busy.has(member.id)) {
+          send(res, 409, { type: 'https://hikitsugi.example/problems/busy', title: 'Member is being stopped or started', status: 409 });
+          return;
+        }
+        busy.add(member.id);
+        try {
+          if (match[2] === 'stop') {
+            let signal: NodeJS.Signals = 'SIGTERM';
+            try {
+              if (body && (JSON.parse(body) as { signal?: string }).signal === 'SIGKILL') signal = 'SIGKILL';
+            } catch {
+              // A body that is not JSON asks for the default.
+            }
+            await stopMember(member, signal);
+          } else if (!running(member)) {
+            await startMember(member);
+          }
+          send(res, 200, { id: member.id, running: running(member) });
+        } catch (err) {
+          send(res, 500, { type: 'https://hikitsugi.example/problems/control-failed', title: (err as Error).message.slice(0, 200), status: 500 });
+        } finally {
+          busy.delete(member.id);
+        }
+      })();
+    });
+  });
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolveListen());
+  });
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  writeFileSync(controlFile(options.dataDir), JSON.stringify({ url, token }), { mode: 0o600 });
+  return {
+    url,
+    close: () => new Promise<void>((resolveClose) => {
+      // A stale control.json would point the simulator at nobody (or at another launcher).
+      rmSync(controlFile(options.dataDir), { force: true });
+      server.close(() => resolveClose());
+      server.closeAllConnections();
+    }),
+  };
 }

@@ -4,14 +4,18 @@
  *   tsx scripts/pki.ts init --dir data/pki --member issuer:issuer:Issuer --member gateway:gateway:Gateway \
  *     --member 293610:municipality:Tawaramoto --member 343692:municipality:Akiota --member 112241:municipality:Toda
  *   tsx scripts/pki.ts revoke --dir data/pki --member 343692
+ *   tsx scripts/pki.ts resident --dir data/pki --kana 'ヤマダ ハナコ' --birth-date 1990-04-01 --sex female --out data/residents/hanako
  *
  * `init` creates what is missing and keeps existing keys; a revoked or expired member is re-issued.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { isValidMunicipalityCode } from '../shared/identifiers.ts';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildDirectory, initPki, MEMBER_KINDS, revokeMember, writeDirectoryFile, type MemberKind, type MemberSpec } from '../shared/pki.ts';
+import {
+  buildDirectory, certificateKid, initPki, issueResidentCertificate, MEMBER_KINDS, readCertificateAuthority, revokeMember, writeDirectoryFile,
+  type MemberKind, type MemberSpec, type ResidentSex,
+} from '../shared/pki.ts';
 
 function parseMember(value: string, previous: MemberSpec[] = []): MemberSpec[] {
   const [id, kind, ...rest] = value.split(':');
@@ -60,6 +64,33 @@ program.command('revoke')
   .action(async (options: { dir: string; member: string }) => {
     const serials = await revokeMember(options.dir, options.member);
     console.log(`revoked ${options.member}: ${serials.join(', ')}`);
+  });
+
+program.command('resident')
+  .description('issue a resident\'s personal signing certificate (stands in for the My Number card\'s signing certificate)')
+  .requiredOption('--dir <dir>', 'PKI folder', 'data/pki')
+  .requiredOption('--kana <kana>', 'the name in katakana, as registered')
+  .requiredOption('--birth-date <date>', 'YYYY-MM-DD')
+  .requiredOption('--sex <sex>', 'male, female, other or unknown')
+  .requiredOption('--out <dir>', 'where to write resident.pem (and resident.key when the key is made here)')
+  .option('--public-key <file>', 'the resident\'s own public key (PEM), which never leaves them; without it a key pair is made')
+  .option('--days <n>', 'validity in days (default five years)', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 3650) throw new InvalidArgumentError('must be 1-3650 days');
+    return n;
+  })
+  .action(async (options: { dir: string; kana: string; birthDate: string; sex: string; out: string; publicKey?: string; days?: number }) => {
+    if (!['male', 'female', 'other', 'unknown'].includes(options.sex)) throw new InvalidArgumentError('--sex must be male, female, other or unknown');
+    const issued = await issueResidentCertificate(readCertificateAuthority(options.dir), {
+      kana: options.kana, birthDate: options.birthDate, sex: options.sex as ResidentSex,
+    }, { days: options.days, publicKey: options.publicKey ? readFileSync(options.publicKey, 'utf8') : undefined });
+    mkdirSync(options.out, { recursive: true, mode: 0o700 });
+    writeFileSync(join(options.out, 'resident.pem'), issued.cert);
+    if (issued.key) {
+      writeFileSync(join(options.out, 'resident.key'), issued.key, { mode: 0o600 });
+      chmodSync(join(options.out, 'resident.key'), 0o600);
+    }
+    console.log(`issued resident certificate kid ${certificateKid(issued.cert)} → ${options.out}/resident.pem`);
   });
 
 await program.parseAsync(process.argv);

@@ -4,7 +4,7 @@
  * First run creates the PKI, secrets and seed data under data/; later runs reuse them.
  */
 import { Command } from 'commander';
-import { DEMO_MUNICIPALITIES, prepareFederation, startFederation, stopFederation } from './federation.ts';
+import { DEMO_MUNICIPALITIES, prepareFederation, startControlServer, startFederation, stopFederation } from './federation.ts';
 import { DEMO_PASSWORD, DEMO_STAFF, seedMunicipality } from './seed.ts';
 
 const program = new Command()
@@ -16,18 +16,21 @@ const options = program.opts<{ dataDir: string; residents: string; logLevel: str
 
 const started = Date.now();
 console.log('hikitsugi: preparing the local federation (PKI, secrets, seed data) …');
-const members = await prepareFederation({ dataDir: options.dataDir, municipalities: DEMO_MUNICIPALITIES, gatewayPort: 8443, issuerPort: 8444, logLevel: options.logLevel });
+const members = await prepareFederation({ dataDir: options.dataDir, municipalities: DEMO_MUNICIPALITIES, gatewayPort: 8443, issuerPort: 8444, gatewayStaffPort: 8445, logLevel: options.logLevel });
 for (const m of members.filter((x) => x.kind === 'municipality')) {
   const seeded = await seedMunicipality({ env: m.env, residents: Number(options.residents) });
   if (seeded.residents > 0) console.log(`  seeded ${m.env.MUNICIPALITY_NAME} (${m.id}): ${seeded.residents} residents, ${seeded.records} records`);
 }
 await startFederation(members);
+// Loopback-only, token in data/control.json: lets `npm run simulate -- --kill-source` stop and restart a member.
+const control = await startControlServer(members, { dataDir: options.dataDir });
 
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
   console.log('\nhikitsugi: stopping …');
+  await control.close();
   await stopFederation(members);
   process.exit(0);
 };
@@ -42,5 +45,7 @@ for (const m of members) {
 console.log(`\n  Staff logins at every municipality (demo only), password "${DEMO_PASSWORD}":`);
 for (const s of DEMO_STAFF) console.log(`    ${s.username.padEnd(10)} ${s.role}`);
 console.log('\n  Privacy officer console: http://127.0.0.1:3001/console/  (and :3002, :3003)');
+console.log('  Gateway privacy officer console: http://127.0.0.1:8445/console/  (officer1, same demo password)');
+console.log(`  Simulator: npm run simulate -- --move-ins 100 [--kill-source]   (control endpoint ${control.url}, token in ${options.dataDir}/control.json)`);
 console.log('  Walkthrough: scripts/walkthrough.sh (move-out at Tawaramoto, move-in at Toda, prior records)');
 console.log('\n  Ctrl-C stops everything.');

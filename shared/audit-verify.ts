@@ -275,24 +275,6 @@ export function defineCheckpoints(sequelize: Sequelize) {
 }
 export type CheckpointModel = ReturnType<typeof defineCheckpoints>;
 
-/** Refuses UPDATE and DELETE on held checkpoints, as on the access log. Run after the table exists. */
-export async function protectCheckpoints(sequelize: Sequelize): Promise<void> {
-  if (sequelize.getDialect() === 'sqlite') {
-    for (const op of ['UPDATE', 'DELETE']) {
-      await sequelize.query(
-        `CREATE TRIGGER IF NOT EXISTS ${CHECKPOINT_TABLE}_no_${op.toLowerCase()} BEFORE ${op} ON ${CHECKPOINT_TABLE}
-         BEGIN SELECT RAISE(ABORT, '${CHECKPOINT_TABLE} is append-only'); END`,
-      );
-    }
-  } else {
-    await sequelize.query(`CREATE OR REPLACE FUNCTION ${CHECKPOINT_TABLE}_append_only() RETURNS trigger AS $$
-      BEGIN RAISE EXCEPTION '${CHECKPOINT_TABLE} is append-only'; END; $$ LANGUAGE plpgsql`);
-    await sequelize.query(`DROP TRIGGER IF EXISTS ${CHECKPOINT_TABLE}_no_change ON ${CHECKPOINT_TABLE}`);
-    await sequelize.query(`CREATE TRIGGER ${CHECKPOINT_TABLE}_no_change BEFORE UPDATE OR DELETE ON ${CHECKPOINT_TABLE}
-      FOR EACH ROW EXECUTE FUNCTION ${CHECKPOINT_TABLE}_append_only()`);
-  }
-}
-
 /** A held checkpoint as the API shows it (listed fields only). */
 export interface CheckpointView {
   id: number;
@@ -452,6 +434,13 @@ export interface ReconcileEntry {
   ref: string | null;
   at: string;
   action: string;
+  /**
+   * The entry is about a whole request, not one subject (a query refused before any subject was
+   * looked at): it stands for every entry of that request id on the other side.
+   */
+  wholeRequest?: boolean;
+  /** A short word on what the entry says (status or reason), so a one-sided entry can be judged. */
+  note?: string | null;
 }
 
 export interface ReconcileReport {
@@ -465,12 +454,26 @@ export interface ReconcileReport {
   onlyRemote: ReconcileEntry[];
 }
 
-const reconcileKey = (e: ReconcileEntry) => `${e.requestId}\u0000${e.ref ?? ''}`;
+const reconcileKey = (e: ReconcileEntry) => `${e.requestId}\u0000${e.wholeRequest ? '*' : ''}${e.ref ?? ''}`;
+
+/** Entries of `left` that a whole-request entry of `other` stands for, and the whole-request entries so used. */
+function coveredByWholeRequests(left: ReconcileEntry[], other: ReconcileEntry[]) {
+  const whole = new Map(other.filter((w) => w.wholeRequest).map((w) => [w.requestId, w]));
+  const used = new Set<ReconcileEntry>();
+  const rest = left.filter((e) => {
+    const w = e.wholeRequest ? undefined : whole.get(e.requestId);
+    if (!w) return true;
+    used.add(w);
+    return false;
+  });
+  return { rest, used };
+}
 
 /**
  * Matches two members' entries about the same exchanges (e.g. the gateway's "forwarded to A"
  * entries against A's "answered" entries) by request id and ref, as multisets: every entry on one
- * side needs its own counterpart on the other, and anything one-sided is reported.
+ * side needs its own counterpart on the other, and anything one-sided is reported. An entry about
+ * a whole request stands for every entry of that request on the other side.
  */
 export function reconcileEntries(local: ReconcileEntry[], remote: ReconcileEntry[], names: { local: string; remote: string }): ReconcileReport {
   const pending = new Map<string, ReconcileEntry[]>();
@@ -479,29 +482,48 @@ export function reconcileEntries(local: ReconcileEntry[], remote: ReconcileEntry
     list.push(e);
     pending.set(reconcileKey(e), list);
   }
-  const onlyLocal: ReconcileEntry[] = [];
+  const leftLocal: ReconcileEntry[] = [];
   let matched = 0;
   for (const e of local) {
     const list = pending.get(reconcileKey(e));
     if (list && list.length > 0) {
       list.shift();
       matched++;
-    } else onlyLocal.push(e);
+    } else leftLocal.push(e);
   }
-  const onlyRemote = [...pending.values()].flat().sort((a, b) => a.seq - b.seq);
+  const leftRemote = [...pending.values()].flat();
+  const a = coveredByWholeRequests(leftLocal, remote);
+  const b = coveredByWholeRequests(leftRemote, local);
+  matched += leftLocal.length - a.rest.length + leftRemote.length - b.rest.length;
+  const onlyLocal = a.rest.filter((e) => !b.used.has(e)).sort((x, y) => x.seq - y.seq);
+  const onlyRemote = b.rest.filter((e) => !a.used.has(e)).sort((x, y) => x.seq - y.seq);
   return { ok: onlyLocal.length === 0 && onlyRemote.length === 0, local: names.local, remote: names.remote, matched, onlyLocal, onlyRemote };
+}
+
+/** What a reconciliation selector sees of an entry. */
+export interface ReconcileCandidate {
+  action: string;
+  actingMunicipality: string | null;
+  subject: string | null;
+  outcome: string;
+  reason: string | null;
+  details: Record<string, unknown>;
 }
 
 /** Which entries of a log take part in a reconciliation. */
 export interface ReconcileSelector {
   actions: string[];
   /** Further test on the entry (e.g. details.source is this municipality). */
-  where?: (entry: { actingMunicipality: string | null; subject: string | null; details: Record<string, unknown> }) => boolean;
+  where?: (entry: ReconcileCandidate) => boolean;
+  /** Whether the entry is about a whole request rather than one subject. */
+  wholeRequest?: (entry: ReconcileCandidate) => boolean;
+  /** The note a one-sided entry carries. */
+  note?: (entry: ReconcileCandidate) => string | null;
   from?: string;
   to?: string;
 }
 
-function parseDetails(text: unknown): Record<string, unknown> {
+export function parseDetails(text: unknown): Record<string, unknown> {
   try {
     const value = JSON.parse(String(text));
     return value && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, unknown> : {};
@@ -518,17 +540,23 @@ export async function selectReconcileEntries(sequelize: Sequelize, selector: Rec
   const out: ReconcileEntry[] = [];
   const actions = selector.actions.length ? selector.actions : ['\u0000'];
   for (let afterSeq = 0; ;) {
-    const rows = await sequelize.query<{ seq: number; at: string; requestId: string; action: string; actingMunicipality: string | null; subject: string | null; details: string }>(
-      `SELECT seq, at, "requestId", action, "actingMunicipality", subject, details FROM ${ACCESS_LOG_TABLE}
+    const rows = await sequelize.query<{ seq: number; at: string; requestId: string; action: string; actingMunicipality: string | null; subject: string | null; outcome: string; reason: string | null; details: string }>(
+      `SELECT seq, at, "requestId", action, "actingMunicipality", subject, outcome, reason, details FROM ${ACCESS_LOG_TABLE}
        WHERE seq > :afterSeq AND action IN (:actions) AND at >= :from AND at <= :to ORDER BY seq ASC LIMIT :limit`,
       { type: QueryTypes.SELECT, replacements: { afterSeq, actions, from: selector.from ?? '', to: selector.to ?? '\uffff', limit: pageSize } },
     );
     if (rows.length === 0) break;
     for (const row of rows) {
       afterSeq = Number(row.seq);
-      const details = parseDetails(row.details);
-      if (selector.where && !selector.where({ actingMunicipality: row.actingMunicipality, subject: row.subject, details })) continue;
-      out.push({ seq: Number(row.seq), requestId: row.requestId, ref: typeof details.ref === 'string' ? details.ref : null, at: row.at, action: row.action });
+      const candidate: ReconcileCandidate = {
+        action: row.action, actingMunicipality: row.actingMunicipality, subject: row.subject, outcome: row.outcome, reason: row.reason ?? null, details: parseDetails(row.details),
+      };
+      if (selector.where && !selector.where(candidate)) continue;
+      out.push({
+        seq: Number(row.seq), requestId: row.requestId, ref: typeof candidate.details.ref === 'string' ? candidate.details.ref : null, at: row.at, action: row.action,
+        ...(selector.wholeRequest?.(candidate) ? { wholeRequest: true } : {}),
+        note: selector.note ? selector.note(candidate) : (row.reason ?? null),
+      });
     }
   }
   return out;

@@ -94,23 +94,31 @@ export function defineAccessLog(sequelize: Sequelize): AccessLogModel {
   return AccessLog;
 }
 
-/** Refuses UPDATE and DELETE on the log at the database itself. Run after the table exists. */
-export async function protectAccessLog(sequelize: Sequelize): Promise<void> {
+/**
+ * Refuses UPDATE and DELETE on an append-only table (the access log, held checkpoints) at the
+ * database itself, so not even the application's own code can rewrite history. Run after the
+ * table exists; idempotent.
+ */
+export async function protectAppendOnly(sequelize: Sequelize, table: string): Promise<void> {
+  if (!/^[a-z_]+$/.test(table)) throw new Error(`not a table name: ${table}`);
   if (sequelize.getDialect() === 'sqlite') {
     for (const op of ['UPDATE', 'DELETE']) {
       await sequelize.query(
-        `CREATE TRIGGER IF NOT EXISTS ${ACCESS_LOG_TABLE}_no_${op.toLowerCase()} BEFORE ${op} ON ${ACCESS_LOG_TABLE}
-         BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END`,
+        `CREATE TRIGGER IF NOT EXISTS ${table}_no_${op.toLowerCase()} BEFORE ${op} ON ${table}
+         BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
       );
     }
   } else {
-    await sequelize.query(`CREATE OR REPLACE FUNCTION ${ACCESS_LOG_TABLE}_append_only() RETURNS trigger AS $$
-      BEGIN RAISE EXCEPTION 'access_log is append-only'; END; $$ LANGUAGE plpgsql`);
-    await sequelize.query(`DROP TRIGGER IF EXISTS ${ACCESS_LOG_TABLE}_no_change ON ${ACCESS_LOG_TABLE}`);
-    await sequelize.query(`CREATE TRIGGER ${ACCESS_LOG_TABLE}_no_change BEFORE UPDATE OR DELETE ON ${ACCESS_LOG_TABLE}
-      FOR EACH ROW EXECUTE FUNCTION ${ACCESS_LOG_TABLE}_append_only()`);
+    await sequelize.query(`CREATE OR REPLACE FUNCTION ${table}_append_only() RETURNS trigger AS $$
+      BEGIN RAISE EXCEPTION '${table} is append-only'; END; $$ LANGUAGE plpgsql`);
+    await sequelize.query(`DROP TRIGGER IF EXISTS ${table}_no_change ON ${table}`);
+    await sequelize.query(`CREATE TRIGGER ${table}_no_change BEFORE UPDATE OR DELETE ON ${table}
+      FOR EACH ROW EXECUTE FUNCTION ${table}_append_only()`);
   }
 }
+
+/** The access log's protection (every member's schema preparation calls this). */
+export const protectAccessLog = (sequelize: Sequelize): Promise<void> => protectAppendOnly(sequelize, ACCESS_LOG_TABLE);
 
 /** The fields a hash covers, in a fixed order; the stored JSON columns are hashed as stored. */
 export const CHAINED_FIELDS = [

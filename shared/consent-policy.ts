@@ -1,4 +1,17 @@
-import { CONSENT_SCOPE, type QuerySubject, type SubjectStatus } from './protocol.ts';
+import { randomUUID, type KeyObject } from 'node:crypto';
+import { CLOCK_SKEW_SECONDS, peekJwt } from './crypto.ts';
+import { AppError } from './errors.ts';
+import { signMessage, verifyMessage } from './messages.ts';
+import { verifyResidentCertificate, type VerifiedResidentCertificate } from './pki.ts';
+import {
+  CONSENT_SCOPE, RESIDENT_ISSUER, Typ, residentConsentClaimsSchema,
+  type ConsentTerms, type Purpose, type QuerySubject, type ResidentConsentClaims, type SubjectStatus,
+} from './protocol.ts';
+
+/** The longest consent a municipality records: the vaccination-history question matters around a move, not forever. */
+export const MAX_CONSENT_DAYS = 366;
+const DAY_MS = 24 * 3600 * 1000;
+const SKEW_MS = CLOCK_SKEW_SECONDS * 1000;
 
 export interface PolicyVerdict {
   status: Extract<SubjectStatus, 'ok' | 'no_consent' | 'consent_expired' | 'denied'>;
@@ -17,6 +30,7 @@ export function checkLegalBasis(subject: QuerySubject, query: { purpose: string;
     if (!e) return { status: 'denied', reason: 'exception_missing', flags: ['life-protection'] };
     if (e.approvedBy === e.requestedBy) return { status: 'denied', reason: 'exception_self_approved', flags: ['life-protection'] };
     if (e.justification.trim().length < 20) return { status: 'denied', reason: 'exception_unjustified', flags: ['life-protection'] };
+    if (!(Date.parse(e.approvedAt) <= now.getTime() + SKEW_MS)) return { status: 'denied', reason: 'exception_not_yet_approved', flags: ['life-protection'] };
     return { status: 'ok', flags: ['life-protection'] };
   }
   const c = subject.consent;
@@ -24,7 +38,103 @@ export function checkLegalBasis(subject: QuerySubject, query: { purpose: string;
   if (c.scope !== CONSENT_SCOPE) return { status: 'no_consent', reason: 'consent_scope', flags: [] };
   if (c.purpose !== query.purpose) return { status: 'no_consent', reason: 'consent_purpose', flags: [] };
   if (!c.sources.includes(subject.source)) return { status: 'no_consent', reason: 'consent_source', flags: [] };
-  if (Date.parse(c.givenAt) > now.getTime() + 60_000) return { status: 'no_consent', reason: 'consent_not_yet_given', flags: [] };
-  if (Date.parse(c.expiresAt) <= now.getTime()) return { status: 'consent_expired', reason: 'consent_expired', flags: [] };
+  const givenAt = Date.parse(c.givenAt);
+  const expiresAt = Date.parse(c.expiresAt);
+  if (!(givenAt <= now.getTime() + SKEW_MS)) return { status: 'no_consent', reason: 'consent_not_yet_given', flags: [] };
+  if (!(expiresAt > now.getTime())) return { status: 'consent_expired', reason: 'consent_expired', flags: [] };
+  // A resident-signed consent travels with the resident's signature; the signature alone is not a method.
+  if ((c.method === 'resident-signed') !== (c.residentSignature !== undefined)) return { status: 'no_consent', reason: 'resident_signature_missing', flags: [] };
+  // Terms no municipality would have recorded (B's own rule) are refused at every hop, not trusted.
+  if (expiresAt - givenAt > MAX_CONSENT_DAYS * DAY_MS) return { status: 'no_consent', reason: 'consent_term_too_long', flags: [] };
   return { status: 'ok', flags: [] };
+}
+
+/* ---------- resident-signed consent (issue 9) ---------- */
+
+/** The resident's side: what they sign with the key of their personal certificate. */
+export interface ResidentConsentRequest {
+  requester: string;
+  source: string;
+  purpose: Purpose;
+  /** Seconds the consent stays valid from now (at most MAX_CONSENT_DAYS). */
+  validSeconds: number;
+}
+
+/**
+ * Signs a consent as the resident (their device or card does this; scripts and tests use it): a
+ * JWT with iss `resident`, aud = the source, the requester, purpose and validity, and the kid of
+ * the resident's certificate in the header.
+ */
+export async function signResidentConsent(request: ResidentConsentRequest, resident: { key: KeyObject; kid: string }): Promise<string> {
+  return signMessage({ aud: request.source, jti: randomUUID(), scope: CONSENT_SCOPE, requester: request.requester, purpose: request.purpose },
+    { id: RESIDENT_ISSUER, key: resident.key, kid: resident.kid }, Typ.RESIDENT_CONSENT, request.validSeconds);
+}
+
+export interface VerifiedResidentConsent {
+  claims: ResidentConsentClaims;
+  certificate: VerifiedResidentCertificate;
+}
+
+/** Why a resident-signed consent was refused: a stable reason word and the field at fault. */
+export class ResidentConsentRefused extends AppError {
+  constructor(readonly reason: string, field: string, rule: string) {
+    super(422, 'resident-consent-refused', 'Resident-signed consent refused', { field, rule, reason });
+  }
+}
+
+/**
+ * Verifies a resident-signed consent on its own, with the federation CA as the only trust anchor:
+ * the certificate chains to the CA, is valid now and not revoked, and names a resident; the JWT is
+ * signed by that certificate's key (kid = the certificate's), typed, addressed to `source` (when
+ * given), from `requester` (when given), and not expired. Whoever releases or records on its
+ * strength calls this itself. Throws `ResidentConsentRefused`.
+ */
+export async function verifyResidentConsent(
+  signature: string, certificatePem: string,
+  expected: { ca: string; isRevoked?: (serial: string) => boolean; source?: string; requester?: string; now?: Date },
+): Promise<VerifiedResidentConsent> {
+  const now = expected.now ?? new Date();
+  let certificate: VerifiedResidentCertificate;
+  try {
+    certificate = verifyResidentCertificate(certificatePem, expected.ca, { at: now, isRevoked: expected.isRevoked, field: 'certificate' });
+  } catch (err) {
+    throw new ResidentConsentRefused('resident_certificate_invalid', 'certificate', err instanceof AppError ? String(err.extra.rule) : 'must be a personal certificate of the federation CA');
+  }
+  let peeked;
+  try {
+    peeked = peekJwt(signature);
+  } catch {
+    throw new ResidentConsentRefused('resident_signature_invalid', 'signature', 'must be a compact JWS');
+  }
+  if (peeked.header.kid !== certificate.kid) throw new ResidentConsentRefused('resident_signature_invalid', 'signature', 'kid must name the presented certificate');
+  const audience = expected.source ?? peeked.claims.aud;
+  let claims: ResidentConsentClaims;
+  try {
+    claims = await verifyMessage(signature, residentConsentClaimsSchema, {
+      key: certificate.publicKey, issuer: RESIDENT_ISSUER, audience: typeof audience === 'string' ? audience : '',
+      typ: Typ.RESIDENT_CONSENT, maxAgeSeconds: MAX_CONSENT_DAYS * 24 * 3600, currentDate: now,
+    });
+  } catch (err) {
+    const rule = err instanceof AppError ? String(err.extra.rule) : 'must verify with the certificate\'s key';
+    const reason = /expired/.test(rule) ? 'resident_consent_expired' : 'resident_signature_invalid';
+    throw new ResidentConsentRefused(reason, 'signature', rule);
+  }
+  if (expected.requester !== undefined && claims.requester !== expected.requester) {
+    throw new ResidentConsentRefused('resident_consent_terms', 'signature', `requester must be ${expected.requester}`);
+  }
+  return { claims, certificate };
+}
+
+/**
+ * The terms B signed into a query must be exactly what the resident signed: a requester that
+ * widened the purpose, the sources or the validity is caught here. Returns the first differing
+ * term, or null.
+ */
+export function residentTermsDiffer(terms: ConsentTerms, claims: ResidentConsentClaims): string | null {
+  if (terms.method !== 'resident-signed') return 'method';
+  if (terms.purpose !== claims.purpose) return 'purpose';
+  if (terms.sources.length !== 1 || terms.sources[0] !== claims.aud) return 'sources';
+  if (Date.parse(terms.givenAt) !== claims.iat * 1000) return 'givenAt';
+  if (Date.parse(terms.expiresAt) !== claims.exp * 1000) return 'expiresAt';
+  return null;
 }

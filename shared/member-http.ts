@@ -114,6 +114,9 @@ export function logRefusals(logger: Logger): ErrorRequestHandler {
   return (err, req, _res, next) => {
     if (err instanceof AppError && err.status < 500) {
       logger.warn({ peer: req.member?.id, path: req.path, status: err.status, code: err.code, field: err.extra.field, rule: err.extra.rule }, 'refused');
+    } else if (typeof err?.type === 'string' && typeof err?.status === 'number' && err.status < 500) {
+      // The JSON parser's refusals (too large, truncated, not JSON) are bad input at this hop too.
+      logger.warn({ peer: req.member?.id, path: req.path, status: err.status, code: err.type, field: 'body' }, 'refused');
     }
     next(err);
   };

@@ -235,6 +235,133 @@ export function verifyMemberCertificate(pem: string, caPem: string, options: Ver
   return { id, kind: kind as MemberKind, serial, kid: certificateKid(x509), publicKey: x509.publicKey, notBefore, notAfter, pem };
 }
 
+/* ---------- residents' personal signing certificates (issue 9) ---------- */
+
+/**
+ * OU of a resident's personal certificate. It is not a member kind, so `verifyMemberCertificate`
+ * refuses it and a resident's key can never pass for a municipality's (and the reverse).
+ */
+export const RESIDENT_KIND = 'resident';
+const OID_SUBJECT_DIRECTORY_ATTRIBUTES = '2.5.29.9';
+/** RFC 3739 §3.2.2 personal data attributes, carried in subjectDirectoryAttributes. */
+const OID_DATE_OF_BIRTH = '1.3.6.1.5.5.7.9.1';
+const OID_GENDER = '1.3.6.1.5.5.7.9.3';
+/** RFC 3739 defines M and F; X (unspecified) and U (unknown) follow ICAO 9303 for the other registered values. */
+const GENDER_CODES = { male: 'M', female: 'F', other: 'X', unknown: 'U' } as const;
+/** A personal signing certificate is valid for five years, like the My Number card's. */
+const DEFAULT_RESIDENT_DAYS = 5 * 365;
+
+export type ResidentSex = keyof typeof GENDER_CODES;
+
+/** What a resident's certificate says about its holder: the identity a municipality cross-checks. Never a My Number. */
+export interface ResidentIdentity {
+  kana: string;
+  birthDate: string;
+  sex: ResidentSex;
+}
+
+export interface VerifiedResidentCertificate extends ResidentIdentity {
+  serial: string;
+  kid: string;
+  publicKey: KeyObject;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+function personalDataAttributes(identity: ResidentIdentity): string {
+  const { asn1 } = forge;
+  const attribute = (oid: string, value: forge.asn1.Asn1) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(oid).getBytes()),
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [value]),
+  ]);
+  return asn1.toDer(asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    // GeneralizedTime at noon GMT, as RFC 3739 recommends for a date of birth.
+    attribute(OID_DATE_OF_BIRTH, asn1.create(asn1.Class.UNIVERSAL, asn1.Type.GENERALIZEDTIME, false, `${identity.birthDate.replace(/-/g, '')}120000Z`)),
+    attribute(OID_GENDER, asn1.create(asn1.Class.UNIVERSAL, asn1.Type.PRINTABLESTRING, false, GENDER_CODES[identity.sex])),
+  ])).getBytes();
+}
+
+function readPersonalData(cert: forge.pki.Certificate): Pick<ResidentIdentity, 'birthDate' | 'sex'> | null {
+  const ext = (cert.extensions as { id?: string; value?: unknown }[]).find((e) => e.id === OID_SUBJECT_DIRECTORY_ATTRIBUTES);
+  if (typeof ext?.value !== 'string') return null;
+  try {
+    const attributes = forge.asn1.fromDer(ext.value).value as forge.asn1.Asn1[];
+    const found = new Map<string, string>();
+    for (const a of attributes) {
+      const [oid, set] = a.value as forge.asn1.Asn1[];
+      const value = (set!.value as forge.asn1.Asn1[])[0]!.value;
+      if (typeof value === 'string') found.set(forge.asn1.derToOid(oid!.value as string), value);
+    }
+    const dob = found.get(OID_DATE_OF_BIRTH)?.match(/^(\d{4})(\d{2})(\d{2})120000Z$/);
+    const sex = (Object.keys(GENDER_CODES) as ResidentSex[]).find((k) => GENDER_CODES[k] === found.get(OID_GENDER));
+    return dob && sex ? { birthDate: `${dob[1]}-${dob[2]}-${dob[3]}`, sex } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Issues a resident's personal signing certificate (standing in for the signing certificate of the
+ * My Number card): CN = the name in katakana, OU `resident`, the date of birth and sex as RFC 3739
+ * subjectDirectoryAttributes, keyUsage digitalSignature + nonRepudiation (the holder commits to what
+ * they sign). With `publicKey` the key stays with the resident (as on the card); without it a key
+ * pair is made and returned (scripts and tests).
+ */
+export async function issueResidentCertificate(
+  ca: CertificateAuthority, identity: ResidentIdentity, options: ValidityOptions & { publicKey?: string } = {},
+): Promise<{ cert: string; key?: string }> {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(identity.birthDate)) throw new Error('birthDate must be YYYY-MM-DD');
+  if (!(identity.sex in GENDER_CODES)) throw new Error(`sex must be one of ${Object.keys(GENDER_CODES).join(', ')}`);
+  const caCert = forge.pki.certificateFromPem(ca.cert);
+  const keys = options.publicKey ? { publicKey: options.publicKey, privateKey: undefined } : await generateRsaKeyPair();
+  const cert = forgeCertificate(keys.publicKey, [
+    // UTF8String: the typings call valueTagClass a class, forge reads it as the ASN.1 type.
+    { name: 'commonName', value: identity.kana, valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class },
+    { name: 'organizationalUnitName', value: RESIDENT_KIND },
+    { name: 'organizationName', value: ORGANIZATION },
+  ], validity(options, DEFAULT_RESIDENT_DAYS));
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, nonRepudiation: true, critical: true },
+    { id: OID_SUBJECT_DIRECTORY_ATTRIBUTES, critical: false, value: personalDataAttributes(identity) },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(ca.key) as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), ...(keys.privateKey ? { key: keys.privateKey } : {}) };
+}
+
+/**
+ * Verifies a resident's personal certificate against the federation CA: issued and signed by the
+ * CA, within validity at `at`, not revoked, OU `resident`, a signing key usage, and the identity
+ * attributes present. Any failure is a 400 `invalid-certificate` naming the rule.
+ */
+export function verifyResidentCertificate(
+  pem: string, caPem: string, options: { at?: Date; isRevoked?: (serial: string) => boolean; field?: string } = {},
+): VerifiedResidentCertificate {
+  const field = options.field ?? 'certificate';
+  const x509 = parseCertificate(pem, field);
+  const ca = parseCertificate(caPem, 'ca');
+  if (!x509.checkIssued(ca) || !x509.verify(ca.publicKey)) throw refuse(field, 'must be signed by the federation CA');
+  if (x509.ca) throw refuse(field, 'must be a personal certificate, not a CA');
+  const at = options.at ?? new Date();
+  const notBefore = new Date(x509.validFrom);
+  const notAfter = new Date(x509.validTo);
+  if (at < notBefore || at > notAfter) throw refuse(field, 'must be within its validity period');
+  const serial = normalizeSerial(x509.serialNumber);
+  if (options.isRevoked?.(serial)) throw refuse(field, 'must not be revoked');
+  const cert = forge.pki.certificateFromPem(pem);
+  if (subjectField(cert, 'OU') !== RESIDENT_KIND) throw refuse(field, `OU must be ${RESIDENT_KIND}`);
+  const usage = cert.getExtension('keyUsage') as { digitalSignature?: boolean } | undefined;
+  if (!usage?.digitalSignature) throw refuse(field, 'a personal certificate must allow digitalSignature');
+  const cn = cert.subject.getField('CN') as { value?: unknown; valueTagClass?: number } | null;
+  const kana = typeof cn?.value === 'string' ? (cn.valueTagClass === (forge.asn1.Type.UTF8 as number) ? forge.util.decodeUtf8(cn.value) : cn.value) : '';
+  const personal = readPersonalData(cert);
+  if (!kana || !personal) throw refuse(field, 'must name the resident: kana in CN, date of birth and sex in subjectDirectoryAttributes');
+  return { kana, ...personal, serial, kid: certificateKid(x509), publicKey: x509.publicKey, notBefore, notAfter };
+}
+
 /* ---------- revocation ---------- */
 
 export const CA_ISSUER = 'federation-ca';

@@ -31,6 +31,12 @@ export const Typ = {
   MOVE_OUT: 'hikitsugi-move-out+jwt',
   CHECKPOINT: 'hikitsugi-checkpoint+jws',
   CORRECTION: 'hikitsugi-correction+jwt',
+  /** The corrected record inside a correction notice, signed by the source and encrypted for the recipient. */
+  CORRECTION_RECORD: 'hikitsugi-correction-record+jwt',
+  /** A move's link in the chain of move-ins (no addresses), signed by the municipality the resident left. */
+  MOVE_LINK: 'hikitsugi-move-link+jws',
+  /** A consent signed by the resident's own key (personal certificate from the federation CA). */
+  RESIDENT_CONSENT: 'hikitsugi-resident-consent+jwt',
   /** The CA-signed list of revoked certificate serial numbers. */
   REVOCATIONS: 'hikitsugi-revocations+jws',
 } as const;
@@ -39,6 +45,10 @@ export const Typ = {
 export const MAX_MESSAGE_AGE_SECONDS = 300;
 /** A move-out certificate stays usable for 30 days (a move-in is notified within 14 days of the move). */
 export const MOVE_OUT_CERTIFICATE_SECONDS = 30 * 24 * 3600;
+/** Links in one chain of move-ins (the latest move and up to three before it); older moves are not queryable. */
+export const MAX_MOVE_CHAIN = 4;
+/** Issuer of every resident-signed consent: who signed is named by the personal certificate, not by a claim. */
+export const RESIDENT_ISSUER = 'resident';
 
 export const SUBJECT_STATUSES = [
   'ok', 'not_found', 'no_consent', 'consent_expired', 'identity_mismatch', 'denied', 'source_unavailable',
@@ -131,6 +141,17 @@ export const sealedIdentitySchema = z.object({
   sex: z.enum(['male', 'female', 'other', 'unknown']),
   /** Family and given name in katakana, as registered (full-width, space-separated). */
   kana: z.string().min(1).max(100),
+  /**
+   * The move-in capability (issue 9): when the resident moved in at B and, for a source earlier on
+   * the chain of moves, the move link B received (nesting the earlier links). Sealed, because the
+   * links carry the resident's identity, which the gateway never sees.
+   */
+  moveIn: z.object({
+    movedInAt: isoTime,
+    link: compact.optional(),
+  }).strict().optional(),
+  /** For a resident-signed consent: the resident's personal certificate (PEM), which names them. */
+  residentCertificate: z.string().max(10_000).includes('BEGIN CERTIFICATE').optional(),
 }).strict();
 export type SealedIdentity = z.infer<typeof sealedIdentitySchema>;
 
@@ -207,6 +228,8 @@ export const recordsClaimsSchema = z.object({
   /** B's code, so B can tie the records to its own resident. */
   sub: codeSchema,
   purpose: z.enum(PURPOSES),
+  /** The Immunization elements the purpose allowed A to release (minimal disclosure, issue 9). */
+  elements: z.array(z.string().min(1).max(40)).max(40).optional(),
   bundle: fhirBundleSchema,
 }).strict();
 export type RecordsClaims = z.infer<typeof recordsClaimsSchema>;
@@ -234,8 +257,49 @@ export const moveOutClaimsSchema = z.object({
   }).strict(),
   moveOutDate: isoDate,
   destinationAddress: z.string().min(1).max(300),
+  /** This move's link (`MoveLinkClaims`, a compact JWS by the same issuer), kept by B for later queries. */
+  moveLink: compact.optional(),
 }).strict();
 export type MoveOutClaims = z.infer<typeof moveOutClaimsSchema>;
+
+/**
+ * One move in the chain of move-ins: signed by the municipality the resident left (`signPayload`,
+ * no expiry: a move stays a fact), addressed to the one they moved to. Unlike the certificate it
+ * carries no address, only what a source needs to recognise its own resident; `previous` is the
+ * link the issuer itself received when the resident moved in there, so a chain C→A→B nests C's
+ * link to A inside A's link to B and each municipality on it can check every signature.
+ */
+export const moveLinkClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  /** The jti of the move-out certificate this link belongs to. */
+  jti,
+  /** When the move-out was certified (seconds): the move-in happened within the certificate's validity after it. */
+  iat: z.number().int(),
+  moveOutDate: isoDate,
+  resident: z.object({
+    kana: z.string().min(1).max(100),
+    birthDate: isoDate,
+    sex: z.enum(['male', 'female', 'other', 'unknown']),
+  }).strict(),
+  previous: compact.optional(),
+}).strict();
+export type MoveLinkClaims = z.infer<typeof moveLinkClaimsSchema>;
+
+/**
+ * A consent the resident signed with their personal key (typ `hikitsugi-resident-consent+jwt`,
+ * the certificate's kid in the header): it names the requester, the source (`aud`: the municipality
+ * that verifies it and releases), the purpose, and its validity (`iat`..`exp`).
+ */
+export const residentConsentClaimsSchema = z.object({
+  iss: z.literal(RESIDENT_ISSUER),
+  aud: municipality,
+  ...signed,
+  scope: z.literal(CONSENT_SCOPE),
+  requester: municipality,
+  purpose: z.enum(PURPOSES),
+}).strict();
+export type ResidentConsentClaims = z.infer<typeof residentConsentClaimsSchema>;
 
 /** A directory entry as the gateway serves it; members verify both certificates against the CA. */
 export const directoryEntrySchema = z.object({
@@ -248,3 +312,51 @@ export const directoryEntrySchema = z.object({
   encryptionCertificate: z.string().includes('BEGIN CERTIFICATE'),
 }).strict();
 export type DirectoryEntry = z.infer<typeof directoryEntrySchema>;
+
+/* ---------- correction notices (issue 9) ---------- */
+
+/** Where a municipality's federation port receives correction notices the gateway relays. */
+export const CORRECTION_NOTICES_PATH = '/federation/corrections';
+/**
+ * A correction notice may wait at the gateway while its recipient is down, so it lives longer
+ * than a query; past this it is dropped as expired. Replays are harmless: the recipient applies
+ * one notice per source record version, once.
+ */
+export const CORRECTION_NOTICE_MAX_AGE_SECONDS = 14 * 24 * 3600;
+
+/**
+ * A correction notice (iss = A, the source; aud = B, which imported the record), relayed by the
+ * gateway unchanged. The gateway reads the metadata, never the record: that travels as a JWE for
+ * B of a JWS by A over `CorrectionRecordClaims`.
+ */
+export const correctionClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  rid: requestId,
+  /** A's code for the resident: the gateway checks it is A's and that B holds a code on the same link. */
+  sub: codeSchema,
+  sourceRecordId: z.string().min(1).max(64),
+  sourceVersion: z.number().int().min(1),
+  change: z.enum(['corrected', 'voided']),
+  /** Purpose of the release this notice follows up; the record is disclosed as for that purpose. */
+  purpose: z.enum(PURPOSES),
+  record: compact,
+}).strict();
+export type CorrectionClaims = z.infer<typeof correctionClaimsSchema>;
+
+/** What A signs for B inside a correction notice: the new version of the record, bound to the notice. */
+export const correctionRecordClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  rid: requestId,
+  noticeJti: jti,
+  sourceRecordId: z.string().min(1).max(64),
+  sourceVersion: z.number().int().min(1),
+  /** A FHIR R4 Immunization (B re-validates every element on import). */
+  resource: z.record(z.string(), z.unknown()),
+  /** The Immunization elements the purpose allowed A to release, as for the original release. */
+  elements: z.array(z.string().min(1).max(40)).max(40).optional(),
+}).strict();
+export type CorrectionRecordClaims = z.infer<typeof correctionRecordClaimsSchema>;

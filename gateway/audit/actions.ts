@@ -10,6 +10,22 @@ export const GatewayActions = {
   QUERY_ROUTE: 'query.route',
   /** Gateway: the source's answer for one forwarded subject (or its absence). */
   QUERY_ANSWER: 'query.answer',
+  /** Gateway: a municipality read the gateway's entries about its own exchanges (reconciliation, trace). */
+  MEMBER_LOG_READ: 'audit.member_read',
+  /* The gateway's own privacy officers, at its console. */
+  LOG_READ: 'audit.read',
+  LOG_VERIFY: 'audit.verify',
+  LOG_EXPORT: 'audit.export',
+  LOG_CHECKPOINT: 'audit.checkpoint',
+  LOG_RECONCILE: 'audit.reconcile',
+  /* Issue 9: correction notices relayed, anomaly alerts. */
+  /** A source's correction notice was accepted for relay (or refused); subject = the source's code. */
+  CORRECTION_RELAY: 'correction.relay',
+  /** A relayed correction notice reached its recipient (or was refused by it, or expired undelivered). */
+  CORRECTION_DELIVER: 'correction.deliver',
+  ALERT_RAISE: 'alert.raise',
+  ALERT_READ: 'alert.read',
+  ALERT_RUN: 'alert.run',
 } as const;
 
 export type GatewayAction = (typeof GatewayActions)[keyof typeof GatewayActions];

@@ -1,14 +1,18 @@
 import type { Server } from 'node:https';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
-import { defineAccessLog, protectAccessLog } from '../../shared/audit.ts';
+import { defineAccessLog, protectAccessLog, protectAppendOnly } from '../../shared/audit.ts';
+import { CHECKPOINT_TABLE, defineCheckpoints } from '../../shared/audit-verify.ts';
+import { checkpointAndWitness, gatewayWitness, runEvery, type PeriodicTask } from '../../shared/audit-witness.ts';
+import { createDirectoryClient } from '../../shared/directory.ts';
 import { openDatabase } from '../../shared/db.ts';
 import { errorHandler, notFoundHandler } from '../../shared/errors.ts';
 import { createBaseApp } from '../../shared/http.ts';
+import { memberProbe, readiness } from '../../shared/health.ts';
 import { createLogger } from '../../shared/log.ts';
 import { createMemberClient, createMemberServer, logRefusals, memberIdentity } from '../../shared/member-http.ts';
 import { emptyRevocations, loadMemberCredentials, readRevocationsFile } from '../../shared/pki.ts';
-import { ISSUER_ID } from '../../shared/protocol.ts';
+import { GATEWAY_ID, ISSUER_ID } from '../../shared/protocol.ts';
 import type { IssuerConfig } from './config.ts';
 import type { IssuerContext } from './context.ts';
 import { issuerRoutes } from './routes.ts';
@@ -18,6 +22,8 @@ export interface Issuer {
   app: Express;
   /** The mTLS server (not yet listening: `main.ts` or a test listens). */
   server: Server;
+  /** Periodic checkpoints of the issuer's log, witnessed by the gateway (runNow for one on demand). */
+  checkpoints: PeriodicTask;
   close(): Promise<void>;
 }
 
@@ -29,23 +35,39 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
   const revocations = config.REVOCATION_FILE ? await readRevocationsFile(config.REVOCATION_FILE, credentials.ca) : emptyRevocations();
   const sequelize = await openDatabase({ storage: config.DATABASE_PATH, url: config.DATABASE_URL });
   const AccessLog = defineAccessLog(sequelize);
+  // The issuer's own checkpoints and the gateway's countersignatures of them.
+  const Checkpoint = defineCheckpoints(sequelize);
   await sequelize.sync();
   await protectAccessLog(sequelize);
+  await protectAppendOnly(sequelize, CHECKPOINT_TABLE);
   const client = createMemberClient(credentials);
   const ctx: IssuerContext = { config, logger: log, sequelize, models: { AccessLog }, credentials, client, revocations };
 
   const app = createBaseApp(log, { bodyLimit: '4kb' });
   app.use(memberIdentity({ isRevoked: revocations.isRevoked, logger: log }));
+  // Ready = own database; the gateway (where correspondences go) is reported: municipalities retry anyway.
+  app.get('/ready', readiness({ member: ISSUER_ID, sequelize, peers: [memberProbe(client, GATEWAY_ID, config.GATEWAY_URL)] }));
   app.use(issuerRoutes(ctx));
   app.use(notFoundHandler);
   app.use(logRefusals(log));
   app.use(errorHandler(log));
   const server = createMemberServer(app, credentials, { isRevoked: revocations.isRevoked, logger: log });
+  // The gateway's key for its countersignatures comes from the directory, verified here against the CA.
+  const directory = createDirectoryClient(client, config.GATEWAY_URL, credentials.ca);
+  const witness = gatewayWitness({
+    client, gatewayUrl: config.GATEWAY_URL.replace(/\/+$/, ''), timeoutMs: config.GATEWAY_TIMEOUT_MS,
+    gatewayKey: async () => (await directory.signingKey(GATEWAY_ID)).key,
+  });
+  const checkpoints = runEvery(config.CHECKPOINT_INTERVAL_SECONDS, async () => {
+    await checkpointAndWitness({ sequelize, Checkpoints: Checkpoint, signer: credentials.signer, witness, logger: log, skipUnchanged: true });
+  }, log, 'issuer checkpoint');
   return {
     ctx,
     app,
     server,
+    checkpoints,
     close: async () => {
+      await checkpoints.stop();
       client.close();
       await sequelize.close();
     },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { host, loadConfig, logLevel, port, secretKey } from '../../shared/config.ts';
+import { checkpointIntervalSeconds } from '../../shared/audit-witness.ts';
 
 /** Configuration of the issuer. The three keys are secrets: no defaults, and they must differ. */
 export const issuerConfigSchema = z.object({
@@ -22,6 +23,8 @@ export const issuerConfigSchema = z.object({
   /** The CA-signed revocation list (ca/revocations.jws); without it no certificate is treated as revoked. */
   REVOCATION_FILE: z.string().min(1).optional(),
   LOG_LEVEL: logLevel,
+  /** Seconds between checkpoints of the issuer's log sent to the gateway for witnessing; 0 = off. */
+  CHECKPOINT_INTERVAL_SECONDS: checkpointIntervalSeconds,
 })
   .refine((c) => c.DATABASE_PATH || c.DATABASE_URL, { message: 'DATABASE_PATH or DATABASE_URL is required', path: ['DATABASE_PATH'] })
   .refine((c) => !c.LINK_KEY.equals(c.CODE_KEY) && !c.LINK_KEY.equals(c.ATTESTATION_KEY) && !c.CODE_KEY.equals(c.ATTESTATION_KEY), {

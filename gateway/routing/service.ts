@@ -26,6 +26,7 @@ import type { GatewayContext } from '../context.ts';
 import { createLimiter } from './limiter.ts';
 import { pruneExpired, rememberJti } from './model.ts';
 import { answerResponseSchema } from './schemas.ts';
+import { captureMessage } from './capture.ts';
 
 /** The path at which every municipality answers forwarded record requests. */
 export const RECORD_REQUESTS_PATH = '/federation/record-requests';
@@ -136,15 +137,18 @@ async function askSource(ctx: GatewayContext, query: QueryClaims, compact: strin
     return unavailable('source_not_in_directory');
   }
   let res;
+  const sent = { direction: 'out' as const, peer: source, method: 'POST', path: `${endpoint}${RECORD_REQUESTS_PATH}`, requestId: query.rid, request: { forward } };
   try {
     res = await limiter(() => ctx.client.postJson(`${endpoint}${RECORD_REQUESTS_PATH}`, { forward }, {
       expectPeer: source, timeoutMs: ctx.config.SOURCE_TIMEOUT_MS, requestId: query.rid,
     }));
   } catch (err) {
     if (!isPeerUnavailable(err)) throw err;
+    captureMessage(ctx.config.CAPTURE_DIR, { ...sent, status: 0, response: { reason: err.extra.reason ?? null } });
     ctx.logger.warn({ source, reason: err.extra.reason }, 'source unavailable');
     return unavailable(String(err.extra.reason ?? 'unreachable'));
   }
+  captureMessage(ctx.config.CAPTURE_DIR, { ...sent, status: res.status, response: res.body });
   if (res.status >= 500 || res.status === 429) {
     return unavailable(`source_status_${res.status}`, retryAfterOf(res.headers['retry-after'], ctx.config.RETRY_AFTER_SECONDS));
   }
@@ -193,7 +197,8 @@ function accessEntry(query: QueryClaims, r: Routed, requestHash: string, action:
     reason,
     requestHash,
     flags: r.flags,
-    details: { source: r.subject.source, status, staff: query.actor, ...details },
+    // `ref` ties the entry to B's and A's entries for the same subject (reconciliation, issue 5).
+    details: { source: r.subject.source, ref: r.subject.ref, status, staff: query.actor, ...details },
   };
 }
 

@@ -5,31 +5,50 @@ import { errorHandler, notFoundHandler } from '../../shared/errors.ts';
 import { createBaseApp } from '../../shared/http.ts';
 import { openDatabase } from '../../shared/db.ts';
 import { createLogger } from '../../shared/log.ts';
+import type { Directory } from '../../shared/directory.ts';
 import type { MunicipalityConfig } from './config.ts';
 import type { MunicipalityContext } from './context.ts';
 import { defineModels, prepareSchema } from './models.ts';
 import { authRoutes } from './auth/routes.ts';
 import { auditRoutes } from './audit/routes.ts';
 import { federationAuditHooks } from './audit/federation.ts';
+import { startCheckpointSchedule } from './audit/service.ts';
 import { residentRoutes } from './residents/routes.ts';
 import { vaccinationRoutes } from './vaccinations/routes.ts';
 import { consentRoutes } from './consents/routes.ts';
 import { exchangeRoutes } from './exchange/routes.ts';
 import { connectFederation, createFederationServer, type FederationRuntime } from './exchange/connect.ts';
 import { startRegistrationWorker } from './exchange/registration.ts';
+import { bulkQueryRoutes } from './exchange/jobs/routes.ts';
+import { startBulkRunner } from './exchange/jobs/runner.ts';
+import { healthRoutes } from './health/routes.ts';
+import { correctionRoutes } from './exchange/corrections/routes.ts';
+import { startCorrectionOutbox } from './exchange/corrections/outbox.ts';
+import { municipalityAlertRoutes } from './alerts/routes.ts';
+import { startAlertSchedule } from './alerts/service.ts';
+import { noticeRoutes } from './notices/routes.ts';
+import { logNoticeSender, startNoticeWorker, type NoticeSender } from './notices/service.ts';
 
 /** The staff-facing HTTP API of one municipality. */
-export function createStaffApp(ctx: MunicipalityContext, federation?: FederationRuntime, onResidentCreated: () => void = () => {}): Express {
+export function createStaffApp(
+  ctx: MunicipalityContext, federation?: FederationRuntime, onResidentCreated: () => void = () => {}, onBulkWork: () => void = () => {},
+  noticeSender: NoticeSender = logNoticeSender(ctx.logger),
+): Express {
   const app = createBaseApp(ctx.logger);
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', municipality: ctx.config.MUNICIPALITY_CODE, name: ctx.config.MUNICIPALITY_NAME, federation: Boolean(federation) });
   });
+  app.use(healthRoutes(ctx, federation));
   app.use(authRoutes(ctx));
-  app.use(auditRoutes(ctx, federationAuditHooks(federation?.link)));
+  app.use(auditRoutes(ctx, federationAuditHooks(ctx, federation)));
   app.use(residentRoutes(ctx));
   app.use(vaccinationRoutes(ctx));
-  app.use(consentRoutes(ctx));
+  app.use(consentRoutes(ctx, federation?.link));
   app.use(exchangeRoutes(ctx, federation?.link, onResidentCreated));
+  app.use(bulkQueryRoutes(ctx, federation?.link, onBulkWork));
+  app.use(correctionRoutes(ctx, federation?.link));
+  app.use(municipalityAlertRoutes(ctx));
+  app.use(noticeRoutes(ctx, noticeSender));
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));
   return app;
@@ -45,20 +64,35 @@ export interface Municipality {
 }
 
 /** Opens this municipality's own database and builds its apps. `main.ts` alone listens. */
-export async function createMunicipality(config: MunicipalityConfig, logger?: Logger): Promise<Municipality> {
+export async function createMunicipality(
+  config: MunicipalityConfig, logger?: Logger,
+  // Host mode (many instances in one process) verifies the directory once for all of them.
+  options: { directory?: Directory; noticeSender?: NoticeSender } = {},
+): Promise<Municipality> {
   const log = logger ?? createLogger({ name: `municipality-${config.MUNICIPALITY_CODE}`, level: config.LOG_LEVEL });
   const sequelize = await openDatabase({ storage: config.DATABASE_PATH, url: config.DATABASE_URL });
   const models = defineModels(sequelize);
   await prepareSchema(sequelize);
   const ctx: MunicipalityContext = { config, sequelize, models, logger: log };
-  const federation = connectFederation(ctx);
+  const federation = connectFederation(ctx, options.directory);
   const registrations = federation ? startRegistrationWorker(ctx, federation.link) : undefined;
+  const checkpoints = startCheckpointSchedule(ctx, federationAuditHooks(ctx, federation), config.CHECKPOINT_INTERVAL_SECONDS);
+  const bulk = federation ? startBulkRunner(ctx, federation.link) : undefined;
+  const corrections = federation ? startCorrectionOutbox(ctx, federation.link) : undefined;
+  const alerts = startAlertSchedule(ctx);
+  const noticeSender = options.noticeSender ?? logNoticeSender(log);
+  const notices = startNoticeWorker(ctx, noticeSender);
   return {
     ctx,
     federation,
-    staffApp: createStaffApp(ctx, federation, () => registrations?.kick()),
+    staffApp: createStaffApp(ctx, federation, () => registrations?.kick(), () => bulk?.kick(), noticeSender),
     federationServer: federation ? createFederationServer(ctx, federation) : undefined,
     async close() {
+      await checkpoints?.stop();
+      await bulk?.stop();
+      await corrections?.stop();
+      await alerts.stop();
+      await notices.stop();
       await registrations?.stop();
       federation?.client.close();
       await sequelize.close();

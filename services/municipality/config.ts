@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { loadConfig, host, port, municipalityCode, secretKey, logLevel } from '../../shared/config.ts';
+import { rateLimitCount, rateWindowSeconds } from '../../shared/rate-limit.ts';
+import { checkpointIntervalSeconds } from '../../shared/audit-witness.ts';
+import { municipalityAlertConfigShape } from './alerts/schemas.ts';
+import { noticeConfigShape } from './notices/schemas.ts';
 
 /** Configuration of one municipality instance. Secrets have no defaults. */
 export const municipalityConfigSchema = z.object({
@@ -21,6 +25,24 @@ export const municipalityConfigSchema = z.object({
   CERT_DIR: z.string().min(1).optional(),
   GATEWAY_URL: z.url().optional(),
   ISSUER_URL: z.url().optional(),
+  /** Seconds between signed checkpoints of the log head sent to the gateway (federated only); 0 = off. */
+  CHECKPOINT_INTERVAL_SECONDS: checkpointIntervalSeconds,
+  /* Bulk move-in queries (issue 4): subjects per signed query, retry backoff, pacing. */
+  BULK_CHUNK_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
+  /** Longest wait before retrying a `source_unavailable` subject (caps the backoff and retry-after). */
+  BULK_RETRY_MAX_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** Automatic attempts per subject before it stays `source_unavailable` (an on-demand retry reopens it). */
+  BULK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Pause between chunks, to spare the source municipalities during office hours. */
+  BULK_CHUNK_PAUSE_MS: z.coerce.number().int().min(0).max(600_000).default(0),
+  /** Days after a move-in during which the new municipality may ask earlier ones (issue 9: move-in capability); 0 = never. */
+  MOVE_IN_QUERY_WINDOW_DAYS: z.coerce.number().int().min(0).max(3650).default(90),
+  /** Query requests (single and bulk) one staff account may send per window; above it, 429 with Retry-After. */
+  STAFF_QUERY_LIMIT: rateLimitCount(300),
+  STAFF_QUERY_WINDOW_SECONDS: rateWindowSeconds(60),
+  /* Issue 9: anomaly alerts and resident notices. */
+  ...municipalityAlertConfigShape,
+  ...noticeConfigShape,
 }).refine((c) => c.DATABASE_PATH || c.DATABASE_URL, { message: 'DATABASE_PATH or DATABASE_URL is required', path: ['DATABASE_PATH'] });
 
 export type MunicipalityConfig = z.infer<typeof municipalityConfigSchema>;

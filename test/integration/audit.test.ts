@@ -8,8 +8,8 @@ import { promisify } from 'node:util';
 import type { Server } from 'node:http';
 import { QueryTypes } from 'sequelize';
 import sqlite3 from 'sqlite3';
-import { appendAccess, entryHash, GENESIS_HASH, type AccessInput } from '../../shared/audit.ts';
-import { createCheckpoint, defineCheckpoints, protectCheckpoints, witnessCheckpoint } from '../../shared/audit-verify.ts';
+import { appendAccess, entryHash, GENESIS_HASH, protectAppendOnly, type AccessInput } from '../../shared/audit.ts';
+import { CHECKPOINT_TABLE, createCheckpoint, defineCheckpoints, witnessCheckpoint } from '../../shared/audit-verify.ts';
 import { openDatabase } from '../../shared/db.ts';
 import { errorHandler, notFoundHandler } from '../../shared/errors.ts';
 import { createBaseApp } from '../../shared/http.ts';
@@ -325,7 +325,7 @@ describe('tampering with a municipality database file', () => {
     const gateway = await openDatabase({ storage: join(dataDir, 'gateway', 'gateway.sqlite') });
     const Checkpoints = defineCheckpoints(gateway);
     await gateway.sync();
-    await protectCheckpoints(gateway);
+    await protectAppendOnly(gateway, CHECKPOINT_TABLE);
     await witnessCheckpoint({ Checkpoints, witness: gatewaySigner, from: '343692', memberKey: signer.publicKey, jws: checkpoint.jws });
     await gateway.close();
 

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import {
-  ACCESS_LOG_TABLE, appendAccess, defineAccessLog, entryHash, GENESIS_HASH, protectAccessLog, type AccessLogModel, type ChainedRow,
+  ACCESS_LOG_TABLE, appendAccess, defineAccessLog, entryHash, GENESIS_HASH, protectAccessLog, protectAppendOnly, type AccessLogModel, type ChainedRow,
 } from '../../shared/audit.ts';
 import {
-  CHECKPOINT_TABLE, createCheckpoint, defineCheckpoints, heldCheckpoints, protectCheckpoints, reconcileEntries, recordCountersignature,
+  CHECKPOINT_TABLE, createCheckpoint, defineCheckpoints, heldCheckpoints, reconcileEntries, recordCountersignature,
   selectReconcileEntries, verifyChain, witnessCheckpoint, type CheckpointModel,
 } from '../../shared/audit-verify.ts';
 import { csvCell, csvRow } from '../../shared/audit-query.ts';
@@ -32,7 +32,7 @@ async function openMemberDb(dir: string, id: string): Promise<MemberDb> {
   const checkpoints = defineCheckpoints(sequelize);
   await sequelize.sync();
   await protectAccessLog(sequelize);
-  await protectCheckpoints(sequelize);
+  await protectAppendOnly(sequelize, CHECKPOINT_TABLE);
   return { id, sequelize, log, checkpoints };
 }
 

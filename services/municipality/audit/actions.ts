@@ -26,12 +26,29 @@ export const Actions = {
   EXCEPTION_APPROVE: 'exchange.exception.approve',
   QUERY_ANSWER: 'exchange.query.answer',
   RECORDS_IMPORT: 'exchange.records.import',
+  BULK_CREATE: 'exchange.bulk.create',
+  BULK_READ: 'exchange.bulk.read',
+  BULK_RETRY: 'exchange.bulk.retry',
   LOG_READ: 'audit.read',
   LOG_VERIFY: 'audit.verify',
   LOG_EXPORT: 'audit.export',
   LOG_CHECKPOINT: 'audit.checkpoint',
   LOG_RECONCILE: 'audit.reconcile',
   DISCLOSURE_REPORT: 'audit.disclosure',
+  /* Issue 9: correction notices, anomaly alerts, resident notices. */
+  /** A correction notice about a record another municipality imported was accepted by the gateway (or refused). */
+  CORRECTION_SEND: 'exchange.correction.send',
+  /** A correction notice from the source was applied to our imported copy (or refused). */
+  CORRECTION_RECEIVE: 'exchange.correction.receive',
+  /** A clerk read the correction notices received for a resident (before/after fields). */
+  CORRECTION_READ: 'exchange.correction.read',
+  /** The detector raised an anomaly alert for the privacy officer. */
+  ALERT_RAISE: 'alert.raise',
+  /** A privacy officer listed alerts, or ran the detectors on demand. */
+  ALERT_READ: 'alert.read',
+  ALERT_RUN: 'alert.run',
+  /** Staff read a resident's notices of cross-municipality access and their delivery status. */
+  NOTICE_READ: 'notice.read',
 } as const;
 
 export type Action = (typeof Actions)[keyof typeof Actions];

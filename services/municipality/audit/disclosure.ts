@@ -13,6 +13,7 @@ import type { MunicipalityContext } from '../context.ts';
 import { findResidentByAddressee } from '../residents/service.ts';
 import { Actions } from './actions.ts';
 import { logStaffAccess } from './service.ts';
+import { catchUpNotices, residentNotices, type NoticeView } from '../notices/service.ts';
 
 /** A report longer than this is cut (and says so); a resident's history is far shorter in practice. */
 export const DISCLOSURE_LIMIT = 5000;
@@ -29,8 +30,15 @@ export interface DisclosureItem {
     /** The municipality whose staff or system made the access. */
     municipality: string | null;
   };
-  /** True when another municipality asked (through the gateway). */
+  /** True for a query between municipalities: another one asked about the resident, or this one asked another. */
   crossMunicipality: boolean;
+  /**
+   * The other municipality of a cross-municipality query: the one that asked (when it was
+   * answered here) or the one asked (when staff here sent the query or imported its records).
+   */
+  otherMunicipality: string | null;
+  /** asked-here: another municipality asked this one; asked-elsewhere: this one asked another. */
+  direction: 'asked-here' | 'asked-elsewhere' | null;
   action: string;
   purpose: string | null;
   legalBasis: string | null;
@@ -45,17 +53,24 @@ export interface DisclosureReport {
   generatedAt: string;
   items: DisclosureItem[];
   truncated: boolean;
+  /** Notices of every cross-municipality access to the resident's data, with their delivery (issue 9). */
+  notices: NoticeView[];
 }
 
 const ACTOR_TYPES = ['staff', 'member', 'system', 'resident'] as const;
+
+/** Actions by which staff here asked another municipality about the resident (details.source = that one). */
+const OUTGOING = new Set<string>([Actions.QUERY_SEND, Actions.RECORDS_IMPORT, Actions.EXCEPTION_REQUEST]);
 
 /**
  * Builds the report for one resident and logs that it was produced, in one transaction. Entries
  * are found by subject: the addressee number (what staff and answered queries record) and the
  * resident's code (what a query refused before the resident was matched records).
  */
-export function disclosureReport(ctx: MunicipalityContext, actor: Actor, addresseeNumber: string, now = new Date()): Promise<DisclosureReport> {
+export async function disclosureReport(ctx: MunicipalityContext, actor: Actor, addresseeNumber: string, now = new Date()): Promise<DisclosureReport> {
   const self = ctx.config.MUNICIPALITY_CODE;
+  // Notices are made from the log; reading it to its head first means the report misses none.
+  await catchUpNotices(ctx);
   return inTransaction(ctx.sequelize, async (t) => {
     const resident = await findResidentByAddressee(ctx, addresseeNumber, t);
     if (!resident) throw notFound('Resident');
@@ -66,12 +81,18 @@ export function disclosureReport(ctx: MunicipalityContext, actor: Actor, address
     });
     const items = rows.slice(0, DISCLOSURE_LIMIT).map(toEntryView).map((e): DisclosureItem => {
       const type = (ACTOR_TYPES as readonly string[]).includes(e.actorType) ? e.actorType as DisclosureItem['who']['type'] : 'system';
-      const crossMunicipality = type === 'member' || (e.actingMunicipality !== null && e.actingMunicipality !== self);
+      const askedHere = type === 'member' || (e.actingMunicipality !== null && e.actingMunicipality !== self);
+      const source = typeof e.details.source === 'string' ? e.details.source : null;
+      const askedElsewhere = !askedHere && OUTGOING.has(e.action) && source !== null && source !== self;
+      const crossMunicipality = askedHere || askedElsewhere;
       return {
         reference: e.seq, at: e.at, requestId: e.requestId,
         // Another member's actorRole names its staff member; the resident learns the municipality.
         who: { type, role: type === 'staff' ? e.actorRole : null, municipality: e.actingMunicipality ?? (type === 'member' ? e.actorId : null) },
-        crossMunicipality, action: e.action, purpose: e.purpose, legalBasis: e.legalBasis, outcome: e.outcome, reason: e.reason,
+        crossMunicipality,
+        otherMunicipality: askedHere ? (e.actingMunicipality ?? e.actorId) : askedElsewhere ? source : null,
+        direction: askedHere ? 'asked-here' : askedElsewhere ? 'asked-elsewhere' : null,
+        action: e.action, purpose: e.purpose, legalBasis: e.legalBasis, outcome: e.outcome, reason: e.reason,
         flags: flagsOf(e),
       };
     });
@@ -79,6 +100,7 @@ export function disclosureReport(ctx: MunicipalityContext, actor: Actor, address
     return {
       municipality: { code: self, name: ctx.config.MUNICIPALITY_NAME },
       addresseeNumber: resident.addresseeNumber, generatedAt: now.toISOString(), items, truncated: rows.length > DISCLOSURE_LIMIT,
+      notices: await residentNotices(ctx, resident.id, t),
     };
   });
 }
@@ -100,10 +122,23 @@ const ACTION_LABELS: Record<string, string> = {
   'exchange.records.import': '照会結果の取込 / records imported',
   'consent.record': '同意の記録 / consent recorded',
   'consent.revoke': '同意の撤回 / consent revoked',
+  'exchange.correction.send': '訂正の通知（送付）/ correction sent to a municipality holding a copy',
+  'exchange.correction.receive': '訂正の通知（受領）/ correction received from the source municipality',
+};
+
+const NOTICE_LABELS: Record<string, string> = {
+  'records-released': '接種記録を提供 / records released to another municipality',
+  'query-refused': '照会を拒否 / a query about you was refused',
+  'records-imported': '接種記録を取得 / records received from another municipality',
+  'correction-sent': '訂正を通知 / correction sent to a municipality holding a copy',
+  'correction-received': '訂正を受領 / correction received from the source municipality',
 };
 
 const whoLabel = (item: DisclosureItem, self: string): string => {
   if (item.who.type === 'member') return `${escapeHtml(item.who.municipality)} の職員（ゲートウェイ経由）/ staff of ${escapeHtml(item.who.municipality)} via the gateway`;
+  if (item.who.type === 'staff' && item.direction === 'asked-elsewhere') {
+    return `当自治体 ${escapeHtml(item.who.role)} → ${escapeHtml(item.otherMunicipality)} へ照会 / asked ${escapeHtml(item.otherMunicipality)} via the gateway`;
+  }
   if (item.who.type === 'staff') return `${item.who.municipality === self ? '当自治体' : escapeHtml(item.who.municipality)} ${escapeHtml(item.who.role)}`;
   return escapeHtml(item.who.type);
 };
@@ -121,6 +156,16 @@ export function disclosureHtml(report: DisclosureReport): string {
         <td>${escapeHtml(i.legalBasis ?? '—')}</td>
         <td>${escapeHtml(i.outcome)}${i.reason ? ` (${escapeHtml(i.reason)})` : ''}</td>
         <td>${escapeHtml(i.flags.join(', '))}</td>
+      </tr>`).join('');
+  const notices = report.notices.map((n) => `
+      <tr>
+        <td>${escapeHtml(n.reference)}</td>
+        <td><time datetime="${escapeHtml(n.at)}">${escapeHtml(n.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'))}</time></td>
+        <td>${escapeHtml(NOTICE_LABELS[n.kind] ?? n.kind)}</td>
+        <td>${escapeHtml(n.otherMunicipality ?? '—')}</td>
+        <td>${escapeHtml(n.purpose ?? '—')}</td>
+        <td>${escapeHtml(n.delivery?.channel ?? '—')}</td>
+        <td>${escapeHtml(n.delivery?.status ?? '—')}</td>
       </tr>`).join('');
   return `<!doctype html>
 <html lang="ja">
@@ -146,6 +191,15 @@ export function disclosureHtml(report: DisclosureReport): string {
       <th scope="col">目的 / Purpose</th><th scope="col">根拠 / Basis</th><th scope="col">結果 / Outcome</th><th scope="col">注意 / Flags</th>
     </tr></thead>
     <tbody>${rows || '\n      <tr><td colspan="8">記録はありません / No access recorded</td></tr>'}
+    </tbody>
+  </table>
+  <table>
+    <caption>他自治体とのやりとりのお知らせ / Notices of access between municipalities</caption>
+    <thead><tr>
+      <th scope="col">番号 / Ref.</th><th scope="col">日時 / When</th><th scope="col">内容 / What</th><th scope="col">相手 / Other municipality</th>
+      <th scope="col">目的 / Purpose</th><th scope="col">送付 / Sent by</th><th scope="col">状態 / Delivery</th>
+    </tr></thead>
+    <tbody>${notices || '\n      <tr><td colspan="7">お知らせはありません / No notices</td></tr>'}
     </tbody>
   </table>
   <footer><p>life-protection: 生命・身体の保護のため本人同意なしに提供された記録 / shared without consent to protect life or body.</p></footer>

@@ -11,7 +11,10 @@ export class ConsentRow extends Model<InferAttributes<ConsentRow>, InferCreation
   declare expiresAt: string;
   declare method: string;
   declare recordedBy: string;
+  /** For method `resident-signed`: the resident's compact JWS over the consent. */
   declare residentSignature: string | null;
+  /** For method `resident-signed`: the resident's personal certificate (PEM) the signature verifies with. */
+  declare residentCertificate: CreationOptional<string | null>;
   declare revokedAt: CreationOptional<string | null>;
   declare revokedBy: CreationOptional<string | null>;
   declare revocationReason: CreationOptional<string | null>;
@@ -33,6 +36,7 @@ export function defineConsentModels(sequelize: Sequelize) {
       method: { type: DataTypes.STRING(32), allowNull: false },
       recordedBy: { type: DataTypes.STRING(64), allowNull: false },
       residentSignature: { type: DataTypes.TEXT, allowNull: true },
+      residentCertificate: { type: DataTypes.TEXT, allowNull: true },
       revokedAt: { type: DataTypes.STRING(30), allowNull: true },
       revokedBy: { type: DataTypes.STRING(64), allowNull: true },
       revocationReason: { type: DataTypes.STRING(500), allowNull: true },
@@ -58,6 +62,7 @@ export interface ConsentView {
   method: string;
   recordedBy: string;
   residentSignature: string | null;
+  residentCertificate: string | null;
   revokedAt: string | null;
   revokedBy: string | null;
   revocationReason: string | null;
@@ -74,6 +79,7 @@ const toView = (row: InferAttributes<ConsentRow>): ConsentView => ({
   method: row.method,
   recordedBy: row.recordedBy,
   residentSignature: row.residentSignature ?? null,
+  residentCertificate: row.residentCertificate ?? null,
   revokedAt: row.revokedAt ?? null,
   revokedBy: row.revokedBy ?? null,
   revocationReason: row.revocationReason ?? null,

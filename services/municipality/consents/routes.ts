@@ -1,17 +1,28 @@
 import { Router } from 'express';
 import { parseInput } from '../../../shared/validation.ts';
-import { notFound } from '../../../shared/errors.ts';
+import { AppError, notFound } from '../../../shared/errors.ts';
 import { inTransaction } from '../../../shared/db.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { actorOf, authenticate, requireRole } from '../auth/middleware.ts';
 import { findResidentByAddressee } from '../residents/service.ts';
 import { logStaffAccess } from '../audit/service.ts';
 import { Actions } from '../audit/actions.ts';
-import { consentInputSchema, revokeSchema } from './schemas.ts';
-import { listConsentsOf, recordConsent, revokeConsent } from './service.ts';
+import type { FederationLink } from '../exchange/federation.ts';
+import { consentInputSchema, residentSignedConsentSchema, revokeSchema } from './schemas.ts';
+import { acceptResidentSignedConsent, listConsentsOf, recordConsent, revokeConsent } from './service.ts';
+import type { ConsentView } from './model.ts';
 
-/** Consents are recorded and revoked by clerks at the counter, where the resident is. */
-export function consentRoutes(ctx: MunicipalityContext): Router {
+/** What staff see of a consent: listed field by field, without the internal resident id. */
+const toResponse = (c: ConsentView) => ({
+  id: c.id, scope: c.scope, purpose: c.purpose, sources: c.sources, givenAt: c.givenAt, expiresAt: c.expiresAt, method: c.method,
+  recordedBy: c.recordedBy, residentSignature: c.residentSignature, residentCertificate: c.residentCertificate, revokedAt: c.revokedAt, revokedBy: c.revokedBy, revocationReason: c.revocationReason,
+});
+
+/**
+ * Consents are recorded and revoked by clerks at the counter, where the resident is. A consent the
+ * resident signed themselves needs the federation's CA to check (`fed`); without a link it is a 503.
+ */
+export function consentRoutes(ctx: MunicipalityContext, fed?: FederationLink): Router {
   const router = Router();
   router.use('/residents/:addresseeNumber/consents', authenticate(ctx), requireRole('clerk', 'operator'));
 
@@ -23,7 +34,7 @@ export function consentRoutes(ctx: MunicipalityContext): Router {
       await logStaffAccess(ctx, t, actor, { action: Actions.CONSENT_READ, subject: resident.addresseeNumber, outcome: 'allowed' });
       return listConsentsOf(ctx.models.Consent, resident.id, t);
     });
-    res.json({ consents });
+    res.json({ consents: consents.map(toResponse) });
   });
 
   router.post('/residents/:addresseeNumber/consents', async (req, res) => {
@@ -33,7 +44,14 @@ export function consentRoutes(ctx: MunicipalityContext): Router {
       if (!resident) throw notFound('Resident');
       return recordConsent(ctx, t, resident, input, actorOf(req));
     });
-    res.status(201).json(consent);
+    res.status(201).json(toResponse(consent));
+  });
+
+  router.post('/residents/:addresseeNumber/consents/resident-signed', async (req, res) => {
+    const input = parseInput(residentSignedConsentSchema, req.body);
+    if (!fed) throw new AppError(503, 'federation-unavailable', 'This municipality is not connected to the federation');
+    const consent = await acceptResidentSignedConsent(ctx, fed.trust, req.params.addresseeNumber as string, input, actorOf(req));
+    res.status(201).json(toResponse(consent));
   });
 
   router.post('/residents/:addresseeNumber/consents/:consentId/revoke', async (req, res) => {
@@ -43,7 +61,7 @@ export function consentRoutes(ctx: MunicipalityContext): Router {
       if (!resident) throw notFound('Resident');
       return revokeConsent(ctx, t, resident, req.params.consentId, reason, actorOf(req));
     });
-    res.json(consent);
+    res.json(toResponse(consent));
   });
 
   return router;

@@ -2,8 +2,7 @@ import { z } from 'zod';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import { PURPOSES } from '../../../shared/protocol.ts';
 
-/** The longest consent we record: the vaccination-history question matters around a move, not forever. */
-export const MAX_CONSENT_DAYS = 366;
+export { MAX_CONSENT_DAYS } from '../../../shared/consent-policy.ts';
 
 export const consentInputSchema = z.object({
   purpose: z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` }),
@@ -17,3 +16,14 @@ export type ConsentInput = z.infer<typeof consentInputSchema>;
 export const revokeSchema = z.object({
   reason: z.string().min(1, 'is required').max(500, 'must be at most 500 characters'),
 }).strict();
+
+/** A consent the resident signed with their personal key, as presented at the counter or portal (issue 9). */
+export const residentSignedConsentSchema = z.object({
+  /** Compact JWS, typ hikitsugi-resident-consent+jwt, signed with the key of `certificate`. */
+  signature: z.string().min(1, 'is required').max(20_000, 'must be at most 20000 characters')
+    .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'must be a compact JWS'),
+  /** The resident's personal certificate (PEM) from the federation CA. */
+  certificate: z.string().min(1, 'is required').max(10_000, 'must be at most 10000 characters')
+    .includes('BEGIN CERTIFICATE', { message: 'must be a PEM certificate' }),
+}).strict();
+export type ResidentSignedConsentInput = z.infer<typeof residentSignedConsentSchema>;

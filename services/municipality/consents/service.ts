@@ -1,13 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
+import { ResidentConsentRefused, verifyResidentConsent } from '../../../shared/consent-policy.ts';
+import { sha256Hex } from '../../../shared/crypto.ts';
+import { inTransaction } from '../../../shared/db.ts';
 import { AppError, badRequest, notFound } from '../../../shared/errors.ts';
 import { CONSENT_SCOPE, type ConsentTerms } from '../../../shared/protocol.ts';
 import { Actions } from '../audit/actions.ts';
 import { logStaffAccess } from '../audit/service.ts';
 import type { Actor } from '../auth/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
+import type { FederationLink } from '../exchange/federation.ts';
+import { identityMismatches } from '../exchange/identity.ts';
+import { findResidentByAddressee } from '../residents/service.ts';
 import { findConsent, insertConsent, listConsentsOf, markRevoked, type ConsentView } from './model.ts';
-import { MAX_CONSENT_DAYS, type ConsentInput } from './schemas.ts';
+import { MAX_CONSENT_DAYS, type ConsentInput, type ResidentSignedConsentInput } from './schemas.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -32,12 +38,60 @@ export async function recordConsent(
     method: input.method,
     recordedBy: actor.staffId,
     residentSignature: null,
+    residentCertificate: null,
   }, t);
   await logStaffAccess(ctx, t, actor, {
     action: Actions.CONSENT_RECORD, subject: resident.addresseeNumber, purpose: input.purpose, legalBasis: 'consent',
     consentId: consent.id, outcome: 'allowed', details: { sources: consent.sources, expiresAt: consent.expiresAt },
   });
   return consent;
+}
+
+/**
+ * Records a consent the resident signed with their personal key (issue 9), after checking it
+ * here: the certificate chains to the federation CA and is valid, the signature verifies with it,
+ * the consent names this municipality as requester and another as source, is still valid, and the
+ * certificate names this resident (kana, birth date, sex). The source verifies all of it again
+ * before releasing anything. A refusal is a 422 problem, logged as a denied `consent.record`.
+ */
+export async function acceptResidentSignedConsent(
+  ctx: MunicipalityContext, trust: FederationLink['trust'], addresseeNumber: string, input: ResidentSignedConsentInput, actor: Actor,
+): Promise<ConsentView> {
+  const self = ctx.config.MUNICIPALITY_CODE;
+  try {
+    const verified = await verifyResidentConsent(input.signature, input.certificate, { ca: trust.ca, isRevoked: trust.isRevoked, requester: self });
+    const { claims, certificate } = verified;
+    if (claims.aud === self) throw new ResidentConsentRefused('resident_consent_terms', 'signature', 'the source (aud) must be another municipality');
+    return await inTransaction(ctx.sequelize, async (t) => {
+      const resident = await findResidentByAddressee(ctx, addresseeNumber, t);
+      if (!resident) throw notFound('Resident');
+      if (resident.status !== 'resident') throw new AppError(409, 'resident-not-active', 'Consent can be recorded only for a current resident', { field: 'addresseeNumber', rule: 'resident must have status resident' });
+      if (identityMismatches(certificate, resident).length > 0) {
+        throw new ResidentConsentRefused('resident_certificate_identity', 'certificate', 'must name this resident (kana, birth date, sex)');
+      }
+      const held = await ctx.models.Consent.findOne({ where: { residentSignature: input.signature }, raw: true, transaction: t });
+      if (held) throw new AppError(409, 'consent-already-recorded', 'This signed consent is already recorded', { field: 'signature', rule: 'must be recorded once' });
+      const consent = await insertConsent(ctx.models.Consent, {
+        id: randomUUID(), residentId: resident.id, scope: CONSENT_SCOPE, purpose: claims.purpose, sources: [claims.aud],
+        givenAt: new Date(claims.iat * 1000).toISOString(), expiresAt: new Date(claims.exp * 1000).toISOString(), method: 'resident-signed',
+        recordedBy: actor.staffId, residentSignature: input.signature, residentCertificate: input.certificate,
+      }, t);
+      await logStaffAccess(ctx, t, actor, {
+        action: Actions.CONSENT_RECORD, subject: resident.addresseeNumber, purpose: claims.purpose, legalBasis: 'consent', consentId: consent.id, outcome: 'allowed',
+        details: { method: 'resident-signed', sources: consent.sources, expiresAt: consent.expiresAt, certificateSerial: certificate.serial },
+      });
+      return consent;
+    });
+  } catch (err) {
+    if (err instanceof ResidentConsentRefused) {
+      // Logged after the refused transaction rolled back: who tried, why, which signature by hash.
+      await inTransaction(ctx.sequelize, (t) => logStaffAccess(ctx, t, actor, {
+        action: Actions.CONSENT_RECORD, subject: addresseeNumber, outcome: 'denied', reason: err.reason,
+        details: { method: 'resident-signed', field: err.extra.field ?? null, rule: err.extra.rule ?? null, signatureSha256: sha256Hex(input.signature) },
+      }));
+    }
+    throw err;
+  }
 }
 
 export async function revokeConsent(

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { appendAccessBatch, type AccessInput } from '../../../shared/audit.ts';
-import { checkLegalBasis } from '../../../shared/consent-policy.ts';
+import { ResidentConsentRefused, checkLegalBasis, residentTermsDiffer, verifyResidentConsent } from '../../../shared/consent-policy.ts';
 import { adoptRequestId } from '../../../shared/context.ts';
 import { peekJwt, sha256Hex, verifyPayload } from '../../../shared/crypto.ts';
 import { AppError } from '../../../shared/errors.ts';
@@ -21,9 +21,11 @@ import { Actions } from '../audit/actions.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { releasableRecords } from '../vaccinations/service.ts';
 import { toImmunization } from '../vaccinations/fhir.ts';
+import { sourceCapability } from './capability.ts';
+import { DISCLOSURE_POLICY, discloseImmunization } from './disclosure-policy.ts';
 import type { FederationLink } from './federation.ts';
 import { identityMismatches } from './identity.ts';
-import { rememberToken } from './model.ts';
+import { pruneTokens, rememberToken } from './model.ts';
 
 interface Decision {
   ref: string;
@@ -33,6 +35,8 @@ interface Decision {
   subject: string | null;
   recordIds: string[];
   records?: string;
+  /** The Immunization elements the purpose released (minimal disclosure). */
+  elements?: readonly string[];
 }
 
 /**
@@ -57,9 +61,11 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
     });
     if (query.rid !== forward.rid) throw new AppError(400, 'invalid-claims', 'Envelope and query disagree on the request id', { field: 'rid', rule: 'must equal the query rid' });
     // Both the envelope and B's query are single-use here, also across restarts.
-    const fresh = await ctx.sequelize.transaction(async (t) =>
-      (await rememberToken(ctx.models.SeenToken, GATEWAY_ID, forward.jti, forward.exp, t))
-      && (await rememberToken(ctx.models.SeenToken, query.iss, `${query.jti}`, query.exp, t)));
+    const fresh = await ctx.sequelize.transaction(async (t) => {
+      await pruneTokens(ctx.models.SeenToken, Math.floor(Date.now() / 1000), t);
+      return (await rememberToken(ctx.models.SeenToken, GATEWAY_ID, forward.jti, forward.exp, t))
+        && (await rememberToken(ctx.models.SeenToken, query.iss, query.jti, query.exp, t));
+    });
     if (!fresh) throw new AppError(409, 'replayed', 'This request was already answered', { field: 'jti', rule: 'must not be reused' });
   } catch (err) {
     await logRefusal(ctx, peer, forwardJws, err);
@@ -69,7 +75,14 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
   const requestHash = sha256Hex(forward.query);
   const subjectsByRef = new Map(query.subjects.map((s) => [s.ref, s]));
   const decisions: Decision[] = [];
+  const answered = new Set<string>();
   for (const f of forward.subjects) {
+    // One answer per subject: a ref forwarded twice (e.g. with two codes) releases nothing the second time.
+    if (answered.has(f.ref)) {
+      decisions.push({ ref: f.ref, status: 'denied', reason: 'duplicate_ref', flags: [], subject: f.code, recordIds: [] });
+      continue;
+    }
+    answered.add(f.ref);
     decisions.push(await decide(ctx, fed, query, f, subjectsByRef.get(f.ref)));
   }
 
@@ -79,7 +92,8 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
       requestId: query.rid, actorType: 'member', actorId: query.iss, actorRole: `staff:${query.actor}`, actingMunicipality: query.iss,
       subject: d.subject, action: Actions.QUERY_ANSWER, purpose: query.purpose, legalBasis: s?.legalBasis ?? null,
       consentId: s?.consent?.id ?? null, outcome: d.status === 'ok' ? 'allowed' : 'denied', reason: d.status === 'ok' ? null : (d.reason ?? d.status),
-      recordIds: d.recordIds, requestHash, flags: d.flags, details: { status: d.status, ref: d.ref, via: GATEWAY_ID, forwardJti: forward.jti },
+      recordIds: d.recordIds, requestHash, flags: d.flags,
+      details: { status: d.status, ref: d.ref, via: GATEWAY_ID, forwardJti: forward.jti, ...(d.elements ? { elements: d.elements } : {}) },
     };
   });
   await ctx.sequelize.transaction((t) => appendAccessBatch(ctx.models.AccessLog, t, entries));
@@ -115,24 +129,58 @@ async function decide(ctx: MunicipalityContext, fed: FederationLink, query: Quer
     return refuse('denied', 'sealed_identity_invalid', resident.addresseeNumber, verdict.flags);
   }
   if (sealed.jti !== query.jti || sealed.ref !== s.ref) return refuse('denied', 'sealed_identity_not_bound', resident.addresseeNumber, verdict.flags);
+  // The move-in capability, on our own: B's word that the resident moved in there is not enough.
+  const capability = await sourceCapability(ctx, fed, resident, query.iss, sealed.moveIn);
+  if (!capability.ok) return refuse('denied', capability.reason, resident.addresseeNumber, verdict.flags);
   const differs = identityMismatches(sealed, resident);
   if (differs.length > 0) {
     return { ...refuse('identity_mismatch', `identity_mismatch:${differs.join(',')}`, resident.addresseeNumber, [...verdict.flags, 'identity_mismatch']) };
   }
+  if (s.consent?.method === 'resident-signed') {
+    const refusal = await residentConsentRefusal(fed, query, s, sealed.residentCertificate, resident);
+    if (refusal) return refuse(refusal.status, refusal.reason, resident.addresseeNumber, verdict.flags);
+  }
 
   const records = await releasableRecords(ctx, resident.id);
+  // Minimal disclosure: each Immunization is rebuilt from the purpose's allow-list before signing.
   const bundle = {
     resourceType: 'Bundle', type: 'collection',
-    entry: records.map((r) => ({ resource: toImmunization(r) })),
+    entry: records.map((r) => ({ resource: discloseImmunization(toImmunization(r) as unknown as Record<string, unknown>, query.purpose) })),
   };
+  const elements = DISCLOSURE_POLICY[query.purpose];
   const recipient = await fed.peers.encryptionKey(query.iss);
   const sealedRecords = await sealMessage({
-    aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti, ref: s.ref, sub: s.sub, purpose: query.purpose, bundle,
+    aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti, ref: s.ref, sub: s.sub, purpose: query.purpose, elements: [...elements], bundle,
   }, fed.signer, Typ.RECORDS, recipient);
   return {
     ref: f.ref, status: 'ok', flags: verdict.flags, subject: resident.addresseeNumber,
-    recordIds: records.map((r) => `${r.recordId}@${r.version}`), records: sealedRecords,
+    recordIds: records.map((r) => `${r.recordId}@${r.version}`), records: sealedRecords, elements,
   };
+}
+
+/**
+ * A resident-signed consent is verified here, by us, before anything leaves: the certificate
+ * (sealed for us by B) chains to the federation CA and is valid now, the resident's signature
+ * verifies with it and names B as requester and us as source, the terms B signed into the query
+ * are exactly the signed ones, and the certificate names our resident. Null when it holds.
+ */
+async function residentConsentRefusal(
+  fed: FederationLink, query: QueryClaims, s: QuerySubject, certificate: string | undefined, resident: { kana: string; birthDate: string; sex: string },
+): Promise<{ status: AnswerResult['status']; reason: string } | null> {
+  if (!s.consent?.residentSignature || !certificate) return { status: 'no_consent', reason: 'resident_signature_missing' };
+  try {
+    const { claims, certificate: holder } = await verifyResidentConsent(s.consent.residentSignature, certificate, {
+      ca: fed.trust.ca, isRevoked: fed.trust.isRevoked, source: fed.self, requester: query.iss,
+    });
+    const term = residentTermsDiffer(s.consent, claims);
+    if (term) return { status: 'no_consent', reason: `resident_consent_terms:${term}` };
+    if (claims.purpose !== query.purpose) return { status: 'no_consent', reason: 'resident_consent_terms:purpose' };
+    if (identityMismatches(holder, resident).length > 0) return { status: 'no_consent', reason: 'resident_certificate_identity' };
+    return null;
+  } catch (err) {
+    if (!(err instanceof ResidentConsentRefused)) throw err;
+    return { status: err.reason === 'resident_consent_expired' ? 'consent_expired' : 'no_consent', reason: err.reason };
+  }
 }
 
 /** The issuer signed that B's code and our code share one link; the gateway cannot invent that. */

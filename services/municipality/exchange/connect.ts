@@ -8,6 +8,7 @@ import { loadMemberCredentials, type MemberCredentials } from '../../../shared/p
 import type { MunicipalityContext } from '../context.ts';
 import type { FederationLink } from './federation.ts';
 import { federationRoutes } from './routes.ts';
+import { correctionFederationRoutes } from './corrections/routes.ts';
 
 export interface FederationRuntime {
   link: FederationLink;
@@ -17,7 +18,7 @@ export interface FederationRuntime {
 }
 
 /** Loads this municipality's credentials and connects to the gateway's directory (verified locally). */
-export function connectFederation(ctx: MunicipalityContext): FederationRuntime | undefined {
+export function connectFederation(ctx: MunicipalityContext, sharedDirectory?: Directory): FederationRuntime | undefined {
   const { CERT_DIR, GATEWAY_URL, ISSUER_URL, MUNICIPALITY_CODE } = ctx.config;
   if (!CERT_DIR || !GATEWAY_URL || !ISSUER_URL) return undefined;
   const credentials = loadMemberCredentials(CERT_DIR);
@@ -25,7 +26,7 @@ export function connectFederation(ctx: MunicipalityContext): FederationRuntime |
     throw new Error(`CERT_DIR holds the certificate of ${credentials.id} (${credentials.kind}), not of municipality ${MUNICIPALITY_CODE}`);
   }
   const client = createMemberClient(credentials);
-  const directory = createDirectoryClient(client, GATEWAY_URL, credentials.ca);
+  const directory = sharedDirectory ?? createDirectoryClient(client, GATEWAY_URL, credentials.ca);
   return {
     credentials, directory, client,
     link: {
@@ -37,6 +38,7 @@ export function connectFederation(ctx: MunicipalityContext): FederationRuntime |
       gatewayUrl: GATEWAY_URL.replace(/\/+$/, ''),
       issuerUrl: ISSUER_URL.replace(/\/+$/, ''),
       timeoutMs: 30_000,
+      trust: { ca: credentials.ca, isRevoked: (serial) => directory.isRevoked(serial) },
     },
   };
 }
@@ -45,12 +47,19 @@ export function connectFederation(ctx: MunicipalityContext): FederationRuntime |
 export function createFederationApp(ctx: MunicipalityContext, runtime: FederationRuntime): Express {
   const app = createBaseApp(ctx.logger, { bodyLimit: '8mb' });
   const identity = memberIdentity({ isRevoked: (serial) => runtime.directory.isRevoked(serial), logger: ctx.logger });
+  // The revocation list comes with the directory: load it before judging any certificate, or a
+  // freshly started member would accept a revoked peer until its first lookup.
+  app.use(async (_req, _res, next) => {
+    await runtime.directory.entries();
+    next();
+  });
   app.use(identity);
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', member: ctx.config.MUNICIPALITY_CODE });
   });
   app.use(requireMember(['gateway']));
   app.use(federationRoutes(ctx, runtime.link, (req) => memberOf(req).id));
+  app.use(correctionFederationRoutes(ctx, runtime.link, (req) => memberOf(req).id));
   app.use(notFoundHandler);
   app.use(logRefusals(ctx.logger));
   app.use(errorHandler(ctx.logger));

@@ -24,4 +24,6 @@ export interface FederationLink {
   issuerUrl: string;
   /** Per-call timeout towards the gateway and issuer. */
   timeoutMs: number;
+  /** The federation CA and its revocation list: the trust anchor for residents' personal certificates. */
+  trust: { ca: string; isRevoked(serial: string): boolean };
 }

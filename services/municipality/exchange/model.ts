@@ -23,6 +23,8 @@ export class MoveInRow extends Model<InferAttributes<MoveInRow>, InferCreationAt
   declare moveOutDate: string;
   declare movedInAt: string;
   declare recordedBy: string;
+  /** The move link the certificate carried (issue 9): B's proof of the chain of moves for later queries. */
+  declare moveLink: CreationOptional<string | null>;
   declare createdAt: CreationOptional<Date>;
 }
 
@@ -90,6 +92,7 @@ export function defineExchangeModels(sequelize: Sequelize) {
     moveOutDate: { type: DataTypes.STRING(10), allowNull: false },
     movedInAt: { type: DataTypes.STRING(30), allowNull: false },
     recordedBy: { type: DataTypes.STRING(64), allowNull: false },
+    moveLink: { type: DataTypes.TEXT, allowNull: true },
     createdAt: DataTypes.DATE,
   }, { sequelize, tableName: 'move_ins', updatedAt: false, indexes: [{ fields: ['residentId'] }] });
 
@@ -154,6 +157,7 @@ export async function rememberToken(SeenToken: ExchangeModels['SeenToken'], issu
   return created;
 }
 
-export async function pruneTokens(SeenToken: ExchangeModels['SeenToken'], nowSeconds: number): Promise<number> {
-  return SeenToken.destroy({ where: { expiresAt: { [Op.lt]: nowSeconds - 120 } } });
+/** Drops jtis of messages that expired over two minutes ago: they can no longer verify, so the row guards nothing. */
+export async function pruneTokens(SeenToken: ExchangeModels['SeenToken'], nowSeconds: number, transaction?: Transaction): Promise<number> {
+  return SeenToken.destroy({ where: { expiresAt: { [Op.lt]: nowSeconds - 120 } }, transaction });
 }

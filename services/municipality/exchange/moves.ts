@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import { AppError, badRequest, conflict } from '../../../shared/errors.ts';
-import { peekJwt } from '../../../shared/crypto.ts';
+import { peekJwt, sha256Hex } from '../../../shared/crypto.ts';
+import { inTransaction } from '../../../shared/db.ts';
 import { signMessage, verifyMessage } from '../../../shared/messages.ts';
 import { MOVE_OUT_CERTIFICATE_SECONDS, Typ, moveOutClaimsSchema, type MoveOutClaims } from '../../../shared/protocol.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
@@ -16,6 +17,7 @@ import type { Actor } from '../auth/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { recordConsent } from '../consents/service.ts';
 import { createResident, setResidentStatus } from '../residents/service.ts';
+import { linkMatchesCertificate, signMoveLink } from './capability.ts';
 import type { FederationLink } from './federation.ts';
 import type { MoveInInput, MoveOutInput } from './schemas.ts';
 
@@ -28,6 +30,8 @@ interface ResidentForMove {
   sex: string;
   address: string;
   status: string;
+  /** When the current residence began; a certified move-in then contributes its link to the chain. */
+  movedInAt?: string | null;
 }
 
 export async function moveOut(
@@ -38,15 +42,18 @@ export async function moveOut(
   }
   if (input.destination === ctx.config.MUNICIPALITY_CODE) throw badRequest('destination', 'must be another municipality');
   if (input.moveOutDate < resident.birthDate) throw badRequest('moveOutDate', 'must not be before the birth date');
+  const jti = randomUUID();
+  const moveLink = await signMoveLink(ctx, fed, t, resident, { jti, destination: input.destination, moveOutDate: input.moveOutDate });
   const claims = {
     aud: input.destination,
-    jti: randomUUID(),
+    jti,
     resident: {
       name: resident.name, kana: resident.kana, birthDate: resident.birthDate,
       sex: resident.sex as MoveOutClaims['resident']['sex'], previousAddress: resident.address,
     },
     moveOutDate: input.moveOutDate,
     destinationAddress: input.destinationAddress,
+    moveLink,
   };
   const certificate = await signMessage(claims, fed.signer, Typ.MOVE_OUT, MOVE_OUT_CERTIFICATE_SECONDS);
   await setResidentStatus(ctx, t, resident.id, 'moved-out', {
@@ -59,24 +66,74 @@ export async function moveOut(
   return { certificate, claims: moveOutClaimsSchema.parse({ ...claims, iss: ctx.config.MUNICIPALITY_CODE, iat: 0, exp: 0 }) };
 }
 
-/** Verifies a move-out certificate addressed to us with its issuer's CA-verified signing key. */
+const refused = (rule: string, status = 422) =>
+  new AppError(status, 'move-out-certificate-refused', 'Move-out certificate refused', { field: 'certificate', rule });
+
+/**
+ * Verifies a move-out certificate addressed to us with its issuer's CA-verified signing key. Every
+ * refusal is a problem on the field `certificate` (never a 401: the clerk's session is fine).
+ */
 export async function verifyMoveOutCertificate(ctx: MunicipalityContext, fed: FederationLink, certificate: string): Promise<MoveOutClaims> {
-  let issuer: unknown;
+  const self = ctx.config.MUNICIPALITY_CODE;
+  let peeked: ReturnType<typeof peekJwt>;
   try {
-    issuer = peekJwt(certificate).claims.iss;
+    peeked = peekJwt(certificate);
   } catch {
     throw badRequest('certificate', 'must be a compact JWS move-out certificate');
   }
+  const issuer = peeked.claims.iss;
   if (!isValidMunicipalityCode(issuer)) throw badRequest('certificate', 'issuer must be a municipality code');
+  if (issuer === self) throw refused('must be issued by the municipality the resident left, not by this one');
+  const audience = peeked.claims.aud;
+  if (audience !== self) throw refused('must be addressed to this municipality');
   let key;
   try {
     key = (await fed.peers.signingKey(issuer)).key;
-  } catch {
+  } catch (err) {
+    // Only an unknown issuer is the certificate's fault; a directory we cannot fetch is a 503.
+    if (!(err instanceof AppError) || err.code !== 'unknown-member') throw err;
     throw new AppError(422, 'unknown-municipality', 'The certificate names a municipality outside the federation', { field: 'certificate', rule: 'issuer must be a federation member' });
   }
-  return verifyMessage(certificate, moveOutClaimsSchema, {
-    key, issuer, audience: ctx.config.MUNICIPALITY_CODE, typ: Typ.MOVE_OUT, maxAgeSeconds: MOVE_OUT_CERTIFICATE_SECONDS,
-  });
+  let claims: MoveOutClaims;
+  try {
+    claims = await verifyMessage(certificate, moveOutClaimsSchema, {
+      key, issuer, audience: self, typ: Typ.MOVE_OUT, maxAgeSeconds: MOVE_OUT_CERTIFICATE_SECONDS,
+    });
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    if (err.code === 'invalid-claims') throw refused(`${String(err.extra.field ?? 'claims')} ${String(err.extra.rule ?? 'is malformed')}`, 400);
+    throw refused(String(err.extra.rule ?? 'must be signed by the issuing municipality'));
+  }
+  // The link is kept for later queries (move-in capability); it must be the issuer's own, for this move.
+  if (claims.moveLink && !(await linkMatchesCertificate(fed.peers, claims.moveLink, claims, self))) {
+    throw refused('moveLink must be signed by the issuer for this move and person');
+  }
+  return claims;
+}
+
+/**
+ * A move-in at the counter from a certificate: verify, then create the resident (and consent) in
+ * one transaction. A refused certificate is logged too (who tried, why, which certificate by
+ * hash), in its own transaction after the refused one has rolled back.
+ */
+export async function acceptMoveIn(ctx: MunicipalityContext, fed: FederationLink, input: MoveInInput, actor: Actor) {
+  try {
+    const claims = await verifyMoveOutCertificate(ctx, fed, input.certificate);
+    return await inTransaction(ctx.sequelize, (t) => moveIn(ctx, fed, t, claims, input, actor));
+  } catch (err) {
+    if (err instanceof AppError && err.status < 500) {
+      let from: unknown;
+      try { from = peekJwt(input.certificate).claims.iss; } catch { from = undefined; }
+      await inTransaction(ctx.sequelize, (t) => logStaffAccess(ctx, t, actor, {
+        action: Actions.MOVE_IN, outcome: 'denied', reason: err.code,
+        details: {
+          ...(isValidMunicipalityCode(from) ? { from } : {}), field: err.extra.field ?? null, rule: err.extra.rule ?? null,
+          certificateSha256: sha256Hex(input.certificate),
+        },
+      }));
+    }
+    throw err;
+  }
 }
 
 export async function moveIn(
@@ -97,7 +154,7 @@ export async function moveIn(
   }, actor);
   await ctx.models.MoveIn.create({
     id: randomUUID(), residentId: resident.id, fromMunicipality: claims.iss, certificateJti: claims.jti,
-    moveOutDate: claims.moveOutDate, movedInAt: now, recordedBy: actor.staffId,
+    moveOutDate: claims.moveOutDate, movedInAt: now, recordedBy: actor.staffId, moveLink: claims.moveLink ?? null,
   }, { transaction: t });
   await logStaffAccess(ctx, t, actor, {
     action: Actions.MOVE_IN, subject: resident.addresseeNumber, outcome: 'allowed',

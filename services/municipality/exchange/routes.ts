@@ -2,14 +2,16 @@ import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { inTransaction } from '../../../shared/db.ts';
 import { AppError, badRequest, notFound } from '../../../shared/errors.ts';
+import { rateLimit } from '../../../shared/rate-limit.ts';
 import { parseInput } from '../../../shared/validation.ts';
 import { actorOf, authenticate, requireRole } from '../auth/middleware.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { findResidentByAddressee } from '../residents/service.ts';
+import { BULK_PATH } from './jobs/routes.ts';
 import { answerForward } from './answer.ts';
 import { approveException, listExceptions, requestException } from './exceptions.ts';
 import type { FederationLink } from './federation.ts';
-import { moveIn, moveOut, verifyMoveOutCertificate } from './moves.ts';
+import { acceptMoveIn, moveOut } from './moves.ts';
 import { runQuery } from './query.ts';
 import { processRegistrations, registrationBacklog } from './registration.ts';
 import { exceptionRequestSchema, moveInSchema, moveOutSchema, querySchema } from './schemas.ts';
@@ -18,6 +20,10 @@ import { exceptionRequestSchema, moveInSchema, moveOutSchema, querySchema } from
 export function exchangeRoutes(ctx: MunicipalityContext, fed: FederationLink | undefined, onResidentCreated: () => void): Router {
   const router = Router();
   const staff = [authenticate(ctx), requireRole('clerk', 'operator')];
+  // Per staff account on every query route, single and bulk (SECURITY.md): 429 with Retry-After above the limit.
+  router.post(['/exchange/queries', BULK_PATH, `${BULK_PATH}/:id/retry`], ...staff, rateLimit({
+    limit: ctx.config.STAFF_QUERY_LIMIT, windowSeconds: ctx.config.STAFF_QUERY_WINDOW_SECONDS, keyOf: (req) => req.actor?.staffId, scope: 'staff account', logger: ctx.logger,
+  }));
   const linked = (): FederationLink => {
     if (!fed) throw new AppError(503, 'federation-unavailable', 'This municipality is not connected to the federation');
     return fed;
@@ -36,9 +42,7 @@ export function exchangeRoutes(ctx: MunicipalityContext, fed: FederationLink | u
 
   router.post('/move-ins', ...staff, async (req, res) => {
     const input = parseInput(moveInSchema, req.body);
-    const link = linked();
-    const claims = await verifyMoveOutCertificate(ctx, link, input.certificate);
-    const result = await inTransaction(ctx.sequelize, (t) => moveIn(ctx, link, t, claims, input, actorOf(req)));
+    const result = await acceptMoveIn(ctx, linked(), input, actorOf(req));
     onResidentCreated();
     res.status(201).json({
       resident: { addresseeNumber: result.resident.addresseeNumber, name: result.resident.name, status: result.resident.status },

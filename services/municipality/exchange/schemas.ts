@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isValidMunicipalityCode, isValidMyNumber } from '../../../shared/identifiers.ts';
-import { PURPOSES } from '../../../shared/protocol.ts';
+import { PURPOSES, SUBJECT_STATUSES } from '../../../shared/protocol.ts';
 import { consentInputSchema } from '../consents/schemas.ts';
 
 const municipality = z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit');
@@ -43,3 +43,20 @@ export const exceptionRequestSchema = z.object({
   justification: z.string().min(20, 'must explain in at least 20 characters why life or body is at stake and consent impossible').max(2000, 'must be at most 2000 characters'),
 }).strict();
 export type ExceptionRequestInput = z.infer<typeof exceptionRequestSchema>;
+
+/**
+ * What B accepts from the gateway for a query (`QueryResponse` in shared/protocol.ts), checked
+ * before any of it is stored: a status outside the list or an oversized reason is refused whole.
+ */
+export const gatewayResponseSchema = z.object({
+  requestId: z.string().min(1).max(128),
+  results: z.array(z.object({
+    ref: z.string().min(1).max(64),
+    source: z.string().max(32).optional(),
+    status: z.enum(SUBJECT_STATUSES),
+    reason: z.string().max(100).regex(/^[\x20-\x7e]*$/).optional(),
+    retryAfter: z.number().int().min(0).max(86_400).optional(),
+  })).max(5000),
+  answers: z.array(z.string().max(16_000_000)).max(100),
+});
+export type GatewayResponse = z.infer<typeof gatewayResponseSchema>;

@@ -34,9 +34,10 @@ export interface Immunization {
   patient: FhirReference;
   occurrenceDateTime: string;
   primarySource: boolean;
-  lotNumber: string;
-  location: { display: string };
-  performer: { actor: { display: string } }[];
+  /* Absent on a copy whose release purpose withheld them (minimal disclosure). */
+  lotNumber?: string;
+  location?: { display: string };
+  performer?: { actor: { display: string } }[];
   note?: { text: string }[];
   protocolApplied: { series: string; doseNumberPositiveInt: number }[];
 }
@@ -61,9 +62,8 @@ export function toImmunization(record: ImmunizationSource, patient: FhirReferenc
     patient,
     occurrenceDateTime: record.occurrenceDate,
     primarySource: !imported,
-    lotNumber: record.lotNumber,
-    location: { display: record.place },
-    performer: [{ actor: { display: record.place } }],
+    ...(record.lotNumber !== null ? { lotNumber: record.lotNumber } : {}),
+    ...(record.place !== null ? { location: { display: record.place }, performer: [{ actor: { display: record.place } }] } : {}),
     protocolApplied: [{ series: product?.series ?? record.vaccineCode, doseNumberPositiveInt: record.doseNumber }],
   };
   if (record.status === 'entered-in-error' && record.reason) resource.note = [{ text: record.reason }];
@@ -106,7 +106,8 @@ const immunizationSchema = z.object({
   }).passthrough(),
   occurrenceDateTime: z.string({ error: 'is required' }).max(40)
     .refine((v) => isCalendarDate(v.slice(0, 10)) && (v.length === 10 || v[10] === 'T'), 'must be a FHIR date or dateTime'),
-  lotNumber: z.string({ error: 'is required' }).max(20, 'must be at most 20 characters'),
+  // Optional: a release for a purpose that does not need them leaves out the lot and the place.
+  lotNumber: z.string().max(20, 'must be at most 20 characters').optional(),
   location: display.optional(),
   performer: z.array(z.object({ actor: display }).passthrough()).max(10).optional(),
   note: z.array(z.object({ text: z.string().max(500) }).passthrough()).max(10).optional(),
@@ -121,9 +122,11 @@ export interface ImportedImmunization {
   sourceVersion: number;
   occurrenceDate: string;
   vaccineCode: string;
-  lotNumber: string;
+  /** Null when the release purpose withheld it. */
+  lotNumber: string | null;
   doseNumber: number;
-  place: string;
+  /** Null when the release purpose withheld it. */
+  place: string | null;
   status: RecordStatus;
   reason: string | null;
   /** The municipality that first recorded it, when the resource was itself an imported copy. */
@@ -148,22 +151,23 @@ export function fromImmunization(resource: unknown): ImportedImmunization {
   const cvx = r.vaccineCode.coding.find((c) => c.system === CVX_SYSTEM && findProductByCvx(c.code));
   const product = ours ? findProduct(ours.code) : cvx ? findProductByCvx(cvx.code) : undefined;
   if (!product) throw invalid('vaccineCode', 'must carry a catalogue code or a CVX code of exactly one catalogue product');
-  const place = r.location?.display ?? r.performer?.[0]?.actor.display;
-  if (!place) throw invalid('location', 'location.display or performer.actor.display is required');
+  const place = r.location?.display ?? r.performer?.[0]?.actor.display ?? null;
   const fields = {
     vaccineCode: product.code,
-    lotNumber: r.lotNumber,
+    lotNumber: r.lotNumber ?? null,
     doseNumber: r.protocolApplied[0]!.doseNumberPositiveInt,
     occurrenceDate: r.occurrenceDateTime.slice(0, 10),
   };
-  const violation = checkRecordFields(fields, todayInJapan())[0];
+  // A withheld lot is not a malformed one: the lot format is checked only when a lot came.
+  const violation = checkRecordFields({ ...fields, lotNumber: fields.lotNumber ?? '' }, todayInJapan())
+    .find((v) => v.field !== 'lotNumber' || fields.lotNumber !== null);
   if (violation) throw invalid(violation.field, violation.rule);
   const source = typeof r.meta.source === 'string' ? r.meta.source.match(/^urn:hikitsugi:municipality:(\d{6})$/)?.[1] : undefined;
   return {
     sourceRecordId: r.id,
     sourceVersion: Number(r.meta.versionId),
     ...fields,
-    place: place.trim(),
+    place: place === null ? null : place.trim(),
     status: r.status,
     reason: r.note?.[0]?.text ?? null,
     originMunicipality: source && isValidMunicipalityCode(source) ? source : null,

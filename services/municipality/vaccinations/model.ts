@@ -18,10 +18,12 @@ export class VaccinationRecordRow extends Model<InferAttributes<VaccinationRecor
   declare residentId: string;
   declare occurrenceDate: string;
   declare vaccineCode: string;
-  declare lotNumber: string;
+  /** Null only on an imported copy whose purpose did not release it (minimal disclosure). */
+  declare lotNumber: string | null;
   declare doseNumber: number;
   declare ticketNumber: string | null;
-  declare place: string;
+  /** Null only on an imported copy whose purpose did not release it (minimal disclosure). */
+  declare place: string | null;
   declare status: RecordStatus;
   declare supersedes: string | null;
   declare current: boolean;
@@ -33,6 +35,8 @@ export class VaccinationRecordRow extends Model<InferAttributes<VaccinationRecor
   declare sourceVersion: number | null;
   declare importRequestId: string | null;
   declare retrievedAt: string | null;
+  /** The purpose an imported copy was released under (it decided which fields came). */
+  declare releasePurpose: CreationOptional<string | null>;
   declare createdAt: CreationOptional<Date>;
 }
 
@@ -82,10 +86,10 @@ export function defineVaccinationModels(sequelize: Sequelize) {
       residentId: { type: DataTypes.STRING(36), allowNull: false, references: { model: 'residents', key: 'id' } },
       occurrenceDate: { type: DataTypes.STRING(10), allowNull: false },
       vaccineCode: { type: DataTypes.STRING(40), allowNull: false },
-      lotNumber: { type: DataTypes.STRING(20), allowNull: false },
+      lotNumber: { type: DataTypes.STRING(20), allowNull: true },
       doseNumber: { type: DataTypes.INTEGER, allowNull: false },
       ticketNumber: { type: DataTypes.STRING(10), allowNull: true },
-      place: { type: DataTypes.STRING(200), allowNull: false },
+      place: { type: DataTypes.STRING(200), allowNull: true },
       status: { type: DataTypes.STRING(20), allowNull: false },
       supersedes: { type: DataTypes.STRING(36), allowNull: true },
       current: { type: DataTypes.BOOLEAN, allowNull: false },
@@ -96,6 +100,7 @@ export function defineVaccinationModels(sequelize: Sequelize) {
       sourceVersion: { type: DataTypes.INTEGER, allowNull: true },
       importRequestId: { type: DataTypes.STRING(128), allowNull: true },
       retrievedAt: { type: DataTypes.STRING(30), allowNull: true },
+      releasePurpose: { type: DataTypes.STRING(64), allowNull: true },
       createdAt: DataTypes.DATE,
     },
     {
@@ -104,8 +109,8 @@ export function defineVaccinationModels(sequelize: Sequelize) {
         { unique: true, fields: ['recordId', 'version'] },
         // Exactly one current version per record, enforced by the database (partial unique index).
         { unique: true, fields: ['recordId'], where: { current: true }, name: 'vaccination_records_one_current' },
-        // An import of the same source version twice is a no-op, not a second copy.
-        { unique: true, fields: ['residentId', 'sourceMunicipality', 'sourceRecordId', 'sourceVersion'], name: 'vaccination_records_provenance' },
+        // An import of the same source version under the same purpose twice is a no-op, not a second copy.
+        { unique: true, fields: ['residentId', 'sourceMunicipality', 'sourceRecordId', 'sourceVersion', 'releasePurpose'], name: 'vaccination_records_provenance' },
         { fields: ['residentId', 'current'] },
       ],
     },
@@ -163,10 +168,10 @@ export interface RecordVersion {
   residentId: string;
   occurrenceDate: string;
   vaccineCode: string;
-  lotNumber: string;
+  lotNumber: string | null;
   doseNumber: number;
   ticketNumber: string | null;
-  place: string;
+  place: string | null;
   status: RecordStatus;
   supersedes: string | null;
   current: boolean;
@@ -177,6 +182,7 @@ export interface RecordVersion {
   sourceVersion: number | null;
   importRequestId: string | null;
   retrievedAt: string | null;
+  releasePurpose: string | null;
   createdAt: string;
 }
 
@@ -187,10 +193,10 @@ const toVersion = (r: InferAttributes<VaccinationRecordRow>): RecordVersion => (
   residentId: r.residentId,
   occurrenceDate: r.occurrenceDate,
   vaccineCode: r.vaccineCode,
-  lotNumber: r.lotNumber,
+  lotNumber: r.lotNumber ?? null,
   doseNumber: Number(r.doseNumber),
   ticketNumber: r.ticketNumber ?? null,
-  place: r.place,
+  place: r.place ?? null,
   status: r.status,
   supersedes: r.supersedes ?? null,
   current: Boolean(r.current),
@@ -201,6 +207,7 @@ const toVersion = (r: InferAttributes<VaccinationRecordRow>): RecordVersion => (
   sourceVersion: r.sourceVersion === null || r.sourceVersion === undefined ? null : Number(r.sourceVersion),
   importRequestId: r.importRequestId ?? null,
   retrievedAt: r.retrievedAt ?? null,
+  releasePurpose: r.releasePurpose ?? null,
   createdAt: isoTime(r.createdAt),
 });
 
@@ -218,7 +225,9 @@ export async function findCurrentVersion(VaccinationRecord: VaccinationRecordMod
   return row ? toVersion(row) : null;
 }
 
-export async function insertVersion(VaccinationRecord: VaccinationRecordModel, values: Omit<RecordVersion, 'createdAt'>, transaction: Transaction): Promise<RecordVersion> {
+export async function insertVersion(
+  VaccinationRecord: VaccinationRecordModel, values: Omit<RecordVersion, 'createdAt' | 'releasePurpose'> & { releasePurpose?: string | null }, transaction: Transaction,
+): Promise<RecordVersion> {
   await VaccinationRecord.create(values, { transaction });
   const row = await VaccinationRecord.findByPk(values.id, { raw: true, transaction });
   return toVersion(row!);
@@ -234,6 +243,34 @@ export async function findImported(
   VaccinationRecord: VaccinationRecordModel, residentId: string, sourceMunicipality: string, sourceRecordId: string, transaction: Transaction,
 ): Promise<RecordVersion[]> {
   return findVersions(VaccinationRecord, { residentId, sourceMunicipality, sourceRecordId, sourceVersion: { [Op.ne]: null } }, transaction);
+}
+
+/** Bound parameters per statement stay well under SQLite's limit. */
+const CHUNK = 400;
+
+/** Every imported version (any source) held for these residents, in one query per 400 residents. */
+export async function findImportedOf(VaccinationRecord: VaccinationRecordModel, residentIds: string[], transaction: Transaction): Promise<RecordVersion[]> {
+  const out: RecordVersion[] = [];
+  for (let i = 0; i < residentIds.length; i += CHUNK) {
+    const rows = await VaccinationRecord.findAll({
+      where: { residentId: { [Op.in]: residentIds.slice(i, i + CHUNK) }, sourceVersion: { [Op.ne]: null } }, raw: true, transaction,
+      order: [['occurrenceDate', 'ASC'], ['recordId', 'ASC'], ['version', 'ASC']],
+    });
+    for (const r of rows) out.push(toVersion(r));
+  }
+  return out;
+}
+
+/** Clears `current` on several records at once (before their next versions are written, same transaction). */
+export async function retireCurrentMany(VaccinationRecord: VaccinationRecordModel, recordIds: string[], transaction: Transaction): Promise<void> {
+  for (let i = 0; i < recordIds.length; i += CHUNK) {
+    await VaccinationRecord.update({ current: false }, { where: { recordId: { [Op.in]: recordIds.slice(i, i + CHUNK) }, current: true }, transaction });
+  }
+}
+
+/** Writes many versions with one INSERT per 400 rows (a create and a read-back per row cost ~40× more). */
+export async function insertVersions(VaccinationRecord: VaccinationRecordModel, rows: Omit<RecordVersion, 'createdAt'>[], transaction: Transaction): Promise<void> {
+  for (let i = 0; i < rows.length; i += CHUNK) await VaccinationRecord.bulkCreate(rows.slice(i, i + CHUNK), { transaction });
 }
 
 export interface TicketView {

@@ -13,9 +13,10 @@ import type { MunicipalityContext } from '../context.ts';
 import { findResidentById, requireResident, type ResidentRecord } from '../residents/service.ts';
 import { findProduct } from './catalogue.ts';
 import { immunizationBundle, type FhirReference, type ImportedImmunization } from './fhir.ts';
+import { enqueueCorrectionNotices } from '../exchange/corrections/outbox.ts';
 import {
-  currentVersionsOf, findCurrentVersion, findImported, findReview, findTicket, findVersions, insertVersion, listReviewRows,
-  retireCurrent, ticketsOf, type RecordVersion, type ReviewRecord, type TicketRecord,
+  currentVersionsOf, findCurrentVersion, findImportedOf, findReview, findTicket, findVersions, insertVersion, insertVersions, listReviewRows,
+  retireCurrent, retireCurrentMany, ticketsOf, type RecordVersion, type ReviewRecord, type TicketRecord,
 } from './model.ts';
 import type { ApproveReviewInput, CorrectionInput, FromTicketInput, IssueTicketInput, ListReviewsInput, RecordInput } from './schemas.ts';
 import {
@@ -33,16 +34,21 @@ export interface RecordView {
   occurrenceDate: string;
   vaccineCode: string;
   vaccineDisplay: string;
-  lotNumber: string;
+  /** Null on an imported copy whose purpose did not release it (minimal disclosure). */
+  lotNumber: string | null;
   doseNumber: number;
   ticketNumber: string | null;
-  place: string;
+  place: string | null;
   status: RecordVersion['status'];
   current: boolean;
   reason: string | null;
   recordedBy: string;
   recordedAt: string;
-  provenance: { sourceMunicipality: string; sourceRecordId: string | null; sourceVersion: number | null; importRequestId: string | null; retrievedAt: string | null } | null;
+  provenance: {
+    sourceMunicipality: string; sourceRecordId: string | null; sourceVersion: number | null; importRequestId: string | null; retrievedAt: string | null;
+    /** The purpose the source released this copy under: it decided which fields came. */
+    purpose: string | null;
+  } | null;
 }
 
 export function toRecordView(v: RecordVersion): RecordView {
@@ -65,7 +71,7 @@ export function toRecordView(v: RecordVersion): RecordView {
     recordedAt: v.createdAt,
     provenance: v.sourceMunicipality === null ? null : {
       sourceMunicipality: v.sourceMunicipality, sourceRecordId: v.sourceRecordId, sourceVersion: v.sourceVersion,
-      importRequestId: v.importRequestId, retrievedAt: v.retrievedAt,
+      importRequestId: v.importRequestId, retrievedAt: v.retrievedAt, purpose: v.releasePurpose,
     },
   };
 }
@@ -161,7 +167,8 @@ export async function correctRecord(
   const merged = {
     occurrenceDate: changes.occurrenceDate ?? current.occurrenceDate,
     vaccineCode: changes.vaccineCode ?? current.vaccineCode,
-    lotNumber: changes.lotNumber ?? current.lotNumber,
+    // A local record always has its lot (only imported copies may lack one).
+    lotNumber: changes.lotNumber ?? current.lotNumber ?? '',
     doseNumber: changes.doseNumber ?? current.doseNumber,
     place: changes.place ?? current.place,
   };
@@ -173,6 +180,8 @@ export async function correctRecord(
     action: Actions.RECORD_CORRECT, subject: resident.addresseeNumber, outcome: 'allowed', recordIds: [recordId], reason: reason.slice(0, 200),
     details: { fields: changed, version: version.version },
   });
+  // Municipalities that imported this record are told, through the gateway (issue 9).
+  await enqueueCorrectionNotices(ctx, t, resident, version, 'corrected');
   return toRecordView(version);
 }
 
@@ -187,6 +196,7 @@ export async function voidRecord(
     action: Actions.RECORD_VOID, subject: resident.addresseeNumber, outcome: 'allowed', recordIds: [recordId], reason: reason.slice(0, 200),
     details: { version: version.version },
   });
+  await enqueueCorrectionNotices(ctx, t, resident, version, 'voided');
   return toRecordView(version);
 }
 
@@ -239,6 +249,8 @@ export async function readImmunizations(ctx: MunicipalityContext, t: Transaction
 
 export interface ImportProvenance {
   sourceMunicipality: string;
+  /** The purpose the records were released under (minimal disclosure decided their fields). */
+  purpose?: string;
   importRequestId: string;
   retrievedAt: string;
 }
@@ -268,47 +280,81 @@ const IMPORT_ACTOR = 'system:import';
 export async function importRecords(
   ctx: MunicipalityContext, t: Transaction, residentId: string, provenance: ImportProvenance, immunizations: ImportedImmunization[],
 ): Promise<ImportResult> {
-  const result: ImportResult = { created: 0, updated: 0, unchanged: 0, stale: 0, recordIds: [] };
-  const ordered = [...immunizations].sort((a, b) => a.sourceVersion - b.sourceVersion);
-  for (const imm of ordered) {
-    const held = await findImported(ctx.models.VaccinationRecord, residentId, provenance.sourceMunicipality, imm.sourceRecordId, t);
-    const same = held.find((v) => v.sourceVersion === imm.sourceVersion);
-    const current = held.find((v) => v.current);
-    const note = (id: string) => { if (!result.recordIds.includes(id)) result.recordIds.push(id); };
-    if (same) {
-      result.unchanged += 1;
-      note(same.recordId);
-      continue;
-    }
-    if (current && (current.sourceVersion ?? 0) > imm.sourceVersion) {
-      result.stale += 1;
-      note(current.recordId);
-      continue;
-    }
-    const fields = {
-      occurrenceDate: imm.occurrenceDate, vaccineCode: imm.vaccineCode, lotNumber: imm.lotNumber, doseNumber: imm.doseNumber,
-      ticketNumber: null, place: imm.place, status: imm.status, reason: imm.reason, actorId: IMPORT_ACTOR,
-      sourceMunicipality: provenance.sourceMunicipality, sourceRecordId: imm.sourceRecordId, sourceVersion: imm.sourceVersion,
-      importRequestId: provenance.importRequestId, retrievedAt: provenance.retrievedAt,
-    };
-    if (current) {
-      await retireCurrent(ctx.models.VaccinationRecord, current.recordId, t);
-      await insertVersion(ctx.models.VaccinationRecord, {
-        ...fields, id: randomUUID(), recordId: current.recordId, version: current.version + 1, residentId, supersedes: current.id, current: true,
-        reason: imm.reason ?? `updated at ${provenance.sourceMunicipality} (source version ${imm.sourceVersion})`,
-      }, t);
-      result.updated += 1;
-      note(current.recordId);
-    } else {
-      const recordId = randomUUID();
-      await insertVersion(ctx.models.VaccinationRecord, {
-        ...fields, id: randomUUID(), recordId, version: 1, residentId, supersedes: null, current: true,
-      }, t);
-      note(recordId);
-    }
-    result.created += 1;
+  return (await importRecordsBatch(ctx, t, [{ residentId, provenance, immunizations }]))[0]!;
+}
+
+export interface ImportItem {
+  residentId: string;
+  provenance: ImportProvenance;
+  immunizations: ImportedImmunization[];
+}
+
+/**
+ * `importRecords` for every subject of a bulk answer at once, with the same rules: one read of
+ * what is held, one UPDATE for the superseded copies, one INSERT per 400 new versions (per
+ * record, a read, a create and a read-back cost ~17× more per subject here). Results are in
+ * the order of `items`.
+ */
+export async function importRecordsBatch(ctx: MunicipalityContext, t: Transaction, items: ImportItem[]): Promise<ImportResult[]> {
+  const held = new Map<string, RecordVersion[]>();
+  const keyOf = (residentId: string, source: string, sourceRecordId: string | null) => `${residentId}|${source}|${sourceRecordId}`;
+  for (const v of await findImportedOf(ctx.models.VaccinationRecord, [...new Set(items.map((i) => i.residentId))], t)) {
+    const key = keyOf(v.residentId, v.sourceMunicipality!, v.sourceRecordId);
+    held.set(key, [...(held.get(key) ?? []), v]);
   }
-  return result;
+  const inserts: Omit<RecordVersion, 'createdAt'>[] = [];
+  const retired: string[] = [];
+  const results = items.map(({ residentId, provenance, immunizations }) => {
+    const result: ImportResult = { created: 0, updated: 0, unchanged: 0, stale: 0, recordIds: [] };
+    const note = (id: string) => { if (!result.recordIds.includes(id)) result.recordIds.push(id); };
+    for (const imm of [...immunizations].sort((a, b) => a.sourceVersion - b.sourceVersion)) {
+      const key = keyOf(residentId, provenance.sourceMunicipality, imm.sourceRecordId);
+      const versions = held.get(key) ?? [];
+      // Held already: this source version under this purpose, or with every field this release carries.
+      const same = versions.find((v) => v.sourceVersion === imm.sourceVersion
+        && (v.releasePurpose === (provenance.purpose ?? null) || ((imm.lotNumber === null || v.lotNumber !== null) && (imm.place === null || v.place !== null))));
+      const current = versions.find((v) => v.current);
+      if (same) {
+        result.unchanged += 1;
+        note(same.recordId);
+        continue;
+      }
+      if (current && (current.sourceVersion ?? 0) > imm.sourceVersion) {
+        result.stale += 1;
+        note(current.recordId);
+        continue;
+      }
+      const fields = {
+        occurrenceDate: imm.occurrenceDate, vaccineCode: imm.vaccineCode, lotNumber: imm.lotNumber, doseNumber: imm.doseNumber,
+        ticketNumber: null, place: imm.place, status: imm.status, reason: imm.reason, actorId: IMPORT_ACTOR,
+        sourceMunicipality: provenance.sourceMunicipality, sourceRecordId: imm.sourceRecordId, sourceVersion: imm.sourceVersion,
+        importRequestId: provenance.importRequestId, retrievedAt: provenance.retrievedAt, releasePurpose: provenance.purpose ?? null,
+      };
+      let row: Omit<RecordVersion, 'createdAt'>;
+      if (current) {
+        // Superseded here, held or written earlier in this batch: never two current versions.
+        current.current = false;
+        retired.push(current.recordId);
+        row = {
+          ...fields, id: randomUUID(), recordId: current.recordId, version: current.version + 1, residentId, supersedes: current.id, current: true,
+          reason: imm.reason ?? (current.sourceVersion === imm.sourceVersion
+            ? `released with more fields for ${provenance.purpose}`
+            : `updated at ${provenance.sourceMunicipality} (source version ${imm.sourceVersion})`),
+        };
+        result.updated += 1;
+      } else {
+        row = { ...fields, id: randomUUID(), recordId: randomUUID(), version: 1, residentId, supersedes: null, current: true };
+      }
+      inserts.push(row);
+      held.set(key, [...versions, { ...row, createdAt: '' } as RecordVersion]);
+      note(row.recordId);
+      result.created += 1;
+    }
+    return result;
+  });
+  await retireCurrentMany(ctx.models.VaccinationRecord, [...new Set(retired)], t);
+  await insertVersions(ctx.models.VaccinationRecord, inserts, t);
+  return results;
 }
 
 /* ---------- tickets ---------- */

@@ -55,7 +55,10 @@ function showConsole(staff) {
   $('who').hidden = false;
   $('logout').hidden = false;
   $('who').textContent = `${staff.displayName || staff.username} (${staff.role}) — ${staff.municipality || ''}`;
+  // The gateway has no counterpart log to reconcile with: reconciliation runs at a municipality.
+  $('reconcile').hidden = staff.reconcile === false;
   search();
+  loadAlerts();
 }
 
 function showLogin(message = '') {
@@ -229,9 +232,13 @@ $('trace').addEventListener('click', async () => {
     out.append(el('h3', `要求 ${trace.requestId} の経路 / Request across hops`));
     for (const hop of trace.hops) {
       out.append(el('h4', hop.member));
+      if (hop.unavailable) out.append(el('p', `取得できません / Unavailable: ${hop.unavailable}`, 'error'));
       const list = el('ol');
       for (const e of hop.entries) {
-        list.append(el('li', `#${e.seq} ${e.at} ${e.actorType}:${e.actorId} ${e.action} ${e.outcome}${e.reason ? ` (${e.reason})` : ''}`));
+        // Another member's entries are metadata only: the member that called, not a staff id.
+        const who = e.actorType ? `${e.actorType}:${e.actorId}` : `member:${e.actor}`;
+        const ref = e.ref !== undefined && e.ref !== null ? ` ref ${e.ref}` : '';
+        list.append(el('li', `#${e.seq} ${e.at} ${who} ${e.action}${ref} ${e.outcome}${e.reason ? ` (${e.reason})` : ''}`));
       }
       out.append(list);
     }
@@ -256,7 +263,7 @@ $('verify').addEventListener('click', async () => {
     if (r.ok) {
       showResult(true, `検証OK / Chain OK — ${r.entries} entries`, [
         `head: seq ${r.head ? r.head.seq : 0} ${r.head ? r.head.hash : ''}`,
-        `checkpoints agreeing: ${r.checkpoints.agreeing}`,
+        `checkpoints agreeing: ${r.checkpoints.agreeing}${r.remoteCheckpoints === 'unavailable' ? ' (copies held elsewhere unavailable)' : ''}`,
       ]);
     } else {
       showResult(false, `改ざん検出 / Broken at entry ${r.broken.seq}: ${r.broken.kind}`, [r.broken.detail]);
@@ -272,8 +279,8 @@ $('reconcile').addEventListener('click', async () => {
     const lines = [];
     for (const [name, side] of [['incoming', r.incoming], ['outgoing', r.outgoing]]) {
       lines.push(`${name}: matched ${side.matched}`);
-      for (const e of side.onlyLocal) lines.push(`  only here: #${e.seq} ${e.requestId} ${e.ref || ''}`);
-      for (const e of side.onlyRemote) lines.push(`  only at ${side.remote}: #${e.seq} ${e.requestId} ${e.ref || ''}`);
+      for (const e of side.onlyLocal) lines.push(`  only here: #${e.seq} ${e.requestId} ${e.ref || ''} ${e.note || ''}`);
+      for (const e of side.onlyRemote) lines.push(`  only at ${side.remote}: #${e.seq} ${e.requestId} ${e.ref || ''} ${e.note || ''}`);
     }
     showResult(r.ok, r.ok ? '照合OK / Logs agree' : '不一致あり / One-sided entries found', lines);
   } catch (err) {
@@ -289,6 +296,57 @@ $('checkpoint').addEventListener('click', async () => {
     ]);
   } catch (err) {
     showResult(false, `チェックポイントを作成できません / Checkpoint failed: ${err.message}`, []);
+  }
+});
+
+/* ---------- anomaly alerts ---------- */
+
+const ALERT_LABELS = {
+  resident_multi_requester: '複数自治体からの照会 / One resident, several requesters',
+  staff_query_volume: '職員の照会件数 / Staff querying far more than peers',
+  identity_mismatch_requester: '本人不一致の反復 / Repeated identity mismatches',
+  life_protection_volume: '生命保護照会の多発 / Life-protection queries above threshold',
+};
+
+function renderAlerts(alerts) {
+  const body = $('alerts');
+  body.replaceChildren();
+  for (const a of alerts) {
+    const row = el('tr', undefined, 'flagged');
+    const details = Object.entries(a.details || {}).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : v}`).join('; ');
+    for (const value of [a.raisedAt, ALERT_LABELS[a.kind] || a.kind, a.subject || a.key, a.count, a.threshold, details]) row.append(el('td', value));
+    const evidence = el('td');
+    for (const seq of (a.evidence || []).slice(-10)) {
+      const open = el('button', seq, 'seq');
+      open.type = 'button';
+      open.setAttribute('aria-label', `記録 ${seq} を開く / Open entry ${seq}`);
+      open.addEventListener('click', () => openEntry(seq));
+      evidence.append(open);
+    }
+    row.append(evidence);
+    body.append(row);
+  }
+  $('alerts-summary').textContent = alerts.length
+    ? `${alerts.length} 件の注意喚起 / ${alerts.length} alerts`
+    : '注意喚起はありません / No alerts';
+}
+
+async function loadAlerts() {
+  try {
+    renderAlerts((await call('GET', '/alerts')).alerts);
+  } catch (err) {
+    $('alerts-summary').textContent = `注意喚起を取得できません / Alerts unavailable: ${err.message}`;
+  }
+}
+
+$('alerts-refresh').addEventListener('click', loadAlerts);
+$('alerts-run').addEventListener('click', async () => {
+  try {
+    const r = await call('POST', '/alerts/run');
+    await loadAlerts();
+    $('alerts-summary').textContent += ` — 新規 ${r.raised.length} 件 / ${r.raised.length} new`;
+  } catch (err) {
+    $('alerts-summary').textContent = `検出できません / Detection failed: ${err.message}`;
   }
 });
 

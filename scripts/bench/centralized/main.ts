@@ -1,0 +1,18 @@
+/** Entry point of the centralized baseline process (benchmark only): config from the environment. */
+import { openDatabase } from '../../../shared/db.ts';
+import { createLogger } from '../../../shared/log.ts';
+import { closeServer, listen, onShutdown } from '../../../shared/server.ts';
+import { createCentralApp, loadCentralConfig, prepareCentralSchema } from './app.ts';
+
+const config = loadCentralConfig();
+const logger = createLogger({ name: 'centralized', level: config.LOG_LEVEL });
+const sequelize = await openDatabase({ storage: config.DATABASE_PATH });
+const models = await prepareCentralSchema(sequelize);
+const { server, url } = await listen(createCentralApp(sequelize, models, logger), config.PORT, config.HOST);
+// The launcher waits for this line.
+logger.info({ url }, 'ready');
+
+onShutdown(async () => {
+  await closeServer(server);
+  await sequelize.close();
+});

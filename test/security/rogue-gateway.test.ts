@@ -1,0 +1,194 @@
+/**
+ * A curious or compromised gateway: the test plays the gateway's part with its real keys, its
+ * real correspondence table and its own captured traffic, and tries to get records out of A
+ * without a genuine request of B, or to bend a genuine one (another person's code, another
+ * purpose, another requester), or to swap a member's key in the directory it serves. A must
+ * refuse, or B must notice; nothing may be released to anyone but B.
+ */
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { createDirectoryClient } from '../../shared/directory.ts';
+import { signPayload } from '../../shared/crypto.ts';
+import type { MemberClient, MemberResponse } from '../../shared/member-http.ts';
+import type { MemberCredentials } from '../../shared/pki.ts';
+import { GATEWAY_ID, ISSUER_ID, Typ, type ForwardSubject } from '../../shared/protocol.ts';
+import { api } from '../fixtures/http.ts';
+import { foreignCredentials } from '../fixtures/pki.ts';
+import { CAPTURE_FILE } from '../../gateway/routing/capture.ts';
+import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
+import {
+  answerOf, AttackTally, clientOf, codesOf, credentialsOf, federationUrl, genuineQuery, heldResidents, isProblem, moveResident,
+  rawJwt, refusedByA, signForward, signQuery, withPayload, attestationOf, type Moved,
+} from './support.ts';
+
+const A = TAWARAMOTO;
+const B = TODA;
+const C = AKIOTA;
+
+describe('security: a rogue gateway', function () {
+  this.timeout(180_000);
+  const tally = new AttackTally('rogue gateway', 'refused by A or detected by B');
+  let fed: SecurityFederation;
+  let a: MemberCredentials;
+  let b: MemberCredentials;
+  let gw: MemberCredentials;
+  let asGateway: MemberClient;
+  let moved: Moved;
+  let codes: Awaited<ReturnType<typeof codesOf>>;
+
+  const toA = (forward: string): Promise<MemberResponse> =>
+    asGateway.postJson(`${federationUrl(fed, A)}/federation/record-requests`, { forward }, { timeoutMs: 30_000 });
+  /** The envelope an honest gateway would build for B's query. */
+  const honestSubjects = (): ForwardSubject[] => [{ ref: '0', code: codes.fromCode, requesterAttestation: codes.toAttestation, sourceAttestation: codes.fromAttestation }];
+
+  before(async () => {
+    fed = await securityFederation();
+    [a, b, gw] = [credentialsOf(fed, A), credentialsOf(fed, B), credentialsOf(fed, GATEWAY_ID)];
+    asGateway = clientOf(fed, GATEWAY_ID);
+    moved = await moveResident(fed, A, B);
+    codes = await codesOf(fed, moved);
+  });
+  after(() => {
+    asGateway?.close();
+    tally.print();
+  });
+
+  it('when the gateway relays a genuine query of B honestly, then A releases the records (control)', async () => {
+    const query = await genuineQuery(b, a, moved, codes.toCode);
+    const res = await toA((await signForward(gw, A, query.compact, honestSubjects())).compact);
+    expect(res.status, JSON.stringify(res.body)).to.equal(200);
+    const result = answerOf(res)!.results[0]!;
+    expect(result.status).to.equal('ok');
+    expect(result.recordCount).to.equal(moved.recordCount);
+  });
+
+  it('when the gateway asks A on its own, then A refuses: no query of B, a query forged in B\'s name, or an old query of B re-sent', async () => {
+    // Its own query, signed with its own key.
+    const own = await signQuery(gw, [{ ...(await genuineSubject()), sub: codes.toCode }], { iss: GATEWAY_ID });
+    let res = await toA((await signForward(gw, A, own.compact, honestSubjects())).compact);
+    tally.check('a query of the gateway itself', isProblem(res), res.body);
+
+    // B's name, the gateway's key (it has no other).
+    const forged = withPayload(own.compact, (q) => ({ ...q, iss: B }));
+    res = await toA((await signForward(gw, A, forged, honestSubjects())).compact);
+    tally.check('a query in B\'s name signed by the gateway', isProblem(res, 401, 'invalid-signature'), res.body);
+
+    // A query of B the gateway already forwarded once (from its own captured traffic).
+    const genuine = await api('POST', `${fed.url(B)}/exchange/queries`, {
+      token: await fed.login(B, 'clerk1'), body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: moved.toAddressee, source: A }] },
+    });
+    expect(genuine.status).to.equal(200);
+    expect(genuine.body.results[0].status).to.equal('ok');
+    const old = capturedForwardsTo(fed, A).at(-1)!;
+    res = await toA((await signForward(gw, A, old, honestSubjects())).compact);
+    tally.check('an old query of B in a fresh envelope', isProblem(res, 409, 'replayed'), res.body);
+  });
+
+  it('when the gateway bends a genuine query of B — another person\'s code, its own attestation, another purpose, another requester, another trace — then A refuses each', async () => {
+    const other = (await heldResidents(fed, A)).find((r) => r.status === 'resident' && r.code && r.addresseeNumber !== moved.fromAddressee)!;
+    const otherAttestation = await attestationOf(fed, A, other.code!);
+    const madeUp = await signPayload({ iss: ISSUER_ID, municipality: A, code: other.code, link: 'x'.repeat(43) }, { ...gw.signer, typ: Typ.ATTESTATION });
+
+    const bends: [string, (query: string, rid: string) => Promise<string>][] = [
+      ['another resident\'s code with that resident\'s genuine attestation', async (q) =>
+        (await signForward(gw, A, q, [{ ...honestSubjects()[0]!, code: other.code!, sourceAttestation: otherAttestation }])).compact],
+      ['another resident\'s code with an attestation the gateway made up', async (q) =>
+        (await signForward(gw, A, q, [{ ...honestSubjects()[0]!, code: other.code!, sourceAttestation: madeUp }])).compact],
+      ['the purpose changed inside B\'s signed query', async (q) =>
+        (await signForward(gw, A, withPayload(q, (c) => ({ ...c, purpose: 'certificate-issuance' })), honestSubjects())).compact],
+      ['the requester changed inside B\'s signed query', async (q) =>
+        (await signForward(gw, A, withPayload(q, (c) => ({ ...c, iss: C })), honestSubjects())).compact],
+      ['the purpose changed and the query re-signed with the gateway\'s key under B\'s kid', async (q) => {
+        const claims = { ...JSON.parse(Buffer.from(q.split('.')[1]!, 'base64url').toString('utf8')), purpose: 'certificate-issuance' };
+        return (await signForward(gw, A, await rawJwt(claims, gw.signer.key, { kid: b.signer.kid, typ: Typ.QUERY }), honestSubjects())).compact;
+      }],
+      ['an envelope whose trace id differs from the query\'s', async (q) =>
+        (await signForward(gw, A, q, honestSubjects(), { rid: 'rogue-trace-0001' })).compact],
+    ];
+    for (const [label, bend] of bends) {
+      const query = await genuineQuery(b, a, moved, codes.toCode);
+      const res = await toA(await bend(query.compact, query.rid));
+      tally.check(label, refusedByA(res), { status: res.status, results: answerOf(res)?.results ?? res.body });
+    }
+  });
+
+  it('when the gateway swaps a member\'s key in the directory it serves, then members reject the entry: A releases nothing and B will not seal for the false key', async () => {
+    const file = fed.member(GATEWAY_ID).env.DIRECTORY_FILE!;
+    const original = readFileSync(file, 'utf8');
+    const entries = JSON.parse(original) as { id: string; encryptionCertificate: string; signingCertificate: string }[];
+    const stranger = await foreignCredentials({ id: B, kind: 'municipality', name: 'Toda' });
+    // The gateway re-reads the file when its mtime changes: make every write visibly newer.
+    let stamp = Date.now();
+    const put = (text: string) => {
+      writeFileSync(file, text);
+      stamp = Math.max(stamp + 1000, Date.now());
+      utimesSync(file, new Date(stamp), new Date(stamp));
+    };
+    const swap = (id: string, cert: string) => entries.map((e) => (e.id === id ? { ...e, encryptionCertificate: cert } : e));
+    const variants: [string, string, string][] = [
+      [B, gw.enc.cert, 'B\'s encryption key replaced by the gateway\'s own (CA-issued, CN gateway)'],
+      [B, stranger.enc.cert, 'B\'s encryption key replaced by one from another CA with CN 112241'],
+      [A, gw.enc.cert, 'A\'s encryption key replaced by the gateway\'s own'],
+    ];
+    try {
+      // What any member does on every load: verify each entry against the CA itself.
+      for (const [victim, cert, label] of variants) {
+        put(JSON.stringify(swap(victim, cert), null, 2));
+        const member = clientOf(fed, victim === A ? B : A);
+        try {
+          const seen = createDirectoryClient(member, fed.member(GATEWAY_ID).url, a.ca);
+          await seen.refresh();
+          tally.check(`directory: ${label}`, seen.rejected().some((r) => r.id === victim && r.field === 'encryptionCertificate'), seen.rejected());
+        } finally {
+          member.close();
+        }
+      }
+
+      // A and B restart with the rogue directory (B's key swapped for the gateway's).
+      put(JSON.stringify(swap(B, gw.enc.cert), null, 2));
+      await Promise.all([fed.stop(A), fed.stop(B)]);
+      await Promise.all([fed.start(A), fed.start(B)]);
+      const query = await genuineQuery(b, a, moved, codes.toCode);
+      const res = await toA((await signForward(gw, A, query.compact, honestSubjects())).compact);
+      tally.check('A, holding a directory with B\'s key swapped, answers a genuine query of B', refusedByA(res), { status: res.status, results: answerOf(res)?.results ?? res.body });
+
+      // Now A's key is swapped: B must not seal the identity check for it.
+      put(JSON.stringify(swap(A, gw.enc.cert), null, 2));
+      await fed.stop(B);
+      await fed.start(B);
+      const asked = await api('POST', `${fed.url(B)}/exchange/queries`, {
+        token: await fed.login(B, 'clerk1'), body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: moved.toAddressee, source: A }] },
+      });
+      // B refuses before signing anything: the whole request (400 unknown-member) or the subject (source_not_in_directory).
+      const refusedByB = isProblem(asked, 400, 'unknown-member')
+        || (asked.status === 200 && asked.body.results[0].status !== 'ok' && asked.body.results[0].reason === 'source_not_in_directory');
+      tally.check('B, holding a directory with A\'s key swapped, is asked to query A', refusedByB, asked.body);
+    } finally {
+      put(original);
+    }
+    // With the true directory back, the same query goes through again (members reload on an unknown id).
+    const again = await api('POST', `${fed.url(B)}/exchange/queries`, {
+      token: await fed.login(B, 'clerk1'), body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: moved.toAddressee, source: A }] },
+    });
+    expect(again.body.results[0], JSON.stringify(again.body)).to.include({ status: 'ok' });
+  });
+
+  /** A consent subject for the moved resident, as B would write it (sealed part included). */
+  async function genuineSubject() {
+    const query = await genuineQuery(b, a, moved, codes.toCode);
+    return JSON.parse(Buffer.from(query.compact.split('.')[1]!, 'base64url').toString('utf8')).subjects[0];
+  }
+});
+
+/** B's queries as the gateway forwarded them to `source`, oldest first, from its own message capture. */
+function capturedForwardsTo(fed: SecurityFederation, source: string): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync(join(fed.captureDir, CAPTURE_FILE), 'utf8').split('\n')) {
+    if (!line) continue;
+    const m = JSON.parse(line) as { direction: string; peer: string; request?: { forward?: string } };
+    if (m.direction !== 'out' || m.peer !== source || !m.request?.forward) continue;
+    out.push(JSON.parse(Buffer.from(m.request.forward.split('.')[1]!, 'base64url').toString('utf8')).query as string);
+  }
+  return out;
+}

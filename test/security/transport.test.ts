@@ -1,0 +1,114 @@
+/**
+ * Transport: every member port (the gateway, the issuer, a municipality's federation port) is
+ * mutual TLS against the federation CA. Plain HTTP, TLS without a client certificate, a
+ * certificate from another CA and an expired member certificate must fail there; and once the
+ * CA revokes a member (`scripts/pki.ts revoke`, the real command), the gateway, the issuer and the
+ * other municipalities refuse it from their next start of the list on — its connections, and
+ * the messages it signed. Controls show the same member is accepted before, and others after.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import { createMemberClient } from '../../shared/member-http.ts';
+import { readCertificateAuthority, type MemberCredentials } from '../../shared/pki.ts';
+import { GATEWAY_ID, ISSUER_ID } from '../../shared/protocol.ts';
+import { api } from '../fixtures/http.ts';
+import { expiredCredentials, foreignCredentials } from '../fixtures/pki.ts';
+import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
+import { AttackTally, credentialsOf, heldResidents, pkiDir, rawRequest } from './support.ts';
+
+const run = promisify(execFile);
+/** The member the CA revokes (for good: this suite runs on the `edge` federation). */
+const REVOKED = AKIOTA;
+const OTHER = TAWARAMOTO;
+
+describe('security: transport', function () {
+  this.timeout(240_000);
+  const tally = new AttackTally('transport');
+  let fed: SecurityFederation;
+  let endpoints: [string, string][];
+  let revoked: MemberCredentials;
+
+  /** GET /health with a TLS identity; `refused` when the connection fails or a 401/403 problem comes back. */
+  async function attempt(label: string, url: string, tls: { ca?: string; cert?: string; key?: string }, expectCode?: string) {
+    let outcome: { status: number; body: string } | Error;
+    try {
+      outcome = await rawRequest(`${url}/health`, { ...tls, timeoutMs: 10_000 });
+    } catch (err) {
+      outcome = err as Error;
+    }
+    const refused = outcome instanceof Error
+      ? !expectCode
+      : [401, 403].includes(outcome.status) && (!expectCode || String(JSON.parse(outcome.body).type).endsWith(`/${expectCode}`));
+    tally.check(label, refused, outcome instanceof Error ? outcome.message : outcome);
+  }
+
+  before(async () => {
+    fed = await securityFederation('edge');
+    endpoints = [['gateway', fed.member(GATEWAY_ID).url], ['issuer', fed.member(ISSUER_ID).url], [`municipality ${OTHER} (federation port)`, fed.member(OTHER).federationUrl!]];
+    revoked = credentialsOf(fed, REVOKED);
+  });
+  after(() => tally.print());
+
+  it('when a member port is reached by plain HTTP, by TLS without a client certificate, with a certificate of another CA or an expired one, then the connection is refused', async () => {
+    const ca = readCertificateAuthority(pkiDir(fed));
+    const member = { id: REVOKED, kind: 'municipality' as const, name: 'Akiota' };
+    const foreign = await foreignCredentials(member);
+    const expired = await expiredCredentials(ca, member);
+    for (const [name, url] of endpoints) {
+      // Control: the member's own certificate is accepted.
+      const ok = await rawRequest(`${url}/health`, { ca: revoked.ca, cert: revoked.tls.cert, key: revoked.tls.key });
+      expect(ok.status, `${name} accepts a valid member certificate`).to.equal(200);
+      await attempt(`${name}: plain HTTP`, url.replace('https:', 'http:'), {});
+      await attempt(`${name}: TLS without a client certificate`, url, { ca: revoked.ca });
+      await attempt(`${name}: certificate of another CA (same CN)`, url, { ca: revoked.ca, cert: foreign.tls.cert, key: foreign.tls.key });
+      await attempt(`${name}: expired member certificate`, url, { ca: revoked.ca, cert: expired.tls.cert, key: expired.tls.key });
+    }
+  });
+
+  it('when the CA revokes a member, then the gateway, the issuer and another municipality refuse its certificate and its signed messages', async () => {
+    // A move-out certificate the soon-revoked member signs now, and a control one used before the revocation.
+    const clerk = await fed.login(REVOKED, 'clerk1');
+    const certificates: string[] = [];
+    const myNumbers = new Map(fed.residents(REVOKED).map((r) => [r.addresseeNumber, r.myNumber]));
+    const moved: string[] = [];
+    for (const r of (await heldResidents(fed, REVOKED)).filter((x) => x.status === 'resident').slice(0, 2)) {
+      moved.push(myNumbers.get(r.addresseeNumber)!);
+      const out = await api('POST', `${fed.url(REVOKED)}/residents/${r.addresseeNumber}/move-out`, {
+        token: clerk, body: { moveOutDate: new Date().toISOString().slice(0, 10), destination: OTHER, destinationAddress: '田原本町 1-1' },
+      });
+      expect(out.status, JSON.stringify(out.body)).to.equal(201);
+      certificates.push(out.body.certificate);
+    }
+    const otherClerk = await fed.login(OTHER, 'clerk1');
+    const moveIn = (certificate: string, myNumber: string) => api('POST', `${fed.url(OTHER)}/move-ins`, { token: otherClerk, body: { certificate, myNumber, address: '田原本町 1-1' } });
+    expect((await moveIn(certificates[0]!, moved[0]!)).status, 'control: accepted before the revocation').to.equal(201);
+
+    await run(process.execPath, ['--import', 'tsx', 'scripts/pki.ts', 'revoke', '--dir', pkiDir(fed), '--member', REVOKED]);
+    // Each member takes the new list at start (gateway, issuer: REVOCATION_FILE; municipalities: from the gateway).
+    await Promise.all([fed.stop(GATEWAY_ID), fed.stop(ISSUER_ID), fed.stop(OTHER)]);
+    await Promise.all([fed.start(ISSUER_ID), fed.start(GATEWAY_ID)]);
+    await fed.start(OTHER);
+
+    const tls = { ca: revoked.ca, cert: revoked.tls.cert, key: revoked.tls.key };
+    for (const [name, url] of endpoints) await attempt(`${name}: revoked member certificate`, url, tls, 'certificate-revoked');
+    const client = createMemberClient(revoked);
+    try {
+      const query = await client.postJson(`${fed.member(GATEWAY_ID).url}/queries`, { query: 'eyJhbGciOiJQUzI1NiJ9.e30.c2ln' });
+      tally.check('gateway: a query from the revoked member', query.status === 403, query.body);
+      const code = await client.postJson(`${fed.member(ISSUER_ID).url}/codes`, { myNumber: moved[0] });
+      tally.check('issuer: a code request from the revoked member', code.status === 403, code.body);
+    } finally {
+      client.close();
+    }
+    const late = await moveIn(certificates[1]!, moved[1]!);
+    tally.check(`municipality ${OTHER}: a move-out certificate signed by the revoked member`, late.status >= 400 && late.status < 500, late.body);
+
+    // Only the revoked member is refused: another one still gets in everywhere.
+    const other = credentialsOf(fed, TODA);
+    for (const [name, url] of endpoints) {
+      const res = await rawRequest(`${url}/health`, { ca: other.ca, cert: other.tls.cert, key: other.tls.key });
+      expect(res.status, `${name} still accepts ${TODA}`).to.equal(200);
+    }
+  });
+});
