@@ -11,7 +11,10 @@
  *    one source municipality is stopped before the queries go out (its residents come back
  *    `source_unavailable`: partial results) and started again, then the jobs are retried on demand;
  * 3. verifies every moved resident: for each `ok`, the destination holds exactly the source's
- *    releasable records (none missing, none twice); for each refusal, it holds none.
+ *    releasable records (none missing, none twice) and no field its purpose withholds (minimal
+ *    disclosure; `--purpose mixed`, the default, rotates the three purposes over the moves); for
+ *    each refusal, it holds none. Then one probe per receiver asks a municipality a moved resident
+ *    did not come from, which the move-in capability must refuse.
  *
  * The residents' My Numbers are the seeded cards, regenerated from the deterministic generator
  * (the simulator stands in for the resident at the counter). --kill-source needs the launcher's
@@ -26,6 +29,7 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { PURPOSES } from '../shared/protocol.ts';
 import { generateResidents } from '../services/municipality/residents/seed.ts';
+import { DISCLOSURE_POLICY } from '../services/municipality/exchange/disclosure-policy.ts';
 import { DEMO_MUNICIPALITIES, controlFile } from './federation.ts';
 import { DEMO_PASSWORD, DEMO_SEED } from './seed.ts';
 
@@ -91,6 +95,8 @@ export interface Move {
   to: string;
   card: Card;
   plan: Plan;
+  /** The purpose of the consent and query (the run's purpose when absent). */
+  purpose?: string;
   /** The resident's addressee number at the destination, once moved. */
   movedAs?: string;
   error?: string;
@@ -177,16 +183,24 @@ export async function readAllSubjects(session: StaffSession, jobId: string): Pro
 }
 
 /** Records a resident holds: its own (no provenance) and, per source, the imported ones. */
-export async function recordsOf(clerk: StaffSession, addresseeNumber: string): Promise<{ own: string[]; importedFrom: Map<string, string[]> }> {
-  const res = await clerk.ok<{ records: { recordId: string; provenance: { sourceMunicipality: string; sourceRecordId: string | null } | null }[] }>(
-    'GET', `/residents/${addresseeNumber}/vaccinations`);
+export async function recordsOf(clerk: StaffSession, addresseeNumber: string): Promise<{
+  own: string[]; importedFrom: Map<string, string[]>; copies: { source: string; purpose: string | null; lot: boolean; place: boolean }[];
+}> {
+  const res = await clerk.ok<{ records: {
+    recordId: string; lotNumber: string | null; place: string | null;
+    provenance: { sourceMunicipality: string; sourceRecordId: string | null; purpose?: string | null } | null;
+  }[] }>('GET', `/residents/${addresseeNumber}/vaccinations`);
   const own: string[] = [];
   const importedFrom = new Map<string, string[]>();
+  const copies = [];
   for (const r of res.records) {
     if (!r.provenance) own.push(r.recordId);
-    else importedFrom.set(r.provenance.sourceMunicipality, [...(importedFrom.get(r.provenance.sourceMunicipality) ?? []), r.provenance.sourceRecordId ?? '']);
+    else {
+      importedFrom.set(r.provenance.sourceMunicipality, [...(importedFrom.get(r.provenance.sourceMunicipality) ?? []), r.provenance.sourceRecordId ?? '']);
+      copies.push({ source: r.provenance.sourceMunicipality, purpose: r.provenance.purpose ?? null, lot: r.lotNumber !== null, place: r.place !== null });
+    }
   }
-  return { own, importedFrom };
+  return { own, importedFrom, copies };
 }
 
 /* ---------- helpers ---------- */
@@ -298,6 +312,10 @@ export interface SimulationReport {
   unexpected: number;
   moveFailed: number;
   unaccounted: number;
+  /** Imported copies holding a field their purpose withholds (minimal disclosure): must be 0. */
+  overDisclosed: number;
+  /** Queries towards a municipality the resident did not come from, and how many the capability refused. */
+  capabilityProbes: { asked: number; refused: number };
   retried: number;
   elapsedSeconds: number;
   perSubjectMs: { p50: number | null; p99: number | null };
@@ -345,14 +363,15 @@ export async function simulate(o: SimulationOptions, out: (line: string) => void
   const moves: Move[] = rng.shuffle(plans).map((plan, i) => {
     const { from, card } = chosen[i]!;
     const others = codes.filter((c) => c !== from);
-    return { from, to: others[rng.int(others.length)]!, card, plan };
+    const purpose = o.purpose === 'mixed' ? PURPOSES[i % PURPOSES.length]! : o.purpose;
+    return { from, to: others[rng.int(others.length)]!, card, plan, purpose };
   });
 
   const bars = progressBars();
   const moving = bars.create(moves.length, 0, { phase: 'moving   ', detail: '' });
   await pool(moves, o.concurrency, async (move, i) => {
     try {
-      move.movedAs = await moveResident(desks, move, o.purpose, i + 1);
+      move.movedAs = await moveResident(desks, move, move.purpose!, i + 1);
     } catch (err) {
       move.error = (err as Error).message;
     }
@@ -375,10 +394,13 @@ export async function simulate(o: SimulationOptions, out: (line: string) => void
 
   const jobs: { to: string; id: string; createdAt: string }[] = [];
   const submit = async (code: string) => {
-    const subjects = moved.filter((m) => m.to === code).map((m) => ({ addresseeNumber: m.movedAs!, source: m.from }));
-    for (let i = 0; i < subjects.length; i += 5000) {
-      const job = await desks.get(code)!.operator.ok<JobView>('POST', '/exchange/bulk-queries', { purpose: o.purpose, subjects: subjects.slice(i, i + 5000) });
-      jobs.push({ to: code, id: job.id, createdAt: job.createdAt });
+    // One job per purpose: a bulk query has one purpose, and it decides the fields released.
+    for (const purpose of new Set(moved.filter((m) => m.to === code).map((m) => m.purpose!))) {
+      const subjects = moved.filter((m) => m.to === code && m.purpose === purpose).map((m) => ({ addresseeNumber: m.movedAs!, source: m.from }));
+      for (let i = 0; i < subjects.length; i += 5000) {
+        const job = await desks.get(code)!.operator.ok<JobView>('POST', '/exchange/bulk-queries', { purpose, subjects: subjects.slice(i, i + 5000) });
+        jobs.push({ to: code, id: job.id, createdAt: job.createdAt });
+      }
     }
   };
   // A stopped municipality takes no work of its own: its receivers' job goes in once it is back.
@@ -420,7 +442,7 @@ export async function simulate(o: SimulationOptions, out: (line: string) => void
   const verifying = bars.create(moved.length, 0, { phase: 'verifying', detail: '' });
   const report: SimulationReport = {
     moved: moved.length, fetched: 0, refused: {}, unavailable: 0, recordsImported: 0, lost: 0, duplicated: 0, leaked: 0, unexpected: 0,
-    moveFailed: moves.length - moved.length, unaccounted: 0, retried: 0, elapsedSeconds: 0, perSubjectMs: { p50: null, p99: null },
+    moveFailed: moves.length - moved.length, unaccounted: 0, overDisclosed: 0, capabilityProbes: { asked: 0, refused: 0 }, retried: 0, elapsedSeconds: 0, perSubjectMs: { p50: null, p99: null },
     killedSource: killed ? { id: killed, partial: partial ?? {} } : null,
   };
   const jobCreated = new Map(jobs.map((j) => [j.to, Date.parse(j.createdAt)]));
@@ -443,6 +465,9 @@ export async function simulate(o: SimulationOptions, out: (line: string) => void
       const copies = atDestination.importedFrom.get(m.from) ?? [];
       const distinct = new Set(copies);
       if (status === 'ok') {
+        const allowed = DISCLOSURE_POLICY[m.purpose as keyof typeof DISCLOSURE_POLICY];
+        report.overDisclosed += atDestination.copies.filter((c) => c.source === m.from
+          && ((c.lot && !allowed.includes('lotNumber')) || (c.place && !allowed.includes('location')) || c.purpose !== m.purpose)).length;
         report.recordsImported += distinct.size;
         report.lost += atSource.own.filter((id) => !distinct.has(id)).length;
         report.duplicated += copies.length - distinct.size + [...distinct].filter((id) => !atSource.own.includes(id)).length;
@@ -453,6 +478,19 @@ export async function simulate(o: SimulationOptions, out: (line: string) => void
     verifying.increment();
   });
   bars.stop();
+  // The move-in capability: a consented query towards a municipality the resident did not come from is refused.
+  for (const code of receivers) {
+    const m = moved.find((x) => x.to === code && x.plan === 'consent' && codes.some((c) => c !== x.from && c !== x.to));
+    if (!m) continue;
+    const elsewhere = codes.find((c) => c !== m.from && c !== m.to)!;
+    const clerk = desks.get(code)!.clerk;
+    await clerk.ok('POST', `/residents/${m.movedAs}/consents`, { purpose: m.purpose, sources: [elsewhere], expiresAt: new Date(Date.now() + DAY).toISOString(), method: 'written' });
+    const probe = await clerk.ok<{ results: { status: string; reason?: string }[] }>('POST', '/exchange/queries', {
+      purpose: m.purpose, subjects: [{ addresseeNumber: m.movedAs, source: elsewhere }],
+    });
+    report.capabilityProbes.asked += 1;
+    if (probe.results[0]?.status === 'denied' && probe.results[0].reason === 'source_not_on_move_chain') report.capabilityProbes.refused += 1;
+  }
   latencies.sort((x, y) => x - y);
   report.perSubjectMs = { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
   report.elapsedSeconds = Math.round((Date.now() - started) / 100) / 10;
@@ -469,6 +507,8 @@ export async function simulate(o: SimulationOptions, out: (line: string) => void
     ['records lost / duplicated', `${report.lost} / ${report.duplicated}`],
     ['records held after a refusal', report.leaked],
     ['unexpected outcomes', report.unexpected],
+    ['copies beyond their purpose', report.overDisclosed],
+    ['capability probes refused', `${report.capabilityProbes.refused} / ${report.capabilityProbes.asked}`],
     ['moves failed', report.moveFailed],
     ['elapsed', `${report.elapsedSeconds} s`],
     ['per subject p50 / p99', `${report.perSubjectMs.p50 ?? '-'} / ${report.perSubjectMs.p99 ?? '-'} ms`],
@@ -485,6 +525,7 @@ export async function simulate(o: SimulationOptions, out: (line: string) => void
 /** Non-zero exit when anything was lost, duplicated, leaked or not accounted for. */
 export const failed = (r: SimulationReport): boolean =>
   r.lost > 0 || r.duplicated > 0 || r.leaked > 0 || r.unexpected > 0 || r.moveFailed > 0 || r.unaccounted > 0
+  || r.overDisclosed > 0 || r.capabilityProbes.refused !== r.capabilityProbes.asked
   || r.fetched + Object.values(r.refused).reduce((n, x) => n + x, 0) + r.unavailable !== r.moved;
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -505,7 +546,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     .option('--residents <n>', 'residents seeded per municipality (regenerates their cards)', '400')
     .option('--seed <seed>', 'the seed generator\'s seed', DEMO_SEED)
     .option('--random-seed <seed>', 'seed of the simulator\'s own choices (reproducible runs)', String(Date.now()))
-    .option('--purpose <purpose>', `one of ${PURPOSES.join(', ')}`, 'next-dose-scheduling')
+    .option('--purpose <purpose>', `one of ${PURPOSES.join(', ')}, or mixed (rotated over the moves)`, 'mixed')
     .option('--concurrency <n>', 'staff requests in parallel', '8')
     .option('--timeout <seconds>', 'longest wait for the bulk queries', '900')
     .parse();
@@ -520,12 +561,20 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       return { code, url: url.replace(/\/+$/, '') };
     })
     : DEMO_MUNICIPALITIES.map((m) => ({ code: m.code, url: `http://127.0.0.1:${m.port}` }));
-  if (!(PURPOSES as readonly string[]).includes(opts.purpose)) throw new Error(`--purpose must be one of ${PURPOSES.join(', ')}`);
+  if (opts.purpose !== 'mixed' && !(PURPOSES as readonly string[]).includes(opts.purpose)) throw new Error(`--purpose must be one of ${PURPOSES.join(', ')} or mixed`);
   if (opts.withoutConsent + opts.wrongBirthDate > 1) throw new Error('--without-consent and --wrong-birth-date together must not exceed 1');
-  const report = await simulate({
-    moveIns: Number(opts.moveIns), withoutConsent: opts.withoutConsent, wrongBirthDate: opts.wrongBirthDate, killSource: opts.killSource,
-    dataDir: opts.dataDir, municipalities, residents: Number(opts.residents), seed: opts.seed, randomSeed: opts.randomSeed, purpose: opts.purpose,
-    concurrency: Number(opts.concurrency), timeoutSeconds: Number(opts.timeout), password: process.env.HIKITSUGI_DEMO_PASSWORD ?? DEMO_PASSWORD,
-  });
+  let report: SimulationReport;
+  try {
+    report = await simulate({
+      moveIns: Number(opts.moveIns), withoutConsent: opts.withoutConsent, wrongBirthDate: opts.wrongBirthDate, killSource: opts.killSource,
+      dataDir: opts.dataDir, municipalities, residents: Number(opts.residents), seed: opts.seed, randomSeed: opts.randomSeed, purpose: opts.purpose,
+      concurrency: Number(opts.concurrency), timeoutSeconds: Number(opts.timeout), password: process.env.HIKITSUGI_DEMO_PASSWORD ?? DEMO_PASSWORD,
+    });
+  } catch (err) {
+    // The run itself broke (a member unreachable, a login refused): say so in the JSON line too.
+    console.error(`simulation aborted: ${(err as Error).message}`);
+    console.log(JSON.stringify({ error: (err as Error).message }));
+    process.exit(2);
+  }
   process.exit(failed(report) ? 1 : 0);
 }

@@ -8,9 +8,10 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
 import {
-  DataTypes, Model, Op, QueryTypes, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
+  DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
 } from 'sequelize';
 import { z } from 'zod';
+import type { AccessLogModel } from './audit.ts';
 import { inTransaction } from './db.ts';
 import { staffActorOf, type StaffActor } from './staff-auth.ts';
 import { parseInput } from './validation.ts';
@@ -113,13 +114,13 @@ const parse = <T>(text: unknown, fallback: T): T => {
 };
 
 /** Entries of the given actions in [from, to] (ISO text order is time order), oldest first. */
-export async function entriesInWindow(sequelize: Sequelize, actions: string[], window: { from: string; to: string }): Promise<WindowEntry[]> {
+export async function entriesInWindow(log: AccessLogModel, actions: string[], window: { from: string; to: string }): Promise<WindowEntry[]> {
   if (actions.length === 0) return [];
-  const rows = await sequelize.query<Record<string, unknown>>(
-    `SELECT seq, at, actorType, actorId, actingMunicipality, subject, action, legalBasis, outcome, reason, flags, details
-       FROM access_log WHERE at >= :from AND at <= :to AND action IN (:actions) ORDER BY seq ASC`,
-    { type: QueryTypes.SELECT, replacements: { from: window.from, to: window.to, actions } },
-  );
+  const rows = await log.findAll({
+    where: { at: { [Op.gte]: window.from, [Op.lte]: window.to }, action: { [Op.in]: actions } },
+    attributes: ['seq', 'at', 'actorType', 'actorId', 'actingMunicipality', 'subject', 'action', 'legalBasis', 'outcome', 'reason', 'flags', 'details'],
+    order: [['seq', 'ASC']], raw: true,
+  }) as unknown as Record<string, unknown>[];
   return rows.map((r) => ({
     seq: Number(r.seq), at: String(r.at), actorType: String(r.actorType), actorId: String(r.actorId),
     actingMunicipality: (r.actingMunicipality as string | null) ?? null, subject: (r.subject as string | null) ?? null,

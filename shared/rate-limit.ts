@@ -44,6 +44,8 @@ const MAX_IDLE_KEYS = 10_000;
 /** The bucket arithmetic alone, without Express (unit-testable, reused by the middleware). */
 export function createRateLimiter(options: Pick<RateLimitOptions, 'limit' | 'windowSeconds' | 'now'>) {
   const { limit, windowSeconds } = options;
+  // A config object built by hand without the schema's defaults must fail at start, not refuse every request.
+  if (!Number.isInteger(limit) || limit < 1 || !(windowSeconds > 0)) throw new Error(`rate limit needs a positive limit and window (got ${limit} per ${windowSeconds} s)`);
   const now = options.now ?? (() => performance.now());
   const perMs = limit / (windowSeconds * 1000);
   const buckets = new Map<string, { tokens: number; at: number }>();

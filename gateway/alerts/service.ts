@@ -56,7 +56,7 @@ async function multiRequester(ctx: GatewayContext, routed: WindowEntry[]): Promi
 export async function detectGatewayAlerts(ctx: GatewayContext, now = new Date()): Promise<{ window: { from: string; to: string }; findings: AlertFinding[] }> {
   const c = ctx.config;
   const window = windowEnding(now, c.ALERT_WINDOW_SECONDS);
-  const entries = await entriesInWindow(ctx.sequelize, [GatewayActions.QUERY_ROUTE, GatewayActions.QUERY_ANSWER], window);
+  const entries = await entriesInWindow(ctx.models.AccessLog, [GatewayActions.QUERY_ROUTE, GatewayActions.QUERY_ANSWER], window);
   const routed = entries.filter((e) => e.action === GatewayActions.QUERY_ROUTE && e.actingMunicipality && e.subject);
   const answered = entries.filter((e) => e.action === GatewayActions.QUERY_ANSWER && e.actingMunicipality);
   const byRequester = (e: WindowEntry) => e.actingMunicipality;

@@ -184,14 +184,13 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
     env: { HOST: '127.0.0.1', PORT: '0', DATABASE_PATH: centralDb, LOG_LEVEL: o.logLevel },
   };
   const client = createJsonClient(Math.max(64, o.inFlight * 2));
-  let started = false;
+  let stopped = false;
   try {
     const centralPort = await freePort();
     central.env.PORT = String(centralPort);
     central.url = `http://127.0.0.1:${centralPort}`;
     t = performance.now();
     const timings = await startBenchFederation(fed, o.startTimeoutMs);
-    started = true;
     const startupMs = since(t);
     log(`federation up (${fed.mode}${fed.mode === 'hosts' ? `: ${fed.workers.length} hosts` : ''}): issuer+gateway ${round(timings.coreMs / 1000, 2)} s, ${fed.instances.length} municipalities ${round(timings.municipalitiesMs / 1000, 2)} s`);
     await startMember(central, { timeoutMs: o.startTimeoutMs });
@@ -358,7 +357,7 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
 
     await stopMember(central);
     await stopBenchFederation(fed);
-    started = false;
+    stopped = true;
     let profile: BenchResult['profile'] = null;
     if (o.cpuProfile) {
       const summary = (id: string) => summariseProfileDir(join(profileDir, id), window.from, window.to);
@@ -402,7 +401,8 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
     };
   } finally {
     client.close();
-    if (started) {
+    // Whatever got started is stopped, also when start-up itself failed halfway.
+    if (!stopped) {
       await stopMember(central).catch(() => undefined);
       await stopBenchFederation(fed).catch(() => undefined);
     }

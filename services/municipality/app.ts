@@ -66,8 +66,9 @@ export interface Municipality {
 /** Opens this municipality's own database and builds its apps. `main.ts` alone listens. */
 export async function createMunicipality(
   config: MunicipalityConfig, logger?: Logger,
-  // Host mode (many instances in one process) verifies the directory once for all of them.
-  options: { directory?: Directory; noticeSender?: NoticeSender } = {},
+  // Host mode (many instances in one process) verifies the directory once for all of them, and may
+  // poll the outboxes less often: new work still kicks them at once; the tick only finds retries.
+  options: { directory?: Directory; noticeSender?: NoticeSender; outboxPollSeconds?: number } = {},
 ): Promise<Municipality> {
   const log = logger ?? createLogger({ name: `municipality-${config.MUNICIPALITY_CODE}`, level: config.LOG_LEVEL });
   const sequelize = await openDatabase({ storage: config.DATABASE_PATH, url: config.DATABASE_URL });
@@ -75,10 +76,11 @@ export async function createMunicipality(
   await prepareSchema(sequelize);
   const ctx: MunicipalityContext = { config, sequelize, models, logger: log };
   const federation = connectFederation(ctx, options.directory);
-  const registrations = federation ? startRegistrationWorker(ctx, federation.link) : undefined;
+  const poll = options.outboxPollSeconds;
+  const registrations = federation ? startRegistrationWorker(ctx, federation.link, poll ? poll * 1000 : undefined) : undefined;
   const checkpoints = startCheckpointSchedule(ctx, federationAuditHooks(ctx, federation), config.CHECKPOINT_INTERVAL_SECONDS);
-  const bulk = federation ? startBulkRunner(ctx, federation.link) : undefined;
-  const corrections = federation ? startCorrectionOutbox(ctx, federation.link) : undefined;
+  const bulk = federation ? startBulkRunner(ctx, federation.link, poll ? poll * 1000 : undefined) : undefined;
+  const corrections = federation ? startCorrectionOutbox(ctx, federation.link, poll) : undefined;
   const alerts = startAlertSchedule(ctx);
   const noticeSender = options.noticeSender ?? logNoticeSender(log);
   const notices = startNoticeWorker(ctx, noticeSender);

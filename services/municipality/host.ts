@@ -49,9 +49,19 @@ export interface Host {
   close(): Promise<void>;
 }
 
+/**
+ * Seconds between outbox polls (code registration, bulk jobs, correction notices) of each hosted
+ * instance. A single instance polls every 1–2 s; 1,741 of them doing so on one machine spend more
+ * than its two cores on empty polls (BENCHMARKS.md). New work still kicks an outbox at once; the
+ * tick only picks up retries and work written while the instance was down.
+ */
+export const HOST_OUTBOX_POLL_SECONDS = 30;
+
 export interface HostOptions {
   /** Instances being opened at once (schema preparation waits on SQLite's threads). */
   concurrency?: number;
+  /** See HOST_OUTBOX_POLL_SECONDS; 0 keeps each instance's own defaults. */
+  outboxPollSeconds?: number;
   /** The host's own log (start, progress, failures); instances log to their own files. */
   logger?: Logger;
 }
@@ -89,7 +99,8 @@ export async function startHost(plan: HostPlan, options: HostOptions = {}): Prom
       name: `municipality-${config.MUNICIPALITY_CODE}`, level: config.LOG_LEVEL,
       ...(logFile ? { destination: destination({ dest: logFile, sync: false, append: true }) } : {}),
     });
-    const municipality = await createMunicipality(config, logger, { directory: shared?.directory });
+    const poll = options.outboxPollSeconds ?? HOST_OUTBOX_POLL_SECONDS;
+    const municipality = await createMunicipality(config, logger, { directory: shared?.directory, ...(poll > 0 ? { outboxPollSeconds: poll } : {}) });
     const { server, url } = await listen(municipality.staffApp, config.PORT, config.HOST);
     closers.push(() => closeServer(server));
     let federationUrl: string | undefined;
@@ -123,7 +134,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   if (!planFile) throw new Error('HOST_PLAN (a host plan JSON file) is required');
   const plan = hostPlanSchema.parse(JSON.parse(readFileSync(planFile, 'utf8')));
   const logger = createLogger({ name: 'municipality-host', level: process.env.LOG_LEVEL ?? 'info' });
-  const host = await startHost(plan, { logger, concurrency: Number(process.env.HOST_CONCURRENCY ?? 8) });
+  const host = await startHost(plan, {
+    logger, concurrency: Number(process.env.HOST_CONCURRENCY ?? 8),
+    outboxPollSeconds: Number(process.env.HOST_OUTBOX_POLL_SECONDS ?? HOST_OUTBOX_POLL_SECONDS),
+  });
   // Launchers wait for this line.
   logger.info({ instances: host.instances.length, startupMs: Math.round(host.startupMs), codes: host.instances.length <= 20 ? host.instances.map((i) => i.code) : undefined }, 'ready');
   onShutdown(() => host.close());

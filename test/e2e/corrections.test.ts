@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { createMemberClient } from '../../shared/member-http.ts';
-import { signMessage } from '../../shared/messages.ts';
+import { sealMessage, signMessage } from '../../shared/messages.ts';
 import { CORRECTION_NOTICES_PATH, Typ } from '../../shared/protocol.ts';
 import { findProduct } from '../../services/municipality/vaccinations/catalogue.ts';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
@@ -143,6 +143,30 @@ describe('corrections propagate to municipalities that imported the record', () 
     expect(received).to.have.length(1);
     const after = await copyAtB(record.recordId);
     expect(after).to.include({ recordId: before.recordId, version: before.version + 1, status: 'entered-in-error' });
+
+    // The same version delivered again (a relay whose answer was lost would do this): applied once only.
+    const a = fed.credentials(A);
+    const fhir = await api('GET', `${fed.url(A)}/residents/${moved.fromAddressee}/immunizations`, { token: aClerk });
+    const resource = fhir.body.entry.find((e: { resource: { id: string } }) => e.resource.id === record.recordId).resource;
+    const [{ code }] = await fed.rows<{ code: string }>(A, 'SELECT code FROM residents WHERE addresseeNumber = ?', [moved.fromAddressee]) as [{ code: string }];
+    const jti = randomUUID();
+    const rid = randomUUID();
+    const sealed = await sealMessage({
+      aud: B, jti: randomUUID(), rid, noticeJti: jti, sourceRecordId: record.recordId, sourceVersion: record.version + 1, resource,
+    }, a.signer, Typ.CORRECTION_RECORD, fed.credentials(B).encryption, 600);
+    const again = await signMessage({
+      aud: B, jti, rid, sub: code, sourceRecordId: record.recordId, sourceVersion: record.version + 1, change: 'voided', purpose: 'certificate-issuance', record: sealed,
+    }, a.signer, Typ.CORRECTION, 600);
+    const asGateway = createMemberClient(fed.credentials('gateway'));
+    try {
+      const replay = await asGateway.postJson<{ status: string }>(`${fed.member(B).federationUrl}${CORRECTION_NOTICES_PATH}`, { notice: again });
+      expect(replay.status).to.equal(200);
+      expect(replay.body.status).to.equal('duplicate');
+    } finally {
+      asGateway.close();
+    }
+    expect((await noticesAtB()).filter((n) => n.sourceRecordId === record.recordId)).to.have.length(1);
+    expect(await copyAtB(record.recordId)).to.deep.equal(after);
   });
 
   it('when a notice comes from anyone but its source, or about a code the sender does not hold, then it is refused and nothing changes at B', async () => {

@@ -47,7 +47,7 @@ describe('consents: record, list, revoke', () => {
     expect(res.body.sources, 'duplicates folded').to.deep.equal([TAWARAMOTO, AKIOTA]);
     expect(Date.parse(res.body.givenAt)).to.be.at.most(Date.now());
     expect(Object.keys(res.body).sort()).to.deep.equal([
-      'expiresAt', 'givenAt', 'id', 'method', 'purpose', 'recordedBy', 'residentSignature', 'revocationReason', 'revokedAt', 'revokedBy', 'scope', 'sources',
+      'expiresAt', 'givenAt', 'id', 'method', 'purpose', 'recordedBy', 'residentCertificate', 'residentSignature', 'revocationReason', 'revokedAt', 'revokedBy', 'scope', 'sources',
     ].sort());
     const listed = await api('GET', consents(), { token: clerk });
     expect(listed.status).to.equal(200);

@@ -207,7 +207,7 @@ describe('vaccination records at a municipality', () => {
     expect(list).to.have.length(2);
     const copy = list.find((r: { provenance: { sourceRecordId: string } }) => r.provenance.sourceRecordId === ids[0]);
     expect(copy).to.include({ version: 2, status: 'entered-in-error' });
-    expect(copy.provenance).to.deep.equal({ sourceMunicipality: '343692', sourceRecordId: ids[0], sourceVersion: 2, importRequestId: 'req-import-0002', retrievedAt: provenance.retrievedAt });
+    expect(copy.provenance).to.deep.equal({ sourceMunicipality: '343692', sourceRecordId: ids[0], sourceVersion: 2, importRequestId: 'req-import-0002', retrievedAt: provenance.retrievedAt, purpose: null });
     const correct = await api('POST', `${base(a)}/${copy.recordId}/corrections`, { token: clerk, body: { lotNumber: '3004218', reason: 'x' }, headers: { 'idempotency-key': newKey() } });
     expect(correct.status).to.equal(409);
     expect(correct.body.type).to.match(/imported-record$/);

@@ -146,7 +146,7 @@ describe('security: cross-tenant access', function () {
     }
   });
 
-  it('when staff use a route of another role — clerk on the privacy officer\'s log, officer, operator or admin on records, clerk on staff admin — then 403', async () => {
+  it('when staff use a route of another role — clerk on the privacy officer\'s log, officer, operator or admin on records, clerk on staff admin, a clerk approving its own exception — then 403', async () => {
     const a = target.addressee;
     const rec = target.recordId;
     const query = { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: a, source: C }] };
@@ -177,6 +177,13 @@ describe('security: cross-tenant access', function () {
     } finally {
       await db.close();
     }
+    // The exception path needs a second person: the requester approving their own request is refused.
+    const asked = await call(A, ['POST', '/exchange/exception-requests', {
+      addresseeNumber: a, source: C, purpose: 'next-dose-scheduling', justification: '救急搬送され意識がなく同意を得られないため接種歴の確認が必要',
+    }], token(A, 'clerk1'));
+    expect(asked.status, JSON.stringify(asked.body)).to.equal(201);
+    const selfApproved = await call(A, ['POST', `/exchange/exception-requests/${asked.body.id}/approve`], token(A, 'clerk1'));
+    tally.check('clerk1@A approves its own exception request', isProblem(selfApproved, 403, 'second-approver-required'), selfApproved.body);
     // And back: each route answers its own role.
     expect((await call(A, AUDIT_ROUTES[0]!, token(A, 'officer1'))).status).to.equal(200);
     expect((await call(A, ['GET', '/staff'], token(A, 'admin1'))).status).to.equal(200);

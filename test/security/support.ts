@@ -21,7 +21,7 @@ import { api, type ApiResponse } from '../fixtures/http.ts';
 
 /* ---------- figures ---------- */
 
-/** Prints one figure line under the running suite (the issue asks every suite to report one). */
+/** Prints one figure line under the running suite: every security suite reports what it tried and what came of it. */
 export function figure(line: string): void {
   console.log(`      ${line}`);
 }

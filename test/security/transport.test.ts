@@ -3,8 +3,9 @@
  * mutual TLS against the federation CA. Plain HTTP, TLS without a client certificate, a
  * certificate from another CA and an expired member certificate must fail there; and once the
  * CA revokes a member (`scripts/pki.ts revoke`, the real command), the gateway, the issuer and the
- * other municipalities refuse it from their next start of the list on — its connections, and
- * the messages it signed. Controls show the same member is accepted before, and others after.
+ * other municipalities refuse it as soon as they hold the new list (the gateway and issuer read it
+ * at start, a municipality with its directory) — its connections and the messages it signed.
+ * Controls show the same member is accepted before, and others after.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';

@@ -71,7 +71,7 @@ async function multiRequester(ctx: MunicipalityContext, answered: WindowEntry[])
 export async function detectAlerts(ctx: MunicipalityContext, now = new Date()): Promise<{ window: { from: string; to: string }; findings: AlertFinding[] }> {
   const c = ctx.config;
   const window = windowEnding(now, c.ALERT_WINDOW_SECONDS);
-  const entries = await entriesInWindow(ctx.sequelize, [Actions.QUERY_SEND, Actions.QUERY_ANSWER], window);
+  const entries = await entriesInWindow(ctx.models.AccessLog, [Actions.QUERY_SEND, Actions.QUERY_ANSWER], window);
   const sent = entries.filter((e) => e.action === Actions.QUERY_SEND && e.actorType === 'staff');
   const answered = entries.filter((e) => e.action === Actions.QUERY_ANSWER && requesterOf(e) !== null);
   const findings = [

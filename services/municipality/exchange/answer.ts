@@ -2,8 +2,10 @@
  * The answering side (flow 4, A's part). A trusts nothing the gateway says about who asked or
  * why: it verifies the gateway's envelope AND B's own signature on the embedded query, refuses
  * replays, checks the issuer's attestations that B's code and A's code belong to one person,
- * re-checks the legal basis itself, matches the identity check sealed for A, and only then
- * releases records, signed by A and encrypted for B. Every subject's decision is logged.
+ * re-checks the legal basis itself, checks the move-in capability on its own records, matches the
+ * identity check sealed for A, verifies a resident-signed consent itself, and only then releases
+ * records cut to the purpose's allow-list, signed by A and encrypted for B. Every subject's
+ * decision is logged.
  */
 import { randomUUID } from 'node:crypto';
 import { appendAccessBatch, type AccessInput } from '../../../shared/audit.ts';

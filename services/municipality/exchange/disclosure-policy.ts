@@ -45,7 +45,7 @@ const ANONYMOUS_PATIENT = { type: 'Patient', display: 'resident' };
 export function discloseImmunization(resource: Record<string, unknown>, purpose: Purpose): Record<string, unknown> {
   const meta = resource.meta as { versionId?: unknown } | undefined;
   const out: Record<string, unknown> = {
-    resourceType: resource.resourceType, id: resource.id, meta: { versionId: meta?.versionId }, patient: ANONYMOUS_PATIENT,
+    resourceType: resource.resourceType, id: resource.id, meta: { versionId: meta?.versionId }, patient: { ...ANONYMOUS_PATIENT },
   };
   for (const element of DISCLOSURE_POLICY[purpose]) {
     if (resource[element] !== undefined) out[element] = resource[element];

@@ -1,7 +1,8 @@
 /**
- * The asking side of a prior-record query (flow 4, B's part). B checks consent itself, seals the
- * identity check for A, signs, sends through the gateway, verifies A's signed answer and the
- * records inside the JWE, and imports them with provenance. Every subject ends with one status.
+ * The asking side of a prior-record query (flow 4, B's part). B checks the move-in capability and
+ * consent itself, seals the identity check (and the capability's proof) for A, signs, sends
+ * through the gateway, verifies A's signed answer and the records inside the JWE, cuts them to the
+ * purpose's allow-list and imports them with provenance. Every subject ends with one status.
  */
 import { randomUUID } from 'node:crypto';
 import { Op } from 'sequelize';

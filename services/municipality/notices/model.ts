@@ -1,7 +1,6 @@
 import {
   DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
 } from 'sequelize';
-import { isoTime } from '../residents/model.ts';
 
 export const NOTICE_KINDS = ['records-released', 'query-refused', 'records-imported', 'correction-sent', 'correction-received'] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];

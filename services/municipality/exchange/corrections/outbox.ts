@@ -7,7 +7,7 @@
  * release is a QUERY_ANSWER entry naming the record versions it released.
  */
 import { randomUUID } from 'node:crypto';
-import { QueryTypes, type Transaction } from 'sequelize';
+import type { Transaction } from 'sequelize';
 import { appendAccess } from '../../../../shared/audit.ts';
 import { runEvery, type PeriodicTask } from '../../../../shared/audit-witness.ts';
 import { inTransaction } from '../../../../shared/db.ts';
@@ -41,11 +41,10 @@ interface Release {
  * allowed, no more.
  */
 export async function releasesOf(ctx: MunicipalityContext, t: Transaction, addresseeNumber: string, recordId: string): Promise<Release[]> {
-  const rows = await ctx.sequelize.query<{ actingMunicipality: string | null; purpose: string | null; requestId: string; recordIds: string }>(
-    `SELECT actingMunicipality, purpose, requestId, recordIds FROM access_log
-      WHERE subject = :subject AND action = :action AND outcome = 'allowed' ORDER BY seq ASC`,
-    { type: QueryTypes.SELECT, replacements: { subject: addresseeNumber, action: Actions.QUERY_ANSWER }, transaction: t },
-  );
+  const rows = await ctx.models.AccessLog.findAll({
+    where: { subject: addresseeNumber, action: Actions.QUERY_ANSWER, outcome: 'allowed' },
+    attributes: ['actingMunicipality', 'purpose', 'requestId', 'recordIds'], order: [['seq', 'ASC']], raw: true, transaction: t,
+  });
   const latest = new Map<string, Release>();
   for (const row of rows) {
     const ids = JSON.parse(row.recordIds) as string[];
