@@ -23,6 +23,7 @@
  * record is lost or duplicated, a refused resident holds imported records, a move failed, or a
  * moved resident is not accounted for under exactly one outcome.
  */
+import { seededRandom } from '../shared/random.ts';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
@@ -207,31 +208,6 @@ export async function recordsOf(clerk: StaffSession, addresseeNumber: string): P
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** mulberry32: the simulator's choices are reproducible with --random-seed. */
-function random(seed: string) {
-  let a = 0x811c9dc5;
-  for (let i = 0; i < seed.length; i++) a = Math.imul(a ^ seed.charCodeAt(i), 0x01000193) >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    shuffle<T>(items: T[]): T[] {
-      const out = [...items];
-      for (let i = out.length - 1; i > 0; i--) {
-        const j = Math.floor(next() * (i + 1));
-        [out[i], out[j]] = [out[j]!, out[i]!];
-      }
-      return out;
-    },
-  };
-}
-
 async function pool<T>(items: T[], concurrency: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, async () => {
@@ -324,7 +300,7 @@ export interface SimulationReport {
 
 export async function simulate(o: SimulationOptions, out: (line: string) => void = console.log): Promise<SimulationReport> {
   const started = Date.now();
-  const rng = random(o.randomSeed);
+  const rng = seededRandom(o.randomSeed);
   const desks = new Map<string, Desk>();
   for (const m of o.municipalities) {
     const health = await fetch(`${m.url}/health`).then((r) => r.json() as Promise<{ municipality: string; name: string }>);
@@ -364,7 +340,7 @@ export async function simulate(o: SimulationOptions, out: (line: string) => void
     const { from, card } = chosen[i]!;
     const others = codes.filter((c) => c !== from);
     const purpose = o.purpose === 'mixed' ? PURPOSES[i % PURPOSES.length]! : o.purpose;
-    return { from, to: others[rng.int(others.length)]!, card, plan, purpose };
+    return { from, to: rng.pick(others), card, plan, purpose };
   });
 
   const bars = progressBars();

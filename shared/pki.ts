@@ -201,6 +201,21 @@ export function verifyCaCertificate(caPem: string, at = new Date()): X509Certifi
   return ca;
 }
 
+/** What every certificate check starts with: issued and signed by the CA, not a CA, in validity, not revoked. */
+function checkIssuedByCa(pem: string, caPem: string, field: string, what: string, options: { at?: Date; isRevoked?: (serial: string) => boolean }) {
+  const x509 = parseCertificate(pem, field);
+  const ca = parseCertificate(caPem, 'ca');
+  if (!x509.checkIssued(ca) || !x509.verify(ca.publicKey)) throw refuse(field, 'must be signed by the federation CA');
+  if (x509.ca) throw refuse(field, `must be ${what}, not a CA`);
+  const at = options.at ?? new Date();
+  const notBefore = new Date(x509.validFrom);
+  const notAfter = new Date(x509.validTo);
+  if (at < notBefore || at > notAfter) throw refuse(field, 'must be within its validity period');
+  const serial = normalizeSerial(x509.serialNumber);
+  if (options.isRevoked?.(serial)) throw refuse(field, 'must not be revoked');
+  return { x509, cert: forge.pki.certificateFromPem(pem), serial, notBefore, notAfter };
+}
+
 /**
  * Verifies one member certificate against the federation CA: issued and signed by the CA, in its
  * validity period, not revoked, CN == expected id, OU a member kind, and the key usage that fits
@@ -208,17 +223,7 @@ export function verifyCaCertificate(caPem: string, at = new Date()): X509Certifi
  */
 export function verifyMemberCertificate(pem: string, caPem: string, options: VerifyCertificateOptions): VerifiedCertificate {
   const field = options.field ?? 'certificate';
-  const x509 = parseCertificate(pem, field);
-  const ca = parseCertificate(caPem, 'ca');
-  if (!x509.checkIssued(ca) || !x509.verify(ca.publicKey)) throw refuse(field, 'must be signed by the federation CA');
-  if (x509.ca) throw refuse(field, 'must be a member certificate, not a CA');
-  const at = options.at ?? new Date();
-  const notBefore = new Date(x509.validFrom);
-  const notAfter = new Date(x509.validTo);
-  if (at < notBefore || at > notAfter) throw refuse(field, 'must be within its validity period');
-  const serial = normalizeSerial(x509.serialNumber);
-  if (options.isRevoked?.(serial)) throw refuse(field, 'must not be revoked');
-  const cert = forge.pki.certificateFromPem(pem);
+  const { x509, cert, serial, notBefore, notAfter } = checkIssuedByCa(pem, caPem, field, 'a member certificate', options);
   const id = subjectField(cert, 'CN');
   const kind = subjectField(cert, 'OU');
   if (!id) throw refuse(field, 'must name the member in CN');
@@ -341,17 +346,7 @@ export function verifyResidentCertificate(
   pem: string, caPem: string, options: { at?: Date; isRevoked?: (serial: string) => boolean; field?: string } = {},
 ): VerifiedResidentCertificate {
   const field = options.field ?? 'certificate';
-  const x509 = parseCertificate(pem, field);
-  const ca = parseCertificate(caPem, 'ca');
-  if (!x509.checkIssued(ca) || !x509.verify(ca.publicKey)) throw refuse(field, 'must be signed by the federation CA');
-  if (x509.ca) throw refuse(field, 'must be a personal certificate, not a CA');
-  const at = options.at ?? new Date();
-  const notBefore = new Date(x509.validFrom);
-  const notAfter = new Date(x509.validTo);
-  if (at < notBefore || at > notAfter) throw refuse(field, 'must be within its validity period');
-  const serial = normalizeSerial(x509.serialNumber);
-  if (options.isRevoked?.(serial)) throw refuse(field, 'must not be revoked');
-  const cert = forge.pki.certificateFromPem(pem);
+  const { x509, cert, serial, notBefore, notAfter } = checkIssuedByCa(pem, caPem, field, 'a personal certificate', options);
   if (subjectField(cert, 'OU') !== RESIDENT_KIND) throw refuse(field, `OU must be ${RESIDENT_KIND}`);
   const usage = cert.getExtension('keyUsage') as { digitalSignature?: boolean } | undefined;
   if (!usage?.digitalSignature) throw refuse(field, 'a personal certificate must allow digitalSignature');

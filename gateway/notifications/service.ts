@@ -7,6 +7,7 @@
  * later with backoff while B is down, until the notice expires. It cannot read the record (sealed
  * for B) nor forge a notice (B verifies A's own signature). B applies each version once.
  */
+import { backoffSeconds } from '../../shared/backoff.ts';
 import { randomUUID } from 'node:crypto';
 import { appendAccess } from '../../shared/audit.ts';
 import { adoptRequestId } from '../../shared/context.ts';
@@ -112,7 +113,6 @@ export interface DeliveryRound {
 }
 
 /** Backoff after `attempts` failed deliveries: 2, 4, 8 … seconds, at most CORRECTION_RETRY_MAX_SECONDS. */
-export const relayBackoffSeconds = (attempts: number, max: number): number => Math.min(max, 2 ** Math.max(1, attempts));
 
 /**
  * Delivers due notices. A final outcome (delivered, refused by the recipient, expired) is logged
@@ -145,7 +145,7 @@ export async function deliverCorrectionNotices(ctx: GatewayContext, now = new Da
     }
     if (retry !== undefined) {
       const attempts = item.attempts + 1;
-      const wait = relayBackoffSeconds(attempts, ctx.config.CORRECTION_RETRY_MAX_SECONDS);
+      const wait = backoffSeconds(attempts, ctx.config.CORRECTION_RETRY_MAX_SECONDS);
       await updateRelayItem(ctx.models.CorrectionRelay, item.id, { attempts, lastError: retry.slice(0, 200), nextAttemptAt: new Date(now.getTime() + wait * 1000).toISOString() });
       ctx.logger.warn({ recipient: item.recipient, relayId: item.id, attempts, retryIn: wait, reason: retry }, 'correction notice not delivered yet');
       round.retrying += 1;

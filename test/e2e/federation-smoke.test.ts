@@ -4,6 +4,7 @@ import { api } from '../fixtures/http.ts';
 
 describe('a local federation of real processes (smoke)', () => {
   let fed: RunningFederation;
+  let moved: { mover: ReturnType<RunningFederation['residents']>[number]; todaAddressee: string };
   before(async function () {
     this.timeout(120_000);
     fed = await startTestFederation();
@@ -41,5 +42,24 @@ describe('a local federation of real processes (smoke)', () => {
     expect(again.body.results[0]).to.include({ status: 'ok', recordCount: count, imported: 0 });
     const held = await api('GET', `${fed.url('112241')}/residents/${moveIn.body.resident.addresseeNumber}/vaccinations`, { token: dClerk });
     expect(held.body.records).to.have.length(count);
+    moved = { mover, todaAddressee: moveIn.body.resident.addresseeNumber };
+  });
+
+  it('when the resident moves back to Tawaramoto, then Tawaramoto takes them back as the same resident, never a second row with the same code', async () => {
+    const tClerk = await fed.login('293610', 'clerk1');
+    const dClerk = await fed.login('112241', 'clerk1');
+    const out = await api('POST', `${fed.url('112241')}/residents/${moved.todaAddressee}/move-out`, {
+      token: dClerk, body: { moveOutDate: '2026-11-22', destination: '293610', destinationAddress: '奈良県磯城郡田原本町890' },
+    });
+    expect(out.status).to.equal(201);
+    const back = await api('POST', `${fed.url('293610')}/move-ins`, {
+      token: tClerk, body: { certificate: out.body.certificate, myNumber: moved.mover.myNumber, address: '奈良県磯城郡田原本町890' },
+    });
+    expect(back.status).to.equal(201);
+    expect(back.body.resident.addresseeNumber).to.equal(moved.mover.addresseeNumber);
+    const resident = await api('GET', `${fed.url('293610')}/residents/${moved.mover.addresseeNumber}`, { token: tClerk });
+    expect(resident.body).to.include({ status: 'resident', address: '奈良県磯城郡田原本町890', previousMunicipality: '112241' });
+    const rows = await fed.rows<{ n: number }>('293610', 'SELECT COUNT(*) AS n FROM residents WHERE code = (SELECT code FROM residents WHERE addresseeNumber = ?)', [moved.mover.addresseeNumber]);
+    expect(rows[0]!.n).to.equal(1);
   });
 });

@@ -34,7 +34,7 @@ describe('anomaly alerts for privacy officers', () => {
   before(async function () {
     this.timeout(120_000);
     fed = await startInProcessFederation({
-      municipalities: [{ code: A, name: 'Tawaramoto' }, { code: B, name: 'Toda' }],
+      municipalities: [A, B],
       municipalityEnv: { ...thresholds, ALERT_STAFF_QUERY_MIN: '4', ALERT_STAFF_QUERY_FACTOR: '3' },
       gatewayEnv: thresholds,
     });

@@ -15,7 +15,7 @@ import { randomMyNumber } from '../fixtures/factories.ts';
 import {
   AKIOTA, TAWARAMOTO, TODA, answersLogged, ask, consent, craftAndSend, moveIn, moveOut, registerCodes, residentWithRecords,
   startInProcessFederation, type InProcessFederation,
-} from './beyond-vrs-federation.ts';
+} from '../fixtures/inprocess-federation.ts';
 
 const DAY = 86_400_000;
 
@@ -25,7 +25,7 @@ describe('move-in capability: only where the resident came from, only within the
   const token: Record<string, string> = {};
 
   before(async () => {
-    fed = await startInProcessFederation([TAWARAMOTO, AKIOTA, TODA], { [AKIOTA]: { MOVE_IN_QUERY_WINDOW_DAYS: '0' } });
+    fed = await startInProcessFederation({ municipalities: [TAWARAMOTO, AKIOTA, TODA], env: { [AKIOTA]: { MOVE_IN_QUERY_WINDOW_DAYS: '0' } } });
     for (const code of [TAWARAMOTO, AKIOTA, TODA]) token[code] = await fed.clerk(code);
   });
   after(async () => fed?.close());

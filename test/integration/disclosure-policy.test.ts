@@ -13,7 +13,7 @@ import { fromImmunization, toImmunization } from '../../services/municipality/va
 import { randomMyNumber } from '../fixtures/factories.ts';
 import {
   TAWARAMOTO, TODA, craftAndSend, moveIn, moveOut, registerCodes, residentWithRecords, startInProcessFederation, type InProcessFederation,
-} from './beyond-vrs-federation.ts';
+} from '../fixtures/inprocess-federation.ts';
 
 const ALWAYS = ['resourceType', 'id', 'meta', 'patient'];
 
@@ -55,7 +55,7 @@ describe('minimal disclosure: what the source signs and seals, per purpose (real
   let atToda: string;
 
   before(async () => {
-    fed = await startInProcessFederation([TAWARAMOTO, TODA]);
+    fed = await startInProcessFederation({ municipalities: [TAWARAMOTO, TODA] });
     const [t, d] = [await fed.clerk(TAWARAMOTO), await fed.clerk(TODA)];
     const myNumber = randomMyNumber();
     const { addresseeNumber } = await residentWithRecords(fed.m(TAWARAMOTO), t, { kana: 'サイショウ ゲンコウ', myNumber });

@@ -36,7 +36,7 @@ describe('resident notices of cross-municipality access', () => {
 
   before(async function () {
     this.timeout(120_000);
-    fed = await startInProcessFederation({ municipalities: [{ code: A, name: 'Tawaramoto' }, { code: B, name: 'Toda' }], noticeSenders: senders });
+    fed = await startInProcessFederation({ municipalities: [A, B], noticeSenders: senders });
     moved = await moveResident(fed, A, B);
     bClerk = await fed.member(B).login('clerk1');
   });

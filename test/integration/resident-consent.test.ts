@@ -17,7 +17,7 @@ import { api } from '../fixtures/http.ts';
 import {
   AKIOTA, TAWARAMOTO, TODA, answersLogged, ask, craftAndSend, moveIn, moveOut, registerCodes, residentWithRecords,
   startInProcessFederation, type InProcessFederation,
-} from './beyond-vrs-federation.ts';
+} from '../fixtures/inprocess-federation.ts';
 
 const DAY = 86_400_000;
 
@@ -53,7 +53,7 @@ describe('resident-signed consent: the resident signs, the source verifies', fun
   const consentsAtToda = () => fed.m(TODA).ctx.models.Consent.count();
 
   before(async () => {
-    fed = await startInProcessFederation([TAWARAMOTO, TODA]);
+    fed = await startInProcessFederation({ municipalities: [TAWARAMOTO, TODA] });
     for (const code of [TAWARAMOTO, TODA]) token[code] = await fed.clerk(code);
     const myNumber = randomMyNumber();
     const { addresseeNumber } = await residentWithRecords(fed.m(TAWARAMOTO), token[TAWARAMOTO]!, { ...hanako, myNumber });

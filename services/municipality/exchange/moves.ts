@@ -16,7 +16,7 @@ import { logStaffAccess } from '../audit/service.ts';
 import type { Actor } from '../auth/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { recordConsent } from '../consents/service.ts';
-import { createResident, setResidentStatus } from '../residents/service.ts';
+import { createResident, findResidentsByMyNumber, setResidentStatus, updateResident } from '../residents/service.ts';
 import { linkMatchesCertificate, signMoveLink } from './capability.ts';
 import type { FederationLink } from './federation.ts';
 import type { MoveInInput, MoveOutInput } from './schemas.ts';
@@ -142,7 +142,7 @@ export async function moveIn(
   const used = await ctx.models.MoveIn.findOne({ where: { certificateJti: claims.jti }, transaction: t, raw: true });
   if (used) throw conflict('certificate-used', 'This move-out certificate was already used for a move-in', { field: 'certificate', rule: 'must be used once' });
   const now = new Date().toISOString();
-  const resident = await createResident(ctx, t, {
+  const resident = await returningResident(ctx, t, claims, input, now, actor) ?? await createResident(ctx, t, {
     name: claims.resident.name,
     kana: claims.resident.kana,
     birthDate: claims.resident.birthDate,
@@ -164,4 +164,26 @@ export async function moveIn(
     ? await recordConsent(ctx, t, { id: resident.id, addresseeNumber: resident.addresseeNumber, status: 'resident' }, { ...input.consent, sources: [claims.iss] }, actor)
     : null;
   return { resident, consent, from: claims.iss };
+}
+
+/**
+ * A resident who once lived here and moved away comes back as the same resident (same addressee
+ * number, same code, their records with them), not as a second row sharing one code: the earlier
+ * move-out stays readable in the resident's history.
+ */
+async function returningResident(ctx: MunicipalityContext, t: Transaction, claims: MoveOutClaims, input: MoveInInput, now: string, actor: Actor) {
+  const earlier = (await findResidentsByMyNumber(ctx, input.myNumber, t)).filter((r) => r.status === 'moved-out').at(-1);
+  if (!earlier) return null;
+  const view = await setResidentStatus(ctx, t, earlier.id, 'resident', {
+    movedInAt: now, previousMunicipality: claims.iss, reason: `moved back in from ${claims.iss}`,
+  }, actor);
+  const changes = {
+    ...(view.address !== input.address ? { address: input.address } : {}),
+    ...(view.name !== claims.resident.name ? { name: claims.resident.name } : {}),
+    ...(view.kana !== claims.resident.kana ? { kana: claims.resident.kana } : {}),
+  };
+  const current = Object.keys(changes).length > 0
+    ? await updateResident(ctx, t, view.addresseeNumber, { ...changes, reason: `move-in from ${claims.iss}` }, actor)
+    : view;
+  return { ...current, id: earlier.id };
 }

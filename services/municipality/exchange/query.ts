@@ -253,9 +253,10 @@ function staffEntry(
  * A source municipality outside the federation is bad input (400 naming the subject), found here
  * before anything is logged or sent; a directory that cannot be fetched is left to each subject.
  */
-async function requireKnownSources(ctx: MunicipalityContext, fed: FederationLink, input: QueryInput): Promise<void> {
-  const checked = new Set<string>([ctx.config.MUNICIPALITY_CODE]);
-  for (const [i, s] of input.subjects.entries()) {
+export async function requireKnownSources(fed: FederationLink, subjects: readonly { source: string }[]): Promise<void> {
+  // Our own code is no peer to look up; asking ourselves is refused per subject (source_is_self).
+  const checked = new Set<string>([fed.self]);
+  for (const [i, s] of subjects.entries()) {
     if (checked.has(s.source)) continue;
     checked.add(s.source);
     try {
@@ -275,7 +276,7 @@ async function prepareSubjects(ctx: MunicipalityContext, fed: FederationLink, in
   const byAddressee = new Map(residents.map((r) => [r.addresseeNumber, r]));
   const missing = input.subjects.findIndex((s) => !byAddressee.has(s.addresseeNumber));
   if (missing >= 0) throw new AppError(404, 'not-found', 'Resident not found', { field: `subjects.${missing}.addresseeNumber`, rule: 'must be a resident of this municipality' });
-  await requireKnownSources(ctx, fed, input);
+  await requireKnownSources(fed, input.subjects);
 
   const prepared: Prepared[] = [];
   for (const [index, s] of input.subjects.entries()) {

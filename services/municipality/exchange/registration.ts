@@ -10,10 +10,7 @@ import type { MunicipalityContext } from '../context.ts';
 import { readMyNumber } from '../residents/service.ts';
 import type { FederationLink } from './federation.ts';
 
-const MAX_BACKOFF_SECONDS = 600;
-
-/** Retry delay after `attempts` failures: 2, 4, 8 … seconds, at most ten minutes. */
-export const backoffSeconds = (attempts: number): number => Math.min(MAX_BACKOFF_SECONDS, 2 ** Math.max(1, attempts));
+import { backoffSeconds } from '../../../shared/backoff.ts';
 
 export interface RegistrationRun {
   issued: number;

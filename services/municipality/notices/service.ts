@@ -15,7 +15,7 @@ import { inTransaction } from '../../../shared/db.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import { Actions } from '../audit/actions.ts';
 import type { MunicipalityContext } from '../context.ts';
-import { backoffSeconds } from '../exchange/registration.ts';
+import { backoffSeconds } from '../../../shared/backoff.ts';
 import {
   dueDeliveries, insertNotices, noticesOfResident, readCursor, updateDelivery, writeCursor,
   type NoticeChannel, type NoticeDeliveryState, type NoticeKind, type ResidentNotice,

@@ -6,6 +6,7 @@
  */
 import type { Transaction } from 'sequelize';
 import { completeMyNumber } from '../../../shared/identifiers.ts';
+import { seededRandom, type SeededRandom } from '../../../shared/random.ts';
 import type { Actor } from '../auth/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { findProduct } from '../vaccinations/catalogue.ts';
@@ -42,35 +43,7 @@ export interface GeneratedResident {
   tickets: GeneratedTicket[];
 }
 
-/* ---------- a small seeded PRNG (mulberry32 over an FNV-1a hash of the seed) ---------- */
-
-function hashSeed(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (min: number, max: number) => min + Math.floor(next() * (max - min + 1)),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!,
-    chance: (p: number) => next() < p,
-    digits: (n: number) => Array.from({ length: n }, () => String(Math.floor(next() * 10))).join(''),
-  };
-}
-type Rng = ReturnType<typeof prng>;
+type Rng = SeededRandom;
 
 /* ---------- names and places ---------- */
 
@@ -230,7 +203,7 @@ function birthDate(r: Rng): string {
  * Addressee numbers, My Numbers and ticket numbers are unique within one generation.
  */
 export function generateResidents(municipalityCode: string, count: number, seed: number | string): GeneratedResident[] {
-  const r = prng(hashSeed(`${municipalityCode}:${seed}`));
+  const r = seededRandom(`${municipalityCode}:${seed}`);
   const locality = LOCALITIES[municipalityCode] ?? fallbackLocality(municipalityCode);
   const used = { addressee: new Set<string>(), myNumber: new Set<string>(), ticket: new Set<string>() };
   const unique = (set: Set<string>, make: () => string) => {

@@ -20,7 +20,7 @@ import { toImmunization } from '../../vaccinations/fhir.ts';
 import { findVersions, type RecordVersion } from '../../vaccinations/model.ts';
 import { DISCLOSURE_POLICY, discloseImmunization } from '../disclosure-policy.ts';
 import type { FederationLink } from '../federation.ts';
-import { backoffSeconds } from '../registration.ts';
+import { backoffSeconds } from '../../../../shared/backoff.ts';
 import { dueOutboxItems, insertOutboxItems, updateOutboxItem, type CorrectionChange, type OutboxItem } from './model.ts';
 
 /** The actor of the sender's log entries: the outbox worker, not a staff member. */

@@ -12,7 +12,8 @@ import type { MunicipalityContext } from '../../context.ts';
 import { sendIdempotent } from '../../idempotency/routes.ts';
 import type { FederationLink } from '../federation.ts';
 import { bulkQuerySchema, jobIdSchema, listSubjectsSchema } from './schemas.ts';
-import { bulkJobProgress, createBulkJob, readJobSubjects, recentBulkJobs, requireKnownSources, retryBulkJob } from './service.ts';
+import { bulkJobProgress, createBulkJob, readJobSubjects, recentBulkJobs, retryBulkJob } from './service.ts';
+import { requireKnownSources } from '../query.ts';
 
 export const BULK_PATH = '/exchange/bulk-queries';
 
@@ -28,7 +29,7 @@ export function bulkQueryRoutes(ctx: MunicipalityContext, fed: FederationLink | 
 
   router.post(BULK_PATH, ...staff, async (req, res) => {
     const input = parseInput(bulkQuerySchema, req.body);
-    await requireKnownSources(linked(), input);
+    await requireKnownSources(linked(), input.subjects ?? []);
     // A client that retries the POST with the same Idempotency-Key gets the same job, not a second one.
     await sendIdempotent(ctx, req, res, { required: false }, async (t) => {
       const job = await createBulkJob(ctx, t, input, actorOf(req));

@@ -171,25 +171,6 @@ async function movedInSubjects(ctx: MunicipalityContext, t: Transaction, input: 
   return chosen;
 }
 
-/**
- * A named source outside the federation is bad input (400 naming the subject); a directory we
- * cannot fetch now is not (the job waits for it). Runs before the job's transaction: it may
- * go to the network, and a transaction must not hold the database while it does.
- */
-export async function requireKnownSources(fed: FederationLink, input: BulkQueryInput): Promise<void> {
-  const checked = new Set<string>();
-  for (const [i, s] of (input.subjects ?? []).entries()) {
-    if (checked.has(s.source)) continue;
-    checked.add(s.source);
-    try {
-      await fed.peers.encryptionKey(s.source);
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'unknown-member') {
-        throw new AppError(400, 'unknown-member', 'Unknown source municipality', { field: `subjects.${i}.source`, rule: 'must be a municipality of the federation directory' });
-      }
-    }
-  }
-}
 
 /**
  * Creates a job (clerk or operator) in the caller's transaction; the runner picks it up. Call
