@@ -17,6 +17,7 @@ import {
 import type { BenchMunicipality } from './dataset.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const HOST_THREADPOOL_SIZE = 64;
 const run = promisify(execFile);
 
 export interface LaunchOptions {
@@ -149,7 +150,10 @@ export async function prepareBenchFederation(options: LaunchOptions, parallel: n
     writeFileSync(planFile, JSON.stringify({ instances: group.map((m) => ({ env: m.env, logFile: m.logFile })) }), { mode: 0o600 });
     const host: MemberProcess = {
       id: `host-${k}`, kind: 'municipality', entry: 'services/municipality/host.ts', url: '', logFile: join(hostsDir, `host-${k}.log`),
-      env: { HOST_PLAN: planFile, LOG_LEVEL: options.logLevel, UV_THREADPOOL_SIZE: '4' },
+      // Hundreds of instances share one libuv pool: with Node's 4 threads, a few SQLite writers
+      // waiting out a busy lock hold every thread and the other instances' queries (and WebCrypto)
+      // stop behind them — a host of 580 instances stalled for minutes that way.
+      env: { HOST_PLAN: planFile, LOG_LEVEL: options.logLevel, UV_THREADPOOL_SIZE: String(HOST_THREADPOOL_SIZE) },
       nodeArgs: options.nodeArgs?.(`host-${k}`),
     };
     workers.push(host);
