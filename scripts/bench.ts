@@ -28,6 +28,8 @@ const program = new Command('bench')
   // 200 as the bulk jobs' chunks: with every receiver asking at once, a call of 1,000 waits for the
   // whole season and outlives the 30 s a municipality gives the gateway (its subjects come back source_unavailable).
   .option('--batch-size <n>', 'subjects per bulk call (the synchronous bulk query takes ≤ 1000)', int(1, 1000), 200)
+  .option('--receivers-in-flight <n>', 'receivers sending bulk calls at once (20 municipalities: all of them)', int(1, 100_000), 32)
+  .option('--retry-rounds <n>', 'rounds of asking again for subjects that came back source_unavailable', int(0, 10), 2)
   .option('--single <n>', 'single-subject queries per repetition at 1 in flight', int(1, 100_000), 200)
   .option('--single-concurrent <n>', 'single-subject queries per repetition at --in-flight', int(1, 1_000_000), 2000)
   .option('--in-flight <n>', 'single-subject queries in flight for the concurrent run', int(1, 1024), 32)
@@ -41,7 +43,8 @@ const program = new Command('bench')
   .parse();
 
 const o = program.opts<{
-  municipalities: number; subjects: number; repetitions: number; batchSize: number; single: number; singleConcurrent: number;
+  municipalities: number; subjects: number; repetitions: number; batchSize: number; receiversInFlight: number; retryRounds: number;
+  single: number; singleConcurrent: number;
   inFlight: number; hosts?: number; dataDir?: string; logLevel: string; cpuProf: boolean; tiny: boolean; clean: boolean; jsonOnly: boolean;
 }>();
 if (o.tiny) {
@@ -64,7 +67,7 @@ if (Number.isFinite(openFiles) && openFiles < perProcess) {
 
 const result = await runBenchmark({
   municipalities: o.municipalities, subjects: o.subjects, repetitions: o.repetitions, batchSize: o.batchSize,
-  singleAt1: o.single, singleConcurrent: o.singleConcurrent, inFlight: o.inFlight, hosts, dataDir, logLevel: o.logLevel,
+  receiversInFlight: o.receiversInFlight, retryRounds: o.retryRounds, singleAt1: o.single, singleConcurrent: o.singleConcurrent, inFlight: o.inFlight, hosts, dataDir, logLevel: o.logLevel,
   cpuProfile: o.cpuProf, registrationTimeoutMs: 30 * 60_000, startTimeoutMs: 15 * 60_000,
   log: (line) => console.error(`[bench] ${line}`),
 });

@@ -48,8 +48,11 @@ export function targets(r: BenchResult): TargetCheck[] {
 }
 
 function workloadRow(name: string, f: WorkloadFigures, unit: string): string {
-  const notOk = f.reps.map((r) => Object.entries(r.statuses).filter(([k]) => k !== 'ok').map(([k, v]) => `${v} ${k}`).join(', ')).filter(Boolean);
-  return `  ${name.padEnd(24)} ${sp(f.elapsedMs, 0).padStart(24)} ms  ${sp(f.perSecond, 0).padStart(22)} ${unit.padEnd(10)} p50 ${sp(f.p50Ms, 1).padStart(20)} ms  p99 ${sp(f.p99Ms, 1).padStart(20)} ms  cpu/subject ${sp(f.cpuMicrosPerSubject, 0)} µs${notOk.length ? `  NOT OK: ${notOk.join(' | ')}` : ''}`;
+  const notOk = f.reps.map((r) => [
+    ...Object.entries(r.statuses).filter(([k]) => k !== 'ok').map(([k, v]) => `${v} ${k}`),
+    ...(r.retried ? [`${r.retried} asked again`] : []),
+  ].join(', ')).filter(Boolean);
+  return `  ${name.padEnd(24)} ${sp(f.elapsedMs, 0).padStart(24)} ms  ${sp(f.perSecond, 0).padStart(22)} ${unit.padEnd(10)} p50 ${sp(f.p50Ms, 1).padStart(20)} ms  p99 ${sp(f.p99Ms, 1).padStart(20)} ms  cpu/subject ${sp(f.cpuMicrosPerSubject, 0)} µs${notOk.length ? `  (${notOk.join(' | ')})` : ''}`;
 }
 
 /** The human table. */
@@ -69,7 +72,7 @@ export function renderTable(r: BenchResult, checks: TargetCheck[]): string {
     `  registration      ${s.codes} codes through the issuer in ${fmt(s.registrationMs / 1000, 2)} s from first start (${fmt(s.codesPerSecond, 0)} codes/s)`,
     `  logins            ${fmt(s.loginMs / 1000, 2)} s`,
     '',
-    `bulk (batches of ≤ ${r.config.batchSize}, every receiver at once)          elapsed                   throughput (answered ok)`,
+    `bulk (batches of ≤ ${r.config.batchSize}, ${r.config.receiversInFlight} receivers at once)        elapsed                   throughput (answered ok)`,
     workloadRow('hikitsugi', r.bulk.federated, 'subjects/s'),
     workloadRow('centralized baseline', r.bulk.centralized, 'subjects/s'),
     `single-subject queries`,
@@ -82,7 +85,7 @@ export function renderTable(r: BenchResult, checks: TargetCheck[]): string {
     `CPU µs per subject by member (one receiver at a time): bulk requester ${fmt(r.cpuPerSubject.bulk.requester, 0)}, gateway ${fmt(r.cpuPerSubject.bulk.gateway, 0)}, provider ${fmt(r.cpuPerSubject.bulk.provider, 0)}, all ${fmt(r.cpuPerSubject.bulk.total, 0)} (${r.cpuPerSubject.bulk.subjects} subjects)`,
     `                                                        single requester ${fmt(r.cpuPerSubject.single.requester, 0)}, gateway ${fmt(r.cpuPerSubject.single.gateway, 0)}, provider ${fmt(r.cpuPerSubject.single.provider, 0)}, all ${fmt(r.cpuPerSubject.single.total, 0)}`,
     `  main-thread share of that CPU: ${Object.entries(r.cpuPerSubject.threads).map(([k, v]) => `${k} ${v ? `${Math.round(v.mainShare * 100)}%` : 'n/a'}`).join(', ')} (the rest: libuv pool — WebCrypto, SQLite — and V8 helpers)`,
-    `idle: ${fmt(r.idle.msPerSecond)} ms of CPU per second for the whole federation with nobody asking (${fmt(r.idle.perInstanceMsPerSecond, 2)} per municipality instance)`,
+    `idle: ${fmt(r.idle.msPerSecond)} ms of CPU per second for the whole federation with nobody asking (${fmt(r.idle.perInstanceMsPerSecond, 2)} per municipality instance); CPU figures above are net of it`,
     `memory (RSS): municipality instance ${sp(r.memory.municipalityInstanceMiB)} MiB, gateway ${fmt(r.memory.gatewayMiB)} MiB, issuer ${fmt(r.memory.issuerMiB)} MiB, centralized ${fmt(r.memory.centralizedMiB)} MiB`,
     ...(r.memory.hosts.length ? [`  hosts: ${r.memory.hosts.map((h) => `${h.id} ${h.instances} instances ${fmt(h.rssMiB)} MiB`).join('; ')}`] : []),
   ];

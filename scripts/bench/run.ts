@@ -26,6 +26,9 @@ export interface BenchOptions {
   repetitions: number;
   /** Subjects per bulk call (the synchronous bulk query takes up to 1,000). */
   batchSize: number;
+  /** Receivers sending bulk calls at once, and rounds of asking again for source_unavailable subjects. */
+  receiversInFlight: number;
+  retryRounds: number;
   /** Single-subject queries per repetition at 1 in flight, and at `inFlight`. */
   singleAt1: number;
   singleConcurrent: number;
@@ -42,7 +45,7 @@ export interface BenchOptions {
 }
 
 export interface WorkloadFigures {
-  reps: { elapsedMs: number; perSecond: number; p50Ms: number; p99Ms: number; cpuMicrosPerSubject: number | null; statuses: Record<string, number> }[];
+  reps: { elapsedMs: number; perSecond: number; p50Ms: number; p99Ms: number; cpuMicrosPerSubject: number | null; statuses: Record<string, number>; retried: number }[];
   elapsedMs: Spread;
   /** Subjects (bulk) or queries (single) per second. */
   perSecond: Spread;
@@ -59,7 +62,8 @@ export interface BenchResult {
   at: string;
   machine: ReturnType<typeof machine> & { loadAverageAfter: number[] };
   config: {
-    municipalities: number; subjects: number; repetitions: number; batchSize: number; singleAt1: number; singleConcurrent: number;
+    municipalities: number; subjects: number; repetitions: number; batchSize: number; receiversInFlight: number; retryRounds: number;
+    singleAt1: number; singleConcurrent: number;
     inFlight: number; mode: 'processes' | 'hosts'; hosts: number; logLevel: string; sourceConcurrency: number; transport: string;
   };
   setup: {
@@ -96,7 +100,7 @@ function figures(runs: { result: RunResult; cpuMicros: number | null }[], perUni
     return {
       elapsedMs: round(result.elapsedMs), perSecond: round(units / (result.elapsedMs / 1000)),
       p50Ms: round(percentile(result.latencies, 50), 2), p99Ms: round(percentile(result.latencies, 99), 2),
-      cpuMicrosPerSubject: cpu === null ? null : round(cpu / result.subjects), statuses: result.statuses,
+      cpuMicrosPerSubject: cpu === null ? null : round(cpu / result.subjects), statuses: result.statuses, retried: result.retried,
     };
   });
   return {
@@ -119,12 +123,17 @@ const sumCpu = (pids: number[]): number | null => {
   return total;
 };
 
-/** Runs `work` and returns its result with the CPU the given processes spent meanwhile. */
-async function withCpu<T>(pids: number[], work: () => Promise<T>): Promise<{ result: T; cpuMicros: number | null }> {
+/**
+ * Runs `work` and returns its result with the CPU the given processes spent meanwhile, less
+ * `idleMicrosPerMs` × elapsed (their measured background, which no query causes).
+ */
+async function withCpu<T>(pids: number[], work: () => Promise<T>, idleMicrosPerMs = 0): Promise<{ result: T; cpuMicros: number | null }> {
   const before = sumCpu(pids);
+  const started = performance.now();
   const result = await work();
   const after = sumCpu(pids);
-  return { result, cpuMicros: before === null || after === null ? null : after - before };
+  const background = idleMicrosPerMs * (performance.now() - started);
+  return { result, cpuMicros: before === null || after === null ? null : Math.max(0, after - before - background) };
 }
 
 /** Cycles through `items` until there are `count` of them. */
@@ -186,14 +195,22 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
   const client = createJsonClient(Math.max(64, o.inFlight * 2));
   let stopped = false;
   try {
-    const centralPort = await freePort();
-    central.env.PORT = String(centralPort);
-    central.url = `http://127.0.0.1:${centralPort}`;
     t = performance.now();
     const timings = await startBenchFederation(fed, o.startTimeoutMs);
     const startupMs = since(t);
     log(`federation up (${fed.mode}${fed.mode === 'hosts' ? `: ${fed.workers.length} hosts` : ''}): issuer+gateway ${round(timings.coreMs / 1000, 2)} s, ${fed.instances.length} municipalities ${round(timings.municipalitiesMs / 1000, 2)} s`);
-    await startMember(central, { timeoutMs: o.startTimeoutMs });
+    // A free port picked just before the start (the members' own connections use ephemeral ports too).
+    for (let attempt = 1; ; attempt++) {
+      const centralPort = await freePort();
+      central.env.PORT = String(centralPort);
+      central.url = `http://127.0.0.1:${centralPort}`;
+      try {
+        await startMember(central, { timeoutMs: o.startTimeoutMs });
+        break;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+      }
+    }
 
     // Registration: every seeded resident is pending until the running members register it.
     const codes = dataset.transfers.length * 2;
@@ -237,9 +254,16 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
     const centralPid = central.child!.pid!;
 
     // Background cost with nobody asking (outbox, bulk-job and checkpoint timers of every instance).
+    const idleBefore = new Map(fedPids.map((p) => [p, cpuMicros(p)]));
     const idle = await withCpu(fedPids, () => new Promise((r) => setTimeout(r, IDLE_WINDOW_MS)));
+    // Per process, µs of CPU per ms of wall time: subtracted from each role's figures below.
+    const idleOf = new Map(fedPids.map((p) => { const b = idleBefore.get(p); const a = cpuMicros(p); return [p, a === null || b === null || b === undefined ? 0 : (a - b) / IDLE_WINDOW_MS]; }));
+    const idleSum = (list: number[]) => list.reduce((a, p) => a + (idleOf.get(p) ?? 0), 0);
     const idleMsPerSecond = idle.cpuMicros === null ? null : round(idle.cpuMicros / 1000 / (IDLE_WINDOW_MS / 1000), 1);
     log(`idle: the federation's processes use ${idleMsPerSecond} ms of CPU per second with nobody asking`);
+    // Workload CPU is reported net of this background (it grows with instances, not with queries).
+    const idleRate = idle.cpuMicros === null ? 0 : idle.cpuMicros / IDLE_WINDOW_MS;
+    const bulkOptions = { batchSize: o.batchSize, receiversInFlight: o.receiversInFlight, retryRounds: o.retryRounds };
 
     // Warm-up (not measured): every receiver asks once for its first mover, in both designs.
     const firsts = [...receivers.values()].map((list) => list[0]!);
@@ -249,7 +273,7 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
     const bulkRuns: Record<Asker['name'], { result: RunResult; cpuMicros: number | null }[]> = { federated: [], centralized: [] };
     for (let rep = 1; rep <= o.repetitions; rep++) {
       for (const asker of [federated, centralized]) {
-        const run = await withCpu(asker === federated ? fedPids : [centralPid], () => runBulk(asker, receivers, o.batchSize));
+        const run = await withCpu(asker === federated ? fedPids : [centralPid], () => runBulk(asker, receivers, bulkOptions), asker === federated ? idleRate : 0);
         bulkRuns[asker.name].push(run);
         log(`bulk ${asker.name} #${rep}: ${run.result.subjects} subjects in ${round(run.result.elapsedMs)} ms (${JSON.stringify(run.result.statuses)})`);
       }
@@ -274,13 +298,16 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
       });
       const before = { requester: cpuMicros(requesterPid), gateway: cpuMicros(pids.gateway!), provider: sumCpu(others), total: sumCpu(fedPids) };
       const tb = threads();
-      await runBulk(federated, new Map([[receiver, list]]), o.batchSize);
+      const started = performance.now();
+      await runBulk(federated, new Map([[receiver, list]]), bulkOptions);
+      const elapsed = performance.now() - started;
       const ta = threads();
       const after = { requester: cpuMicros(requesterPid), gateway: cpuMicros(pids.gateway!), provider: sumCpu(others), total: sumCpu(fedPids) };
+      const background = { requester: idleSum([requesterPid]), gateway: idleSum([pids.gateway!]), provider: idleSum(others), total: idleSum(fedPids) };
       for (const k of ['requester', 'gateway', 'provider', 'total'] as const) {
         const a = after[k];
         const b = before[k];
-        bulkRoles[k] = a === null || b === null || bulkRoles[k] === null ? null : bulkRoles[k]! + (a - b);
+        bulkRoles[k] = a === null || b === null || bulkRoles[k] === null ? null : bulkRoles[k]! + Math.max(0, a - b - background[k] * elapsed);
       }
       for (const k of ['requester', 'gateway', 'provider'] as const) {
         const a = ta[k];
@@ -309,13 +336,16 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
     for (let rep = 1; rep <= o.repetitions; rep++) {
       for (const asker of [federated, centralized]) {
         const before = { requester: cpuMicros(mainPid), gateway: cpuMicros(pids.gateway!), provider: sumCpu(otherPids) };
-        const run = await withCpu(asker === federated ? fedPids : [centralPid], () => runSingle(asker, at1Queries, 1));
+        const started = performance.now();
+        const run = await withCpu(asker === federated ? fedPids : [centralPid], () => runSingle(asker, at1Queries, 1), asker === federated ? idleRate : 0);
         if (asker === federated) {
           const after = { requester: cpuMicros(mainPid), gateway: cpuMicros(pids.gateway!), provider: sumCpu(otherPids) };
+          const elapsed = performance.now() - started;
+          const background = { requester: idleSum([mainPid]), gateway: idleSum([pids.gateway!]), provider: idleSum(otherPids) };
           for (const k of ['requester', 'gateway', 'provider'] as const) {
             const a = after[k];
             const b = before[k];
-            singleRoles[k] = a === null || b === null || singleRoles[k] === null ? null : singleRoles[k]! + (a - b);
+            singleRoles[k] = a === null || b === null || singleRoles[k] === null ? null : singleRoles[k]! + Math.max(0, a - b - background[k] * elapsed);
           }
           singleRoles.total = run.cpuMicros === null || singleRoles.total === null ? null : singleRoles.total + run.cpuMicros;
           singleRoles.subjects += run.result.subjects;
@@ -324,7 +354,7 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
         log(`single@1 ${asker.name} #${rep}: ${run.result.calls} queries in ${round(run.result.elapsedMs)} ms (ended at monotonic µs ${monotonicMicros()})`);
       }
       for (const asker of [federated, centralized]) {
-        const run = await withCpu(asker === federated ? fedPids : [centralPid], () => runSingle(asker, concurrentQueries, o.inFlight));
+        const run = await withCpu(asker === federated ? fedPids : [centralPid], () => runSingle(asker, concurrentQueries, o.inFlight), asker === federated ? idleRate : 0);
         singleRuns.concurrent[asker.name].push(run);
         log(`single@${o.inFlight} ${asker.name} #${rep}: ${run.result.calls} queries in ${round(run.result.elapsedMs)} ms (${JSON.stringify(run.result.statuses)})`);
       }
@@ -377,6 +407,7 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
       machine: { ...host, loadAverageAfter: loadavg().map((l) => round(l, 2)) },
       config: {
         municipalities: o.municipalities, subjects: dataset.transfers.length, repetitions: o.repetitions, batchSize: o.batchSize,
+        receiversInFlight: o.receiversInFlight, retryRounds: o.retryRounds,
         singleAt1: o.singleAt1, singleConcurrent: o.singleConcurrent, inFlight: o.inFlight, mode: fed.mode, hosts: fed.mode === 'hosts' ? fed.workers.length : 0,
         logLevel: o.logLevel, sourceConcurrency, transport: 'mTLS (TLS 1.3), keep-alive',
       },
