@@ -58,7 +58,7 @@ const PEOPLE = {
 } satisfies Record<string, Person>;
 type Name = keyof typeof PEOPLE;
 
-/* ---------- a stand-in answering municipality (engineer C's real one replaces it in e2e) ---------- */
+/* ---------- a stand-in answering municipality (the real one answers in the e2e suites) ---------- */
 
 interface Source {
   id: string;
