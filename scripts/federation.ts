@@ -181,7 +181,7 @@ export function startMember(member: MemberProcess, options: { timeoutMs?: number
     let ready = false;
     const timer = setTimeout(() => {
       if (!ready) { child.kill('SIGKILL'); reject(new Error(`${member.id} did not become ready; see ${member.logFile}`)); }
-    }, options.timeoutMs ?? 60_000);
+    }, options.timeoutMs ?? 120_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       log.write(chunk);
       if (ready) return;

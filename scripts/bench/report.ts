@@ -90,10 +90,10 @@ export function renderTable(r: BenchResult, checks: TargetCheck[]): string {
     ...(r.memory.hosts.length ? [`  hosts: ${r.memory.hosts.map((h) => `${h.id} ${h.instances} instances ${fmt(h.rssMiB)} MiB`).join('; ')}`] : []),
   ];
   if (r.profile) {
-    lines.push('', 'where the main thread goes (CPU profile of the attribution pass)');
+    lines.push('', 'where the main thread goes (CPU profile: one receiver\'s bulk turn alone, and its single queries at 1 in flight)');
     for (const [member, p] of Object.entries(r.profile)) {
-      if (!p) { lines.push(`  ${member.padEnd(10)} no profile`); continue; }
-      lines.push(`  ${member.padEnd(10)} ${fmt(p.busyMs, 0)} ms busy: ${Object.entries(p.share).filter(([, v]) => v >= 0.005).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${Math.round(v * 100)}%`).join(', ')}`);
+      if (!p) { lines.push(`  ${member.padEnd(18)} no profile`); continue; }
+      lines.push(`  ${member.padEnd(18)} ${fmt(p.busyMs, 0)} ms busy: ${Object.entries(p.share).filter(([, v]) => v >= 0.005).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${Math.round(v * 100)}%`).join(', ')}`);
     }
   }
   lines.push('', 'targets');

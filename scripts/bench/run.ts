@@ -289,7 +289,10 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
     const bulkRoles: RoleCpu = { requester: 0, gateway: 0, provider: 0, total: 0, subjects: 0 };
     const threadShare: Record<string, { main: number; other: number }> = { requester: { main: 0, other: 0 }, gateway: { main: 0, other: 0 }, provider: { main: 0, other: 0 } };
     const window = { from: monotonicMicros(), to: 0 };
+    // The profile windows: the first sampled receiver's bulk turn, and its first single@1 run.
+    const profileWindows: Record<'bulk' | 'single', { from: number; to: number }> = { bulk: { from: 0, to: 0 }, single: { from: 0, to: 0 } };
     for (const [receiver, list] of sample) {
+      if (receiver === sample[0]![0]) profileWindows.bulk.from = monotonicMicros();
       const requesterPid = fed.instances.find((i) => i.code === receiver)!.process.child!.pid!;
       const others = fed.workers.map((w) => w.child!.pid!).filter((p) => p !== requesterPid);
       const threads = () => ({
@@ -315,6 +318,7 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
         if (a && b) { threadShare[k]!.main += a.main - b.main; threadShare[k]!.other += a.other - b.other; }
       }
       bulkRoles.subjects += list.length;
+      if (receiver === sample[0]![0]) profileWindows.bulk.to = monotonicMicros();
     }
     window.to = monotonicMicros();
     const perSubject = (r: RoleCpu): RoleCpu => ({
@@ -337,7 +341,9 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
       for (const asker of [federated, centralized]) {
         const before = { requester: cpuMicros(mainPid), gateway: cpuMicros(pids.gateway!), provider: sumCpu(otherPids) };
         const started = performance.now();
+        if (asker === federated && rep === 1) profileWindows.single.from = monotonicMicros();
         const run = await withCpu(asker === federated ? fedPids : [centralPid], () => runSingle(asker, at1Queries, 1), asker === federated ? idleRate : 0);
+        if (asker === federated && rep === 1) profileWindows.single.to = monotonicMicros();
         if (asker === federated) {
           const after = { requester: cpuMicros(mainPid), gateway: cpuMicros(pids.gateway!), provider: sumCpu(otherPids) };
           const elapsed = performance.now() - started;
@@ -390,15 +396,20 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
     stopped = true;
     let profile: BenchResult['profile'] = null;
     if (o.cpuProfile) {
-      const summary = (id: string) => summariseProfileDir(join(profileDir, id), window.from, window.to);
       const requesterProc = fed.instances.find((i) => i.code === sample[0]![0])!.process.id;
-      profile = hosted
-        ? { hosts: mergeSummaries(fed.workers.map((w) => summary(w.id)).filter((s): s is ProfileSummary => s !== null)), gateway: summary('gateway') }
-        : {
-          requester: summary(requesterProc),
-          gateway: summary('gateway'),
-          provider: mergeSummaries(fed.workers.filter((w) => w.id !== requesterProc).map((w) => summary(w.id)).filter((s): s is ProfileSummary => s !== null)),
-        };
+      profile = {};
+      for (const [name, w] of Object.entries(profileWindows)) {
+        const summary = (id: string) => summariseProfileDir(join(profileDir, id), w.from, w.to);
+        const all = (ids: string[]) => mergeSummaries(ids.map(summary).filter((x): x is ProfileSummary => x !== null));
+        if (hosted) {
+          profile[`${name} hosts`] = all(fed.workers.map((x) => x.id));
+          profile[`${name} gateway`] = summary('gateway');
+        } else {
+          profile[`${name} requester`] = summary(requesterProc);
+          profile[`${name} gateway`] = summary('gateway');
+          profile[`${name} provider`] = all(fed.workers.filter((x) => x.id !== requesterProc).map((x) => x.id));
+        }
+      }
     }
 
     return {
