@@ -1,10 +1,12 @@
 import type { Sequelize } from 'sequelize';
-import { defineAccessLog, protectAccessLog, protectAppendOnly } from '../shared/audit.ts';
-import { CHECKPOINT_TABLE, defineCheckpoints } from '../shared/audit-verify.ts';
+import { defineAccessLog } from '../shared/audit.ts';
+import { defineCheckpoints } from '../shared/audit-verify.ts';
+import { migrate } from '../shared/migrate.ts';
+import { GATEWAY_MIGRATIONS } from './migrations/index.ts';
 import { defineStaffModel } from '../shared/staff-auth.ts';
 import { defineCorrespondenceModel } from './codes/model.ts';
 import { defineReplayCacheModel } from './routing/model.ts';
-import { ALERT_TABLE, defineAlerts } from '../shared/alerts.ts';
+import { defineAlerts } from '../shared/alerts.ts';
 import { defineCorrectionRelayModel } from './notifications/model.ts';
 
 /** Every table of one gateway, on its own database connection. */
@@ -25,9 +27,4 @@ export function defineGatewayModels(sequelize: Sequelize) {
 
 export type GatewayModels = ReturnType<typeof defineGatewayModels>;
 
-export async function prepareGatewaySchema(sequelize: Sequelize): Promise<void> {
-  await sequelize.sync();
-  await protectAccessLog(sequelize);
-  await protectAppendOnly(sequelize, CHECKPOINT_TABLE);
-  await protectAppendOnly(sequelize, ALERT_TABLE);
-}
+export const prepareGatewaySchema = (sequelize: Sequelize): Promise<string[]> => migrate(sequelize, GATEWAY_MIGRATIONS);

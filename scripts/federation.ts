@@ -39,6 +39,11 @@ export interface FederationPlan {
   logLevel?: string;
   /** Extra environment per member id (e.g. SOURCE_TIMEOUT_MS for the gateway). */
   env?: Record<string, Record<string, string>>;
+  /**
+   * Each member's database settings: by default `{ DATABASE_PATH: sqliteFile }`; a PostgreSQL
+   * deployment (or the suite under TEST_DATABASE_URL) returns `{ DATABASE_URL }` per member.
+   */
+  database?: (member: string, sqliteFile: string) => Record<string, string> | Promise<Record<string, string>>;
 }
 
 export interface MemberProcess {
@@ -95,6 +100,8 @@ function secretsFor(dataDir: string, id: string, names: string[]): Record<string
 export async function prepareFederation(plan: FederationPlan): Promise<MemberProcess[]> {
   const dataDir = resolve(plan.dataDir);
   const pkiDir = join(dataDir, 'pki');
+  const databaseOf = async (member: string, sqliteFile: string): Promise<Record<string, string>> =>
+    (plan.database ? plan.database(member, sqliteFile) : { DATABASE_PATH: sqliteFile });
   const members = [
     'issuer:issuer:Issuer', 'gateway:gateway:Gateway',
     ...plan.municipalities.map((m) => `${m.code}:municipality:${m.name}`),
@@ -112,13 +119,14 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
     const port = m.port || (await freePort());
     const federationPort = m.federationPort || (await freePort());
     const secrets = secretsFor(dataDir, m.code, ['DATA_KEY', 'SESSION_SECRET']);
+    const database = await databaseOf(m.code, join(dataDir, m.code, `${m.code}.sqlite`));
     processes.push({
       id: m.code, kind: 'municipality', entry: 'services/municipality/main.ts',
       url: `http://127.0.0.1:${port}`, federationUrl: `https://127.0.0.1:${federationPort}`,
       logFile: join(dataDir, m.code, `${m.code}.log`),
       env: {
         MUNICIPALITY_CODE: m.code, MUNICIPALITY_NAME: m.name, HOST: '127.0.0.1', PORT: String(port),
-        FEDERATION_PORT: String(federationPort), DATABASE_PATH: join(dataDir, m.code, `${m.code}.sqlite`),
+        FEDERATION_PORT: String(federationPort), ...database,
         CERT_DIR: join(pkiDir, m.code), GATEWAY_URL: gatewayUrl, ISSUER_URL: issuerUrl, LOG_LEVEL: level,
         DATA_KEY: secrets.DATA_KEY!, SESSION_SECRET: secrets.SESSION_SECRET!, ...plan.env?.[m.code],
       },
@@ -140,14 +148,15 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
   // The gateway's own privacy officer (its console), with the demo password like the municipalities' staff.
   const gatewaySecrets = secretsFor(dataDir, 'gateway', ['SESSION_SECRET']);
   const gatewayStaffPort = plan.gatewayStaffPort || (await freePort());
-  const gatewayDatabase = plan.env?.gateway?.DATABASE_PATH ?? join(dataDir, 'gateway', 'gateway.sqlite');
-  await seedGatewayStaff(gatewayDatabase, [{ username: 'officer1', displayName: 'Gateway privacy officer', role: 'privacy_officer', password: DEMO_PASSWORD }]);
+  const gatewayDatabase = await databaseOf('gateway', plan.env?.gateway?.DATABASE_PATH ?? join(dataDir, 'gateway', 'gateway.sqlite'));
+  const issuerDatabase = await databaseOf('issuer', join(dataDir, 'issuer', 'issuer.sqlite'));
+  await seedGatewayStaff({ storage: gatewayDatabase.DATABASE_PATH, url: gatewayDatabase.DATABASE_URL }, [{ username: 'officer1', displayName: 'Gateway privacy officer', role: 'privacy_officer', password: DEMO_PASSWORD }]);
   processes.unshift(
     {
       id: 'issuer', kind: 'issuer', entry: 'gateway/issuer/main.ts', url: issuerUrl, logFile: join(dataDir, 'issuer', 'issuer.log'),
       env: {
         HOST: '127.0.0.1', PORT: String(issuerPort), CERT_DIR: join(pkiDir, 'issuer'), GATEWAY_URL: gatewayUrl,
-        DATABASE_PATH: join(dataDir, 'issuer', 'issuer.sqlite'), LOG_LEVEL: level,
+        ...issuerDatabase, LOG_LEVEL: level,
         LINK_KEY: issuerSecrets.LINK_KEY!, CODE_KEY: issuerSecrets.CODE_KEY!, ATTESTATION_KEY: issuerSecrets.ATTESTATION_KEY!,
         REVOCATION_FILE: revocationFile, ...plan.env?.issuer,
       },
@@ -158,7 +167,7 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
       env: {
         STAFF_PORT: String(gatewayStaffPort), SESSION_SECRET: gatewaySecrets.SESSION_SECRET!,
         HOST: '127.0.0.1', PORT: String(gatewayPort), CERT_DIR: join(pkiDir, 'gateway'),
-        DIRECTORY_FILE: join(dataDir, 'gateway', 'directory.json'), DATABASE_PATH: join(dataDir, 'gateway', 'gateway.sqlite'),
+        DIRECTORY_FILE: join(dataDir, 'gateway', 'directory.json'), ...gatewayDatabase,
         REVOCATION_FILE: revocationFile, LOG_LEVEL: level, ...plan.env?.gateway,
       },
     },

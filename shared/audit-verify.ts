@@ -542,8 +542,9 @@ export async function selectReconcileEntries(sequelize: Sequelize, selector: Rec
   for (let afterSeq = 0; ;) {
     const rows = await sequelize.query<{ seq: number; at: string; requestId: string; action: string; actingMunicipality: string | null; subject: string | null; outcome: string; reason: string | null; details: string }>(
       `SELECT seq, at, "requestId", action, "actingMunicipality", subject, outcome, reason, details FROM ${ACCESS_LOG_TABLE}
-       WHERE seq > :afterSeq AND action IN (:actions) AND at >= :from AND at <= :to ORDER BY seq ASC LIMIT :limit`,
-      { type: QueryTypes.SELECT, replacements: { afterSeq, actions, from: selector.from ?? '', to: selector.to ?? '\uffff', limit: pageSize } },
+       WHERE seq > :afterSeq AND action IN (:actions)${selector.from ? ' AND at >= :from' : ''}${selector.to ? ' AND at <= :to' : ''}
+       ORDER BY seq ASC LIMIT :limit`,
+      { type: QueryTypes.SELECT, replacements: { afterSeq, actions, from: selector.from ?? null, to: selector.to ?? null, limit: pageSize } },
     );
     if (rows.length === 0) break;
     for (const row of rows) {

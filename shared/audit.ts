@@ -99,21 +99,22 @@ export function defineAccessLog(sequelize: Sequelize): AccessLogModel {
  * database itself, so not even the application's own code can rewrite history. Run after the
  * table exists; idempotent.
  */
-export async function protectAppendOnly(sequelize: Sequelize, table: string): Promise<void> {
+export async function protectAppendOnly(sequelize: Sequelize, table: string, transaction?: Transaction): Promise<void> {
   if (!/^[a-z_]+$/.test(table)) throw new Error(`not a table name: ${table}`);
   if (sequelize.getDialect() === 'sqlite') {
     for (const op of ['UPDATE', 'DELETE']) {
       await sequelize.query(
         `CREATE TRIGGER IF NOT EXISTS ${table}_no_${op.toLowerCase()} BEFORE ${op} ON ${table}
          BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
+        { transaction },
       );
     }
   } else {
     await sequelize.query(`CREATE OR REPLACE FUNCTION ${table}_append_only() RETURNS trigger AS $$
-      BEGIN RAISE EXCEPTION '${table} is append-only'; END; $$ LANGUAGE plpgsql`);
-    await sequelize.query(`DROP TRIGGER IF EXISTS ${table}_no_change ON ${table}`);
+      BEGIN RAISE EXCEPTION '${table} is append-only'; END; $$ LANGUAGE plpgsql`, { transaction });
+    await sequelize.query(`DROP TRIGGER IF EXISTS ${table}_no_change ON ${table}`, { transaction });
     await sequelize.query(`CREATE TRIGGER ${table}_no_change BEFORE UPDATE OR DELETE ON ${table}
-      FOR EACH ROW EXECUTE FUNCTION ${table}_append_only()`);
+      FOR EACH ROW EXECUTE FUNCTION ${table}_append_only()`, { transaction });
   }
 }
 

@@ -7,7 +7,8 @@
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { auditConsoleRoutes } from '../../shared/audit-console.ts';
-import { openDatabase } from '../../shared/db.ts';
+import { openDatabase, type DatabaseOptions } from '../../shared/db.ts';
+import { prepareGatewaySchema } from '../models.ts';
 import { errorHandler, notFoundHandler } from '../../shared/errors.ts';
 import { createBaseApp } from '../../shared/http.ts';
 import {
@@ -50,14 +51,14 @@ export function createGatewayStaffApp(ctx: GatewayContext): Express {
 }
 
 /**
- * Creates gateway staff accounts in the gateway's database file (the CLI and the local
+ * Creates gateway staff accounts in the gateway's database (the CLI and the local
  * federation launcher); existing usernames are left as they are. Input is validated like an API body.
  */
-export async function seedGatewayStaff(databasePath: string, accounts: unknown[], logger?: Logger): Promise<StaffView[]> {
-  const sequelize = await openDatabase({ storage: databasePath });
+export async function seedGatewayStaff(database: DatabaseOptions, accounts: unknown[], logger?: Logger): Promise<StaffView[]> {
+  const sequelize = await openDatabase(database);
   try {
+    await prepareGatewaySchema(sequelize);
     const Staff = defineStaffModel(sequelize);
-    await Staff.sync();
     const created: StaffView[] = [];
     for (const account of accounts) {
       const input = parseInput(gatewayStaffAccountSchema, account);

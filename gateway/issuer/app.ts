@@ -1,8 +1,10 @@
 import type { Server } from 'node:https';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
-import { defineAccessLog, protectAccessLog, protectAppendOnly } from '../../shared/audit.ts';
-import { CHECKPOINT_TABLE, defineCheckpoints } from '../../shared/audit-verify.ts';
+import { defineAccessLog } from '../../shared/audit.ts';
+import { defineCheckpoints } from '../../shared/audit-verify.ts';
+import { migrate } from '../../shared/migrate.ts';
+import { ISSUER_MIGRATIONS } from './migrations/index.ts';
 import { checkpointAndWitness, gatewayWitness, runEvery, type PeriodicTask } from '../../shared/audit-witness.ts';
 import { createDirectoryClient } from '../../shared/directory.ts';
 import { openDatabase } from '../../shared/db.ts';
@@ -37,9 +39,7 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
   const AccessLog = defineAccessLog(sequelize);
   // The issuer's own checkpoints and the gateway's countersignatures of them.
   const Checkpoint = defineCheckpoints(sequelize);
-  await sequelize.sync();
-  await protectAccessLog(sequelize);
-  await protectAppendOnly(sequelize, CHECKPOINT_TABLE);
+  await migrate(sequelize, ISSUER_MIGRATIONS);
   const client = createMemberClient(credentials);
   const ctx: IssuerContext = { config, logger: log, sequelize, models: { AccessLog }, credentials, client, revocations };
 

@@ -59,7 +59,7 @@ export function defineCorrectionRelayModel(sequelize: Sequelize) {
     updatedAt: DataTypes.DATE,
   }, {
     sequelize, tableName: 'correction_relay',
-    indexes: [{ unique: true, fields: ['issuer', 'recipient', 'sourceRecordId', 'sourceVersion', 'purpose'] }, { fields: ['status', 'nextAttemptAt'] }],
+    indexes: [{ unique: true, fields: ['issuer', 'recipient', 'sourceRecordId', 'sourceVersion', 'purpose'], name: 'correction_relay_once' }, { fields: ['status', 'nextAttemptAt'] }],
   });
   return CorrectionRelay;
 }

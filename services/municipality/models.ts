@@ -1,6 +1,8 @@
 import type { Sequelize } from 'sequelize';
-import { defineAccessLog, protectAccessLog, protectAppendOnly } from '../../shared/audit.ts';
-import { CHECKPOINT_TABLE, defineCheckpoints } from '../../shared/audit-verify.ts';
+import { defineAccessLog } from '../../shared/audit.ts';
+import { defineCheckpoints } from '../../shared/audit-verify.ts';
+import { migrate } from '../../shared/migrate.ts';
+import { MUNICIPALITY_MIGRATIONS } from './migrations/index.ts';
 import { defineStaffModel } from '../../shared/staff-auth.ts';
 import { defineResidentModels } from './residents/model.ts';
 import { defineVaccinationModels } from './vaccinations/model.ts';
@@ -8,9 +10,9 @@ import { defineIdempotencyModel } from './idempotency/model.ts';
 import { defineConsentModels } from './consents/model.ts';
 import { defineExchangeModels } from './exchange/model.ts';
 import { defineBulkJobModels } from './exchange/jobs/model.ts';
-import { CORRECTION_NOTICE_TABLE, defineCorrectionModels } from './exchange/corrections/model.ts';
-import { ALERT_TABLE, defineAlerts } from '../../shared/alerts.ts';
-import { RESIDENT_NOTICE_TABLE, defineNoticeModels } from './notices/model.ts';
+import { defineCorrectionModels } from './exchange/corrections/model.ts';
+import { defineAlerts } from '../../shared/alerts.ts';
+import { defineNoticeModels } from './notices/model.ts';
 
 /** Defines every table of one municipality on its own database connection. */
 export function defineModels(sequelize: Sequelize) {
@@ -32,12 +34,5 @@ export function defineModels(sequelize: Sequelize) {
 
 export type Models = ReturnType<typeof defineModels>;
 
-/** Creates missing tables and the database-level protections (append-only access log). */
-export async function prepareSchema(sequelize: Sequelize): Promise<void> {
-  await sequelize.sync();
-  await protectAccessLog(sequelize);
-  await protectAppendOnly(sequelize, CHECKPOINT_TABLE);
-  await protectAppendOnly(sequelize, CORRECTION_NOTICE_TABLE);
-  await protectAppendOnly(sequelize, ALERT_TABLE);
-  await protectAppendOnly(sequelize, RESIDENT_NOTICE_TABLE);
-}
+/** Brings the database up to date before the service uses it. */
+export const prepareSchema = (sequelize: Sequelize): Promise<string[]> => migrate(sequelize, MUNICIPALITY_MIGRATIONS);

@@ -286,7 +286,7 @@ describe('the gateway\'s audit API, checkpoints and console', () => {
     expect(config.success).to.equal(false);
     expect(config.error!.issues.map((i) => i.path.join('.'))).to.include('SESSION_SECRET');
     let field = '';
-    await seedGatewayStaff(join(root, 'staff-only.sqlite'), [{ username: 'officer9', displayName: 'x', role: 'privacy_officer', password: 'short' }])
+    await seedGatewayStaff({ storage: join(root, 'staff-only.sqlite') }, [{ username: 'officer9', displayName: 'x', role: 'privacy_officer', password: 'short' }])
       .catch((err: { extra: { field: string } }) => { field = err.extra.field; });
     expect(field).to.equal('password');
   });

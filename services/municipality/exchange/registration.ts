@@ -21,9 +21,9 @@ export interface RegistrationRun {
 /** Residents still waiting for a code, and how many of them have failed at least once. */
 export async function registrationBacklog(ctx: MunicipalityContext): Promise<{ pending: number; retrying: number }> {
   const [row] = await ctx.sequelize.query<{ pending: number; retrying: number }>(
-    `SELECT COUNT(*) AS pending, COUNT(a.residentId) AS retrying
-       FROM residents r LEFT JOIN registration_attempts a ON a.residentId = r.id
-      WHERE r.codeStatus = 'pending'`, { type: QueryTypes.SELECT });
+    `SELECT COUNT(*) AS pending, COUNT(a."residentId") AS retrying
+       FROM residents r LEFT JOIN registration_attempts a ON a."residentId" = r.id
+      WHERE r."codeStatus" = 'pending'`, { type: QueryTypes.SELECT });
   return { pending: Number(row?.pending ?? 0), retrying: Number(row?.retrying ?? 0) };
 }
 
@@ -32,9 +32,9 @@ export async function processRegistrations(ctx: MunicipalityContext, fed: Federa
   const now = options.now ?? new Date();
   const due = await ctx.sequelize.query<{ id: string; attempts: number | null }>(
     `SELECT r.id AS id, a.attempts AS attempts
-       FROM residents r LEFT JOIN registration_attempts a ON a.residentId = r.id
-      WHERE r.codeStatus = 'pending' AND (a.nextAttemptAt IS NULL OR a.nextAttemptAt <= :now)
-      ORDER BY a.nextAttemptAt ASC LIMIT :limit`,
+       FROM residents r LEFT JOIN registration_attempts a ON a."residentId" = r.id
+      WHERE r."codeStatus" = 'pending' AND (a."nextAttemptAt" IS NULL OR a."nextAttemptAt" <= :now)
+      ORDER BY a."nextAttemptAt" ASC NULLS FIRST LIMIT :limit`,
     { type: QueryTypes.SELECT, replacements: { now: now.toISOString(), limit: options.limit ?? 500 } },
   );
   let issued = 0;

@@ -103,7 +103,7 @@ export function defineCorrectionModels(sequelize: Sequelize) {
     sequelize, tableName: CORRECTION_NOTICE_TABLE, updatedAt: false,
     indexes: [
       // Delivered once: a second delivery of the same source version finds this row and changes nothing.
-      { unique: true, fields: ['residentId', 'source', 'sourceRecordId', 'sourceVersion', 'purpose'] },
+      { unique: true, fields: ['residentId', 'source', 'sourceRecordId', 'sourceVersion', 'purpose'], name: 'correction_notices_once' },
       { fields: ['residentId'] },
     ],
   });

@@ -1,0 +1,4 @@
+import { initial } from './0001-initial.ts';
+
+/** A municipality's migrations, in order (tables, indexes and the append-only triggers). */
+export const MUNICIPALITY_MIGRATIONS = [initial];
