@@ -99,7 +99,7 @@ describe(`database engines (${onPostgres ? 'PostgreSQL' : 'SQLite'}): migrations
     try {
       await migrate(db, ISSUER_MIGRATIONS);
       const log = defineAccessLog(db);
-      await db.transaction((t) => appendAccess(log, t, { actorType: 'system', actorId: 'test', action: 'probe', outcome: 'ok' }));
+      await db.transaction((t) => appendAccess(log, t, { actorType: 'system', actorId: 'test', action: 'probe', outcome: 'allowed' }));
       const refusals: string[] = [];
       for (const sql of [`UPDATE ${ACCESS_LOG_TABLE} SET "action" = 'rewritten'`, `DELETE FROM ${ACCESS_LOG_TABLE}`]) {
         await db.query(sql).then(() => refusals.push('accepted'), (err: Error & { parent?: Error }) => refusals.push(err.parent?.message ?? err.message));
@@ -118,7 +118,7 @@ describe(`database engines (${onPostgres ? 'PostgreSQL' : 'SQLite'}): migrations
     defineGatewayModels(before);
     await before.sync();
     const log = defineAccessLog(before);
-    await before.transaction((t) => appendAccess(log, t, { actorType: 'system', actorId: 'test', action: 'before-migrations', outcome: 'ok' }));
+    await before.transaction((t) => appendAccess(log, t, { actorType: 'system', actorId: 'test', action: 'before-migrations', outcome: 'allowed' }));
     await before.close();
     const db = await openMemberDatabase(env);
     try {
@@ -143,7 +143,7 @@ describe(`database engines (${onPostgres ? 'PostgreSQL' : 'SQLite'}): migrations
     }));
     try {
       await Promise.all(writers.map(({ db, log }, w) => Promise.all(Array.from({ length: 50 }, (_, i) =>
-        db.transaction((t) => appendAccess(log, t, { actorType: 'system', actorId: `writer-${w}`, action: 'parallel', outcome: 'ok', subject: String(i) })),
+        db.transaction((t) => appendAccess(log, t, { actorType: 'system', actorId: `writer-${w}`, action: 'parallel', outcome: 'allowed', subject: String(i) })),
       ))));
       const db = writers[0]!.db;
       const links = await db.query<{ n: number | string; distinct: number | string }>(
