@@ -4,9 +4,10 @@
  * from PUBLIC), so one municipality's credentials cannot read another's tables, as with separate
  * SQLite files. Run with an administrative role that has CREATEDB and CREATEROLE:
  *
- *   npm run db:provision -- --admin-url postgres://admin:…@127.0.0.1:5432/postgres --member 293610
+ *   npm run db:provision -- --admin-url postgres://admin:…@127.0.0.1:5432/postgres --member 293610 --member gateway
+ *   … --member 293610=TAWARAMOTO_DB_PASSWORD        (password from that environment variable: compose)
  *
- * Running it again for the same member keeps the database and sets a new password (the printed URL).
+ * Running it again for the same member keeps the database and sets the password again.
  * The members then create their tables themselves (migrations run at start).
  */
 import { randomBytes } from 'node:crypto';
@@ -48,11 +49,10 @@ export function memberUrl(adminUrl: string, name: string, password: string): str
   return url.toString();
 }
 
-export async function provisionMemberDatabase(adminUrl: string, name: string): Promise<string> {
+export async function provisionMemberDatabase(adminUrl: string, name: string, password = randomBytes(24).toString('hex')): Promise<string> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
-    const password = randomBytes(24).toString('hex');
     const admin = (await client.query<{ current_user: string }>('SELECT current_user')).rows[0]!.current_user;
     const role = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1;
     const database = (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
@@ -65,11 +65,18 @@ export async function provisionMemberDatabase(adminUrl: string, name: string): P
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const program = new Command('db-provision')
-    .requiredOption('--admin-url <url>', 'postgres:// URL of a role with CREATEDB and CREATEROLE')
-    .requiredOption('--member <id>', 'member id: a municipality code, gateway or issuer')
+    .requiredOption('--admin-url <url>', 'postgres:// URL of a role with CREATEDB and CREATEROLE (or env DATABASE_ADMIN_URL)', process.env.DATABASE_ADMIN_URL)
+    .requiredOption('--member <spec>', 'member id (a municipality code, gateway or issuer), repeatable; id=NAME reads its password from env NAME instead of generating one', (v: string, all: string[] = []) => [...all, v])
     .option('--prefix <text>', 'prefix of the role and database name', 'hikitsugi')
-    .action(async (o: { adminUrl: string; member: string; prefix: string }) => {
-      console.log(`DATABASE_URL=${await provisionMemberDatabase(o.adminUrl, memberDatabaseName(o.prefix, o.member))}`);
+    .action(async (o: { adminUrl: string; member: string[]; prefix: string }) => {
+      for (const spec of o.member) {
+        const [member, passwordEnv] = spec.split('=');
+        const given = passwordEnv ? process.env[passwordEnv] : undefined;
+        if (passwordEnv && !given) throw new Error(`${passwordEnv} is not set`);
+        const url = await provisionMemberDatabase(o.adminUrl, memberDatabaseName(o.prefix, member!), given);
+        // A password the operator gave is not echoed; a generated one is printed once, in the URL.
+        console.log(`${member} DATABASE_URL=${given ? url.replace(/:[^:@/]*@/, ':***@') : url}`);
+      }
     });
   await program.parseAsync(process.argv);
 }

@@ -2,21 +2,29 @@
  * `npm start`: the whole local federation on this machine — issuer, gateway and the three demo
  * municipalities, each its own process with its own SQLite file, keys and port, all over mTLS.
  * First run creates the PKI, secrets and seed data under data/; later runs reuse them.
+ * With DATABASE_ADMIN_URL (or --database-admin-url), every member runs on PostgreSQL instead, in its
+ * own database with its own role (made or reused with scripts/db-provision.ts).
  */
 import { Command } from 'commander';
 import { DEMO_MUNICIPALITIES, prepareFederation, startControlServer, startFederation, stopFederation } from './federation.ts';
 import { DEMO_PASSWORD, DEMO_STAFF, seedMunicipality } from './seed.ts';
+import { memberDatabaseName, provisionMemberDatabase } from './db-provision.ts';
 
 const program = new Command()
   .option('--data-dir <dir>', 'data folder (git-ignored)', 'data')
   .option('--residents <n>', 'synthetic residents per municipality on first start', '400')
   .option('--log-level <level>', 'members\' log level (logs go to data/<member>/<member>.log)', 'info')
+  .option('--database-admin-url <url>', 'run every member on PostgreSQL: an admin role with CREATEDB and CREATEROLE', process.env.DATABASE_ADMIN_URL)
   .parse();
-const options = program.opts<{ dataDir: string; residents: string; logLevel: string }>();
+const options = program.opts<{ dataDir: string; residents: string; logLevel: string; databaseAdminUrl?: string }>();
+const adminUrl = options.databaseAdminUrl;
+const database = adminUrl
+  ? async (member: string) => ({ DATABASE_URL: await provisionMemberDatabase(adminUrl, memberDatabaseName('hikitsugi', member)) })
+  : undefined;
 
 const started = Date.now();
 console.log('hikitsugi: preparing the local federation (PKI, secrets, seed data) …');
-const members = await prepareFederation({ dataDir: options.dataDir, municipalities: DEMO_MUNICIPALITIES, gatewayPort: 8443, issuerPort: 8444, gatewayStaffPort: 8445, logLevel: options.logLevel });
+const members = await prepareFederation({ dataDir: options.dataDir, municipalities: DEMO_MUNICIPALITIES, gatewayPort: 8443, issuerPort: 8444, gatewayStaffPort: 8445, logLevel: options.logLevel, database });
 for (const m of members.filter((x) => x.kind === 'municipality')) {
   const seeded = await seedMunicipality({ env: m.env, residents: Number(options.residents) });
   if (seeded.residents > 0) console.log(`  seeded ${m.env.MUNICIPALITY_NAME} (${m.id}): ${seeded.residents} residents, ${seeded.records} records`);

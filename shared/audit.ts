@@ -69,7 +69,7 @@ export function defineAccessLog(sequelize: Sequelize): AccessLogModel {
       requestId: { type: DataTypes.STRING(128), allowNull: false },
       actorType: { type: DataTypes.STRING(16), allowNull: false },
       actorId: { type: DataTypes.STRING(64), allowNull: false },
-      actorRole: { type: DataTypes.STRING(32), allowNull: true },
+      actorRole: { type: DataTypes.STRING(64), allowNull: true },
       actingMunicipality: { type: DataTypes.STRING(32), allowNull: true },
       subject: { type: DataTypes.STRING(64), allowNull: true },
       action: { type: DataTypes.STRING(64), allowNull: false },

@@ -29,7 +29,7 @@ export async function createAuditTables(s: SchemaChange): Promise<void> {
     requestId: { type: DataTypes.STRING(128), allowNull: false },
     actorType: { type: DataTypes.STRING(16), allowNull: false },
     actorId: { type: DataTypes.STRING(64), allowNull: false },
-    actorRole: { type: DataTypes.STRING(32), allowNull: true },
+    actorRole: { type: DataTypes.STRING(64), allowNull: true },
     actingMunicipality: { type: DataTypes.STRING(32), allowNull: true },
     subject: { type: DataTypes.STRING(64), allowNull: true },
     action: { type: DataTypes.STRING(64), allowNull: false },

@@ -68,10 +68,14 @@ describe(`database engines (${onPostgres ? 'PostgreSQL' : 'SQLite'}): migrations
         for (const model of Object.values(models)) {
           const table = model.getTableName() as string;
           const described = await db.getQueryInterface().describeTable(table);
-          const attributes = model.getAttributes() as Record<string, { primaryKey?: boolean; allowNull?: boolean }>;
+          const attributes = model.getAttributes() as Record<string, { primaryKey?: boolean; allowNull?: boolean; type: { key: string; options?: { length?: number } } }>;
           expect(Object.keys(described).sort(), table).to.deep.equal(Object.keys(attributes).sort());
           for (const [column, attribute] of Object.entries(attributes)) {
             expect(described[column]!.primaryKey, `${table}.${column} primary key`).to.equal(Boolean(attribute.primaryKey));
+            // PostgreSQL enforces VARCHAR lengths (SQLite does not): the migration's length is the model's.
+            if (attribute.type.key === 'STRING') {
+              expect(/\((\d+)\)/.exec(described[column]!.type)?.[1], `${table}.${column} length`).to.equal(String(attribute.type.options?.length ?? 255));
+            }
             if (attribute.allowNull === false && !attribute.primaryKey) expect(described[column]!.allowNull, `${table}.${column} NOT NULL`).to.equal(false);
           }
           const names = await indexNames(db, table);

@@ -23,6 +23,17 @@ interface Service {
 }
 
 const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const postgresOverride = parse(readFileSync('docker-compose.postgres.yml', 'utf8'), { merge: true }) as { services: Record<string, Service> };
+
+/** Compose's merge of an override file: environment and depends_on maps merge, other keys replace. */
+function withOverride(base: Record<string, Service>, override: Record<string, Service>): Record<string, Service> {
+  const out: Record<string, Service> = { ...base };
+  for (const [name, o] of Object.entries(override)) {
+    const b = base[name] ?? {};
+    out[name] = { ...b, ...o, environment: { ...b.environment, ...o.environment }, depends_on: { ...b.depends_on, ...o.depends_on } };
+  }
+  return out;
+}
 
 /** Compose's ${VAR:?message} with a value the schemas accept (a fresh 32-byte key). */
 function substitute(env: Record<string, string>): Record<string, string> {
@@ -96,5 +107,41 @@ describe('docker-compose.yml', () => {
       const s = compose.services[name] as Service & { networks?: { default?: { aliases?: string[] } } };
       expect(s.networks?.default?.aliases).to.include(s.environment!.MUNICIPALITY_CODE);
     }
+  });
+
+  describe('with docker-compose.postgres.yml', () => {
+    const merged = withOverride(compose.services, postgresOverride.services);
+    const provision = merged['db-provision']!;
+    const provisioned = new Map(provision.command!.flatMap((arg, i, all) => (all[i - 1] === '--member' ? [arg.split('=') as [string, string]] : [])));
+
+    it('when merged, then every member\'s environment still passes its schema, now with a postgres:// DATABASE_URL', () => {
+      for (const [name, service] of Object.entries(merged).filter(([, s]) => s.command?.some((c) => c.endsWith('main.ts')))) {
+        const entry = service.command!.find((c) => c.endsWith('main.ts'))!;
+        const parsed = SCHEMAS[entry]!.schema.safeParse(substitute(service.environment ?? {}));
+        expect(parsed.success, `${name}: ${JSON.stringify(parsed.error)}`).to.equal(true);
+        expect(service.environment?.DATABASE_URL, name).to.match(/^postgres:\/\/hikitsugi_[a-z0-9]+:\$\{[A-Z_]+_DB_PASSWORD:\?[^}]*\}@postgres:5432\/hikitsugi_[a-z0-9]+$/);
+      }
+    });
+
+    it('when started, then each member waits for db-provision, which made exactly its role and database with the password it connects with', () => {
+      expect(provision.profiles).to.deep.equal(['postgres']);
+      expect(provision.command).to.include('scripts/db-provision.ts');
+      expect(existsSync('scripts/db-provision.ts')).to.equal(true);
+      expect(provision.depends_on).to.have.nested.property('postgres.condition', 'service_healthy');
+      const members = Object.entries(merged).filter(([, s]) => s.command?.some((c) => c.endsWith('main.ts')));
+      expect(provisioned.size).to.equal(members.length);
+      for (const [name, service] of members) {
+        const env = service.environment!;
+        const member = env.MUNICIPALITY_CODE ?? name;
+        const url = env.DATABASE_URL!;
+        const passwordEnv = /\$\{([A-Z_]+):\?/.exec(url)![1]!;
+        expect(provisioned.get(member), `${name} provisioned`).to.equal(passwordEnv);
+        expect(url).to.contain(`hikitsugi_${member}:`).and.to.contain(`/hikitsugi_${member}`);
+        expect(provision.environment?.[passwordEnv], passwordEnv).to.match(/^\$\{[A-Z_]+:\?/);
+        expect(service.depends_on).to.have.nested.property('db-provision.condition', 'service_completed_successfully');
+        expect(service.depends_on).to.have.property('pki');
+      }
+      expect(provision.environment?.DATABASE_ADMIN_URL).to.match(/^postgres:\/\/postgres:\$\{POSTGRES_PASSWORD:\?[^}]*\}@postgres:5432\/postgres$/);
+    });
   });
 });
