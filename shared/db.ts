@@ -37,6 +37,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Sequelize>
       transactionType: Transaction.TYPES.IMMEDIATE,
     });
     prepareSqliteConnections(sequelize);
+    // ':memory:' has one shared connection already; only files open one per transaction.
+    if (storage !== ':memory:') reuseTransactionConnections(sequelize);
     serializeSqliteTransactions(sequelize);
     await sequelize.query('PRAGMA journal_mode = WAL');
   }
@@ -58,6 +60,54 @@ function prepareSqliteConnections(sequelize: Sequelize): void {
       await new Promise<void>((resolve, reject) => connection.run('PRAGMA synchronous = NORMAL', (err) => (err ? reject(err) : resolve())));
     }
     return connection;
+  };
+}
+
+/** Idle transaction connections kept open: one for the queued transactions, one for Sequelize's own unmanaged ones. */
+const IDLE_TRANSACTION_CONNECTIONS = 2;
+
+/**
+ * Keeps a finished transaction's connection open for the next transaction. Sequelize's SQLite
+ * dialect opens a connection per transaction and closes it at the end; each new connection costs
+ * an open, the PRAGMAs and a parse of the whole schema on its first statement — a transaction
+ * with one SELECT cost ~2.0–3.0 ms of CPU that way against ~1.2–1.7 ms reusing (BENCHMARKS.md).
+ * A connection is reused only after its COMMIT or ROLLBACK succeeded (a failed rollback destroys
+ * it, as before) and serves one transaction at a time; idle ones close with the database.
+ */
+function reuseTransactionConnections(sequelize: Sequelize): void {
+  interface Connection { uuid?: string; close(cb?: (err: Error | null) => void): void }
+  const manager = sequelize.connectionManager as unknown as {
+    connections: Record<string, Connection>;
+    getConnection(options?: { uuid?: string }): Promise<Connection>;
+    releaseConnection(connection: Connection, force?: boolean): void;
+    _onProcessExit(): Promise<void>;
+  };
+  const idle: Connection[] = [];
+  const get = manager.getConnection.bind(manager);
+  const release = manager.releaseConnection.bind(manager);
+  const exit = manager._onProcessExit.bind(manager);
+  manager.getConnection = async (options) => {
+    const uuid = options?.uuid;
+    if (uuid && uuid !== 'default' && !manager.connections[uuid]) {
+      const reused = idle.pop();
+      if (reused) {
+        manager.connections[uuid] = reused;
+        return reused;
+      }
+    }
+    return get(options);
+  };
+  manager.releaseConnection = (connection, force) => {
+    if (!force && connection.uuid && connection.uuid !== 'default' && idle.length < IDLE_TRANSACTION_CONNECTIONS) {
+      delete manager.connections[connection.uuid];
+      idle.push(connection);
+      return;
+    }
+    release(connection, force);
+  };
+  manager._onProcessExit = async () => {
+    await Promise.all(idle.splice(0).map((c) => new Promise<void>((resolve) => c.close(() => resolve()))));
+    return exit();
   };
 }
 

@@ -40,4 +40,31 @@ describe('SQLite connection settings', () => {
       await sequelize.close();
     }
   });
+
+  it('when transactions reuse a connection, then a rolled-back one leaves nothing behind, the next sees only committed rows, and few connections stay open', async () => {
+    const sequelize = await openDatabase({ storage: join(dir, 'c.sqlite') });
+    try {
+      await sequelize.query('CREATE TABLE entries (n INTEGER)');
+      const failures: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        await sequelize.transaction(async (t) => {
+          await sequelize.query('INSERT INTO entries (n) VALUES (:i)', { transaction: t, replacements: { i } });
+          if (i % 3 === 0) throw new Error(`refused ${i}`);
+        }).catch((err: Error) => failures.push(err.message));
+      }
+      // After a failure the reused connection must not still be inside the failed transaction.
+      const inTransaction = await sequelize.transaction(async (t) => {
+        await sequelize.query('INSERT INTO entries (n) VALUES (100)', { transaction: t });
+        return sequelize.query<{ c: number }>('SELECT COUNT(*) AS c FROM entries', { type: QueryTypes.SELECT, transaction: t });
+      });
+      expect(failures).to.have.length(10);
+      expect(inTransaction[0]?.c).to.equal(21);
+      const [row] = await sequelize.query<{ c: number }>('SELECT COUNT(*) AS c FROM entries WHERE n % 3 = 0 AND n < 30', { type: QueryTypes.SELECT });
+      expect(row?.c, 'rolled-back rows').to.equal(0);
+      const open = Object.keys((sequelize.connectionManager as unknown as { connections: Record<string, unknown> }).connections);
+      expect(open.length, open.join(',')).to.be.at.most(1);
+    } finally {
+      await sequelize.close();
+    }
+  });
 });
