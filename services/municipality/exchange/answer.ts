@@ -8,6 +8,7 @@
  * decision is logged.
  */
 import { randomUUID } from 'node:crypto';
+import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../../shared/concurrency.ts';
 import { appendAccessBatch, type AccessInput } from '../../../shared/audit.ts';
 import { ResidentConsentRefused, checkLegalBasis, residentTermsDiffer, verifyResidentConsent } from '../../../shared/consent-policy.ts';
 import { adoptRequestId } from '../../../shared/context.ts';
@@ -28,6 +29,7 @@ import { DISCLOSURE_POLICY, discloseImmunization } from './disclosure-policy.ts'
 import type { FederationLink } from './federation.ts';
 import { identityMismatches } from './identity.ts';
 import { pruneTokens, rememberToken } from './model.ts';
+import type { ResidentRow } from '../residents/model.ts';
 
 interface Decision {
   ref: string;
@@ -76,17 +78,16 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
 
   const requestHash = sha256Hex(forward.query);
   const subjectsByRef = new Map(query.subjects.map((s) => [s.ref, s]));
-  const decisions: Decision[] = [];
+  // One read for the whole batch; each subject's checks and crypto then run a few at a time.
+  const residentsByCode = new Map((await ctx.models.Resident.findAll({ where: { code: forward.subjects.map((f) => f.code) }, raw: true }))
+    .map((r) => [r.code!, r]));
   const answered = new Set<string>();
-  for (const f of forward.subjects) {
+  const decisions = await mapWithLimit(forward.subjects, SUBJECTS_IN_FLIGHT, (f): Promise<Decision> => {
     // One answer per subject: a ref forwarded twice (e.g. with two codes) releases nothing the second time.
-    if (answered.has(f.ref)) {
-      decisions.push({ ref: f.ref, status: 'denied', reason: 'duplicate_ref', flags: [], subject: f.code, recordIds: [] });
-      continue;
-    }
+    if (answered.has(f.ref)) return Promise.resolve({ ref: f.ref, status: 'denied', reason: 'duplicate_ref', flags: [], subject: f.code, recordIds: [] });
     answered.add(f.ref);
-    decisions.push(await decide(ctx, fed, query, f, subjectsByRef.get(f.ref)));
-  }
+    return decide(ctx, fed, query, f, subjectsByRef.get(f.ref), residentsByCode.get(f.code));
+  });
 
   const entries: AccessInput[] = decisions.map((d) => {
     const s = subjectsByRef.get(d.ref);
@@ -109,7 +110,9 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
   }, fed.signer, Typ.ANSWER);
 }
 
-async function decide(ctx: MunicipalityContext, fed: FederationLink, query: QueryClaims, f: ForwardSubject, s: QuerySubject | undefined): Promise<Decision> {
+async function decide(
+  ctx: MunicipalityContext, fed: FederationLink, query: QueryClaims, f: ForwardSubject, s: QuerySubject | undefined, resident: ResidentRow | undefined,
+): Promise<Decision> {
   const self = ctx.config.MUNICIPALITY_CODE;
   const refuse = (status: AnswerResult['status'], reason: string, subject: string | null = f.code, flags: string[] = []): Decision =>
     ({ ref: f.ref, status, reason, flags, subject, recordIds: [] });
@@ -119,7 +122,6 @@ async function decide(ctx: MunicipalityContext, fed: FederationLink, query: Quer
   if (verdict.status !== 'ok') return refuse(verdict.status, verdict.reason ?? 'refused', f.code, verdict.flags);
   if (!(await attestationsAgree(fed, query.iss, s.sub, self, f))) return refuse('denied', 'attestation_invalid', f.code, verdict.flags);
 
-  const resident = await ctx.models.Resident.findOne({ where: { code: f.code }, raw: true });
   if (!resident) return refuse('not_found', 'no_resident_with_code', f.code, verdict.flags);
 
   let sealed;

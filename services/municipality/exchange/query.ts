@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Op } from 'sequelize';
 import { appendAccessBatch, type AccessInput } from '../../../shared/audit.ts';
+import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../../shared/concurrency.ts';
 import { checkLegalBasis } from '../../../shared/consent-policy.ts';
 import { sha256Hex, peekJwt } from '../../../shared/crypto.ts';
 import { currentRequestId } from '../../../shared/context.ts';
@@ -82,11 +83,10 @@ export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, in
   const batches: Batch[] = [];
   for (const [source, members] of bySource) {
     const jti = randomUUID();
-    const subjects = [];
-    for (const p of members) {
+    const subjects = await mapWithLimit(members, SUBJECTS_IN_FLIGHT, async (p) => {
       p.queryJti = jti;
-      subjects.push({ ...p.subject!, sealed: await sealIdentity(fed, p, jti) });
-    }
+      return { ...p.subject!, sealed: await sealIdentity(fed, p, jti) };
+    });
     const query = await signMessage({ aud: GATEWAY_ID, jti, rid: requestId, purpose: input.purpose, actor: actor.staffId, subjects }, fed.signer, Typ.QUERY);
     batches.push({ source, jti, query, requestHash: sha256Hex(query), members });
   }
@@ -200,13 +200,18 @@ async function sendBatch(ctx: MunicipalityContext, fed: FederationLink, b: Batch
   for (const answerJws of response.answers) {
     const answer = await verifyAnswer(ctx, fed, answerJws, b, requestId);
     if (!answer) continue;
-    for (const result of answer.results) {
+    const opened = await mapWithLimit(answer.results, SUBJECTS_IN_FLIGHT, async (result) => {
+      const p = byRef.get(result.ref);
+      if (!p || result.status !== 'ok' || !result.records) return null;
+      return openRecords(ctx, fed, result.records, answer, p, purpose);
+    });
+    for (const [i, result] of answer.results.entries()) {
       const p = byRef.get(result.ref);
       if (!p) continue;
       const outcome = outcomes.get(result.ref)!;
       Object.assign(outcome, { status: result.status, reason: result.reason, retryAfter: undefined });
       if (result.status !== 'ok') continue;
-      const records = result.records ? await openRecords(ctx, fed, result.records, answer, p, purpose) : null;
+      const records = opened[i];
       if (!records) {
         Object.assign(outcome, { status: 'denied', reason: 'records_unverifiable' });
         continue;

@@ -5,6 +5,7 @@
  * they return. Failures back off per resident.
  */
 import { QueryTypes } from 'sequelize';
+import { mapWithLimit } from '../../../shared/concurrency.ts';
 import { codeSchema } from '../../../shared/protocol.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { readMyNumber } from '../residents/service.ts';
@@ -37,17 +38,9 @@ export async function processRegistrations(ctx: MunicipalityContext, fed: Federa
       ORDER BY a."nextAttemptAt" ASC NULLS FIRST LIMIT :limit`,
     { type: QueryTypes.SELECT, replacements: { now: now.toISOString(), limit: options.limit ?? 500 } },
   );
-  let issued = 0;
-  let failed = 0;
-  const queue = [...due];
-  const worker = async () => {
-    for (let item = queue.shift(); item; item = queue.shift()) {
-      if (await registerOne(ctx, fed, item.id, item.attempts ?? 0)) issued += 1;
-      else failed += 1;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, queue.length) }, worker));
-  return { issued, failed, pending: (await registrationBacklog(ctx)).pending };
+  const outcomes = await mapWithLimit(due, options.concurrency ?? 8, (item) => registerOne(ctx, fed, item.id, item.attempts ?? 0));
+  const issued = outcomes.filter(Boolean).length;
+  return { issued, failed: outcomes.length - issued, pending: (await registrationBacklog(ctx)).pending };
 }
 
 async function registerOne(ctx: MunicipalityContext, fed: FederationLink, residentId: string, attempts: number): Promise<boolean> {

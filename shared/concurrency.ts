@@ -1,0 +1,17 @@
+/**
+ * Maps `items` through `fn` with at most `limit` calls in flight, keeping the input order.
+ * RSA work in WebCrypto and SQLite statements run on libuv's pool: a batch worked through one
+ * subject at a time leaves the second core idle, an unbounded one floods the pool and the peer.
+ */
+export async function mapWithLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i]!, i);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/** Subjects of one batch worked on at once in a member (their RSA operations run on libuv's pool). */
+export const SUBJECTS_IN_FLIGHT = 4;
