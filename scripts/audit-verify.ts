@@ -12,12 +12,15 @@
  * every municipality that fetched them. With a PKI folder (default
  * <data-dir>/pki when present) each checkpoint's signature is verified and forged ones are set
  * aside. Prints OK or the first broken entry; exit code 0 when OK, 1 when broken, 2 on bad usage.
+ *
+ * Members on PostgreSQL have no file in the data folder: name their databases with
+ * `--database <member>=<postgres://…>` (repeatable; also counted as holders of checkpoints).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { Command } from 'commander';
-import { QueryTypes, type Sequelize } from 'sequelize';
+import type { Sequelize } from 'sequelize';
 import { ACCESS_LOG_TABLE } from '../shared/audit.ts';
 import { CHECKPOINT_TABLE, defineCheckpoints, heldCheckpoints, verifyChain, type HeldCheckpoint, type VerifyReport } from '../shared/audit-verify.ts';
 import { openDatabase } from '../shared/db.ts';
@@ -27,9 +30,18 @@ const MEMBER_ID = /^[A-Za-z0-9_-]{1,32}$/;
 
 const databaseOf = (dataDir: string, member: string) => join(dataDir, member, `${member}.sqlite`);
 
-async function hasTable(sequelize: Sequelize, table: string): Promise<boolean> {
-  const rows = await sequelize.query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = :table`, { type: QueryTypes.SELECT, replacements: { table } });
-  return rows.length > 0;
+/** Where a member's database is: a PostgreSQL URL given with --database, else its SQLite file in the data folder. */
+type Databases = Record<string, string>;
+const openMember = (dataDir: string, databases: Databases, member: string): Promise<Sequelize> => {
+  const given = databases[member];
+  if (given && /^postgres(ql)?:\/\//.test(given)) return openDatabase({ url: given });
+  return openDatabase({ storage: given ?? databaseOf(dataDir, member) });
+};
+const hasDatabase = (dataDir: string, databases: Databases, member: string): boolean =>
+  Boolean(databases[member]) || existsSync(databaseOf(dataDir, member));
+
+function hasTable(sequelize: Sequelize, table: string): Promise<boolean> {
+  return sequelize.getQueryInterface().tableExists(table);
 }
 
 /** The member's signing key from the federation directory, its certificate verified against the CA. */
@@ -41,9 +53,10 @@ function signingKeyFrom(pkiDir: string, member: string): KeyObject | undefined {
   return verifyMemberCertificate(entry.signingCertificate, readFileSync(paths.caCert, 'utf8'), { usage: 'signing', expectedId: member }).publicKey;
 }
 
-async function auditVerify(member: string, options: { dataDir: string; pki?: string }): Promise<{ report: VerifyReport; sources: string[]; rejected: number }> {
-  const file = databaseOf(options.dataDir, member);
-  if (!existsSync(file)) throw new Error(`no database for member ${member} at ${file}`);
+async function auditVerify(member: string, options: { dataDir: string; pki?: string; database?: Databases }): Promise<{ report: VerifyReport; sources: string[]; rejected: number }> {
+  const databases = options.database ?? {};
+  const file = databases[member] ? `the database given for ${member}` : databaseOf(options.dataDir, member);
+  if (!hasDatabase(options.dataDir, databases, member)) throw new Error(`no database for member ${member} at ${file}`);
   const pkiDir = options.pki ?? join(options.dataDir, 'pki');
   const key = existsSync(pkiDir) ? signingKeyFrom(pkiDir, member) : undefined;
   const keyFor = key ? () => key : undefined;
@@ -51,11 +64,13 @@ async function auditVerify(member: string, options: { dataDir: string; pki?: str
   const checkpoints: HeldCheckpoint[] = [];
   const sources: string[] = [];
   let rejected = 0;
-  const holders = readdirSync(options.dataDir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && MEMBER_ID.test(d.name) && existsSync(databaseOf(options.dataDir, d.name)))
-    .map((d) => d.name);
+  const inFolder = existsSync(options.dataDir)
+    ? readdirSync(options.dataDir, { withFileTypes: true }).filter((d) => d.isDirectory() && MEMBER_ID.test(d.name)).map((d) => d.name)
+    : [];
+  const holders = [...new Set([...inFolder, ...Object.keys(databases)])].sort()
+    .filter((h) => hasDatabase(options.dataDir, databases, h));
   for (const holder of holders.filter((h) => h !== member)) {
-    const other = await openDatabase({ storage: databaseOf(options.dataDir, holder) });
+    const other = await openMember(options.dataDir, databases, holder);
     try {
       if (!(await hasTable(other, CHECKPOINT_TABLE))) continue;
       const held = await heldCheckpoints(defineCheckpoints(other), member, holder, keyFor);
@@ -67,7 +82,7 @@ async function auditVerify(member: string, options: { dataDir: string; pki?: str
     }
   }
 
-  const sequelize = await openDatabase({ storage: file });
+  const sequelize = await openMember(options.dataDir, databases, member);
   try {
     if (!(await hasTable(sequelize, ACCESS_LOG_TABLE))) throw new Error(`${file} has no ${ACCESS_LOG_TABLE} table`);
     if (await hasTable(sequelize, CHECKPOINT_TABLE)) {
@@ -89,9 +104,20 @@ const program = new Command('audit-verify')
   .option('--data-dir <dir>', 'folder holding <member>/<member>.sqlite for every member', 'data')
   .option('--pki <dir>', 'PKI folder with directory.json and ca/ca.pem, to verify checkpoint signatures (default <data-dir>/pki)')
   .option('--json', 'print the report as JSON')
-  .action(async (member: string, options: { dataDir: string; pki?: string; json?: boolean }) => {
+  .option('--database <member=url>', 'a member\'s database on PostgreSQL (postgres://…) or elsewhere than <data-dir>; repeatable',
+    (spec: string, all: Databases = {}) => {
+      const at = spec.indexOf('=');
+      return { ...all, [at > 0 ? spec.slice(0, at) : spec]: at > 0 ? spec.slice(at + 1) : '' };
+    })
+  .action(async (member: string, options: { dataDir: string; pki?: string; json?: boolean; database?: Databases }) => {
     if (!MEMBER_ID.test(member)) {
       console.error(`member must be a member id (letters, digits, - or _), got ${JSON.stringify(member)}`);
+      process.exitCode = 2;
+      return;
+    }
+    const badDatabase = Object.entries(options.database ?? {}).find(([id, where]) => !MEMBER_ID.test(id) || !where);
+    if (badDatabase) {
+      console.error(`--database must be <member>=<postgres://… or file>, got ${JSON.stringify(badDatabase[0])}`);
       process.exitCode = 2;
       return;
     }

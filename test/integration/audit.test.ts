@@ -7,10 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Server } from 'node:http';
 import { QueryTypes } from 'sequelize';
-import sqlite3 from 'sqlite3';
 import { appendAccess, entryHash, GENESIS_HASH, protectAppendOnly, type AccessInput } from '../../shared/audit.ts';
 import { CHECKPOINT_TABLE, createCheckpoint, defineCheckpoints, witnessCheckpoint } from '../../shared/audit-verify.ts';
-import { openDatabase } from '../../shared/db.ts';
 import { errorHandler, notFoundHandler } from '../../shared/errors.ts';
 import { createBaseApp } from '../../shared/http.ts';
 import { completeMyNumber } from '../../shared/identifiers.ts';
@@ -21,14 +19,20 @@ import { authRoutes } from '../../services/municipality/auth/routes.ts';
 import { Actions } from '../../services/municipality/audit/actions.ts';
 import { startMunicipality, removeDir, DEMO_MUNICIPALITIES, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { api } from '../fixtures/http.ts';
+import { auditVerifyDatabaseArgs, liftAppendOnlySql, memberDatabase, openMemberDatabase, rawSqlAsOwner } from '../fixtures/database.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** Runs the real CLI as a separate process, as an auditor would. */
-async function cli(member: string, dataDir: string): Promise<{ code: number; out: string }> {
+type DatabaseEnv = { DATABASE_PATH?: string; DATABASE_URL?: string };
+
+/**
+ * Runs the real CLI as a separate process, as an auditor would. Members on PostgreSQL have no file
+ * in the data folder: their databases are named with --database.
+ */
+async function cli(member: string, dataDir: string, databases: Record<string, DatabaseEnv> = {}): Promise<{ code: number; out: string }> {
   try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/audit-verify.ts'), member, '--data-dir', dataDir], { cwd: ROOT });
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/audit-verify.ts'), member, '--data-dir', dataDir, ...auditVerifyDatabaseArgs(databases)], { cwd: ROOT });
     return { code: 0, out: stdout };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -36,18 +40,18 @@ async function cli(member: string, dataDir: string): Promise<{ code: number; out
   }
 }
 
-/** Raw SQL on the database FILE through the sqlite3 module: an attacker's access, not ours. */
-async function sqlOnFile(file: string, sql: string): Promise<void> {
-  const db = new sqlite3.Database(file);
-  try {
-    await new Promise<void>((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
-  } finally {
-    await new Promise<void>((resolve) => db.close(() => resolve()));
-  }
-}
+/**
+ * Raw SQL on the database past the application: on SQLite through the sqlite3 module on the FILE,
+ * on PostgreSQL through a plain client with the owner role's credentials. An attacker's access, not ours.
+ */
+const sqlOnFile = rawSqlAsOwner;
 
-const DROP_TRIGGERS = `DROP TRIGGER IF EXISTS access_log_no_update; DROP TRIGGER IF EXISTS access_log_no_delete;
-  DROP TRIGGER IF EXISTS checkpoints_no_update; DROP TRIGGER IF EXISTS checkpoints_no_delete;`;
+/** Drops (SQLite) or disables (PostgreSQL, as the tables' owner) the append-only triggers. */
+const DROP_TRIGGERS = liftAppendOnlySql(['access_log', 'checkpoints']);
+
+/** A value as an SQL literal; dates (PostgreSQL timestamps come back as Date) in ISO 8601. */
+const sqlLiteral = (v: unknown): string =>
+  (v === null || v === undefined ? 'NULL' : `'${(v instanceof Date ? v.toISOString() : String(v)).replace(/'/g, "''")}'`);
 
 let myNumberSeq = 10_000_000;
 async function createResident(m: RunningMunicipality, clerk: string, name = '俵本 花子'): Promise<string> {
@@ -241,15 +245,19 @@ describe('tampering with a municipality database file', () => {
   let root: string;
   const started: RunningMunicipality[] = [];
 
-  /** A running instance in the `npm start` layout data/<code>/<code>.sqlite, with a few entries. */
-  async function instance(): Promise<{ m: RunningMunicipality; file: string; dataDir: string; officer: string }> {
+  /**
+   * A running instance in the `npm start` layout data/<code>/<code>.sqlite, with a few entries.
+   * `file` is where its data is: the SQLite file, or its PostgreSQL database (DATABASE_URL).
+   */
+  async function instance(): Promise<{ m: RunningMunicipality; file: DatabaseEnv; dataDir: string; officer: string; databases: Record<string, DatabaseEnv> }> {
     const dataDir = mkdtempSync(join(root, 'data-'));
     const m = await startMunicipality(DEMO_MUNICIPALITIES.akiota, { dir: join(dataDir, '343692') });
     started.push(m);
     const clerk = await m.tokenFor('clerk');
     const resident = await createResident(m, clerk);
     for (let i = 0; i < 4; i++) await api('GET', `${m.url}/residents/${resident}`, { token: clerk });
-    return { m, file: join(dataDir, '343692', '343692.sqlite'), dataDir, officer: await m.tokenFor('privacy_officer') };
+    const file = m.ctx.config.DATABASE_URL ? { DATABASE_URL: m.ctx.config.DATABASE_URL } : { DATABASE_PATH: join(dataDir, '343692', '343692.sqlite') };
+    return { m, file, dataDir, officer: await m.tokenFor('privacy_officer'), databases: { '343692': file } };
   }
 
   const verify = async (url: string, token: string) => (await api('POST', `${url}/audit/verify`, { token })).body;
@@ -272,33 +280,33 @@ describe('tampering with a municipality database file', () => {
   });
 
   it('when a field of one row is edited in the file, then the API and the CLI name that entry', async () => {
-    const { m, file, dataDir, officer } = await instance();
-    expect((await cli('343692', dataDir)).code).to.equal(0);
-    await sqlOnFile(file, `${DROP_TRIGGERS} UPDATE access_log SET actorId = 'someone-else' WHERE seq = 3;`);
+    const { m, file, dataDir, officer, databases } = await instance();
+    expect((await cli('343692', dataDir, databases)).code).to.equal(0);
+    await sqlOnFile(file, `${DROP_TRIGGERS} UPDATE access_log SET "actorId" = 'someone-else' WHERE seq = 3;`);
     const report = await verify(m.url, officer);
     expect(report.ok).to.equal(false);
     expect(report.broken).to.include({ seq: 3, kind: 'hash-mismatch' });
-    const out = await cli('343692', dataDir);
+    const out = await cli('343692', dataDir, databases);
     expect(out.code).to.equal(1);
     expect(out.out).to.match(/BROKEN 343692: first broken entry seq 3 \(hash-mismatch\)/);
   });
 
   it('when a row is deleted from the file, then the missing seq is named', async () => {
-    const { m, file, dataDir, officer } = await instance();
+    const { m, file, dataDir, officer, databases } = await instance();
     await sqlOnFile(file, `${DROP_TRIGGERS} DELETE FROM access_log WHERE seq = 2;`);
     expect((await verify(m.url, officer)).broken).to.include({ seq: 2, kind: 'missing-entry' });
-    expect((await cli('343692', dataDir)).out).to.match(/seq 2 \(missing-entry\)/);
+    expect((await cli('343692', dataDir, databases)).out).to.match(/seq 2 \(missing-entry\)/);
   });
 
   it('when two rows are reordered in the file, then the first moved entry is named', async () => {
-    const { m, file, dataDir, officer } = await instance();
+    const { m, file, dataDir, officer, databases } = await instance();
     await sqlOnFile(file, `${DROP_TRIGGERS} UPDATE access_log SET seq = -1 WHERE seq = 2; UPDATE access_log SET seq = 2 WHERE seq = 4; UPDATE access_log SET seq = 4 WHERE seq = -1;`);
     expect((await verify(m.url, officer)).broken).to.include({ seq: 2, kind: 'reordered', actual: 4 });
-    expect((await cli('343692', dataDir)).out).to.match(/seq 2 \(reordered\)/);
+    expect((await cli('343692', dataDir, databases)).out).to.match(/seq 2 \(reordered\)/);
   });
 
   it('when the municipality rewrites and re-hashes its chain and its own checkpoints, then the checkpoint in the gateway file catches it', async () => {
-    const { m, file, dataDir, officer } = await instance();
+    const { m, file, dataDir, officer, databases } = await instance();
     const signer = rsaSigner('343692');
     const gatewaySigner = rsaSigner('gateway');
 
@@ -321,8 +329,10 @@ describe('tampering with a municipality database file', () => {
       await closeServer(server as Server);
     }
 
-    // The gateway witnesses it and keeps its own copy in its own database file.
-    const gateway = await openDatabase({ storage: join(dataDir, 'gateway', 'gateway.sqlite') });
+    // The gateway witnesses it and keeps its own copy in its own database file (or PostgreSQL database).
+    const gatewayDatabase = memberDatabase('gateway', join(dataDir, 'gateway', 'gateway.sqlite'));
+    databases.gateway = gatewayDatabase;
+    const gateway = await openMemberDatabase(gatewayDatabase);
     const Checkpoints = defineCheckpoints(gateway);
     await gateway.sync();
     await protectAppendOnly(gateway, CHECKPOINT_TABLE);
@@ -333,7 +343,7 @@ describe('tampering with a municipality database file', () => {
     // own checkpoints replaced by a fresh one over the new head.
     await m.stop();
     started.splice(started.indexOf(m), 1);
-    const db = await openDatabase({ storage: file });
+    const db = await openMemberDatabase(file);
     await sqlOnFile(file, DROP_TRIGGERS);
     const rows = await db.query<Record<string, unknown> & { seq: number; prevHash: string; hash: string }>('SELECT * FROM access_log ORDER BY seq', { type: QueryTypes.SELECT });
     let prev = GENESIS_HASH;
@@ -344,15 +354,15 @@ describe('tampering with a municipality database file', () => {
       row.hash = entryHash(prev, row as never);
       prev = row.hash;
       const cols = Object.keys(row);
-      statements.push(`INSERT INTO access_log (${cols.map((c) => `"${c}"`).join(',')}) VALUES (${cols.map((c) => (row[c] === null ? 'NULL' : `'${String(row[c]).replace(/'/g, "''")}'`)).join(',')});`);
+      statements.push(`INSERT INTO access_log (${cols.map((c) => `"${c}"`).join(',')}) VALUES (${cols.map((c) => sqlLiteral(row[c])).join(',')});`);
     }
     await db.close();
     await sqlOnFile(file, statements.join('\n'));
-    const reopened = await openDatabase({ storage: file });
+    const reopened = await openMemberDatabase(file);
     await createCheckpoint(reopened, defineCheckpoints(reopened), signer);
     await reopened.close();
 
-    const out = await cli('343692', dataDir);
+    const out = await cli('343692', dataDir, databases);
     expect(out.code).to.equal(1);
     expect(out.out).to.match(new RegExp(`first broken entry seq ${checkpoint.seq} \\(checkpoint-contradiction\\)`));
     expect(out.out).to.match(/held by gateway/);

@@ -1,7 +1,8 @@
 /**
  * The gateway's side of the tamper-evident logs, over real mTLS on loopback: a real gateway and
  * issuer and a real federated municipality (Tawaramoto) in-process, each with its own SQLite file
- * in the `npm start` layout <data>/<member>/<member>.sqlite. Checkpoints are witnessed by the
+ * in the `npm start` layout <data>/<member>/<member>.sqlite (or, with TEST_DATABASE_URL, its own
+ * PostgreSQL database, named to audit:verify with --database). Checkpoints are witnessed by the
  * gateway, the gateway's own checkpoints are kept by the municipality, reconciliation and traces
  * read the gateway's entries, and the gateway's privacy officers have their own console API.
  */
@@ -14,14 +15,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { QueryTypes } from 'sequelize';
-import sqlite3 from 'sqlite3';
 import { gatewayConfigSchema } from '../../gateway/config.ts';
 import { GatewayActions } from '../../gateway/audit/actions.ts';
 import { seedGatewayStaff } from '../../gateway/audit/staff.ts';
 import { appendAccess, entryHash, GENESIS_HASH, type AccessInput, type AccessLogModel } from '../../shared/audit.ts';
 import { listCheckpoints } from '../../shared/audit-verify.ts';
 import { signPayload } from '../../shared/crypto.ts';
-import { openDatabase } from '../../shared/db.ts';
 import { createMemberClient, type MemberClient } from '../../shared/member-http.ts';
 import { pkiPaths } from '../../shared/pki.ts';
 import { Typ } from '../../shared/protocol.ts';
@@ -34,6 +33,7 @@ import {
   createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, type RunningGateway, type RunningIssuer, type TestPki,
 } from '../fixtures/pki.ts';
 import { api } from '../fixtures/http.ts';
+import { auditVerifyDatabaseArgs, liftAppendOnlySql, openMemberDatabase, rawSqlAsOwner } from '../fixtures/database.ts';
 
 const A = '293610';
 const B = '112241';
@@ -41,10 +41,15 @@ const OFFICER_PASSWORD = 'gateway officer password';
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** `npm run audit:verify` as a separate process, as an auditor would run it. */
-async function auditVerify(member: string, dataDir: string, pkiDir: string): Promise<{ code: number; out: string }> {
+type DatabaseEnv = { DATABASE_PATH?: string; DATABASE_URL?: string };
+
+/**
+ * `npm run audit:verify` as a separate process, as an auditor would run it. Members on PostgreSQL
+ * have no file in the data folder: their databases are named with --database.
+ */
+async function auditVerify(member: string, dataDir: string, pkiDir: string, databases: Record<string, DatabaseEnv> = {}): Promise<{ code: number; out: string }> {
   try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/audit-verify.ts'), member, '--data-dir', dataDir, '--pki', pkiDir], { cwd: ROOT });
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/audit-verify.ts'), member, '--data-dir', dataDir, '--pki', pkiDir, ...auditVerifyDatabaseArgs(databases)], { cwd: ROOT });
     return { code: 0, out: stdout };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -58,6 +63,10 @@ async function plant(log: AccessLogModel, entries: AccessInput[]): Promise<void>
     for (const e of entries) await appendAccess(log, t, e);
   });
 }
+
+/** A value as an SQL literal; dates (PostgreSQL timestamps come back as Date) in ISO 8601. */
+const sqlLiteral = (v: unknown): string =>
+  (v === null || v === undefined ? 'NULL' : `'${(v instanceof Date ? v.toISOString() : String(v)).replace(/'/g, "''")}'`);
 
 const gatewayEntry = (extra: Partial<AccessInput>): AccessInput => ({
   actorType: 'member', actorId: B, actorRole: 'municipality', actingMunicipality: B, subject: 'CODEOFTHEREQUESTERXXXXXXXX',
@@ -87,6 +96,8 @@ describe('the gateway\'s audit API, checkpoints and console', () => {
   let clientB: MemberClient;
   let officerA: string;
   let gatewayStopped = false;
+  /** Every member's database, for audit:verify (on PostgreSQL they are not files in the data folder). */
+  const databases = (): Record<string, DatabaseEnv> => ({ gateway: gw.config, issuer: issuer.config, [A]: m.ctx.config });
 
   before(async function () {
     this.timeout(120_000);
@@ -95,7 +106,7 @@ describe('the gateway\'s audit API, checkpoints and console', () => {
     dataDir = join(root, 'data');
     for (const member of ['gateway', 'issuer']) mkdirSync(join(dataDir, member), { recursive: true });
     gw = await startGateway(gatewayTestConfig(pki, join(dataDir, 'gateway'), {
-      DATABASE_PATH: join(dataDir, 'gateway', 'gateway.sqlite'), STAFF_PORT: '0', SESSION_SECRET: randomBytes(32).toString('hex'), CHECKPOINT_INTERVAL_SECONDS: '0',
+      STAFF_PORT: '0', SESSION_SECRET: randomBytes(32).toString('hex'), CHECKPOINT_INTERVAL_SECONDS: '0',
     }));
     issuer = await startIssuer(issuerTestConfig(pki, join(dataDir, 'issuer'), gw.url, { CHECKPOINT_INTERVAL_SECONDS: '0' }));
     const dir = join(dataDir, A);
@@ -300,7 +311,7 @@ describe('the gateway\'s audit API, checkpoints and console', () => {
     // Nothing new since: the periodic run leaves the head alone.
     await issuer.issuer.checkpoints.runNow();
     expect(await listCheckpoints(gw.gateway.ctx.models.Checkpoint, 'issuer')).to.have.length(1);
-    const out = await auditVerify('issuer', dataDir, pki.dir);
+    const out = await auditVerify('issuer', dataDir, pki.dir, databases());
     expect(out.code, out.out).to.equal(0);
     expect(out.out).to.match(/OK issuer: 1 entries/).and.match(/held by gateway \(1\)/);
   });
@@ -312,30 +323,29 @@ describe('the gateway\'s audit API, checkpoints and console', () => {
     expect((await hooks.keepGatewayCheckpoints!()).kept).to.equal(0);
     const kept = (await listCheckpoints(m.ctx.models.Checkpoint, 'gateway')).filter((c) => c.witnessedBy === A);
     const newest = kept.at(-1)!;
-    expect((await auditVerify('gateway', dataDir, pki.dir)).code).to.equal(0);
+    expect((await auditVerify('gateway', dataDir, pki.dir, databases())).code).to.equal(0);
 
     // The gateway, stopped, rewrites one entry's subject and re-hashes everything after it.
     await gw.stop();
     gatewayStopped = true;
-    const file = join(dataDir, 'gateway', 'gateway.sqlite');
-    const db = await openDatabase({ storage: file });
+    // On SQLite it edits the file; on PostgreSQL it connects as its database's owner role.
+    const file = gw.config.DATABASE_URL ? { DATABASE_URL: gw.config.DATABASE_URL } : { DATABASE_PATH: join(dataDir, 'gateway', 'gateway.sqlite') };
+    const db = await openMemberDatabase(file);
     const rows = await db.query<Record<string, unknown> & { seq: number }>('SELECT * FROM access_log ORDER BY seq', { type: QueryTypes.SELECT });
     await db.close();
     let prev = GENESIS_HASH;
-    const statements = ['DROP TRIGGER IF EXISTS access_log_no_update;', 'DROP TRIGGER IF EXISTS access_log_no_delete;', 'DELETE FROM access_log;'];
+    const statements = [liftAppendOnlySql(['access_log']), 'DELETE FROM access_log;'];
     for (const r of rows) {
       const row: Record<string, unknown> = r.seq === 1 ? { ...r, subject: 'SOMEONEELSE' } : { ...r };
       row.prevHash = prev;
       row.hash = entryHash(prev, row as never);
       prev = row.hash as string;
       const cols = Object.keys(row);
-      statements.push(`INSERT INTO access_log (${cols.map((c) => `"${c}"`).join(',')}) VALUES (${cols.map((c) => (row[c] === null ? 'NULL' : `'${String(row[c]).replace(/'/g, "''")}'`)).join(',')});`);
+      statements.push(`INSERT INTO access_log (${cols.map((c) => `"${c}"`).join(',')}) VALUES (${cols.map((c) => sqlLiteral(row[c])).join(',')});`);
     }
-    const raw = new sqlite3.Database(file);
-    await new Promise<void>((resolve, reject) => raw.exec(statements.join('\n'), (err) => (err ? reject(err) : resolve())));
-    await new Promise<void>((resolve) => raw.close(() => resolve()));
+    await rawSqlAsOwner(file, statements.join('\n'));
 
-    const out = await auditVerify('gateway', dataDir, pki.dir);
+    const out = await auditVerify('gateway', dataDir, pki.dir, databases());
     expect(out.code, out.out).to.equal(1);
     expect(out.out).to.match(/BROKEN gateway: first broken entry seq \d+ \(checkpoint-contradiction\)/);
     expect(out.out).to.include(`held by ${A}`);

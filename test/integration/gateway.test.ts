@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { Server } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,7 @@ import {
   captureLog, createTestPki, FEDERATION_MEMBERS, foreignCredentials, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer,
   writeTestDirectory, type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,
 } from '../fixtures/pki.ts';
+import { databaseContents } from '../fixtures/database.ts';
 
 const TODA = '112241';
 const TAWARAMOTO = '293610';
@@ -433,7 +434,7 @@ describe('gateway: routing a cross-municipality query', () => {
       { who: 'taro', source: AKIOTA, legalBasis: 'life-protection', exception: { ...exception, approvedBy: 'clerk-7' }, ref: 'self' },
     ]);
     expect(statuses(response)).to.deep.equal(['approved:ok', 'self:denied']);
-    const rows = await accessLog('requestId = ?', [rid]);
+    const rows = await accessLog('"requestId" = ?', [rid]);
     expect(rows.map((r) => `${r.action}:${r.outcome}`)).to.have.members(['query.route:allowed', 'query.route:denied', 'query.answer:allowed']);
     for (const row of rows) {
       expect(JSON.parse(row.flags!)).to.include('life-protection');
@@ -451,7 +452,7 @@ describe('gateway: routing a cross-municipality query', () => {
   it('when a query is routed, then the gateway logs one entry per subject per hop, with metadata only', async () => {
     const { response, rid, compact } = await ask([{ who: 'hanako', source: TAWARAMOTO }, { who: 'jiro', source: AKIOTA }]);
     expect(statuses(response)).to.deep.equal(['s1:ok', 's2:not_found']);
-    const rows = await accessLog('requestId = ?', [rid]);
+    const rows = await accessLog('"requestId" = ?', [rid]);
     expect(rows.map((r) => `${r.action}:${r.subject}`)).to.deep.equal([
       `query.route:${code(TODA, 'hanako')}`, `query.route:${code(TODA, 'jiro')}`, `query.answer:${code(TODA, 'hanako')}`,
     ]);
@@ -474,7 +475,7 @@ describe('gateway: routing a cross-municipality query', () => {
     expect(res.headers['content-type']).to.match(/application\/problem\+json/);
     expect(res.body.type).to.match(typeEnd);
     expect(tawaramoto.received.length, 'nothing forwarded').to.equal(before);
-    const refusals = await accessLog('action = ? AND requestHash = ?', ['query.refuse', sha256Hex(compact)]);
+    const refusals = await accessLog('action = ? AND "requestHash" = ?', ['query.refuse', sha256Hex(compact)]);
     expect(refusals.length, 'refusal logged').to.be.greaterThan(0);
     return res.body;
   }
@@ -525,7 +526,7 @@ describe('gateway: routing a cross-municipality query', () => {
     gateway = await startGateway({ ...gateway.config, PORT: Number(new URL(gateway.url).port) }, gatewayLog.logger);
     await expectRefused(compact, 409, /replayed$/);
     const rows = await gateway.gateway.ctx.sequelize.query('SELECT COUNT(*) AS n FROM replay_cache', { type: QueryTypes.SELECT });
-    expect((rows[0] as { n: number }).n).to.be.greaterThan(0);
+    expect(Number((rows[0] as { n: number | string }).n)).to.be.greaterThan(0);
   });
 
   it('when a municipality sends a query signed in another municipality\'s name, then 403', async () => {
@@ -569,7 +570,7 @@ describe('gateway: routing a cross-municipality query', () => {
   });
 
   it('when the body is oversized, truncated, not JSON or not a JWS, then a problem names the rule and nothing changes', async () => {
-    const replayRows = async () => ((await gateway.gateway.ctx.sequelize.query('SELECT COUNT(*) AS n FROM replay_cache', { type: QueryTypes.SELECT }))[0] as { n: number }).n;
+    const replayRows = async () => Number(((await gateway.gateway.ctx.sequelize.query('SELECT COUNT(*) AS n FROM replay_cache', { type: QueryTypes.SELECT }))[0] as { n: number | string }).n);
     const before = await replayRows();
     const huge = await todaClient.postJson<{ type: string }>(`${gateway.url}/queries`, { query: 'a'.repeat(600_000) });
     expect(huge.status).to.equal(413);
@@ -666,8 +667,8 @@ describe('gateway: routing a cross-municipality query', () => {
       } catch { /* garbage-mode bodies are not JWS */ }
     }
     for (const r of responses) seen.push(JSON.stringify(r), ...r.answers.map(decode));
-    const db = gateway.config.DATABASE_PATH!;
-    const dbBytes = [db, `${db}-wal`].filter(existsSync).map((p) => readFileSync(p).toString('latin1')).join('');
+    // SQLite: the file's bytes, WAL included; PostgreSQL: every table's rows as text.
+    const dbBytes = (await databaseContents(gateway.config)).toString('latin1');
     const haystacks = { messages: seen.join('\n'), database: dbBytes, log: gatewayLog.text() };
     expect(sentQueries.length).to.be.greaterThan(10);
     expect(haystacks.database).to.contain('correspondence');

@@ -1,13 +1,9 @@
 import { expect } from 'chai';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { startMunicipality, removeDir, DEMO_MUNICIPALITIES, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { api } from '../fixtures/http.ts';
 import { buildResident, createResidentVia, newKey, postRecord } from '../fixtures/factories.ts';
-
-/** Every byte SQLite holds for a database: the main file and, under WAL, its -wal and -shm files. */
-function databaseBytes(path: string): Buffer {
-  return Buffer.concat([path, `${path}-wal`, `${path}-shm`].filter(existsSync).map((p) => readFileSync(p)));
-}
+import { databaseContents, onPostgres, queryRows } from '../fixtures/database.ts';
 
 describe('three municipalities, three databases', () => {
   const members: RunningMunicipality[] = [];
@@ -28,7 +24,20 @@ describe('three municipalities, three databases', () => {
     }
   });
 
-  it('when each instance starts, then each has its own database file', () => {
+  it('when each instance starts, then each has its own database file (on PostgreSQL: its own database and role)', async () => {
+    if (onPostgres) {
+      const urls = members.map((m) => new URL(m.ctx.config.DATABASE_URL!));
+      expect(new Set(urls.map((u) => u.pathname)).size, 'databases').to.equal(3);
+      expect(new Set(urls.map((u) => u.username)).size, 'roles').to.equal(3);
+      for (const m of members) {
+        const url = new URL(m.ctx.config.DATABASE_URL!);
+        const [row] = await queryRows<{ db: string; role: string; residents: string | null }>(
+          { DATABASE_URL: url.toString() }, `SELECT current_database() AS db, current_user AS role, to_regclass('residents')::text AS residents`,
+        );
+        expect(row, m.code).to.deep.equal({ db: url.pathname.slice(1), role: url.username, residents: 'residents' });
+      }
+      return;
+    }
     const files = members.map((m) => m.ctx.config.DATABASE_PATH!);
     expect(new Set(files).size).to.equal(3);
     for (const f of files) expect(existsSync(f), f).to.equal(true);
@@ -69,7 +78,7 @@ describe('three municipalities, three databases', () => {
     expect((await api('GET', `${akiota.url}/residents/${t.body.addresseeNumber}`, { token: await akiota.tokenFor('clerk') })).status).to.equal(404);
   });
 
-  it('when the database files are read byte by byte, then no plain My Number is in any of them, only ciphertext', async () => {
+  it('when the database files are read byte by byte (on PostgreSQL: every row as text), then no plain My Number is in any of them, only ciphertext', async () => {
     const myNumbers: string[] = [];
     const addresseeNumbers = new Map<RunningMunicipality, string>();
     for (const m of members) {
@@ -86,7 +95,7 @@ describe('three municipalities, three databases', () => {
       expect(stored.every((r) => r.myNumberEncrypted.startsWith('v1.'))).to.equal(true);
     }
     for (const m of members) {
-      const bytes = databaseBytes(m.ctx.config.DATABASE_PATH!);
+      const bytes = await databaseContents(m.ctx.config);
       // Positive control: the scan does see what was just written (WAL included).
       expect(bytes.includes(Buffer.from(addresseeNumbers.get(m)!)), `scan reaches recent rows of ${m.code}`).to.equal(true);
       for (const myNumber of myNumbers) {

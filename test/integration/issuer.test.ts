@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,12 +11,13 @@ import {
   captureLog, createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer,
   type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,
 } from '../fixtures/pki.ts';
+import { databaseContents } from '../fixtures/database.ts';
 
 const SEEDED = ['12345678901', '98765432109', '11122233344'].map(completeMyNumber);
 
-/** The bytes of a SQLite database, WAL included (recent writes may live only there). */
-function databaseBytes(path: string): string {
-  return [path, `${path}-wal`].filter(existsSync).map((p) => readFileSync(p).toString('latin1')).join('');
+/** The bytes of a SQLite database, WAL included (recent writes may live only there); on PostgreSQL every row as text. */
+async function databaseBytes(env: { DATABASE_PATH?: string; DATABASE_URL?: string }): Promise<string> {
+  return (await databaseContents(env)).toString('latin1');
 }
 
 describe('issuer: pseudonymous codes', () => {
@@ -133,7 +134,7 @@ describe('issuer: pseudonymous codes', () => {
   it('when codes are issued, then the issuer logs each with the municipality as actor and the code as subject', async () => {
     const res = await issue(tawaramoto, { myNumber: SEEDED[2] });
     const rows = await issuer.issuer.ctx.sequelize.query<{ actorId: string; actorType: string; subject: string; action: string }>(
-      'SELECT actorType, actorId, subject, action FROM access_log WHERE subject = ?', { replacements: [res.body.code], type: QueryTypes.SELECT });
+      'SELECT "actorType", "actorId", subject, action FROM access_log WHERE subject = ?', { replacements: [res.body.code], type: QueryTypes.SELECT });
     expect(rows[0]).to.deep.equal({ actorType: 'member', actorId: '293610', subject: res.body.code, action: 'code.issue' });
   });
 
@@ -175,8 +176,8 @@ describe('issuer: pseudonymous codes', () => {
 
   it('when everything above has run, then no seeded My Number is in the issuer or gateway databases or logs', async () => {
     const haystacks = {
-      issuerDb: databaseBytes(issuer.config.DATABASE_PATH!),
-      gatewayDb: databaseBytes(gateway.config.DATABASE_PATH!),
+      issuerDb: await databaseBytes(issuer.config),
+      gatewayDb: await databaseBytes(gateway.config),
       issuerLog: issuerLog.text(),
       gatewayLog: gatewayLog.text(),
     };

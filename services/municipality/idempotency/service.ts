@@ -3,7 +3,8 @@
  * so either both commit or neither does. A retry with the same key and the same request gets the
  * first status and body back and creates nothing; the same key with another request is a 422.
  * SQLite transactions here are IMMEDIATE (one writer), so a concurrent retry waits for the first
- * to commit and then finds its response.
+ * to commit and then finds its response; on PostgreSQL a transaction-scoped advisory lock on the
+ * (staff member, key) pair does the same.
  */
 import { UniqueConstraintError, type Transaction } from 'sequelize';
 import { sha256Hex } from '../../../shared/crypto.ts';
@@ -57,6 +58,13 @@ export async function runIdempotent<T>(
   const requestHash = sha256Hex(`${request.method} ${request.path}\n${canonicalJson(request.body ?? null)}`);
   try {
     return await inTransaction(ctx.sequelize, async (t) => {
+      if (ctx.sequelize.getDialect() === 'postgres') {
+        // Writers run in parallel here: wait for a request with the same key to commit, then find
+        // its response below (READ COMMITTED: the next statement sees the committed row).
+        await ctx.sequelize.query(`SELECT pg_advisory_xact_lock(hashtext('idempotency_keys'), hashtext(:lockKey))`, {
+          replacements: { lockKey: `${actor.staffId}\n${key}` }, transaction: t,
+        });
+      }
       const stored = await findStoredResponse(ctx.models.IdempotencyKey, actor.staffId, key, t);
       if (stored) {
         if (stored.requestHash !== requestHash) {
