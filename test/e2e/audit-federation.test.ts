@@ -15,19 +15,23 @@ import { QueryTypes } from 'sequelize';
 import sqlite3 from 'sqlite3';
 import { appendAccess, defineAccessLog, entryHash, GENESIS_HASH, type AccessInput } from '../../shared/audit.ts';
 import { createCheckpoint, defineCheckpoints } from '../../shared/audit-verify.ts';
-import { openDatabase } from '../../shared/db.ts';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';
+import { onPostgres, openMemberDatabase } from '../fixtures/database.ts';
 
 const A = '293610';
 const B = '112241';
 const ROOT = join(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
 
-/** `npm run audit:verify -- <member>` on the federation's data folder, as an auditor runs it. */
-async function npmAuditVerify(member: string, dataDir: string): Promise<{ code: number; out: string }> {
+/**
+ * `npm run audit:verify -- <member>` on the federation's data folder, as an auditor runs it; members
+ * on PostgreSQL have no file there, so their databases are named with --database.
+ */
+async function npmAuditVerify(member: string, fed: RunningFederation): Promise<{ code: number; out: string }> {
+  const databases = fed.members.flatMap((m) => (m.env.DATABASE_URL ? ['--database', `${m.id}=${m.env.DATABASE_URL}`] : []));
   try {
-    const { stdout } = await run('npm', ['run', '--silent', 'audit:verify', '--', member, '--data-dir', dataDir], { cwd: ROOT });
+    const { stdout } = await run('npm', ['run', '--silent', 'audit:verify', '--', member, '--data-dir', fed.dataDir, ...databases], { cwd: ROOT });
     return { code: 0, out: stdout };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -36,8 +40,8 @@ async function npmAuditVerify(member: string, dataDir: string): Promise<{ code: 
 }
 
 /** Appends to a running member's log from outside (a chained, valid append: a "planted" entry). */
-async function plant(file: string, entry: AccessInput): Promise<void> {
-  const sequelize = await openDatabase({ storage: file });
+async function plant(env: Record<string, string>, entry: AccessInput): Promise<void> {
+  const sequelize = await openMemberDatabase(env);
   try {
     const log = defineAccessLog(sequelize);
     await sequelize.transaction((t) => appendAccess(log, t, entry));
@@ -149,11 +153,11 @@ describe('tamper-evident logs across a federation of real processes', () => {
   it('when an entry is planted in Tawaramoto\'s log or in the gateway\'s, then reconciliation reports each on its own side', async () => {
     const atA = `planted-at-a-${randomUUID()}`;
     const atGateway = `planted-at-gateway-${randomUUID()}`;
-    await plant(fed.member(A).env.DATABASE_PATH!, {
+    await plant(fed.member(A).env, {
       requestId: atA, actorType: 'member', actorId: B, actingMunicipality: B, subject: moverAtA, action: 'exchange.query.answer',
       purpose: 'next-dose-scheduling', legalBasis: 'consent', outcome: 'allowed', details: { status: 'ok', ref: '0', via: 'gateway' },
     });
-    await plant(fed.member('gateway').env.DATABASE_PATH!, {
+    await plant(fed.member('gateway').env, {
       requestId: atGateway, actorType: 'member', actorId: B, actorRole: 'municipality', actingMunicipality: B, action: 'query.answer',
       purpose: 'next-dose-scheduling', legalBasis: 'consent', outcome: 'allowed', details: { source: A, ref: '0', status: 'ok', answerJti: randomUUID() },
     });
@@ -169,11 +173,11 @@ describe('tamper-evident logs across a federation of real processes', () => {
     const made = await api('POST', `${fed.url(A)}/audit/checkpoints`, { token: officerA });
     expect(made.body.witnessedBy).to.equal('gateway');
     await until('a copy of a gateway checkpoint at a municipality', async () =>
-      (await fed.rows<{ n: number }>(B, 'SELECT count(*) AS n FROM checkpoints WHERE member = \'gateway\''))[0]!.n > 0);
+      Number((await fed.rows<{ n: number }>(B, 'SELECT count(*) AS n FROM checkpoints WHERE member = \'gateway\''))[0]!.n) > 0);
     await until('an issuer checkpoint at the gateway', async () =>
-      (await fed.rows<{ n: number }>('gateway', 'SELECT count(*) AS n FROM checkpoints WHERE member = \'issuer\''))[0]!.n > 0);
+      Number((await fed.rows<{ n: number }>('gateway', 'SELECT count(*) AS n FROM checkpoints WHERE member = \'issuer\''))[0]!.n) > 0);
     for (const [member, holder] of [[A, 'gateway'], ['gateway', B], ['issuer', 'gateway']] as const) {
-      const out = await npmAuditVerify(member, fed.dataDir);
+      const out = await npmAuditVerify(member, fed);
       expect(out.code, out.out).to.equal(0);
       expect(out.out).to.match(new RegExp(`^OK ${member}:`)).and.match(new RegExp(`held by [^\\n]*${holder} \\(\\d+\\)`));
     }
@@ -187,28 +191,45 @@ describe('tamper-evident logs across a federation of real processes', () => {
 
     // The rewrite: triggers dropped, one subject changed at seq 2, every hash after it recomputed,
     // its own checkpoints replaced by one freshly signed with its real key over the new head.
-    const file = fed.member(A).env.DATABASE_PATH!;
-    const db = await openDatabase({ storage: file });
+    // On PostgreSQL the same, as the database's owner: the append-only triggers disabled for it.
+    const env = fed.member(A).env;
+    const db = await openMemberDatabase(env);
     const rows = await db.query<Record<string, unknown> & { seq: number }>('SELECT * FROM access_log ORDER BY seq', { type: QueryTypes.SELECT });
     await db.close();
     let prev = GENESIS_HASH;
-    const statements = [
-      'DROP TRIGGER IF EXISTS access_log_no_update;', 'DROP TRIGGER IF EXISTS access_log_no_delete;',
-      'DROP TRIGGER IF EXISTS checkpoints_no_update;', 'DROP TRIGGER IF EXISTS checkpoints_no_delete;',
-      'DELETE FROM access_log;', `DELETE FROM checkpoints WHERE member = '${A}';`,
-    ];
+    const statements = onPostgres
+      ? ['ALTER TABLE access_log DISABLE TRIGGER access_log_no_change;', 'ALTER TABLE checkpoints DISABLE TRIGGER checkpoints_no_change;']
+      : [
+        'DROP TRIGGER IF EXISTS access_log_no_update;', 'DROP TRIGGER IF EXISTS access_log_no_delete;',
+        'DROP TRIGGER IF EXISTS checkpoints_no_update;', 'DROP TRIGGER IF EXISTS checkpoints_no_delete;',
+      ];
+    statements.push('DELETE FROM access_log;', `DELETE FROM checkpoints WHERE member = '${A}';`);
+    const literal = (value: unknown) => (value === null ? 'NULL' : `'${String(value instanceof Date ? value.toISOString() : value).replace(/'/g, "''")}'`);
     for (const r of rows) {
       const row: Record<string, unknown> = r.seq === 2 ? { ...r, subject: '0000000000' } : { ...r };
       row.prevHash = prev;
       row.hash = entryHash(prev, row as never);
       prev = row.hash as string;
       const cols = Object.keys(row);
-      statements.push(`INSERT INTO access_log (${cols.map((c) => `"${c}"`).join(',')}) VALUES (${cols.map((c) => (row[c] === null ? 'NULL' : `'${String(row[c]).replace(/'/g, "''")}'`)).join(',')});`);
+      statements.push(`INSERT INTO access_log (${cols.map((c) => `"${c}"`).join(',')}) VALUES (${cols.map((c) => literal(row[c])).join(',')});`);
     }
-    const raw = new sqlite3.Database(file);
-    await new Promise<void>((resolve, reject) => raw.exec(statements.join('\n'), (err) => (err ? reject(err) : resolve())));
-    await new Promise<void>((resolve) => raw.close(() => resolve()));
-    const reopened = await openDatabase({ storage: file });
+    if (onPostgres) {
+      // Covering its tracks: the triggers are back on, as the member's migrations left them.
+      statements.push('ALTER TABLE access_log ENABLE TRIGGER access_log_no_change;', 'ALTER TABLE checkpoints ENABLE TRIGGER checkpoints_no_change;');
+      const owner = await openMemberDatabase(env);
+      try {
+        await owner.transaction(async (transaction) => {
+          for (const sql of statements) await owner.query(sql, { transaction });
+        });
+      } finally {
+        await owner.close();
+      }
+    } else {
+      const raw = new sqlite3.Database(env.DATABASE_PATH!);
+      await new Promise<void>((resolve, reject) => raw.exec(statements.join('\n'), (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve) => raw.close(() => resolve()));
+    }
+    const reopened = await openMemberDatabase(env);
     await createCheckpoint(reopened, defineCheckpoints(reopened), fed.credentials(A).signer);
     await reopened.close();
 
@@ -220,7 +241,7 @@ describe('tamper-evident logs across a federation of real processes', () => {
     expect(verified.body.broken).to.include({ kind: 'checkpoint-contradiction', seq: witnessed.find((s) => s >= 2) });
     expect(verified.body.broken.checkpoint).to.include({ heldBy: 'gateway' });
 
-    const out = await npmAuditVerify(A, fed.dataDir);
+    const out = await npmAuditVerify(A, fed);
     expect(out.code, out.out).to.equal(1);
     expect(out.out).to.match(/BROKEN 293610: first broken entry seq \d+ \(checkpoint-contradiction\)/).and.include('held by gateway');
   });

@@ -76,7 +76,7 @@ describe('beyond VRS: minimal disclosure per purpose and the move-in capability 
     const held = await copies(atB);
     expect(held.map(key).sort()).to.deep.equal(person.records.map(key).sort());
     const originals = new Map(person.records.map((r) => [key(r), r]));
-    const logged = await fed.rows<{ details: string }>(A, "SELECT details FROM access_log WHERE requestId = ? AND action = 'exchange.query.answer'", [res.body.requestId]);
+    const logged = await fed.rows<{ details: string }>(A, `SELECT details FROM access_log WHERE "requestId" = ? AND action = 'exchange.query.answer'`, [res.body.requestId]);
     return { atB, held: held.map((c) => ({ copy: c, original: originals.get(key(c))! })), elements: JSON.parse(logged[0]!.details).elements as string[] };
   }
 
@@ -142,8 +142,8 @@ describe('beyond VRS: minimal disclosure per purpose and the move-in capability 
     expect(consent.status).to.equal(201);
     const res = await query(atB, 'next-dose-scheduling', C);
     expect(res.body.results[0]).to.include({ status: 'denied', reason: 'source_not_on_move_chain', imported: 0 });
-    const logged = await fed.rows<{ outcome: string; reason: string }>(B, "SELECT outcome, reason FROM access_log WHERE requestId = ? AND action = 'exchange.query.send'", [res.body.requestId]);
+    const logged = await fed.rows<{ outcome: string; reason: string }>(B, `SELECT outcome, reason FROM access_log WHERE "requestId" = ? AND action = 'exchange.query.send'`, [res.body.requestId]);
     expect(logged).to.deep.equal([{ outcome: 'denied', reason: 'source_not_on_move_chain' }]);
-    expect(await fed.rows(C, 'SELECT seq FROM access_log WHERE requestId = ?', [res.body.requestId]), 'Akiota never heard of it').to.have.length(0);
+    expect(await fed.rows(C, 'SELECT seq FROM access_log WHERE "requestId" = ?', [res.body.requestId]), 'Akiota never heard of it').to.have.length(0);
   });
 });

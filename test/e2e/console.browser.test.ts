@@ -19,6 +19,7 @@ import { completeMyNumber } from '../../shared/identifiers.ts';
 import { Actions } from '../../services/municipality/audit/actions.ts';
 import { startMunicipality, removeDir, DEMO_MUNICIPALITIES, TEST_PASSWORD, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { api } from '../fixtures/http.ts';
+import { openMemberDatabase } from '../fixtures/database.ts';
 import { createTestPki, gatewayTestConfig, startGateway, type RunningGateway, type TestPki } from '../fixtures/pki.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -119,13 +120,24 @@ describe('privacy officer console in a browser', function () {
   });
 
   it('when a row is edited in the database file, then the console\'s verification names the entry', async () => {
-    const file = m.ctx.config.DATABASE_PATH!;
-    const db = new sqlite3.Database(file);
-    await new Promise<void>((resolve, reject) => db.exec(
-      'DROP TRIGGER IF EXISTS access_log_no_update; UPDATE access_log SET purpose = \'certificate-issuance\' WHERE seq = 2;',
-      (err) => (err ? reject(err) : resolve()),
-    ));
-    await new Promise<void>((resolve) => db.close(() => resolve()));
+    const edit = 'UPDATE access_log SET purpose = \'certificate-issuance\' WHERE seq = 2;';
+    if (m.ctx.config.DATABASE_URL) {
+      // PostgreSQL: the same edit by the database's owner, who can switch the append-only trigger off.
+      const db = await openMemberDatabase({ DATABASE_URL: m.ctx.config.DATABASE_URL });
+      try {
+        await db.transaction(async (transaction) => {
+          for (const sql of ['ALTER TABLE access_log DISABLE TRIGGER access_log_no_change;', edit, 'ALTER TABLE access_log ENABLE TRIGGER access_log_no_change;']) {
+            await db.query(sql, { transaction });
+          }
+        });
+      } finally {
+        await db.close();
+      }
+    } else {
+      const db = new sqlite3.Database(m.ctx.config.DATABASE_PATH!);
+      await new Promise<void>((resolve, reject) => db.exec(`DROP TRIGGER IF EXISTS access_log_no_update; ${edit}`, (err) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve) => db.close(() => resolve()));
+    }
     await page.getByRole('button', { name: '検証 / Verify chain' }).click();
     await page.locator('#check-result.broken').waitFor();
     expect(await page.locator('#check-result').textContent()).to.include('Broken at entry 2: hash-mismatch');

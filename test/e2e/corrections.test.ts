@@ -98,14 +98,14 @@ describe('corrections propagate to municipalities that imported the record', () 
     expect(history.body.versions.map((v: { lotNumber: string }) => v.lotNumber)).to.deep.equal([record.lotNumber, newLot]);
 
     // One trace id on the three logs: A sent it, the gateway relayed and delivered it, B applied it.
-    const [sent] = await fed.rows<{ requestId: string; outcome: string }>(A, `SELECT requestId, outcome FROM access_log WHERE action = 'exchange.correction.send' AND recordIds LIKE ?`, [`%${record.recordId}%`]);
+    const [sent] = await fed.rows<{ requestId: string; outcome: string }>(A, `SELECT "requestId", outcome FROM access_log WHERE action = 'exchange.correction.send' AND "recordIds" LIKE ?`, [`%${record.recordId}%`]);
     expect(sent).to.include({ outcome: 'allowed' });
-    const atGateway = await fed.rows<{ action: string; outcome: string }>('gateway', 'SELECT action, outcome FROM access_log WHERE requestId = ? ORDER BY seq', [sent!.requestId]);
+    const atGateway = await fed.rows<{ action: string; outcome: string }>('gateway', 'SELECT action, outcome FROM access_log WHERE "requestId" = ? ORDER BY seq', [sent!.requestId]);
     expect(atGateway.map((e) => [e.action, e.outcome])).to.deep.equal([['correction.relay', 'allowed'], ['correction.deliver', 'allowed']]);
-    const atB = await fed.rows<{ action: string; subject: string }>(B, 'SELECT action, subject FROM access_log WHERE requestId = ? ORDER BY seq', [sent!.requestId]);
+    const atB = await fed.rows<{ action: string; subject: string }>(B, 'SELECT action, subject FROM access_log WHERE "requestId" = ? ORDER BY seq', [sent!.requestId]);
     expect(atB.map((e) => [e.action, e.subject])).to.deep.equal([['exchange.correction.receive', moved.toAddressee]]);
     // The gateway kept metadata only; the sealed notice is gone once delivered.
-    const relayed = await fed.rows<{ notice: string | null; status: string }>('gateway', 'SELECT notice, status FROM correction_relay WHERE sourceRecordId = ?', [record.recordId]);
+    const relayed = await fed.rows<{ notice: string | null; status: string }>('gateway', 'SELECT notice, status FROM correction_relay WHERE "sourceRecordId" = ?', [record.recordId]);
     expect(relayed).to.deep.equal([{ notice: null, status: 'delivered' }]);
   });
 
@@ -120,7 +120,7 @@ describe('corrections propagate to municipalities that imported the record', () 
     expect(voided.status, JSON.stringify(voided.body)).to.equal(201);
     // The gateway accepted it and has already failed to reach B at least once.
     const waiting = await eventually(async () => {
-      const [row] = await fed.rows<{ status: string; attempts: number }>('gateway', 'SELECT status, attempts FROM correction_relay WHERE sourceRecordId = ?', [record.recordId]);
+      const [row] = await fed.rows<{ status: string; attempts: number }>('gateway', 'SELECT status, attempts FROM correction_relay WHERE "sourceRecordId" = ?', [record.recordId]);
       return row && row.attempts >= 1 ? row : undefined;
     }, 'a failed delivery attempt');
     expect(waiting.status).to.equal('pending');
@@ -131,7 +131,7 @@ describe('corrections propagate to municipalities that imported the record', () 
     expect(notice).to.include({ change: 'voided', outcome: 'applied', sourceVersion: record.version + 1 });
     expect(notice.changes).to.deep.include({ field: 'status', before: 'completed', after: 'entered-in-error' });
     const delivered = await eventually(async () => {
-      const [row] = await fed.rows<{ status: string; attempts: number; notice: string | null }>('gateway', 'SELECT status, attempts, notice FROM correction_relay WHERE sourceRecordId = ?', [record.recordId]);
+      const [row] = await fed.rows<{ status: string; attempts: number; notice: string | null }>('gateway', 'SELECT status, attempts, notice FROM correction_relay WHERE "sourceRecordId" = ?', [record.recordId]);
       return row?.status === 'delivered' ? row : undefined;
     }, 'the relay to finish');
     expect(delivered.attempts).to.be.at.least(2);
@@ -148,7 +148,7 @@ describe('corrections propagate to municipalities that imported the record', () 
     const a = fed.credentials(A);
     const fhir = await api('GET', `${fed.url(A)}/residents/${moved.fromAddressee}/immunizations`, { token: aClerk });
     const resource = fhir.body.entry.find((e: { resource: { id: string } }) => e.resource.id === record.recordId).resource;
-    const [{ code }] = await fed.rows<{ code: string }>(A, 'SELECT code FROM residents WHERE addresseeNumber = ?', [moved.fromAddressee]) as [{ code: string }];
+    const [{ code }] = await fed.rows<{ code: string }>(A, 'SELECT code FROM residents WHERE "addresseeNumber" = ?', [moved.fromAddressee]) as [{ code: string }];
     const jti = randomUUID();
     const rid = randomUUID();
     const sealed = await sealMessage({

@@ -5,9 +5,10 @@
  */
 import { expect } from 'chai';
 import { join } from 'node:path';
-import { Sequelize, QueryTypes } from 'sequelize';
+import { QueryTypes } from 'sequelize';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';
+import { openMemberDatabase } from '../fixtures/database.ts';
 import { DEMO_PASSWORD } from '../../scripts/seed.ts';
 import { moveResident, readAllSubjects, recordsOf, StaffSession, type Desk, type Move, type Plan } from '../../scripts/simulate.ts';
 import { createMemberClient, type MemberClient } from '../../shared/member-http.ts';
@@ -208,15 +209,15 @@ describe('failure behaviour of the federation (real processes)', () => {
     await expectEachImportedOnce(moves);
 
     // And in the database itself: no provenance twice, and the job's counts match the rows.
-    const db = new Sequelize({ dialect: 'sqlite', storage: join(fed.dataDir, TAWARAMOTO, `${TAWARAMOTO}.sqlite`), logging: false });
+    const db = await openMemberDatabase(fed.member(TAWARAMOTO).env);
     try {
       const twice = await db.query(
-        `SELECT residentId, sourceMunicipality, sourceRecordId, COUNT(*) AS n FROM vaccination_records
-          WHERE sourceMunicipality IS NOT NULL GROUP BY residentId, sourceMunicipality, sourceRecordId HAVING COUNT(*) > 1`, { type: QueryTypes.SELECT });
+        `SELECT "residentId", "sourceMunicipality", "sourceRecordId", COUNT(*) AS n FROM vaccination_records
+          WHERE "sourceMunicipality" IS NOT NULL GROUP BY "residentId", "sourceMunicipality", "sourceRecordId" HAVING COUNT(*) > 1`, { type: QueryTypes.SELECT });
       expect(twice).to.deep.equal([]);
       const [row] = await db.query<{ n: number }>(
-        `SELECT COUNT(*) AS n FROM vaccination_records v JOIN bulk_job_subjects s ON s.residentId = v.residentId AND s.source = v.sourceMunicipality
-          WHERE s.jobId = :id`, { type: QueryTypes.SELECT, replacements: { id } });
+        `SELECT COUNT(*) AS n FROM vaccination_records v JOIN bulk_job_subjects s ON s."residentId" = v."residentId" AND s.source = v."sourceMunicipality"
+          WHERE s."jobId" = :id`, { type: QueryTypes.SELECT, replacements: { id } });
       expect(Number(row!.n)).to.equal(done.imported);
     } finally {
       await db.close();

@@ -59,7 +59,7 @@ describe('a local federation of real processes (smoke)', () => {
     expect(back.body.resident.addresseeNumber).to.equal(moved.mover.addresseeNumber);
     const resident = await api('GET', `${fed.url('293610')}/residents/${moved.mover.addresseeNumber}`, { token: tClerk });
     expect(resident.body).to.include({ status: 'resident', address: '奈良県磯城郡田原本町890', previousMunicipality: '112241' });
-    const rows = await fed.rows<{ n: number }>('293610', 'SELECT COUNT(*) AS n FROM residents WHERE code = (SELECT code FROM residents WHERE addresseeNumber = ?)', [moved.mover.addresseeNumber]);
-    expect(rows[0]!.n).to.equal(1);
+    const rows = await fed.rows<{ n: number }>('293610', 'SELECT COUNT(*) AS n FROM residents WHERE code = (SELECT code FROM residents WHERE "addresseeNumber" = ?)', [moved.mover.addresseeNumber]);
+    expect(Number(rows[0]!.n)).to.equal(1);
   });
 });

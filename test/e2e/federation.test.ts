@@ -24,6 +24,7 @@ import {
 import type { GeneratedResident } from '../../services/municipality/residents/seed.ts';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';
+import { databaseContents } from '../fixtures/database.ts';
 import { foreignCredentials } from '../fixtures/pki.ts';
 
 const A = '293610'; // Tawaramoto: the resident's previous municipality, answers
@@ -79,10 +80,10 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
   const log = (member: string, where: string, params: unknown[]) =>
     fed.rows<AccessRow>(member, `SELECT * FROM access_log WHERE ${where} ORDER BY seq`, params);
   const count = async (member: string, table: string) =>
-    (await fed.rows<{ n: number }>(member, `SELECT COUNT(*) AS n FROM ${table}`))[0]!.n;
+    Number((await fed.rows<{ n: number }>(member, `SELECT COUNT(*) AS n FROM ${table}`))[0]!.n);
   const residentAtB = async (addressee: string) =>
     (await fed.rows<{ code: string; birthDate: string; sex: string; kana: string }>(B,
-      'SELECT code, birthDate, sex, kana FROM residents WHERE addresseeNumber = ?', [addressee]))[0]!;
+      'SELECT code, "birthDate", sex, kana FROM residents WHERE "addresseeNumber" = ?', [addressee]))[0]!;
   const attestation = async (municipality: string, code: string) =>
     (await fed.rows<{ attestation: string }>(GATEWAY_ID, 'SELECT attestation FROM correspondence WHERE municipality = ? AND code = ?', [municipality, code]))[0]!.attestation;
 
@@ -175,7 +176,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
 
   /** A's own log of a refused envelope: one denied entry, found by the hash of what was posted. */
   async function expectRefusalLoggedAtA(forward: string, code: string) {
-    const rows = await log(A, 'requestHash = ?', [sha256Hex(forward)]);
+    const rows = await log(A, '"requestHash" = ?', [sha256Hex(forward)]);
     expect(rows.map((r) => `${r.action}:${r.outcome}:${r.reason}`), 'refusal in A\'s access log').to.deep.equal([`exchange.query.answer:denied:${code}`]);
     expect(JSON.parse(rows[0]!.recordIds)).to.deep.equal([]);
   }
@@ -281,7 +282,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
 
   it('when the mover is registered at both municipalities, then the two codes differ and only the gateway links them', async () => {
     await fed.waitForCodes(B);
-    const [atA] = await fed.rows<{ code: string; status: string }>(A, 'SELECT code, status FROM residents WHERE addresseeNumber = ?', [movers.main.person.addresseeNumber]);
+    const [atA] = await fed.rows<{ code: string; status: string }>(A, 'SELECT code, status FROM residents WHERE "addresseeNumber" = ?', [movers.main.person.addresseeNumber]);
     const atB = await residentAtB(movers.main.atB!);
     expect(atA!.status).to.equal('moved-out');
     expect(atA!.code).to.match(/^[A-Z2-7]{26}$/);
@@ -290,7 +291,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     movers.main.codeAtA = atA!.code;
     movers.main.codeAtB = atB.code;
     const links = await fed.rows<{ linkId: string; municipality: string }>(GATEWAY_ID,
-      'SELECT linkId, municipality FROM correspondence WHERE code IN (?, ?)', [atA!.code, atB.code]);
+      'SELECT "linkId", municipality FROM correspondence WHERE code IN (?, ?)', [atA!.code, atB.code]);
     expect(links.map((l) => l.municipality).sort()).to.deep.equal([B, A].sort());
     expect(links[0]!.linkId).to.equal(links[1]!.linkId);
     // Neither municipality holds the other's code for this person.
@@ -318,14 +319,14 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
       expect(r.provenance.retrievedAt).to.be.a('string');
     }
 
-    const atB = await log(B, 'requestId = ?', [rid]);
+    const atB = await log(B, '"requestId" = ?', [rid]);
     expect(atB.map((r) => `${r.action}:${r.outcome}`)).to.deep.equal(['exchange.query.send:allowed', 'exchange.records.import:allowed']);
     expect(JSON.parse(atB[1]!.recordIds)).to.have.length(m.recordCount);
-    const atGateway = await log(GATEWAY_ID, 'requestId = ?', [rid]);
+    const atGateway = await log(GATEWAY_ID, '"requestId" = ?', [rid]);
     expect(atGateway.map((r) => `${r.action}:${r.outcome}:${r.subject}`)).to.deep.equal([
       `query.route:allowed:${m.codeAtB}`, `query.answer:allowed:${m.codeAtB}`,
     ]);
-    const atA = await log(A, 'requestId = ?', [rid]);
+    const atA = await log(A, '"requestId" = ?', [rid]);
     expect(atA.map((r) => `${r.action}:${r.outcome}:${r.subject}`)).to.deep.equal([`exchange.query.answer:allowed:${m.person.addresseeNumber}`]);
     expect(JSON.parse(atA[0]!.recordIds)).to.have.length(m.recordCount);
     // The three entries are about the same signed request.
@@ -342,9 +343,9 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
       expect(res.status).to.equal(200);
       expect(res.body.results[0]).to.include({ status, reason, recordCount: 0, imported: 0 });
       const rid = res.body.requestId as string;
-      expect((await log(B, 'requestId = ?', [rid])).map((r) => `${r.action}:${r.outcome}:${r.reason}`)).to.deep.equal([`exchange.query.send:denied:${reason}`]);
-      expect(await log(GATEWAY_ID, 'requestId = ?', [rid]), 'the gateway saw nothing').to.deep.equal([]);
-      expect(await log(A, 'requestId = ?', [rid]), 'Tawaramoto saw nothing').to.deep.equal([]);
+      expect((await log(B, '"requestId" = ?', [rid])).map((r) => `${r.action}:${r.outcome}:${r.reason}`)).to.deep.equal([`exchange.query.send:denied:${reason}`]);
+      expect(await log(GATEWAY_ID, '"requestId" = ?', [rid]), 'the gateway saw nothing').to.deep.equal([]);
+      expect(await log(A, '"requestId" = ?', [rid]), 'Tawaramoto saw nothing').to.deep.equal([]);
     };
     await fed.waitForCodes(B);
     await expectRefusedAtB('no_consent', 'no_matching_consent');
@@ -376,15 +377,15 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
       'overlong:no_consent:consent_term_too_long',
     ]);
     expect(body.answers).to.deep.equal([]);
-    expect((await log(GATEWAY_ID, 'requestId = ?', [rid])).map((r) => `${r.action}:${r.outcome}`)).to.deep.equal(Array(4).fill('query.route:denied'));
-    expect(await log(A, 'requestId = ?', [rid])).to.deep.equal([]);
+    expect((await log(GATEWAY_ID, '"requestId" = ?', [rid])).map((r) => `${r.action}:${r.outcome}`)).to.deep.equal(Array(4).fill('query.route:denied'));
+    expect(await log(A, '"requestId" = ?', [rid])).to.deep.equal([]);
 
     const missing = await craftQuery([{ consent: null }]);
     const refused = await toGateway(missing.compact);
     expect(refused.status).to.equal(400);
     expect(refused.headers['content-type']).to.match(/application\/problem\+json/);
     expect(refused.body).to.include({ type: 'https://hikitsugi.example/problems/invalid-claims', field: 'subjects.0.consent' });
-    expect((await log(GATEWAY_ID, 'requestHash = ?', [sha256Hex(missing.compact)])).map((r) => `${r.action}:${r.reason}`)).to.deep.equal(['query.refuse:invalid-claims']);
+    expect((await log(GATEWAY_ID, '"requestHash" = ?', [sha256Hex(missing.compact)])).map((r) => `${r.action}:${r.reason}`)).to.deep.equal(['query.refuse:invalid-claims']);
   });
 
   it('when a query\'s signature, audience, expiry or jti is wrong, or it is replayed, then the gateway refuses it whole and logs the refusal', async () => {
@@ -404,9 +405,9 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
       const res = await toGateway(compact);
       expect(res.status, `${name}: ${JSON.stringify(res.body)}`).to.equal(status);
       expect(res.body.type, name).to.equal(`https://hikitsugi.example/problems/${code}`);
-      const refusals = await log(GATEWAY_ID, 'requestHash = ? AND action = ?', [sha256Hex(compact), 'query.refuse']);
+      const refusals = await log(GATEWAY_ID, '"requestHash" = ? AND action = ?', [sha256Hex(compact), 'query.refuse']);
       expect(refusals.length, `${name} logged at the gateway`).to.be.greaterThan(0);
-      if (name !== 'replayed') expect(await log(A, 'requestHash = ?', [sha256Hex(compact)]), `${name} never reached A`).to.deep.equal([]);
+      if (name !== 'replayed') expect(await log(A, '"requestHash" = ?', [sha256Hex(compact)]), `${name} never reached A`).to.deep.equal([]);
     }
   });
 
@@ -440,7 +441,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     });
     expect(opened.sub).to.equal(movers.main.codeAtB);
     expect(opened.bundle.entry).to.have.length(movers.main.recordCount);
-    const atA = await log(A, 'requestId = ?', [rid]);
+    const atA = await log(A, '"requestId" = ?', [rid]);
     expect(atA.map((r) => `${r.outcome}:${JSON.parse(r.recordIds).length}`)).to.deep.equal([`allowed:${movers.main.recordCount}`]);
   });
 
@@ -488,7 +489,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
 
   it('when the gateway alters a request (another code, another purpose, another requester), then Tawaramoto refuses and logs it', async () => {
     const other = fed.residents(A).find((r) => ![movers.main, movers.second, movers.elsewhere].some((m) => m.person.addresseeNumber === r.addresseeNumber))!;
-    const [otherAtA] = await fed.rows<{ code: string }>(A, 'SELECT code FROM residents WHERE addresseeNumber = ?', [other.addresseeNumber]);
+    const [otherAtA] = await fed.rows<{ code: string }>(A, 'SELECT code FROM residents WHERE "addresseeNumber" = ?', [other.addresseeNumber]);
 
     // Another resident's code, with that resident's real attestation: the links differ.
     const swapped = await craftQuery([{ ref: 'with-attestation' }, { ref: 'code-only' }]);
@@ -504,7 +505,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
       'with-attestation:denied:attestation_invalid', 'code-only:denied:attestation_invalid',
     ]);
     expect(answer.results.every((r) => r.records === undefined)).to.equal(true);
-    const rows = await log(A, 'requestId = ?', [swapped.rid]);
+    const rows = await log(A, '"requestId" = ?', [swapped.rid]);
     expect(rows.map((r) => `${r.outcome}:${r.reason}:${JSON.parse(r.recordIds).length}`)).to.deep.equal(Array(2).fill('denied:attestation_invalid:0'));
 
     // B's query with another purpose, another requester, or re-signed by the gateway itself.
@@ -535,7 +536,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     const answer = await verifyAnswer(res.body.answer);
     expect(answer.results.map((r) => `${r.ref}:${r.status}:${r.reason}`)).to.deep.equal(['expired:consent_expired:consent_expired', 'source:no_consent:consent_source']);
     expect(answer.results.every((r) => r.records === undefined)).to.equal(true);
-    const rows = await log(A, 'requestId = ?', [rid]);
+    const rows = await log(A, '"requestId" = ?', [rid]);
     expect(rows.map((r) => `${r.outcome}:${r.reason}:${JSON.parse(r.recordIds).length}`)).to.deep.equal(['denied:consent_expired:0', 'denied:consent_source:0']);
 
     const none = await craftQuery([{ consent: null }]);
@@ -556,13 +557,13 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     const answer = await verifyAnswer(res.body.answers[0]);
     expect(answer.results[0]).to.include({ status: 'identity_mismatch', reason: 'identity_mismatch:birthDate' });
     expect(answer.results[0]).not.to.have.property('records');
-    const [row, ...more] = await log(A, 'requestId = ?', [rid]);
+    const [row, ...more] = await log(A, '"requestId" = ?', [rid]);
     expect(more).to.deep.equal([]);
     expect(row).to.include({ action: 'exchange.query.answer', outcome: 'denied', reason: 'identity_mismatch:birthDate', subject: movers.main.person.addresseeNumber });
     expect(JSON.parse(row!.recordIds)).to.deep.equal([]);
     expect(JSON.parse(row!.flags)).to.include('identity_mismatch');
     expect(JSON.stringify(row)).not.to.contain(wrong);
-    expect((await log(GATEWAY_ID, "requestId = ? AND action = 'query.answer'", [rid]))[0]).to.include({ outcome: 'denied', reason: 'identity_mismatch:birthDate' });
+    expect((await log(GATEWAY_ID, "\"requestId\" = ? AND action = 'query.answer'", [rid]))[0]).to.include({ outcome: 'denied', reason: 'identity_mismatch:birthDate' });
 
     // A sealed part that is no JWE for Tawaramoto (here: sealed for Toda itself) is refused as well.
     const misSealed = await sealMessage({ aud: A, jti: randomUUID(), ref: '0', birthDate: who.birthDate, sex: who.sex, kana: who.kana },
@@ -597,7 +598,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     const res = await query(clerkB, m.atB!, { exceptionId: id });
     expect(res.body.results[0]).to.include({ status: 'ok', recordCount: m.recordCount, imported: m.recordCount });
     const rid = res.body.requestId as string;
-    const hops = { [B]: await log(B, 'requestId = ?', [rid]), [GATEWAY_ID]: await log(GATEWAY_ID, 'requestId = ?', [rid]), [A]: await log(A, 'requestId = ?', [rid]) };
+    const hops = { [B]: await log(B, '"requestId" = ?', [rid]), [GATEWAY_ID]: await log(GATEWAY_ID, '"requestId" = ?', [rid]), [A]: await log(A, '"requestId" = ?', [rid]) };
     expect(hops[B]!.map((r) => r.action)).to.deep.equal(['exchange.query.send', 'exchange.records.import']);
     expect(hops[GATEWAY_ID]!.map((r) => r.action)).to.deep.equal(['query.route', 'query.answer']);
     expect(hops[A]!.map((r) => r.action)).to.deep.equal(['exchange.query.answer']);
@@ -610,7 +611,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
 
     const spent = await query(clerkB, m.atB!, { exceptionId: id });
     expect(spent.body.results[0]).to.include({ status: 'denied', reason: 'exception_used' });
-    expect(await log(GATEWAY_ID, 'requestId = ?', [spent.body.requestId])).to.deep.equal([]);
+    expect(await log(GATEWAY_ID, '"requestId" = ?', [spent.body.requestId])).to.deep.equal([]);
 
     // Two queries racing for one approval: exactly one goes out.
     const next = await ask();
@@ -679,7 +680,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     const nowhere = await toGateway(toNowhere);
     problem(nowhere, 400, 'subjects.0.source');
     expect(nowhere.body.type).to.equal('https://hikitsugi.example/problems/unknown-member');
-    expect((await log(GATEWAY_ID, 'requestHash = ?', [sha256Hex(toNowhere)])).map((r) => r.action)).to.deep.equal(['query.refuse']);
+    expect((await log(GATEWAY_ID, '"requestHash" = ?', [sha256Hex(toNowhere)])).map((r) => r.action)).to.deep.equal(['query.refuse']);
     expect(await logLine(GATEWAY_ID, /"path":"\/queries","status":413.*"refused"/), 'oversized body in the gateway log').to.equal(true);
     expect(await logLine(GATEWAY_ID, /"field":"query".*"refused"/), 'malformed token in the gateway log').to.equal(true);
 
@@ -718,8 +719,8 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     const decoded = sentToGateway.flatMap((m) => [m, ...m.split('.').slice(0, 2).map((p) => Buffer.from(p, 'base64url').toString('utf8'))]);
     const haystacks: Record<string, string> = { messages: decoded.join('\n') };
     for (const id of [GATEWAY_ID, ISSUER_ID]) {
-      const db = fed.member(id).env.DATABASE_PATH!;
-      haystacks[`${id} database`] = fileText(db) + fileText(`${db}-wal`);
+      // SQLite: the file's bytes (and its WAL); PostgreSQL: every table's rows, read through SQL.
+      haystacks[`${id} database`] = (await databaseContents(fed.member(id).env)).toString('latin1');
       haystacks[`${id} log`] = fileText(fed.member(id).logFile);
     }
     expect(haystacks['gateway database']).to.contain('correspondence');

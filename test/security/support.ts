@@ -122,13 +122,8 @@ export async function allMyNumbers(fed: RunningFederation): Promise<string[]> {
   const found = new Set<string>();
   for (const m of fed.members.filter((x) => x.kind === 'municipality')) {
     const key = parseKey(m.env.DATA_KEY!, 'DATA_KEY');
-    const db = await openReadOnly(m.env.DATABASE_PATH!);
-    try {
-      for (const r of await db.all<{ id: string; myNumberEncrypted: string }>('SELECT id, myNumberEncrypted FROM residents')) {
-        found.add(decryptField(key, r.myNumberEncrypted, r.id));
-      }
-    } finally {
-      await db.close();
+    for (const r of await fed.rows<{ id: string; myNumberEncrypted: string }>(m.id, 'SELECT id, "myNumberEncrypted" FROM residents')) {
+      found.add(decryptField(key, r.myNumberEncrypted, r.id));
     }
   }
   for (const m of fed.members.filter((x) => x.kind === 'municipality')) for (const r of fed.residents(m.id)) found.add(r.myNumber);
@@ -146,25 +141,15 @@ export interface HeldResident {
 }
 
 /** Residents as a municipality's database holds them (the test's god view; the suites' attackers never get this). */
-export async function heldResidents(fed: RunningFederation, code: string): Promise<HeldResident[]> {
-  const db = await openReadOnly(databasePath(fed, code));
-  try {
-    return await db.all<HeldResident>('SELECT id, addresseeNumber, code, status, birthDate, sex, kana FROM residents ORDER BY addresseeNumber');
-  } finally {
-    await db.close();
-  }
+export function heldResidents(fed: RunningFederation, code: string): Promise<HeldResident[]> {
+  return fed.rows<HeldResident>(code, 'SELECT id, "addresseeNumber", code, status, "birthDate", sex, kana FROM residents ORDER BY "addresseeNumber"');
 }
 
 /** The issuer's attestation the gateway keeps for a municipality's code (a rogue gateway holds these). */
 export async function attestationOf(fed: RunningFederation, municipality: string, code: string): Promise<string> {
-  const db = await openReadOnly(databasePath(fed, GATEWAY_ID));
-  try {
-    const rows = await db.all<{ attestation: string }>('SELECT attestation FROM correspondence WHERE municipality = ? AND code = ?', [municipality, code]);
-    if (!rows[0]) throw new Error(`no correspondence for ${municipality}/${code}`);
-    return rows[0].attestation;
-  } finally {
-    await db.close();
-  }
+  const rows = await fed.rows<{ attestation: string }>(GATEWAY_ID, 'SELECT attestation FROM correspondence WHERE municipality = ? AND code = ?', [municipality, code]);
+  if (!rows[0]) throw new Error(`no correspondence for ${municipality}/${code}`);
+  return rows[0].attestation;
 }
 
 /* ---------- staff flows used as setup ---------- */
