@@ -7,7 +7,7 @@
  * <dataDir>/<member>/<member>.sqlite, <dataDir>/<member>/<member>.log, <dataDir>/gateway/directory.json.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
@@ -68,15 +68,42 @@ export const DEMO_MUNICIPALITIES: MunicipalitySpec[] = [
   { code: '112241', name: 'Toda', port: 3003, federationPort: 9003 },
 ];
 
+/**
+ * A free port for a member to listen on later. Chosen below the kernel's ephemeral range: a port
+ * the kernel handed out (listen(0)) and we released can be taken by any outgoing connection's local
+ * end (to PostgreSQL, between members) before the member binds it, and the member then fails to
+ * start with EADDRINUSE. Ports below that range are only ever taken by someone who listens.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+  const [ephemeralLow] = (() => {
+    try {
+      return readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    } catch {
+      return [32768];
+    }
+  })();
+  const high = Math.max(LISTEN_PORT_LOW + 1000, (ephemeralLow ?? 32768) - 1);
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const port = LISTEN_PORT_LOW + randomInt(high - LISTEN_PORT_LOW);
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port found below the ephemeral range');
+}
+
+const LISTEN_PORT_LOW = 20_000;
+/** Ports this process already gave out (a member may not have bound its port yet). */
+const handedOut = new Set<number>();
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
+    server.once('error', () => resolvePort(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolvePort(true)));
   });
 }
 
@@ -207,10 +234,19 @@ export function startMember(member: MemberProcess, options: { timeoutMs?: number
         }
       }
     });
-    child.stderr!.on('data', (chunk: Buffer) => log.write(chunk));
+    // The last output before ready, kept to explain a failed start.
+    const recent: string[] = [];
+    const keep = (chunk: Buffer) => { if (!ready) { recent.push(chunk.toString('utf8')); if (recent.length > 30) recent.shift(); } };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', (chunk: Buffer) => { log.write(chunk); keep(chunk); });
     child.once('exit', (code, signal) => {
       log.end();
-      if (!ready) { clearTimeout(timer); reject(new Error(`${member.id} exited (${code ?? signal}) before it was ready; see ${member.logFile}`)); }
+      if (!ready) {
+        clearTimeout(timer);
+        // The log may be gone with a temporary folder by the time anyone reads it: quote its end.
+        const tail = recent.join('').split('\n').filter(Boolean).slice(-15).map((l) => `  | ${l.slice(0, 400)}`).join('\n');
+        reject(new Error(`${member.id} exited (${code ?? signal}) before it was ready; see ${member.logFile}\n${tail}`));
+      }
     });
   });
 }
