@@ -65,6 +65,11 @@ export async function insertCorrespondence(M: CorrespondenceModel, c: Correspond
   return toPlain((await M.create(c, { transaction })).get({ plain: true }));
 }
 
+/** Records many correspondences in one statement (a batch from the issuer, already decided on). */
+export async function insertCorrespondences(M: CorrespondenceModel, rows: Correspondence[], transaction: Transaction): Promise<void> {
+  for (const part of chunks(rows)) await M.bulkCreate(part, { transaction });
+}
+
 /** One municipality's correspondences for many codes, keyed by code. */
 export async function findByCodes(M: CorrespondenceModel, municipality: string, codes: string[], transaction?: Transaction): Promise<Map<string, Correspondence>> {
   const found = new Map<string, Correspondence>();

@@ -3,8 +3,8 @@ import { memberOf, requireMember } from '../../shared/member-http.ts';
 import { ISSUER_ID } from '../../shared/protocol.ts';
 import { parseInput } from '../../shared/validation.ts';
 import type { GatewayContext } from '../context.ts';
-import { correspondenceSchema } from './schemas.ts';
-import { registerCorrespondence } from './service.ts';
+import { correspondenceBatchSchema, correspondenceSchema, type CorrespondenceResult } from './schemas.ts';
+import { registerCorrespondence, registerCorrespondences } from './service.ts';
 
 export function codeRoutes(ctx: GatewayContext): Router {
   const router = Router();
@@ -13,6 +13,17 @@ export function codeRoutes(ctx: GatewayContext): Router {
     const input = parseInput(correspondenceSchema, req.body);
     const { created } = await registerCorrespondence(ctx, memberOf(req), input);
     res.status(created ? 201 : 200).json({ municipality: input.municipality, code: input.code, created });
+  });
+
+  /** A batch of the issuer's registrations: one transaction, one result per item (a conflict refuses its item only). */
+  router.post('/correspondence/batch', requireMember(['issuer'], [ISSUER_ID]), async (req, res) => {
+    const { registrations } = parseInput(correspondenceBatchSchema, req.body);
+    const outcomes = await registerCorrespondences(ctx, memberOf(req), registrations, (i, field) => `registrations.${i}.${field}`);
+    const results = registrations.map(({ municipality, code }, i): CorrespondenceResult => {
+      const outcome = outcomes[i]!;
+      return outcome === 'created' || outcome === 'unchanged' ? { municipality, code, status: outcome } : { municipality, code, status: 'refused', reason: outcome };
+    });
+    res.status(200).json({ results });
   });
 
   return router;

@@ -11,3 +11,27 @@ export const correspondenceSchema = z.object({
 }).strict();
 
 export type CorrespondenceInput = z.infer<typeof correspondenceSchema>;
+
+/**
+ * Registrations per batch: the issuer's own batch limit. About 0.8 kB each, so a full batch stays
+ * well inside the gateway's body limit (MAX_BATCH × 4 kB + 64 kB) for any MAX_BATCH ≥ 100.
+ */
+export const MAX_REGISTRATIONS_PER_BATCH = 500;
+
+/** POST /correspondence/batch, from the issuer only: one call for a municipality's batch of codes. */
+export const correspondenceBatchSchema = z.object({
+  registrations: z.array(correspondenceSchema, { error: 'must be a list of registrations' })
+    .min(1, 'must hold at least one registration')
+    .max(MAX_REGISTRATIONS_PER_BATCH, `must hold at most ${MAX_REGISTRATIONS_PER_BATCH} registrations`),
+}).strict();
+
+/** What became of one registration: recorded now, already recorded (same triple), or refused. */
+export type CorrespondenceOutcome = 'created' | 'unchanged' | 'code_taken' | 'link_has_other_code';
+
+/** One item of the batch answer, in request order. `reason` only with `refused`. */
+export interface CorrespondenceResult {
+  municipality: string;
+  code: string;
+  status: 'created' | 'unchanged' | 'refused';
+  reason?: 'code_taken' | 'link_has_other_code';
+}

@@ -1,15 +1,20 @@
+import type { KeyObject } from 'node:crypto';
+import { UniqueConstraintError } from 'sequelize';
 import { verifyPayload } from '../../shared/crypto.ts';
 import { inTransaction } from '../../shared/db.ts';
 import { AppError, conflict } from '../../shared/errors.ts';
 import type { Member } from '../../shared/member-http.ts';
 import { attestationSchema, ISSUER_ID, Typ } from '../../shared/protocol.ts';
 import { GatewayActions } from '../audit/actions.ts';
-import { logMemberAccess } from '../audit/service.ts';
+import { logMemberAccess, type MemberAccess } from '../audit/service.ts';
 import type { GatewayContext } from '../context.ts';
-import { findCorrespondence, insertCorrespondence } from './model.ts';
-import type { CorrespondenceInput } from './schemas.ts';
+import { findByCodes, findByLinks, insertCorrespondences, type Correspondence } from './model.ts';
+import type { CorrespondenceInput, CorrespondenceOutcome } from './schemas.ts';
 
-const refused = (rule: string) => new AppError(400, 'invalid-attestation', 'Attestation refused', { field: 'attestation', rule });
+/** Names a field of item `index` in problems: `attestation` for the single route, `registrations.3.attestation` for a batch. */
+export type FieldOf = (index: number, field: keyof CorrespondenceInput) => string;
+
+const refused = (field: string, rule: string) => new AppError(400, 'invalid-attestation', 'Attestation refused', { field, rule });
 
 /**
  * Records (linkId, municipality, code) as the issuer sent it, after checking that the issuer's
@@ -18,45 +23,102 @@ const refused = (rule: string) => new AppError(400, 'invalid-attestation', 'Atte
  * changes nothing; a different code for a known link, or a code taken by another link, is a 409.
  */
 export async function registerCorrespondence(ctx: GatewayContext, issuer: Member, input: CorrespondenceInput): Promise<{ created: boolean }> {
-  await ctx.currentDirectory();
-  const member = await ctx.directory.entry(input.municipality).catch(() => null);
-  if (!member || member.kind !== 'municipality') {
-    throw new AppError(400, 'unknown-member', 'Unknown municipality', { field: 'municipality', rule: 'must be a municipality of the federation directory' });
-  }
-  const { key } = await ctx.directory.signingKey(ISSUER_ID);
-  let claims: unknown;
-  try {
-    claims = await verifyPayload(input.attestation, key, Typ.ATTESTATION);
-  } catch {
-    throw refused('must be signed by the issuer');
-  }
-  const attestation = attestationSchema.safeParse(claims);
-  if (!attestation.success) throw refused('must carry the attestation claims');
-  if (attestation.data.municipality !== input.municipality || attestation.data.code !== input.code) {
-    throw refused('must name the same municipality and code');
-  }
-
-  const outcome = await inTransaction(ctx.sequelize, async (t): Promise<'created' | 'unchanged' | 'code_taken' | 'link_has_other_code'> => {
-    const byCode = await findCorrespondence(ctx.models.Correspondence, { municipality: input.municipality, code: input.code }, t);
-    const byLink = await findCorrespondence(ctx.models.Correspondence, { municipality: input.municipality, linkId: input.linkId }, t);
-    const entry = { action: GatewayActions.CORRESPONDENCE_REGISTER, actingMunicipality: input.municipality, subject: input.code };
-    if (byCode && byCode.linkId === input.linkId) {
-      await logMemberAccess(ctx.models.AccessLog, t, issuer, [{ ...entry, outcome: 'allowed', details: { created: false } }]);
-      return 'unchanged';
-    }
-    if (byCode || byLink) {
-      // The refusal is logged and committed; the table is left as it was.
-      const reason = byCode ? 'code_taken' : 'link_has_other_code';
-      await logMemberAccess(ctx.models.AccessLog, t, issuer, [{ ...entry, outcome: 'denied', reason }]);
-      return reason;
-    }
-    await insertCorrespondence(ctx.models.Correspondence, { ...input }, t);
-    await logMemberAccess(ctx.models.AccessLog, t, issuer, [{ ...entry, outcome: 'allowed', details: { created: true } }]);
-    return 'created';
-  });
+  const [outcome] = await registerCorrespondences(ctx, issuer, [input], (_i, field) => field);
   if (outcome === 'code_taken') throw conflict('correspondence-conflict', 'Code already recorded for another link', { field: 'code', rule: 'must not belong to another link' });
   if (outcome === 'link_has_other_code') {
     throw conflict('correspondence-conflict', 'Link already has another code here', { field: 'linkId', rule: 'must keep the code already recorded for this municipality' });
   }
   return { created: outcome === 'created' };
+}
+
+/**
+ * A batch of registrations in one transaction, with one outcome per item in order. What cannot
+ * come from an honest issuer (a municipality outside the directory, an attestation that does not
+ * verify or names another municipality or code) refuses the whole batch with a problem naming the
+ * item, and records nothing. Conflicts are per item: refused and logged alone, the others recorded.
+ */
+export async function registerCorrespondences(ctx: GatewayContext, issuer: Member, inputs: CorrespondenceInput[], fieldOf: FieldOf): Promise<CorrespondenceOutcome[]> {
+  await ctx.currentDirectory();
+  const municipalities = new Map<string, number>();
+  inputs.forEach((input, i) => { if (!municipalities.has(input.municipality)) municipalities.set(input.municipality, i); });
+  for (const [municipality, i] of municipalities) {
+    const member = await ctx.directory.entry(municipality).catch(() => null);
+    if (!member || member.kind !== 'municipality') {
+      throw new AppError(400, 'unknown-member', 'Unknown municipality', { field: fieldOf(i, 'municipality'), rule: 'must be a municipality of the federation directory' });
+    }
+  }
+  const { key } = await ctx.directory.signingKey(ISSUER_ID);
+  for (const [i, input] of inputs.entries()) {
+    const rule = await attestationRefusal(input, key);
+    if (rule) throw refused(fieldOf(i, 'attestation'), rule);
+  }
+
+  try {
+    return await recordBatch(ctx, issuer, inputs);
+  } catch (err) {
+    // PostgreSQL only (SQLite runs one writer at a time): another batch inserted one of these rows
+    // between our read and our insert. Once more, now that its rows are visible.
+    if (!(err instanceof UniqueConstraintError)) throw err;
+    return recordBatch(ctx, issuer, inputs);
+  }
+}
+
+/** Why the issuer's attestation does not back this registration, or null when it does. */
+async function attestationRefusal(input: CorrespondenceInput, key: KeyObject): Promise<string | null> {
+  let claims: unknown;
+  try {
+    claims = await verifyPayload(input.attestation, key, Typ.ATTESTATION);
+  } catch {
+    return 'must be signed by the issuer';
+  }
+  const attestation = attestationSchema.safeParse(claims);
+  if (!attestation.success) return 'must carry the attestation claims';
+  if (attestation.data.municipality !== input.municipality || attestation.data.code !== input.code) return 'must name the same municipality and code';
+  return null;
+}
+
+/** Reads the batch's rows (one query per municipality by code, one by link), decides each item in order, writes once and logs once. */
+function recordBatch(ctx: GatewayContext, issuer: Member, inputs: CorrespondenceInput[]): Promise<CorrespondenceOutcome[]> {
+  const M = ctx.models.Correspondence;
+  return inTransaction(ctx.sequelize, async (t) => {
+    const byCode = new Map<string, Correspondence>();
+    const codesOf = new Map<string, string[]>();
+    for (const input of inputs) {
+      if (!codesOf.has(input.municipality)) codesOf.set(input.municipality, []);
+      codesOf.get(input.municipality)!.push(input.code);
+    }
+    for (const [municipality, codes] of codesOf) {
+      for (const [code, row] of await findByCodes(M, municipality, codes, t)) byCode.set(`${municipality}|${code}`, row);
+    }
+    // Keyed `${linkId}|${municipality}`.
+    const byLink = await findByLinks(M, inputs.map((input) => input.linkId), t);
+
+    const created: Correspondence[] = [];
+    const entries: MemberAccess[] = [];
+    const outcomes = inputs.map((input): CorrespondenceOutcome => {
+      const entry = { action: GatewayActions.CORRESPONDENCE_REGISTER, actingMunicipality: input.municipality, subject: input.code };
+      const sameCode = byCode.get(`${input.municipality}|${input.code}`);
+      const sameLink = byLink.get(`${input.linkId}|${input.municipality}`);
+      if (sameCode && sameCode.linkId === input.linkId) {
+        entries.push({ ...entry, outcome: 'allowed', details: { created: false } });
+        return 'unchanged';
+      }
+      if (sameCode || sameLink) {
+        // The refusal is logged and committed; the table is left as it was.
+        const reason = sameCode ? 'code_taken' : 'link_has_other_code';
+        entries.push({ ...entry, outcome: 'denied', reason });
+        return reason;
+      }
+      const row = { linkId: input.linkId, municipality: input.municipality, code: input.code, attestation: input.attestation };
+      // A repeat later in the same batch finds this one.
+      byCode.set(`${input.municipality}|${input.code}`, row);
+      byLink.set(`${input.linkId}|${input.municipality}`, row);
+      created.push(row);
+      entries.push({ ...entry, outcome: 'allowed', details: { created: true } });
+      return 'created';
+    });
+    await insertCorrespondences(M, created, t);
+    await logMemberAccess(ctx.models.AccessLog, t, issuer, entries);
+    return outcomes;
+  });
 }

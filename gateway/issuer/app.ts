@@ -43,7 +43,8 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
   const client = createMemberClient(credentials);
   const ctx: IssuerContext = { config, logger: log, sequelize, models: { AccessLog }, credentials, client, revocations };
 
-  const app = createBaseApp(log, { bodyLimit: '4kb' });
+  // Small bodies only: a batch of MAX_CODES_PER_BATCH My Numbers is about 8 kB.
+  const app = createBaseApp(log, { bodyLimit: '16kb' });
   app.use(memberIdentity({ isRevoked: revocations.isRevoked, logger: log }));
   // Ready = own database; the gateway (where correspondences go) is reported: municipalities retry anyway.
   app.get('/ready', readiness({ member: ISSUER_ID, sequelize, peers: [memberProbe(client, GATEWAY_ID, config.GATEWAY_URL)] }));

@@ -2,6 +2,8 @@
  * Code derivation (DESIGN.md §3). The issuer holds the keys and no table: the gateway holds the
  * table and no key, so neither alone can turn a code back into a My Number.
  */
+import type { z } from 'zod';
+import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../shared/concurrency.ts';
 import { hmacSha256, signPayload } from '../../shared/crypto.ts';
 import { inTransaction } from '../../shared/db.ts';
 import { AppError } from '../../shared/errors.ts';
@@ -10,6 +12,7 @@ import { GATEWAY_ID, ISSUER_ID, Typ, type Attestation } from '../../shared/proto
 import { GatewayActions } from '../audit/actions.ts';
 import { logMemberAccess } from '../audit/service.ts';
 import type { IssuerContext } from './context.ts';
+import { correspondenceBatchAnswerSchema } from './schemas.ts';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 export const CODE_LENGTH = 26;
@@ -49,41 +52,76 @@ export interface IssuedCode {
   attestation: string;
 }
 
-/**
- * Derives `municipality`'s code for a My Number, has the gateway record the correspondence, and
- * returns the code with the issuer's signed attestation. The My Number lives only in this call.
- * If the gateway cannot be reached the whole issuance fails (503): a code the gateway does not
- * know would be unusable, and the municipality's outbox retries.
- */
-export async function issueCode(ctx: IssuerContext, member: Member, myNumber: string): Promise<IssuedCode> {
-  const municipality = member.id;
-  const linkId = deriveLinkId(ctx.config.LINK_KEY, myNumber);
-  const code = deriveCode(ctx.config.CODE_KEY, municipality, linkId);
-  const claims: Attestation = { iss: ISSUER_ID, municipality, code, link: attestationLink(ctx.config.ATTESTATION_KEY, linkId) };
-  const attestation = await signPayload(claims, { ...ctx.credentials.signer, typ: Typ.ATTESTATION });
+/** A code the gateway refused to record (it knows the code for another link, or the link under another code). */
+export interface RefusedCode {
+  refused: 'code_taken' | 'link_has_other_code';
+}
 
-  let status: number;
+export type IssueOutcome = IssuedCode | RefusedCode;
+
+export const isIssued = (outcome: IssueOutcome): outcome is IssuedCode => 'code' in outcome;
+
+export const gatewayUnavailable = () => new AppError(503, 'gateway-unavailable', 'The gateway could not record the code; retry later', {
+  retryAfter: REGISTRATION_RETRY_AFTER_SECONDS,
+});
+
+/**
+ * Derives `municipality`'s codes for a batch of My Numbers, has the gateway record the
+ * correspondences in one call, and returns each code with its own signed attestation, in order
+ * (they are forwarded one by one later). The My Numbers live only in this call. If the gateway
+ * cannot be reached, refuses the batch or answers nonsense, the whole batch fails (503): a code the
+ * gateway does not know would be unusable, and the municipality's outbox retries. An item the
+ * gateway refuses (a conflict) fails alone. One access-log transaction per batch, one entry per item.
+ */
+export async function issueCodes(ctx: IssuerContext, member: Member, myNumbers: string[]): Promise<IssueOutcome[]> {
+  const municipality = member.id;
+  const derived = myNumbers.map((myNumber) => {
+    const linkId = deriveLinkId(ctx.config.LINK_KEY, myNumber);
+    return { linkId, code: deriveCode(ctx.config.CODE_KEY, municipality, linkId) };
+  });
+  // One signature per person, even when a batch names someone twice; a few at a time (RSA signing runs on libuv's pool).
+  const people = [...new Map(derived.map((d) => [d.linkId, d])).values()];
+  const signed = await mapWithLimit(people, SUBJECTS_IN_FLIGHT, ({ linkId, code }) => {
+    const claims: Attestation = { iss: ISSUER_ID, municipality, code, link: attestationLink(ctx.config.ATTESTATION_KEY, linkId) };
+    return signPayload(claims, { ...ctx.credentials.signer, typ: Typ.ATTESTATION });
+  });
+  const attestationOf = new Map(people.map((p, i) => [p.linkId, signed[i]!]));
+  const registrations = derived.map(({ linkId, code }) => ({ linkId, municipality, code, attestation: attestationOf.get(linkId)! }));
+
+  let results: z.infer<typeof correspondenceBatchAnswerSchema>['results'] | undefined;
+  let failure = 'gateway_unavailable';
   try {
-    const res = await ctx.client.postJson(`${ctx.config.GATEWAY_URL}/correspondence`, { linkId, municipality, code, attestation }, {
+    const res = await ctx.client.postJson(`${ctx.config.GATEWAY_URL}/correspondence/batch`, { registrations }, {
       expectPeer: GATEWAY_ID, timeoutMs: ctx.config.GATEWAY_TIMEOUT_MS,
     });
-    status = res.status;
+    if (res.status !== 200) failure = `gateway_refused_${res.status}`;
+    else {
+      const answer = correspondenceBatchAnswerSchema.safeParse(res.body);
+      // Each result must be about the item sent in its place: a code is handed out only once the gateway holds it.
+      const matches = answer.success && answer.data.results.length === registrations.length
+        && answer.data.results.every((r, i) => r.code === registrations[i]!.code && r.municipality === municipality);
+      if (matches) results = answer.data.results;
+      else failure = 'gateway_invalid_answer';
+    }
   } catch (err) {
     if (!isPeerUnavailable(err)) throw err;
-    status = 0;
   }
-  if (status !== 200 && status !== 201) {
-    await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, member, [{
-      action: GatewayActions.CODE_ISSUE, actingMunicipality: municipality, subject: code, outcome: 'denied',
-      reason: status === 0 ? 'gateway_unavailable' : `gateway_refused_${status}`,
-    }]));
-    ctx.logger.warn({ municipality, gatewayStatus: status }, 'correspondence registration failed');
-    throw new AppError(503, 'gateway-unavailable', 'The gateway could not record the code; retry later', {
-      retryAfter: REGISTRATION_RETRY_AFTER_SECONDS,
-    });
+
+  if (!results) {
+    await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, member, registrations.map(({ code }) => ({
+      action: GatewayActions.CODE_ISSUE, actingMunicipality: municipality, subject: code, outcome: 'denied' as const, reason: failure,
+    }))));
+    ctx.logger.warn({ municipality, codes: registrations.length, reason: failure }, 'correspondence registration failed');
+    throw gatewayUnavailable();
   }
-  await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, member, [{
-    action: GatewayActions.CODE_ISSUE, actingMunicipality: municipality, subject: code, outcome: 'allowed',
-  }]));
-  return { code, attestation };
+  const outcomes = results.map((r, i): IssueOutcome => (r.status === 'refused'
+    ? { refused: r.reason }
+    : { code: registrations[i]!.code, attestation: registrations[i]!.attestation }));
+  await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, member, outcomes.map((o, i) => ({
+    action: GatewayActions.CODE_ISSUE, actingMunicipality: municipality, subject: registrations[i]!.code,
+    ...(isIssued(o) ? { outcome: 'allowed' as const } : { outcome: 'denied' as const, reason: `gateway_refused_${o.refused}` }),
+  }))));
+  const refusedCount = outcomes.filter((o) => !isIssued(o)).length;
+  if (refusedCount > 0) ctx.logger.warn({ municipality, codes: registrations.length, refused: refusedCount }, 'gateway refused some correspondences');
+  return outcomes;
 }

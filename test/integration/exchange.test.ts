@@ -39,6 +39,7 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
   let pki: TestPki;
   let hostile: Server;
   let hostileUrl: string;
+  let issuer: Server;
   let toda: RunningMunicipality;
   let clerk: string;
   let addressee: string;
@@ -53,8 +54,6 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
     app.use(memberIdentity());
     app.get('/directory', (_req, res) => { res.json(pki.directory()); });
     app.get('/revocations', (_req, res) => { res.status(404).json({ type: 'not-found' }); });
-    // It plays the issuer too, so that Toda's resident gets a code.
-    app.post('/codes', (_req, res) => { res.json({ code: CODE_AT_B, attestation: 'x.y.z' }); });
     app.post('/queries', async (req, res) => {
       const out = await reply(peekJwt(String(req.body.query)).claims as QueryClaims);
       if (out === 'hang-up') return void req.socket.destroy();
@@ -64,10 +63,16 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
     app.use(errorHandler(logger));
     hostile = createMemberServer(app, pki.credentials('gateway'));
     hostileUrl = await listenMember(hostile, 0);
+    // An issuer beside it (with the issuer's own certificate: My Numbers go to no one else), so that Toda's resident gets a code.
+    const issuerApp = createBaseApp(logger);
+    issuerApp.use(memberIdentity());
+    issuerApp.post('/codes/batch', (req, res) => { res.json({ codes: (req.body.myNumbers as string[]).map(() => ({ code: CODE_AT_B, attestation: 'x.y.z' })) }); });
+    issuer = createMemberServer(issuerApp, pki.credentials('issuer'));
+    const issuerUrl = await listenMember(issuer, 0);
 
     const dir = mkdtempSync(join(tmpdir(), 'hikitsugi-exchange-'));
     toda = await startMunicipality(DEMO_MUNICIPALITIES.toda, {
-      dir, config: testConfig(B, 'Toda', dir, { CERT_DIR: pkiPaths(pki.dir).member(B), GATEWAY_URL: hostileUrl, ISSUER_URL: hostileUrl }),
+      dir, config: testConfig(B, 'Toda', dir, { CERT_DIR: pkiPaths(pki.dir).member(B), GATEWAY_URL: hostileUrl, ISSUER_URL: issuerUrl }),
     });
     clerk = await toda.tokenFor('clerk');
     const created = await api('POST', `${toda.url}/residents`, { token: clerk, body: {
@@ -88,8 +93,10 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
   after(async () => {
     await toda?.stop();
     if (toda) removeDir(toda.dir);
-    hostile?.closeAllConnections();
-    if (hostile) await closeMemberServer(hostile);
+    for (const server of [hostile, issuer]) {
+      server?.closeAllConnections();
+      if (server) await closeMemberServer(server);
+    }
     pki?.remove();
   });
 

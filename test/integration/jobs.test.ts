@@ -46,6 +46,7 @@ const recordIdsFor = (code: string) => Array.from({ length: RECORDS_PER_SUBJECT 
 describe('bulk jobs: the runner at one municipality', () => {
   let pki: TestPki;
   let gateway: Server;
+  let issuer: Server;
   let toda: RunningMunicipality;
   let operator: string;
   let clerk: string;
@@ -81,7 +82,6 @@ describe('bulk jobs: the runner at one municipality', () => {
     app.get('/directory', (_req, res) => { res.json(pki.directory()); });
     app.get('/revocations', (_req, res) => { res.status(404).json({ type: 'not-found' }); });
     app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
-    app.post('/codes', (req, res) => { res.json({ code: codeFor(String(req.body.myNumber)), attestation: 'x.y.z' }); });
     app.post('/queries', async (req, res) => {
       const q = peekJwt(String(req.body.query)).claims as QueryClaims;
       queries.push(q.subjects.length);
@@ -95,12 +95,18 @@ describe('bulk jobs: the runner at one municipality', () => {
     app.use(errorHandler(logger));
     gateway = createMemberServer(app, pki.credentials('gateway'));
     const url = await listenMember(gateway, 0);
+    // The issuer, with its own certificate (My Numbers go to no one else).
+    const issuerApp = createBaseApp(logger);
+    issuerApp.use(memberIdentity());
+    issuerApp.post('/codes/batch', (req, res) => { res.json({ codes: (req.body.myNumbers as string[]).map((n) => ({ code: codeFor(n), attestation: 'x.y.z' })) }); });
+    issuer = createMemberServer(issuerApp, pki.credentials('issuer'));
+    const issuerUrl = await listenMember(issuer, 0);
 
     const dir = mkdtempSync(join(tmpdir(), 'hikitsugi-jobs-'));
     toda = await startMunicipality(DEMO_MUNICIPALITIES.toda, {
       dir,
       config: testConfig(B, 'Toda', dir, {
-        CERT_DIR: pkiPaths(pki.dir).member(B), GATEWAY_URL: url, ISSUER_URL: url,
+        CERT_DIR: pkiPaths(pki.dir).member(B), GATEWAY_URL: url, ISSUER_URL: issuerUrl,
         BULK_CHUNK_SIZE: '2', BULK_MAX_ATTEMPTS: '2', BULK_RETRY_MAX_SECONDS: '1',
       }),
     });
@@ -124,8 +130,10 @@ describe('bulk jobs: the runner at one municipality', () => {
   after(async () => {
     await toda?.stop();
     if (toda) removeDir(toda.dir);
-    gateway?.closeAllConnections();
-    if (gateway) await closeMemberServer(gateway);
+    for (const server of [gateway, issuer]) {
+      server?.closeAllConnections();
+      if (server) await closeMemberServer(server);
+    }
     pki?.remove();
   });
 

@@ -1,0 +1,472 @@
+/**
+ * Code registration in batches (flow 1), end to end with real members over mTLS: a municipality's
+ * outbox (`processRegistrations`) → the issuer's `POST /codes/batch` → the gateway's
+ * `POST /correspondence/batch`. Codes equal the single route's; one bad My Number refuses a batch
+ * whole and names its index; a conflict at the gateway fails its item alone; every hop logs one
+ * entry per item; a batch the issuer cannot take stays pending, backs off, and is retried.
+ */
+import { expect } from 'chai';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QueryTypes } from 'sequelize';
+import { peekJwt, signPayload } from '../../shared/crypto.ts';
+import { createLogger } from '../../shared/log.ts';
+import { errorHandler, notFoundHandler } from '../../shared/errors.ts';
+import { createBaseApp } from '../../shared/http.ts';
+import { closeMemberServer, createMemberClient, createMemberServer, listenMember, memberIdentity, type MemberClient } from '../../shared/member-http.ts';
+import { ISSUER_ID, Typ } from '../../shared/protocol.ts';
+import { base32, deriveCode, deriveLinkId } from '../../gateway/issuer/service.ts';
+import type { FederationLink } from '../../services/municipality/exchange/federation.ts';
+import { processRegistrations } from '../../services/municipality/exchange/registration.ts';
+import { randomMyNumber } from '../fixtures/factories.ts';
+import { api } from '../fixtures/http.ts';
+import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
+import {
+  captureLog, createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer,
+  type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,
+} from '../fixtures/pki.ts';
+import { databaseContents } from '../fixtures/database.ts';
+
+const TODA = DEMO_MUNICIPALITIES.toda.code;
+const DAY = 86_400_000;
+
+interface BatchAnswer {
+  codes: ({ code: string; attestation: string } | { error: string; reason: string })[];
+  type?: string;
+  field?: string;
+  rule?: string;
+  errors?: { field: string; rule: string }[];
+}
+
+describe('registration in batches: municipality → issuer → gateway', () => {
+  let pki: TestPki;
+  let dir: string;
+  let gateway: RunningGateway;
+  let issuer: RunningIssuer;
+  let issuerLog: CapturedLog;
+  let gatewayLog: CapturedLog;
+  let toda: MemberClient;
+  let asIssuer: MemberClient;
+  /** Toda without a federation configuration: no background worker, so each round here is the test's own. */
+  let municipality: RunningMunicipality;
+  let clerk: string;
+  /** Every My Number used here, for the leak scan at the end. */
+  const used: string[] = [];
+
+  const myNumbers = (n: number) => {
+    const list = Array.from({ length: n }, randomMyNumber);
+    used.push(...list);
+    return list;
+  };
+  const batch = (body: unknown, requestId?: string) => toda.postJson<BatchAnswer>(`${issuer.url}/codes/batch`, body, requestId ? { requestId } : {});
+  const single = (myNumber: string) => toda.postJson<{ code: string; attestation: string; type?: string }>(`${issuer.url}/codes`, { myNumber });
+  const codeAtToda = (myNumber: string) => deriveCode(issuer.config.CODE_KEY, TODA, deriveLinkId(issuer.config.LINK_KEY, myNumber));
+  const linkOf = (myNumber: string) => deriveLinkId(issuer.config.LINK_KEY, myNumber);
+  const correspondences = () => gateway.gateway.ctx.models.Correspondence.count();
+  /** Plants a row at the gateway that the issuer's registration of `myNumber` will conflict with. */
+  const plant = (row: { linkId: string; code: string }) =>
+    gateway.gateway.ctx.models.Correspondence.create({ ...row, municipality: TODA, attestation: 'planted.by.test' });
+  const logOf = (sequelize: typeof issuer.issuer.ctx.sequelize, requestId: string) => sequelize.query<{ seq: number; action: string; actorId: string; subject: string; outcome: string; reason: string | null }>(
+    'SELECT seq, action, "actorId", subject, outcome, reason FROM access_log WHERE "requestId" = ? ORDER BY seq', { replacements: [requestId], type: QueryTypes.SELECT });
+  /** Toda's link to the federation, with the issuer at `issuerUrl` (a dead port plays the issuer down). */
+  const link = (issuerUrl: string): FederationLink => {
+    const own = pki.credentials(TODA);
+    return {
+      self: TODA, signer: own.signer, decryptionKey: own.decryption.key, http: toda,
+      peers: { signingKey: () => Promise.reject(new Error('not needed')), encryptionKey: () => Promise.reject(new Error('not needed')) },
+      gatewayUrl: gateway.url, issuerUrl, timeoutMs: 10_000, trust: { ca: own.ca, isRevoked: () => false },
+    };
+  };
+  /** Residents registered at the counter; their internal ids in order. */
+  const residents = async (list: string[]): Promise<string[]> => {
+    const ids: string[] = [];
+    for (const myNumber of list) {
+      const res = await api('POST', `${municipality.url}/residents`, { token: clerk, body: {
+        name: '戸田 一郎', kana: 'トダ イチロウ', birthDate: '1980-01-01', sex: 'male', address: '埼玉県戸田市上戸田1-1-1', myNumber,
+      } });
+      expect(res.status, JSON.stringify(res.body)).to.equal(201);
+      const row = await municipality.ctx.models.Resident.findOne({ where: { addresseeNumber: res.body.addresseeNumber }, raw: true });
+      ids.push(row!.id);
+    }
+    return ids;
+  };
+  const stateOf = async (ids: string[]) => {
+    const rows = await municipality.ctx.models.Resident.findAll({ where: { id: ids }, raw: true });
+    const attempts = await municipality.ctx.models.RegistrationAttempt.findAll({ where: { residentId: ids }, raw: true });
+    return ids.map((id) => {
+      const r = rows.find((x) => x.id === id)!;
+      const a = attempts.find((x) => x.residentId === id);
+      return { codeStatus: r.codeStatus, code: r.code ?? null, attempts: a?.attempts ?? 0, lastError: a?.lastError ?? null, nextAttemptAt: a?.nextAttemptAt ?? null };
+    });
+  };
+
+  before(async function () {
+    this.timeout(90_000);
+    pki = await createTestPki();
+    dir = mkdtempSync(join(tmpdir(), 'hikitsugi-registration-'));
+    gatewayLog = captureLog('gateway');
+    issuerLog = captureLog('issuer');
+    gateway = await startGateway(gatewayTestConfig(pki, dir, { CHECKPOINT_INTERVAL_SECONDS: '0' }), gatewayLog.logger);
+    issuer = await startIssuer(issuerTestConfig(pki, dir, gateway.url, { CHECKPOINT_INTERVAL_SECONDS: '0' }), issuerLog.logger);
+    toda = createMemberClient(pki.credentials(TODA));
+    asIssuer = createMemberClient(pki.credentials(ISSUER_ID));
+    const mdir = mkdtempSync(join(tmpdir(), 'hikitsugi-registration-toda-'));
+    municipality = await startMunicipality(DEMO_MUNICIPALITIES.toda, { dir: mdir, config: testConfig(TODA, 'Toda', mdir, { CHECKPOINT_INTERVAL_SECONDS: '0' }) });
+    clerk = await municipality.tokenFor('clerk');
+  });
+
+  after(async () => {
+    toda?.close();
+    asIssuer?.close();
+    await municipality?.stop();
+    if (municipality) removeDir(municipality.dir);
+    await issuer?.stop();
+    await gateway?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    pki?.remove();
+  });
+
+  describe('issuer POST /codes/batch', () => {
+    it('when a municipality sends a batch, then every My Number gets its code in order, equal to the single route\'s, each with its own attestation', async () => {
+      const list = myNumbers(6);
+      const before = await correspondences();
+      const res = await batch({ myNumbers: list });
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      expect(res.body.codes).to.have.length(list.length);
+      expect(await correspondences()).to.equal(before + list.length);
+      for (const [i, myNumber] of list.entries()) {
+        const item = res.body.codes[i] as { code: string; attestation: string };
+        const one = await single(myNumber);
+        expect(one.status).to.equal(200);
+        expect(item.code).to.equal(one.body.code);
+        const { header, claims } = peekJwt(item.attestation);
+        expect(header).to.include({ typ: 'hikitsugi-code-attestation+jws', kid: pki.credentials(ISSUER_ID).signer.kid });
+        expect(claims).to.include({ iss: ISSUER_ID, municipality: TODA, code: item.code });
+        expect(claims.link).to.equal(peekJwt(one.body.attestation).claims.link);
+      }
+      // The single route after the batch found every row there: nothing new.
+      expect(await correspondences()).to.equal(before + list.length);
+      expect(new Set(res.body.codes.map((c) => (c as { code: string }).code)).size).to.equal(list.length);
+    });
+
+    it('when a batch names one person twice, then both places get the same code and the gateway keeps one row', async () => {
+      const [x, y] = myNumbers(2);
+      const before = await correspondences();
+      const res = await batch({ myNumbers: [x, y, x] });
+      expect(res.status).to.equal(200);
+      const codes = res.body.codes.map((c) => (c as { code: string }).code);
+      expect(codes[0]).to.equal(codes[2]);
+      expect(codes[0]).not.to.equal(codes[1]);
+      expect(await correspondences()).to.equal(before + 2);
+    });
+
+    it('when one My Number of a batch is invalid, then the batch is refused whole with 400 naming myNumbers.<i>, no value is echoed, and nothing is issued', async () => {
+      const list = myNumbers(4);
+      const wrong = list[2]!.slice(0, 11) + String((Number(list[2]![11]) + 1) % 10);
+      used.push(wrong);
+      const sent = [list[0]!, list[1]!, wrong, list[3]!];
+      const before = await correspondences();
+      const rid = `reg-invalid-${randomUUID()}`;
+      const res = await batch({ myNumbers: sent }, rid);
+      expect(res.status).to.equal(400);
+      expect(res.headers['content-type']).to.match(/application\/problem\+json/);
+      expect(res.body).to.include({ field: 'myNumbers.2', rule: 'must be 12 digits with a valid check digit' });
+      expect(res.body.errors).to.deep.equal([{ field: 'myNumbers.2', rule: 'must be 12 digits with a valid check digit' }]);
+      for (const myNumber of sent) expect(JSON.stringify(res.body)).not.to.contain(myNumber);
+      expect(await correspondences()).to.equal(before);
+      // One denied entry records the refusal; no code was issued.
+      expect(await logOf(issuer.issuer.ctx.sequelize, rid)).to.have.length(1)
+        .and.to.satisfy((rows: { outcome: string; reason: string; subject: string | null }[]) =>
+          rows[0]!.outcome === 'denied' && rows[0]!.reason === 'invalid myNumbers.2' && rows[0]!.subject === null);
+      // The others were not registered either: the single route creates their rows now.
+      for (const myNumber of [list[0]!, list[1]!, list[3]!]) {
+        expect(await gateway.gateway.ctx.models.Correspondence.count({ where: { municipality: TODA, code: codeAtToda(myNumber) } })).to.equal(0);
+      }
+    });
+
+    it('when the list is missing, empty, not a list, or too long, or holds a number, then 400 names the field', async () => {
+      const cases: [unknown, string][] = [
+        [{}, 'myNumbers'],
+        [{ myNumbers: [] }, 'myNumbers'],
+        [{ myNumbers: 'abc' }, 'myNumbers'],
+        [{ myNumbers: Array.from({ length: 501 }, () => '123456789018') }, 'myNumbers'],
+        [{ myNumbers: ['123456789018', 123456789018] }, 'myNumbers.1'],
+      ];
+      const before = await correspondences();
+      for (const [body, field] of cases) {
+        const res = await batch(body);
+        expect(res.status, JSON.stringify(body).slice(0, 60)).to.equal(400);
+        expect(res.body.field).to.equal(field);
+        expect(JSON.stringify(res.body)).not.to.contain('123456789018');
+      }
+      expect(await correspondences()).to.equal(before);
+    });
+
+    it('when a member that is not a municipality sends a batch, then 403', async () => {
+      const res = await asIssuer.postJson(`${issuer.url}/codes/batch`, { myNumbers: myNumbers(1) });
+      expect(res.status).to.equal(403);
+    });
+
+    it('when an item conflicts at the gateway, then it alone fails with the reason and no code, and the others are issued', async () => {
+      const [a, taken, b, moved] = myNumbers(4);
+      // Another link holds `taken`'s code; `moved`'s link holds another code at Toda.
+      await plant({ linkId: 'T'.repeat(43), code: codeAtToda(taken!) });
+      await plant({ linkId: linkOf(moved!), code: 'A'.repeat(26) });
+      const res = await batch({ myNumbers: [a, taken, b, moved] });
+      expect(res.status).to.equal(200);
+      expect(res.body.codes[0]).to.have.property('code', codeAtToda(a!));
+      expect(res.body.codes[1]).to.deep.equal({ error: 'correspondence-conflict', reason: 'code_taken' });
+      expect(res.body.codes[2]).to.have.property('code', codeAtToda(b!));
+      expect(res.body.codes[3]).to.deep.equal({ error: 'correspondence-conflict', reason: 'link_has_other_code' });
+      expect(JSON.stringify(res.body)).not.to.contain(codeAtToda(moved!));
+      // The single route still answers a refused code as before: 503, retry later.
+      const one = await single(taken!);
+      expect(one.status).to.equal(503);
+      expect(one.body.type).to.match(/gateway-unavailable$/);
+    });
+
+    it('when a batch is issued, then the issuer and the gateway each log one entry per item, in one run of their chain', async () => {
+      const list = myNumbers(5);
+      await plant({ linkId: 'U'.repeat(43), code: codeAtToda(list[3]!) });
+      const rid = `reg-batch-${randomUUID()}`;
+      const res = await batch({ myNumbers: list }, rid);
+      expect(res.status).to.equal(200);
+      const codes = list.map(codeAtToda);
+
+      const atIssuer = await logOf(issuer.issuer.ctx.sequelize, rid);
+      expect(atIssuer.map((r) => r.subject)).to.deep.equal(codes);
+      expect(atIssuer.every((r) => r.action === 'code.issue' && r.actorId === TODA)).to.equal(true);
+      expect(atIssuer.map((r) => r.outcome)).to.deep.equal(['allowed', 'allowed', 'allowed', 'denied', 'allowed']);
+      expect(atIssuer[3]!.reason).to.equal('gateway_refused_code_taken');
+      expect(atIssuer.map((r) => r.seq - atIssuer[0]!.seq)).to.deep.equal([0, 1, 2, 3, 4]);
+
+      const atGateway = await logOf(gateway.gateway.ctx.sequelize, rid);
+      expect(atGateway.map((r) => r.subject)).to.deep.equal(codes);
+      expect(atGateway.every((r) => r.action === 'correspondence.register' && r.actorId === ISSUER_ID)).to.equal(true);
+      expect(atGateway.map((r) => r.outcome)).to.deep.equal(['allowed', 'allowed', 'allowed', 'denied', 'allowed']);
+      expect(atGateway[3]!.reason).to.equal('code_taken');
+      expect(atGateway.map((r) => r.seq - atGateway[0]!.seq)).to.deep.equal([0, 1, 2, 3, 4]);
+    });
+
+    it('when the gateway cannot be reached, then the batch answers 503 with retryAfter, and the issuer logs every item denied', async () => {
+      const lonelyDir = mkdtempSync(join(tmpdir(), 'hikitsugi-registration-lonely-'));
+      const lonely = await startIssuer(issuerTestConfig(pki, lonelyDir, 'https://127.0.0.1:9', { GATEWAY_TIMEOUT_MS: '500', CHECKPOINT_INTERVAL_SECONDS: '0' }));
+      try {
+        const res = await toda.postJson<{ type: string; retryAfter: number }>(`${lonely.url}/codes/batch`, { myNumbers: myNumbers(3) });
+        expect(res.status).to.equal(503);
+        expect(res.body.type).to.match(/gateway-unavailable$/);
+        expect(res.body.retryAfter).to.be.a('number');
+        const rows = await lonely.issuer.ctx.sequelize.query<{ outcome: string; reason: string }>('SELECT outcome, reason FROM access_log ORDER BY seq', { type: QueryTypes.SELECT });
+        expect(rows).to.deep.equal(Array(3).fill({ outcome: 'denied', reason: 'gateway_unavailable' }));
+      } finally {
+        await lonely.stop();
+        rmSync(lonelyDir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe('gateway POST /correspondence/batch', () => {
+    const attested = async (municipality: string = TODA, code = base32(randomBytes(17)).slice(0, 26)) => ({
+      linkId: Buffer.from(randomUUID() + randomUUID()).toString('base64url').slice(0, 43), municipality, code,
+      attestation: await signPayload({ iss: ISSUER_ID, municipality, code, link: 'L'.repeat(43) }, { ...pki.credentials(ISSUER_ID).signer, typ: Typ.ATTESTATION }),
+    });
+    const register = (registrations: unknown[], client = asIssuer) =>
+      client.postJson<{ results: { municipality: string; code: string; status: string; reason?: string }[]; field?: string; rule?: string; type?: string }>(
+        `${gateway.url}/correspondence/batch`, { registrations });
+
+    it('when the issuer sends new, repeated and conflicting items, then each gets its own result in order and only the conflict is refused', async () => {
+      const fresh = await attested();
+      const again = await attested();
+      await register([again]);
+      const conflicting = { ...(await attested()), code: again.code };
+      conflicting.attestation = await signPayload({ iss: ISSUER_ID, municipality: TODA, code: again.code, link: 'L'.repeat(43) }, { ...pki.credentials(ISSUER_ID).signer, typ: Typ.ATTESTATION });
+      const res = await register([fresh, again, conflicting, fresh]);
+      expect(res.status).to.equal(200);
+      expect(res.body.results).to.deep.equal([
+        { municipality: TODA, code: fresh.code, status: 'created' },
+        { municipality: TODA, code: again.code, status: 'unchanged' },
+        { municipality: TODA, code: again.code, status: 'refused', reason: 'code_taken' },
+        { municipality: TODA, code: fresh.code, status: 'unchanged' },
+      ]);
+      expect(await gateway.gateway.ctx.models.Correspondence.count({ where: { code: fresh.code } })).to.equal(1);
+    });
+
+    it('when one item carries a forged attestation or names an unknown municipality, then the batch is refused naming the item, and nothing is recorded', async () => {
+      const good = await attested();
+      const forged = { ...(await attested()), code: 'B'.repeat(26) };
+      const before = await correspondences();
+      const bad = await register([good, forged]);
+      expect(bad.status).to.equal(400);
+      expect(bad.body).to.include({ field: 'registrations.1.attestation', rule: 'must name the same municipality and code' });
+      const unknown = await register([good, await attested('131016')]);
+      expect(unknown.status).to.equal(400);
+      expect(unknown.body.field).to.equal('registrations.1.municipality');
+      const malformed = await register([good, { ...good, linkId: 'short' }]);
+      expect(malformed.status).to.equal(400);
+      expect(malformed.body.field).to.equal('registrations.1.linkId');
+      expect(await correspondences()).to.equal(before);
+    });
+
+    it('when a municipality posts a batch of correspondences, then 403', async () => {
+      expect((await register([await attested()], toda)).status).to.equal(403);
+    });
+  });
+
+  describe('the municipality\'s outbox (processRegistrations)', () => {
+    it('when residents are due, then they go in batches and every one gets the code the single route gives', async () => {
+      const list = myNumbers(7);
+      const ids = await residents(list);
+      const run = await processRegistrations(municipality.ctx, link(issuer.url), { batchSize: 3, concurrency: 2 });
+      expect(run).to.include({ issued: 7, failed: 0, pending: 0 });
+      // Three calls (3 + 3 + 1): the issuer logged these codes under three request ids.
+      const calls = await issuer.issuer.ctx.sequelize.query<{ requestId: string }>(
+        `SELECT DISTINCT "requestId" FROM access_log WHERE subject IN (${list.map(() => '?').join(', ')})`,
+        { replacements: list.map(codeAtToda), type: QueryTypes.SELECT });
+      expect(calls).to.have.length(3);
+      const state = await stateOf(ids);
+      for (const [i, myNumber] of list.entries()) {
+        expect(state[i]).to.include({ codeStatus: 'issued', code: codeAtToda(myNumber), attempts: 0 });
+        expect((await single(myNumber)).body.code).to.equal(state[i]!.code);
+      }
+    });
+
+    it('when an item conflicts at the gateway, then that resident alone stays pending and backs off, and the rest of its batch is issued', async () => {
+      const list = myNumbers(3);
+      await plant({ linkId: 'V'.repeat(43), code: codeAtToda(list[1]!) });
+      const ids = await residents(list);
+      const run = await processRegistrations(municipality.ctx, link(issuer.url));
+      expect(run).to.include({ issued: 2, failed: 1, pending: 1 });
+      const [a, taken, b] = await stateOf(ids);
+      expect(a).to.include({ codeStatus: 'issued', code: codeAtToda(list[0]!), attempts: 0 });
+      expect(b).to.include({ codeStatus: 'issued', code: codeAtToda(list[2]!), attempts: 0 });
+      expect(taken).to.include({ codeStatus: 'pending', code: null, attempts: 1, lastError: 'issuer refused the code: code_taken' });
+      // Let the conflict go, so the later cases start from an empty outbox.
+      await gateway.gateway.ctx.models.Correspondence.destroy({ where: { linkId: 'V'.repeat(43) } });
+      expect((await processRegistrations(municipality.ctx, link(issuer.url), { now: new Date(Date.now() + DAY) })).pending).to.equal(0);
+    });
+
+    it('when the issuer is down, then every resident of the batch stays pending and backs off, and all are registered on a later round', async () => {
+      const list = myNumbers(5);
+      const ids = await residents(list);
+      const now = new Date();
+      const down = await processRegistrations(municipality.ctx, link('https://127.0.0.1:9'), { batchSize: 2, now });
+      expect(down).to.include({ issued: 0, failed: 5, pending: 5 });
+      for (const s of await stateOf(ids)) {
+        expect(s).to.include({ codeStatus: 'pending', code: null, attempts: 1 });
+        expect(s.lastError).to.match(/^issuer unreachable: /);
+        expect(Date.parse(s.nextAttemptAt!)).to.be.greaterThan(now.getTime());
+      }
+      // Not before their backoff has passed, even with the issuer back.
+      expect(await processRegistrations(municipality.ctx, link(issuer.url), { now })).to.include({ issued: 0, pending: 5 });
+      const later = await processRegistrations(municipality.ctx, link(issuer.url), { now: new Date(now.getTime() + DAY) });
+      expect(later).to.include({ issued: 5, failed: 0, pending: 0 });
+      const state = await stateOf(ids);
+      for (const [i, myNumber] of list.entries()) expect(state[i]).to.include({ codeStatus: 'issued', code: codeAtToda(myNumber) });
+    });
+  });
+
+  describe('the outbox against issuers that refuse part of a batch, and against an impostor', () => {
+    let scripted: Server;
+    let scriptedUrl: string;
+    const refuse = new Set<string>();
+    let batchCalls = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const fakeCode = (myNumber: string) => codeAtToda(myNumber);
+
+    before(async () => {
+      const logger = createLogger({ name: 'scripted-issuer', level: 'silent' });
+      const app = createBaseApp(logger);
+      app.use(memberIdentity());
+      app.post('/codes/batch', async (req, res) => {
+        batchCalls += 1;
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((r) => setImmediate(r));
+        inFlight -= 1;
+        const list = req.body.myNumbers as string[];
+        const errors = list.flatMap((m, i) => (refuse.has(m) ? [{ field: `myNumbers.${i}`, rule: 'must be a My Number the issuer accepts' }] : []));
+        if (errors.length) return void res.status(400).type('application/problem+json').send(JSON.stringify({ type: 'validation', status: 400, ...errors[0], errors }));
+        res.json({ codes: list.map((m) => ({ code: fakeCode(m), attestation: 'x.y.z' })) });
+      });
+      app.use(notFoundHandler);
+      app.use(errorHandler(logger));
+      scripted = createMemberServer(app, pki.credentials(ISSUER_ID));
+      scriptedUrl = await listenMember(scripted, 0);
+    });
+
+    after(async () => {
+      scripted?.closeAllConnections();
+      if (scripted) await closeMemberServer(scripted);
+    });
+
+    it('when the issuer names one My Number of a batch, then that resident alone backs off and the rest of the batch is sent again at once', async () => {
+      const list = myNumbers(4);
+      refuse.add(list[1]!);
+      const ids = await residents(list);
+      batchCalls = 0;
+      const run = await processRegistrations(municipality.ctx, link(scriptedUrl));
+      expect(run).to.include({ issued: 3, failed: 1, pending: 1 });
+      expect(batchCalls).to.equal(2);
+      const state = await stateOf(ids);
+      expect(state[1]).to.include({ codeStatus: 'pending', attempts: 1, lastError: 'issuer refused the my number' });
+      for (const i of [0, 2, 3]) expect(state[i]).to.include({ codeStatus: 'issued', code: fakeCode(list[i]!), attempts: 0 });
+      refuse.clear();
+      expect((await processRegistrations(municipality.ctx, link(scriptedUrl), { now: new Date(Date.now() + DAY) })).pending).to.equal(0);
+    });
+
+    it('when several batches are due, then no more than `concurrency` calls are in flight', async () => {
+      const ids = await residents(myNumbers(8));
+      maxInFlight = 0;
+      batchCalls = 0;
+      const run = await processRegistrations(municipality.ctx, link(scriptedUrl), { batchSize: 2, concurrency: 2 });
+      expect(run).to.include({ issued: 8, pending: 0 });
+      expect(batchCalls).to.equal(4);
+      expect(maxInFlight).to.be.at.most(2);
+      expect((await stateOf(ids)).every((s) => s.codeStatus === 'issued')).to.equal(true);
+    });
+
+    it('when the server at the issuer\'s address is another member, then no My Number is sent to it and the residents wait', async () => {
+      // A member with a valid federation certificate (here the gateway's) answering where the issuer should be.
+      const logger = createLogger({ name: 'impostor', level: 'silent' });
+      const app = createBaseApp(logger);
+      app.use(memberIdentity());
+      let received = 0;
+      app.post('/codes/batch', (req, res) => { received += (req.body.myNumbers as string[]).length; res.json({ codes: [] }); });
+      const impostor = createMemberServer(app, pki.credentials('gateway'));
+      const impostorUrl = await listenMember(impostor, 0);
+      try {
+        const ids = await residents(myNumbers(3));
+        const run = await processRegistrations(municipality.ctx, link(impostorUrl));
+        expect(run).to.include({ issued: 0, failed: 3 });
+        expect(received).to.equal(0);
+        for (const state of await stateOf(ids)) expect(state).to.include({ codeStatus: 'pending', attempts: 1 });
+        expect((await stateOf(ids))[0]!.lastError).to.match(/^issuer unreachable/);
+        // The real issuer, once back at that address, still registers them.
+        expect((await processRegistrations(municipality.ctx, link(scriptedUrl), { now: new Date(Date.now() + DAY) })).pending).to.equal(0);
+      } finally {
+        impostor.closeAllConnections();
+        await closeMemberServer(impostor);
+      }
+    });
+  });
+
+  describe('afterwards', () => {
+    it('when everything above has run, then no My Number is in the issuer\'s or the gateway\'s database or log', async () => {
+      const haystacks = {
+        issuerDb: (await databaseContents(issuer.config)).toString('latin1'),
+        gatewayDb: (await databaseContents(gateway.config)).toString('latin1'),
+        issuerLog: issuerLog.text(),
+        gatewayLog: gatewayLog.text(),
+      };
+      expect(haystacks.gatewayDb).to.contain('correspondence');
+      expect(used.length).to.be.greaterThan(30);
+      for (const [where, text] of Object.entries(haystacks)) {
+        for (const myNumber of used) expect(text.includes(myNumber), `${where} holds a My Number`).to.equal(false);
+      }
+    });
+  });
+});
