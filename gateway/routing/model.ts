@@ -1,3 +1,4 @@
+import { rememberOnce } from '../../shared/replay.ts';
 import { DataTypes, Model, Op, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
 
 /**
@@ -28,11 +29,8 @@ export function defineReplayCacheModel(sequelize: Sequelize) {
 export type ReplayCacheModel = ReturnType<typeof defineReplayCacheModel>;
 
 /** Records a jti; false when it was already there (a replay). */
-export async function rememberJti(M: ReplayCacheModel, issuer: string, jti: string, exp: number, transaction: Transaction): Promise<boolean> {
-  if (await M.findOne({ where: { issuer, jti }, attributes: ['jti'], raw: true, transaction })) return false;
-  await M.create({ issuer, jti, exp }, { transaction });
-  return true;
-}
+export const rememberJti = (M: ReplayCacheModel, issuer: string, jti: string, exp: number, transaction: Transaction): Promise<boolean> =>
+  rememberOnce(M, { issuer, jti, exp }, transaction);
 
 /** Drops rows whose message expired more than `graceSeconds` ago. */
 export async function pruneExpired(M: ReplayCacheModel, nowSeconds: number, graceSeconds: number, transaction: Transaction): Promise<number> {

@@ -96,8 +96,20 @@ export async function findConsent(Consent: ConsentModel, id: string, transaction
 }
 
 export async function listConsentsOf(Consent: ConsentModel, residentId: string, transaction?: Transaction): Promise<ConsentView[]> {
-  const rows = await Consent.findAll({ where: { residentId }, order: [['givenAt', 'DESC']], raw: true, transaction });
-  return rows.map(toView);
+  return (await listConsentsOfMany(Consent, [residentId], transaction)).get(residentId) ?? [];
+}
+
+/** Every consent of several residents in one read (a bulk query decides a batch at once), newest first per resident. */
+export async function listConsentsOfMany(Consent: ConsentModel, residentIds: string[], transaction?: Transaction): Promise<Map<string, ConsentView[]>> {
+  const byResident = new Map<string, ConsentView[]>();
+  if (residentIds.length === 0) return byResident;
+  const rows = await Consent.findAll({ where: { residentId: residentIds }, order: [['givenAt', 'DESC']], raw: true, transaction });
+  for (const row of rows) {
+    const list = byResident.get(row.residentId) ?? [];
+    list.push(toView(row));
+    byResident.set(row.residentId, list);
+  }
+  return byResident;
 }
 
 /** Revocation is recorded on the consent (who, when, why); the consent itself is never removed. */

@@ -12,7 +12,7 @@ import type { MunicipalityContext } from '../context.ts';
 import type { FederationLink } from '../exchange/federation.ts';
 import { identityMismatches } from '../exchange/identity.ts';
 import { findResidentByAddressee } from '../residents/service.ts';
-import { findConsent, insertConsent, listConsentsOf, markRevoked, type ConsentView } from './model.ts';
+import { findConsent, insertConsent, listConsentsOf, listConsentsOfMany, markRevoked, type ConsentView } from './model.ts';
 import { MAX_CONSENT_DAYS, type ConsentInput, type ResidentSignedConsentInput } from './schemas.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -143,4 +143,4 @@ export function consentTerms(consent: ConsentView): ConsentTerms {
   };
 }
 
-export { listConsentsOf };
+export { listConsentsOf, listConsentsOfMany };

@@ -22,7 +22,8 @@ import {
 } from '../../../shared/protocol.ts';
 import { Actions } from '../audit/actions.ts';
 import type { MunicipalityContext } from '../context.ts';
-import { releasableRecords } from '../vaccinations/service.ts';
+import { releasableRecordsOfMany } from '../vaccinations/service.ts';
+import type { RecordVersion } from '../vaccinations/model.ts';
 import { toImmunization } from '../vaccinations/fhir.ts';
 import { sourceCapability } from './capability.ts';
 import { DISCLOSURE_POLICY, discloseImmunization } from './disclosure-policy.ts';
@@ -81,12 +82,15 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
   // One read for the whole batch; each subject's checks and crypto then run a few at a time.
   const residentsByCode = new Map((await ctx.models.Resident.findAll({ where: { code: forward.subjects.map((f) => f.code) }, raw: true }))
     .map((r) => [r.code!, r]));
+  // Read with the residents, released only by a subject's own decision below.
+  const recordsOf = await releasableRecordsOfMany(ctx, [...residentsByCode.values()].map((r) => r.id));
   const answered = new Set<string>();
   const decisions = await mapWithLimit(forward.subjects, SUBJECTS_IN_FLIGHT, (f): Promise<Decision> => {
     // One answer per subject: a ref forwarded twice (e.g. with two codes) releases nothing the second time.
     if (answered.has(f.ref)) return Promise.resolve({ ref: f.ref, status: 'denied', reason: 'duplicate_ref', flags: [], subject: f.code, recordIds: [] });
     answered.add(f.ref);
-    return decide(ctx, fed, query, f, subjectsByRef.get(f.ref), residentsByCode.get(f.code));
+    const resident = residentsByCode.get(f.code);
+    return decide(ctx, fed, query, f, subjectsByRef.get(f.ref), resident, resident ? (recordsOf.get(resident.id) ?? []) : []);
   });
 
   const entries: AccessInput[] = decisions.map((d) => {
@@ -112,6 +116,7 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
 
 async function decide(
   ctx: MunicipalityContext, fed: FederationLink, query: QueryClaims, f: ForwardSubject, s: QuerySubject | undefined, resident: ResidentRow | undefined,
+  records: RecordVersion[],
 ): Promise<Decision> {
   const self = ctx.config.MUNICIPALITY_CODE;
   const refuse = (status: AnswerResult['status'], reason: string, subject: string | null = f.code, flags: string[] = []): Decision =>
@@ -145,7 +150,6 @@ async function decide(
     if (refusal) return refuse(refusal.status, refusal.reason, resident.addresseeNumber, verdict.flags);
   }
 
-  const records = await releasableRecords(ctx, resident.id);
   // Minimal disclosure: each Immunization is rebuilt from the purpose's allow-list before signing.
   const bundle = {
     resourceType: 'Bundle', type: 'collection',

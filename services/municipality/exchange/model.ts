@@ -1,3 +1,4 @@
+import { rememberOnce } from '../../../shared/replay.ts';
 import { DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
 
 /**
@@ -148,14 +149,45 @@ export function defineExchangeModels(sequelize: Sequelize) {
 
 export type ExchangeModels = ReturnType<typeof defineExchangeModels>;
 
-/**
- * Remembers a jti; false when it was seen before (a replay). The primary key makes the check
- * and the insert one atomic step, also when two copies arrive at once.
- */
-export async function rememberToken(SeenToken: ExchangeModels['SeenToken'], issuer: string, jti: string, expiresAt: number, transaction?: Transaction): Promise<boolean> {
-  const [, created] = await SeenToken.findOrCreate({ where: { issuer, jti }, defaults: { issuer, jti, expiresAt }, transaction });
-  return created;
+export interface QuerySubjectOutcome {
+  queryJti: string;
+  ref: string;
+  status: string;
+  reason: string | null;
+  recordCount: number;
+  importedCount: number;
+  retryAfter: number | null;
 }
+
+/** Rows per UPDATE statement when a batch's outcomes are written. */
+const SETTLE_CHUNK = 250;
+
+/**
+ * Writes the final outcome of every subject of a query, a few hundred rows per statement (one
+ * UPDATE per subject through the model cost more than the rest of the requester's database work).
+ * `UPDATE … FROM (VALUES …)` runs on SQLite and PostgreSQL alike; VALUES columns are column1…n on both.
+ */
+export async function settleQuerySubjects(QuerySubject: ExchangeModels['QuerySubject'], transaction: Transaction, outcomes: QuerySubjectOutcome[]): Promise<void> {
+  const sequelize = QuerySubject.sequelize!;
+  const now = new Date();
+  for (let i = 0; i < outcomes.length; i += SETTLE_CHUNK) {
+    const chunk = outcomes.slice(i, i + SETTLE_CHUNK);
+    const values = chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ');
+    await sequelize.query(
+      `UPDATE query_subjects AS q SET status = v.column3, reason = v.column4, "recordCount" = CAST(v.column5 AS INTEGER),
+         "importedCount" = CAST(v.column6 AS INTEGER), "retryAfter" = CAST(v.column7 AS INTEGER), "updatedAt" = ?
+       FROM (VALUES ${values}) AS v WHERE q."queryJti" = v.column1 AND q.ref = v.column2`,
+      {
+        transaction,
+        replacements: [now, ...chunk.flatMap((o) => [o.queryJti, o.ref, o.status, o.reason, o.recordCount, o.importedCount, o.retryAfter])],
+      },
+    );
+  }
+}
+
+/** Remembers a jti; false when it was seen before (a replay). */
+export const rememberToken = (SeenToken: ExchangeModels['SeenToken'], issuer: string, jti: string, expiresAt: number, transaction?: Transaction): Promise<boolean> =>
+  rememberOnce(SeenToken, { issuer, jti, expiresAt }, transaction);
 
 /** Drops jtis of messages that expired over two minutes ago: they can no longer verify, so the row guards nothing. */
 export async function pruneTokens(SeenToken: ExchangeModels['SeenToken'], nowSeconds: number, transaction?: Transaction): Promise<number> {

@@ -20,12 +20,13 @@ import {
 import { Actions } from '../audit/actions.ts';
 import type { Actor } from '../auth/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
-import { consentDecisionFor, consentTerms } from '../consents/service.ts';
+import { consentTerms, decideConsent, listConsentsOfMany } from '../consents/service.ts';
 import { importRecordsBatch } from '../vaccinations/service.ts';
 import { fromImmunization, type ImportedImmunization } from '../vaccinations/fhir.ts';
 import { requesterCapability, type MoveInProof } from './capability.ts';
 import { discloseImmunization } from './disclosure-policy.ts';
 import type { FederationLink } from './federation.ts';
+import { settleQuerySubjects } from './model.ts';
 import { gatewayResponseSchema, type GatewayResponse, type QueryInput } from './schemas.ts';
 
 /** Seconds a caller should wait before asking again when the gateway itself is unreachable. */
@@ -130,15 +131,10 @@ export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, in
         details: { source: p.source, ref: p.ref, received: records.length, created: imported.created, unchanged: imported.unchanged, releasePurpose: input.purpose },
       }));
     }
-    for (const b of batches) {
-      for (const p of b.members) {
-        const o = outcomes.get(p.ref)!;
-        await ctx.models.QuerySubject.update(
-          { status: o.status, reason: o.reason ?? null, recordCount: o.recordCount, importedCount: o.imported, retryAfter: o.retryAfter ?? null },
-          { where: { queryJti: b.jti, ref: p.ref }, transaction: t },
-        );
-      }
-    }
+    await settleQuerySubjects(ctx.models.QuerySubject, t, batches.flatMap((b) => b.members.map((p) => {
+      const o = outcomes.get(p.ref)!;
+      return { queryJti: b.jti, ref: p.ref, status: o.status, reason: o.reason ?? null, recordCount: o.recordCount, importedCount: o.imported, retryAfter: o.retryAfter ?? null };
+    })));
     await appendAccessBatch(ctx.models.AccessLog, t, entries);
   });
   return { requestId, results: [...outcomes.values()] };
@@ -282,6 +278,8 @@ async function prepareSubjects(ctx: MunicipalityContext, fed: FederationLink, in
   const missing = input.subjects.findIndex((s) => !byAddressee.has(s.addresseeNumber));
   if (missing >= 0) throw new AppError(404, 'not-found', 'Resident not found', { field: `subjects.${missing}.addresseeNumber`, rule: 'must be a resident of this municipality' });
   await requireKnownSources(fed, input.subjects);
+  // One read of every consent the batch may need, rather than one per subject.
+  const consentsOf = await listConsentsOfMany(ctx.models.Consent, residents.map((r) => r.id));
 
   const prepared: Prepared[] = [];
   for (const [index, s] of input.subjects.entries()) {
@@ -317,7 +315,7 @@ async function prepareSubjects(ctx: MunicipalityContext, fed: FederationLink, in
         justification: exception.justification, requestedBy: exception.requestedBy, approvedBy: exception.approvedBy, approvedAt: exception.approvedAt,
       } };
     } else {
-      const decision = await consentDecisionFor(ctx, resident.id, s.source, input.purpose);
+      const decision = decideConsent(consentsOf.get(resident.id) ?? [], s.source, input.purpose);
       if (decision.status !== 'ok') { p.local = { status: decision.status, reason: decision.reason }; continue; }
       p.consentId = decision.consent.id;
       p.residentCertificate = decision.consent.residentCertificate ?? undefined;

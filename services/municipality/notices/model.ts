@@ -168,6 +168,15 @@ export async function updateDelivery(M: NoticeModels['NoticeOutbox'], id: string
   await M.update(values, { where: { id, status: 'pending' } });
 }
 
+/** Marks the notices a delivery round handed over, in one statement (one UPDATE per notice cost more than the sending). */
+export async function markDelivered(M: NoticeModels['NoticeOutbox'], ids: string[], deliveredAt: string): Promise<void> {
+  if (ids.length === 0) return;
+  await M.update(
+    { status: 'delivered', deliveredAt, lastError: null, attempts: M.sequelize!.literal('"attempts" + 1') as unknown as number },
+    { where: { id: ids, status: 'pending' } },
+  );
+}
+
 export async function deliveryCounts(M: NoticeModels['NoticeOutbox']): Promise<Record<string, number>> {
   const grouped = await M.count({ group: ['status', 'channel'] }) as unknown as { status: string; channel: string; count: number }[];
   const counts: Record<string, number> = { pending: 0, delivered: 0 };

@@ -17,7 +17,7 @@ import { Actions } from '../audit/actions.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { backoffSeconds } from '../../../shared/backoff.ts';
 import {
-  dueDeliveries, insertNotices, noticesOfResident, readCursor, updateDelivery, writeCursor,
+  dueDeliveries, insertNotices, markDelivered, noticesOfResident, readCursor, updateDelivery, writeCursor,
   type NoticeChannel, type NoticeDeliveryState, type NoticeKind, type ResidentNotice,
 } from './model.ts';
 
@@ -159,6 +159,7 @@ export async function deliverNotices(ctx: MunicipalityContext, sender: NoticeSen
   }) : [];
   const addressee = new Map(residents.map((r) => [r.id, r.addresseeNumber]));
   const run: DeliveryRun = { made, delivered: 0, deferred: 0 };
+  const delivered: string[] = [];
   for (const { delivery, notice } of due) {
     try {
       await sender.send({
@@ -166,7 +167,7 @@ export async function deliverNotices(ctx: MunicipalityContext, sender: NoticeSen
         otherMunicipality: notice.otherMunicipality, purpose: notice.purpose, legalBasis: notice.legalBasis, outcome: notice.outcome,
         occurredAt: notice.occurredAt,
       });
-      await updateDelivery(ctx.models.NoticeOutbox, delivery.id, { status: 'delivered', attempts: delivery.attempts + 1, deliveredAt: new Date().toISOString(), lastError: null });
+      delivered.push(delivery.id);
       run.delivered += 1;
     } catch (err) {
       const attempts = delivery.attempts + 1;
@@ -176,6 +177,8 @@ export async function deliverNotices(ctx: MunicipalityContext, sender: NoticeSen
       run.deferred += 1;
     }
   }
+  // Delivery is at least once: a crash before this line hands this round's notices over again.
+  await markDelivered(ctx.models.NoticeOutbox, delivered, new Date().toISOString());
   return run;
 }
 

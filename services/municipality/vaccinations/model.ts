@@ -220,6 +220,18 @@ export async function findVersions(VaccinationRecord: VaccinationRecordModel, wh
 export const currentVersionsOf = (VaccinationRecord: VaccinationRecordModel, residentId: string, transaction?: Transaction) =>
   findVersions(VaccinationRecord, { residentId, current: true }, transaction);
 
+/** The current versions of several residents' records in one read (a bulk answer), in `findVersions` order per resident. */
+export async function currentVersionsOfMany(VaccinationRecord: VaccinationRecordModel, residentIds: string[], transaction?: Transaction): Promise<Map<string, RecordVersion[]>> {
+  const byResident = new Map<string, RecordVersion[]>();
+  if (residentIds.length === 0) return byResident;
+  for (const v of await findVersions(VaccinationRecord, { residentId: residentIds, current: true }, transaction)) {
+    const list = byResident.get(v.residentId) ?? [];
+    list.push(v);
+    byResident.set(v.residentId, list);
+  }
+  return byResident;
+}
+
 export async function findCurrentVersion(VaccinationRecord: VaccinationRecordModel, recordId: string, transaction?: Transaction): Promise<RecordVersion | null> {
   const row = await VaccinationRecord.findOne({ where: { recordId, current: true }, raw: true, transaction });
   return row ? toVersion(row) : null;

@@ -15,7 +15,7 @@ import { findProduct } from './catalogue.ts';
 import { immunizationBundle, type FhirReference, type ImportedImmunization } from './fhir.ts';
 import { enqueueCorrectionNotices } from '../exchange/corrections/outbox.ts';
 import {
-  currentVersionsOf, findCurrentVersion, findImportedOf, findReview, findTicket, findVersions, insertVersion, insertVersions, listReviewRows,
+  currentVersionsOf, currentVersionsOfMany, findCurrentVersion, findImportedOf, findReview, findTicket, findVersions, insertVersion, insertVersions, listReviewRows,
   retireCurrent, retireCurrentMany, ticketsOf, type RecordVersion, type ReviewRecord, type TicketRecord,
 } from './model.ts';
 import type { ApproveReviewInput, CorrectionInput, FromTicketInput, IssueTicketInput, ListReviewsInput, RecordInput } from './schemas.ts';
@@ -232,7 +232,14 @@ export async function recordHistory(ctx: MunicipalityContext, t: Transaction, re
  * to release, under a consent that names it. No logging here: the caller logs the release.
  */
 export async function releasableRecords(ctx: MunicipalityContext, residentId: string, t?: Transaction): Promise<RecordVersion[]> {
-  return (await currentVersionsOf(ctx.models.VaccinationRecord, residentId, t)).filter((v) => v.sourceMunicipality === null);
+  return (await releasableRecordsOfMany(ctx, [residentId], t)).get(residentId) ?? [];
+}
+
+/** `releasableRecords` for every resident of a forwarded batch, in one read. */
+export async function releasableRecordsOfMany(ctx: MunicipalityContext, residentIds: string[], t?: Transaction): Promise<Map<string, RecordVersion[]>> {
+  const byResident = await currentVersionsOfMany(ctx.models.VaccinationRecord, residentIds, t);
+  for (const [id, versions] of byResident) byResident.set(id, versions.filter((v) => v.sourceMunicipality === null));
+  return byResident;
 }
 
 /** The resident's records as a FHIR R4 searchset Bundle of Immunization; logs RECORD_READ. */
