@@ -1,8 +1,10 @@
 /** Entry point of the gateway process: config from the environment, mTLS only. */
 import { closeMemberServer, listenMember } from '../shared/member-http.ts';
-import { closeServer, listen, onShutdown } from '../shared/server.ts';
+import { closeServer, listen, onShutdown, memberProcessStackTraces } from '../shared/server.ts';
 import { createGateway } from './app.ts';
 import { loadGatewayConfig } from './config.ts';
+
+memberProcessStackTraces();
 
 const config = loadGatewayConfig();
 const gateway = await createGateway(config);

@@ -1,8 +1,10 @@
 /** Entry point of the issuer process: config from the environment, mTLS only. */
 import { closeMemberServer, listenMember } from '../../shared/member-http.ts';
-import { onShutdown } from '../../shared/server.ts';
+import { onShutdown, memberProcessStackTraces } from '../../shared/server.ts';
 import { createIssuer } from './app.ts';
 import { loadIssuerConfig } from './config.ts';
+
+memberProcessStackTraces();
 
 const config = loadIssuerConfig();
 const issuer = await createIssuer(config);

@@ -68,7 +68,7 @@ export async function createMunicipality(
   config: MunicipalityConfig, logger?: Logger,
   // Host mode (many instances in one process) verifies the directory once for all of them, and may
   // poll the outboxes less often: new work still kicks them at once; the tick only finds retries.
-  options: { directory?: Directory; noticeSender?: NoticeSender; outboxPollSeconds?: number } = {},
+  options: { directory?: Directory; noticeSender?: NoticeSender; outboxPollSeconds?: number; registrationConcurrency?: number } = {},
 ): Promise<Municipality> {
   const log = logger ?? createLogger({ name: `municipality-${config.MUNICIPALITY_CODE}`, level: config.LOG_LEVEL });
   const sequelize = await openDatabase({ storage: config.DATABASE_PATH, url: config.DATABASE_URL });
@@ -77,7 +77,7 @@ export async function createMunicipality(
   const ctx: MunicipalityContext = { config, sequelize, models, logger: log };
   const federation = connectFederation(ctx, options.directory);
   const poll = options.outboxPollSeconds;
-  const registrations = federation ? startRegistrationWorker(ctx, federation.link, poll ? poll * 1000 : undefined) : undefined;
+  const registrations = federation ? startRegistrationWorker(ctx, federation.link, poll ? poll * 1000 : undefined, options.registrationConcurrency) : undefined;
   const checkpoints = startCheckpointSchedule(ctx, federationAuditHooks(ctx, federation), config.CHECKPOINT_INTERVAL_SECONDS);
   const bulk = federation ? startBulkRunner(ctx, federation.link, poll ? poll * 1000 : undefined) : undefined;
   const corrections = federation ? startCorrectionOutbox(ctx, federation.link, poll) : undefined;

@@ -22,7 +22,7 @@ import { createDirectoryClient, type Directory } from '../../shared/directory.ts
 import { createLogger } from '../../shared/log.ts';
 import { closeMemberServer, createMemberClient, listenMember, type MemberClient } from '../../shared/member-http.ts';
 import { loadMemberCredentials } from '../../shared/pki.ts';
-import { closeServer, listen, onShutdown } from '../../shared/server.ts';
+import { closeServer, listen, memberProcessStackTraces, onShutdown } from '../../shared/server.ts';
 import { createMunicipality, type Municipality } from './app.ts';
 import { loadMunicipalityConfig } from './config.ts';
 
@@ -56,6 +56,13 @@ export interface Host {
  * tick only picks up retries and work written while the instance was down.
  */
 export const HOST_OUTBOX_POLL_SECONDS = 30;
+
+/**
+ * Registration calls (batches of residents) each hosted instance has in flight at once; a single
+ * instance has 4. With 1,741 instances at 8 calls of one resident each, the issuer faced ~14,000
+ * TLS handshakes at the first poll, refused most, and residents fell into backoff for minutes.
+ */
+export const HOST_REGISTRATION_CONCURRENCY = 1;
 
 export interface HostOptions {
   /** Instances being opened at once (schema preparation waits on SQLite's threads). */
@@ -100,7 +107,9 @@ export async function startHost(plan: HostPlan, options: HostOptions = {}): Prom
       ...(logFile ? { destination: destination({ dest: logFile, sync: false, append: true }) } : {}),
     });
     const poll = options.outboxPollSeconds ?? HOST_OUTBOX_POLL_SECONDS;
-    const municipality = await createMunicipality(config, logger, { directory: shared?.directory, ...(poll > 0 ? { outboxPollSeconds: poll } : {}) });
+    const municipality = await createMunicipality(config, logger, {
+      directory: shared?.directory, registrationConcurrency: HOST_REGISTRATION_CONCURRENCY, ...(poll > 0 ? { outboxPollSeconds: poll } : {}),
+    });
     const { server, url } = await listen(municipality.staffApp, config.PORT, config.HOST);
     closers.push(() => closeServer(server));
     let federationUrl: string | undefined;
@@ -130,6 +139,7 @@ export async function startHost(plan: HostPlan, options: HostOptions = {}): Prom
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  memberProcessStackTraces();
   const planFile = process.env.HOST_PLAN;
   if (!planFile) throw new Error('HOST_PLAN (a host plan JSON file) is required');
   const plan = hostPlanSchema.parse(JSON.parse(readFileSync(planFile, 'utf8')));

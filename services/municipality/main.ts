@@ -1,8 +1,10 @@
 /** Entry point of one municipality process: config from the environment, its own database. */
-import { closeServer, listen, onShutdown } from '../../shared/server.ts';
+import { closeServer, listen, onShutdown, memberProcessStackTraces } from '../../shared/server.ts';
 import { closeMemberServer, listenMember } from '../../shared/member-http.ts';
 import { createMunicipality } from './app.ts';
 import { loadMunicipalityConfig } from './config.ts';
+
+memberProcessStackTraces();
 
 const config = loadMunicipalityConfig();
 const municipality = await createMunicipality(config);

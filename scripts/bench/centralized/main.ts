@@ -1,8 +1,10 @@
 /** Entry point of the centralized baseline process (benchmark only): config from the environment. */
 import { openDatabase } from '../../../shared/db.ts';
 import { createLogger } from '../../../shared/log.ts';
-import { closeServer, listen, onShutdown } from '../../../shared/server.ts';
+import { closeServer, listen, onShutdown, memberProcessStackTraces } from '../../../shared/server.ts';
 import { createCentralApp, loadCentralConfig, prepareCentralSchema } from './app.ts';
+
+memberProcessStackTraces();
 
 const config = loadCentralConfig();
 const logger = createLogger({ name: 'centralized', level: config.LOG_LEVEL });
