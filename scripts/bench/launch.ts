@@ -151,7 +151,7 @@ export async function prepareBenchFederation(options: LaunchOptions, parallel: n
     const host: MemberProcess = {
       id: `host-${k}`, kind: 'municipality', entry: 'services/municipality/host.ts', url: '', logFile: join(hostsDir, `host-${k}.log`),
       // Hundreds of instances share one libuv pool: with Node's 4 threads, a few SQLite writers
-      // waiting out a busy lock hold every thread and the other instances' queries (and WebCrypto)
+      // waiting out a busy lock hold every thread and the other instances' queries (and RSA signing)
       // stop behind them — a host of 580 instances stalled for minutes that way.
       env: { HOST_PLAN: planFile, LOG_LEVEL: options.logLevel, UV_THREADPOOL_SIZE: String(HOST_THREADPOOL_SIZE) },
       nodeArgs: options.nodeArgs?.(`host-${k}`),
