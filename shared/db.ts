@@ -138,3 +138,36 @@ export const isSqlite = (sequelize: Sequelize): boolean => sequelize.getDialect(
 export function inTransaction<T>(sequelize: Sequelize, fn: (t: Transaction) => Promise<T>): Promise<T> {
   return sequelize.transaction((t) => fn(t));
 }
+
+/** Rows per statement in `updateRows`. */
+const UPDATE_ROWS_CHUNK = 250;
+
+/**
+ * Gives many rows each their own values in one statement per few hundred rows (one UPDATE per row
+ * through a model costs more than the rest of a batch's database work): `UPDATE t AS r SET c = v.columnN
+ * FROM (VALUES …) AS v WHERE r.key = v.column1`, which SQLite and PostgreSQL both run, naming VALUES
+ * columns column1…n. `set` gives each column's SQL type, cast because PostgreSQL infers a VALUES
+ * column's type from its literals (an all-NULL column would be text); `fixed` is the same for every row.
+ */
+export async function updateRows(
+  sequelize: Sequelize, table: string,
+  spec: { keys: string[]; set: Record<string, 'TEXT' | 'INTEGER'>; fixed?: Record<string, unknown> },
+  rows: Record<string, unknown>[], transaction?: Transaction,
+): Promise<void> {
+  const names = [table, ...spec.keys, ...Object.keys(spec.set), ...Object.keys(spec.fixed ?? {})];
+  if (!names.every((n) => /^[A-Za-z_]+$/.test(n))) throw new Error('updateRows takes plain table and column names');
+  const columns = [...spec.keys, ...Object.keys(spec.set)];
+  const fixed = Object.entries(spec.fixed ?? {});
+  const assignments = [
+    ...Object.entries(spec.set).map(([c, type], i) => `"${c}" = CAST(v.column${spec.keys.length + i + 1} AS ${type})`),
+    ...fixed.map(([c]) => `"${c}" = ?`),
+  ].join(', ');
+  const match = spec.keys.map((k, i) => `r."${k}" = v.column${i + 1}`).join(' AND ');
+  for (let i = 0; i < rows.length; i += UPDATE_ROWS_CHUNK) {
+    const chunk = rows.slice(i, i + UPDATE_ROWS_CHUNK);
+    const values = chunk.map(() => `(${columns.map(() => '?').join(', ')})`).join(', ');
+    await sequelize.query(`UPDATE "${table}" AS r SET ${assignments} FROM (VALUES ${values}) AS v WHERE ${match}`, {
+      transaction, replacements: [...fixed.map(([, v]) => v), ...chunk.flatMap((row) => columns.map((c) => row[c] ?? null))],
+    });
+  }
+}

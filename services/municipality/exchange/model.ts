@@ -1,3 +1,4 @@
+import { updateRows } from '../../../shared/db.ts';
 import { rememberOnce } from '../../../shared/replay.ts';
 import { DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
 
@@ -159,31 +160,13 @@ export interface QuerySubjectOutcome {
   retryAfter: number | null;
 }
 
-/** Rows per UPDATE statement when a batch's outcomes are written. */
-const SETTLE_CHUNK = 250;
-
-/**
- * Writes the final outcome of every subject of a query, a few hundred rows per statement (one
- * UPDATE per subject through the model cost more than the rest of the requester's database work).
- * `UPDATE … FROM (VALUES …)` runs on SQLite and PostgreSQL alike; VALUES columns are column1…n on both.
- */
-export async function settleQuerySubjects(QuerySubject: ExchangeModels['QuerySubject'], transaction: Transaction, outcomes: QuerySubjectOutcome[]): Promise<void> {
-  const sequelize = QuerySubject.sequelize!;
-  const now = new Date();
-  for (let i = 0; i < outcomes.length; i += SETTLE_CHUNK) {
-    const chunk = outcomes.slice(i, i + SETTLE_CHUNK);
-    const values = chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ');
-    await sequelize.query(
-      `UPDATE query_subjects AS q SET status = v.column3, reason = v.column4, "recordCount" = CAST(v.column5 AS INTEGER),
-         "importedCount" = CAST(v.column6 AS INTEGER), "retryAfter" = CAST(v.column7 AS INTEGER), "updatedAt" = ?
-       FROM (VALUES ${values}) AS v WHERE q."queryJti" = v.column1 AND q.ref = v.column2`,
-      {
-        transaction,
-        replacements: [now, ...chunk.flatMap((o) => [o.queryJti, o.ref, o.status, o.reason, o.recordCount, o.importedCount, o.retryAfter])],
-      },
-    );
-  }
-}
+/** Writes the final outcome of every subject of a query: one statement per few hundred subjects. */
+export const settleQuerySubjects = (QuerySubject: ExchangeModels['QuerySubject'], transaction: Transaction, outcomes: QuerySubjectOutcome[]): Promise<void> =>
+  updateRows(QuerySubject.sequelize!, 'query_subjects', {
+    keys: ['queryJti', 'ref'],
+    set: { status: 'TEXT', reason: 'TEXT', recordCount: 'INTEGER', importedCount: 'INTEGER', retryAfter: 'INTEGER' },
+    fixed: { updatedAt: new Date() },
+  }, outcomes as unknown as Record<string, unknown>[], transaction);
 
 /** Remembers a jti; false when it was seen before (a replay). */
 export const rememberToken = (SeenToken: ExchangeModels['SeenToken'], issuer: string, jti: string, expiresAt: number, transaction?: Transaction): Promise<boolean> =>

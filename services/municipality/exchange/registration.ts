@@ -9,6 +9,7 @@ import { QueryTypes } from 'sequelize';
 import { z } from 'zod';
 import { backoffSeconds } from '../../../shared/backoff.ts';
 import { mapWithLimit } from '../../../shared/concurrency.ts';
+import { updateRows } from '../../../shared/db.ts';
 import { isValidMyNumber } from '../../../shared/identifiers.ts';
 import { codeSchema, ISSUER_ID } from '../../../shared/protocol.ts';
 import type { MunicipalityContext } from '../context.ts';
@@ -156,10 +157,7 @@ async function sendBatch(fed: FederationLink, items: { id: string; myNumber: str
   }));
 }
 
-/**
- * Stores a batch's codes in one statement and its failures' backoff in another.
- * `UPDATE … FROM (VALUES …)` runs on SQLite and PostgreSQL alike; VALUES columns are column1…n on both.
- */
+/** Stores a batch's codes in one statement and its failures' backoff in another. */
 async function settleBatch(ctx: MunicipalityContext, batch: Due[], outcomes: Map<string, Outcome>): Promise<number> {
   const issued: [string, string][] = [];
   const failed: { residentId: string; attempts: number; error: string }[] = [];
@@ -170,13 +168,8 @@ async function settleBatch(ctx: MunicipalityContext, batch: Due[], outcomes: Map
     else failed.push({ residentId: id, attempts: attempts + 1, error: outcome.error });
   }
   const at = new Date();
-  if (issued.length > 0) {
-    await ctx.sequelize.query(
-      `UPDATE residents AS r SET code = v.column2, "codeStatus" = 'issued', "updatedAt" = ?
-         FROM (VALUES ${issued.map(() => '(?, ?)').join(', ')}) AS v WHERE r.id = v.column1`,
-      { replacements: [at, ...issued.flat()] },
-    );
-  }
+  await updateRows(ctx.sequelize, 'residents', { keys: ['id'], set: { code: 'TEXT' }, fixed: { codeStatus: 'issued', updatedAt: at } },
+    issued.map(([id, code]) => ({ id, code })));
   if (failed.length > 0) {
     await ctx.models.RegistrationAttempt.bulkCreate(failed.map((f) => ({
       residentId: f.residentId, attempts: f.attempts, lastError: f.error.slice(0, 200),
