@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { host, loadConfig, logLevel, port, secretKey } from '../shared/config.ts';
-import { checkpointIntervalSeconds } from '../shared/audit-witness.ts';
-import { rateLimitCount, rateWindowSeconds } from '../shared/rate-limit.ts';
-import { alertConfigShape } from '../shared/alerts.ts';
+import { host, loadConfig, logLevel, port, secretKey } from '../shared/platform/config.ts';
+import { checkpointIntervalSeconds } from '../shared/access-log/witness.ts';
+import { rateLimitCount, rateWindowSeconds } from '../shared/platform/rate-limit.ts';
+import { alertConfigShape } from '../shared/access-log/alerts.ts';
 import { correctionRelayConfigShape } from './notifications/schemas.ts';
 
 /** Configuration of the gateway. It holds no secret key of its own beyond its PKI folder. */

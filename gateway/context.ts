@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
-import type { Directory } from '../shared/directory.ts';
-import type { MemberClient } from '../shared/member-http.ts';
-import type { MemberCredentials, RevocationList } from '../shared/pki.ts';
-import type { DirectoryEntry } from '../shared/protocol.ts';
+import type { Directory } from '../shared/federation/directory.ts';
+import type { MemberClient } from '../shared/federation/member-http.ts';
+import type { MemberCredentials, RevocationList } from '../shared/federation/pki.ts';
+import type { DirectoryEntry } from '../shared/federation/protocol.ts';
 import type { GatewayConfig } from './config.ts';
 import type { GatewayModels } from './models.ts';
 import type { Limiter } from './routing/limiter.ts';

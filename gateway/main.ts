@@ -1,6 +1,6 @@
 /** Entry point of the gateway process: config from the environment, mTLS only. */
-import { closeMemberServer, listenMember } from '../shared/member-http.ts';
-import { closeServer, listen, onShutdown, memberProcessStackTraces } from '../shared/server.ts';
+import { closeMemberServer, listenMember } from '../shared/federation/member-http.ts';
+import { closeServer, listen, onShutdown, memberProcessStackTraces } from '../shared/platform/server.ts';
 import { createGateway } from './app.ts';
 import { loadGatewayConfig } from './config.ts';
 

@@ -1,12 +1,12 @@
 import type { Sequelize } from 'sequelize';
-import { defineAccessLog } from '../shared/audit.ts';
-import { defineCheckpoints } from '../shared/audit-verify.ts';
-import { migrate } from '../shared/migrate.ts';
+import { defineAccessLog } from '../shared/access-log/chain.ts';
+import { defineCheckpoints } from '../shared/access-log/verify.ts';
+import { migrate } from '../shared/platform/migrate.ts';
 import { GATEWAY_MIGRATIONS } from './migrations/index.ts';
-import { defineStaffModel } from '../shared/staff-auth.ts';
+import { defineStaffModel } from '../shared/staff/auth.ts';
 import { defineCorrespondenceModel } from './codes/model.ts';
 import { defineReplayCacheModel } from './routing/model.ts';
-import { defineAlerts } from '../shared/alerts.ts';
+import { defineAlerts } from '../shared/access-log/alerts.ts';
 import { defineCorrectionRelayModel } from './notifications/model.ts';
 
 /** Every table of one gateway, on its own database connection. */

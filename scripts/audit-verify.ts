@@ -21,10 +21,10 @@ import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { Command } from 'commander';
 import type { Sequelize } from 'sequelize';
-import { ACCESS_LOG_TABLE } from '../shared/audit.ts';
-import { CHECKPOINT_TABLE, defineCheckpoints, heldCheckpoints, verifyChain, type HeldCheckpoint, type VerifyReport } from '../shared/audit-verify.ts';
-import { openDatabase } from '../shared/db.ts';
-import { pkiPaths, readDirectoryFile, verifyMemberCertificate } from '../shared/pki.ts';
+import { ACCESS_LOG_TABLE } from '../shared/access-log/chain.ts';
+import { CHECKPOINT_TABLE, defineCheckpoints, heldCheckpoints, verifyChain, type HeldCheckpoint, type VerifyReport } from '../shared/access-log/verify.ts';
+import { openDatabase } from '../shared/platform/db.ts';
+import { pkiPaths, readDirectoryFile, verifyMemberCertificate } from '../shared/federation/pki.ts';
 
 const MEMBER_ID = /^[A-Za-z0-9_-]{1,32}$/;
 

@@ -3,7 +3,7 @@
  * demo generator (the walkthrough and simulator stand in for the resident at the counter).
  *   tsx scripts/demo-my-number.ts <municipality code> <addressee number> [residents] [seed]
  */
-import { generateResidents } from '../services/municipality/residents/seed.ts';
+import { generateResidents } from '../services/municipality/seed.ts';
 import { DEMO_SEED } from './seed.ts';
 
 const [code, addressee, count = '400', seed = DEMO_SEED] = process.argv.slice(2);

@@ -14,7 +14,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { seedGatewayStaff } from '../gateway/audit/staff.ts';
+import { seedGatewayStaff } from '../gateway/access-log/staff.ts';
 import { DEMO_PASSWORD } from './seed.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -180,7 +180,7 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
   await seedGatewayStaff({ storage: gatewayDatabase.DATABASE_PATH, url: gatewayDatabase.DATABASE_URL }, [{ username: 'officer1', displayName: 'Gateway privacy officer', role: 'privacy_officer', password: DEMO_PASSWORD }]);
   processes.unshift(
     {
-      id: 'issuer', kind: 'issuer', entry: 'gateway/issuer/main.ts', url: issuerUrl, logFile: join(dataDir, 'issuer', 'issuer.log'),
+      id: 'issuer', kind: 'issuer', entry: 'services/issuer/main.ts', url: issuerUrl, logFile: join(dataDir, 'issuer', 'issuer.log'),
       env: {
         HOST: '127.0.0.1', PORT: String(issuerPort), CERT_DIR: join(pkiDir, 'issuer'), GATEWAY_URL: gatewayUrl,
         ...issuerDatabase, LOG_LEVEL: level,

@@ -3,8 +3,8 @@
  * own certificate. Exit 0 when it answers 200.
  *   node --import tsx scripts/healthcheck.ts https://127.0.0.1:8443/health /pki/self
  */
-import { createMemberClient } from '../shared/member-http.ts';
-import { loadMemberCredentials } from '../shared/pki.ts';
+import { createMemberClient } from '../shared/federation/member-http.ts';
+import { loadMemberCredentials } from '../shared/federation/pki.ts';
 
 const [url, certDir] = process.argv.slice(2);
 if (!url || !certDir) {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import {
   buildDirectory, certificateKid, initPki, issueResidentCertificate, MEMBER_KINDS, readCertificateAuthority, revokeMember, writeDirectoryFile,
   type MemberKind, type MemberSpec, type ResidentSex,
-} from '../shared/pki.ts';
+} from '../shared/federation/pki.ts';
 
 function parseMember(value: string, previous: MemberSpec[] = []): MemberSpec[] {
   const [id, kind, ...rest] = value.split(':');

@@ -7,12 +7,12 @@
  */
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { createLogger } from '../shared/log.ts';
+import { createLogger } from '../shared/platform/log.ts';
 import { createMunicipality } from '../services/municipality/app.ts';
 import { municipalityConfigSchema } from '../services/municipality/config.ts';
-import { createStaff } from '../services/municipality/auth/service.ts';
-import type { Actor, Role } from '../services/municipality/auth/roles.ts';
-import { generateResidents, insertGeneratedResident } from '../services/municipality/residents/seed.ts';
+import { createStaff } from '../services/municipality/staff/service.ts';
+import type { Actor, Role } from '../services/municipality/staff/roles.ts';
+import { generateResidents, insertGeneratedResident } from '../services/municipality/seed.ts';
 
 /** Demo accounts only: printed by `npm start`, never used outside a local federation. */
 export const DEMO_PASSWORD = 'hikitsugi-demo-2026';

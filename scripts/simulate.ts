@@ -23,14 +23,14 @@
  * record is lost or duplicated, a refused resident holds imported records, a move failed, or a
  * moved resident is not accounted for under exactly one outcome.
  */
-import { seededRandom } from '../shared/random.ts';
+import { seededRandom } from '../shared/platform/random.ts';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { PURPOSES } from '../shared/protocol.ts';
-import { generateResidents } from '../services/municipality/residents/seed.ts';
-import { DISCLOSURE_POLICY } from '../services/municipality/exchange/disclosure-policy.ts';
+import { PURPOSES } from '../shared/federation/protocol.ts';
+import { generateResidents } from '../services/municipality/seed.ts';
+import { DISCLOSURE_POLICY } from '../services/municipality/answering/disclosure-policy.ts';
 import { DEMO_MUNICIPALITIES, controlFile } from './federation.ts';
 import { DEMO_PASSWORD, DEMO_SEED } from './seed.ts';
 

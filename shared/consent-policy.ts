@@ -1,12 +1,12 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { CLOCK_SKEW_SECONDS, peekJwt } from './crypto.ts';
-import { AppError } from './errors.ts';
-import { signMessage, verifyMessage } from './messages.ts';
-import { verifyResidentCertificate, type VerifiedResidentCertificate } from './pki.ts';
+import { AppError } from './platform/errors.ts';
+import { signMessage, verifyMessage } from './federation/messages.ts';
+import { verifyResidentCertificate, type VerifiedResidentCertificate } from './federation/pki.ts';
 import {
   CONSENT_SCOPE, RESIDENT_ISSUER, Typ, residentConsentClaimsSchema,
   type ConsentTerms, type Purpose, type QuerySubject, type ResidentConsentClaims, type SubjectStatus,
-} from './protocol.ts';
+} from './federation/protocol.ts';
 
 /** The longest consent a municipality records: the vaccination-history question matters around a move, not forever. */
 export const MAX_CONSENT_DAYS = 366;

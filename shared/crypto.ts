@@ -9,7 +9,7 @@ import {
 } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as jose from 'jose';
-import { AppError } from './errors.ts';
+import { AppError } from './platform/errors.ts';
 
 const scrypt = promisify(scryptCb) as (password: BinaryLike, salt: BinaryLike, keylen: number, options: object) => Promise<Buffer>;
 

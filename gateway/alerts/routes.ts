@@ -1,6 +1,6 @@
 import type { Router } from 'express';
-import { alertRoutes } from '../../shared/alerts.ts';
-import { authenticateSession, requireRole, type StaffSessions } from '../../shared/staff-auth.ts';
+import { alertRoutes } from '../../shared/access-log/alerts.ts';
+import { authenticateSession, requireRole, type StaffSessions } from '../../shared/staff/auth.ts';
 import type { GatewayContext } from '../context.ts';
 import { gatewayAlerts } from './service.ts';
 

@@ -6,16 +6,16 @@
  * requester's queries, and life-protection queries from one requester above a threshold.
  * Metadata only: alerts name codes and municipalities, never a person.
  */
-import { appendAccess } from '../../shared/audit.ts';
+import { appendAccess } from '../../shared/access-log/chain.ts';
 import {
   countingFindings, entriesInWindow, evidenceOf, groupBy, isLifeProtection, listAlerts, storeFindings, windowEnding,
   type AlertConsole, type AlertFinding, type AlertView, type WindowEntry,
-} from '../../shared/alerts.ts';
-import { runEvery, type PeriodicTask } from '../../shared/audit-witness.ts';
-import { inTransaction } from '../../shared/db.ts';
-import { GATEWAY_ID } from '../../shared/protocol.ts';
-import { GatewayActions } from '../audit/actions.ts';
-import { logGatewayStaffAccess } from '../audit/service.ts';
+} from '../../shared/access-log/alerts.ts';
+import { runEvery, type PeriodicTask } from '../../shared/access-log/witness.ts';
+import { inTransaction } from '../../shared/platform/db.ts';
+import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
+import { GatewayActions } from '../access-log/actions.ts';
+import { logGatewayStaffAccess } from '../access-log/service.ts';
 import { findByCodes, findByLinks } from '../codes/model.ts';
 import type { GatewayContext } from '../context.ts';
 

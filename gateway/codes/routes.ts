@@ -1,7 +1,7 @@
 import { Router } from 'express';
-import { memberOf, requireMember } from '../../shared/member-http.ts';
-import { ISSUER_ID } from '../../shared/protocol.ts';
-import { parseInput } from '../../shared/validation.ts';
+import { memberOf, requireMember } from '../../shared/federation/member-http.ts';
+import { ISSUER_ID } from '../../shared/federation/protocol.ts';
+import { parseInput } from '../../shared/platform/validation.ts';
 import type { GatewayContext } from '../context.ts';
 import { correspondenceBatchSchema, correspondenceSchema, type CorrespondenceResult } from './schemas.ts';
 import { registerCorrespondence, registerCorrespondences } from './service.ts';

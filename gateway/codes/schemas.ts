@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isValidMunicipalityCode } from '../../shared/identifiers.ts';
-import { codeSchema } from '../../shared/protocol.ts';
+import { codeSchema } from '../../shared/federation/protocol.ts';
 
 /** POST /correspondence, from the issuer only. linkId is an HMAC (base64url of 32 bytes), never a My Number. */
 export const correspondenceSchema = z.object({

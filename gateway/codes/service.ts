@@ -1,12 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import { UniqueConstraintError } from 'sequelize';
 import { verifyPayload } from '../../shared/crypto.ts';
-import { inTransaction } from '../../shared/db.ts';
-import { AppError, conflict } from '../../shared/errors.ts';
-import type { Member } from '../../shared/member-http.ts';
-import { attestationSchema, ISSUER_ID, Typ } from '../../shared/protocol.ts';
-import { GatewayActions } from '../audit/actions.ts';
-import { logMemberAccess, type MemberAccess } from '../audit/service.ts';
+import { inTransaction } from '../../shared/platform/db.ts';
+import { AppError, conflict } from '../../shared/platform/errors.ts';
+import type { Member } from '../../shared/federation/member-http.ts';
+import { attestationSchema, ISSUER_ID, Typ } from '../../shared/federation/protocol.ts';
+import { GatewayActions } from '../access-log/actions.ts';
+import { logMemberAccess, type MemberAccess } from '../access-log/service.ts';
 import type { GatewayContext } from '../context.ts';
 import { findByCodes, findByLinks, insertCorrespondences, type Correspondence } from './model.ts';
 import type { CorrespondenceInput, CorrespondenceOutcome } from './schemas.ts';

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { notFound } from '../../shared/errors.ts';
+import { notFound } from '../../shared/platform/errors.ts';
 import type { GatewayContext } from '../context.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { DataTypes } from 'sequelize';
-import type { Migration } from '../../shared/migrate.ts';
+import type { Migration } from '../../shared/platform/migrate.ts';
 import { createAlertTable, createAuditTables, createStaffTable } from '../../shared/migrations/0001-common-tables.ts';
 
 /** The gateway's tables as of its first release. */

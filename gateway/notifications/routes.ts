@@ -1,7 +1,7 @@
 import { Router } from 'express';
-import type { PeriodicTask } from '../../shared/audit-witness.ts';
-import { memberOf, requireMember } from '../../shared/member-http.ts';
-import { parseInput } from '../../shared/validation.ts';
+import type { PeriodicTask } from '../../shared/access-log/witness.ts';
+import { memberOf, requireMember } from '../../shared/federation/member-http.ts';
+import { parseInput } from '../../shared/platform/validation.ts';
 import type { GatewayContext } from '../context.ts';
 import { relayRequestSchema } from './schemas.ts';
 import { acceptCorrectionNotice } from './service.ts';

@@ -7,21 +7,21 @@
  * later with backoff while B is down, until the notice expires. It cannot read the record (sealed
  * for B) nor forge a notice (B verifies A's own signature). B applies each version once.
  */
-import { backoffSeconds } from '../../shared/backoff.ts';
+import { backoffSeconds } from '../../shared/platform/backoff.ts';
 import { randomUUID } from 'node:crypto';
-import { appendAccess } from '../../shared/audit.ts';
-import { adoptRequestId } from '../../shared/context.ts';
+import { appendAccess } from '../../shared/access-log/chain.ts';
+import { adoptRequestId } from '../../shared/platform/context.ts';
 import { peekJwt, sha256Hex } from '../../shared/crypto.ts';
-import { runEvery, type PeriodicTask } from '../../shared/audit-witness.ts';
-import { inTransaction } from '../../shared/db.ts';
-import { AppError } from '../../shared/errors.ts';
-import { isPeerUnavailable, type Member } from '../../shared/member-http.ts';
-import { verifyMessage } from '../../shared/messages.ts';
+import { runEvery, type PeriodicTask } from '../../shared/access-log/witness.ts';
+import { inTransaction } from '../../shared/platform/db.ts';
+import { AppError } from '../../shared/platform/errors.ts';
+import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
+import { verifyMessage } from '../../shared/federation/messages.ts';
 import {
   CORRECTION_NOTICE_MAX_AGE_SECONDS, CORRECTION_NOTICES_PATH, GATEWAY_ID, Typ, correctionClaimsSchema, type CorrectionClaims,
-} from '../../shared/protocol.ts';
-import { GatewayActions } from '../audit/actions.ts';
-import { logMemberAccess, type MemberAccess } from '../audit/service.ts';
+} from '../../shared/federation/protocol.ts';
+import { GatewayActions } from '../access-log/actions.ts';
+import { logMemberAccess, type MemberAccess } from '../access-log/service.ts';
 import { findCorrespondence } from '../codes/model.ts';
 import type { GatewayContext } from '../context.ts';
 import { dueRelayItems, findRelayItem, insertRelayItem, updateRelayItem, type RelayItem, type RelayStatus } from './model.ts';

@@ -8,7 +8,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RequestHandler } from 'express';
-import { currentRequestId } from '../../shared/context.ts';
+import { currentRequestId } from '../../shared/platform/context.ts';
 
 export const CAPTURE_FILE = 'gateway-messages.jsonl';
 

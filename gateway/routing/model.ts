@@ -1,4 +1,4 @@
-import { rememberOnce } from '../../shared/replay.ts';
+import { rememberOnce } from '../../shared/federation/replay.ts';
 import { DataTypes, Model, Op, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
 
 /**

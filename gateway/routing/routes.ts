@@ -1,7 +1,7 @@
 import { Router } from 'express';
-import { memberOf, requireMember } from '../../shared/member-http.ts';
-import { rateLimit } from '../../shared/rate-limit.ts';
-import { parseInput } from '../../shared/validation.ts';
+import { memberOf, requireMember } from '../../shared/federation/member-http.ts';
+import { rateLimit } from '../../shared/platform/rate-limit.ts';
+import { parseInput } from '../../shared/platform/validation.ts';
 import type { GatewayContext } from '../context.ts';
 import { queryRequestSchema } from './schemas.ts';
 import { routeQuery } from './service.ts';

@@ -8,19 +8,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { checkLegalBasis } from '../../shared/consent-policy.ts';
-import { adoptRequestId } from '../../shared/context.ts';
+import { adoptRequestId } from '../../shared/platform/context.ts';
 import { CLOCK_SKEW_SECONDS, peekJwt, sha256Hex } from '../../shared/crypto.ts';
-import { inTransaction } from '../../shared/db.ts';
-import { AppError } from '../../shared/errors.ts';
-import { isPeerUnavailable, type Member } from '../../shared/member-http.ts';
-import { signMessage, verifyMessage } from '../../shared/messages.ts';
+import { inTransaction } from '../../shared/platform/db.ts';
+import { AppError } from '../../shared/platform/errors.ts';
+import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
+import { signMessage, verifyMessage } from '../../shared/federation/messages.ts';
 import {
   answerClaimsSchema, GATEWAY_ID, MAX_MESSAGE_AGE_SECONDS, queryClaimsSchema, Typ,
   type AnswerClaims, type ForwardSubject, type QueryClaims, type QueryResponse, type QuerySubject, type SubjectStatus,
-} from '../../shared/protocol.ts';
-import type { MemberAccess } from '../audit/service.ts';
-import { logMemberAccess } from '../audit/service.ts';
-import { GatewayActions } from '../audit/actions.ts';
+} from '../../shared/federation/protocol.ts';
+import type { MemberAccess } from '../access-log/service.ts';
+import { logMemberAccess } from '../access-log/service.ts';
+import { GatewayActions } from '../access-log/actions.ts';
 import { findByCodes, findByLinks } from '../codes/model.ts';
 import type { GatewayContext } from '../context.ts';
 import { createLimiter } from './limiter.ts';

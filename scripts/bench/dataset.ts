@@ -6,7 +6,7 @@
  */
 import { completeMunicipalityCode } from '../../shared/identifiers.ts';
 import { completeAddresseeNumber } from '../../services/municipality/residents/schemas.ts';
-import { generateResidents, type GeneratedResident } from '../../services/municipality/residents/seed.ts';
+import { generateResidents, type GeneratedResident } from '../../services/municipality/seed.ts';
 
 export interface BenchMunicipality {
   code: string;

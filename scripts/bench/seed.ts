@@ -13,13 +13,13 @@ import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { CreationAttributes, Transaction } from 'sequelize';
-import { appendAccessBatch, type AccessInput } from '../../shared/audit.ts';
+import { appendAccessBatch, type AccessInput } from '../../shared/access-log/chain.ts';
 import { encryptField } from '../../shared/crypto.ts';
-import { createLogger } from '../../shared/log.ts';
-import { CONSENT_SCOPE } from '../../shared/protocol.ts';
-import { parseInput } from '../../shared/validation.ts';
+import { createLogger } from '../../shared/platform/log.ts';
+import { CONSENT_SCOPE } from '../../shared/federation/protocol.ts';
+import { parseInput } from '../../shared/platform/validation.ts';
 import { createMunicipality } from '../../services/municipality/app.ts';
-import { Actions } from '../../services/municipality/audit/actions.ts';
+import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { municipalityConfigSchema } from '../../services/municipality/config.ts';
 import type { MunicipalityContext } from '../../services/municipality/context.ts';
 import { createResidentSchema } from '../../services/municipality/residents/schemas.ts';
@@ -27,7 +27,7 @@ import { myNumberIndex } from '../../services/municipality/residents/service.ts'
 import type { ResidentRow } from '../../services/municipality/residents/model.ts';
 import type { VaccinationRecordRow } from '../../services/municipality/vaccinations/model.ts';
 import type { ConsentRow } from '../../services/municipality/consents/model.ts';
-import type { MoveInRow } from '../../services/municipality/exchange/model.ts';
+import type { MoveInRow } from '../../services/municipality/asking/model.ts';
 import { buildDataset, type Transfer } from './dataset.ts';
 
 /** The bench's staff: a clerk asks, an operator watches the registration outbox. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { loadConfig, host, port, municipalityCode, secretKey, logLevel } from '../../shared/config.ts';
-import { rateLimitCount, rateWindowSeconds } from '../../shared/rate-limit.ts';
-import { checkpointIntervalSeconds } from '../../shared/audit-witness.ts';
+import { loadConfig, host, port, municipalityCode, secretKey, logLevel } from '../../shared/platform/config.ts';
+import { rateLimitCount, rateWindowSeconds } from '../../shared/platform/rate-limit.ts';
+import { checkpointIntervalSeconds } from '../../shared/access-log/witness.ts';
 import { municipalityAlertConfigShape } from './alerts/schemas.ts';
 import { noticeConfigShape } from './notices/schemas.ts';
 

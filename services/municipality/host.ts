@@ -18,11 +18,11 @@ import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { destination, type Logger } from 'pino';
 import { z } from 'zod';
-import { createDirectoryClient, type Directory } from '../../shared/directory.ts';
-import { createLogger } from '../../shared/log.ts';
-import { closeMemberServer, createMemberClient, listenMember, type MemberClient } from '../../shared/member-http.ts';
-import { loadMemberCredentials } from '../../shared/pki.ts';
-import { closeServer, listen, memberProcessStackTraces, onShutdown } from '../../shared/server.ts';
+import { createDirectoryClient, type Directory } from '../../shared/federation/directory.ts';
+import { createLogger } from '../../shared/platform/log.ts';
+import { closeMemberServer, createMemberClient, listenMember, type MemberClient } from '../../shared/federation/member-http.ts';
+import { loadMemberCredentials } from '../../shared/federation/pki.ts';
+import { closeServer, listen, memberProcessStackTraces, onShutdown } from '../../shared/platform/server.ts';
 import { createMunicipality, type Municipality } from './app.ts';
 import { loadMunicipalityConfig } from './config.ts';
 

@@ -1,6 +1,6 @@
 /** Entry point of one municipality process: config from the environment, its own database. */
-import { closeServer, listen, onShutdown, memberProcessStackTraces } from '../../shared/server.ts';
-import { closeMemberServer, listenMember } from '../../shared/member-http.ts';
+import { closeServer, listen, onShutdown, memberProcessStackTraces } from '../../shared/platform/server.ts';
+import { closeMemberServer, listenMember } from '../../shared/federation/member-http.ts';
 import { createMunicipality } from './app.ts';
 import { loadMunicipalityConfig } from './config.ts';
 

@@ -1,17 +1,17 @@
 import type { Sequelize } from 'sequelize';
-import { defineAccessLog } from '../../shared/audit.ts';
-import { defineCheckpoints } from '../../shared/audit-verify.ts';
-import { migrate } from '../../shared/migrate.ts';
+import { defineAccessLog } from '../../shared/access-log/chain.ts';
+import { defineCheckpoints } from '../../shared/access-log/verify.ts';
+import { migrate } from '../../shared/platform/migrate.ts';
 import { MUNICIPALITY_MIGRATIONS } from './migrations/index.ts';
-import { defineStaffModel } from '../../shared/staff-auth.ts';
+import { defineStaffModel } from '../../shared/staff/auth.ts';
 import { defineResidentModels } from './residents/model.ts';
 import { defineVaccinationModels } from './vaccinations/model.ts';
 import { defineIdempotencyModel } from './idempotency/model.ts';
 import { defineConsentModels } from './consents/model.ts';
-import { defineExchangeModels } from './exchange/model.ts';
-import { defineBulkJobModels } from './exchange/jobs/model.ts';
-import { defineCorrectionModels } from './exchange/corrections/model.ts';
-import { defineAlerts } from '../../shared/alerts.ts';
+import { defineExchangeModels } from './asking/model.ts';
+import { defineBulkJobModels } from './asking/bulk/model.ts';
+import { defineCorrectionModels } from './corrections/model.ts';
+import { defineAlerts } from '../../shared/access-log/alerts.ts';
 import { defineNoticeModels } from './notices/model.ts';
 
 /** Defines every table of one municipality on its own database connection. */

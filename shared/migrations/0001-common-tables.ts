@@ -1,8 +1,8 @@
 import { DataTypes } from 'sequelize';
-import type { SchemaChange } from '../migrate.ts';
-import { ACCESS_LOG_TABLE, protectAppendOnly } from '../audit.ts';
-import { CHECKPOINT_TABLE } from '../audit-verify.ts';
-import { ALERT_TABLE } from '../alerts.ts';
+import type { SchemaChange } from '../platform/migrate.ts';
+import { ACCESS_LOG_TABLE, protectAppendOnly } from '../access-log/chain.ts';
+import { CHECKPOINT_TABLE } from '../access-log/verify.ts';
+import { ALERT_TABLE } from '../access-log/alerts.ts';
 
 // The tables every member kind has, as of each kind's first migration. Frozen: change them by
 // adding a migration to each kind, not by editing these.

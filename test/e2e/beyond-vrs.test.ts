@@ -5,9 +5,9 @@
  * (test/integration/capability.test.ts, resident-consent.test.ts) on an in-process federation.
  */
 import { expect } from 'chai';
-import type { Purpose } from '../../shared/protocol.ts';
-import type { GeneratedResident } from '../../services/municipality/residents/seed.ts';
-import { DISCLOSURE_POLICY } from '../../services/municipality/exchange/disclosure-policy.ts';
+import type { Purpose } from '../../shared/federation/protocol.ts';
+import type { GeneratedResident } from '../../services/municipality/seed.ts';
+import { DISCLOSURE_POLICY } from '../../services/municipality/answering/disclosure-policy.ts';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';
 

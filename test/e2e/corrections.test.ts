@@ -6,9 +6,9 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { createMemberClient } from '../../shared/member-http.ts';
-import { sealMessage, signMessage } from '../../shared/messages.ts';
-import { CORRECTION_NOTICES_PATH, Typ } from '../../shared/protocol.ts';
+import { createMemberClient } from '../../shared/federation/member-http.ts';
+import { sealMessage, signMessage } from '../../shared/federation/messages.ts';
+import { CORRECTION_NOTICES_PATH, Typ } from '../../shared/federation/protocol.ts';
 import { findProduct } from '../../services/municipality/vaccinations/catalogue.ts';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
 import { newKey } from '../fixtures/factories.ts';

@@ -11,8 +11,8 @@ import { api } from '../fixtures/http.ts';
 import { openMemberDatabase } from '../fixtures/database.ts';
 import { DEMO_PASSWORD } from '../../scripts/seed.ts';
 import { moveResident, readAllSubjects, recordsOf, StaffSession, type Desk, type Move, type Plan } from '../../scripts/simulate.ts';
-import { createMemberClient, type MemberClient } from '../../shared/member-http.ts';
-import { loadMemberCredentials } from '../../shared/pki.ts';
+import { createMemberClient, type MemberClient } from '../../shared/federation/member-http.ts';
+import { loadMemberCredentials } from '../../shared/federation/pki.ts';
 
 const TAWARAMOTO = '293610';
 const AKIOTA = '343692';

@@ -13,15 +13,15 @@ import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import { decryptWith, jose, peekJwt, sha256Hex, SIGNING_ALG } from '../../shared/crypto.ts';
-import { directoryFromFile, type Directory } from '../../shared/directory.ts';
-import { createMemberClient, type MemberClient } from '../../shared/member-http.ts';
-import { openMessage, sealMessage, signMessage, verifyMessage, type Signer } from '../../shared/messages.ts';
-import type { MemberCredentials } from '../../shared/pki.ts';
+import { directoryFromFile, type Directory } from '../../shared/federation/directory.ts';
+import { createMemberClient, type MemberClient } from '../../shared/federation/member-http.ts';
+import { openMessage, sealMessage, signMessage, verifyMessage, type Signer } from '../../shared/federation/messages.ts';
+import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import {
   answerClaimsSchema, GATEWAY_ID, ISSUER_ID, recordsClaimsSchema, Typ,
   type AnswerClaims, type ConsentTerms, type ForwardSubject, type QueryClaims, type QueryResponse, type QuerySubject,
-} from '../../shared/protocol.ts';
-import type { GeneratedResident } from '../../services/municipality/residents/seed.ts';
+} from '../../shared/federation/protocol.ts';
+import type { GeneratedResident } from '../../services/municipality/seed.ts';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';
 import { databaseContents } from '../fixtures/database.ts';

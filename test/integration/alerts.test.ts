@@ -8,8 +8,8 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { GATEWAY_ID } from '../../shared/protocol.ts';
-import { Actions } from '../../services/municipality/audit/actions.ts';
+import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
+import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { api } from '../fixtures/http.ts';
 import { moveResident, startInProcessFederation, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
 import { consentTerms, sealIdentity, signQuery } from '../security/support.ts';

@@ -8,8 +8,8 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { peekJwt, signPayload } from '../../shared/crypto.ts';
-import { signMessage } from '../../shared/messages.ts';
-import { MOVE_OUT_CERTIFICATE_SECONDS, Typ, type MoveLinkClaims, type MoveOutClaims } from '../../shared/protocol.ts';
+import { signMessage } from '../../shared/federation/messages.ts';
+import { MOVE_OUT_CERTIFICATE_SECONDS, Typ, type MoveLinkClaims, type MoveOutClaims } from '../../shared/federation/protocol.ts';
 import { api } from '../fixtures/http.ts';
 import { randomMyNumber } from '../fixtures/factories.ts';
 import {

@@ -16,10 +16,10 @@ import { defineModels } from '../../services/municipality/models.ts';
 import { MUNICIPALITY_MIGRATIONS } from '../../services/municipality/migrations/index.ts';
 import { defineGatewayModels } from '../../gateway/models.ts';
 import { GATEWAY_MIGRATIONS } from '../../gateway/migrations/index.ts';
-import { ISSUER_MIGRATIONS } from '../../gateway/issuer/migrations/index.ts';
-import { ACCESS_LOG_TABLE, appendAccess, defineAccessLog } from '../../shared/audit.ts';
-import { CHECKPOINT_TABLE, defineCheckpoints, verifyChain } from '../../shared/audit-verify.ts';
-import { migrate, MIGRATIONS_TABLE, type Migration } from '../../shared/migrate.ts';
+import { ISSUER_MIGRATIONS } from '../../services/issuer/migrations/index.ts';
+import { ACCESS_LOG_TABLE, appendAccess, defineAccessLog } from '../../shared/access-log/chain.ts';
+import { CHECKPOINT_TABLE, defineCheckpoints, verifyChain } from '../../shared/access-log/verify.ts';
+import { migrate, MIGRATIONS_TABLE, type Migration } from '../../shared/platform/migrate.ts';
 import { memberDatabase, onPostgres, openMemberDatabase } from '../fixtures/database.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hikitsugi-engines-'));

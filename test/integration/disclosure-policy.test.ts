@@ -6,9 +6,9 @@
  */
 import { expect } from 'chai';
 import { createPublicKey } from 'node:crypto';
-import { openMessage } from '../../shared/messages.ts';
-import { PURPOSES, recordsClaimsSchema, Typ, type Purpose } from '../../shared/protocol.ts';
-import { DISCLOSURE_ELEMENTS, DISCLOSURE_POLICY, discloseImmunization, withheldFor } from '../../services/municipality/exchange/disclosure-policy.ts';
+import { openMessage } from '../../shared/federation/messages.ts';
+import { PURPOSES, recordsClaimsSchema, Typ, type Purpose } from '../../shared/federation/protocol.ts';
+import { DISCLOSURE_ELEMENTS, DISCLOSURE_POLICY, discloseImmunization, withheldFor } from '../../services/municipality/answering/disclosure-policy.ts';
 import { fromImmunization, toImmunization } from '../../services/municipality/vaccinations/fhir.ts';
 import { randomMyNumber } from '../fixtures/factories.ts';
 import {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { appendAccess, type AccessInput } from '../../shared/audit.ts';
+import { appendAccess, type AccessInput } from '../../shared/access-log/chain.ts';
 import { completeMyNumber } from '../../shared/identifiers.ts';
-import { Actions } from '../../services/municipality/audit/actions.ts';
+import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { completeAddresseeNumber } from '../../services/municipality/residents/schemas.ts';
 import { startMunicipality, removeDir, DEMO_MUNICIPALITIES, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { api } from '../fixtures/http.ts';

@@ -15,20 +15,20 @@ import { join } from 'node:path';
 import { QueryTypes } from 'sequelize';
 import { checkLegalBasis } from '../../shared/consent-policy.ts';
 import { decryptWith, jose, peekJwt, sha256Hex, SIGNING_ALG, verifyPayload } from '../../shared/crypto.ts';
-import { createDirectoryClient, directoryFromEntries, type Directory } from '../../shared/directory.ts';
-import { createBaseApp } from '../../shared/http.ts';
+import { createDirectoryClient, directoryFromEntries, type Directory } from '../../shared/federation/directory.ts';
+import { createBaseApp } from '../../shared/platform/http.ts';
 import { completeMyNumber } from '../../shared/identifiers.ts';
-import { createLogger } from '../../shared/log.ts';
+import { createLogger } from '../../shared/platform/log.ts';
 import {
   closeMemberServer, createMemberClient, createMemberServer, listenMember, memberIdentity, memberOf, type MemberClient,
-} from '../../shared/member-http.ts';
-import { openMessage, sealMessage, signMessage, verifyMessage } from '../../shared/messages.ts';
-import { errorHandler, notFoundHandler } from '../../shared/errors.ts';
+} from '../../shared/federation/member-http.ts';
+import { openMessage, sealMessage, signMessage, verifyMessage } from '../../shared/federation/messages.ts';
+import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import {
   answerClaimsSchema, attestationSchema, forwardClaimsSchema, GATEWAY_ID, ISSUER_ID, queryClaimsSchema, recordsClaimsSchema,
   sealedIdentitySchema, Typ, type AnswerResult, type ConsentTerms, type DirectoryEntry, type QueryResponse, type QuerySubject,
-} from '../../shared/protocol.ts';
-import type { MemberCredentials } from '../../shared/pki.ts';
+} from '../../shared/federation/protocol.ts';
+import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import {
   captureLog, createTestPki, FEDERATION_MEMBERS, foreignCredentials, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer,
   writeTestDirectory, type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { QueryTypes } from 'sequelize';
 import { peekJwt } from '../../shared/crypto.ts';
 import { completeMyNumber } from '../../shared/identifiers.ts';
-import { createMemberClient, type MemberClient } from '../../shared/member-http.ts';
+import { createMemberClient, type MemberClient } from '../../shared/federation/member-http.ts';
 import {
   captureLog, createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer,
   type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,

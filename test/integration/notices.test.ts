@@ -6,7 +6,7 @@
  * over mTLS, each with its own SQLite file.
  */
 import { expect } from 'chai';
-import { Actions } from '../../services/municipality/audit/actions.ts';
+import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { deliverNotices, type NoticeDelivery, type NoticeSender } from '../../services/municipality/notices/service.ts';
 import { api } from '../fixtures/http.ts';
 import { moveResident, startInProcessFederation, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';

@@ -2,14 +2,14 @@ import { expect } from 'chai';
 import http from 'node:http';
 import https from 'node:https';
 import type { Server } from 'node:https';
-import { createLogger } from '../../shared/log.ts';
-import { createBaseApp } from '../../shared/http.ts';
-import { errorHandler, notFoundHandler } from '../../shared/errors.ts';
+import { createLogger } from '../../shared/platform/log.ts';
+import { createBaseApp } from '../../shared/platform/http.ts';
+import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import {
   closeMemberServer, createMemberClient, createMemberServer, isPeerUnavailable, listenMember, memberIdentity, memberOf, requireMember,
   type MemberClient,
-} from '../../shared/member-http.ts';
-import type { MemberCredentials, RevocationList } from '../../shared/pki.ts';
+} from '../../shared/federation/member-http.ts';
+import type { MemberCredentials, RevocationList } from '../../shared/federation/pki.ts';
 import { createTestPki, expiredCredentials, foreignCredentials, type TestPki } from '../fixtures/pki.ts';
 
 /** A request with whatever TLS options a test wants; resolves with the status or rejects. */

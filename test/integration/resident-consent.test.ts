@@ -10,8 +10,8 @@ import { signResidentConsent } from '../../shared/consent-policy.ts';
 import { peekJwt } from '../../shared/crypto.ts';
 import {
   certificateKid, createCertificateAuthority, issueResidentCertificate, verifyMemberCertificate, verifyResidentCertificate, type ResidentIdentity,
-} from '../../shared/pki.ts';
-import type { ResidentConsentClaims } from '../../shared/protocol.ts';
+} from '../../shared/federation/pki.ts';
+import type { ResidentConsentClaims } from '../../shared/federation/protocol.ts';
 import { randomMyNumber } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
 import {

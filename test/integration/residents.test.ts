@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { isValidMyNumber } from '../../shared/identifiers.ts';
-import { inTransaction } from '../../shared/db.ts';
-import { Actions } from '../../services/municipality/audit/actions.ts';
+import { inTransaction } from '../../shared/platform/db.ts';
+import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { isValidAddresseeNumber } from '../../services/municipality/residents/schemas.ts';
 import { findResidentByAddressee, setResidentStatus } from '../../services/municipality/residents/service.ts';
-import { generateResidents, insertGeneratedResident, SEED_REFERENCE_DATE } from '../../services/municipality/residents/seed.ts';
+import { generateResidents, insertGeneratedResident, SEED_REFERENCE_DATE } from '../../services/municipality/seed.ts';
 import { startMunicipality, removeDir, DEMO_MUNICIPALITIES, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { api } from '../fixtures/http.ts';
 import { buildResident, createResidentVia, newKey, rowCounts } from '../fixtures/factories.ts';

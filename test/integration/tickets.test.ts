@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { completeMunicipalityCode } from '../../shared/identifiers.ts';
-import { Actions } from '../../services/municipality/audit/actions.ts';
+import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { startMunicipality, removeDir, DEMO_MUNICIPALITIES, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { api, type ApiResponse } from '../fixtures/http.ts';
 import { createResidentVia, newKey, postRecord, rowCounts } from '../fixtures/factories.ts';

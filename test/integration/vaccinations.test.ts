@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { inTransaction } from '../../shared/db.ts';
-import { Actions } from '../../services/municipality/audit/actions.ts';
+import { inTransaction } from '../../shared/platform/db.ts';
+import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { findResidentByAddressee, setResidentStatus } from '../../services/municipality/residents/service.ts';
 import { fromImmunization, toImmunization } from '../../services/municipality/vaccinations/fhir.ts';
 import { importRecords } from '../../services/municipality/vaccinations/service.ts';

@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { MemberClient } from '../../shared/member-http.ts';
-import { GATEWAY_ID } from '../../shared/protocol.ts';
+import type { MemberClient } from '../../shared/federation/member-http.ts';
+import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
 import { api } from '../fixtures/http.ts';
 import { buildRecord } from '../fixtures/factories.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';

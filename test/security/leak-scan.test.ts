@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { GATEWAY_ID, ISSUER_ID } from '../../shared/protocol.ts';
+import { GATEWAY_ID, ISSUER_ID } from '../../shared/federation/protocol.ts';
 import { api } from '../fixtures/http.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import { allMyNumbers, codesOf, figure, heldResidents, leakNeedles, moveResident, scanForLeaks, type Moved } from './support.ts';

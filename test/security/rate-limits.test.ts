@@ -9,9 +9,9 @@
 import { expect } from 'chai';
 import { gatewayConfigSchema } from '../../gateway/config.ts';
 import { municipalityConfigSchema } from '../../services/municipality/config.ts';
-import type { MemberResponse } from '../../shared/member-http.ts';
-import { createRateLimiter } from '../../shared/rate-limit.ts';
-import { GATEWAY_ID } from '../../shared/protocol.ts';
+import type { MemberResponse } from '../../shared/federation/member-http.ts';
+import { createRateLimiter } from '../../shared/platform/rate-limit.ts';
+import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
 import { api, type ApiResponse } from '../fixtures/http.ts';
 import { EDGE_LIMITS, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import { clientOf, credentialsOf, figure, heldResidents, isProblem, looseSubject, moveResident, randomCode, signQuery } from './support.ts';

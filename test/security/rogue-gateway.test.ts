@@ -8,11 +8,11 @@
 import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { createDirectoryClient } from '../../shared/directory.ts';
+import { createDirectoryClient } from '../../shared/federation/directory.ts';
 import { signPayload } from '../../shared/crypto.ts';
-import type { MemberClient, MemberResponse } from '../../shared/member-http.ts';
-import type { MemberCredentials } from '../../shared/pki.ts';
-import { GATEWAY_ID, ISSUER_ID, Typ, type ForwardSubject } from '../../shared/protocol.ts';
+import type { MemberClient, MemberResponse } from '../../shared/federation/member-http.ts';
+import type { MemberCredentials } from '../../shared/federation/pki.ts';
+import { GATEWAY_ID, ISSUER_ID, Typ, type ForwardSubject } from '../../shared/federation/protocol.ts';
 import { api } from '../fixtures/http.ts';
 import { foreignCredentials } from '../fixtures/pki.ts';
 import { CAPTURE_FILE } from '../../gateway/routing/capture.ts';

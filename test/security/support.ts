@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import sqlite3 from 'sqlite3';
 import { decryptField, jose, parseKey, peekJwt } from '../../shared/crypto.ts';
-import { createMemberClient, type MemberClient, type MemberResponse } from '../../shared/member-http.ts';
-import { sealMessage, signMessage } from '../../shared/messages.ts';
-import { loadMemberCredentials, type MemberCredentials } from '../../shared/pki.ts';
+import { createMemberClient, type MemberClient, type MemberResponse } from '../../shared/federation/member-http.ts';
+import { sealMessage, signMessage } from '../../shared/federation/messages.ts';
+import { loadMemberCredentials, type MemberCredentials } from '../../shared/federation/pki.ts';
 import {
   CONSENT_SCOPE, GATEWAY_ID, Typ, type AnswerClaims, type ConsentTerms, type ForwardSubject, type Purpose, type QuerySubject,
-} from '../../shared/protocol.ts';
+} from '../../shared/federation/protocol.ts';
 import type { RunningFederation } from '../fixtures/federation.ts';
 import { api, type ApiResponse } from '../fixtures/http.ts';
 

@@ -8,9 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { jose, parseKey } from '../../shared/crypto.ts';
-import type { MemberClient, MemberResponse } from '../../shared/member-http.ts';
-import type { MemberCredentials } from '../../shared/pki.ts';
-import { GATEWAY_ID, Typ, type ForwardSubject } from '../../shared/protocol.ts';
+import type { MemberClient, MemberResponse } from '../../shared/federation/member-http.ts';
+import type { MemberCredentials } from '../../shared/federation/pki.ts';
+import { GATEWAY_ID, Typ, type ForwardSubject } from '../../shared/federation/protocol.ts';
 import { api } from '../fixtures/http.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {

@@ -10,9 +10,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
-import { createMemberClient } from '../../shared/member-http.ts';
-import { readCertificateAuthority, type MemberCredentials } from '../../shared/pki.ts';
-import { GATEWAY_ID, ISSUER_ID } from '../../shared/protocol.ts';
+import { createMemberClient } from '../../shared/federation/member-http.ts';
+import { readCertificateAuthority, type MemberCredentials } from '../../shared/federation/pki.ts';
+import { GATEWAY_ID, ISSUER_ID } from '../../shared/federation/protocol.ts';
 import { api } from '../fixtures/http.ts';
 import { expiredCredentials, foreignCredentials } from '../fixtures/pki.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';

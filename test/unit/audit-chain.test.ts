@@ -7,15 +7,15 @@ import { join } from 'node:path';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import {
   ACCESS_LOG_TABLE, appendAccess, defineAccessLog, entryHash, GENESIS_HASH, protectAccessLog, protectAppendOnly, type AccessLogModel, type ChainedRow,
-} from '../../shared/audit.ts';
+} from '../../shared/access-log/chain.ts';
 import {
   CHECKPOINT_TABLE, createCheckpoint, defineCheckpoints, heldCheckpoints, reconcileEntries, recordCountersignature,
   selectReconcileEntries, verifyChain, witnessCheckpoint, type CheckpointModel,
-} from '../../shared/audit-verify.ts';
-import { csvCell, csvRow } from '../../shared/audit-query.ts';
-import { openDatabase } from '../../shared/db.ts';
-import { AppError } from '../../shared/errors.ts';
-import type { Signer } from '../../shared/messages.ts';
+} from '../../shared/access-log/verify.ts';
+import { csvCell, csvRow } from '../../shared/access-log/query.ts';
+import { openDatabase } from '../../shared/platform/db.ts';
+import { AppError } from '../../shared/platform/errors.ts';
+import type { Signer } from '../../shared/federation/messages.ts';
 import { removeDir } from '../fixtures/municipality.ts';
 
 /** One member's database as every member has it: access log and checkpoints, both append-only. */

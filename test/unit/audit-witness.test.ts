@@ -4,16 +4,16 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Sequelize } from 'sequelize';
-import { appendAccess, defineAccessLog, protectAccessLog, protectAppendOnly, type AccessLogModel } from '../../shared/audit.ts';
+import { appendAccess, defineAccessLog, protectAccessLog, protectAppendOnly, type AccessLogModel } from '../../shared/access-log/chain.ts';
 import {
   CHECKPOINT_TABLE, defineCheckpoints, listCheckpoints, reconcileEntries, witnessCheckpoint, type CheckpointModel, type ReconcileEntry,
-} from '../../shared/audit-verify.ts';
-import { checkpointAndWitness, keepPeerCheckpoints, runEvery, type PublishedCheckpoint, type Witness } from '../../shared/audit-witness.ts';
+} from '../../shared/access-log/verify.ts';
+import { checkpointAndWitness, keepPeerCheckpoints, runEvery, type PublishedCheckpoint, type Witness } from '../../shared/access-log/witness.ts';
 import { signPayload } from '../../shared/crypto.ts';
-import { openDatabase } from '../../shared/db.ts';
-import { createLogger } from '../../shared/log.ts';
-import type { Signer } from '../../shared/messages.ts';
-import { Typ } from '../../shared/protocol.ts';
+import { openDatabase } from '../../shared/platform/db.ts';
+import { createLogger } from '../../shared/platform/log.ts';
+import type { Signer } from '../../shared/federation/messages.ts';
+import { Typ } from '../../shared/federation/protocol.ts';
 import { removeDir } from '../fixtures/municipality.ts';
 
 const logger = createLogger({ name: 'test-audit-witness', level: 'silent' });

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
 import { municipalityConfigSchema } from '../../services/municipality/config.ts';
 import { gatewayConfigSchema } from '../../gateway/config.ts';
-import { issuerConfigSchema } from '../../gateway/issuer/config.ts';
+import { issuerConfigSchema } from '../../services/issuer/config.ts';
 
 interface Service {
   command?: string[];
@@ -43,7 +43,7 @@ function substitute(env: Record<string, string>): Record<string, string> {
 }
 
 const SCHEMAS: Record<string, { schema: { safeParse(v: unknown): { success: boolean; error?: unknown } } }> = {
-  'gateway/issuer/main.ts': { schema: issuerConfigSchema },
+  'services/issuer/main.ts': { schema: issuerConfigSchema },
   'gateway/main.ts': { schema: gatewayConfigSchema },
   'services/municipality/main.ts': { schema: municipalityConfigSchema },
 };

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mapWithLimit } from '../../shared/concurrency.ts';
+import { mapWithLimit } from '../../shared/platform/concurrency.ts';
 
 describe('mapWithLimit', () => {
   it('when items take different times, then results keep the input order and no more than the limit run at once', async () => {

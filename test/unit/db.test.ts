@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QueryTypes } from 'sequelize';
-import { openDatabase, SQLITE_BUSY_TIMEOUT_MS } from '../../shared/db.ts';
+import { openDatabase, SQLITE_BUSY_TIMEOUT_MS } from '../../shared/platform/db.ts';
 
 describe('SQLite connection settings', () => {
   let dir: string;

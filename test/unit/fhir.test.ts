@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { AppError } from '../../shared/errors.ts';
+import { AppError } from '../../shared/platform/errors.ts';
 import { allProducts, CATALOGUE_SYSTEM, CVX_SYSTEM } from '../../services/municipality/vaccinations/catalogue.ts';
 import {
   fromImmunization, immunizationBundle, PROVENANCE_EXTENSION, toImmunization, type ImmunizationSource,

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
-import { createLogger } from '../../shared/log.ts';
+import { createLogger } from '../../shared/platform/log.ts';
 import { completeMyNumber } from '../../shared/identifiers.ts';
 
 function capture() {

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppError } from '../../shared/errors.ts';
-import { signMessage, verifyMessage, sealMessage, openMessage } from '../../shared/messages.ts';
+import { AppError } from '../../shared/platform/errors.ts';
+import { signMessage, verifyMessage, sealMessage, openMessage } from '../../shared/federation/messages.ts';
 import {
   certificateKid, createCertificateAuthority, initPki, pkiPaths, signRevocations, verifyMemberCertificate, verifyRevocations,
   type VerifyCertificateOptions,
-} from '../../shared/pki.ts';
-import { Typ, sealedIdentitySchema } from '../../shared/protocol.ts';
+} from '../../shared/federation/pki.ts';
+import { Typ, sealedIdentitySchema } from '../../shared/federation/protocol.ts';
 import { createTestPki, expiredCredentials, FEDERATION_MEMBERS, foreignCredentials, type TestPki } from '../fixtures/pki.ts';
 
 function refusal(fn: () => unknown): AppError {

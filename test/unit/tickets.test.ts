@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { AppError } from '../../shared/errors.ts';
+import { AppError } from '../../shared/platform/errors.ts';
 import { completeMunicipalityCode, isValidMunicipalityCode } from '../../shared/identifiers.ts';
 import { formatOcrLine, parseOcrLine, ticketAdmits } from '../../services/municipality/vaccinations/tickets.ts';
 

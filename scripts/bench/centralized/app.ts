@@ -7,9 +7,9 @@ import type { Express } from 'express';
 import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import { z } from 'zod';
-import { host, loadConfig, logLevel, port } from '../../../shared/config.ts';
-import { errorHandler, notFoundHandler } from '../../../shared/errors.ts';
-import { createBaseApp } from '../../../shared/http.ts';
+import { host, loadConfig, logLevel, port } from '../../../shared/platform/config.ts';
+import { errorHandler, notFoundHandler } from '../../../shared/platform/errors.ts';
+import { createBaseApp } from '../../../shared/platform/http.ts';
 import { defineCentralModels, type CentralModels } from './model.ts';
 import { centralRoutes } from './routes.ts';
 

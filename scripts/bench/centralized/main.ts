@@ -1,7 +1,7 @@
 /** Entry point of the centralized baseline process (benchmark only): config from the environment. */
-import { openDatabase } from '../../../shared/db.ts';
-import { createLogger } from '../../../shared/log.ts';
-import { closeServer, listen, onShutdown, memberProcessStackTraces } from '../../../shared/server.ts';
+import { openDatabase } from '../../../shared/platform/db.ts';
+import { createLogger } from '../../../shared/platform/log.ts';
+import { closeServer, listen, onShutdown, memberProcessStackTraces } from '../../../shared/platform/server.ts';
 import { createCentralApp, loadCentralConfig, prepareCentralSchema } from './app.ts';
 
 memberProcessStackTraces();

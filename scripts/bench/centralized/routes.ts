@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { Sequelize } from 'sequelize';
-import { parseInput } from '../../../shared/validation.ts';
+import { parseInput } from '../../../shared/platform/validation.ts';
 import type { CentralModels } from './model.ts';
 import { centralQuerySchema } from './schemas.ts';
 import { retrieveHistories } from './service.ts';

@@ -1,5 +1,5 @@
 /** Loads the benchmark's population into the baseline's one database: the same people and records. */
-import { openDatabase } from '../../../shared/db.ts';
+import { openDatabase } from '../../../shared/platform/db.ts';
 import type { Dataset } from '../dataset.ts';
 import { prepareCentralSchema } from './app.ts';
 

@@ -4,7 +4,7 @@
  * municipality's partition (once), log the operation. One transaction per request, no crypto,
  * no hop: the work hikitsugi's protections are measured against.
  */
-import { inTransaction } from '../../../shared/db.ts';
+import { inTransaction } from '../../../shared/platform/db.ts';
 import type { Sequelize } from 'sequelize';
 import { copiedSourceIds, insertCopies, insertLog, originalRecordsOf, residentsByMyNumber, type CentralModels } from './model.ts';
 import type { CentralQuery } from './schemas.ts';

@@ -1,6 +1,6 @@
 import type { Router } from 'express';
-import { alertRoutes } from '../../../shared/alerts.ts';
-import { authenticate, requireRole } from '../auth/middleware.ts';
+import { alertRoutes } from '../../../shared/access-log/alerts.ts';
+import { authenticate, requireRole } from '../staff/middleware.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { municipalityAlerts } from './service.ts';
 

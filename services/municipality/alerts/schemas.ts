@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { alertConfigShape } from '../../../shared/alerts.ts';
+import { alertConfigShape } from '../../../shared/access-log/alerts.ts';
 
 /**
  * Thresholds of a municipality's detectors (spread into the municipality's config schema): the

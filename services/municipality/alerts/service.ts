@@ -6,16 +6,16 @@
  * append-only (shared/alerts.ts) and each one raised is logged.
  */
 import { Op } from 'sequelize';
-import { appendAccess } from '../../../shared/audit.ts';
+import { appendAccess } from '../../../shared/access-log/chain.ts';
 import {
   countingFindings, entriesInWindow, evidenceOf, groupBy, isLifeProtection, listAlerts, median, storeFindings, windowEnding,
   type AlertConsole, type AlertFinding, type AlertView, type WindowEntry,
-} from '../../../shared/alerts.ts';
-import { runEvery, type PeriodicTask } from '../../../shared/audit-witness.ts';
-import { inTransaction } from '../../../shared/db.ts';
+} from '../../../shared/access-log/alerts.ts';
+import { runEvery, type PeriodicTask } from '../../../shared/access-log/witness.ts';
+import { inTransaction } from '../../../shared/platform/db.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
-import { Actions } from '../audit/actions.ts';
-import { logStaffAccess } from '../audit/service.ts';
+import { Actions } from '../access-log/actions.ts';
+import { logStaffAccess } from '../access-log/service.ts';
 import type { MunicipalityContext } from '../context.ts';
 
 export const ALERT_ACTOR = 'system:alerts';

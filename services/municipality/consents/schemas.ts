@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
-import { PURPOSES } from '../../../shared/protocol.ts';
+import { PURPOSES } from '../../../shared/federation/protocol.ts';
 
 export { MAX_CONSENT_DAYS } from '../../../shared/consent-policy.ts';
 

@@ -4,12 +4,12 @@
  * municipality works alone when they are down, and says how much outgoing work it has queued.
  */
 import { Router } from 'express';
-import { GATEWAY_ID, ISSUER_ID } from '../../../shared/protocol.ts';
-import { memberProbe, readiness } from '../../../shared/health.ts';
-import type { MemberClient } from '../../../shared/member-http.ts';
+import { GATEWAY_ID, ISSUER_ID } from '../../../shared/federation/protocol.ts';
+import { memberProbe, readiness } from '../../../shared/platform/health.ts';
+import type { MemberClient } from '../../../shared/federation/member-http.ts';
 import type { MunicipalityContext } from '../context.ts';
-import { registrationBacklog } from '../exchange/registration.ts';
-import { bulkBacklog } from '../exchange/jobs/service.ts';
+import { registrationBacklog } from '../codes/service.ts';
+import { bulkBacklog } from '../asking/bulk/service.ts';
 
 const PROBE_TIMEOUT_MS = 2000;
 

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import type { Transaction } from 'sequelize';
-import { actorOf } from '../auth/middleware.ts';
+import { actorOf } from '../staff/middleware.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { IDEMPOTENCY_HEADER, parseIdempotencyKey } from './schemas.ts';
 import { runIdempotent, type WriteOutcome } from './service.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { badRequest } from '../../../shared/errors.ts';
+import { badRequest } from '../../../shared/platform/errors.ts';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 

@@ -8,11 +8,11 @@
  */
 import { UniqueConstraintError, type Transaction } from 'sequelize';
 import { sha256Hex } from '../../../shared/crypto.ts';
-import { inTransaction } from '../../../shared/db.ts';
-import { AppError, conflict } from '../../../shared/errors.ts';
-import type { Action } from '../audit/actions.ts';
-import { logStaffAccess } from '../audit/service.ts';
-import type { Actor } from '../auth/roles.ts';
+import { inTransaction } from '../../../shared/platform/db.ts';
+import { AppError, conflict } from '../../../shared/platform/errors.ts';
+import type { Action } from '../access-log/actions.ts';
+import { logStaffAccess } from '../access-log/service.ts';
+import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { findStoredResponse, storeResponse } from './model.ts';
 import { IDEMPOTENCY_HEADER } from './schemas.ts';

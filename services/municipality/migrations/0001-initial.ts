@@ -1,6 +1,6 @@
 import { DataTypes } from 'sequelize';
-import type { Migration } from '../../../shared/migrate.ts';
-import { protectAppendOnly } from '../../../shared/audit.ts';
+import type { Migration } from '../../../shared/platform/migrate.ts';
+import { protectAppendOnly } from '../../../shared/access-log/chain.ts';
 import { createAlertTable, createAuditTables, createStaffTable } from '../../../shared/migrations/0001-common-tables.ts';
 
 /** A municipality's tables as of its first release. */

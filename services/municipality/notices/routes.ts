@@ -1,8 +1,8 @@
 import { Router } from 'express';
-import { inTransaction } from '../../../shared/db.ts';
-import { Actions } from '../audit/actions.ts';
-import { logStaffAccess } from '../audit/service.ts';
-import { actorOf, authenticate, requireRole } from '../auth/middleware.ts';
+import { inTransaction } from '../../../shared/platform/db.ts';
+import { Actions } from '../access-log/actions.ts';
+import { logStaffAccess } from '../access-log/service.ts';
+import { actorOf, authenticate, requireRole } from '../staff/middleware.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { addresseeParam } from '../residents/routes.ts';
 import { requireResident } from '../residents/service.ts';

@@ -10,12 +10,12 @@
 import { randomUUID } from 'node:crypto';
 import { Op } from 'sequelize';
 import type { Logger } from 'pino';
-import { runEvery, type PeriodicTask } from '../../../shared/audit-witness.ts';
-import { inTransaction } from '../../../shared/db.ts';
+import { runEvery, type PeriodicTask } from '../../../shared/access-log/witness.ts';
+import { inTransaction } from '../../../shared/platform/db.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
-import { Actions } from '../audit/actions.ts';
+import { Actions } from '../access-log/actions.ts';
 import type { MunicipalityContext } from '../context.ts';
-import { backoffSeconds } from '../../../shared/backoff.ts';
+import { backoffSeconds } from '../../../shared/platform/backoff.ts';
 import {
   dueDeliveries, insertNotices, markDelivered, noticesOfResident, readCursor, updateDelivery, writeCursor,
   type NoticeChannel, type NoticeDeliveryState, type NoticeKind, type ResidentNotice,

@@ -5,11 +5,11 @@
  * - privacy_officer and admin: no resident data at all (403) — they read logs and manage staff.
  */
 import { Router } from 'express';
-import { inTransaction } from '../../../shared/db.ts';
-import { parseInput } from '../../../shared/validation.ts';
-import { Actions } from '../audit/actions.ts';
-import { actorOf, authenticate, requireRole } from '../auth/middleware.ts';
-import type { Role } from '../auth/roles.ts';
+import { inTransaction } from '../../../shared/platform/db.ts';
+import { parseInput } from '../../../shared/platform/validation.ts';
+import { Actions } from '../access-log/actions.ts';
+import { actorOf, authenticate, requireRole } from '../staff/middleware.ts';
+import type { Role } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { sendIdempotent } from '../idempotency/routes.ts';
 import { addresseeNumberSchema, createResidentSchema, searchResidentsSchema, updateResidentSchema } from './schemas.ts';

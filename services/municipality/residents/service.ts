@@ -6,12 +6,12 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import { decryptField, encryptField, hmacSha256 } from '../../../shared/crypto.ts';
-import { badRequest, conflict, notFound, unprocessable } from '../../../shared/errors.ts';
+import { badRequest, conflict, notFound, unprocessable } from '../../../shared/platform/errors.ts';
 import { maskMyNumber } from '../../../shared/identifiers.ts';
-import { parseInput } from '../../../shared/validation.ts';
-import { Actions, type Action } from '../audit/actions.ts';
-import { logStaffAccess } from '../audit/service.ts';
-import type { Actor } from '../auth/roles.ts';
+import { parseInput } from '../../../shared/platform/validation.ts';
+import { Actions, type Action } from '../access-log/actions.ts';
+import { logStaffAccess } from '../access-log/service.ts';
+import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import {
   findResidentWhere, findResidentsWhere, insertResident, insertResidentHistory, listResidentHistory, searchResidentRows,

@@ -4,7 +4,7 @@
  * B imports it through `fromImmunization`, which re-validates every field against our own rules.
  */
 import { z } from 'zod';
-import { AppError } from '../../../shared/errors.ts';
+import { AppError } from '../../../shared/platform/errors.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import { CATALOGUE_SYSTEM, CVX_SYSTEM, findProduct, findProductByCvx } from './catalogue.ts';
 import type { RecordStatus, RecordVersion } from './model.ts';

@@ -4,10 +4,10 @@
  * Record writes require an Idempotency-Key.
  */
 import { Router } from 'express';
-import { inTransaction } from '../../../shared/db.ts';
-import { parseInput } from '../../../shared/validation.ts';
-import { Actions } from '../audit/actions.ts';
-import { actorOf, authenticate, requireRole } from '../auth/middleware.ts';
+import { inTransaction } from '../../../shared/platform/db.ts';
+import { parseInput } from '../../../shared/platform/validation.ts';
+import { Actions } from '../access-log/actions.ts';
+import { actorOf, authenticate, requireRole } from '../staff/middleware.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { sendIdempotent } from '../idempotency/routes.ts';
 import { addresseeParam } from '../residents/routes.ts';

@@ -5,15 +5,15 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
-import { conflict, notFound, unprocessable } from '../../../shared/errors.ts';
-import { Actions } from '../audit/actions.ts';
-import { logStaffAccess } from '../audit/service.ts';
-import type { Actor } from '../auth/roles.ts';
+import { conflict, notFound, unprocessable } from '../../../shared/platform/errors.ts';
+import { Actions } from '../access-log/actions.ts';
+import { logStaffAccess } from '../access-log/service.ts';
+import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { findResidentById, requireResident, type ResidentRecord } from '../residents/service.ts';
 import { findProduct } from './catalogue.ts';
 import { immunizationBundle, type FhirReference, type ImportedImmunization } from './fhir.ts';
-import { enqueueCorrectionNotices } from '../exchange/corrections/outbox.ts';
+import { enqueueCorrectionNotices } from '../corrections/outbox.ts';
 import {
   currentVersionsOf, currentVersionsOfMany, findCurrentVersion, findImportedOf, findReview, findTicket, findVersions, insertVersion, insertVersions, listReviewRows,
   retireCurrent, retireCurrentMany, ticketsOf, type RecordVersion, type ReviewRecord, type TicketRecord,

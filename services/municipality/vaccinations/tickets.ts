@@ -4,7 +4,7 @@
  * VRS read these lines by OCR and a misread digit attached doses to the wrong person, so a line is
  * parsed strictly: a line that does not parse is refused (rescan it), never guessed at.
  */
-import { badRequest } from '../../../shared/errors.ts';
+import { badRequest } from '../../../shared/platform/errors.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 
 /** Ticket type digit → the kind of vaccination it admits to. */

@@ -1,0 +1,17 @@
+/** Entry point of the issuer process: config from the environment, mTLS only. */
+import { closeMemberServer, listenMember } from '../../shared/federation/member-http.ts';
+import { onShutdown, memberProcessStackTraces } from '../../shared/platform/server.ts';
+import { createIssuer } from './app.ts';
+import { loadIssuerConfig } from './config.ts';
+
+memberProcessStackTraces();
+
+const config = loadIssuerConfig();
+const issuer = await createIssuer(config);
+const url = await listenMember(issuer.server, config.PORT, config.HOST);
+issuer.ctx.logger.info({ url, transport: 'mTLS' }, 'ready');
+
+onShutdown(async () => {
+  await closeMemberServer(issuer.server);
+  await issuer.close();
+});

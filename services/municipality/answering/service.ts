@@ -1,0 +1,215 @@
+/**
+ * The answering side (flow 4, A's part). A trusts nothing the gateway says about who asked or
+ * why: it verifies the gateway's envelope AND B's own signature on the embedded query, refuses
+ * replays, checks the issuer's attestations that B's code and A's code belong to one person,
+ * re-checks the legal basis itself, checks the move-in capability on its own records, matches the
+ * identity check sealed for A, verifies a resident-signed consent itself, and only then releases
+ * records cut to the purpose's allow-list, signed by A and encrypted for B. Every subject's
+ * decision is logged.
+ */
+import { randomUUID } from 'node:crypto';
+import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../../shared/platform/concurrency.ts';
+import { appendAccessBatch, type AccessInput } from '../../../shared/access-log/chain.ts';
+import { ResidentConsentRefused, checkLegalBasis, residentTermsDiffer, verifyResidentConsent } from '../../../shared/consent-policy.ts';
+import { adoptRequestId } from '../../../shared/platform/context.ts';
+import { peekJwt, sha256Hex, verifyPayload } from '../../../shared/crypto.ts';
+import { AppError } from '../../../shared/platform/errors.ts';
+import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
+import { openMessage, sealMessage, signMessage, verifyMessage } from '../../../shared/federation/messages.ts';
+import {
+  GATEWAY_ID, ISSUER_ID, Typ, attestationSchema, forwardClaimsSchema, queryClaimsSchema, sealedIdentitySchema,
+  type AnswerResult, type ForwardClaims, type ForwardSubject, type QueryClaims, type QuerySubject,
+} from '../../../shared/federation/protocol.ts';
+import { Actions } from '../access-log/actions.ts';
+import type { MunicipalityContext } from '../context.ts';
+import { releasableRecordsOfMany } from '../vaccinations/service.ts';
+import type { RecordVersion } from '../vaccinations/model.ts';
+import { toImmunization } from '../vaccinations/fhir.ts';
+import { sourceCapability } from '../moves/capability.ts';
+import { DISCLOSURE_POLICY, discloseImmunization } from './disclosure-policy.ts';
+import type { FederationLink } from '../federation/link.ts';
+import { identityMismatches } from '../residents/identity.ts';
+import { pruneTokens, rememberToken } from '../asking/model.ts';
+import type { ResidentRow } from '../residents/model.ts';
+
+interface Decision {
+  ref: string;
+  status: AnswerResult['status'];
+  reason?: string;
+  flags: string[];
+  subject: string | null;
+  recordIds: string[];
+  records?: string;
+  /** The Immunization elements the purpose released (minimal disclosure). */
+  elements?: readonly string[];
+}
+
+/**
+ * Handles one forwarded batch from the gateway (`peer` is the verified client certificate's CN).
+ * Returns A's signed answer. A forward that fails verification as a whole is refused with a
+ * problem and logged as denied.
+ */
+export async function answerForward(ctx: MunicipalityContext, fed: FederationLink, peer: string, forwardJws: string): Promise<string> {
+  const self = ctx.config.MUNICIPALITY_CODE;
+  let forward: ForwardClaims;
+  let query: QueryClaims;
+  try {
+    if (peer !== GATEWAY_ID) throw new AppError(403, 'forbidden', 'Only the gateway forwards record requests', { field: 'client certificate', rule: 'must be the gateway' });
+    forward = await verifyMessage(forwardJws, forwardClaimsSchema, {
+      key: (await fed.peers.signingKey(GATEWAY_ID)).key, issuer: GATEWAY_ID, audience: self, typ: Typ.FORWARD,
+    });
+    adoptRequestId(forward.rid);
+    const requester = peekJwt(forward.query).claims.iss;
+    if (!isValidMunicipalityCode(requester)) throw new AppError(400, 'invalid-claims', 'Query issuer malformed', { field: 'query.iss', rule: 'must be a municipality code' });
+    query = await verifyMessage(forward.query, queryClaimsSchema, {
+      key: (await fed.peers.signingKey(requester)).key, issuer: requester, audience: GATEWAY_ID, typ: Typ.QUERY,
+    });
+    if (query.rid !== forward.rid) throw new AppError(400, 'invalid-claims', 'Envelope and query disagree on the request id', { field: 'rid', rule: 'must equal the query rid' });
+    // Both the envelope and B's query are single-use here, also across restarts.
+    const fresh = await ctx.sequelize.transaction(async (t) => {
+      await pruneTokens(ctx.models.SeenToken, Math.floor(Date.now() / 1000), t);
+      return (await rememberToken(ctx.models.SeenToken, GATEWAY_ID, forward.jti, forward.exp, t))
+        && (await rememberToken(ctx.models.SeenToken, query.iss, query.jti, query.exp, t));
+    });
+    if (!fresh) throw new AppError(409, 'replayed', 'This request was already answered', { field: 'jti', rule: 'must not be reused' });
+  } catch (err) {
+    await logRefusal(ctx, peer, forwardJws, err);
+    throw err instanceof AppError ? err : new AppError(400, 'invalid-request', 'Forwarded request refused', { field: 'forward', rule: 'must be a valid gateway envelope' });
+  }
+
+  const requestHash = sha256Hex(forward.query);
+  const subjectsByRef = new Map(query.subjects.map((s) => [s.ref, s]));
+  // One read for the whole batch; each subject's checks and crypto then run a few at a time.
+  const residentsByCode = new Map((await ctx.models.Resident.findAll({ where: { code: forward.subjects.map((f) => f.code) }, raw: true }))
+    .map((r) => [r.code!, r]));
+  // Read with the residents, released only by a subject's own decision below.
+  const recordsOf = await releasableRecordsOfMany(ctx, [...residentsByCode.values()].map((r) => r.id));
+  const answered = new Set<string>();
+  const decisions = await mapWithLimit(forward.subjects, SUBJECTS_IN_FLIGHT, (f): Promise<Decision> => {
+    // One answer per subject: a ref forwarded twice (e.g. with two codes) releases nothing the second time.
+    if (answered.has(f.ref)) return Promise.resolve({ ref: f.ref, status: 'denied', reason: 'duplicate_ref', flags: [], subject: f.code, recordIds: [] });
+    answered.add(f.ref);
+    const resident = residentsByCode.get(f.code);
+    return decide(ctx, fed, query, f, subjectsByRef.get(f.ref), resident, resident ? (recordsOf.get(resident.id) ?? []) : []);
+  });
+
+  const entries: AccessInput[] = decisions.map((d) => {
+    const s = subjectsByRef.get(d.ref);
+    return {
+      requestId: query.rid, actorType: 'member', actorId: query.iss, actorRole: `staff:${query.actor}`, actingMunicipality: query.iss,
+      subject: d.subject, action: Actions.QUERY_ANSWER, purpose: query.purpose, legalBasis: s?.legalBasis ?? null,
+      consentId: s?.consent?.id ?? null, outcome: d.status === 'ok' ? 'allowed' : 'denied', reason: d.status === 'ok' ? null : (d.reason ?? d.status),
+      recordIds: d.recordIds, requestHash, flags: d.flags,
+      details: { status: d.status, ref: d.ref, via: GATEWAY_ID, forwardJti: forward.jti, ...(d.elements ? { elements: d.elements } : {}) },
+    };
+  });
+  await ctx.sequelize.transaction((t) => appendAccessBatch(ctx.models.AccessLog, t, entries));
+
+  return signMessage({
+    aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti,
+    results: decisions.map((d) => ({
+      ref: d.ref, status: d.status, ...(d.reason && d.status !== 'ok' ? { reason: d.reason } : {}),
+      ...(d.records ? { records: d.records, recordCount: d.recordIds.length } : {}),
+    })),
+  }, fed.signer, Typ.ANSWER);
+}
+
+async function decide(
+  ctx: MunicipalityContext, fed: FederationLink, query: QueryClaims, f: ForwardSubject, s: QuerySubject | undefined, resident: ResidentRow | undefined,
+  records: RecordVersion[],
+): Promise<Decision> {
+  const self = ctx.config.MUNICIPALITY_CODE;
+  const refuse = (status: AnswerResult['status'], reason: string, subject: string | null = f.code, flags: string[] = []): Decision =>
+    ({ ref: f.ref, status, reason, flags, subject, recordIds: [] });
+  if (!s) return refuse('denied', 'ref_not_in_query');
+  if (s.source !== self) return refuse('denied', 'not_for_this_source');
+  const verdict = checkLegalBasis(s, query);
+  if (verdict.status !== 'ok') return refuse(verdict.status, verdict.reason ?? 'refused', f.code, verdict.flags);
+  if (!(await attestationsAgree(fed, query.iss, s.sub, self, f))) return refuse('denied', 'attestation_invalid', f.code, verdict.flags);
+
+  if (!resident) return refuse('not_found', 'no_resident_with_code', f.code, verdict.flags);
+
+  let sealed;
+  try {
+    sealed = await openMessage(s.sealed, fed.decryptionKey, sealedIdentitySchema, {
+      key: (await fed.peers.signingKey(query.iss)).key, issuer: query.iss, audience: self, typ: Typ.SEALED_IDENTITY,
+    });
+  } catch {
+    return refuse('denied', 'sealed_identity_invalid', resident.addresseeNumber, verdict.flags);
+  }
+  if (sealed.jti !== query.jti || sealed.ref !== s.ref) return refuse('denied', 'sealed_identity_not_bound', resident.addresseeNumber, verdict.flags);
+  // The move-in capability, on our own: B's word that the resident moved in there is not enough.
+  const capability = await sourceCapability(ctx, fed, resident, query.iss, sealed.moveIn);
+  if (!capability.ok) return refuse('denied', capability.reason, resident.addresseeNumber, verdict.flags);
+  const differs = identityMismatches(sealed, resident);
+  if (differs.length > 0) {
+    return { ...refuse('identity_mismatch', `identity_mismatch:${differs.join(',')}`, resident.addresseeNumber, [...verdict.flags, 'identity_mismatch']) };
+  }
+  if (s.consent?.method === 'resident-signed') {
+    const refusal = await residentConsentRefusal(fed, query, s, sealed.residentCertificate, resident);
+    if (refusal) return refuse(refusal.status, refusal.reason, resident.addresseeNumber, verdict.flags);
+  }
+
+  // Minimal disclosure: each Immunization is rebuilt from the purpose's allow-list before signing.
+  const bundle = {
+    resourceType: 'Bundle', type: 'collection',
+    entry: records.map((r) => ({ resource: discloseImmunization(toImmunization(r) as unknown as Record<string, unknown>, query.purpose) })),
+  };
+  const elements = DISCLOSURE_POLICY[query.purpose];
+  const recipient = await fed.peers.encryptionKey(query.iss);
+  const sealedRecords = await sealMessage({
+    aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti, ref: s.ref, sub: s.sub, purpose: query.purpose, elements: [...elements], bundle,
+  }, fed.signer, Typ.RECORDS, recipient);
+  return {
+    ref: f.ref, status: 'ok', flags: verdict.flags, subject: resident.addresseeNumber,
+    recordIds: records.map((r) => `${r.recordId}@${r.version}`), records: sealedRecords, elements,
+  };
+}
+
+/**
+ * A resident-signed consent is verified here, by us, before anything leaves: the certificate
+ * (sealed for us by B) chains to the federation CA and is valid now, the resident's signature
+ * verifies with it and names B as requester and us as source, the terms B signed into the query
+ * are exactly the signed ones, and the certificate names our resident. Null when it holds.
+ */
+async function residentConsentRefusal(
+  fed: FederationLink, query: QueryClaims, s: QuerySubject, certificate: string | undefined, resident: { kana: string; birthDate: string; sex: string },
+): Promise<{ status: AnswerResult['status']; reason: string } | null> {
+  if (!s.consent?.residentSignature || !certificate) return { status: 'no_consent', reason: 'resident_signature_missing' };
+  try {
+    const { claims, certificate: holder } = await verifyResidentConsent(s.consent.residentSignature, certificate, {
+      ca: fed.trust.ca, isRevoked: fed.trust.isRevoked, source: fed.self, requester: query.iss,
+    });
+    const term = residentTermsDiffer(s.consent, claims);
+    if (term) return { status: 'no_consent', reason: `resident_consent_terms:${term}` };
+    if (claims.purpose !== query.purpose) return { status: 'no_consent', reason: 'resident_consent_terms:purpose' };
+    if (identityMismatches(holder, resident).length > 0) return { status: 'no_consent', reason: 'resident_certificate_identity' };
+    return null;
+  } catch (err) {
+    if (!(err instanceof ResidentConsentRefused)) throw err;
+    return { status: err.reason === 'resident_consent_expired' ? 'consent_expired' : 'no_consent', reason: err.reason };
+  }
+}
+
+/** The issuer signed that B's code and our code share one link; the gateway cannot invent that. */
+async function attestationsAgree(fed: FederationLink, requester: string, requesterCode: string, self: string, f: ForwardSubject): Promise<boolean> {
+  try {
+    const { key } = await fed.peers.signingKey(ISSUER_ID);
+    const theirs = attestationSchema.parse(await verifyPayload(f.requesterAttestation, key, Typ.ATTESTATION));
+    const ours = attestationSchema.parse(await verifyPayload(f.sourceAttestation, key, Typ.ATTESTATION));
+    return theirs.municipality === requester && theirs.code === requesterCode
+      && ours.municipality === self && ours.code === f.code && theirs.link === ours.link;
+  } catch {
+    return false;
+  }
+}
+
+async function logRefusal(ctx: MunicipalityContext, peer: string, forwardJws: string, err: unknown): Promise<void> {
+  const code = err instanceof AppError ? err.code : 'invalid-request';
+  await ctx.sequelize.transaction((t) => appendAccessBatch(ctx.models.AccessLog, t, [{
+    actorType: 'member', actorId: peer, action: Actions.QUERY_ANSWER, outcome: 'denied', reason: code,
+    requestHash: sha256Hex(forwardJws), details: { refusedAt: 'envelope' },
+  }]));
+  ctx.logger.warn({ peer, code, err: err instanceof AppError ? undefined : err }, 'forwarded request refused');
+}
+

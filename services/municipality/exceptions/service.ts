@@ -1,0 +1,54 @@
+/**
+ * The exception path (DESIGN.md flow 6): a query without consent because life or body is at
+ * stake. One staff member asks with a written justification; a different one approves; the
+ * approval is spent by exactly one query, and every hop flags it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Transaction } from 'sequelize';
+import { AppError, notFound } from '../../../shared/platform/errors.ts';
+import { Actions } from '../access-log/actions.ts';
+import { logStaffAccess } from '../access-log/service.ts';
+import type { Actor } from '../staff/roles.ts';
+import type { MunicipalityContext } from '../context.ts';
+import type { ExceptionRequestInput } from '../asking/schemas.ts';
+
+export async function requestException(ctx: MunicipalityContext, t: Transaction, resident: { id: string; addresseeNumber: string }, input: ExceptionRequestInput, actor: Actor) {
+  const row = await ctx.models.ExceptionRequest.create({
+    id: randomUUID(), residentId: resident.id, source: input.source, purpose: input.purpose,
+    justification: input.justification, requestedBy: actor.staffId,
+  }, { transaction: t });
+  await logStaffAccess(ctx, t, actor, {
+    action: Actions.EXCEPTION_REQUEST, subject: resident.addresseeNumber, purpose: input.purpose, legalBasis: 'life-protection',
+    outcome: 'allowed', flags: ['life-protection'], details: { source: input.source, exceptionId: row.id },
+  });
+  return toView(row.get({ plain: true }));
+}
+
+export async function approveException(ctx: MunicipalityContext, t: Transaction, id: string, actor: Actor) {
+  const row = await ctx.models.ExceptionRequest.findByPk(id, { transaction: t, raw: true });
+  if (!row) throw notFound('Exception request');
+  if (row.status !== 'pending') throw new AppError(409, 'exception-not-pending', `Exception request is ${row.status}`, { field: 'id', rule: 'must be pending' });
+  if (row.requestedBy === actor.staffId) {
+    throw new AppError(403, 'second-approver-required', 'A second staff member must approve', { field: 'approver', rule: 'must differ from the requester' });
+  }
+  const approvedAt = new Date().toISOString();
+  await ctx.models.ExceptionRequest.update({ status: 'approved', approvedBy: actor.staffId, approvedAt }, { where: { id, status: 'pending' }, transaction: t });
+  const resident = await ctx.models.Resident.findByPk(row.residentId, { transaction: t, raw: true });
+  await logStaffAccess(ctx, t, actor, {
+    action: Actions.EXCEPTION_APPROVE, subject: resident?.addresseeNumber ?? null, purpose: row.purpose, legalBasis: 'life-protection',
+    outcome: 'allowed', flags: ['life-protection'], details: { source: row.source, exceptionId: id, requestedBy: row.requestedBy },
+  });
+  return toView({ ...row, status: 'approved', approvedBy: actor.staffId, approvedAt });
+}
+
+export async function listExceptions(ctx: MunicipalityContext, status?: string) {
+  const rows = await ctx.models.ExceptionRequest.findAll({ where: status ? { status } : {}, order: [['createdAt', 'DESC']], limit: 200, raw: true });
+  return rows.map(toView);
+}
+
+function toView(row: { id: string; residentId: string; source: string; purpose: string; justification: string; requestedBy: string; approvedBy?: string | null; approvedAt?: string | null; status?: string }) {
+  return {
+    id: row.id, residentId: row.residentId, source: row.source, purpose: row.purpose, justification: row.justification,
+    requestedBy: row.requestedBy, approvedBy: row.approvedBy ?? null, approvedAt: row.approvedAt ?? null, status: row.status ?? 'pending',
+  };
+}

@@ -1,0 +1,267 @@
+/**
+ * The privacy officer's reading of one member's access log — list, open, trace, verify, export,
+ * checkpoint, reconcile — and the console page that drives it. One implementation for every member
+ * that has privacy officers: each municipality and the gateway build an `AuditConsole` from their
+ * own database and federation parts and mount `auditConsoleRoutes` behind their own staff login.
+ * Every use of the log is itself logged, in the same transaction as the reading.
+ */
+import { once } from 'node:events';
+import { createPublicKey } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import express, { Router, type RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import type { Sequelize, Transaction } from 'sequelize';
+import { z } from 'zod';
+import type { AccessInput, AccessLogModel } from './chain.ts';
+import {
+  accessFilterSchema, csvHeader, entriesOfRequest, entryCsvRow, findEntry, iterateEntries, listEntries,
+  type AccessEntryView, type AccessFilter, type EntryPage,
+} from './query.ts';
+import { heldCheckpoints, listCheckpoints, verifyChain, type CheckpointModel, type CheckpointView, type HeldCheckpoint, type VerifyReport } from './verify.ts';
+import { checkpointAndWitness, type Witness } from './witness.ts';
+import { inTransaction } from '../platform/db.ts';
+import { AppError, notFound } from '../platform/errors.ts';
+import type { Signer } from '../federation/messages.ts';
+import { staffActorOf, type StaffActor } from '../staff/auth.ts';
+import { parseInput } from '../platform/validation.ts';
+
+/** The console's static files (no build step), served by every member that has privacy officers. */
+export const CONSOLE_DIR = fileURLToPath(new URL('./console/', import.meta.url));
+
+/** The access-log actions a console writes about its own use; each member names them in its own constants. */
+export interface ConsoleActions {
+  read: string;
+  verify: string;
+  export: string;
+  checkpoint: string;
+  reconcile: string;
+}
+
+/** One hop of a request's trace: a member and its entries under that request id. */
+export interface TraceHop {
+  member: string;
+  /** Entries as that member reports them (another member's are metadata only). */
+  entries: unknown[];
+  /** Set when the member could not be asked. */
+  unavailable?: string;
+}
+
+/** Everything the console needs of one member; optional parts absent make their actions 503. */
+export interface AuditConsole {
+  /** This member's id: a municipality code, or `gateway`. */
+  member: string;
+  sequelize: Sequelize;
+  AccessLog: AccessLogModel;
+  Checkpoints: CheckpointModel;
+  logger: Logger;
+  actions: ConsoleActions;
+  /** Appends a staff member's use of the log in transaction `t` (the member's own staff-log helper). */
+  logAccess(t: Transaction, actor: StaffActor, entry: Omit<AccessInput, 'actorType' | 'actorId' | 'actorRole' | 'actingMunicipality'>): Promise<unknown>;
+  /** This member's signing identity, to sign checkpoints of its head. */
+  signer?: Signer;
+  /** Sends a checkpoint for countersigning (the gateway, for municipalities and the issuer). */
+  witness?: Witness;
+  /** Checkpoints of this member's log that others hold (so a rewrite here cannot hide). */
+  remoteCheckpoints?: () => Promise<HeldCheckpoint[]>;
+  /** The other hops of a request (the gateway's entries, for a municipality). */
+  remoteTrace?: (requestId: string) => Promise<TraceHop[]>;
+  /** Reconciliation with another member's log, where the member has a counterpart. */
+  reconcile?: (range: ReconcileRange) => Promise<{ ok: boolean } & Record<string, unknown>>;
+  /** Why reconciliation is unavailable here, as a problem (field and rule). */
+  reconcileUnavailable?: { field: string; rule: string };
+}
+
+const time = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z' })
+  .transform((text) => new Date(text).toISOString());
+
+/** Time range of a reconciliation; both ends optional (the whole log). */
+export const reconcileSchema = z.object({ from: time.optional(), to: time.optional() }).strict()
+  .refine((r) => !r.from || !r.to || r.from <= r.to, { message: 'must not be before from', path: ['to'] });
+export type ReconcileRange = z.infer<typeof reconcileSchema>;
+
+export const seqParamSchema = z.object({
+  seq: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1'),
+});
+
+export const requestIdParamSchema = z.object({
+  requestId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be a request id (letters, digits, . _ : -)'),
+});
+
+const filterDetails = (filter: Partial<AccessFilter>) => {
+  const { limit: _l, cursor: _c, ...rest } = filter;
+  return rest;
+};
+
+/** One page of the log; the reading is itself logged in the same transaction. */
+export function readEntries(c: AuditConsole, actor: StaffActor, filter: AccessFilter): Promise<EntryPage> {
+  return inTransaction(c.sequelize, async (t) => {
+    const page = await listEntries(c.AccessLog, filter, t);
+    await c.logAccess(t, actor, {
+      action: c.actions.read, subject: filter.subject ?? null, outcome: 'allowed',
+      details: { filter: filterDetails(filter), cursor: filter.cursor ?? null, returned: page.entries.length },
+    });
+    return page;
+  });
+}
+
+export function readEntry(c: AuditConsole, actor: StaffActor, seq: number): Promise<AccessEntryView> {
+  return inTransaction(c.sequelize, async (t) => {
+    const entry = await findEntry(c.AccessLog, seq, t);
+    if (!entry) throw notFound('Access-log entry');
+    await c.logAccess(t, actor, { action: c.actions.read, subject: entry.subject, outcome: 'allowed', details: { seq } });
+    return entry;
+  });
+}
+
+/**
+ * One request followed across hops: this member's entries, then the other members' (when they
+ * can be asked). Unknown everywhere is a 404; a hop that cannot be asked says so.
+ */
+export async function traceRequest(c: AuditConsole, actor: StaffActor, requestId: string): Promise<{ requestId: string; hops: TraceHop[] }> {
+  const remote = c.remoteTrace
+    ? await c.remoteTrace(requestId).catch((err: Error): TraceHop[] => {
+      c.logger.warn({ err: err.message }, 'remote trace unavailable');
+      return [{ member: 'gateway', entries: [], unavailable: err.message }];
+    })
+    : [];
+  return inTransaction(c.sequelize, async (t) => {
+    const entries = await entriesOfRequest(c.AccessLog, requestId, t);
+    const returned = entries.length + remote.reduce((n, h) => n + h.entries.length, 0);
+    if (returned === 0) throw notFound('Request id');
+    await c.logAccess(t, actor, { action: c.actions.read, outcome: 'allowed', details: { trace: requestId, returned } });
+    return { requestId, hops: [{ member: c.member, entries }, ...remote] };
+  });
+}
+
+/**
+ * Logs the export first, then yields matching entries page by page: the export of a large log
+ * streams instead of loading, and a failed download still leaves its trace.
+ */
+export async function exportEntries(c: AuditConsole, actor: StaffActor, filter: AccessFilter): Promise<AsyncGenerator<AccessEntryView>> {
+  await inTransaction(c.sequelize, (t) => c.logAccess(t, actor, {
+    action: c.actions.export, subject: filter.subject ?? null, outcome: 'allowed', details: { filter: filterDetails(filter), format: 'csv' },
+  }));
+  return iterateEntries(c.AccessLog, filterDetails(filter));
+}
+
+export type VerifyResult = VerifyReport & { checkpointsRejected: number; remoteCheckpoints: 'checked' | 'unavailable' | 'none' };
+
+/**
+ * Verifies this member's chain against every checkpoint it can see: its own (signatures checked),
+ * the ones a witness countersigned, and the copies others hold. The walk runs outside a
+ * transaction so it never holds the write lock over a million rows; its result is logged after.
+ */
+export async function verifyLog(c: AuditConsole, actor: StaffActor): Promise<VerifyResult> {
+  const ownKey = c.signer ? createPublicKey(c.signer.key) : undefined;
+  const own = await heldCheckpoints(c.Checkpoints, c.member, c.member, ownKey ? () => ownKey : undefined);
+  let remote: HeldCheckpoint[] = [];
+  let remoteCheckpoints: VerifyResult['remoteCheckpoints'] = 'none';
+  if (c.remoteCheckpoints) {
+    try {
+      remote = await c.remoteCheckpoints();
+      remoteCheckpoints = 'checked';
+    } catch (err) {
+      remoteCheckpoints = 'unavailable';
+      c.logger.warn({ err: (err as Error).message }, 'checkpoints held elsewhere unavailable; verifying against local ones only');
+    }
+  }
+  const report = await verifyChain(c.sequelize, { member: c.member, checkpoints: [...own.checkpoints, ...remote] });
+  await inTransaction(c.sequelize, (t) => c.logAccess(t, actor, {
+    action: c.actions.verify, outcome: 'allowed',
+    details: { ok: report.ok, entries: report.entries, ...(report.broken ? { brokenSeq: report.broken.seq, kind: report.broken.kind } : {}) },
+  }));
+  return { ...report, checkpointsRejected: own.rejected.length, remoteCheckpoints };
+}
+
+/** Signs the current head now and, when a witness is wired, has it countersigned; logged as the officer's act. */
+export async function makeCheckpoint(c: AuditConsole, actor: StaffActor): Promise<{ checkpoint: CheckpointView; witnessed: CheckpointView | null }> {
+  if (!c.signer) throw new AppError(503, 'signing-key-unavailable', 'This member has no signing key configured', { field: 'CERT_DIR', rule: 'must hold the member signing key' });
+  const made = await checkpointAndWitness({ sequelize: c.sequelize, Checkpoints: c.Checkpoints, signer: c.signer, witness: c.witness, logger: c.logger });
+  await inTransaction(c.sequelize, (t) => c.logAccess(t, actor, {
+    action: c.actions.checkpoint, outcome: 'allowed',
+    details: { seq: made.checkpoint.seq, hash: made.checkpoint.hash, witnessedBy: made.witnessed?.witnessedBy ?? null },
+  }));
+  return made;
+}
+
+/** Runs the member's reconciliation and logs it with its result counts. */
+export async function reconcileLog(c: AuditConsole, actor: StaffActor, range: ReconcileRange) {
+  if (!c.reconcile) {
+    const why = c.reconcileUnavailable ?? { field: 'GATEWAY_URL', rule: 'must be configured and reachable' };
+    throw new AppError(503, 'reconciliation-unavailable', 'Reconciliation needs a counterpart log, and none is configured here', why);
+  }
+  const result = await c.reconcile(range);
+  await inTransaction(c.sequelize, (t) => c.logAccess(t, actor, {
+    action: c.actions.reconcile, outcome: 'allowed', details: { ...range, ok: result.ok, ...('summary' in result ? { summary: result.summary } : {}) },
+  }));
+  return result;
+}
+
+/**
+ * The console page and the log API, behind `guard` (the member's login and the privacy-officer
+ * role): only a privacy officer reads, verifies, exports and checkpoints the log, as a clerk reads
+ * records and not logs.
+ */
+export function auditConsoleRoutes(c: AuditConsole, guard: RequestHandler[]): Router {
+  const router = Router();
+  router.use('/console', express.static(CONSOLE_DIR, { index: 'index.html', dotfiles: 'ignore' }));
+  router.use('/audit', ...guard);
+
+  router.get('/audit/entries', async (req, res) => {
+    const filter = parseInput(accessFilterSchema, req.query, 'query');
+    res.json(await readEntries(c, staffActorOf(req), filter));
+  });
+
+  router.get('/audit/entries/:seq', async (req, res) => {
+    const { seq } = parseInput(seqParamSchema, req.params, 'seq');
+    res.json(await readEntry(c, staffActorOf(req), seq));
+  });
+
+  router.get('/audit/trace/:requestId', async (req, res) => {
+    const { requestId } = parseInput(requestIdParamSchema, req.params, 'requestId');
+    res.json(await traceRequest(c, staffActorOf(req), requestId));
+  });
+
+  router.post('/audit/verify', async (req, res) => {
+    res.json(await verifyLog(c, staffActorOf(req)));
+  });
+
+  router.get('/audit/export.csv', async (req, res) => {
+    const { limit: _ignored, ...query } = req.query as Record<string, unknown>;
+    const filter = parseInput(accessFilterSchema, query, 'query');
+    const entries = await exportEntries(c, staffActorOf(req), filter);
+    const day = new Date().toISOString().slice(0, 10);
+    res.status(200).type('text/csv; charset=utf-8').attachment(`access-log-${c.member}-${day}.csv`);
+    // A BOM lets spreadsheet software read the UTF-8 (Japanese) text correctly.
+    res.write(`\uFEFF${csvHeader()}`);
+    try {
+      for await (const entry of entries) {
+        if (!res.write(entryCsvRow(entry))) await once(res, 'drain');
+      }
+      res.end();
+    } catch (err) {
+      c.logger.error({ err }, 'CSV export failed mid-stream');
+      res.destroy(err as Error);
+    }
+  });
+
+  router.get('/audit/checkpoints', async (_req, res) => {
+    const held = await listCheckpoints(c.Checkpoints);
+    res.json({ checkpoints: held.map((k) => ({ id: k.id, member: k.member, seq: k.seq, hash: k.hash, at: k.at, witnessedBy: k.witnessedBy, jws: k.jws, countersignature: k.countersignature })) });
+  });
+
+  router.post('/audit/checkpoints', async (req, res) => {
+    const { checkpoint, witnessed } = await makeCheckpoint(c, staffActorOf(req));
+    res.status(201).json({
+      checkpoint: { member: checkpoint.member, seq: checkpoint.seq, hash: checkpoint.hash, at: checkpoint.at, jws: checkpoint.jws },
+      witnessedBy: witnessed?.witnessedBy ?? null,
+    });
+  });
+
+  router.post('/audit/reconcile', async (req, res) => {
+    const range = parseInput(reconcileSchema, req.body ?? {});
+    res.json(await reconcileLog(c, staffActorOf(req), range));
+  });
+
+  return router;
+}

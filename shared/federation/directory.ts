@@ -1,0 +1,211 @@
+/**
+ * The member-side view of the federation directory. The gateway serves the directory, but a
+ * member trusts no entry until it has checked both certificates against the federation CA
+ * itself (chain, validity, CN == id, OU == kind, key usage, not revoked): the gateway could
+ * otherwise swap a member's key for one it holds and read or forge that member's messages.
+ */
+import type { KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { AppError } from '../platform/errors.ts';
+import type { MemberClient } from './member-http.ts';
+import {
+  emptyRevocations, readDirectoryFile, verifyMemberCertificate, verifyRevocations,
+  type MemberKind, type RevocationList,
+} from './pki.ts';
+import { directoryEntrySchema, GATEWAY_ID, type DirectoryEntry } from './protocol.ts';
+
+export interface PublicKeyRef {
+  key: KeyObject;
+  kid: string;
+}
+
+/** A directory entry whose certificates passed verification. */
+export interface VerifiedEntry {
+  id: string;
+  kind: MemberKind;
+  name: string;
+  endpoint?: string;
+  signing: PublicKeyRef & { serial: string; notAfter: Date };
+  encryption: PublicKeyRef & { serial: string; notAfter: Date };
+}
+
+export interface RejectedEntry {
+  id: string;
+  field: string;
+  rule: string;
+}
+
+export interface Directory {
+  /** The verified signing key of a member; with `kid`, the key must be that one (refreshes once if not). */
+  signingKey(id: string, kid?: string): Promise<PublicKeyRef>;
+  encryptionKey(id: string): Promise<PublicKeyRef>;
+  endpoint(id: string): Promise<string>;
+  entry(id: string): Promise<VerifiedEntry>;
+  /** Every verified entry. */
+  entries(): Promise<VerifiedEntry[]>;
+  /** Entries refused at the last load, with the rule each broke. */
+  rejected(): RejectedEntry[];
+  isRevoked(serial: string): boolean;
+  refresh(): Promise<void>;
+}
+
+export const unknownMember = (id: string, field = 'member') =>
+  new AppError(400, 'unknown-member', 'Unknown federation member', { field, rule: `must be a member of the federation directory (${id} is not)` });
+
+/** Verifies each entry; entries that fail are dropped and reported, never trusted. */
+export function verifyEntries(raw: unknown, caPem: string, revocations: RevocationList, at = new Date()): { entries: Map<string, VerifiedEntry>; rejected: RejectedEntry[] } {
+  const entries = new Map<string, VerifiedEntry>();
+  const rejected: RejectedEntry[] = [];
+  if (!Array.isArray(raw)) {
+    throw new AppError(502, 'invalid-directory', 'Directory malformed', { field: 'directory', rule: 'must be an array of entries' });
+  }
+  for (const [index, item] of raw.entries()) {
+    const parsed = directoryEntrySchema.safeParse(item);
+    const id = parsed.success ? parsed.data.id : String((item as { id?: unknown })?.id ?? index);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      rejected.push({ id, field: issue?.path.join('.') || 'entry', rule: issue?.message ?? 'invalid' });
+      continue;
+    }
+    const e = parsed.data;
+    if (entries.has(e.id)) {
+      // Two entries for one id: trust neither, so the gateway cannot shadow a member.
+      entries.delete(e.id);
+      rejected.push({ id: e.id, field: 'id', rule: 'must be unique' });
+      continue;
+    }
+    try {
+      const common = { expectedId: e.id, expectedKind: e.kind, isRevoked: revocations.isRevoked, at };
+      const signing = verifyMemberCertificate(e.signingCertificate, caPem, { ...common, usage: 'signing', field: 'signingCertificate' });
+      const encryption = verifyMemberCertificate(e.encryptionCertificate, caPem, { ...common, usage: 'encryption', field: 'encryptionCertificate' });
+      entries.set(e.id, {
+        id: e.id,
+        kind: e.kind,
+        name: e.name,
+        ...(e.endpoint ? { endpoint: e.endpoint.replace(/\/+$/, '') } : {}),
+        signing: { key: signing.publicKey, kid: signing.kid, serial: signing.serial, notAfter: signing.notAfter },
+        encryption: { key: encryption.publicKey, kid: encryption.kid, serial: encryption.serial, notAfter: encryption.notAfter },
+      });
+    } catch (err) {
+      const extra = err instanceof AppError ? err.extra : {};
+      rejected.push({ id: e.id, field: String(extra.field ?? 'certificate'), rule: String(extra.rule ?? (err as Error).message) });
+    }
+  }
+  return { entries, rejected };
+}
+
+type Loader = () => Promise<{ raw: unknown; revocations: RevocationList }>;
+
+function directoryFrom(caPem: string, load: Loader): Directory {
+  // Per instance, never module-level: several members may live in one process.
+  let entries = new Map<string, VerifiedEntry>();
+  let rejected: RejectedEntry[] = [];
+  let revocations = emptyRevocations();
+  let loaded: Promise<void> | undefined;
+  let inflight: Promise<void> | undefined;
+
+  function reload(): Promise<void> {
+    // Concurrent callers share one fetch.
+    inflight ??= (async () => {
+      try {
+        const next = await load();
+        const verified = verifyEntries(next.raw, caPem, next.revocations);
+        entries = verified.entries;
+        rejected = verified.rejected;
+        revocations = next.revocations;
+      } finally {
+        inflight = undefined;
+      }
+    })();
+    return inflight;
+  }
+
+  async function ensureLoaded(): Promise<void> {
+    loaded ??= reload().catch((err) => {
+      loaded = undefined;
+      throw err;
+    });
+    await loaded;
+  }
+
+  /** Unknown ids trigger one refresh: a member may have joined since the last load. */
+  async function lookup(id: string): Promise<VerifiedEntry> {
+    await ensureLoaded();
+    let found = entries.get(id);
+    if (!found) {
+      await reload();
+      found = entries.get(id);
+    }
+    if (!found) throw unknownMember(id);
+    return found;
+  }
+
+  return {
+    async signingKey(id, kid) {
+      let found = await lookup(id);
+      if (kid !== undefined && found.signing.kid !== kid) {
+        // The member may have renewed its certificate since our last load.
+        await reload();
+        found = await lookup(id);
+        if (found.signing.kid !== kid) {
+          throw new AppError(401, 'invalid-signature', 'Message signed with an unknown key', { field: 'kid', rule: `must be the kid of ${id}'s current signing certificate` });
+        }
+      }
+      return { key: found.signing.key, kid: found.signing.kid };
+    },
+    async encryptionKey(id) {
+      const found = await lookup(id);
+      return { key: found.encryption.key, kid: found.encryption.kid };
+    },
+    async endpoint(id) {
+      const found = await lookup(id);
+      if (!found.endpoint) throw new AppError(400, 'unknown-member', 'Member has no endpoint', { field: 'member', rule: `${id} answers no requests (no endpoint in the directory)` });
+      return found.endpoint;
+    },
+    entry: lookup,
+    async entries() {
+      await ensureLoaded();
+      return [...entries.values()];
+    },
+    rejected: () => rejected,
+    isRevoked: (serial) => revocations.isRevoked(serial),
+    refresh: reload,
+  };
+}
+
+/**
+ * The directory as a member sees it: fetched from GET {gateway}/directory over mTLS (the peer
+ * must be the gateway), revocations from GET {gateway}/revocations verified with the CA, unless
+ * the caller passes its own list. Every entry is verified here, not trusted from the gateway.
+ */
+export function createDirectoryClient(client: MemberClient, gatewayUrl: string, caPem: string, revocations?: RevocationList): Directory {
+  const base = gatewayUrl.replace(/\/+$/, '');
+  return directoryFrom(caPem, async () => {
+    const res = await client.getJson(`${base}/directory`, { expectPeer: GATEWAY_ID });
+    if (res.status !== 200) {
+      throw new AppError(502, 'invalid-directory', 'Directory unavailable', { field: 'directory', rule: `gateway answered ${res.status}` });
+    }
+    return { raw: res.body, revocations: revocations ?? await fetchRevocations(client, base, caPem) };
+  });
+}
+
+/** The CA-signed revocation list the gateway relays; an unsigned or foreign list is refused. */
+export async function fetchRevocations(client: MemberClient, gatewayUrl: string, caPem: string): Promise<RevocationList> {
+  const res = await client.getJson<unknown>(`${gatewayUrl.replace(/\/+$/, '')}/revocations`, { expectPeer: GATEWAY_ID });
+  if (res.status === 404) return emptyRevocations();
+  const body = z.object({ revocations: z.string().min(1).max(10_000_000) }).safeParse(res.body);
+  if (res.status !== 200 || !body.success) {
+    throw new AppError(502, 'invalid-revocations', 'Revocation list unavailable', { field: 'revocations', rule: `gateway answered ${res.status}` });
+  }
+  return verifyRevocations(body.data.revocations, caPem);
+}
+
+/** The same view from entries at hand (the gateway's own directory file, tests). */
+export function directoryFromEntries(entries: DirectoryEntry[] | (() => unknown), caPem: string, revocations: RevocationList = emptyRevocations()): Directory {
+  return directoryFrom(caPem, async () => ({ raw: typeof entries === 'function' ? entries() : entries, revocations }));
+}
+
+/** The same view from a directory.json file, re-read on each refresh. */
+export function directoryFromFile(path: string, caPem: string, revocations: RevocationList = emptyRevocations()): Directory {
+  return directoryFrom(caPem, async () => ({ raw: readDirectoryFile(path), revocations }));
+}

@@ -1,0 +1,82 @@
+/**
+ * Signing and verifying federation messages: one function each way, for every member. A message
+ * is a JWT with a pinned `typ`, verified with the sender's key (found by the caller in the
+ * verified directory), then parsed with its zod schema so that no unexpected claim gets through.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { z } from 'zod';
+import type { JWTPayload } from 'jose';
+import { AppError } from '../platform/errors.ts';
+import { decryptWith, encryptFor, signJwt, verifyJwt, type SignOptions } from '../crypto.ts';
+import { MAX_MESSAGE_AGE_SECONDS } from './protocol.ts';
+
+/** A member's own signing identity: its private key and the kid of its signing certificate. */
+export interface Signer {
+  id: string;
+  key: KeyObject;
+  kid: string;
+}
+
+export async function signMessage(claims: JWTPayload, signer: Signer, typ: string, ttlSeconds = MAX_MESSAGE_AGE_SECONDS): Promise<string> {
+  const options: SignOptions = { key: signer.key, kid: signer.kid, typ };
+  return signJwt({ ...claims, iss: signer.id }, options, ttlSeconds);
+}
+
+export interface VerifyMessageOptions {
+  /** The sender's public key (from its CA-verified certificate). */
+  key: KeyObject;
+  issuer: string;
+  audience: string;
+  typ: string;
+  maxAgeSeconds?: number;
+  currentDate?: Date;
+}
+
+/**
+ * Verifies signature, alg, typ, iss, aud, iat/exp/jti, then the claims' shape. Any failure is a
+ * problem with a stable code (`invalid-signature`, `invalid-claims`), never a 500.
+ */
+export async function verifyMessage<S extends z.ZodType>(token: string, schema: S, options: VerifyMessageOptions): Promise<z.infer<S>> {
+  let payload: JWTPayload;
+  try {
+    payload = await verifyJwt(token, { ...options, maxAgeSeconds: options.maxAgeSeconds ?? MAX_MESSAGE_AGE_SECONDS });
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'ERR_JOSE';
+    throw new AppError(401, 'invalid-signature', `Message refused: ${code}`, { field: 'token', rule: ruleFor(code) });
+  }
+  const parsed = schema.safeParse(payload);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AppError(400, 'invalid-claims', 'Message claims malformed', {
+      field: issue?.path.join('.') || 'claims', rule: issue?.message ?? 'invalid',
+    });
+  }
+  return parsed.data;
+}
+
+function ruleFor(code: string): string {
+  switch (code) {
+    case 'ERR_JWT_EXPIRED': return 'must not be expired';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': return 'iss, aud, typ, iat, jti and lifetime must match';
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED': return 'signature must verify with the sender\'s key';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED': return 'alg must be PS256';
+    default: return 'must be a valid signed message';
+  }
+}
+
+/** Nested JWS in JWE: sign as `signer`, then encrypt for the recipient's encryption key. */
+export async function sealMessage(claims: JWTPayload, signer: Signer, typ: string, recipient: { key: KeyObject; kid: string }, ttlSeconds?: number): Promise<string> {
+  return encryptFor(await signMessage(claims, signer, typ, ttlSeconds), recipient.key, recipient.kid);
+}
+
+/** Decrypts with our encryption key, then verifies the inner message as `verifyMessage` does. */
+export async function openMessage<S extends z.ZodType>(jwe: string, decryptionKey: KeyObject, schema: S, options: VerifyMessageOptions): Promise<z.infer<S>> {
+  let inner: string;
+  try {
+    inner = await decryptWith(jwe, decryptionKey);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'ERR_JOSE';
+    throw new AppError(400, 'invalid-encryption', `Sealed part refused: ${code}`, { field: 'sealed', rule: 'must be a JWE for this member (RSA-OAEP-256, A256GCM)' });
+  }
+  return verifyMessage(inner, schema, options);
+}

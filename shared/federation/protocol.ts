@@ -1,0 +1,362 @@
+/**
+ * The federation protocol: what members say to each other, as zod schemas of signed claims.
+ * docs/PROTOCOL.md explains each message; this file is the contract both sides compile against.
+ *
+ *   B (asks) --query--> gateway --forward--> A (answers) --answer--> gateway --> B
+ *
+ * - `QueryClaims`: signed by B (PS256), aud `gateway`. Carries per subject B's code, the source
+ *   municipality, the legal basis and consent terms, and a part sealed for A (JWE) holding the
+ *   identity check. Purpose and requester come only from here, so the gateway cannot change them.
+ * - `ForwardClaims`: signed by the gateway, aud A. Embeds B's compact JWS unchanged and adds, per
+ *   subject for A, A's code with the issuer's attestations for both codes (the gateway cannot
+ *   invent a translation: the issuer signed that both codes share one link).
+ * - `AnswerClaims`: signed by A, aud B. A status per subject; released records travel as
+ *   JWE(for B's encryption key) of a JWS signed by A (`RecordsClaims`): the gateway reads statuses,
+ *   never records.
+ */
+import { z } from 'zod';
+import { isValidMunicipalityCode } from '../identifiers.ts';
+
+export const GATEWAY_ID = 'gateway';
+export const ISSUER_ID = 'issuer';
+
+/** JOSE `typ` of every message; verifiers pin it, so one kind can never pass for another. */
+export const Typ = {
+  QUERY: 'hikitsugi-query+jwt',
+  FORWARD: 'hikitsugi-forward+jwt',
+  ANSWER: 'hikitsugi-answer+jwt',
+  RECORDS: 'hikitsugi-records+jwt',
+  SEALED_IDENTITY: 'hikitsugi-identity+jwt',
+  ATTESTATION: 'hikitsugi-code-attestation+jws',
+  MOVE_OUT: 'hikitsugi-move-out+jwt',
+  CHECKPOINT: 'hikitsugi-checkpoint+jws',
+  CORRECTION: 'hikitsugi-correction+jwt',
+  /** The corrected record inside a correction notice, signed by the source and encrypted for the recipient. */
+  CORRECTION_RECORD: 'hikitsugi-correction-record+jwt',
+  /** A move's link in the chain of move-ins (no addresses), signed by the municipality the resident left. */
+  MOVE_LINK: 'hikitsugi-move-link+jws',
+  /** A consent signed by the resident's own key (personal certificate from the federation CA). */
+  RESIDENT_CONSENT: 'hikitsugi-resident-consent+jwt',
+  /** The CA-signed list of revoked certificate serial numbers. */
+  REVOCATIONS: 'hikitsugi-revocations+jws',
+} as const;
+
+/** Longest lifetime of a query, forward or answer (DESIGN.md: exp ≤ 5 min). */
+export const MAX_MESSAGE_AGE_SECONDS = 300;
+/** A move-out certificate stays usable for 30 days (a move-in is notified within 14 days of the move). */
+export const MOVE_OUT_CERTIFICATE_SECONDS = 30 * 24 * 3600;
+/** Links in one chain of move-ins (the latest move and up to three before it); older moves are not queryable. */
+export const MAX_MOVE_CHAIN = 4;
+/** Issuer of every resident-signed consent: who signed is named by the personal certificate, not by a claim. */
+export const RESIDENT_ISSUER = 'resident';
+
+export const SUBJECT_STATUSES = [
+  'ok', 'not_found', 'no_consent', 'consent_expired', 'identity_mismatch', 'denied', 'source_unavailable',
+] as const;
+export type SubjectStatus = (typeof SUBJECT_STATUSES)[number];
+
+export const LEGAL_BASES = ['consent', 'life-protection'] as const;
+export type LegalBasis = (typeof LEGAL_BASES)[number];
+
+export const PURPOSES = ['next-dose-scheduling', 'certificate-issuance', 'adverse-event-follow-up'] as const;
+export type Purpose = (typeof PURPOSES)[number];
+
+export const CONSENT_SCOPE = 'vaccination-history';
+
+const municipality = z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit');
+/** A code (符号): 26 characters of RFC 4648 base32, no padding. */
+export const codeSchema = z.string().regex(/^[A-Z2-7]{26}$/, 'must be a 26-character base32 code');
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
+const isoTime = z.iso.datetime({ offset: true });
+const compact = z.string().max(200_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
+/** ~2.5 kB per subject (sealed part, consent terms, base64url) × the 5000-subject ceiling. */
+const compactBatch = z.string().max(16_000_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
+
+const jti = z.string().min(8).max(128);
+const requestId = z.string().min(8).max(128);
+/** Claims every signed member message carries (signMessage sets iat/exp; verifyJwt requires them). */
+const signed = { jti, iat: z.number().int(), exp: z.number().int() };
+
+/** The consent terms B recorded, as B signs them into the query. A checks them itself. */
+export const consentTermsSchema = z.object({
+  id: z.string().min(1).max(64),
+  scope: z.literal(CONSENT_SCOPE),
+  purpose: z.enum(PURPOSES),
+  sources: z.array(municipality).min(1).max(50),
+  givenAt: isoTime,
+  expiresAt: isoTime,
+  method: z.enum(['written', 'electronic', 'oral-recorded', 'resident-signed']),
+  /** Resident-signed consent (issue 9): the resident's own JWS over these terms. */
+  residentSignature: compact.optional(),
+}).strict();
+export type ConsentTerms = z.infer<typeof consentTermsSchema>;
+
+/** The exception path (番号法19条16号 style): life or body at stake and consent impossible. */
+export const exceptionSchema = z.object({
+  justification: z.string().min(20).max(2000),
+  requestedBy: z.string().min(1).max(64),
+  approvedBy: z.string().min(1).max(64),
+  approvedAt: isoTime,
+}).strict();
+export type ExceptionApproval = z.infer<typeof exceptionSchema>;
+
+export const querySubjectSchema = z.object({
+  /** B's own reference for this subject, unique in the batch; echoed in every answer. */
+  ref: z.string().min(1).max(64),
+  /** B's code for the resident. */
+  sub: codeSchema,
+  source: municipality,
+  legalBasis: z.enum(LEGAL_BASES),
+  consent: consentTermsSchema.optional(),
+  exception: exceptionSchema.optional(),
+  /** JWE for A's encryption key of a JWS by B over `SealedIdentityClaims`. */
+  sealed: compact,
+}).strict().superRefine((s, ctx) => {
+  if (s.legalBasis === 'consent' && !s.consent) ctx.addIssue({ code: 'custom', path: ['consent'], message: 'is required when legalBasis is consent' });
+  if (s.legalBasis === 'life-protection' && !s.exception) ctx.addIssue({ code: 'custom', path: ['exception'], message: 'is required when legalBasis is life-protection' });
+});
+export type QuerySubject = z.infer<typeof querySubjectSchema>;
+
+/** Claims of B's signed query (iss = B, aud = gateway). */
+export const queryClaimsSchema = z.object({
+  iss: municipality,
+  aud: z.literal(GATEWAY_ID),
+  ...signed,
+  /** Trace id shared by the three access logs. */
+  rid: requestId,
+  purpose: z.enum(PURPOSES),
+  /** The staff member at B who asked (local id; B alone can resolve it). */
+  actor: z.string().min(1).max(64),
+  subjects: z.array(querySubjectSchema).min(1).max(5000),
+}).strict();
+export type QueryClaims = z.infer<typeof queryClaimsSchema>;
+
+/** What B seals for A: the identity cross-check, bound to the query by its jti and ref. */
+export const sealedIdentitySchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  ref: z.string().min(1).max(64),
+  birthDate: isoDate,
+  sex: z.enum(['male', 'female', 'other', 'unknown']),
+  /** Family and given name in katakana, as registered (full-width, space-separated). */
+  kana: z.string().min(1).max(100),
+  /**
+   * The move-in capability (issue 9): when the resident moved in at B and, for a source earlier on
+   * the chain of moves, the move link B received (nesting the earlier links). Sealed, because the
+   * links carry the resident's identity, which the gateway never sees.
+   */
+  moveIn: z.object({
+    movedInAt: isoTime,
+    link: compact.optional(),
+  }).strict().optional(),
+  /** For a resident-signed consent: the resident's personal certificate (PEM), which names them. */
+  residentCertificate: z.string().max(10_000).includes('BEGIN CERTIFICATE').optional(),
+}).strict();
+export type SealedIdentity = z.infer<typeof sealedIdentitySchema>;
+
+/** The issuer's signed statement that a municipality's code belongs to a link (no exp: codes are stable). */
+export const attestationSchema = z.object({
+  iss: z.literal(ISSUER_ID),
+  municipality,
+  code: codeSchema,
+  /** HMAC of the linkId under the issuer's attestation key: equal for one person, meaningless alone. */
+  link: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+}).strict();
+export type Attestation = z.infer<typeof attestationSchema>;
+
+export const forwardSubjectSchema = z.object({
+  ref: z.string().min(1).max(64),
+  /** A's code for the resident. */
+  code: codeSchema,
+  /** Issuer attestations (compact JWS) of B's code and of A's code. */
+  requesterAttestation: compact,
+  sourceAttestation: compact,
+}).strict();
+export type ForwardSubject = z.infer<typeof forwardSubjectSchema>;
+
+/** Claims of the gateway's envelope to A (iss = gateway, aud = A). */
+export const forwardClaimsSchema = z.object({
+  iss: z.literal(GATEWAY_ID),
+  aud: municipality,
+  ...signed,
+  rid: requestId,
+  /** B's query, byte for byte (a bulk query of thousands of subjects is megabytes, hence its own bound). */
+  query: compactBatch,
+  subjects: z.array(forwardSubjectSchema).min(1).max(5000),
+}).strict();
+export type ForwardClaims = z.infer<typeof forwardClaimsSchema>;
+
+export const answerResultSchema = z.object({
+  ref: z.string().min(1).max(64),
+  status: z.enum(SUBJECT_STATUSES),
+  /** Why, in a stable word (e.g. `consent_revoked`, `resident_moved_out`); never personal data. */
+  reason: z.string().max(100).optional(),
+  /** JWE for B of a JWS by A over `RecordsClaims`; present only with `ok`. */
+  records: compact.optional(),
+  recordCount: z.number().int().min(0).optional(),
+}).strict();
+export type AnswerResult = z.infer<typeof answerResultSchema>;
+
+/** Claims of A's signed answer (iss = A, aud = B), one per forwarded batch. */
+export const answerClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  rid: requestId,
+  /** The jti of B's query this answers; B refuses an answer to another query. */
+  queryJti: jti,
+  results: z.array(answerResultSchema),
+}).strict();
+export type AnswerClaims = z.infer<typeof answerClaimsSchema>;
+
+/** A FHIR R4 Bundle of Immunization resources, as A released it (validated loosely: B re-checks each entry). */
+export const fhirBundleSchema = z.object({
+  resourceType: z.literal('Bundle'),
+  type: z.string(),
+  entry: z.array(z.object({ resource: z.record(z.string(), z.unknown()) }).passthrough()).max(500).optional(),
+}).passthrough();
+
+/** What A signs for B inside the JWE: the released records for one subject. */
+export const recordsClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  rid: requestId,
+  queryJti: jti,
+  ref: z.string().min(1).max(64),
+  /** B's code, so B can tie the records to its own resident. */
+  sub: codeSchema,
+  purpose: z.enum(PURPOSES),
+  /** The Immunization elements the purpose allowed A to release (minimal disclosure, issue 9). */
+  elements: z.array(z.string().min(1).max(40)).max(40).optional(),
+  bundle: fhirBundleSchema,
+}).strict();
+export type RecordsClaims = z.infer<typeof recordsClaimsSchema>;
+
+/** What the gateway returns to B for a query. */
+export interface QueryResponse {
+  requestId: string;
+  /** One per subject of the query, in its order. `source_unavailable` carries retryAfter (seconds). */
+  results: { ref: string; source: string; status: SubjectStatus; reason?: string; retryAfter?: number }[];
+  /** A's signed answers (compact JWS), verified by B; the statuses above are the gateway's reading. */
+  answers: string[];
+}
+
+/** Move-out certificate (転出証明書情報), signed by the old municipality. No My Number. */
+export const moveOutClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  resident: z.object({
+    name: z.string().min(1).max(100),
+    kana: z.string().min(1).max(100),
+    birthDate: isoDate,
+    sex: z.enum(['male', 'female', 'other', 'unknown']),
+    previousAddress: z.string().min(1).max(300),
+  }).strict(),
+  moveOutDate: isoDate,
+  destinationAddress: z.string().min(1).max(300),
+  /** This move's link (`MoveLinkClaims`, a compact JWS by the same issuer), kept by B for later queries. */
+  moveLink: compact.optional(),
+}).strict();
+export type MoveOutClaims = z.infer<typeof moveOutClaimsSchema>;
+
+/**
+ * One move in the chain of move-ins: signed by the municipality the resident left (`signPayload`,
+ * no expiry: a move stays a fact), addressed to the one they moved to. Unlike the certificate it
+ * carries no address, only what a source needs to recognise its own resident; `previous` is the
+ * link the issuer itself received when the resident moved in there, so a chain C→A→B nests C's
+ * link to A inside A's link to B and each municipality on it can check every signature.
+ */
+export const moveLinkClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  /** The jti of the move-out certificate this link belongs to. */
+  jti,
+  /** When the move-out was certified (seconds): the move-in happened within the certificate's validity after it. */
+  iat: z.number().int(),
+  moveOutDate: isoDate,
+  resident: z.object({
+    kana: z.string().min(1).max(100),
+    birthDate: isoDate,
+    sex: z.enum(['male', 'female', 'other', 'unknown']),
+  }).strict(),
+  previous: compact.optional(),
+}).strict();
+export type MoveLinkClaims = z.infer<typeof moveLinkClaimsSchema>;
+
+/**
+ * A consent the resident signed with their personal key (typ `hikitsugi-resident-consent+jwt`,
+ * the certificate's kid in the header): it names the requester, the source (`aud`: the municipality
+ * that verifies it and releases), the purpose, and its validity (`iat`..`exp`).
+ */
+export const residentConsentClaimsSchema = z.object({
+  iss: z.literal(RESIDENT_ISSUER),
+  aud: municipality,
+  ...signed,
+  scope: z.literal(CONSENT_SCOPE),
+  requester: municipality,
+  purpose: z.enum(PURPOSES),
+}).strict();
+export type ResidentConsentClaims = z.infer<typeof residentConsentClaimsSchema>;
+
+/** A directory entry as the gateway serves it; members verify both certificates against the CA. */
+export const directoryEntrySchema = z.object({
+  id: z.string().min(1).max(32),
+  kind: z.enum(['municipality', 'gateway', 'issuer']),
+  name: z.string().min(1).max(100),
+  /** Base URL of the member's federation (mTLS) port; absent for members that only ask. */
+  endpoint: z.string().url().optional(),
+  signingCertificate: z.string().includes('BEGIN CERTIFICATE'),
+  encryptionCertificate: z.string().includes('BEGIN CERTIFICATE'),
+}).strict();
+export type DirectoryEntry = z.infer<typeof directoryEntrySchema>;
+
+/* ---------- correction notices (issue 9) ---------- */
+
+/** Where a municipality's federation port receives correction notices the gateway relays. */
+export const CORRECTION_NOTICES_PATH = '/federation/corrections';
+/**
+ * A correction notice may wait at the gateway while its recipient is down, so it lives longer
+ * than a query; past this it is dropped as expired. Replays are harmless: the recipient applies
+ * one notice per source record version, once.
+ */
+export const CORRECTION_NOTICE_MAX_AGE_SECONDS = 14 * 24 * 3600;
+
+/**
+ * A correction notice (iss = A, the source; aud = B, which imported the record), relayed by the
+ * gateway unchanged. The gateway reads the metadata, never the record: that travels as a JWE for
+ * B of a JWS by A over `CorrectionRecordClaims`.
+ */
+export const correctionClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  rid: requestId,
+  /** A's code for the resident: the gateway checks it is A's and that B holds a code on the same link. */
+  sub: codeSchema,
+  sourceRecordId: z.string().min(1).max(64),
+  sourceVersion: z.number().int().min(1),
+  change: z.enum(['corrected', 'voided']),
+  /** Purpose of the release this notice follows up; the record is disclosed as for that purpose. */
+  purpose: z.enum(PURPOSES),
+  record: compact,
+}).strict();
+export type CorrectionClaims = z.infer<typeof correctionClaimsSchema>;
+
+/** What A signs for B inside a correction notice: the new version of the record, bound to the notice. */
+export const correctionRecordClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  rid: requestId,
+  noticeJti: jti,
+  sourceRecordId: z.string().min(1).max(64),
+  sourceVersion: z.number().int().min(1),
+  /** A FHIR R4 Immunization (B re-validates every element on import). */
+  resource: z.record(z.string(), z.unknown()),
+  /** The Immunization elements the purpose allowed A to release, as for the original release. */
+  elements: z.array(z.string().min(1).max(40)).max(40).optional(),
+}).strict();
+export type CorrectionRecordClaims = z.infer<typeof correctionRecordClaimsSchema>;

@@ -1,0 +1,71 @@
+import { pino, destination as pinoDestination, type Logger, type DestinationStream } from 'pino';
+import { findMyNumbers } from '../identifiers.ts';
+import { currentRequestId } from './context.ts';
+
+const REDACTED = '[redacted]';
+/** Keys whose values are never logged, whatever they hold. */
+const SECRET_KEYS = /^(my_?number|mynumber|password|passwordHash|token|authorization|cookie|secret|key|privateKey|sealed)$/i;
+
+/** Replaces every valid My Number inside a string. */
+export function scrubText(text: string): string {
+  let out = text;
+  for (const found of findMyNumbers(text)) out = out.split(found).join(REDACTED);
+  return out;
+}
+
+/**
+ * Deep copy with secrets removed: values under secret keys, and any valid My Number anywhere
+ * (in values and in keys). Runs on every log line, so a My Number cannot reach a log even when
+ * someone logs a whole request body by mistake.
+ */
+export function scrub(value: unknown, depth = 0): unknown {
+  if (depth > 8) return '[depth]';
+  if (typeof value === 'string') return scrubText(value);
+  if (typeof value === 'number' && Number.isInteger(value)) {
+    const text = String(value);
+    return findMyNumbers(text).length ? REDACTED : value;
+  }
+  if (value instanceof Error) {
+    return { type: value.name, message: scrubText(value.message), stack: value.stack ? scrubText(value.stack) : undefined };
+  }
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[scrubText(k)] = SECRET_KEYS.test(k) ? REDACTED : scrub(v, depth + 1);
+    }
+    return out;
+  }
+  return value;
+}
+
+export interface LoggerOptions {
+  name: string;
+  level?: string;
+  destination?: DestinationStream;
+}
+
+/** Structured JSON logs; every line carries the request id and passes through `scrub`. */
+export function createLogger({ name, level = 'info', destination }: LoggerOptions): Logger {
+  return pino(
+    {
+      name,
+      level,
+      base: { member: name },
+      mixin: () => {
+        const requestId = currentRequestId();
+        return requestId ? { requestId } : {};
+      },
+      formatters: { log: (object) => scrub(object) as Record<string, unknown> },
+      hooks: {
+        logMethod(args, method) {
+          // Message strings and printf-style arguments are scrubbed too, not only objects.
+          const cleaned = args.map((a) => (typeof a === 'string' ? scrubText(a) : a));
+          return method.apply(this, cleaned as Parameters<typeof method>);
+        },
+      },
+      serializers: { err: (err: unknown) => scrub(err) },
+    },
+    destination ?? pinoDestination({ dest: 1, sync: false }),
+  );
+}
