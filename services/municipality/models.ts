@@ -8,7 +8,11 @@ import { defineResidentModels } from './residents/model.ts';
 import { defineVaccinationModels } from './vaccinations/model.ts';
 import { defineIdempotencyModel } from './idempotency/model.ts';
 import { defineConsentModels } from './consents/model.ts';
-import { defineExchangeModels } from './asking/model.ts';
+import { defineAskingModels } from './asking/model.ts';
+import { defineMoveModels } from './moves/model.ts';
+import { defineCodeModels } from './codes/model.ts';
+import { defineExceptionModels } from './exceptions/model.ts';
+import { defineAnsweringModels } from './answering/model.ts';
 import { defineBulkJobModels } from './asking/bulk/model.ts';
 import { defineCorrectionModels } from './corrections/model.ts';
 import { defineAlerts } from '../../shared/access-log/alerts.ts';
@@ -24,7 +28,11 @@ export function defineModels(sequelize: Sequelize) {
     ...defineVaccinationModels(sequelize),
     ...defineIdempotencyModel(sequelize),
     ...defineConsentModels(sequelize),
-    ...defineExchangeModels(sequelize),
+    ...defineCodeModels(sequelize),
+    ...defineMoveModels(sequelize),
+    ...defineAskingModels(sequelize),
+    ...defineExceptionModels(sequelize),
+    ...defineAnsweringModels(sequelize),
     ...defineBulkJobModels(sequelize),
     ...defineCorrectionModels(sequelize),
     Alert: defineAlerts(sequelize),

@@ -29,6 +29,9 @@ export const isValidAddresseeNumber = (value: unknown): value is string =>
 
 export const completeAddresseeNumber = (first9: string): string => first9 + String(addresseeCheckDigit(first9));
 
+/** Digits only: the lookup that follows finds the resident or answers 404. */
+export const addresseeDigitsSchema = z.string().regex(/^\d{1,20}$/, 'must be an addressee number (digits)');
+
 export const addresseeNumberSchema = z.string({ error: 'is required' })
   .refine(isValidAddresseeNumber, 'must be a 10-digit addressee number with a valid check digit');
 
