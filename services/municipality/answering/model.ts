@@ -18,6 +18,11 @@ export function defineAnsweringModels(sequelize: Sequelize) {
   return { SeenToken };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineAnsweringModels> {}
+}
+
 export type SeenTokenModel = ReturnType<typeof defineAnsweringModels>['SeenToken'];
 
 /** Remembers a jti; false when it was seen before (a replay). */

@@ -51,6 +51,11 @@ export function defineAskingModels(sequelize: Sequelize) {
   return { QuerySubject };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineAskingModels> {}
+}
+
 export type QuerySubjectModel = ReturnType<typeof defineAskingModels>['QuerySubject'];
 export type QuerySubjectRecord = InferAttributes<QuerySubjectRow>;
 

@@ -27,6 +27,11 @@ export function defineCodeModels(sequelize: Sequelize) {
   return { RegistrationAttempt };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineCodeModels> {}
+}
+
 export type RegistrationAttemptModel = ReturnType<typeof defineCodeModels>['RegistrationAttempt'];
 
 /** Records each resident's latest failure and when to try again (one row per resident, replaced). */

@@ -36,6 +36,11 @@ export function defineExceptionModels(sequelize: Sequelize) {
   return { ExceptionRequest };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineExceptionModels> {}
+}
+
 export type ExceptionRequestModel = ReturnType<typeof defineExceptionModels>['ExceptionRequest'];
 export type ExceptionRecord = InferAttributes<ExceptionRow>;
 

@@ -30,6 +30,11 @@ export function defineMoveModels(sequelize: Sequelize) {
   return { MoveIn };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineMoveModels> {}
+}
+
 export type MoveInModel = ReturnType<typeof defineMoveModels>['MoveIn'];
 export type MoveInRecord = InferAttributes<MoveInRow>;
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isValidMunicipalityCode, isValidMyNumber } from '../../../shared/identifiers.ts';
-import { isCalendarDate, todayInJapan } from '../vaccinations/rules.ts';
+import { isCalendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
 
 export const SEXES = ['male', 'female', 'other', 'unknown'] as const;
 export const RESIDENT_STATUSES = ['resident', 'moved-out', 'deceased'] as const;
