@@ -394,7 +394,7 @@ async function recordsOfPerson(session: StaffSession, card: Card, status?: strin
 /**
  * The municipalities the move-in capability at `m.to` accepts as sources for the moved resident,
  * newest first, read back through the staff APIs the way the capability reads its signed chain
- * (services/municipality/moves/capability.ts, docs/DESIGN.md §5.4):
+ * (services/municipality/moves/capability.ts, docs/DESIGN.md §4.6):
  *  - a move-in registered by hand carries no link: only the previous municipality;
  *  - a certified move-in keeps the link the source signed, which nests the link of the move-in
  *    that began the resident's stay there, and so on back to a stay that began without one (a
