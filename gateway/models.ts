@@ -12,7 +12,7 @@ export function defineGatewayModels(sequelize: Sequelize): GatewayModels {
     ...defineAccessLogModels(sequelize),
     Correspondence: defineCorrespondenceModel(sequelize),
     ReplayCache: defineReplayCacheModel(sequelize),
-    /** Correction notices being relayed (DESIGN.md flow 7). */
+    /** Correction notices being relayed (docs/DESIGN.md §4.10). */
     CorrectionRelay: defineCorrectionRelayModel(sequelize),
     ...defineAlertModels(sequelize),
   };

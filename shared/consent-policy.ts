@@ -67,7 +67,7 @@ export function checkLegalBasis(subject: QuerySubject, query: { purpose: string;
   return { status: 'ok', flags: [] };
 }
 
-/* ---------- resident-signed consent (issue 9) ---------- */
+/* ---------- resident-signed consent (docs/DESIGN.md §4.4, docs/PROTOCOL.md §8.3) ---------- */
 
 /** The resident's side: what they sign with the key of their personal certificate. */
 export interface ResidentConsentRequest {

@@ -181,7 +181,7 @@ export interface VerifyOptions {
   issuer: string;
   audience: string;
   typ: string;
-  /** Maximum lifetime accepted, in seconds (DESIGN.md: exp ≤ 5 min). */
+  /** Maximum lifetime accepted, in seconds (docs/PROTOCOL.md §3: at most 300 s). */
   maxAgeSeconds: number;
   currentDate?: Date;
 }

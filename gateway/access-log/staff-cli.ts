@@ -1,7 +1,7 @@
 /**
  * Creates a gateway staff account (a privacy officer for the gateway's console):
  *
- *   GATEWAY_STAFF_PASSWORD=… tsx gateway/audit/staff-cli.ts --database data/gateway/gateway.sqlite \
+ *   GATEWAY_STAFF_PASSWORD=… tsx gateway/access-log/staff-cli.ts --database data/gateway/gateway.sqlite \
  *     --username officer1 --display-name "Gateway privacy officer" [--role privacy_officer]
  *
  * `--database` also takes the gateway's postgres:// DATABASE_URL.

@@ -1,8 +1,8 @@
 /**
  * The gateway's own staff: privacy officers who read, verify and export the gateway's access log
  * at its console, on a small plain-HTTP port bound to 127.0.0.1 (STAFF_PORT). Accounts, sessions
- * and the console are the same code the municipalities use (shared/staff-auth.ts,
- * shared/audit-console.ts); only the role list and the log are the gateway's.
+ * and the console are the same code the municipalities use (shared/staff/auth.ts,
+ * shared/access-log/console.ts); only the role list and the log are the gateway's.
  */
 import type { Express, Router } from 'express';
 import type { Logger } from 'pino';

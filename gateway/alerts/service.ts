@@ -1,5 +1,5 @@
 /**
- * Anomaly detection over the gateway's own log (issue 9): the gateway is the one member that sees
+ * Anomaly detection over the gateway's own log (docs/DESIGN.md §4.12): the gateway is the one member that sees
  * every municipality's queries, so it flags what no single municipality can see — one resident
  * asked about by several municipalities (the same source code, reached through different
  * requesters' codes via the correspondence table), repeated identity mismatches in one

@@ -4,7 +4,7 @@ import type { GatewayContext } from '../context.ts';
 
 /**
  * The directory as configured, to any member. Members verify every certificate against the CA
- * themselves (shared/directory.ts), so serving it needs no trust in the gateway.
+ * themselves (shared/federation/directory.ts), so serving it needs no trust in the gateway.
  */
 export function directoryRoutes(ctx: GatewayContext): Router {
   const router = Router();

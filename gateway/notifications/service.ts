@@ -1,5 +1,5 @@
 /**
- * Relaying correction notices (issue 9, gateway's part). A source municipality (A) hands the
+ * Relaying correction notices (docs/DESIGN.md §4.10, gateway's part). A source municipality (A) hands the
  * gateway its signed notice for a municipality that imported a record (B). The gateway checks
  * A's signature (signer = client certificate, key from the verified directory), that the code is
  * A's and that B holds a code for the same person (it never relays a record to a municipality

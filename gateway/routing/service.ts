@@ -1,5 +1,5 @@
 /**
- * Routing a query (DESIGN.md flow 4 and 5, gateway's part). The gateway verifies B's own
+ * Routing a query (docs/DESIGN.md §4.5 and §4.8, gateway's part). The gateway verifies B's own
  * signature, refuses replays, checks per subject that the code is B's and that the legal basis
  * holds, translates B's code into the source's code through the correspondence table, and
  * forwards B's query unchanged inside a gateway-signed envelope, one per source, in parallel. It
@@ -191,7 +191,7 @@ function accessEntry(query: QueryClaims, r: Routed, requestHash: string, action:
     reason,
     requestHash,
     flags: r.flags,
-    // `ref` ties the entry to B's and A's entries for the same subject (reconciliation, issue 5).
+    // `ref` ties the entry to B's and A's entries for the same subject (reconciliation, docs/DESIGN.md §5.3).
     details: { source: r.subject.source, ref: r.subject.ref, status, staff: query.actor, ...details },
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Code derivation (DESIGN.md §3). The issuer holds the keys and no table: the gateway holds the
+ * Code derivation (docs/DESIGN.md §3.4, §2.1). The issuer holds the keys and no table: the gateway holds the
  * table and no key, so neither alone can turn a code back into a My Number.
  */
 import type { z } from 'zod';

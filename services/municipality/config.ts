@@ -22,14 +22,14 @@ export const municipalityConfigSchema = z.object({
   SESSION_SECRET: secretKey('SESSION_SECRET'),
   SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(12 * 3600).default(900),
   LOG_LEVEL: logLevel,
-  /* Federation (issue 3 onwards): optional so that a municipality can run alone. */
+  /* Federation (docs/DESIGN.md §2.2): optional so that a municipality can run alone. */
   FEDERATION_PORT: port.optional(),
   CERT_DIR: z.string().min(1).optional(),
   GATEWAY_URL: z.url().optional(),
   ISSUER_URL: z.url().optional(),
   /** Seconds between signed checkpoints of the log head sent to the gateway (federated only); 0 = off. */
   CHECKPOINT_INTERVAL_SECONDS: checkpointIntervalSeconds,
-  /* Bulk move-in queries (issue 4): subjects per signed query, retry backoff, pacing. */
+  /* Bulk move-in queries (docs/DESIGN.md §4.8): subjects per signed query, retry backoff, pacing. */
   BULK_CHUNK_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
   /** Longest wait before retrying a `source_unavailable` subject (caps the backoff and retry-after). */
   BULK_RETRY_MAX_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
@@ -37,7 +37,7 @@ export const municipalityConfigSchema = z.object({
   BULK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(1000).default(20),
   /** Pause between chunks, to spare the source municipalities during office hours. */
   BULK_CHUNK_PAUSE_MS: z.coerce.number().int().min(0).max(600_000).default(0),
-  /** Days after a move-in during which the new municipality may ask earlier ones (issue 9: move-in capability); 0 = never. */
+  /** Days after a move-in during which the new municipality may ask earlier ones (the move-in capability, docs/DESIGN.md §4.6); 0 = never. */
   MOVE_IN_QUERY_WINDOW_DAYS: z.coerce.number().int().min(0).max(3650).default(90),
   /** Query requests (single and bulk) one staff account may send per window; above it, 429 with Retry-After. */
   STAFF_QUERY_LIMIT: rateLimitCount(300),

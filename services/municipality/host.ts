@@ -1,5 +1,5 @@
 /**
- * Host mode (DESIGN.md §7): many municipality instances in one process, for simulating the
+ * Host mode (docs/DESIGN.md §7): many municipality instances in one process, for simulating the
  * whole country on one machine. Each instance is still a municipality of its own — its own
  * database file, its own data key and session secret, its own certificates (its own mTLS
  * client and server), its own two ports and its own log file — built by the same

@@ -1,5 +1,5 @@
 /**
- * Anomaly alerts (issue 9): patterns in a member's own access log that a privacy officer must
+ * Anomaly alerts (docs/DESIGN.md §4.12): patterns in a member's own access log that a privacy officer must
  * see. Each member runs its own detectors over its own log (services/municipality/alerts,
  * gateway/alerts) and keeps what they find here: an append-only table, listed at GET /alerts for
  * privacy officers only, computed periodically and on demand. A pattern already raised within the

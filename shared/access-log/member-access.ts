@@ -8,7 +8,7 @@ export type MemberAccess = Omit<AccessInput, 'actorType' | 'actorId' | 'actorRol
 /**
  * Logs what a federation member (identified by its certificate) did at the gateway or the
  * issuer, in the transaction of the access. Metadata only: subjects are codes, never a My
- * Number, a name or a birth date (DESIGN.md §5).
+ * Number, a name or a birth date (docs/DESIGN.md §5.1).
  */
 export function logMemberAccess(log: AccessLogModel, t: Transaction, member: Pick<Member, 'id'> & Partial<Pick<Member, 'kind'>>, entries: MemberAccess[]) {
   return appendAccessBatch(log, t, entries.map((entry) => ({

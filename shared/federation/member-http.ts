@@ -1,5 +1,5 @@
 /**
- * Mutual TLS between federation members (DESIGN.md §6). A member is identified by the client
+ * Mutual TLS between federation members (docs/DESIGN.md §6.2). A member is identified by the client
  * certificate the TLS handshake verified against the federation CA — never by a header or a
  * body field. Servers refuse connections without such a certificate; clients pin the peer they
  * meant to reach by its certificate CN.

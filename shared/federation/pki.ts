@@ -1,6 +1,6 @@
 /**
  * The federation PKI: a CA (offline, used by scripts/ only) issues each member two RSA-2048
- * certificates, one for TLS and message signing, one for encryption only (DESIGN.md §6).
+ * certificates, one for TLS and message signing, one for encryption only (docs/DESIGN.md §6.1).
  * Keys are made with node:crypto (fast, native); node-forge builds and signs the certificates.
  * Verification is done here once for everyone: chain to the CA, validity, CN == member id, OU ==
  * kind, key usage, and the CA-signed revocation list.
@@ -240,7 +240,7 @@ export function verifyMemberCertificate(pem: string, caPem: string, options: Ver
   return { id, kind: kind as MemberKind, serial, kid: certificateKid(x509), publicKey: x509.publicKey, notBefore, notAfter, pem };
 }
 
-/* ---------- residents' personal signing certificates (issue 9) ---------- */
+/* ---------- residents' personal signing certificates (docs/DESIGN.md §4.4) ---------- */
 
 /**
  * OU of a resident's personal certificate. It is not a member kind, so `verifyMemberCertificate`

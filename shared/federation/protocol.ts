@@ -41,7 +41,7 @@ export const Typ = {
   REVOCATIONS: 'hikitsugi-revocations+jws',
 } as const;
 
-/** Longest lifetime of a query, forward or answer (DESIGN.md: exp ≤ 5 min). */
+/** Longest lifetime of a query, forward or answer (docs/PROTOCOL.md §3: at most 300 s). */
 export const MAX_MESSAGE_AGE_SECONDS = 300;
 /** A move-out certificate stays usable for 30 days (a move-in is notified within 14 days of the move). */
 export const MOVE_OUT_CERTIFICATE_SECONDS = 30 * 24 * 3600;
@@ -90,7 +90,7 @@ export const consentTermsSchema = z.object({
   givenAt: isoTime,
   expiresAt: isoTime,
   method: z.enum(['written', 'electronic', 'oral-recorded', 'resident-signed']),
-  /** Resident-signed consent (issue 9): the resident's own JWS over these terms. */
+  /** Resident-signed consent (docs/DESIGN.md §4.4): the resident's own JWS over these terms. */
   residentSignature: compact.optional(),
 }).strict();
 export type ConsentTerms = z.infer<typeof consentTermsSchema>;
@@ -146,7 +146,7 @@ export const sealedIdentitySchema = z.object({
   /** Family and given name in katakana, as registered (full-width, space-separated). */
   kana: z.string().min(1).max(100),
   /**
-   * The move-in capability (issue 9): when the resident moved in at B and, for a source earlier on
+   * The move-in capability (docs/DESIGN.md §4.6): when the resident moved in at B and, for a source earlier on
    * the chain of moves, the move link B received (nesting the earlier links). Sealed, because the
    * links carry the resident's identity, which the gateway never sees.
    */
@@ -232,7 +232,7 @@ export const recordsClaimsSchema = z.object({
   /** B's code, so B can tie the records to its own resident. */
   sub: codeSchema,
   purpose: z.enum(PURPOSES),
-  /** The Immunization elements the purpose allowed A to release (minimal disclosure, issue 9). */
+  /** The Immunization elements the purpose allowed A to release (minimal disclosure, docs/DESIGN.md §4.7). */
   elements: z.array(z.string().min(1).max(40)).max(40).optional(),
   bundle: fhirBundleSchema,
 }).strict();
@@ -317,7 +317,7 @@ export const directoryEntrySchema = z.object({
 }).strict();
 export type DirectoryEntry = z.infer<typeof directoryEntrySchema>;
 
-/* ---------- correction notices (issue 9) ---------- */
+/* ---------- correction notices (docs/DESIGN.md §4.10) ---------- */
 
 /** Where a municipality's federation port receives correction notices the gateway relays. */
 export const CORRECTION_NOTICES_PATH = '/federation/corrections';

@@ -4,7 +4,7 @@ import { SequelizeStorage, Umzug } from 'umzug';
 /**
  * A schema change, applied once per database, in name order. Migrations are frozen: a later
  * change to a model gets a new migration, never an edit of an applied one
- * (test/integration/migrations.test.ts fails when models and migrations disagree).
+ * (test/integration/database-engines.test.ts fails when models and migrations disagree).
  */
 export interface Migration {
   name: string;

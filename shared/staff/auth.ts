@@ -2,7 +2,7 @@
  * Staff accounts and sessions, for every member that has staff: a municipality (clerks, privacy
  * officers, operators, admins) and the gateway (its own privacy officers). Passwords are scrypt
  * hashes; a session is a short-lived HS256 token bound to one member (issuer = audience = member
- * id), sent as a bearer header or an httpOnly SameSite cookie (DESIGN.md §6). Each member passes
+ * id), sent as a bearer header or an httpOnly SameSite cookie (docs/DESIGN.md §6.4). Each member passes
  * its own secret, member id and role list: nothing here is module-level state.
  */
 import { randomUUID } from 'node:crypto';

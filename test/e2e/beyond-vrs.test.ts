@@ -1,5 +1,5 @@
 /**
- * Issue 9 on real processes (issuer, gateway, three municipalities over mTLS): minimal disclosure
+ * Beyond VRS (docs/DESIGN.md §4.6, §4.7) on real processes (issuer, gateway, three municipalities over mTLS): minimal disclosure
  * per purpose, read back from the copy Toda imported, and the move-in capability on the real
  * wiring. The capability's chains and windows and resident-signed consent have their own suites
  * (test/integration/capability.test.ts, resident-consent.test.ts) on an in-process federation.

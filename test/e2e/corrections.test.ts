@@ -1,5 +1,5 @@
 /**
- * Corrections propagate (issue 9), on a federation of real processes: when Tawaramoto (A)
+ * Corrections propagate (docs/DESIGN.md §4.10), on a federation of real processes: when Tawaramoto (A)
  * corrects or voids a record that Toda (B) imported, A signs a notice, the gateway relays it
  * (queueing it while B is down), B verifies A's own signature, stores the new version of its
  * copy with provenance, and a clerk at B sees what changed. Delivered exactly once.

@@ -1,5 +1,5 @@
 /**
- * Failure behaviour (DESIGN.md section 1, last row) with real processes: a source municipality
+ * Failure behaviour (docs/DESIGN.md §1, last row, and §2.2) with real processes: a source municipality
  * stopped or frozen, the gateway down, the issuer down, and a municipality killed with SIGKILL in
  * the middle of a bulk import. Every case ends by counting records: none lost, none twice.
  */

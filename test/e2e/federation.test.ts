@@ -1,5 +1,5 @@
 /**
- * Issue 3 end to end, on real processes: the issuer, the gateway and three municipalities, each
+ * The federation end to end (docs/DESIGN.md §4.2–§4.5), on real processes: the issuer, the gateway and three municipalities, each
  * its own process with its own SQLite file, talking mTLS on loopback. One federation for the whole
  * suite; the tests run in order and tell one story: Tawaramoto (A) lets residents move to Toda (B),
  * Toda asks for their prior records, and every way of cheating on that exchange is refused at the

@@ -1,5 +1,5 @@
 /**
- * Anomaly alerts (issue 9), at each municipality and at the gateway, over their own access logs:
+ * Anomaly alerts (docs/DESIGN.md §4.12), at each municipality and at the gateway, over their own access logs:
  * one resident asked about by several municipalities, one staff member querying far more than
  * their peers, repeated identity mismatches from one requester, life-protection queries above a
  * threshold. Each pattern is produced through the real message flow (staff APIs; for a second

@@ -1,5 +1,5 @@
 /**
- * The move-in capability (issue 9) on a real federation in one process: a query is allowed only
+ * The move-in capability (docs/DESIGN.md §4.6) on a real federation in one process: a query is allowed only
  * where the resident came from (or earlier on their chain of certified moves), only within the
  * window after the move-in. Toda asks; Toda refuses first, and where a test makes Toda ask anyway
  * (its real key, signing what its service would not), the source refuses on its own. Akiota keeps

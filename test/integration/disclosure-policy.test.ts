@@ -1,5 +1,5 @@
 /**
- * Minimal disclosure per purpose (issue 9): the table itself, and what the source actually signs
+ * Minimal disclosure per purpose (docs/DESIGN.md §4.7): the table itself, and what the source actually signs
  * and seals. A test acting as Toda (its real keys) asks Tawaramoto through the real gateway under
  * each purpose and opens the released records with Toda's decryption key, so it sees exactly what
  * left Tawaramoto, before Toda's own import applies the table a second time.

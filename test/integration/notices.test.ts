@@ -1,5 +1,5 @@
 /**
- * Resident notification (issue 9): every cross-municipality access to a resident's data — a
+ * Resident notification (docs/DESIGN.md §4.11): every cross-municipality access to a resident's data — a
  * release at the source, an import at the asker — becomes a notice in the resident's disclosure
  * report and an outbox entry for delivery, handed to a pluggable sender that sees the addressee
  * number and the access metadata only. Real gateway, issuer and two municipalities in-process

@@ -1,5 +1,5 @@
 /**
- * Resident-signed consent (issue 9) on a real federation in one process. The federation CA issues
+ * Resident-signed consent (docs/DESIGN.md §4.4) on a real federation in one process. The federation CA issues
  * a resident a personal signing certificate (standing in for the My Number card's); the resident
  * signs a consent naming requester, source, purpose and validity; Toda records it after checking
  * it; Tawaramoto verifies the signature, the certificate and the identity itself before releasing.

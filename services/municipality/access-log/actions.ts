@@ -35,7 +35,7 @@ export const Actions = {
   LOG_CHECKPOINT: 'audit.checkpoint',
   LOG_RECONCILE: 'audit.reconcile',
   DISCLOSURE_REPORT: 'audit.disclosure',
-  /* Issue 9: correction notices, anomaly alerts, resident notices. */
+  /* Correction notices, anomaly alerts, resident notices (docs/DESIGN.md §4.10–§4.12). */
   /** A correction notice about a record another municipality imported was accepted by the gateway (or refused). */
   CORRECTION_SEND: 'exchange.correction.send',
   /** A correction notice from the source was applied to our imported copy (or refused). */

@@ -2,7 +2,7 @@ import { Op, type Sequelize, type Transaction } from 'sequelize';
 import { defineAccessLog, type AccessLogModel } from '../../../shared/access-log/chain.ts';
 import { defineCheckpoints } from '../../../shared/access-log/verify.ts';
 
-/** The hash-chained access log and its signed checkpoints (DESIGN.md §5). */
+/** The hash-chained access log and its signed checkpoints (docs/DESIGN.md §5.2). */
 export const defineAccessLogModels = (sequelize: Sequelize) => ({ AccessLog: defineAccessLog(sequelize), Checkpoint: defineCheckpoints(sequelize) });
 
 /** The owning folder adds its tables to the context's models (see context.ts). */

@@ -5,7 +5,7 @@ import type { MunicipalityContext } from '../context.ts';
 import { municipalityConsole, type AuditHooks } from './service.ts';
 
 /**
- * The access log for privacy officers (DESIGN.md §5, §6): only the `privacy_officer` role reads,
+ * The access log for privacy officers (docs/DESIGN.md §5.3, §6.4): only the `privacy_officer` role reads,
  * verifies, exports, checkpoints and reconciles the log, as a clerk reads records and not logs.
  */
 export function auditRoutes(ctx: MunicipalityContext, hooks: AuditHooks = {}): Router {

@@ -26,7 +26,7 @@ export function logStaffAccess(ctx: MunicipalityContext, t: Transaction, actor: 
   });
 }
 
-/* ---------- the privacy officer's reading of the log (issue 5) ---------- */
+/* ---------- the privacy officer's reading of the log (docs/DESIGN.md §5.3) ---------- */
 
 /** Federation parts the audit capability uses; absent (no federation), those actions answer 503. */
 export interface AuditHooks {

@@ -1,9 +1,9 @@
 /**
- * Anomaly detection over this municipality's own access log (issue 9). Asking side: a staff
+ * Anomaly detection over this municipality's own access log (docs/DESIGN.md §4.12). Asking side: a staff
  * member sending far more queries than their peers; life-protection queries sent above a
  * threshold. Answering side: one resident asked about by several municipalities; repeated
  * identity mismatches, or life-protection queries, from one requester. Alerts are stored
- * append-only (shared/alerts.ts) and each one raised is logged.
+ * append-only (shared/access-log/alerts.ts) and each one raised is logged.
  */
 import { appendAccess } from '../../../shared/access-log/chain.ts';
 import {

@@ -1,5 +1,5 @@
 /**
- * Minimal disclosure per purpose (issue 9). VRS answered every request with the whole record
+ * Minimal disclosure per purpose (docs/DESIGN.md §4.7, docs/PROTOCOL.md §8.1). VRS answered every request with the whole record
  * (ticket number, venue, physician); here each purpose names the FHIR Immunization elements it
  * may receive, and the source releases only those. The requester applies the same table to what
  * it receives, so its copy never holds more than the purpose allows even if a source over-shares.

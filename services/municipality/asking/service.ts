@@ -63,7 +63,7 @@ interface Prepared {
   queryJti?: string;
   subject?: QuerySubject;
   local?: { status: SubjectStatus; reason: string; retryAfter?: number };
-  /** The move-in capability's proof, sealed for the source (issue 9). */
+  /** The move-in capability's proof, sealed for the source (docs/DESIGN.md §4.6). */
   moveIn?: MoveInProof;
   /** A resident-signed consent's certificate, sealed for the source (it names the resident). */
   residentCertificate?: string;

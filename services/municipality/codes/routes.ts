@@ -4,7 +4,7 @@ import type { MunicipalityContext } from '../context.ts';
 import { requireLink, type FederationLink } from '../federation/link.ts';
 import { processRegistrations, registrationBacklog } from './service.ts';
 
-/** The operator's view of code registration (DESIGN.md flow 1): the backlog, and a round on demand. */
+/** The operator's view of code registration (docs/DESIGN.md §4.2): the backlog, and a round on demand. */
 export function registrationRoutes(ctx: MunicipalityContext, fed: FederationLink | undefined): Router {
   const router = Router();
   const operator = [authenticate(ctx), requireRole('operator')];

@@ -17,7 +17,7 @@ export const revokeSchema = z.object({
   reason: z.string().min(1, 'is required').max(500, 'must be at most 500 characters'),
 }).strict();
 
-/** A consent the resident signed with their personal key, as presented at the counter or portal (issue 9). */
+/** A consent the resident signed with their personal key, as presented at the counter or portal (docs/DESIGN.md §4.4). */
 export const residentSignedConsentSchema = z.object({
   /** Compact JWS, typ hikitsugi-resident-consent+jwt, signed with the key of `certificate`. */
   signature: z.string().min(1, 'is required').max(20_000, 'must be at most 20000 characters')

@@ -48,7 +48,7 @@ export async function recordConsent(
 }
 
 /**
- * Records a consent the resident signed with their personal key (issue 9), after checking it
+ * Records a consent the resident signed with their personal key (docs/DESIGN.md §4.4), after checking it
  * here: the certificate chains to the federation CA and is valid, the signature verifies with it,
  * the consent names this municipality as requester and another as source, is still valid, and the
  * certificate names this resident (kana, birth date, sex). The source verifies all of it again

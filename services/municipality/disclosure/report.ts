@@ -53,7 +53,7 @@ export interface DisclosureReport {
   generatedAt: string;
   items: DisclosureItem[];
   truncated: boolean;
-  /** Notices of every cross-municipality access to the resident's data, with their delivery (issue 9). */
+  /** Notices of every cross-municipality access to the resident's data, with their delivery (docs/DESIGN.md §4.11). */
   notices: NoticeView[];
 }
 

@@ -8,7 +8,7 @@ import { disclosureHtml, disclosureReport } from './report.ts';
 
 const addresseeParam = z.object({ addresseeNumber: addresseeNumberSchema });
 
-/** The resident's disclosure report (情報提供等記録, DESIGN.md flow 8), as JSON and as a printable page. */
+/** The resident's disclosure report (情報提供等記録, docs/DESIGN.md §4.11), as JSON and as a printable page. */
 export function disclosureRoutes(ctx: MunicipalityContext): Router {
   const router = Router();
   /*

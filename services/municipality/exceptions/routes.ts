@@ -9,7 +9,7 @@ import { findResidentByAddressee } from '../residents/service.ts';
 import { approveException, listExceptions, requestException } from './service.ts';
 import { exceptionRequestSchema, exceptionStatusSchema } from './schemas.ts';
 
-/** The exception path's requests and approvals (DESIGN.md flow 6): clerks only. */
+/** The exception path's requests and approvals (docs/DESIGN.md §4.9): clerks only. */
 export function exceptionRoutes(ctx: MunicipalityContext): Router {
   const router = Router();
   const clerk = [authenticate(ctx), requireRole('clerk')];

@@ -1,5 +1,5 @@
 /**
- * The exception path (DESIGN.md flow 6): a query without consent because life or body is at
+ * The exception path (docs/DESIGN.md §4.9): a query without consent because life or body is at
  * stake. One staff member asks with a written justification; a different one approves; the
  * approval is spent by exactly one query, and every hop flags it.
  */

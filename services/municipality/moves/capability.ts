@@ -1,5 +1,5 @@
 /**
- * The move-in capability (issue 9): a query about a resident is allowed only when the resident
+ * The move-in capability (docs/DESIGN.md §4.6, docs/PROTOCOL.md §8.2): a query about a resident is allowed only when the resident
  * moved in at the asking municipality, only towards the municipality they came from or an earlier
  * one on their chain of moves, and only within MOVE_IN_QUERY_WINDOW_DAYS of the move-in.
  *

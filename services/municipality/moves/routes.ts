@@ -9,7 +9,7 @@ import { requireLink, type FederationLink } from '../federation/link.ts';
 import { acceptMoveIn, moveOut } from './service.ts';
 import { moveInSchema, moveOutSchema } from './schemas.ts';
 
-/** Move-out and move-in at the counter (DESIGN.md flows 2 and 3). Without a federation link they answer 503. */
+/** Move-out and move-in at the counter (docs/DESIGN.md §4.3). Without a federation link they answer 503. */
 export function moveRoutes(ctx: MunicipalityContext, fed: FederationLink | undefined, onResidentCreated: () => void): Router {
   const router = Router();
   const staff = [authenticate(ctx), requireRole('clerk', 'operator')];

@@ -1,5 +1,5 @@
 /**
- * Resident notification (issue 9): no cross-municipality access to a resident's data is silent.
+ * Resident notification (docs/DESIGN.md §4.11): no cross-municipality access to a resident's data is silent.
  * Notices are made from the tamper-evident access log itself — every release to another
  * municipality (QUERY_ANSWER), every import from one (RECORDS_IMPORT), every correction sent or
  * received — so a code path cannot forget one: whatever was logged is noticed. A cursor records

@@ -1,5 +1,5 @@
 /**
- * Resident routes. Roles (DESIGN.md §6, separation of duties):
+ * Resident routes. Roles (docs/DESIGN.md §6.4, separation of duties):
  * - clerk: registers, reads, searches and changes residents;
  * - operator: may search and read residents (to prepare move-in work and bulk queries), never write;
  * - privacy_officer and admin: no resident data at all (403) — they read logs and manage staff.

@@ -1,5 +1,5 @@
 /**
- * Roles and their separation of duties (DESIGN.md §6): a clerk reads records, not logs; a
+ * Roles and their separation of duties (docs/DESIGN.md §6.4): a clerk reads records, not logs; a
  * privacy officer reads logs, not records; an operator runs move-in work and watches jobs; an
  * admin manages staff accounts only.
  */

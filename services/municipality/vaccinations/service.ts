@@ -160,7 +160,7 @@ async function supersede(
 /** A correction: a new version with the changed fields, superseding the current one (reason, actor kept). */
 /**
  * What happens when a local record gets a new version, in the same transaction: the app wires it
- * to the correction outbox, so municipalities that imported the record are told (DESIGN.md flow 7).
+ * to the correction outbox, so municipalities that imported the record are told (docs/DESIGN.md §4.10).
  */
 export type RecordChanged = (
   ctx: MunicipalityContext, t: Transaction, resident: Pick<ResidentRecord, 'id' | 'addresseeNumber'>,

@@ -1,5 +1,5 @@
 /**
- * Bulk move-in queries (DESIGN.md flow 5, B's part) as resumable jobs. A job is its subject rows;
+ * Bulk move-in queries (docs/DESIGN.md §4.8, B's part) as resumable jobs. A job is its subject rows;
  * the runner takes the next due chunk, asks through `runQuery` (one signed query per source,
  * idempotent imports), and writes every subject's outcome and the job's status in one
  * transaction. Subjects that came back `source_unavailable` (or are waiting for their code) are
