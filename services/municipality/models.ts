@@ -13,6 +13,7 @@ import { defineBulkJobModels } from './asking/bulk/model.ts';
 import { defineCorrectionModels } from './corrections/model.ts';
 import { defineAlerts } from '../../shared/access-log/alerts.ts';
 import { defineNoticeModels } from './notices/model.ts';
+import { defineFhirExportModels } from './fhir/export/model.ts';
 
 /** Defines every table of one municipality on its own database connection. */
 export function defineModels(sequelize: Sequelize) {
@@ -29,6 +30,7 @@ export function defineModels(sequelize: Sequelize) {
     ...defineCorrectionModels(sequelize),
     Alert: defineAlerts(sequelize),
     ...defineNoticeModels(sequelize),
+    ...defineFhirExportModels(sequelize),
   };
 }
 

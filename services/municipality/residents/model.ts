@@ -200,3 +200,11 @@ export async function listResidentHistory(ResidentHistory: ResidentHistoryModel,
   const rows = await ResidentHistory.findAll({ where: { residentId }, raw: true, transaction, order: [['id', 'ASC']] });
   return rows.map((r) => ({ at: isoTime(r.createdAt), actorId: r.actorId, reason: r.reason, changes: JSON.parse(r.changes) }));
 }
+
+/** Residents (any status) in id order after `afterId`, at most `limit`: a walk over all of them in pages. */
+export async function residentsAfter(Resident: ResidentModel, afterId: string | null, limit: number, transaction?: Transaction): Promise<ResidentRecord[]> {
+  const rows = await Resident.findAll({
+    where: afterId === null ? {} : { id: { [Op.gt]: afterId } }, order: [['id', 'ASC']], limit, raw: true, transaction,
+  });
+  return rows.map(toRecord);
+}
