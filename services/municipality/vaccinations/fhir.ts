@@ -10,7 +10,8 @@ import {
   CATALOGUE_SYSTEM, CVX_SYSTEM, UNCODED_NOTE, findProduct, findProductByCvx, publishedCodings, type PublishedCoding,
 } from './catalogue.ts';
 import type { RecordStatus, RecordVersion } from './model.ts';
-import { checkRecordFields, isCalendarDate, todayInJapan } from './rules.ts';
+import { isCalendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
+import { checkRecordFields } from './rules.ts';
 
 export const PROVENANCE_EXTENSION = 'https://hikitsugi.example/fhir/StructureDefinition/record-provenance';
 export const municipalitySource = (code: string): string => `urn:hikitsugi:municipality:${code}`;
