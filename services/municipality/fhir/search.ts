@@ -5,7 +5,7 @@
  * silently ignored, so a client never mistakes an unfiltered answer for a filtered one.
  */
 import { AppError } from '../../../shared/platform/errors.ts';
-import { isCalendarDate } from '../vaccinations/rules.ts';
+import { isCalendarDate } from '../../../shared/platform/dates.ts';
 import { badParameter } from './outcomes.ts';
 
 export interface SearchParamDefinition {

@@ -81,6 +81,12 @@ export function defineFhirExportModels(sequelize: Sequelize) {
   return { FhirExportJob, FhirExportFile };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../../context.ts' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface Models extends ReturnType<typeof defineFhirExportModels> {}
+}
+
 type ExportModels = ReturnType<typeof defineFhirExportModels>;
 export type FhirExportJobModel = ExportModels['FhirExportJob'];
 export type FhirExportFileModel = ExportModels['FhirExportFile'];
