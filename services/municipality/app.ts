@@ -33,17 +33,21 @@ import { municipalityAlertRoutes } from './alerts/routes.ts';
 import { startAlertSchedule } from './alerts/service.ts';
 import { noticeRoutes } from './notices/routes.ts';
 import { logNoticeSender, startNoticeWorker, type NoticeSender } from './notices/service.ts';
+import { FHIR_BASE, fhirRoutes } from './fhir/routes.ts';
+import { startExportRunner, type ExportRunner } from './fhir/export/service.ts';
 
 /** The staff-facing HTTP API of one municipality. */
 export function createStaffApp(
   ctx: MunicipalityContext, federation?: FederationRuntime, onResidentCreated: () => void = () => {}, onBulkWork: () => void = () => {},
-  noticeSender: NoticeSender = logNoticeSender(ctx.logger),
+  noticeSender: NoticeSender = logNoticeSender(ctx.logger), exports: ExportRunner = startExportRunner(ctx),
 ): Express {
   const app = createBaseApp(ctx.logger);
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', municipality: ctx.config.MUNICIPALITY_CODE, name: ctx.config.MUNICIPALITY_NAME, federation: Boolean(federation) });
   });
   app.use(healthRoutes(ctx, federation));
+  // The FHIR API before the staff routers: under its base every answer, errors too, is FHIR.
+  app.use(FHIR_BASE, fhirRoutes(ctx, exports));
   app.use(authRoutes(ctx));
   app.use(auditRoutes(ctx, federationAuditHooks(ctx, federation)));
   app.use(disclosureRoutes(ctx));
@@ -93,10 +97,11 @@ export async function createMunicipality(
   const alerts = startAlertSchedule(ctx);
   const noticeSender = options.noticeSender ?? logNoticeSender(log);
   const notices = startNoticeWorker(ctx, noticeSender);
+  const exports = startExportRunner(ctx);
   return {
     ctx,
     federation,
-    staffApp: createStaffApp(ctx, federation, () => registrations?.kick(), () => bulk?.kick(), noticeSender),
+    staffApp: createStaffApp(ctx, federation, () => registrations?.kick(), () => bulk?.kick(), noticeSender, exports),
     federationServer: federation ? createFederationServer(ctx, federation) : undefined,
     async close() {
       await checkpoints?.stop();
@@ -104,6 +109,7 @@ export async function createMunicipality(
       await corrections?.stop();
       await alerts.stop();
       await notices.stop();
+      await exports.stop();
       await registrations?.stop();
       federation?.client.close();
       await sequelize.close();

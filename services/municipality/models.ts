@@ -17,6 +17,7 @@ import { defineBulkJobModels } from './asking/bulk/model.ts';
 import { defineCorrectionModels } from './corrections/model.ts';
 import { defineAlertModels } from './alerts/model.ts';
 import { defineNoticeModels } from './notices/model.ts';
+import { defineFhirExportModels } from './fhir/export/model.ts';
 
 /** Defines every table of one municipality on its own database connection. */
 export function defineModels(sequelize: Sequelize): Models {
@@ -36,6 +37,7 @@ export function defineModels(sequelize: Sequelize): Models {
     ...defineCorrectionModels(sequelize),
     ...defineAlertModels(sequelize),
     ...defineNoticeModels(sequelize),
+    ...defineFhirExportModels(sequelize),
   };
 }
 

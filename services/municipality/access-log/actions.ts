@@ -49,6 +49,15 @@ export const Actions = {
   ALERT_RUN: 'alert.run',
   /** Staff read a resident's notices of cross-municipality access and their delivery status. */
   NOTICE_READ: 'notice.read',
+  /* FHIR Bulk Data export (services/municipality/fhir/export). */
+  /** A clerk asked for a bulk export (kick-off accepted or refused). */
+  FHIR_EXPORT_REQUEST: 'fhir.export.request',
+  /** The export read every resident and record it covers and wrote its files (counts in details). */
+  FHIR_EXPORT_RUN: 'fhir.export.run',
+  /** A clerk downloaded one NDJSON file of an export. */
+  FHIR_EXPORT_DOWNLOAD: 'fhir.export.download',
+  /** A clerk cancelled an export or released its files. */
+  FHIR_EXPORT_CANCEL: 'fhir.export.cancel',
 } as const;
 
 export type Action = (typeof Actions)[keyof typeof Actions];

@@ -277,3 +277,11 @@ export async function residentsDueForCode(Resident: ResidentModel, now: Date, li
 /** Stores the codes of a batch in one statement. */
 export const storeCodes = (Resident: ResidentModel, issued: { id: string; code: string }[], at: Date): Promise<void> =>
   updateRows(Resident.sequelize!, 'residents', { keys: ['id'], set: { code: 'TEXT' }, fixed: { codeStatus: 'issued', updatedAt: at } }, issued);
+
+/** Residents (any status) in id order after `afterId`, at most `limit`: a walk over all of them in pages. */
+export async function residentsAfter(Resident: ResidentModel, afterId: string | null, limit: number, transaction?: Transaction): Promise<ResidentRecord[]> {
+  const rows = await Resident.findAll({
+    where: afterId === null ? {} : { id: { [Op.gt]: afterId } }, order: [['id', 'ASC']], limit, raw: true, transaction,
+  });
+  return rows.map(toRecord);
+}

@@ -2,6 +2,11 @@
  * The vaccine product catalogue (catalogue.json): COVID-19 products and the routine vaccines a
  * municipality schedules. Validated once when the module loads, so a broken catalogue stops the
  * service at startup rather than refusing records one by one. Frozen: read-only data, no state.
+ *
+ * Codes: every code beside a product comes from a published list named in `codeLists`, with the
+ * list's version and where the code was read. Japanese codes (JP Core JP_Immunization's preferred
+ * systems: HOT, YJ) come first, with the Japanese display of the list; CVX second. A product with
+ * no published code carries none: its FHIR vaccineCode is text only, with a note.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -19,10 +24,23 @@ const productSchema = z.object({
   lotExample: z.string().min(1),
   /** CDC CVX code, where one exists (Japanese-only products have none). */
   cvx: z.string().regex(/^\d{1,3}$/).optional(),
+  /** English display of the CVX code, as the CVX list gives it (only where read from the list). */
+  cvxDisplay: z.string().min(1).optional(),
+  /** Codes of Japanese lists (`codeLists` keys), each with the list's own (Japanese) display. */
+  codes: z.array(z.object({ list: z.string().min(1), code: z.string().regex(/^[0-9A-Z]{1,20}$/), display: z.string().min(1) }).strict()).optional(),
+}).strict();
+
+const codeListSchema = z.object({
+  system: z.url(),
+  identifiers: z.array(z.string().startsWith('urn:oid:')).optional(),
+  name: z.string().min(1),
+  version: z.string().min(1),
+  source: z.string().min(1),
 }).strict();
 
 const catalogueSchema = z.object({
   system: z.url(),
+  codeLists: z.record(z.string(), codeListSchema),
   series: z.record(z.string(), z.object({ display: z.string().min(1), seasonal: z.boolean() }).strict()),
   products: z.array(productSchema).min(1),
 }).strict().superRefine((c, ctx) => {
@@ -32,6 +50,11 @@ const catalogueSchema = z.object({
     codes.add(p.code);
     if (!c.series[p.series]) ctx.addIssue({ code: 'custom', path: ['products', i, 'series'], message: 'unknown series' });
     if (!new RegExp(p.lotPattern).test(p.lotExample)) ctx.addIssue({ code: 'custom', path: ['products', i, 'lotExample'], message: 'does not match lotPattern' });
+    for (const [j, code] of (p.codes ?? []).entries()) {
+      if (!c.codeLists[code.list] || code.list === 'cvx') ctx.addIssue({ code: 'custom', path: ['products', i, 'codes', j, 'list'], message: 'must name a Japanese list of codeLists' });
+    }
+    if (p.cvx && !c.codeLists.cvx) ctx.addIssue({ code: 'custom', path: ['codeLists', 'cvx'], message: 'the CVX list must be described' });
+    if (p.cvxDisplay && !p.cvx) ctx.addIssue({ code: 'custom', path: ['products', i, 'cvxDisplay'], message: 'needs a cvx code' });
   }
 });
 
@@ -41,14 +64,16 @@ export interface Product extends Readonly<z.infer<typeof productSchema>> {
   readonly seriesDisplay: string;
 }
 
-function load(): { system: string; products: ReadonlyMap<string, Product> } {
+export type CodeList = Readonly<z.infer<typeof codeListSchema>>;
+
+function load(): { system: string; codeLists: Readonly<Record<string, CodeList>>; products: ReadonlyMap<string, Product> } {
   const raw = catalogueSchema.parse(JSON.parse(readFileSync(new URL('./catalogue.json', import.meta.url), 'utf8')));
   const products = new Map<string, Product>();
   for (const p of raw.products) {
     const series = raw.series[p.series]!;
     products.set(p.code, Object.freeze({ ...p, lot: new RegExp(p.lotPattern), seasonal: series.seasonal, seriesDisplay: series.display }));
   }
-  return Object.freeze({ system: raw.system, products });
+  return Object.freeze({ system: raw.system, codeLists: Object.freeze(raw.codeLists), products });
 }
 
 const CATALOGUE = load();
@@ -64,6 +89,29 @@ export const allProducts = (): Product[] => [...CATALOGUE.products.values()];
 export function findProductByCvx(cvx: string): Product | undefined {
   const matches = allProducts().filter((p) => p.cvx === cvx);
   return matches.length === 1 ? matches[0] : undefined;
+}
+
+export interface PublishedCoding {
+  system: string;
+  code: string;
+  display?: string;
+}
+
+/** The note of a JP Core Immunization whose vaccine has no published code (its vaccineCode is text only). */
+export const UNCODED_NOTE = 'vaccineCode: no published code (HOT, YJ or CVX) is known for this product; it is identified by its name (text) only.';
+
+/** The lists the catalogue's codes come from (name, version, source), by key. */
+export const codeLists = (): Readonly<Record<string, CodeList>> => CATALOGUE.codeLists;
+
+/**
+ * The product's codes from published lists, as FHIR codings: Japanese lists first (with their
+ * Japanese display), CVX second (with the English display of the CVX list, where the catalogue
+ * holds it). Empty when no published code is known: the caller writes text only.
+ */
+export function publishedCodings(p: Product): PublishedCoding[] {
+  const codings: PublishedCoding[] = (p.codes ?? []).map((c) => ({ system: CATALOGUE.codeLists[c.list]!.system, code: c.code, display: c.display }));
+  if (p.cvx) codings.push({ system: CVX_SYSTEM, code: p.cvx, ...(p.cvxDisplay ? { display: p.cvxDisplay } : {}) });
+  return codings;
 }
 
 /** What GET /vaccines shows: the catalogue, field by field. */

@@ -6,7 +6,9 @@
 import { z } from 'zod';
 import { AppError } from '../../../shared/platform/errors.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
-import { CATALOGUE_SYSTEM, CVX_SYSTEM, findProduct, findProductByCvx } from './catalogue.ts';
+import {
+  CATALOGUE_SYSTEM, CVX_SYSTEM, UNCODED_NOTE, findProduct, findProductByCvx, publishedCodings, type PublishedCoding,
+} from './catalogue.ts';
 import type { RecordStatus, RecordVersion } from './model.ts';
 import { isCalendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
 import { checkRecordFields } from './rules.ts';
@@ -28,7 +30,7 @@ export type ImmunizationSource = Pick<RecordVersion,
 export interface Immunization {
   resourceType: 'Immunization';
   id: string;
-  meta: { versionId: string; lastUpdated: string; source?: string };
+  meta: { versionId: string; lastUpdated: string; source?: string; profile?: string[]; tag?: { system: string; code: string; display?: string }[] };
   extension?: { url: string; extension: { url: string; [value: string]: unknown }[] }[];
   status: RecordStatus;
   vaccineCode: { coding: { system: string; code: string; display: string }[]; text: string };
@@ -90,6 +92,43 @@ export function immunizationBundle(records: ImmunizationSource[], patient?: Fhir
     type: 'searchset' as const,
     total: records.length,
     entry: records.map((r) => ({ fullUrl: `urn:uuid:${r.recordId}`, resource: toImmunization(r, patient), search: { mode: 'match' as const } })),
+  };
+}
+
+/* ---------- the JP Core form (the municipality's FHIR API and its bulk export) ---------- */
+
+export const JP_IMMUNIZATION_PROFILE = 'http://jpfhir.jp/fhir/core/StructureDefinition/JP_Immunization';
+
+/** Elements of an Immunization this server can return; `_elements` may name these. */
+export const IMMUNIZATION_ELEMENTS = [
+  'extension', 'status', 'vaccineCode', 'patient', 'occurrenceDateTime', 'primarySource', 'lotNumber', 'location', 'performer', 'note', 'protocolApplied',
+] as const;
+/** R4 Immunization's required elements (and JP_Immunization's): always returned, even under `_elements`. */
+export const IMMUNIZATION_MANDATORY = ['status', 'vaccineCode', 'patient', 'occurrenceDateTime'] as const;
+
+export interface JpImmunization extends Omit<Immunization, 'vaccineCode'> {
+  /** No `coding` when no published code exists for the product: text only, and a note says so. */
+  vaccineCode: { coding?: PublishedCoding[]; text: string };
+}
+
+/**
+ * One record version as a JP Core JP_Immunization: the same mapping as `toImmunization` (the
+ * one the federation exchanges, unchanged), with the profile declared, the patient referenced by
+ * a Patient this server serves, and the vaccine coded by published lists only (JP codes, then
+ * CVX). A product without a published code is text only, with a note saying so.
+ */
+export function toJpImmunization(record: ImmunizationSource, patient: FhirReference): JpImmunization {
+  const base = toImmunization(record, patient);
+  const product = findProduct(record.vaccineCode);
+  const coded = product ? publishedCodings(product) : [];
+  const notes = [...(base.note ?? [])];
+  if (coded.length === 0) notes.push({ text: UNCODED_NOTE });
+  const { note: _note, ...rest } = base;
+  return {
+    ...rest,
+    meta: { ...base.meta, profile: [JP_IMMUNIZATION_PROFILE] },
+    vaccineCode: { ...(coded.length > 0 ? { coding: coded } : {}), text: base.vaccineCode.text },
+    ...(notes.length > 0 ? { note: notes } : {}),
   };
 }
 
