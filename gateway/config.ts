@@ -4,6 +4,7 @@ import { checkpointIntervalSeconds } from '../shared/access-log/witness.ts';
 import { rateLimitCount, rateWindowSeconds } from '../shared/platform/rate-limit.ts';
 import { alertConfigShape } from '../shared/access-log/alerts.ts';
 import { correctionRelayConfigShape } from './notifications/schemas.ts';
+import { signInConfigShape } from '../shared/staff/sign-in.ts';
 
 /** Configuration of the gateway. It holds no secret key of its own beyond its PKI folder. */
 export const gatewayConfigSchema = z.object({
@@ -41,6 +42,7 @@ export const gatewayConfigSchema = z.object({
   /** HMAC key for gateway staff sessions (32 bytes, hex or base64); required with STAFF_PORT. */
   SESSION_SECRET: secretKey('SESSION_SECRET').optional(),
   SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(12 * 3600).default(900),
+  ...signInConfigShape,
   /* Issue 9: correction relay and anomaly alerts. */
   ...correctionRelayConfigShape,
   ...alertConfigShape,

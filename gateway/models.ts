@@ -3,7 +3,8 @@ import { defineAccessLog } from '../shared/access-log/chain.ts';
 import { defineCheckpoints } from '../shared/access-log/verify.ts';
 import { migrate } from '../shared/platform/migrate.ts';
 import { GATEWAY_MIGRATIONS } from './migrations/index.ts';
-import { defineStaffModel } from '../shared/staff/auth.ts';
+import { defineRevokedSessions, defineStaffModel } from '../shared/staff/auth.ts';
+import { defineSignInThrottle } from '../shared/staff/sign-in.ts';
 import { defineCorrespondenceModel } from './codes/model.ts';
 import { defineReplayCacheModel } from './routing/model.ts';
 import { defineAlerts } from '../shared/access-log/alerts.ts';
@@ -17,6 +18,9 @@ export function defineGatewayModels(sequelize: Sequelize) {
     Checkpoint: defineCheckpoints(sequelize),
     /** The gateway's privacy officers (its console). */
     Staff: defineStaffModel(sequelize),
+    /** Its sessions ended by logout, and its sign-in throttle. */
+    RevokedSession: defineRevokedSessions(sequelize),
+    SignInThrottle: defineSignInThrottle(sequelize),
     Correspondence: defineCorrespondenceModel(sequelize),
     ReplayCache: defineReplayCacheModel(sequelize),
     /** Correction notices being relayed (issue 9). */

@@ -1,8 +1,8 @@
 /**
  * The gateway's own staff: privacy officers who read, verify and export the gateway's access log
  * at its console, on a small plain-HTTP port bound to 127.0.0.1 (STAFF_PORT). Accounts, sessions
- * and the console are the same code the municipalities use (shared/staff-auth.ts,
- * shared/audit-console.ts); only the role list and the log are the gateway's.
+ * and the console are the same code the municipalities use (shared/staff/auth.ts,
+ * shared/access-log/console.ts); only the role list and the log are the gateway's.
  */
 import type { Express } from 'express';
 import type { Logger } from 'pino';
@@ -12,13 +12,14 @@ import { prepareGatewaySchema } from '../models.ts';
 import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import { createBaseApp } from '../../shared/platform/http.ts';
 import {
-  authenticateSession, createStaffAccount, defineStaffModel, findStaffForLogin, requireRole, staffAccountSchema, staffAuthRoutes,
+  authenticateSession, createStaffAccount, defineStaffModel, findStaffForLogin, requireRole, staffAccountSchema, staffAdminRoutes, staffAuthRoutes,
   type StaffSessions, type StaffView,
 } from '../../shared/staff/auth.ts';
 import { parseInput } from '../../shared/platform/validation.ts';
 import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
 import type { GatewayContext } from '../context.ts';
 import { gatewayConsole } from './service.ts';
+import { GatewayActions } from './actions.ts';
 import { gatewayAlertRoutes } from '../alerts/routes.ts';
 
 /** A gateway privacy officer reads the gateway's log; an admin only holds accounts. Neither reads anything else. */
@@ -29,8 +30,13 @@ export const gatewayStaffAccountSchema = staffAccountSchema(GATEWAY_STAFF_ROLES)
 export function gatewayStaffSessions(ctx: GatewayContext): StaffSessions {
   if (!ctx.config.SESSION_SECRET) throw new Error('SESSION_SECRET is required for the gateway staff port');
   return {
-    Staff: ctx.models.Staff, secret: ctx.config.SESSION_SECRET, member: GATEWAY_ID, ttlSeconds: ctx.config.SESSION_TTL_SECONDS,
-    roles: GATEWAY_STAFF_ROLES, logger: ctx.logger,
+    sequelize: ctx.sequelize, Staff: ctx.models.Staff, RevokedSessions: ctx.models.RevokedSession, SignInThrottle: ctx.models.SignInThrottle,
+    AccessLog: ctx.models.AccessLog, secret: ctx.config.SESSION_SECRET, member: GATEWAY_ID, ttlSeconds: ctx.config.SESSION_TTL_SECONDS,
+    roles: GATEWAY_STAFF_ROLES, logger: ctx.logger, signIn: ctx.config,
+    actions: {
+      signIn: GatewayActions.STAFF_SIGN_IN, lockout: GatewayActions.STAFF_LOCKOUT, unlock: GatewayActions.STAFF_UNLOCK, signOut: GatewayActions.STAFF_SIGN_OUT,
+      passwordChange: GatewayActions.STAFF_PASSWORD_CHANGE, disable: GatewayActions.STAFF_DISABLE,
+    },
   };
 }
 
@@ -45,6 +51,7 @@ export function createGatewayStaffApp(ctx: GatewayContext): Express {
   app.use(staffAuthRoutes(sessions, () => ({ reconcile: false })));
   app.use(auditConsoleRoutes(gatewayConsole(ctx), [authenticateSession(sessions), requireRole('privacy_officer')]));
   app.use(gatewayAlertRoutes(ctx, sessions));
+  app.use(staffAdminRoutes(sessions, [authenticateSession(sessions), requireRole('admin')]));
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));
   return app;

@@ -4,6 +4,7 @@ import { rateLimitCount, rateWindowSeconds } from '../../shared/platform/rate-li
 import { checkpointIntervalSeconds } from '../../shared/access-log/witness.ts';
 import { municipalityAlertConfigShape } from './alerts/schemas.ts';
 import { noticeConfigShape } from './notices/schemas.ts';
+import { signInConfigShape } from '../../shared/staff/sign-in.ts';
 
 /** Configuration of one municipality instance. Secrets have no defaults. */
 export const municipalityConfigSchema = z.object({
@@ -18,7 +19,10 @@ export const municipalityConfigSchema = z.object({
   DATA_KEY: secretKey('DATA_KEY'),
   /** HMAC key for staff session tokens (32 bytes, hex or base64). */
   SESSION_SECRET: secretKey('SESSION_SECRET'),
+  /** A session's lifetime; tokens claiming a longer one are refused (at most 12 hours). */
   SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(12 * 3600).default(900),
+  /* Sign-in throttling and lockout (shared/staff/sign-in.ts). */
+  ...signInConfigShape,
   LOG_LEVEL: logLevel,
   /* Federation (issue 3 onwards): optional so that a municipality can run alone. */
   FEDERATION_PORT: port.optional(),

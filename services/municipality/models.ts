@@ -3,7 +3,8 @@ import { defineAccessLog } from '../../shared/access-log/chain.ts';
 import { defineCheckpoints } from '../../shared/access-log/verify.ts';
 import { migrate } from '../../shared/platform/migrate.ts';
 import { MUNICIPALITY_MIGRATIONS } from './migrations/index.ts';
-import { defineStaffModel } from '../../shared/staff/auth.ts';
+import { defineRevokedSessions, defineStaffModel } from '../../shared/staff/auth.ts';
+import { defineSignInThrottle } from '../../shared/staff/sign-in.ts';
 import { defineResidentModels } from './residents/model.ts';
 import { defineVaccinationModels } from './vaccinations/model.ts';
 import { defineIdempotencyModel } from './idempotency/model.ts';
@@ -18,6 +19,8 @@ import { defineNoticeModels } from './notices/model.ts';
 export function defineModels(sequelize: Sequelize) {
   return {
     Staff: defineStaffModel(sequelize),
+    RevokedSession: defineRevokedSessions(sequelize),
+    SignInThrottle: defineSignInThrottle(sequelize),
     AccessLog: defineAccessLog(sequelize),
     Checkpoint: defineCheckpoints(sequelize),
     ...defineResidentModels(sequelize),
