@@ -102,7 +102,7 @@ const toView = (row: StaffRow | InferAttributes<StaffRow>): StaffView => ({
 
 export async function findStaffForLogin(Staff: StaffModel, username: string) {
   const row = await Staff.findOne({ where: { username }, raw: true });
-  return row ? { ...toView(row), passwordHash: row.passwordHash } : null;
+  return row ? { ...toView(row), passwordHash: row.passwordHash, sessionVersion: Number(row.sessionVersion ?? 0) } : null;
 }
 
 export async function findStaffById(Staff: StaffModel, id: string): Promise<StaffView | null> {
@@ -308,17 +308,16 @@ export async function signInStaff(s: StaffSessions, username: string, password: 
     throw invalidCredentials();
   }
   const account = accountKey(s.secret, username);
-  const version = Number((await s.Staff.findByPk(staff.id, { attributes: ['sessionVersion'], raw: true }))?.sessionVersion ?? 0);
   const token = await inTransaction(s.sequelize, async (t) => {
     // A lock that landed while the password was being checked still holds.
     const lock = lockInForce(await lockThrottle(s.SignInThrottle, account, t), now);
     if (lock) return lock;
     await saveThrottle(s.SignInThrottle, account, CLEARED, t);
     await logStaffEvent(s, t, who, { action: s.actions.signIn, outcome: 'allowed', subject: staff.id, details: { address } });
-    return signSession(s.secret, { sub: staff.id, role: staff.role, municipality: s.member, ver: version }, s.ttlSeconds);
+    return signSession(s.secret, { sub: staff.id, role: staff.role, municipality: s.member, ver: staff.sessionVersion }, s.ttlSeconds);
   });
   if (typeof token !== 'string') throw lockedError(token.until, now);
-  const { passwordHash: _omit, ...view } = staff;
+  const { passwordHash: _omit, sessionVersion: _version, ...view } = staff;
   return { token, expiresIn: s.ttlSeconds, staff: view };
 }
 
