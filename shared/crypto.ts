@@ -77,10 +77,19 @@ export interface SessionClaims {
   sub: string;
   role: string;
   municipality: string;
+  /** The account's session version at sign-in: a password change moves it on, ending older sessions. */
+  ver: number;
+}
+
+/** A verified session: its claims plus the token id and times (the revocation list keys on `jti`). */
+export interface VerifiedSession extends SessionClaims {
+  jti: string;
+  iat: number;
+  exp: number;
 }
 
 export async function signSession(secret: Buffer, claims: SessionClaims, ttlSeconds: number): Promise<string> {
-  return new jose.SignJWT({ role: claims.role, municipality: claims.municipality })
+  return new jose.SignJWT({ role: claims.role, municipality: claims.municipality, ver: claims.ver })
     .setProtectedHeader({ alg: SESSION_ALG, typ: 'session+jwt' })
     .setSubject(claims.sub)
     .setIssuer(claims.municipality)
@@ -91,19 +100,39 @@ export async function signSession(secret: Buffer, claims: SessionClaims, ttlSeco
     .sign(secret);
 }
 
-/** Verifies a session token for this municipality only; any failure is a 401. */
-export async function verifySession(secret: Buffer, token: string, municipality: string): Promise<SessionClaims> {
+const sessionRefused = (code: string, message: string) => new AppError(401, code, message);
+
+/**
+ * Verifies a session token for this member only. Every refusal is a 401 naming why: a bad
+ * signature or claim (`session-invalid`), no `exp`/`iat`/`jti` (`session-incomplete`), a lifetime
+ * beyond `maxLifetimeSeconds` (`session-too-long`), issued or valid only in the future beyond the
+ * clock skew (`session-not-yet-valid`), or expired (`session-expired`). Whether the account and
+ * the token id are still good is the caller's check (shared/staff/auth.ts).
+ */
+export async function verifySession(secret: Buffer, token: string, municipality: string, maxLifetimeSeconds: number): Promise<VerifiedSession> {
+  let payload: jose.JWTPayload;
   try {
-    const { payload } = await jose.jwtVerify(token, secret, {
+    ({ payload } = await jose.jwtVerify(token, secret, {
       algorithms: [SESSION_ALG], issuer: municipality, audience: municipality, typ: 'session+jwt', clockTolerance: CLOCK_SKEW_SECONDS,
-    });
-    if (typeof payload.sub !== 'string' || typeof payload.role !== 'string' || payload.municipality !== municipality) {
-      throw new Error('claims');
+    }));
+  } catch (err) {
+    if (err instanceof jose.errors.JWTExpired) throw sessionRefused('session-expired', 'Session expired: sign in again');
+    if (err instanceof jose.errors.JWTClaimValidationFailed && (err.claim === 'nbf' || err.claim === 'iat')) {
+      throw sessionRefused('session-not-yet-valid', 'Session token is not valid yet');
     }
-    return { sub: payload.sub, role: payload.role, municipality };
-  } catch {
-    throw new AppError(401, 'unauthorized', 'Session token invalid or expired');
+    throw sessionRefused('session-invalid', 'Session token invalid');
   }
+  const { exp, iat, jti, sub, role, ver } = payload;
+  if (typeof exp !== 'number' || typeof iat !== 'number' || typeof jti !== 'string' || jti.length === 0 || jti.length > 64) {
+    throw sessionRefused('session-incomplete', 'Session token lacks an expiry, issue time or token id');
+  }
+  const now = Math.floor(Date.now() / 1000);
+  if (iat > now + CLOCK_SKEW_SECONDS) throw sessionRefused('session-not-yet-valid', 'Session token is issued in the future');
+  if (exp - iat > maxLifetimeSeconds) throw sessionRefused('session-too-long', `Session token lives longer than ${maxLifetimeSeconds} seconds`);
+  if (typeof sub !== 'string' || typeof role !== 'string' || payload.municipality !== municipality || typeof ver !== 'number' || !Number.isInteger(ver)) {
+    throw sessionRefused('session-invalid', 'Session token invalid');
+  }
+  return { sub, role, municipality, ver, jti, iat, exp };
 }
 
 /* ---------- member-to-member JWS / JWE ---------- */

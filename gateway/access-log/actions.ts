@@ -24,6 +24,13 @@ export const GatewayActions = {
   ALERT_RAISE: 'alert.raise',
   ALERT_READ: 'alert.read',
   ALERT_RUN: 'alert.run',
+  /* The gateway's own staff signing in at its staff port (SECURITY.md §2): the same events as at a municipality. */
+  STAFF_SIGN_IN: 'staff.sign_in',
+  STAFF_LOCKOUT: 'staff.lockout',
+  STAFF_UNLOCK: 'staff.unlock',
+  STAFF_SIGN_OUT: 'staff.sign_out',
+  STAFF_PASSWORD_CHANGE: 'staff.password_change',
+  STAFF_DISABLE: 'staff.disable',
 } as const;
 
 export type GatewayAction = (typeof GatewayActions)[keyof typeof GatewayActions];

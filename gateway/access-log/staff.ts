@@ -12,13 +12,14 @@ import { prepareGatewaySchema } from '../migrations/index.ts';
 import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import { createBaseApp } from '../../shared/platform/http.ts';
 import {
-  authenticateSession, createStaffAccount, defineStaffModel, findStaffForLogin, requireRole, staffAccountSchema, staffAuthRoutes,
+  authenticateSession, createStaffAccount, defineStaffModel, findStaffForLogin, requireRole, staffAccountSchema, staffAdminRoutes, staffAuthRoutes,
   type StaffSessions, type StaffView,
 } from '../../shared/staff/auth.ts';
 import { parseInput } from '../../shared/platform/validation.ts';
 import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
 import type { GatewayContext } from '../context.ts';
 import { gatewayConsole } from './service.ts';
+import { GatewayActions } from './actions.ts';
 
 /** A gateway privacy officer reads the gateway's log; an admin only holds accounts. Neither reads anything else. */
 export const GATEWAY_STAFF_ROLES = ['privacy_officer', 'admin'] as const;
@@ -28,8 +29,13 @@ export const gatewayStaffAccountSchema = staffAccountSchema(GATEWAY_STAFF_ROLES)
 export function gatewayStaffSessions(ctx: GatewayContext): StaffSessions {
   if (!ctx.config.SESSION_SECRET) throw new Error('SESSION_SECRET is required for the gateway staff port');
   return {
-    Staff: ctx.models.Staff, secret: ctx.config.SESSION_SECRET, member: GATEWAY_ID, ttlSeconds: ctx.config.SESSION_TTL_SECONDS,
-    roles: GATEWAY_STAFF_ROLES, logger: ctx.logger,
+    sequelize: ctx.sequelize, Staff: ctx.models.Staff, RevokedSessions: ctx.models.RevokedSession, SignInThrottle: ctx.models.SignInThrottle,
+    AccessLog: ctx.models.AccessLog, secret: ctx.config.SESSION_SECRET, member: GATEWAY_ID, ttlSeconds: ctx.config.SESSION_TTL_SECONDS,
+    roles: GATEWAY_STAFF_ROLES, logger: ctx.logger, signIn: ctx.config,
+    actions: {
+      signIn: GatewayActions.STAFF_SIGN_IN, lockout: GatewayActions.STAFF_LOCKOUT, unlock: GatewayActions.STAFF_UNLOCK, signOut: GatewayActions.STAFF_SIGN_OUT,
+      passwordChange: GatewayActions.STAFF_PASSWORD_CHANGE, disable: GatewayActions.STAFF_DISABLE,
+    },
   };
 }
 
@@ -47,6 +53,7 @@ export function createGatewayStaffApp(ctx: GatewayContext, moreRoutes: (sessions
   app.use(staffAuthRoutes(sessions, () => ({ reconcile: false })));
   app.use(auditConsoleRoutes(gatewayConsole(ctx), [authenticateSession(sessions), requireRole('privacy_officer')]));
   for (const routes of moreRoutes(sessions)) app.use(routes);
+  app.use(staffAdminRoutes(sessions, [authenticateSession(sessions), requireRole('admin')]));
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));
   return app;

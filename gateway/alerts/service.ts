@@ -8,7 +8,7 @@
  */
 import { appendAccess } from '../../shared/access-log/chain.ts';
 import {
-  countingFindings, entriesInWindow, evidenceOf, groupBy, isLifeProtection, listAlerts, storeFindings, windowEnding,
+  countingFindings, entriesInWindow, evidenceOf, groupBy, isLifeProtection, listAlerts, signInFailureFindings, storeFindings, windowEnding,
   type AlertConsole, type AlertFinding, type AlertView, type WindowEntry,
 } from '../../shared/access-log/alerts.ts';
 import { runEvery, type PeriodicTask } from '../../shared/access-log/witness.ts';
@@ -68,6 +68,11 @@ export async function detectGatewayAlerts(ctx: GatewayContext, now = new Date())
     ...countingFindings(groupBy(routed.filter(isLifeProtection), byRequester), c.ALERT_LIFE_PROTECTION_THRESHOLD, (requester) => ({
       kind: 'life_protection_volume', key: `requester:${requester}`, subject: null, details: { requester },
     })),
+    // Its staff port: a burst of refused sign-ins from one address.
+    ...signInFailureFindings(
+      await entriesInWindow(ctx.models.AccessLog, [GatewayActions.STAFF_SIGN_IN, GatewayActions.STAFF_LOCKOUT, GatewayActions.STAFF_PASSWORD_CHANGE], windowEnding(now, c.ALERT_SIGNIN_WINDOW_SECONDS)),
+      c.ALERT_SIGNIN_FAILURE_THRESHOLD,
+    ),
   ];
   return { window, findings };
 }

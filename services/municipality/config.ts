@@ -3,6 +3,7 @@ import { loadConfig, host, port, municipalityCode, secretKey, logLevel } from '.
 import { rateLimitCount, rateWindowSeconds } from '../../shared/platform/rate-limit.ts';
 import { checkpointIntervalSeconds } from '../../shared/access-log/witness.ts';
 import { alertConfigShape } from '../../shared/access-log/alerts.ts';
+import { signInConfigShape } from '../../shared/staff/sign-in.ts';
 
 /** How notices of cross-municipality access reach residents: by post, or in the resident portal. */
 export const NOTICE_CHANNELS = ['mail', 'portal'] as const;
@@ -20,7 +21,10 @@ export const municipalityConfigSchema = z.object({
   DATA_KEY: secretKey('DATA_KEY'),
   /** HMAC key for staff session tokens (32 bytes, hex or base64). */
   SESSION_SECRET: secretKey('SESSION_SECRET'),
+  /** A session's lifetime; tokens claiming a longer one are refused (at most 12 hours). */
   SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(12 * 3600).default(900),
+  /* Sign-in throttling and lockout (shared/staff/sign-in.ts). */
+  ...signInConfigShape,
   LOG_LEVEL: logLevel,
   /* Federation (docs/DESIGN.md §2.2): optional so that a municipality can run alone. */
   FEDERATION_PORT: port.optional(),

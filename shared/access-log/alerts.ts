@@ -25,6 +25,8 @@ export const ALERT_KINDS = [
   'identity_mismatch_requester',
   /** Life-protection (no-consent) queries above a threshold. */
   'life_protection_volume',
+  /** A burst of refused staff sign-ins from one client address (password guessing, credential stuffing). */
+  'staff_sign_in_failures',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
@@ -44,6 +46,10 @@ export const alertConfigShape = {
   ALERT_IDENTITY_MISMATCH_THRESHOLD: z.coerce.number().int().min(1).max(100_000).default(3),
   /** Life-protection queries (per requester, or sent by this municipality) that raise an alert. */
   ALERT_LIFE_PROTECTION_THRESHOLD: z.coerce.number().int().min(1).max(100_000).default(3),
+  /** Refused staff sign-ins from one client address within ALERT_SIGNIN_WINDOW_SECONDS that raise an alert. */
+  ALERT_SIGNIN_FAILURE_THRESHOLD: z.coerce.number().int().min(1).max(100_000).default(20),
+  /** The burst window of that detector (shorter than ALERT_WINDOW_SECONDS: guessing is fast). */
+  ALERT_SIGNIN_WINDOW_SECONDS: z.coerce.number().int().min(60).max(30 * 86_400).default(900),
 };
 
 export class AlertRow extends Model<InferAttributes<AlertRow>, InferCreationAttributes<AlertRow>> {
@@ -182,6 +188,24 @@ export const evidenceOf = (entries: WindowEntry[]): number[] => entries.map((e) 
 
 /** Life-protection is read from the basis or the flags, as the console's filter does. */
 export const isLifeProtection = (e: WindowEntry): boolean => e.legalBasis === 'life-protection' || e.flags.includes('life-protection');
+
+/**
+ * Refused sign-ins grouped by client address (the entries of the member's sign-in, lockout and
+ * password-change actions): one finding per address with at least `threshold` refusals. Details
+ * count the accounts aimed at and the unknown names, never a name itself.
+ */
+export function signInFailureFindings(entries: WindowEntry[], threshold: number): AlertFinding[] {
+  const refused = entries.filter((e) => e.outcome === 'denied');
+  return countingFindings(groupBy(refused, (e) => (typeof e.details.address === 'string' ? e.details.address : null)), threshold, (address, group) => ({
+    kind: 'staff_sign_in_failures', key: `address:${address}`, subject: null,
+    details: {
+      address,
+      accounts: new Set(group.filter((e) => e.actorId !== 'unknown').map((e) => e.actorId)).size,
+      unknownNames: new Set(group.filter((e) => e.actorId === 'unknown').map((e) => String(e.details.name ?? ''))).size,
+      lockouts: group.filter((e) => e.reason === 'repeated-failures').length,
+    },
+  }));
+}
 
 /* ---------- storing and reading alerts ---------- */
 

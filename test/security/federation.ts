@@ -2,7 +2,8 @@
  * Process federations shared by the security suites of one mocha run: starting five processes
  * costs more than most suites' own work, and these suites only add data. Two profiles:
  *
- * - `main`: issuer, gateway, three municipalities, default limits. The gateway captures its
+ * - `main`: issuer, gateway, three municipalities, default limits (but a sign-in lock only after
+ *   100 failures in a row). The gateway captures its
  *   messages (CAPTURE_DIR) for the leak scan, and every member logs at debug level, so the scan
  *   reads the most any log would hold.
  * - `edge`: the same members with low rate limits (a short window, so Retry-After is seconds),
@@ -42,7 +43,9 @@ async function start(profile: Profile): Promise<SecurityFederation> {
   const fed = profile === 'main'
     ? await startTestFederation({
       residents: 10,
-      env: { gateway: { LOG_LEVEL: 'debug', CAPTURE_DIR: captureDir }, issuer: { LOG_LEVEL: 'debug' }, ...each({ LOG_LEVEL: 'debug' }) },
+      // The fuzz suite signs in with random wrong passwords as the demo accounts later suites use:
+      // a lockout here would be the fuzz suite's doing (lockout is the sessions suite's subject).
+      env: { gateway: { LOG_LEVEL: 'debug', CAPTURE_DIR: captureDir }, issuer: { LOG_LEVEL: 'debug' }, ...each({ LOG_LEVEL: 'debug', SIGNIN_LOCKOUT_THRESHOLD: '100' }) },
     })
     : await startTestFederation({
       residents: 6,

@@ -120,7 +120,7 @@ describe('security: tokens', function () {
     const me = await api('GET', `${fed.url(A)}/auth/me`, { token: await fed.login(A, 'clerk1') });
     expect(me.status).to.equal(200);
     const claims = (extra: Record<string, unknown> = {}) => ({
-      sub: me.body.id, role: 'clerk', municipality: A, iss: A, aud: A, jti: randomUUID(), ...window(0, 600), ...extra,
+      sub: me.body.id, role: 'clerk', municipality: A, iss: A, aud: A, jti: randomUUID(), ver: 0, ...window(0, 600), ...extra,
     });
     const hs = (payload: Record<string, unknown>, key: Uint8Array = secret) =>
       new jose.SignJWT(payload).setProtectedHeader({ alg: 'HS256', typ: 'session+jwt' }).sign(key);

@@ -2,12 +2,13 @@
  * Anomaly detection over this municipality's own access log (docs/DESIGN.md §4.12). Asking side: a staff
  * member sending far more queries than their peers; life-protection queries sent above a
  * threshold. Answering side: one resident asked about by several municipalities; repeated
- * identity mismatches, or life-protection queries, from one requester. Alerts are stored
+ * identity mismatches, or life-protection queries, from one requester. Staff side: a burst of
+ * refused sign-ins from one client address. Alerts are stored
  * append-only (shared/access-log/alerts.ts) and each one raised is logged.
  */
 import { appendAccess } from '../../../shared/access-log/chain.ts';
 import {
-  countingFindings, entriesInWindow, evidenceOf, groupBy, isLifeProtection, listAlerts, median, storeFindings, windowEnding,
+  countingFindings, entriesInWindow, evidenceOf, groupBy, isLifeProtection, listAlerts, median, signInFailureFindings, storeFindings, windowEnding,
   type AlertConsole, type AlertFinding, type AlertView, type WindowEntry,
 } from '../../../shared/access-log/alerts.ts';
 import { runEvery, type PeriodicTask } from '../../../shared/access-log/witness.ts';
@@ -87,6 +88,10 @@ export async function detectAlerts(ctx: MunicipalityContext, now = new Date()): 
       kind: 'life_protection_volume', key: 'sent', subject: null,
       details: { direction: 'sent', staff: [...new Set(lp.map((e) => e.actorId))].sort() },
     })),
+    ...signInFailureFindings(
+      await entriesInWindow(ctx.models.AccessLog, [Actions.STAFF_SIGN_IN, Actions.STAFF_LOCKOUT, Actions.STAFF_PASSWORD_CHANGE], windowEnding(now, c.ALERT_SIGNIN_WINDOW_SECONDS)),
+      c.ALERT_SIGNIN_FAILURE_THRESHOLD,
+    ),
   ];
   return { window, findings };
 }

@@ -1,5 +1,6 @@
 import { initial } from './0001-initial.ts';
+import { staffSignInMigration } from './0002-staff-sign-in.ts';
 import { fhirExport } from './0005-fhir-export.ts';
 
 /** A municipality's migrations, in order (tables, indexes and the append-only triggers). */
-export const MUNICIPALITY_MIGRATIONS = [initial, fhirExport];
+export const MUNICIPALITY_MIGRATIONS = [initial, staffSignInMigration, fhirExport];

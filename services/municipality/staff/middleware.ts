@@ -1,13 +1,14 @@
 import type { RequestHandler } from 'express';
 import { authenticateSession, requireRole as requireAnyRole, staffActorOf, type StaffActor } from '../../../shared/staff/auth.ts';
 import type { MunicipalityContext } from '../context.ts';
-import { ROLES, type Actor, type Role } from './roles.ts';
+import type { Actor, Role } from './roles.ts';
+import { staffSessions } from './service.ts';
 
 export { SESSION_COOKIE } from '../../../shared/staff/auth.ts';
 
 /** Verifies the session token (bearer header or httpOnly cookie) for this municipality. */
 export function authenticate(ctx: MunicipalityContext): RequestHandler {
-  return authenticateSession({ secret: ctx.config.SESSION_SECRET, member: ctx.config.MUNICIPALITY_CODE, roles: ROLES });
+  return authenticateSession(staffSessions(ctx));
 }
 
 /** Lets a request through only for the listed roles (after `authenticate`). */

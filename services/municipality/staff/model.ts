@@ -1,7 +1,11 @@
 import { Op, type Sequelize } from 'sequelize';
-import { defineStaffModel } from '../../../shared/staff/auth.ts';
+import { defineRevokedSessions, defineStaffModel } from '../../../shared/staff/auth.ts';
+import { defineSignInThrottle } from '../../../shared/staff/sign-in.ts';
 
-export const defineStaffModels = (sequelize: Sequelize) => ({ Staff: defineStaffModel(sequelize) });
+/** Staff accounts, their sessions ended by logout, and the sign-in throttle. */
+export const defineStaffModels = (sequelize: Sequelize) => ({
+  Staff: defineStaffModel(sequelize), RevokedSession: defineRevokedSessions(sequelize), SignInThrottle: defineSignInThrottle(sequelize),
+});
 
 /** The owning folder adds its tables to the context's models (see context.ts). */
 declare module '../context.ts' {

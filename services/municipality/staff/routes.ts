@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { listStaff, staffAuthRoutes } from '../../../shared/staff/auth.ts';
+import { listStaff, lockOf, staffAdminRoutes, staffAuthRoutes } from '../../../shared/staff/auth.ts';
 import { parseInput } from '../../../shared/platform/validation.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { authenticate, requireRole } from './middleware.ts';
@@ -8,16 +8,20 @@ import { createStaff, staffSessions } from './service.ts';
 
 export function authRoutes(ctx: MunicipalityContext): Router {
   const router = Router();
-  router.use(staffAuthRoutes(staffSessions(ctx)));
+  const sessions = staffSessions(ctx);
+  router.use(staffAuthRoutes(sessions));
 
   router.get('/staff', authenticate(ctx), requireRole('admin'), async (_req, res) => {
-    res.json({ staff: await listStaff(ctx.models.Staff) });
+    const staff = await listStaff(ctx.models.Staff);
+    res.json({ staff: await Promise.all(staff.map(async (s) => ({ ...s, signIn: await lockOf(sessions, s.username) }))) });
   });
 
   router.post('/staff', authenticate(ctx), requireRole('admin'), async (req, res) => {
     const staff = await createStaff(ctx, parseInput(createStaffSchema, req.body));
     res.status(201).json(staff);
   });
+
+  router.use(staffAdminRoutes(sessions, [authenticate(ctx), requireRole('admin')]));
 
   return router;
 }

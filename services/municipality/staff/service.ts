@@ -1,14 +1,18 @@
-import { createStaffAccount, loginStaff, type StaffSessions, type StaffView } from '../../../shared/staff/auth.ts';
+import { createStaffAccount, type StaffSessions, type StaffView } from '../../../shared/staff/auth.ts';
+import { Actions } from '../access-log/actions.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { ROLES } from './roles.ts';
 import type { CreateStaffInput } from './schemas.ts';
 
-/** This municipality's staff sessions: its own table, secret and roles. */
+/** This municipality's staff sessions: its own tables, secret, roles, log and sign-in limits. */
 export const staffSessions = (ctx: MunicipalityContext): StaffSessions => ({
-  Staff: ctx.models.Staff, secret: ctx.config.SESSION_SECRET, member: ctx.config.MUNICIPALITY_CODE,
-  ttlSeconds: ctx.config.SESSION_TTL_SECONDS, roles: ROLES, logger: ctx.logger,
+  sequelize: ctx.sequelize, Staff: ctx.models.Staff, RevokedSessions: ctx.models.RevokedSession, SignInThrottle: ctx.models.SignInThrottle,
+  AccessLog: ctx.models.AccessLog, secret: ctx.config.SESSION_SECRET, member: ctx.config.MUNICIPALITY_CODE,
+  ttlSeconds: ctx.config.SESSION_TTL_SECONDS, roles: ROLES, logger: ctx.logger, signIn: ctx.config,
+  actions: {
+    signIn: Actions.STAFF_SIGN_IN, lockout: Actions.STAFF_LOCKOUT, unlock: Actions.STAFF_UNLOCK, signOut: Actions.STAFF_SIGN_OUT,
+    passwordChange: Actions.STAFF_PASSWORD_CHANGE, disable: Actions.STAFF_DISABLE,
+  },
 });
-
-export const login = (ctx: MunicipalityContext, username: string, password: string) => loginStaff(staffSessions(ctx), username, password);
 
 export const createStaff = (ctx: MunicipalityContext, input: CreateStaffInput): Promise<StaffView> => createStaffAccount(ctx.models.Staff, input);
