@@ -1,6 +1,7 @@
 import type { Sequelize } from 'sequelize';
 import { defineAccessLog } from '../shared/access-log/chain.ts';
 import { defineCheckpoints } from '../shared/access-log/verify.ts';
+import { defineWitnessedHeads } from '../shared/access-log/heads.ts';
 import { migrate } from '../shared/platform/migrate.ts';
 import { GATEWAY_MIGRATIONS } from './migrations/index.ts';
 import { defineStaffModel } from '../shared/staff/auth.ts';
@@ -15,6 +16,8 @@ export function defineGatewayModels(sequelize: Sequelize) {
     AccessLog: defineAccessLog(sequelize),
     /** Members' checkpoints the gateway witnessed, and its own. */
     Checkpoint: defineCheckpoints(sequelize),
+    /** Heads of members' logs, as their signed messages carried them. */
+    WitnessedHead: defineWitnessedHeads(sequelize),
     /** The gateway's privacy officers (its console). */
     Staff: defineStaffModel(sequelize),
     Correspondence: defineCorrespondenceModel(sequelize),

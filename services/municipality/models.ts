@@ -1,6 +1,7 @@
 import type { Sequelize } from 'sequelize';
 import { defineAccessLog } from '../../shared/access-log/chain.ts';
 import { defineCheckpoints } from '../../shared/access-log/verify.ts';
+import { defineWitnessedHeads } from '../../shared/access-log/heads.ts';
 import { migrate } from '../../shared/platform/migrate.ts';
 import { MUNICIPALITY_MIGRATIONS } from './migrations/index.ts';
 import { defineStaffModel } from '../../shared/staff/auth.ts';
@@ -20,6 +21,8 @@ export function defineModels(sequelize: Sequelize) {
     Staff: defineStaffModel(sequelize),
     AccessLog: defineAccessLog(sequelize),
     Checkpoint: defineCheckpoints(sequelize),
+    /** Heads of the gateway's and peers' logs, as their signed messages carried them. */
+    WitnessedHead: defineWitnessedHeads(sequelize),
     ...defineResidentModels(sequelize),
     ...defineVaccinationModels(sequelize),
     ...defineIdempotencyModel(sequelize),
