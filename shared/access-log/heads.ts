@@ -9,8 +9,13 @@
  * a false alarm that names the holder (`heldBy`); it cannot hide a rewrite.
  */
 import { DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
+import { z } from 'zod';
 import { readHead, type HeldCheckpoint } from './verify.ts';
 import { sha256Hex } from '../crypto.ts';
+import { mapWithLimit } from '../platform/concurrency.ts';
+import { AppError, forbidden } from '../platform/errors.ts';
+import { parseInput } from '../platform/validation.ts';
+import type { MemberClient } from '../federation/member-http.ts';
 import type { LogHead } from '../federation/protocol.ts';
 
 export const WITNESSED_HEADS_TABLE = 'witnessed_heads';
@@ -123,3 +128,72 @@ export async function heldHeads(WitnessedHeads: WitnessedHeadModel, member: stri
 export const asHeld = (h: Pick<WitnessedHeadView, 'member' | 'seq' | 'hash' | 'seenAt' | 'exchange'>, heldBy: string): HeldCheckpoint => ({
   member: h.member, seq: h.seq, hash: h.hash, at: h.seenAt, heldBy, witnessedBy: heldBy, exchange: h.exchange,
 });
+
+/* ---------- fetching what others hold (docs/PROTOCOL.md §2: GET /witnessed-heads) ---------- */
+
+/** Where the gateway answers members about the heads of their own logs it holds. */
+export const GATEWAY_HEADS_PATH = '/witnessed-heads';
+/** Where a municipality's federation port answers the same. */
+export const MEMBER_HEADS_PATH = '/federation/witnessed-heads';
+
+/** Query of a witnessed-heads route: a member asks only about its own log. */
+export const headsQuerySchema = z.object({
+  member: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be a member id'),
+  after: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').default(0),
+}).strict();
+
+/**
+ * The heads of the asking member's own log held here, one page (a member reads only heads of its
+ * own log: which others it exchanged with, and when, is not its business).
+ */
+export async function headsForAsker(WitnessedHeads: WitnessedHeadModel, asker: string, query: unknown): Promise<{ heads: WitnessedHeadView[]; nextAfter: number | null }> {
+  const q = parseInput(headsQuerySchema, query, 'query');
+  if (q.member !== asker) throw forbidden('A member may read only the heads of its own log');
+  const page = await headsAbout(WitnessedHeads, asker, q.after);
+  // The request id ties a head to the holder's log; the asker has its own.
+  return { heads: page.heads.map((h) => ({ ...h, requestId: null })), nextAfter: page.nextAfter };
+}
+
+/** One member that may hold heads of our log, and where to ask it. */
+export interface HeadHolder {
+  id: string;
+  url: string;
+}
+
+/** What one holder answered: how many heads, or why it could not be asked. */
+export interface HeadSource {
+  holder: string;
+  heads: number;
+  unavailable?: string;
+}
+
+const headViewSchema = z.object({
+  member: z.string(), seq: z.number().int().min(0), hash: z.string().regex(/^[0-9a-f]{64}$/), seenAt: z.string(), exchange: z.string(),
+}).passthrough();
+const headsPageSchema = z.object({ heads: z.array(headViewSchema), nextAfter: z.number().int().nullable() });
+
+/**
+ * Fetches, over this member's mTLS client, every head of `member`'s log that each holder keeps
+ * (each holder pinned by its certificate), a few holders at a time. A holder that cannot be asked
+ * is reported, never fatal: verification then runs against what the others hold.
+ */
+export async function fetchHeldHeads(client: MemberClient, member: string, holders: HeadHolder[], options: { timeoutMs: number; concurrency?: number }): Promise<{ held: HeldCheckpoint[]; sources: HeadSource[] }> {
+  const sources = await mapWithLimit(holders, options.concurrency ?? 8, async (holder): Promise<{ source: HeadSource; held: HeldCheckpoint[] }> => {
+    const held: HeldCheckpoint[] = [];
+    try {
+      for (let after = 0; ;) {
+        const res = await client.getJson(`${holder.url}?member=${encodeURIComponent(member)}&after=${after}`, { timeoutMs: options.timeoutMs, expectPeer: holder.id });
+        const page = headsPageSchema.safeParse(res.body);
+        if (res.status !== 200 || !page.success) throw new Error(`answered ${res.status}`);
+        held.push(...page.data.heads.filter((h) => h.member === member).map((h) => asHeld(h, holder.id)));
+        if (page.data.nextAfter === null || page.data.nextAfter <= after) break;
+        after = page.data.nextAfter;
+      }
+      return { source: { holder: holder.id, heads: held.length }, held };
+    } catch (err) {
+      const reason = err instanceof AppError ? String(err.extra.reason ?? err.code) : (err as Error).message;
+      return { source: { holder: holder.id, heads: 0, unavailable: reason.slice(0, 100) }, held: [] };
+    }
+  });
+  return { held: sources.flatMap((s) => s.held), sources: sources.map((s) => s.source) };
+}

@@ -9,6 +9,7 @@ import type { MunicipalityContext } from '../context.ts';
 import type { FederationLink } from './link.ts';
 import { federationRoutes } from '../asking/routes.ts';
 import { correctionFederationRoutes } from '../corrections/routes.ts';
+import { MEMBER_HEADS_PATH, headsForAsker } from '../../../shared/access-log/heads.ts';
 
 export interface FederationRuntime {
   link: FederationLink;
@@ -56,6 +57,10 @@ export function createFederationApp(ctx: MunicipalityContext, runtime: Federatio
   app.use(identity);
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', member: ctx.config.MUNICIPALITY_CODE });
+  });
+  // Any member may ask which heads of its own log we saw in its messages (to verify that log).
+  app.get(MEMBER_HEADS_PATH, requireMember(['municipality', 'gateway', 'issuer']), async (req, res) => {
+    res.json(await headsForAsker(ctx.models.WitnessedHead, memberOf(req).id, req.query));
   });
   app.use(requireMember(['gateway']));
   app.use(federationRoutes(ctx, runtime.link, (req) => memberOf(req).id));
