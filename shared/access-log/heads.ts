@@ -16,7 +16,8 @@ import { mapWithLimit } from '../platform/concurrency.ts';
 import { AppError, forbidden } from '../platform/errors.ts';
 import { parseInput } from '../platform/validation.ts';
 import type { MemberClient } from '../federation/member-http.ts';
-import type { LogHead } from '../federation/protocol.ts';
+import type { Directory } from '../federation/directory.ts';
+import { GATEWAY_ID, type LogHead } from '../federation/protocol.ts';
 
 export const WITNESSED_HEADS_TABLE = 'witnessed_heads';
 
@@ -196,4 +197,15 @@ export async function fetchHeldHeads(client: MemberClient, member: string, holde
     }
   });
   return { held: sources.flatMap((s) => s.held), sources: sources.map((s) => s.source) };
+}
+
+/**
+ * Who may hold heads of `self`'s log: the gateway (it sees every query, answer and notice) and
+ * every other municipality of the verified directory with a federation endpoint.
+ */
+export async function federationHeadHolders(directory: Pick<Directory, 'entries'>, gatewayUrl: string, self: string): Promise<HeadHolder[]> {
+  const peers = (await directory.entries())
+    .filter((e) => e.kind === 'municipality' && e.endpoint && e.id !== self)
+    .map((e): HeadHolder => ({ id: e.id, url: `${e.endpoint!.replace(/\/+$/, '')}${MEMBER_HEADS_PATH}` }));
+  return [{ id: GATEWAY_ID, url: `${gatewayUrl.replace(/\/+$/, '')}${GATEWAY_HEADS_PATH}` }, ...peers];
 }

@@ -133,7 +133,7 @@ export async function verifyChain(sequelize: Sequelize, options: VerifyOptions):
     member: c.member, seq: c.seq, hash: c.hash, at: c.at, heldBy: c.heldBy, witnessedBy: c.witnessedBy, ...(c.exchange ? { exchange: c.exchange } : {}),
   });
   const whose = (c: HeldCheckpoint) => (c.exchange
-    ? `a head seen by ${c.heldBy ?? 'this member'} in a ${c.exchange}`
+    ? `held by ${c.heldBy ?? 'this member'}, seen in a ${c.exchange}`
     : `held by ${c.heldBy ?? 'this member'}${c.witnessedBy ? `, witnessed by ${c.witnessedBy}` : ''}`);
   const what = (c: HeldCheckpoint) => (c.exchange ? 'witnessed head' : 'checkpoint');
 

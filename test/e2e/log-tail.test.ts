@@ -6,14 +6,22 @@
  * contradicts, and a cut tail is caught by a head beyond it.
  */
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { entryHash, GENESIS_HASH } from '../../shared/access-log/chain.ts';
 import { GATEWAY_HEADS_PATH, MEMBER_HEADS_PATH } from '../../shared/access-log/heads.ts';
 import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
-import { liftAppendOnlySql, rawSqlAsOwner } from '../fixtures/database.ts';
+import { pkiPaths } from '../../shared/federation/pki.ts';
+import { auditVerifyDatabaseArgs, liftAppendOnlySql, rawSqlAsOwner } from '../fixtures/database.ts';
 import { api } from '../fixtures/http.ts';
 import { ask, moveResident, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
 
+const ROOT = join(import.meta.dirname, '..', '..');
+const run = promisify(execFile);
 const A = TAWARAMOTO;
 const B = TODA;
 
@@ -151,5 +159,20 @@ describe('the log tail: heads carried in every message, kept by receivers, check
     expect(verified.body.broken.checkpoint.heldBy).to.be.oneOf([GATEWAY_ID, B]);
     expect(verified.body.broken.checkpoint.exchange).to.equal('answer');
     expect(verified.body.broken.detail).to.match(new RegExp(`after seq ${lastBefore} .* at or before seq ${firstWitnessed}`));
+  });
+
+  it('when the privacy officer runs npm run audit:verify with the municipality\'s certificate and the gateway\'s address, then the heads are fetched over mTLS and the same entry is named', async function () {
+    this.timeout(120_000);
+    const { ctx } = fed.m(A);
+    const database = auditVerifyDatabaseArgs({ [A]: ctx.config }).concat(ctx.config.DATABASE_URL ? [] : ['--database', `${A}=${ctx.config.DATABASE_PATH}`]);
+    const args = ['run', '--silent', 'audit:verify', '--', A, '--data-dir', mkdtempSync(join(tmpdir(), 'hikitsugi-empty-')), ...database,
+      '--gateway', fed.gateway.url, '--cert-dir', pkiPaths(fed.pki.dir).member(A), '--json'];
+    const out = await run('npm', args, { cwd: ROOT }).then(() => ({ code: 0, stdout: '' }), (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }));
+    expect(out.code, JSON.stringify(out)).to.equal(1);
+    const report = JSON.parse(out.stdout);
+    const officer = await fed.m(A).login('privacyofficer1');
+    const viaApi = await api('POST', `${fed.m(A).url}/audit/verify`, { token: officer });
+    expect(report.broken).to.include({ kind: 'checkpoint-contradiction', seq: viaApi.body.broken.seq });
+    expect(report.checkpointSources.join(' ')).to.match(new RegExp(`${GATEWAY_ID} heads \\(\\d+\\)`)).and.match(new RegExp(`${B} heads \\(\\d+\\)`));
   });
 });

@@ -4,7 +4,7 @@ import {
 } from '../../../shared/access-log/witness.ts';
 import { listCheckpoints } from '../../../shared/access-log/verify.ts';
 import { GATEWAY_ID } from '../../../shared/federation/protocol.ts';
-import { GATEWAY_HEADS_PATH, MEMBER_HEADS_PATH, fetchHeldHeads, type HeadHolder } from '../../../shared/access-log/heads.ts';
+import { federationHeadHolders, fetchHeldHeads } from '../../../shared/access-log/heads.ts';
 import type { MunicipalityContext } from '../context.ts';
 import type { FederationRuntime } from '../federation/connect.ts';
 import type { AuditHooks } from './service.ts';
@@ -37,10 +37,7 @@ export function federationAuditHooks(ctx: MunicipalityContext, runtime: Federati
     gatewayEntries: (q) => fetchGatewayEntries(gateway, link.self, q),
     // The gateway saw our queries and answers; each peer saw our answers (and queries forwarded to it).
     async witnessedHeads() {
-      const peers = (await runtime.directory.entries())
-        .filter((e) => e.kind === 'municipality' && e.endpoint && e.id !== link.self)
-        .map((e): HeadHolder => ({ id: e.id, url: `${e.endpoint!.replace(/\/+$/, '')}${MEMBER_HEADS_PATH}` }));
-      return fetchHeldHeads(runtime.client, link.self, [{ id: GATEWAY_ID, url: `${link.gatewayUrl}${GATEWAY_HEADS_PATH}` }, ...peers], {
+      return fetchHeldHeads(runtime.client, link.self, await federationHeadHolders(runtime.directory, link.gatewayUrl, link.self), {
         // A peer that does not answer soon is reported as unavailable; the others still count.
         timeoutMs: Math.min(link.timeoutMs, 5000),
       });
