@@ -15,13 +15,29 @@
  *
  * Members on PostgreSQL have no file in the data folder: name their databases with
  * `--database <member>=<postgres://…>` (repeatable; also counted as holders of checkpoints).
+ *
+ * Besides checkpoints, the heads of the member's log that others saw in its signed messages
+ * (witnessed_heads, docs/PROTOCOL.md §3.0) are checked, so the tail since the last checkpoint is
+ * covered too. A municipality's privacy officer without the others' files fetches them over the
+ * federation instead, with the municipality's own certificate:
+ *
+ *   npm run audit:verify -- 293610 --gateway https://gateway:8443 --cert-dir data/pki/293610
+ *
+ * (the gateway's checkpoints of our log, and the heads the gateway and every peer hold, each
+ * answering only about the asking member's own log).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { Command } from 'commander';
 import type { Sequelize } from 'sequelize';
 import { ACCESS_LOG_TABLE } from '../shared/access-log/chain.ts';
+import { WITNESSED_HEADS_TABLE, defineWitnessedHeads, federationHeadHolders, fetchHeldHeads, heldHeads } from '../shared/access-log/heads.ts';
+import { gatewayHeldCheckpoints } from '../shared/access-log/witness.ts';
+import { createDirectoryClient } from '../shared/federation/directory.ts';
+import { createMemberClient } from '../shared/federation/member-http.ts';
+import { loadMemberCredentials } from '../shared/federation/pki.ts';
+import { GATEWAY_ID } from '../shared/federation/protocol.ts';
 import { CHECKPOINT_TABLE, defineCheckpoints, heldCheckpoints, verifyChain, type HeldCheckpoint, type VerifyReport } from '../shared/access-log/verify.ts';
 import { openDatabase } from '../shared/platform/db.ts';
 import { pkiPaths, readDirectoryFile, verifyMemberCertificate } from '../shared/federation/pki.ts';
@@ -53,7 +69,34 @@ function signingKeyFrom(pkiDir: string, member: string): KeyObject | undefined {
   return verifyMemberCertificate(entry.signingCertificate, readFileSync(paths.caCert, 'utf8'), { usage: 'signing', expectedId: member }).publicKey;
 }
 
-async function auditVerify(member: string, options: { dataDir: string; pki?: string; database?: Databases }): Promise<{ report: VerifyReport; sources: string[]; rejected: number }> {
+/**
+ * What the federation holds of `member`'s log, fetched over mTLS with the member's own
+ * certificate: the gateway's countersigned checkpoints (each checked against our own signature)
+ * and the heads the gateway and every peer saw. A holder that cannot be asked is named.
+ */
+async function heldOverFederation(member: string, gatewayUrl: string, certDir: string): Promise<{ held: HeldCheckpoint[]; sources: string[] }> {
+  const credentials = loadMemberCredentials(certDir);
+  if (credentials.id !== member) throw new Error(`--cert-dir holds the certificate of ${credentials.id}, not of ${member}`);
+  const client = createMemberClient(credentials);
+  try {
+    const base = gatewayUrl.replace(/\/+$/, '');
+    const directory = createDirectoryClient(client, base, credentials.ca);
+    const link = { client, gatewayUrl: base, timeoutMs: 10_000, gatewayKey: async () => (await directory.signingKey(GATEWAY_ID)).key };
+    const checkpoints = await gatewayHeldCheckpoints(link, credentials.signer, createPublicKey(credentials.signer.key));
+    const heads = await fetchHeldHeads(client, member, await federationHeadHolders(directory, base, member), { timeoutMs: 5000 });
+    const sources = [
+      ...(checkpoints.length ? [`${GATEWAY_ID} over the federation (${checkpoints.length})`] : []),
+      ...heads.sources.map((s) => (s.unavailable ? `${s.holder} (unavailable: ${s.unavailable})` : `${s.holder} heads (${s.heads})`)),
+    ];
+    return { held: [...checkpoints, ...heads.held], sources };
+  } finally {
+    client.close();
+  }
+}
+
+async function auditVerify(
+  member: string, options: { dataDir: string; pki?: string; database?: Databases; gateway?: string; certDir?: string },
+): Promise<{ report: VerifyReport; sources: string[]; rejected: number }> {
   const databases = options.database ?? {};
   const file = databases[member] ? `the database given for ${member}` : databaseOf(options.dataDir, member);
   if (!hasDatabase(options.dataDir, databases, member)) throw new Error(`no database for member ${member} at ${file}`);
@@ -77,9 +120,20 @@ async function auditVerify(member: string, options: { dataDir: string; pki?: str
       checkpoints.push(...held.checkpoints);
       rejected += held.rejected.length;
       if (held.checkpoints.length) sources.push(`${holder} (${held.checkpoints.length})`);
+      if (await hasTable(other, WITNESSED_HEADS_TABLE)) {
+        const heads = await heldHeads(defineWitnessedHeads(other), member, holder);
+        checkpoints.push(...heads);
+        if (heads.length) sources.push(`${holder} heads (${heads.length})`);
+      }
     } finally {
       await other.close();
     }
+  }
+
+  if (options.gateway && options.certDir) {
+    const remote = await heldOverFederation(member, options.gateway, options.certDir);
+    checkpoints.push(...remote.held);
+    sources.push(...remote.sources);
   }
 
   const sequelize = await openMember(options.dataDir, databases, member);
@@ -104,12 +158,19 @@ const program = new Command('audit-verify')
   .option('--data-dir <dir>', 'folder holding <member>/<member>.sqlite for every member', 'data')
   .option('--pki <dir>', 'PKI folder with directory.json and ca/ca.pem, to verify checkpoint signatures (default <data-dir>/pki)')
   .option('--json', 'print the report as JSON')
+  .option('--gateway <url>', 'also fetch what the federation holds of this log over mTLS, from this gateway (needs --cert-dir)')
+  .option('--cert-dir <dir>', 'the member\'s own certificate folder (ca.pem, tls.pem, tls.key, enc.pem, enc.key) for --gateway')
   .option('--database <member=url>', 'a member\'s database on PostgreSQL (postgres://…) or elsewhere than <data-dir>; repeatable',
     (spec: string, all: Databases = {}) => {
       const at = spec.indexOf('=');
       return { ...all, [at > 0 ? spec.slice(0, at) : spec]: at > 0 ? spec.slice(at + 1) : '' };
     })
-  .action(async (member: string, options: { dataDir: string; pki?: string; json?: boolean; database?: Databases }) => {
+  .action(async (member: string, options: { dataDir: string; pki?: string; json?: boolean; database?: Databases; gateway?: string; certDir?: string }) => {
+    if (Boolean(options.gateway) !== Boolean(options.certDir)) {
+      console.error('--gateway and --cert-dir go together: the federation is asked with the member\'s own certificate');
+      process.exitCode = 2;
+      return;
+    }
     if (!MEMBER_ID.test(member)) {
       console.error(`member must be a member id (letters, digits, - or _), got ${JSON.stringify(member)}`);
       process.exitCode = 2;

@@ -3,18 +3,20 @@ import { defineAccessLog, type AccessLogModel } from '../../shared/access-log/ch
 import { defineCheckpoints, parseDetails } from '../../shared/access-log/verify.ts';
 import { defineRevokedSessions, defineStaffModel } from '../../shared/staff/auth.ts';
 import { defineSignInThrottle } from '../../shared/staff/sign-in.ts';
+import { defineWitnessedHeads } from '../../shared/access-log/heads.ts';
 import { toEntryView } from '../../shared/access-log/query.ts';
 import type { GatewayEntryView } from '../../shared/access-log/witness.ts';
 import { GatewayActions } from './actions.ts';
 import type { MemberEntriesQuery } from './schemas.ts';
 
 /**
- * The gateway's access log, the checkpoints it witnessed (members' and its own), and its privacy
- * officers (its console) with their sessions ended by logout and their sign-in throttle.
+ * The gateway's access log, the checkpoints it witnessed (members' and its own), the heads of
+ * members' logs their signed messages carried, and its privacy officers (its console) with their
+ * sessions ended by logout and their sign-in throttle.
  */
 export const defineAccessLogModels = (sequelize: Sequelize) => ({
-  AccessLog: defineAccessLog(sequelize), Checkpoint: defineCheckpoints(sequelize), Staff: defineStaffModel(sequelize),
-  RevokedSession: defineRevokedSessions(sequelize), SignInThrottle: defineSignInThrottle(sequelize),
+  AccessLog: defineAccessLog(sequelize), Checkpoint: defineCheckpoints(sequelize), WitnessedHead: defineWitnessedHeads(sequelize),
+  Staff: defineStaffModel(sequelize), RevokedSession: defineRevokedSessions(sequelize), SignInThrottle: defineSignInThrottle(sequelize),
 });
 
 /** The owning folder adds its tables to the gateway's models (see context.ts). */

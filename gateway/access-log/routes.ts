@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { memberOf, requireMember } from '../../shared/federation/member-http.ts';
 import { parseInput } from '../../shared/platform/validation.ts';
 import type { GatewayContext } from '../context.ts';
+import { GATEWAY_HEADS_PATH, headsForAsker } from '../../shared/access-log/heads.ts';
 import { listCheckpointsQuery, memberEntriesQuery, submitCheckpointSchema } from './schemas.ts';
 import { entriesForMember, publishedCheckpoints, witnessMemberCheckpoint } from './service.ts';
 
@@ -24,6 +25,14 @@ export function gatewayAuditRoutes(ctx: GatewayContext): Router {
     res.json({
       checkpoints: held.map((c) => ({ member: c.member, seq: c.seq, hash: c.hash, at: c.at, jws: c.jws, witnessedBy: c.witnessedBy, countersignature: c.countersignature })),
     });
+  });
+
+  /**
+   * The heads of the asking member's own log that the gateway saw in its messages (queries,
+   * answers, correction notices), so its privacy officer can verify its log against them.
+   */
+  router.get(GATEWAY_HEADS_PATH, requireMember(['municipality', 'issuer']), async (req, res) => {
+    res.json(await headsForAsker(ctx.models.WitnessedHead, memberOf(req).id, req.query));
   });
 
   router.get('/audit/entries', requireMember(['municipality']), async (req, res) => {

@@ -2,9 +2,10 @@ import type { Sequelize } from 'sequelize';
 import { migrate } from '../../shared/platform/migrate.ts';
 import { initial } from './0001-initial.ts';
 import { staffSignInMigration } from './0002-staff-sign-in.ts';
+import { witnessedHeads } from './0004-witnessed-heads.ts';
 
 /** The gateway's migrations, in order. */
-export const GATEWAY_MIGRATIONS = [initial, staffSignInMigration];
+export const GATEWAY_MIGRATIONS = [initial, staffSignInMigration, witnessedHeads];
 
 /** Brings the gateway's database up to date before it is used. */
 export const prepareGatewaySchema = (sequelize: Sequelize): Promise<string[]> => migrate(sequelize, GATEWAY_MIGRATIONS);

@@ -11,6 +11,7 @@ import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
 import { backoffSeconds } from '../../shared/platform/backoff.ts';
 import { randomUUID } from 'node:crypto';
 import { appendAccess } from '../../shared/access-log/chain.ts';
+import { keepHeads } from '../../shared/access-log/heads.ts';
 import { adoptRequestId } from '../../shared/platform/context.ts';
 import { peekJwt, sha256Hex } from '../../shared/crypto.ts';
 import { runEvery, type PeriodicTask } from '../../shared/access-log/witness.ts';
@@ -83,6 +84,8 @@ export async function acceptCorrectionNotice(ctx: GatewayContext, sender: Member
   const c = claims;
   const decided = await inTransaction(ctx.sequelize, async (t): Promise<Accepted | { refused: string }> => {
     const key = { issuer: c.iss, recipient: c.aud, sourceRecordId: c.sourceRecordId, sourceVersion: c.sourceVersion, purpose: c.purpose };
+    // The sender's head as it signed this notice (a resend may carry a newer one).
+    await keepHeads(ctx.models.WitnessedHead, t, [{ member: c.iss, head: c.head, exchange: 'correction', requestId: c.rid, message: notice }]);
     const held = await findRelayItem(ctx.models.CorrectionRelay, key, t);
     if (held) return { id: held.id, status: held.status };
     const own = await findCorrespondence(ctx.models.Correspondence, { municipality: c.iss, code: c.sub }, t);

@@ -9,15 +9,17 @@
 import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
 import { randomUUID } from 'node:crypto';
 import { checkLegalBasis } from '../../shared/consent-policy.ts';
+import { currentHead, keepHeads, type SeenHead } from '../../shared/access-log/heads.ts';
 import { adoptRequestId } from '../../shared/platform/context.ts';
 import { CLOCK_SKEW_SECONDS, peekJwt, sha256Hex } from '../../shared/crypto.ts';
 import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
+import { ACCESS_LOG_UNAVAILABLE } from '../../shared/access-log/chain.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
 import { signMessage, verifyMessage } from '../../shared/federation/messages.ts';
 import {
   answerClaimsSchema, GATEWAY_ID, MAX_MESSAGE_AGE_SECONDS, queryClaimsSchema, Typ,
-  type AnswerClaims, type ForwardSubject, type QueryClaims, type QueryResponse, type QuerySubject, type SubjectStatus,
+  type AnswerClaims, type LogHead, type ForwardSubject, type QueryClaims, type QueryResponse, type QuerySubject, type SubjectStatus,
 } from '../../shared/federation/protocol.ts';
 import { logMemberAccess, logMemberRefusal, type MemberAccess } from '../../shared/access-log/member-access.ts';
 import { GatewayActions } from '../access-log/actions.ts';
@@ -109,15 +111,17 @@ interface SourceReply {
   /** A's signed answer, unchanged, when it verified. */
   answer?: string;
   answerJti?: string;
+  /** A's log head, as its verified answer carried it. */
+  head?: SeenHead;
   results: Map<string, { status: SubjectStatus; reason?: string; retryAfter?: number; recordCount?: number }>;
 }
 
 /** Sends one source its envelope and reads its answer; a source that fails never fails the others. */
-async function askSource(ctx: GatewayContext, query: QueryClaims, compact: string, source: string, subjects: ForwardSubject[]): Promise<SourceReply> {
+async function askSource(ctx: GatewayContext, query: QueryClaims, compact: string, source: string, subjects: ForwardSubject[], head: LogHead): Promise<SourceReply> {
   const unavailable = (reason: string, retryAfter = ctx.config.RETRY_AFTER_SECONDS): SourceReply =>
     ({ results: new Map(subjects.map((s) => [s.ref, { status: 'source_unavailable' as const, reason, retryAfter }])) });
   const ttl = Math.max(1, Math.min(MAX_MESSAGE_AGE_SECONDS, query.exp - Math.floor(Date.now() / 1000)));
-  const forward = await signMessage({ aud: source, jti: randomUUID(), rid: query.rid, query: compact, subjects }, ctx.credentials.signer, Typ.FORWARD, ttl);
+  const forward = await signMessage({ aud: source, jti: randomUUID(), rid: query.rid, query: compact, subjects, head }, ctx.credentials.signer, Typ.FORWARD, ttl);
 
   let limiter = ctx.sourceLimiters.get(source);
   if (!limiter) {
@@ -175,7 +179,10 @@ async function askSource(ctx: GatewayContext, query: QueryClaims, compact: strin
   for (const ref of asked) {
     if (!results.has(ref)) results.set(ref, { status: 'source_unavailable', reason: 'missing_in_answer', retryAfter: ctx.config.RETRY_AFTER_SECONDS });
   }
-  return { answer: body.data.answer, answerJti: answer.jti, results };
+  return {
+    answer: body.data.answer, answerJti: answer.jti, results,
+    head: { member: source, head: answer.head, exchange: 'answer', requestId: query.rid, message: body.data.answer },
+  };
 }
 
 function accessEntry(query: QueryClaims, r: Routed, requestHash: string, action: string, status: SubjectStatus | 'forwarded', reason: string | null, details: Record<string, unknown>): MemberAccess {
@@ -196,9 +203,14 @@ function accessEntry(query: QueryClaims, r: Routed, requestHash: string, action:
   };
 }
 
-/** A query refused as a whole is logged too (one entry, no subject), then the problem goes back to B. */
+/**
+ * A query refused as a whole is logged too (one entry, no subject), then the problem goes back to
+ * B. A refusal that cannot be logged fails closed: B gets `503 access-log-unavailable` instead.
+ */
 async function logRefusal(ctx: GatewayContext, requester: Member, requestHash: string, err: unknown): Promise<void> {
   const e = err instanceof AppError ? err : undefined;
+  // The failed append itself is not logged again (it would fail the same way).
+  if (e?.code === ACCESS_LOG_UNAVAILABLE) return;
   await logMemberRefusal(ctx.models.AccessLog, requester, {
     action: GatewayActions.QUERY_REFUSE, actingMunicipality: requester.kind === 'municipality' ? requester.id : null,
     reason: e?.code ?? 'internal', requestHash,
@@ -225,6 +237,8 @@ export async function routeQuery(ctx: GatewayContext, requester: Member, compact
       await logMemberAccess(ctx.models.AccessLog, t, requester, decisions.map((r) => (r.result
         ? accessEntry(q, r, requestHash, GatewayActions.QUERY_ROUTE, r.result.status, r.result.reason ?? null, {})
         : accessEntry(q, r, requestHash, GatewayActions.QUERY_ROUTE, 'forwarded', null, {}))));
+      // B's head as B signed it, kept with the entries about its query.
+      await keepHeads(ctx.models.WitnessedHead, t, [{ member: q.iss, head: q.head, exchange: 'query', requestId: q.rid, message: compact }]);
       return decisions;
     });
   } catch (err) {
@@ -240,9 +254,11 @@ export async function routeQuery(ctx: GatewayContext, requester: Member, compact
     bySource.set(r.subject.source, group);
   }
   const replies = new Map<string, SourceReply>();
+  // Our head after the routing entries: every source keeps it from the envelope we sign.
+  const head = bySource.size > 0 ? await currentHead(ctx.sequelize) : undefined;
   await Promise.all([...bySource].map(async ([source, group]) => {
     try {
-      replies.set(source, await askSource(ctx, query, compact, source, group.map((r) => r.forward!)));
+      replies.set(source, await askSource(ctx, query, compact, source, group.map((r) => r.forward!), head!));
     } catch (err) {
       // One source's trouble never fails the others' subjects.
       ctx.logger.error({ err, source }, 'forwarding failed');
@@ -260,13 +276,17 @@ export async function routeQuery(ctx: GatewayContext, requester: Member, compact
   });
   const forwarded = routed.filter((r) => r.forward);
   if (forwarded.length > 0) {
-    await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, requester, forwarded.map((r) => {
-      const reply = replies.get(r.subject.source)!;
-      const got = reply.results.get(r.subject.ref)!;
-      return accessEntry(query, r, requestHash, GatewayActions.QUERY_ANSWER, got.status, got.status === 'ok' ? null : (got.reason ?? got.status), {
-        ...(reply.answerJti ? { answerJti: reply.answerJti } : {}), ...(got.recordCount !== undefined ? { recordCount: got.recordCount } : {}),
-      });
-    })));
+    await inTransaction(ctx.sequelize, async (t) => {
+      await logMemberAccess(ctx.models.AccessLog, t, requester, forwarded.map((r) => {
+        const reply = replies.get(r.subject.source)!;
+        const got = reply.results.get(r.subject.ref)!;
+        return accessEntry(query, r, requestHash, GatewayActions.QUERY_ANSWER, got.status, got.status === 'ok' ? null : (got.reason ?? got.status), {
+          ...(reply.answerJti ? { answerJti: reply.answerJti } : {}), ...(got.recordCount !== undefined ? { recordCount: got.recordCount } : {}),
+        });
+      }));
+      // Each source's head as its answer carried it.
+      await keepHeads(ctx.models.WitnessedHead, t, [...replies.values()].flatMap((r) => (r.head ? [r.head] : [])));
+    });
   }
   const counts: Record<string, number> = {};
   for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;

@@ -3,6 +3,7 @@ import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { defineAccessLog } from '../../shared/access-log/chain.ts';
 import { defineCheckpoints } from '../../shared/access-log/verify.ts';
+import { defineWitnessedHeads } from '../../shared/access-log/heads.ts';
 import { migrate } from '../../shared/platform/migrate.ts';
 import { ISSUER_MIGRATIONS } from './migrations/index.ts';
 import { checkpointAndWitness, gatewayWitness, runEvery, type PeriodicTask } from '../../shared/access-log/witness.ts';
@@ -40,9 +41,10 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
   const AccessLog = defineAccessLog(sequelize);
   // The issuer's own checkpoints and the gateway's countersignatures of them.
   const Checkpoint = defineCheckpoints(sequelize);
+  const WitnessedHead = defineWitnessedHeads(sequelize);
   await migrate(sequelize, ISSUER_MIGRATIONS);
   const client = createMemberClient(credentials);
-  const ctx: IssuerContext = { config, logger: log, sequelize, models: { AccessLog }, credentials, client, revocations };
+  const ctx: IssuerContext = { config, logger: log, sequelize, models: { AccessLog, WitnessedHead }, credentials, client, revocations };
 
   // Small bodies only: a batch of MAX_CODES_PER_BATCH My Numbers is about 8 kB.
   const app = createBaseApp(log, { bodyLimit: '16kb' });

@@ -26,6 +26,7 @@ import { createFederationServer } from './federation-app.ts';
 import { startRegistrationWorker } from './codes/service.ts';
 import { bulkQueryRoutes } from './asking/bulk/routes.ts';
 import { startBulkRunner } from './asking/bulk/runner.ts';
+import { settleInterruptedQueries } from './asking/interrupted.ts';
 import { healthRoutes } from './health/routes.ts';
 import { correctionRoutes } from './corrections/routes.ts';
 import { enqueueCorrectionNotices, startCorrectionOutbox } from './corrections/outbox.ts';
@@ -88,6 +89,8 @@ export async function createMunicipality(
   const models = defineModels(sequelize);
   await prepareSchema(sequelize);
   const ctx: MunicipalityContext = { config, sequelize, models, logger: log };
+  // Before any worker starts: no clerk waits on a query the last stop left half done.
+  await settleInterruptedQueries(ctx);
   const federation = connectFederation(ctx, options.directory);
   const poll = options.outboxPollSeconds;
   const registrations = federation ? startRegistrationWorker(ctx, federation.link, poll ? poll * 1000 : undefined, options.registrationConcurrency) : undefined;

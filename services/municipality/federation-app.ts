@@ -7,6 +7,7 @@ import type { MunicipalityContext } from './context.ts';
 import type { FederationRuntime } from './federation/connect.ts';
 import { recordRequestRoutes } from './answering/routes.ts';
 import { correctionFederationRoutes } from './corrections/routes.ts';
+import { MEMBER_HEADS_PATH, headsForAsker } from '../../shared/access-log/heads.ts';
 
 /** The federation (mTLS) app: only members with a CA certificate reach it; only the gateway may ask. */
 export function createFederationApp(ctx: MunicipalityContext, runtime: FederationRuntime): Express {
@@ -21,6 +22,10 @@ export function createFederationApp(ctx: MunicipalityContext, runtime: Federatio
   app.use(identity);
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', member: ctx.config.MUNICIPALITY_CODE });
+  });
+  // Any member may ask which heads of its own log we saw in its messages (to verify that log).
+  app.get(MEMBER_HEADS_PATH, requireMember(['municipality', 'gateway', 'issuer']), async (req, res) => {
+    res.json(await headsForAsker(ctx.models.WitnessedHead, memberOf(req).id, req.query));
   });
   app.use(requireMember(['gateway']));
   app.use(recordRequestRoutes(ctx, runtime.link, (req) => memberOf(req).id));

@@ -6,6 +6,7 @@
 import { DataTypes, Model, QueryTypes, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
 import { sha256Hex } from '../crypto.ts';
 import { currentRequestId } from '../platform/context.ts';
+import { AppError } from '../platform/errors.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -146,9 +147,31 @@ export async function appendAccess(log: AccessLogModel, transaction: Transaction
   return (await appendAccessBatch(log, transaction, [input]))[0]!;
 }
 
-/** Appends several entries in one statement (bulk queries log one entry per subject). */
+/** The stable problem code of an access that did not happen because its log entry could not be written. */
+export const ACCESS_LOG_UNAVAILABLE = 'access-log-unavailable';
+
+/**
+ * Appends several entries in one statement (bulk queries log one entry per subject). Fails
+ * closed (DESIGN.md §5): when the entries cannot be written, this throws a 503
+ * `access-log-unavailable`, the caller's transaction rolls back with it, and the access it was to
+ * record does not happen. No caller catches it: an unlogged access is no access.
+ */
 export async function appendAccessBatch(log: AccessLogModel, transaction: Transaction, inputs: AccessInput[]): Promise<ChainedRow[]> {
   if (inputs.length === 0) return [];
+  try {
+    return await appendChained(log, transaction, inputs);
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    const refused = new AppError(503, ACCESS_LOG_UNAVAILABLE, 'The access log could not be written, so the operation was not carried out', {
+      field: ACCESS_LOG_TABLE, rule: 'every access is logged before it takes effect; retry when the log is writable', retryAfter: 30,
+    });
+    // The database's own words go to the server log with the error, never into the problem.
+    refused.cause = err;
+    throw refused;
+  }
+}
+
+async function appendChained(log: AccessLogModel, transaction: Transaction, inputs: AccessInput[]): Promise<ChainedRow[]> {
   const sequelize = log.sequelize!;
   if (sequelize.getDialect() === 'postgres') {
     // Serialize appenders on PostgreSQL the way IMMEDIATE does on SQLite.

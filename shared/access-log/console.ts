@@ -19,6 +19,7 @@ import {
 } from './query.ts';
 import { heldCheckpoints, listCheckpoints, verifyChain, type CheckpointModel, type CheckpointView, type HeldCheckpoint, type VerifyReport } from './verify.ts';
 import { checkpointAndWitness, type Witness } from './witness.ts';
+import type { HeadSource } from './heads.ts';
 import { inTransaction } from '../platform/db.ts';
 import { AppError, notFound } from '../platform/errors.ts';
 import type { Signer } from '../federation/messages.ts';
@@ -63,6 +64,8 @@ export interface AuditConsole {
   witness?: Witness;
   /** Checkpoints of this member's log that others hold (so a rewrite here cannot hide). */
   remoteCheckpoints?: () => Promise<HeldCheckpoint[]>;
+  /** Heads of this member's log that others saw in its messages, fetched from each (the tail since the last checkpoint). */
+  witnessedHeads?: () => Promise<{ held: HeldCheckpoint[]; sources: HeadSource[] }>;
   /** The other hops of a request (the gateway's entries, for a municipality). */
   remoteTrace?: (requestId: string) => Promise<TraceHop[]>;
   /** Reconciliation with another member's log, where the member has a counterpart. */
@@ -144,7 +147,12 @@ export async function exportEntries(c: AuditConsole, actor: StaffActor, filter: 
   return iterateEntries(c.AccessLog, filterDetails(filter));
 }
 
-export type VerifyResult = VerifyReport & { checkpointsRejected: number; remoteCheckpoints: 'checked' | 'unavailable' | 'none' };
+export type VerifyResult = VerifyReport & {
+  checkpointsRejected: number;
+  remoteCheckpoints: 'checked' | 'unavailable' | 'none';
+  /** The heads others hold of this log, per holder (a holder that could not be asked says why). */
+  witnessedHeads: { checked: number; sources: HeadSource[] };
+};
 
 /**
  * Verifies this member's chain against every checkpoint it can see: its own (signatures checked),
@@ -165,12 +173,23 @@ export async function verifyLog(c: AuditConsole, actor: StaffActor): Promise<Ver
       c.logger.warn({ err: (err as Error).message }, 'checkpoints held elsewhere unavailable; verifying against local ones only');
     }
   }
-  const report = await verifyChain(c.sequelize, { member: c.member, checkpoints: [...own.checkpoints, ...remote] });
+  let heads: { held: HeldCheckpoint[]; sources: HeadSource[] } = { held: [], sources: [] };
+  if (c.witnessedHeads) {
+    try {
+      heads = await c.witnessedHeads();
+    } catch (err) {
+      c.logger.warn({ err: (err as Error).message }, 'witnessed heads unavailable; verifying against checkpoints only');
+    }
+  }
+  const report = await verifyChain(c.sequelize, { member: c.member, checkpoints: [...own.checkpoints, ...remote, ...heads.held] });
   await inTransaction(c.sequelize, (t) => c.logAccess(t, actor, {
     action: c.actions.verify, outcome: 'allowed',
-    details: { ok: report.ok, entries: report.entries, ...(report.broken ? { brokenSeq: report.broken.seq, kind: report.broken.kind } : {}) },
+    details: {
+      ok: report.ok, entries: report.entries, witnessedHeads: heads.held.length,
+      ...(report.broken ? { brokenSeq: report.broken.seq, kind: report.broken.kind } : {}),
+    },
   }));
-  return { ...report, checkpointsRejected: own.rejected.length, remoteCheckpoints };
+  return { ...report, checkpointsRejected: own.rejected.length, remoteCheckpoints, witnessedHeads: { checked: heads.held.length, sources: heads.sources } };
 }
 
 /** Signs the current head now and, when a witness is wired, has it countersigned; logged as the officer's act. */

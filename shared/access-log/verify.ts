@@ -25,8 +25,13 @@ export interface ChainBreak {
   detail: string;
   expected?: string | number;
   actual?: string | number;
-  /** The checkpoint that contradicts the chain (kinds checkpoint-contradiction and truncation). */
-  checkpoint?: { member: string; seq: number; hash: string; at: string; heldBy: string | null; witnessedBy: string | null };
+  /** The checkpoint or witnessed head that contradicts the chain (kinds checkpoint-contradiction and truncation). */
+  checkpoint?: { member: string; seq: number; hash: string; at: string; heldBy: string | null; witnessedBy: string | null; exchange?: string };
+  /**
+   * For a contradiction: the highest seq a checkpoint or witnessed head vouched for before it and
+   * the chain agreed with, so the altered entry lies after this one and at or before `seq`.
+   */
+  lastAgreeingSeq?: number;
 }
 
 export interface VerifyReport {
@@ -47,6 +52,8 @@ export interface HeldCheckpoint {
   at: string;
   heldBy: string | null;
   witnessedBy: string | null;
+  /** For a head another member saw in a message (heads.ts): the exchange it came in. */
+  exchange?: string;
 }
 
 export interface VerifyOptions {
@@ -114,6 +121,7 @@ export async function verifyChain(sequelize: Sequelize, options: VerifyOptions):
   const checkpoints = [...(options.checkpoints ?? [])].filter((c) => c.member === options.member).sort((a, b) => a.seq - b.seq);
   let nextCheckpoint = 0;
   let agreeing = 0;
+  let lastAgreeingSeq = 0;
   let entries = 0;
   let expectedSeq = 1;
   let expectedPrev = GENESIS_HASH;
@@ -121,8 +129,13 @@ export async function verifyChain(sequelize: Sequelize, options: VerifyOptions):
   const report = (broken?: ChainBreak): VerifyReport => ({
     ok: !broken, member: options.member, entries, head, checkpoints: { checked: agreeing + (broken?.checkpoint ? 1 : 0), agreeing }, ...(broken ? { broken } : {}),
   });
-  const describe = (c: HeldCheckpoint) => ({ member: c.member, seq: c.seq, hash: c.hash, at: c.at, heldBy: c.heldBy, witnessedBy: c.witnessedBy });
-  const whose = (c: HeldCheckpoint) => `held by ${c.heldBy ?? 'this member'}${c.witnessedBy ? `, witnessed by ${c.witnessedBy}` : ''}`;
+  const describe = (c: HeldCheckpoint) => ({
+    member: c.member, seq: c.seq, hash: c.hash, at: c.at, heldBy: c.heldBy, witnessedBy: c.witnessedBy, ...(c.exchange ? { exchange: c.exchange } : {}),
+  });
+  const whose = (c: HeldCheckpoint) => (c.exchange
+    ? `held by ${c.heldBy ?? 'this member'}, seen in a ${c.exchange}`
+    : `held by ${c.heldBy ?? 'this member'}${c.witnessedBy ? `, witnessed by ${c.witnessedBy}` : ''}`);
+  const what = (c: HeldCheckpoint) => (c.exchange ? 'witnessed head' : 'checkpoint');
 
   // A checkpoint at seq 0 vouches for the empty log: any hash but genesis contradicts.
   while (checkpoints[nextCheckpoint] && checkpoints[nextCheckpoint]!.seq < 1) {
@@ -175,11 +188,12 @@ export async function verifyChain(sequelize: Sequelize, options: VerifyOptions):
         if (c.hash !== row.hash) {
           return report({
             seq, kind: 'checkpoint-contradiction',
-            detail: `checkpoint of ${c.at} (${whose(c)}) says entry ${seq} has hash ${short(c.hash)}, the chain has ${short(row.hash)}: the chain was rewritten at or before seq ${seq}${agreeing ? ` (after the last agreeing checkpoint)` : ''}`,
-            expected: c.hash, actual: row.hash, checkpoint: describe(c),
+            detail: `${what(c)} of ${c.at} (${whose(c)}) says entry ${seq} has hash ${short(c.hash)}, the chain has ${short(row.hash)}: the chain was rewritten and re-hashed, first at an entry after seq ${lastAgreeingSeq} (the last one vouched for and agreeing) and at or before seq ${seq}`,
+            expected: c.hash, actual: row.hash, checkpoint: describe(c), lastAgreeingSeq,
           });
         }
         agreeing++;
+        lastAgreeingSeq = seq;
       }
       entries++;
       expectedSeq = seq + 1;
@@ -192,8 +206,8 @@ export async function verifyChain(sequelize: Sequelize, options: VerifyOptions):
   if (beyond) {
     return report({
       seq: expectedSeq, kind: 'missing-entry',
-      detail: `the chain ends at seq ${expectedSeq - 1}, but a checkpoint of ${beyond.at} (${whose(beyond)}) vouches for seq ${beyond.seq}: the log was truncated`,
-      expected: beyond.seq, actual: expectedSeq - 1, checkpoint: describe(beyond),
+      detail: `the chain ends at seq ${expectedSeq - 1}, but a ${what(beyond)} of ${beyond.at} (${whose(beyond)}) vouches for seq ${beyond.seq}: the log was truncated`,
+      expected: beyond.seq, actual: expectedSeq - 1, checkpoint: describe(beyond), lastAgreeingSeq,
     });
   }
   return report();

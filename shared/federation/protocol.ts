@@ -81,6 +81,17 @@ const requestId = z.string().min(8).max(128);
 /** Claims every signed member message carries (signMessage sets iat/exp; verifyJwt requires them). */
 const signed = { jti, iat: z.number().int(), exp: z.number().int() };
 
+/**
+ * The sender's access-log head when it signed (docs/PROTOCOL.md §3.0): the seq and hash of its
+ * last entry (seq 0 and 64 zeros for an empty log). Every receiver keeps it, so the tail of the
+ * sender's log is witnessed with every exchange, not only at the next checkpoint.
+ */
+export const logHeadSchema = z.object({
+  seq: z.number().int().min(0),
+  hash: z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 hex hash'),
+}).strict();
+export type LogHead = z.infer<typeof logHeadSchema>;
+
 /** The consent terms B recorded, as B signs them into the query. A checks them itself. */
 export const consentTermsSchema = z.object({
   id: z.string().min(1).max(64),
@@ -132,6 +143,8 @@ export const queryClaimsSchema = z.object({
   /** The staff member at B who asked (local id; B alone can resolve it). */
   actor: z.string().min(1).max(64),
   subjects: z.array(querySubjectSchema).min(1).max(5000),
+  /** B's access-log head when it signed. */
+  head: logHeadSchema,
 }).strict();
 export type QueryClaims = z.infer<typeof queryClaimsSchema>;
 
@@ -188,6 +201,8 @@ export const forwardClaimsSchema = z.object({
   /** B's query, byte for byte (a bulk query of thousands of subjects is megabytes, hence its own bound). */
   query: compactBatch,
   subjects: z.array(forwardSubjectSchema).min(1).max(5000),
+  /** The gateway's access-log head when it signed. */
+  head: logHeadSchema,
 }).strict();
 export type ForwardClaims = z.infer<typeof forwardClaimsSchema>;
 
@@ -211,6 +226,8 @@ export const answerClaimsSchema = z.object({
   /** The jti of B's query this answers; B refuses an answer to another query. */
   queryJti: jti,
   results: z.array(answerResultSchema),
+  /** A's access-log head when it signed (after the entries of this answer). */
+  head: logHeadSchema,
 }).strict();
 export type AnswerClaims = z.infer<typeof answerClaimsSchema>;
 
@@ -346,6 +363,8 @@ export const correctionClaimsSchema = z.object({
   /** Purpose of the release this notice follows up; the record is disclosed as for that purpose. */
   purpose: z.enum(PURPOSES),
   record: compact,
+  /** A's access-log head when it signed. */
+  head: logHeadSchema,
 }).strict();
 export type CorrectionClaims = z.infer<typeof correctionClaimsSchema>;
 

@@ -11,7 +11,7 @@ import { sealMessage, signMessage } from '../../shared/federation/messages.ts';
 import { CORRECTION_NOTICES_PATH, Typ } from '../../shared/federation/protocol.ts';
 import { findProduct } from '../../services/municipality/vaccinations/catalogue.ts';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
-import { newKey } from '../fixtures/factories.ts';
+import { newKey, EMPTY_HEAD } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
 import { moveResident, type Moved } from '../security/support.ts';
 
@@ -155,7 +155,7 @@ describe('corrections propagate to municipalities that imported the record', () 
       aud: B, jti: randomUUID(), rid, noticeJti: jti, sourceRecordId: record.recordId, sourceVersion: record.version + 1, resource,
     }, a.signer, Typ.CORRECTION_RECORD, fed.credentials(B).encryption, 600);
     const again = await signMessage({
-      aud: B, jti, rid, sub: code, sourceRecordId: record.recordId, sourceVersion: record.version + 1, change: 'voided', purpose: 'certificate-issuance', record: sealed,
+      aud: B, jti, rid, sub: code, sourceRecordId: record.recordId, sourceVersion: record.version + 1, change: 'voided', purpose: 'certificate-issuance', record: sealed, head: EMPTY_HEAD,
     }, a.signer, Typ.CORRECTION, 600);
     const asGateway = createMemberClient(fed.credentials('gateway'));
     try {
@@ -174,7 +174,7 @@ describe('corrections propagate to municipalities that imported the record', () 
     const copy = await copyAtB(record.recordId);
     const notice = (iss: string, signer = fed.credentials(iss).signer, sub = 'A'.repeat(26)) => signMessage({
       aud: B, jti: randomUUID(), rid: randomUUID(), sub, sourceRecordId: record.recordId, sourceVersion: 99, change: 'corrected',
-      purpose: 'certificate-issuance', record: 'e30.e30.e30.e30.e30',
+      purpose: 'certificate-issuance', record: 'e30.e30.e30.e30.e30', head: EMPTY_HEAD,
     }, signer, Typ.CORRECTION, 600);
 
     // Sent by B's certificate in A's name: the gateway refuses (the signer must be the sender).

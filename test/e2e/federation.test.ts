@@ -26,6 +26,7 @@ import { startTestFederation, type RunningFederation } from '../fixtures/federat
 import { api } from '../fixtures/http.ts';
 import { databaseContents } from '../fixtures/database.ts';
 import { foreignCredentials } from '../fixtures/pki.ts';
+import { EMPTY_HEAD } from '../fixtures/factories.ts';
 
 const A = '293610'; // Tawaramoto: the resident's previous municipality, answers
 const B = '112241'; // Toda: the new municipality, asks
@@ -127,7 +128,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
       };
     }));
     const compact = await signMessage({
-      aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'e2e-clerk', subjects, ...claims,
+      aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'e2e-clerk', subjects, head: EMPTY_HEAD, ...claims,
     }, toda.signer, Typ.QUERY);
     return { compact, jti, rid };
   }
@@ -139,7 +140,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
       ref: s.ref, code: movers.main.codeAtA!,
       requesterAttestation: await attestation(B, s.sub), sourceAttestation: await attestation(A, movers.main.codeAtA!),
     })));
-    return signMessage({ aud: A, jti: randomUUID(), rid: q.rid, query: compact, subjects, ...options.claims }, options.signer ?? gw.signer, Typ.FORWARD);
+    return signMessage({ aud: A, jti: randomUUID(), rid: q.rid, query: compact, subjects, head: EMPTY_HEAD, ...options.claims }, options.signer ?? gw.signer, Typ.FORWARD);
   }
 
   const signRaw = (claims: Record<string, unknown>, signer: Signer, typ: string) =>

@@ -19,6 +19,7 @@ import { GATEWAY_MIGRATIONS } from '../../gateway/migrations/index.ts';
 import { ISSUER_MIGRATIONS } from '../../services/issuer/migrations/index.ts';
 import { ACCESS_LOG_TABLE, appendAccess, defineAccessLog } from '../../shared/access-log/chain.ts';
 import { CHECKPOINT_TABLE, defineCheckpoints, verifyChain } from '../../shared/access-log/verify.ts';
+import { WITNESSED_HEADS_TABLE, defineWitnessedHeads } from '../../shared/access-log/heads.ts';
 import { migrate, MIGRATIONS_TABLE, type Migration } from '../../shared/platform/migrate.ts';
 import { memberDatabase, onPostgres, openMemberDatabase } from '../fixtures/database.ts';
 
@@ -36,12 +37,12 @@ interface Kind {
 const KINDS: Kind[] = [
   {
     name: 'municipality', migrations: MUNICIPALITY_MIGRATIONS, models: (s) => defineModels(s) as never,
-    appendOnly: [ACCESS_LOG_TABLE, CHECKPOINT_TABLE, 'alerts', 'correction_notices', 'resident_notices'],
+    appendOnly: [ACCESS_LOG_TABLE, CHECKPOINT_TABLE, WITNESSED_HEADS_TABLE, 'alerts', 'correction_notices', 'resident_notices'],
   },
-  { name: 'gateway', migrations: GATEWAY_MIGRATIONS, models: (s) => defineGatewayModels(s) as never, appendOnly: [ACCESS_LOG_TABLE, CHECKPOINT_TABLE, 'alerts'] },
+  { name: 'gateway', migrations: GATEWAY_MIGRATIONS, models: (s) => defineGatewayModels(s) as never, appendOnly: [ACCESS_LOG_TABLE, CHECKPOINT_TABLE, WITNESSED_HEADS_TABLE, 'alerts'] },
   {
-    name: 'issuer', migrations: ISSUER_MIGRATIONS, models: (s) => ({ AccessLog: defineAccessLog(s), Checkpoint: defineCheckpoints(s) }) as never,
-    appendOnly: [ACCESS_LOG_TABLE, CHECKPOINT_TABLE],
+    name: 'issuer', migrations: ISSUER_MIGRATIONS, models: (s) => ({ AccessLog: defineAccessLog(s), Checkpoint: defineCheckpoints(s), WitnessedHead: defineWitnessedHeads(s) }) as never,
+    appendOnly: [ACCESS_LOG_TABLE, CHECKPOINT_TABLE, WITNESSED_HEADS_TABLE],
   },
 ];
 

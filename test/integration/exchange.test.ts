@@ -26,6 +26,7 @@ import { toImmunization } from '../../services/municipality/vaccinations/fhir.ts
 import { api } from '../fixtures/http.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, TEST_PASSWORD, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { createTestPki, type TestPki } from '../fixtures/pki.ts';
+import { EMPTY_HEAD } from '../fixtures/factories.ts';
 
 const A = '293610';
 const B = '112241';
@@ -106,7 +107,7 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
   /** Tawaramoto's signed answer, forged by whoever holds its key (here: the test). */
   async function answer(query: QueryClaims, result: Partial<AnswerResult>, signer = pki.credentials(A).signer) {
     const results = [{ ref: query.subjects[0]!.ref, status: 'ok', ...result }];
-    return signMessage({ aud: B, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results }, signer, Typ.ANSWER);
+    return signMessage({ aud: B, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results, head: EMPTY_HEAD }, signer, Typ.ANSWER);
   }
 
   async function records(query: QueryClaims, overrides: Record<string, unknown> = {}, recipient = pki.credentials(B).encryption) {

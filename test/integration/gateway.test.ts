@@ -34,6 +34,7 @@ import {
   writeTestDirectory, type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,
 } from '../fixtures/pki.ts';
 import { databaseContents } from '../fixtures/database.ts';
+import { EMPTY_HEAD } from '../fixtures/factories.ts';
 
 const TODA = '112241';
 const TAWARAMOTO = '293610';
@@ -161,7 +162,7 @@ async function answerForward(creds: MemberCredentials, source: Source, compact: 
       creds.signer, Typ.RECORDS, await directory.encryptionKey(requester));
     results.push({ ref: f.ref, status: 'ok', records, recordCount: person.records.length });
   }
-  return signMessage({ aud: requester, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results }, creds.signer, Typ.ANSWER);
+  return signMessage({ aud: requester, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results, head: EMPTY_HEAD }, creds.signer, Typ.ANSWER);
 }
 
 /* ---------- the requesting side (B = Toda) ---------- */
@@ -237,7 +238,7 @@ describe('gateway: routing a cross-municipality query', () => {
     const jti = String(claims.jti ?? randomUUID());
     const rid = String(claims.rid ?? `rid-${randomUUID()}`);
     const subjects = await buildSubjects(specs, jti);
-    const compact = await signMessage({ aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'clerk-7', subjects, ...claims },
+    const compact = await signMessage({ aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'clerk-7', subjects, head: EMPTY_HEAD, ...claims },
       todaCreds().signer, Typ.QUERY);
     return { compact, jti, rid };
   }

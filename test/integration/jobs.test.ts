@@ -24,6 +24,7 @@ import { isRetryable, retryDelaySeconds } from '../../services/municipality/aski
 import { api } from '../fixtures/http.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { createTestPki, type TestPki } from '../fixtures/pki.ts';
+import { EMPTY_HEAD } from '../fixtures/factories.ts';
 
 const A = '293610';
 const B = '112241';
@@ -70,7 +71,7 @@ describe('bulk jobs: the runner at one municipality', () => {
       }, pki.credentials(A).signer, Typ.RECORDS, pki.credentials(B).encryption);
       results.push({ ref: s.ref, status: 'ok', records, recordCount: RECORDS_PER_SUBJECT });
     }
-    return signMessage({ aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, results }, pki.credentials(A).signer, Typ.ANSWER);
+    return signMessage({ aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, results, head: EMPTY_HEAD }, pki.credentials(A).signer, Typ.ANSWER);
   }
 
   before(async function () {

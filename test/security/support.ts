@@ -19,6 +19,7 @@ import {
 } from '../../shared/federation/protocol.ts';
 import type { RunningFederation } from '../fixtures/federation.ts';
 import { api, type ApiResponse } from '../fixtures/http.ts';
+import { EMPTY_HEAD } from '../fixtures/factories.ts';
 
 /* ---------- figures ---------- */
 
@@ -234,7 +235,7 @@ export async function sealIdentity(b: MemberCredentials, a: MemberCredentials, j
 export async function signQuery(b: MemberCredentials, subjects: QuerySubject[], overrides: Record<string, unknown> = {}, ttl?: number): Promise<{ compact: string; jti: string; rid: string }> {
   const jti = String(overrides.jti ?? randomUUID());
   const rid = String(overrides.rid ?? `sec-${randomUUID()}`);
-  const compact = await signMessage({ aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'staff-under-test', subjects, ...overrides }, b.signer, Typ.QUERY, ttl);
+  const compact = await signMessage({ aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'staff-under-test', subjects, head: EMPTY_HEAD, ...overrides }, b.signer, Typ.QUERY, ttl);
   return { compact, jti, rid };
 }
 
@@ -264,7 +265,7 @@ export async function genuineQuery(b: MemberCredentials, a: MemberCredentials, m
 export async function signForward(gateway: MemberCredentials, aud: string, query: string, subjects: ForwardSubject[], overrides: Record<string, unknown> = {}, ttl?: number): Promise<{ compact: string; jti: string }> {
   const jti = String(overrides.jti ?? randomUUID());
   const rid = String(overrides.rid ?? peekJwt(query).claims.rid ?? `sec-${randomUUID()}`);
-  const compact = await signMessage({ aud, jti, rid, query, subjects, ...overrides }, gateway.signer, Typ.FORWARD, ttl);
+  const compact = await signMessage({ aud, jti, rid, query, subjects, head: EMPTY_HEAD, ...overrides }, gateway.signer, Typ.FORWARD, ttl);
   return { compact, jti };
 }
 

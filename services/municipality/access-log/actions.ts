@@ -25,6 +25,8 @@ export const Actions = {
   EXCEPTION_REQUEST: 'exchange.exception.request',
   EXCEPTION_APPROVE: 'exchange.exception.approve',
   QUERY_ANSWER: 'exchange.query.answer',
+  /** A subject of a query a stopped process left in flight, settled at the next start as source_unavailable/interrupted. */
+  QUERY_INTERRUPTED: 'exchange.query.interrupted',
   RECORDS_IMPORT: 'exchange.records.import',
   BULK_CREATE: 'exchange.bulk.create',
   BULK_READ: 'exchange.bulk.read',

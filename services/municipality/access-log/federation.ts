@@ -4,6 +4,7 @@ import {
 } from '../../../shared/access-log/witness.ts';
 import { listCheckpoints } from '../../../shared/access-log/verify.ts';
 import { GATEWAY_ID } from '../../../shared/federation/protocol.ts';
+import { federationHeadHolders, fetchHeldHeads } from '../../../shared/access-log/heads.ts';
 import type { MunicipalityContext } from '../context.ts';
 import type { FederationRuntime } from '../federation/connect.ts';
 import type { AuditHooks } from './service.ts';
@@ -34,5 +35,12 @@ export function federationAuditHooks(ctx: MunicipalityContext, runtime: Federati
       return keepPeerCheckpoints({ Checkpoints: ctx.models.Checkpoint, self: link.signer, peer: GATEWAY_ID, peerKey: await gateway.gatewayKey(), published, logger: ctx.logger });
     },
     gatewayEntries: (q) => fetchGatewayEntries(gateway, link.self, q),
+    // The gateway saw our queries and answers; each peer saw our answers (and queries forwarded to it).
+    async witnessedHeads() {
+      return fetchHeldHeads(runtime.client, link.self, await federationHeadHolders(runtime.directory, link.gatewayUrl, link.self), {
+        // A peer that does not answer soon is reported as unavailable; the others still count.
+        timeoutMs: Math.min(link.timeoutMs, 5000),
+      });
+    },
   };
 }

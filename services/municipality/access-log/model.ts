@@ -1,9 +1,15 @@
 import { Op, type Sequelize, type Transaction } from 'sequelize';
 import { defineAccessLog, type AccessLogModel } from '../../../shared/access-log/chain.ts';
 import { defineCheckpoints } from '../../../shared/access-log/verify.ts';
+import { defineWitnessedHeads } from '../../../shared/access-log/heads.ts';
 
-/** The hash-chained access log and its signed checkpoints (docs/DESIGN.md §5.2). */
-export const defineAccessLogModels = (sequelize: Sequelize) => ({ AccessLog: defineAccessLog(sequelize), Checkpoint: defineCheckpoints(sequelize) });
+/**
+ * The hash-chained access log, its signed checkpoints, and the heads of the gateway's and peers'
+ * logs their signed messages carried (docs/DESIGN.md §5.2).
+ */
+export const defineAccessLogModels = (sequelize: Sequelize) => ({
+  AccessLog: defineAccessLog(sequelize), Checkpoint: defineCheckpoints(sequelize), WitnessedHead: defineWitnessedHeads(sequelize),
+});
 
 /** The owning folder adds its tables to the context's models (see context.ts). */
 declare module '../context.ts' {

@@ -36,6 +36,8 @@ export interface AuditHooks {
   witness?: Witness;
   /** Checkpoints of this municipality's log that the gateway holds (so a rewrite here cannot hide). */
   gatewayCheckpoints?: () => Promise<HeldCheckpoint[]>;
+  /** Heads of this municipality's log that the gateway and peers saw in its messages. */
+  witnessedHeads?: AuditConsole['witnessedHeads'];
   /** Fetches the gateway's newest checkpoints of its own log and keeps countersigned copies here. */
   keepGatewayCheckpoints?: () => Promise<{ kept: number; contradictions: { seq: number; rule: string }[] }>;
   /** The gateway's entries about this municipality's exchanges (metadata only). */
@@ -58,6 +60,7 @@ export function municipalityConsole(ctx: MunicipalityContext, hooks: AuditHooks 
     signer: hooks.signer,
     witness: hooks.witness,
     remoteCheckpoints: hooks.gatewayCheckpoints,
+    witnessedHeads: hooks.witnessedHeads,
     remoteTrace: gatewayEntries ? async (requestId) => [{ member: GATEWAY_ID, entries: await gatewayEntries({ requestId }) }] : undefined,
     reconcile: gatewayEntries ? (range) => reconcileWithGateway(ctx, range, gatewayEntries) : undefined,
   };

@@ -11,6 +11,7 @@ import { logMemberRefusal } from '../../../shared/access-log/member-access.ts';
 import { randomUUID } from 'node:crypto';
 import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../../shared/platform/concurrency.ts';
 import { appendAccessBatch, type AccessInput } from '../../../shared/access-log/chain.ts';
+import { currentHead, keepHeads } from '../../../shared/access-log/heads.ts';
 import { ResidentConsentRefused, checkLegalBasis, residentTermsDiffer, verifyResidentConsent } from '../../../shared/consent-policy.ts';
 import { adoptRequestId } from '../../../shared/platform/context.ts';
 import { peekJwt, sha256Hex, verifyPayload } from '../../../shared/crypto.ts';
@@ -104,10 +105,18 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
       details: { status: d.status, ref: d.ref, via: GATEWAY_ID, forwardJti: forward.jti, ...(d.elements ? { elements: d.elements } : {}) },
     };
   });
-  await ctx.sequelize.transaction((t) => appendAccessBatch(ctx.models.AccessLog, t, entries));
+  await ctx.sequelize.transaction(async (t) => {
+    await appendAccessBatch(ctx.models.AccessLog, t, entries);
+    // The gateway's head (its envelope) and B's head (B's own query), as they signed them.
+    await keepHeads(ctx.models.WitnessedHead, t, [
+      { member: GATEWAY_ID, head: forward.head, exchange: 'forward', requestId: query.rid, message: forwardJws },
+      { member: query.iss, head: query.head, exchange: 'query', requestId: query.rid, message: forward.query },
+    ]);
+  });
 
+  // Our head after this answer's own entries: the gateway and B keep it, so they witness them.
   return signMessage({
-    aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti,
+    aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti, head: await currentHead(ctx.sequelize),
     results: decisions.map((d) => ({
       ref: d.ref, status: d.status, ...(d.reason && d.status !== 'ok' ? { reason: d.reason } : {}),
       ...(d.records ? { records: d.records, recordCount: d.recordIds.length } : {}),

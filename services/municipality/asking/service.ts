@@ -7,6 +7,7 @@
 import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import { randomUUID } from 'node:crypto';
 import { appendAccessBatch, type AccessInput } from '../../../shared/access-log/chain.ts';
+import { currentHead, keepHeads, type SeenHead } from '../../../shared/access-log/heads.ts';
 import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../../shared/platform/concurrency.ts';
 import { checkLegalBasis } from '../../../shared/consent-policy.ts';
 import { sha256Hex, peekJwt } from '../../../shared/crypto.ts';
@@ -84,13 +85,15 @@ export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, in
     bySource.set(p.source, [...(bySource.get(p.source) ?? []), p]);
   }
   const batches: Batch[] = [];
+  // Our log head goes into every query we sign (docs/PROTOCOL.md §3.0): one index lookup per query.
+  const head = bySource.size > 0 ? await currentHead(ctx.sequelize) : undefined;
   for (const [source, members] of bySource) {
     const jti = randomUUID();
     const subjects = await mapWithLimit(members, SUBJECTS_IN_FLIGHT, async (p) => {
       p.queryJti = jti;
       return { ...p.subject!, sealed: await sealIdentity(fed, p, jti) };
     });
-    const query = await signMessage({ aud: GATEWAY_ID, jti, rid: requestId, purpose: input.purpose, actor: actor.staffId, subjects }, fed.signer, Typ.QUERY);
+    const query = await signMessage({ aud: GATEWAY_ID, jti, rid: requestId, purpose: input.purpose, actor: actor.staffId, subjects, head }, fed.signer, Typ.QUERY);
     batches.push({ source, jti, query, requestHash: sha256Hex(query), members });
   }
   const hashOf = (p: Prepared) => batches.find((b) => b.jti === p.queryJti)?.requestHash ?? null;
@@ -113,7 +116,8 @@ export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, in
     ref: p.ref, addresseeNumber: p.resident.addresseeNumber, source: p.source,
     status: p.local?.status ?? 'source_unavailable', reason: p.local?.reason, retryAfter: p.local?.retryAfter, recordCount: 0, imported: 0,
   }]));
-  const imports = (await Promise.all(batches.map((b) => sendBatch(ctx, fed, b, input.purpose, requestId, outcomes)))).flat();
+  const heads: SeenHead[] = [];
+  const imports = (await Promise.all(batches.map((b) => sendBatch(ctx, fed, b, input.purpose, requestId, outcomes, heads)))).flat();
 
   // Imports and their log entries commit together; importing twice changes nothing.
   await ctx.sequelize.transaction(async (t) => {
@@ -138,6 +142,8 @@ export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, in
       return { queryJti: b.jti, ref: p.ref, status: o.status, reason: o.reason ?? null, recordCount: o.recordCount, importedCount: o.imported, retryAfter: o.retryAfter ?? null };
     })));
     await appendAccessBatch(ctx.models.AccessLog, t, entries);
+    // The sources' heads their answers carried, kept with the entries about those answers.
+    await keepHeads(ctx.models.WitnessedHead, t, heads);
   });
   return { requestId, results: [...outcomes.values()] };
 }
@@ -162,7 +168,9 @@ function problemCode(body: unknown): string {
  * import. The gateway's reading of statuses is taken for refusals only: an `ok` counts when the
  * source's own signed answer says so, and records only when they open and verify.
  */
-async function sendBatch(ctx: MunicipalityContext, fed: FederationLink, b: Batch, purpose: Purpose, requestId: string, outcomes: Map<string, SubjectOutcome>) {
+async function sendBatch(
+  ctx: MunicipalityContext, fed: FederationLink, b: Batch, purpose: Purpose, requestId: string, outcomes: Map<string, SubjectOutcome>, heads: SeenHead[],
+) {
   const imports: { p: Prepared; records: ImportedImmunization[] }[] = [];
   const setAll = (o: Pick<SubjectOutcome, 'status' | 'reason' | 'retryAfter'>) => {
     for (const p of b.members) Object.assign(outcomes.get(p.ref)!, o);
@@ -199,6 +207,7 @@ async function sendBatch(ctx: MunicipalityContext, fed: FederationLink, b: Batch
   for (const answerJws of response.answers) {
     const answer = await verifyAnswer(ctx, fed, answerJws, b, requestId);
     if (!answer) continue;
+    heads.push({ member: answer.iss, head: answer.head, exchange: 'answer', requestId, message: answerJws as string });
     const opened = await mapWithLimit(answer.results, SUBJECTS_IN_FLIGHT, async (result) => {
       const p = byRef.get(result.ref);
       if (!p || result.status !== 'ok' || !result.records) return null;

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import { appendAccess } from '../../../shared/access-log/chain.ts';
+import { currentHead } from '../../../shared/access-log/heads.ts';
 import { runEvery, type PeriodicTask } from '../../../shared/access-log/witness.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { sealMessage, signMessage } from '../../../shared/federation/messages.ts';
@@ -94,7 +95,7 @@ export async function buildCorrectionNotice(ctx: MunicipalityContext, fed: Feder
   }, fed.signer, Typ.CORRECTION_RECORD, recipient, CORRECTION_NOTICE_MAX_AGE_SECONDS);
   return signMessage({
     aud: item.recipient, jti: item.id, rid: item.id, sub: code, sourceRecordId: item.recordId, sourceVersion: item.version,
-    change: item.change, purpose, record,
+    change: item.change, purpose, record, head: await currentHead(ctx.sequelize),
   }, fed.signer, Typ.CORRECTION, CORRECTION_NOTICE_MAX_AGE_SECONDS);
 }
 

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import { appendAccess } from '../../../shared/access-log/chain.ts';
+import { keepHeads } from '../../../shared/access-log/heads.ts';
 import { adoptRequestId } from '../../../shared/platform/context.ts';
 import { peekJwt, sha256Hex } from '../../../shared/crypto.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
@@ -109,6 +110,8 @@ export async function receiveCorrectionNotice(ctx: MunicipalityContext, fed: Fed
   const noticeDetails = { sourceRecordId: claims.sourceRecordId, sourceVersion: claims.sourceVersion, change: claims.change };
 
   const result = await inTransaction(ctx.sequelize, async (t): Promise<ReceiveResult | null> => {
+    // The source's head as it signed the notice (a notice refused here never gets this far).
+    await keepHeads(ctx.models.WitnessedHead, t, [{ member: claims.iss, head: claims.head, exchange: 'correction', requestId: claims.rid, message: noticeJws }]);
     const copies = await currentCopiesOf(ctx.models.VaccinationRecord, claims.iss, claims.sourceRecordId, t);
     if (copies.length === 0) {
       await logReceipt(ctx, t, claims.iss, { subject: null, outcome: 'denied', reason: 'no_imported_copy', purpose: claims.purpose, details: noticeDetails, requestHash });

@@ -1,6 +1,7 @@
 import { initial } from './0001-initial.ts';
 import { staffSignInMigration } from './0002-staff-sign-in.ts';
+import { witnessedHeads } from './0004-witnessed-heads.ts';
 import { fhirExport } from './0005-fhir-export.ts';
 
 /** A municipality's migrations, in order (tables, indexes and the append-only triggers). */
-export const MUNICIPALITY_MIGRATIONS = [initial, staffSignInMigration, fhirExport];
+export const MUNICIPALITY_MIGRATIONS = [initial, staffSignInMigration, witnessedHeads, fhirExport];
