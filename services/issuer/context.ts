@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import type { AccessLogModel } from '../../shared/access-log/chain.ts';
 import type { MemberClient } from '../../shared/federation/member-http.ts';
-import type { MemberCredentials, RevocationList } from '../../shared/federation/pki.ts';
+import type { MemberCredentials } from '../../shared/federation/pki.ts';
+import type { RevocationGuard } from '../../shared/federation/revocation.ts';
 import type { IssuerConfig } from './config.ts';
 
 /** Everything one issuer instance needs, built by `createIssuer` and passed down (no module state). */
@@ -13,5 +14,6 @@ export interface IssuerContext {
   models: { AccessLog: AccessLogModel };
   credentials: MemberCredentials;
   client: MemberClient;
-  revocations: RevocationList;
+  /** The CA-signed revocation list, from the gateway, kept in the issuer's database. */
+  revocations: RevocationGuard;
 }

@@ -82,7 +82,7 @@ async function startSource(pki: TestPki, id: string): Promise<Source> {
   const creds = pki.credentials(id);
   const logger = createLogger({ name: `source-${id}`, level: 'silent' });
   const app = createBaseApp(logger, { bodyLimit: '16mb' });
-  app.use(memberIdentity());
+  app.use(memberIdentity({ directory: await pki.memberDirectory() }));
   const source: Source = {
     id, url: '', server: undefined as unknown as Server, received: [], requestIds: [], answers: [], residents: new Map(), mode: 'normal',
     inFlight: 0, maxInFlight: 0, stop: async () => {},
@@ -352,7 +352,7 @@ describe('gateway: routing a cross-municipality query', () => {
     const own = await createTestPki(FEDERATION_MEMBERS);
     try {
       await own.revoke(AKIOTA);
-      const verified = directoryFromEntries(own.directory(), own.ca.cert, await own.revocations());
+      const verified = directoryFromEntries(own.directory(), own.ca.cert, (await own.memberDirectory()).revocations);
       expect((await verified.entries()).map((e) => e.id)).not.to.include(AKIOTA);
       expect(verified.rejected()).to.deep.include({ id: AKIOTA, field: 'signingCertificate', rule: 'must not be revoked' });
     } finally {

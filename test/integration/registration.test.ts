@@ -380,7 +380,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
     before(async () => {
       const logger = createLogger({ name: 'scripted-issuer', level: 'silent' });
       const app = createBaseApp(logger);
-      app.use(memberIdentity());
+      app.use(memberIdentity({ directory: await pki.memberDirectory() }));
       app.post('/codes/batch', async (req, res) => {
         batchCalls += 1;
         inFlight += 1;
@@ -433,7 +433,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       // A member with a valid federation certificate (here the gateway's) answering where the issuer should be.
       const logger = createLogger({ name: 'impostor', level: 'silent' });
       const app = createBaseApp(logger);
-      app.use(memberIdentity());
+      app.use(memberIdentity({ directory: await pki.memberDirectory() }));
       let received = 0;
       app.post('/codes/batch', (req, res) => { received += (req.body.myNumbers as string[]).length; res.json({ codes: [] }); });
       const impostor = createMemberServer(app, pki.credentials('gateway'));

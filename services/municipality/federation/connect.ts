@@ -5,6 +5,7 @@ import { errorHandler, notFoundHandler } from '../../../shared/platform/errors.t
 import { createBaseApp } from '../../../shared/platform/http.ts';
 import { createMemberClient, createMemberServer, logRefusals, memberIdentity, memberOf, requireMember, type MemberClient } from '../../../shared/federation/member-http.ts';
 import { loadMemberCredentials, type MemberCredentials } from '../../../shared/federation/pki.ts';
+import { createRevocationGuard, gatewayRevocationSource } from '../../../shared/federation/revocation.ts';
 import type { MunicipalityContext } from '../context.ts';
 import type { FederationLink } from './link.ts';
 import { federationRoutes } from '../asking/routes.ts';
@@ -15,6 +16,8 @@ export interface FederationRuntime {
   credentials: MemberCredentials;
   directory: Directory;
   client: MemberClient;
+  /** True when this runtime made its directory (and so refreshes its revocation list); false in host mode, where the host does. */
+  ownsDirectory: boolean;
 }
 
 /** Loads this municipality's credentials and connects to the gateway's directory (verified locally). */
@@ -26,9 +29,13 @@ export function connectFederation(ctx: MunicipalityContext, sharedDirectory?: Di
     throw new Error(`CERT_DIR holds the certificate of ${credentials.id} (${credentials.kind}), not of municipality ${MUNICIPALITY_CODE}`);
   }
   const client = createMemberClient(credentials);
-  const directory = sharedDirectory ?? createDirectoryClient(client, GATEWAY_URL, credentials.ca);
+  // The CA-signed list from the gateway, every REVOCATION_REFRESH_SECONDS; createMunicipality keeps it in the database.
+  const directory = sharedDirectory ?? createDirectoryClient(client, GATEWAY_URL, credentials.ca, createRevocationGuard({
+    ca: credentials.ca, source: gatewayRevocationSource(client, GATEWAY_URL), logger: ctx.logger,
+    refreshSeconds: ctx.config.REVOCATION_REFRESH_SECONDS, graceSeconds: ctx.config.REVOCATION_GRACE_SECONDS,
+  }));
   return {
-    credentials, directory, client,
+    credentials, directory, client, ownsDirectory: !sharedDirectory,
     link: {
       self: MUNICIPALITY_CODE,
       signer: credentials.signer,
@@ -46,7 +53,7 @@ export function connectFederation(ctx: MunicipalityContext, sharedDirectory?: Di
 /** The federation (mTLS) app: only members with a CA certificate reach it; only the gateway may ask. */
 export function createFederationApp(ctx: MunicipalityContext, runtime: FederationRuntime): Express {
   const app = createBaseApp(ctx.logger, { bodyLimit: '8mb' });
-  const identity = memberIdentity({ isRevoked: (serial) => runtime.directory.isRevoked(serial), logger: ctx.logger });
+  const identity = memberIdentity({ directory: runtime.directory, logger: ctx.logger });
   // The revocation list comes with the directory: load it before judging any certificate, or a
   // freshly started member would accept a revoked peer until its first lookup.
   app.use(async (_req, _res, next) => {
@@ -67,7 +74,5 @@ export function createFederationApp(ctx: MunicipalityContext, runtime: Federatio
 }
 
 export function createFederationServer(ctx: MunicipalityContext, runtime: FederationRuntime): Server {
-  return createMemberServer(createFederationApp(ctx, runtime), runtime.credentials, {
-    isRevoked: (serial) => runtime.directory.isRevoked(serial), logger: ctx.logger,
-  });
+  return createMemberServer(createFederationApp(ctx, runtime), runtime.credentials, { logger: ctx.logger });
 }
