@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { z } from 'zod';
 import { signPayload, verifyPayload } from '../crypto.ts';
+import { inTransaction } from '../platform/db.ts';
 import { AppError } from '../platform/errors.ts';
 import type { MemberClient } from './member-http.ts';
 import { GATEWAY_ID, Typ } from './protocol.ts';
@@ -157,14 +158,17 @@ export function databaseKeeper(sequelize: Sequelize): RevocationKeeper {
       return rows[0]?.jws;
     },
     async keep(list) {
-      const held = await sequelize.query<{ n: number | string | null }>(
-        `SELECT MAX(list_number) AS n FROM ${REVOCATION_LIST_TABLE}`, { type: QueryTypes.SELECT },
-      );
-      if (Number(held[0]?.n ?? 0) >= list.number) return;
-      await sequelize.query(
-        `INSERT INTO ${REVOCATION_LIST_TABLE} (list_number, issued_at, next_update, accepted_at, jws) VALUES (?, ?, ?, ?, ?)`,
-        { replacements: [list.number, list.issuedAt.toISOString(), list.nextUpdate.toISOString(), new Date().toISOString(), list.jws] },
-      );
+      // One transaction: the check and the row together, so two writers cannot both insert.
+      await inTransaction(sequelize, async (transaction) => {
+        const held = await sequelize.query<{ n: number | string | null }>(
+          `SELECT MAX(list_number) AS n FROM ${REVOCATION_LIST_TABLE}`, { type: QueryTypes.SELECT, transaction },
+        );
+        if (Number(held[0]?.n ?? 0) >= list.number) return;
+        await sequelize.query(
+          `INSERT INTO ${REVOCATION_LIST_TABLE} (list_number, issued_at, next_update, accepted_at, jws) VALUES (?, ?, ?, ?, ?)`,
+          { replacements: [list.number, list.issuedAt.toISOString(), list.nextUpdate.toISOString(), new Date().toISOString(), list.jws], transaction },
+        );
+      });
     },
   };
 }
