@@ -152,9 +152,9 @@ function directoryFrom(caPem: string, load: Loader, guard: RevocationGuard): Dir
 
   /** Unknown ids trigger one refresh: a member may have joined since the last load. */
   async function lookup(id: string): Promise<VerifiedEntry> {
+    await ensureLoaded();
     // Keys and endpoints are trusted only under a list that is itself still trusted (fail closed).
     guard.assertFresh();
-    await ensureLoaded();
     let found = current().get(id);
     if (!found) {
       await reload();

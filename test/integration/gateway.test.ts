@@ -329,8 +329,10 @@ describe('gateway: routing a cross-municipality query', () => {
     const file = join(swappedDir, 'gateway-directory.json');
     writeFileSync(file, JSON.stringify(entries));
     const evil = await startGateway(gatewayTestConfig(pki, swappedDir, { DIRECTORY_FILE: file }));
+    // Toda's own entry is among the broken ones, so that gateway no longer takes Toda for a member: the issuer looks.
+    const asIssuer = createMemberClient(pki.credentials(ISSUER_ID));
     try {
-      const client = createDirectoryClient(todaClient, evil.url, pki.ca.cert);
+      const client = createDirectoryClient(asIssuer, evil.url, pki.ca.cert);
       expect((await client.entries()).map((e) => e.id).sort()).to.deep.equal([OFFLINE, GATEWAY_ID, ISSUER_ID].sort());
       const rules = Object.fromEntries(client.rejected().map((r) => [r.id, `${r.field}: ${r.rule}`]));
       expect(rules[TAWARAMOTO]).to.equal(`signingCertificate: CN must equal the member id ${TAWARAMOTO}`);
@@ -343,6 +345,7 @@ describe('gateway: routing a cross-municipality query', () => {
         expect((err as { code: string }).code).to.equal('unknown-member');
       }
     } finally {
+      asIssuer.close();
       await evil.stop();
       rmSync(swappedDir, { recursive: true, force: true });
     }
