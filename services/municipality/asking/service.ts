@@ -4,8 +4,8 @@
  * through the gateway, verifies A's signed answer and the records inside the JWE, cuts them to the
  * purpose's allow-list and imports them with provenance. Every subject ends with one status.
  */
+import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import { randomUUID } from 'node:crypto';
-import { Op } from 'sequelize';
 import { appendAccessBatch, type AccessInput } from '../../../shared/access-log/chain.ts';
 import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../../shared/platform/concurrency.ts';
 import { checkLegalBasis } from '../../../shared/consent-policy.ts';
@@ -26,7 +26,9 @@ import { fromImmunization, type ImportedImmunization } from '../vaccinations/fhi
 import { requesterCapability, type MoveInProof } from '../moves/capability.ts';
 import { discloseImmunization } from '../answering/disclosure-policy.ts';
 import type { FederationLink } from '../federation/link.ts';
-import { settleQuerySubjects } from './model.ts';
+import { insertQuerySubjects, settleQuerySubjects } from './model.ts';
+import { changeExceptionStatus, findException } from '../exceptions/model.ts';
+import { residentsByAddressees } from '../residents/model.ts';
 import { gatewayResponseSchema, type GatewayResponse, type QueryInput } from './schemas.ts';
 
 /** Seconds a caller should wait before asking again when the gateway itself is unreachable. */
@@ -95,11 +97,11 @@ export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, in
 
   // What we are about to ask is logged before anything leaves.
   await ctx.sequelize.transaction(async (t) => {
-    await ctx.models.QuerySubject.bulkCreate(prepared.map((p) => ({
+    await insertQuerySubjects(ctx.models.QuerySubject, prepared.map((p) => ({
       queryJti: p.queryJti ?? `local:${requestId}`, requestId, ref: p.ref, residentId: p.resident.id, source: p.source, purpose: input.purpose,
       legalBasis: p.legalBasis, consentId: p.consentId, exceptionId: p.exceptionId, actorId: actor.staffId,
       status: p.local?.status ?? 'pending', reason: p.local?.reason ?? null,
-    })), { transaction: t });
+    })), t);
     await appendAccessBatch(ctx.models.AccessLog, t, prepared.map((p) => staffEntry(ctx, actor, p, input.purpose, requestId, hashOf(p), {
       action: Actions.QUERY_SEND,
       outcome: p.local ? 'denied' : 'allowed',
@@ -168,11 +170,12 @@ async function sendBatch(ctx: MunicipalityContext, fed: FederationLink, b: Batch
   let response: GatewayResponse | null = null;
   try {
     const res = await fed.http.postJson(`${fed.gatewayUrl}/queries`, { query: b.query }, { timeoutMs: fed.timeoutMs, requestId, expectPeer: GATEWAY_ID });
-    if (res.status === 200) {
+    const reply = classifyPeerReply(res);
+    if (reply.outcome === 'ok') {
       const parsed = gatewayResponseSchema.safeParse(res.body);
       if (parsed.success) response = parsed.data;
       else setAll({ status: 'source_unavailable', reason: 'invalid_gateway_response', retryAfter: GATEWAY_RETRY_AFTER });
-    } else if (res.status >= 400 && res.status < 500 && res.status !== 429) {
+    } else if (reply.outcome === 'final') {
       // The gateway refused the query as a whole: asking again unchanged would not help.
       ctx.logger.warn({ status: res.status, type: problemCode(res.body), source: b.source }, 'gateway refused the query');
       setAll({ status: 'denied', reason: `gateway_refused:${problemCode(res.body)}`, retryAfter: undefined });
@@ -227,8 +230,7 @@ async function claimExceptions(ctx: MunicipalityContext, prepared: Prepared[]): 
   if (claiming.length === 0) return;
   await ctx.sequelize.transaction(async (t) => {
     for (const p of claiming) {
-      const [changed] = await ctx.models.ExceptionRequest.update({ status: 'used' }, { where: { id: p.exceptionId!, status: 'approved' }, transaction: t });
-      if (changed !== 1) {
+      if (!(await changeExceptionStatus(ctx.models.ExceptionRequest, p.exceptionId!, 'approved', { status: 'used' }, t))) {
         p.subject = undefined;
         p.local = { status: 'denied', reason: 'exception_used' };
       }
@@ -273,7 +275,7 @@ export async function requireKnownSources(fed: FederationLink, subjects: readonl
 /** B's own checks before anything is signed: resident, code, consent or an approved exception. */
 async function prepareSubjects(ctx: MunicipalityContext, fed: FederationLink, input: QueryInput, actor: Actor): Promise<Prepared[]> {
   const addressees = [...new Set(input.subjects.map((s) => s.addresseeNumber))];
-  const residents = await ctx.models.Resident.findAll({ where: { addresseeNumber: { [Op.in]: addressees } }, raw: true });
+  const residents = await residentsByAddressees(ctx.models.Resident, addressees);
   const byAddressee = new Map(residents.map((r) => [r.addresseeNumber, r]));
   const missing = input.subjects.findIndex((s) => !byAddressee.has(s.addresseeNumber));
   if (missing >= 0) throw new AppError(404, 'not-found', 'Resident not found', { field: `subjects.${missing}.addresseeNumber`, rule: 'must be a resident of this municipality' });
@@ -304,7 +306,7 @@ async function prepareSubjects(ctx: MunicipalityContext, fed: FederationLink, in
 
     let basis: Pick<QuerySubject, 'legalBasis' | 'consent' | 'exception'>;
     if (s.exceptionId) {
-      const exception = await ctx.models.ExceptionRequest.findByPk(s.exceptionId, { raw: true });
+      const exception = await findException(ctx.models.ExceptionRequest, s.exceptionId);
       if (!exception || exception.residentId !== resident.id || exception.source !== s.source || exception.purpose !== input.purpose) {
         p.local = { status: 'denied', reason: 'exception_not_matching' }; continue;
       }

@@ -48,6 +48,11 @@ export function defineConsentModels(sequelize: Sequelize) {
   return { Consent };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineConsentModels> {}
+}
+
 export type ConsentModel = ReturnType<typeof defineConsentModels>['Consent'];
 
 /** A consent as the rest of the service sees it. */
@@ -119,4 +124,9 @@ export async function markRevoked(Consent: ConsentModel, id: string, revokedBy: 
     { where: { id, revokedAt: { [Op.is]: null } }, transaction },
   );
   return count === 1;
+}
+
+/** The consent recorded from this resident-signed JWS, if any (a signed consent is recorded once). */
+export async function findConsentBySignature(Consent: ConsentModel, residentSignature: string, transaction?: Transaction): Promise<{ id: string } | null> {
+  return Consent.findOne({ where: { residentSignature }, attributes: ['id'], raw: true, transaction });
 }

@@ -38,6 +38,11 @@ export function defineIdempotencyModel(sequelize: Sequelize) {
   return { IdempotencyKey };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineIdempotencyModel> {}
+}
+
 export type IdempotencyKeyModel = ReturnType<typeof defineIdempotencyModel>['IdempotencyKey'];
 
 export interface StoredResponse {
@@ -60,4 +65,17 @@ export async function storeResponse(
 ): Promise<void> {
   const { body, ...rest } = values;
   await IdempotencyKey.create({ ...rest, responseBody: JSON.stringify(body) }, { transaction });
+}
+
+/**
+ * On PostgreSQL, writers run in parallel: waits for a request with the same key to commit, so
+ * that the next statement finds its response (READ COMMITTED sees the committed row). SQLite
+ * runs one writer at a time, so there is nothing to wait for.
+ */
+export async function lockKey(IdempotencyKey: IdempotencyKeyModel, staffId: string, key: string, transaction: Transaction): Promise<void> {
+  const sequelize = IdempotencyKey.sequelize!;
+  if (sequelize.getDialect() !== 'postgres') return;
+  await sequelize.query(`SELECT pg_advisory_xact_lock(hashtext('idempotency_keys'), hashtext(:lockKey))`, {
+    replacements: { lockKey: `${staffId}\n${key}` }, transaction,
+  });
 }
