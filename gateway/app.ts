@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Server } from 'node:https';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
@@ -10,7 +10,8 @@ import { readiness } from '../shared/platform/health.ts';
 import { memberProbe } from '../shared/federation/member-probe.ts';
 import { createLogger } from '../shared/platform/log.ts';
 import { createMemberClient, createMemberServer, logRefusals, memberIdentity } from '../shared/federation/member-http.ts';
-import { emptyRevocations, loadMemberCredentials, readDirectoryFile, verifyRevocations } from '../shared/federation/pki.ts';
+import { loadMemberCredentials, readDirectoryFile } from '../shared/federation/pki.ts';
+import { createRevocationGuard, databaseKeeper, fileRevocationSource } from '../shared/federation/revocation.ts';
 import { GATEWAY_ID, type DirectoryEntry } from '../shared/federation/protocol.ts';
 import { codeRoutes } from './codes/routes.ts';
 import type { GatewayConfig } from './config.ts';
@@ -69,8 +70,18 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
   const log = logger ?? createLogger({ name: GATEWAY_ID, level: config.LOG_LEVEL });
   const credentials = loadMemberCredentials(config.CERT_DIR);
   if (credentials.kind !== 'gateway') throw new Error(`CERT_DIR holds a ${credentials.kind} certificate, not the gateway's`);
-  const revocationsJws = config.REVOCATION_FILE ? readFileSync(config.REVOCATION_FILE, 'utf8').trim() : undefined;
-  const revocations = revocationsJws ? await verifyRevocations(revocationsJws, credentials.ca) : emptyRevocations();
+  const sequelize = await openDatabase({ storage: config.DATABASE_PATH, url: config.DATABASE_URL });
+  const models = defineGatewayModels(sequelize);
+  await prepareGatewaySchema(sequelize);
+  // The CA-signed list from REVOCATION_FILE, re-read every REVOCATION_REFRESH_SECONDS; the newest
+  // accepted one is kept in the database, so neither a restart nor an older file rolls it back.
+  const revocations = createRevocationGuard({
+    ca: credentials.ca, source: fileRevocationSource(config.REVOCATION_FILE), logger: log,
+    refreshSeconds: config.REVOCATION_REFRESH_SECONDS, graceSeconds: config.REVOCATION_GRACE_SECONDS,
+  });
+  await revocations.attach(databaseKeeper(sequelize));
+  await revocations.refresh().catch((err: Error) => log.warn({ err: err.message, list: revocations.status() }, 'revocation list not loaded at start'));
+  revocations.start();
   // The gateway verifies the entries it serves, too: it only routes to and trusts CA-certified keys.
   const file = directoryFile(config.DIRECTORY_FILE);
   const directory = directoryFromEntries(() => file.entries(), credentials.ca, revocations);
@@ -82,12 +93,9 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
     return file.entries();
   };
   await currentDirectory();
-  const sequelize = await openDatabase({ storage: config.DATABASE_PATH, url: config.DATABASE_URL });
-  const models = defineGatewayModels(sequelize);
-  await prepareGatewaySchema(sequelize);
   const client = createMemberClient(credentials);
   const ctx: GatewayContext = {
-    config, logger: log, sequelize, models, credentials, client, currentDirectory, directory, revocations, revocationsJws,
+    config, logger: log, sequelize, models, credentials, client, currentDirectory, directory, revocations,
     sourceLimiters: new Map(),
   };
 
@@ -95,14 +103,14 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
   const alerts = startGatewayAlertSchedule(ctx);
   const app = createBaseApp(log, { bodyLimit: `${Math.ceil(queryBodyLimit(config.MAX_BATCH) / 1024)}kb` });
   app.use(messageCapture(config.CAPTURE_DIR));
-  app.use(memberIdentity({ isRevoked: revocations.isRevoked, logger: log }));
+  app.use(memberIdentity({ directory, logger: log }));
   app.get('/health', async (_req, res) => {
     await sequelize.authenticate();
     res.json({ status: 'ok', member: GATEWAY_ID, members: (await directory.entries()).length });
   });
   // Ready = own database; the municipalities it routes to are reported (one down fails only its own subjects).
   app.get('/ready', readiness({
-    member: GATEWAY_ID, sequelize,
+    member: GATEWAY_ID, sequelize, revocations,
     peers: async () => (await directory.entries()).filter((e) => e.kind === 'municipality' && e.endpoint).map((e) => memberProbe(client, e.id, e.endpoint!)),
   }));
   app.use(directoryRoutes(ctx));
@@ -113,7 +121,7 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
   app.use(notFoundHandler);
   app.use(logRefusals(log));
   app.use(errorHandler(log));
-  const server = createMemberServer(app, credentials, { isRevoked: revocations.isRevoked, logger: log });
+  const server = createMemberServer(app, credentials, { logger: log });
   const checkpoints = runEvery(config.CHECKPOINT_INTERVAL_SECONDS, async () => { await gatewayCheckpoint(ctx, true); }, log, 'gateway checkpoint');
   return {
     ctx,
@@ -123,6 +131,7 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
     checkpoints,
     close: async () => {
       await checkpoints.stop();
+      await revocations.stop();
       await relay.stop();
       await alerts.stop();
       client.close();

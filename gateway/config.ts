@@ -4,6 +4,7 @@ import { checkpointIntervalSeconds } from '../shared/access-log/witness.ts';
 import { rateLimitCount, rateWindowSeconds } from '../shared/platform/rate-limit.ts';
 import { alertConfigShape } from '../shared/access-log/alerts.ts';
 import { signInConfigShape } from '../shared/staff/sign-in.ts';
+import { revocationConfigShape } from '../shared/federation/revocation.ts';
 
 /** Configuration of the gateway. It holds no secret key of its own beyond its PKI folder. */
 export const gatewayConfigSchema = z.object({
@@ -23,8 +24,12 @@ export const gatewayConfigSchema = z.object({
   SOURCE_TIMEOUT_MS: z.coerce.number().int().min(50).max(120_000).default(10_000),
   /** Seconds a member should wait before retrying a `source_unavailable` subject. */
   RETRY_AFTER_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
-  /** The CA-signed revocation list (ca/revocations.jws), relayed to members at GET /revocations. */
-  REVOCATION_FILE: z.string().min(1).optional(),
+  /**
+   * The CA-signed revocation list (public/revocations.jws), re-read when it changes and relayed to
+   * members at GET /revocations. Required: without a list no member can be trusted (fail closed).
+   */
+  REVOCATION_FILE: z.string({ error: 'REVOCATION_FILE is required (the CA-signed revocation list)' }).min(1),
+  ...revocationConfigShape,
   /** Queries one member (certificate CN) may send per window; above it, 429 with Retry-After. */
   MEMBER_QUERY_LIMIT: rateLimitCount(3000),
   MEMBER_QUERY_WINDOW_SECONDS: rateWindowSeconds(60),

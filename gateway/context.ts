@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import type { Directory } from '../shared/federation/directory.ts';
 import type { MemberClient } from '../shared/federation/member-http.ts';
-import type { MemberCredentials, RevocationList } from '../shared/federation/pki.ts';
+import type { MemberCredentials } from '../shared/federation/pki.ts';
+import type { RevocationGuard } from '../shared/federation/revocation.ts';
 import type { DirectoryEntry } from '../shared/federation/protocol.ts';
 import type { GatewayConfig } from './config.ts';
 import type { Limiter } from '../shared/platform/concurrency.ts';
@@ -29,9 +30,8 @@ export interface GatewayContext {
   currentDirectory(): Promise<DirectoryEntry[]>;
   /** The same entries, verified by the gateway against the CA, for its own use. */
   directory: Directory;
-  revocations: RevocationList;
-  /** The CA-signed list as text, relayed to members. */
-  revocationsJws?: string;
+  /** The CA-signed revocation list the gateway holds (from REVOCATION_FILE) and relays to members. */
+  revocations: RevocationGuard;
   /** One concurrency limiter per source municipality, created on first use. */
   sourceLimiters: Map<string, Limiter>;
 }

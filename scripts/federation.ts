@@ -170,7 +170,8 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
   writeFileSync(join(dataDir, 'gateway', 'directory.json'), JSON.stringify(directory, null, 2));
 
   const issuerSecrets = secretsFor(dataDir, 'issuer', ['LINK_KEY', 'CODE_KEY', 'ATTESTATION_KEY']);
-  // The CA-signed list (scripts/pki.ts revoke): read by the gateway and issuer at start; members fetch it from the gateway.
+  // The CA-signed list (scripts/pki.ts init re-signed it just now; `revoke` and `refresh` sign the next
+  // one): the gateway re-reads the file every REVOCATION_REFRESH_SECONDS, every other member asks the gateway.
   const revocationFile = join(pkiDir, 'ca', 'revocations.jws');
   // The gateway's own privacy officer (its console), with the demo password like the municipalities' staff.
   const gatewaySecrets = secretsFor(dataDir, 'gateway', ['SESSION_SECRET']);
@@ -185,7 +186,7 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
         HOST: '127.0.0.1', PORT: String(issuerPort), CERT_DIR: join(pkiDir, 'issuer'), GATEWAY_URL: gatewayUrl,
         ...issuerDatabase, LOG_LEVEL: level,
         LINK_KEY: issuerSecrets.LINK_KEY!, CODE_KEY: issuerSecrets.CODE_KEY!, ATTESTATION_KEY: issuerSecrets.ATTESTATION_KEY!,
-        REVOCATION_FILE: revocationFile, ...plan.env?.issuer,
+        ...plan.env?.issuer,
       },
     },
     {

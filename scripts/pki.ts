@@ -4,16 +4,21 @@
  *   tsx scripts/pki.ts init --dir data/pki --member issuer:issuer:Issuer --member gateway:gateway:Gateway \
  *     --member 293610:municipality:Tawaramoto --member 343692:municipality:Akiota --member 112241:municipality:Toda
  *   tsx scripts/pki.ts revoke --dir data/pki --member 343692
+ *   tsx scripts/pki.ts refresh --dir data/pki            (daily: re-signs the revocation list)
  *   tsx scripts/pki.ts resident --dir data/pki --kana 'ヤマダ ハナコ' --birth-date 1990-04-01 --sex female --out data/residents/hanako
  *
  * `init` creates what is missing and keeps existing keys; a revoked or expired member is re-issued.
+ * `init`, `revoke` and `refresh` each sign the next revocation list (docs/PROTOCOL.md §1): number
+ * plus one, nextUpdate `--valid-days` ahead (7). Members fail closed once a list is past its
+ * nextUpdate plus their grace, so the CA operator re-signs it well before, e.g. daily from cron.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { isValidMunicipalityCode } from '../shared/identifiers.ts';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  buildDirectory, certificateKid, initPki, issueResidentCertificate, MEMBER_KINDS, readCertificateAuthority, revokeMember, writeDirectoryFile,
+  buildDirectory, certificateKid, initPki, issueResidentCertificate, MEMBER_KINDS, publishRevocations, readCaRevocations, readCertificateAuthority, revokeMember,
+  writeDirectoryFile,
   type MemberKind, type MemberSpec, type ResidentSex,
 } from '../shared/federation/pki.ts';
 
@@ -33,6 +38,15 @@ function parseEndpoint(value: string, previous: Record<string, string> = {}): Re
   return { ...previous, [id]: url };
 }
 
+const validDays = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 366) throw new InvalidArgumentError('must be more than 0 and at most 366 days');
+  return n;
+};
+const listValidity = (days: number) => Math.round(days * 86_400);
+const describeList = (list: { number: number; nextUpdate: Date; serials: ReadonlySet<string> }) =>
+  `revocation list ${list.number} (${list.serials.size} serials), next update due ${list.nextUpdate.toISOString()}`;
+
 const program = new Command('pki').description('hikitsugi federation PKI');
 
 program.command('init')
@@ -40,8 +54,9 @@ program.command('init')
   .requiredOption('--dir <dir>', 'PKI folder', 'data/pki')
   .option('--member <id:kind:Name>', 'a member (repeatable)', parseMember, [])
   .option('--endpoint <id=url>', 'a member\'s federation URL for directory.json (repeatable; compose uses it)', parseEndpoint, {})
-  .action(async (options: { dir: string; member: MemberSpec[]; endpoint: Record<string, string> }) => {
-    const result = await initPki(options.dir, options.member);
+  .option('--valid-days <days>', 'days until the revocation list\'s nextUpdate', validDays, 7)
+  .action(async (options: { dir: string; member: MemberSpec[]; endpoint: Record<string, string>; validDays: number }) => {
+    const result = await initPki(options.dir, options.member, { listValidSeconds: listValidity(options.validDays) });
     if (Object.keys(options.endpoint).length > 0) {
       writeDirectoryFile(join(options.dir, 'directory.json'), buildDirectory(options.dir, options.endpoint));
     }
@@ -55,15 +70,25 @@ program.command('init')
     for (const id of result.reissued) console.log(`reissued ${id} (was revoked or expired)`);
     for (const id of result.kept) console.log(`kept     ${id}`);
     console.log(`directory ${options.dir}/directory.json`);
+    console.log(`signed ${describeList(await readCaRevocations(options.dir))}`);
   });
 
 program.command('revoke')
-  .description('revoke both certificates of a member (adds them to ca/revocations.jws)')
+  .description('revoke both certificates of a member (signs the next ca/revocations.jws with their serials)')
   .requiredOption('--dir <dir>', 'PKI folder', 'data/pki')
   .requiredOption('--member <id>', 'member id')
-  .action(async (options: { dir: string; member: string }) => {
-    const serials = await revokeMember(options.dir, options.member);
+  .option('--valid-days <days>', 'days until the revocation list\'s nextUpdate', validDays, 7)
+  .action(async (options: { dir: string; member: string; validDays: number }) => {
+    const serials = await revokeMember(options.dir, options.member, { validSeconds: listValidity(options.validDays) });
     console.log(`revoked ${options.member}: ${serials.join(', ')}`);
+  });
+
+program.command('refresh')
+  .description('re-sign the revocation list: same serials, next number, a fresh nextUpdate (run it daily)')
+  .requiredOption('--dir <dir>', 'PKI folder', 'data/pki')
+  .option('--valid-days <days>', 'days until the revocation list\'s nextUpdate', validDays, 7)
+  .action(async (options: { dir: string; validDays: number }) => {
+    console.log(`signed ${describeList(await publishRevocations(options.dir, [], { validSeconds: listValidity(options.validDays) }))}`);
   });
 
 program.command('resident')

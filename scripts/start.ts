@@ -9,6 +9,15 @@ import { Command } from 'commander';
 import { DEMO_MUNICIPALITIES, prepareFederation, startControlServer, startFederation, stopFederation } from './federation.ts';
 import { DEMO_PASSWORD, DEMO_STAFF, seedMunicipality } from './seed.ts';
 import { memberDatabaseName, provisionMemberDatabase } from './db-provision.ts';
+import { join } from 'node:path';
+import { publishRevocations } from '../shared/federation/pki.ts';
+
+/**
+ * This launcher plays the CA operator too: the revocation list it signed at start (pki init) is
+ * re-signed daily, as a CA's cron job would (`npm run pki -- refresh`), so members of a federation
+ * left running never reach the list's nextUpdate and fail closed (docs/PROTOCOL.md §1).
+ */
+const LIST_RESIGN_MS = 24 * 3600 * 1000;
 
 const program = new Command()
   .option('--data-dir <dir>', 'data folder (git-ignored)', 'data')
@@ -32,11 +41,17 @@ for (const m of members.filter((x) => x.kind === 'municipality')) {
 await startFederation(members);
 // Loopback-only, token in data/control.json: lets `npm run simulate -- --kill-source` stop and restart a member.
 const control = await startControlServer(members, { dataDir: options.dataDir });
+const resign = setInterval(() => {
+  publishRevocations(join(options.dataDir, 'pki'), [])
+    .then((list) => console.log(`  re-signed revocation list ${list.number}, next update due ${list.nextUpdate.toISOString()}`))
+    .catch((err: Error) => console.error(`  could not re-sign the revocation list: ${err.message}`));
+}, LIST_RESIGN_MS);
 
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
+  clearInterval(resign);
   console.log('\nhikitsugi: stopping …');
   await control.close();
   await stopFederation(members);

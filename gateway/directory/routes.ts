@@ -16,10 +16,16 @@ export function directoryRoutes(ctx: GatewayContext): Router {
     })));
   });
 
-  /** The CA-signed revocation list, relayed unchanged (members verify the CA's signature). */
-  router.get('/revocations', (_req, res) => {
-    if (!ctx.revocationsJws) throw notFound('Revocation list');
-    res.json({ revocations: ctx.revocationsJws });
+  /**
+   * The CA-signed revocation list, relayed unchanged (members verify the CA's signature and refuse
+   * a lower number than theirs). The file is looked at first, so a member's refresh sees a list
+   * the CA just wrote without waiting for the gateway's own.
+   */
+  router.get('/revocations', async (_req, res) => {
+    await ctx.revocations.refresh().catch(() => undefined);
+    const list = ctx.revocations.current();
+    if (!list) throw notFound('Revocation list');
+    res.json({ revocations: list.jws });
   });
 
   return router;

@@ -2,10 +2,11 @@ import type { Sequelize } from 'sequelize';
 import { migrate } from '../../shared/platform/migrate.ts';
 import { initial } from './0001-initial.ts';
 import { staffSignInMigration } from './0002-staff-sign-in.ts';
+import { revocationLists } from './0003-revocation-lists.ts';
 import { witnessedHeads } from './0004-witnessed-heads.ts';
 
 /** The gateway's migrations, in order. */
-export const GATEWAY_MIGRATIONS = [initial, staffSignInMigration, witnessedHeads];
+export const GATEWAY_MIGRATIONS = [initial, staffSignInMigration, revocationLists, witnessedHeads];
 
 /** Brings the gateway's database up to date before it is used. */
 export const prepareGatewaySchema = (sequelize: Sequelize): Promise<string[]> => migrate(sequelize, GATEWAY_MIGRATIONS);

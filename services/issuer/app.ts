@@ -15,7 +15,8 @@ import { readiness } from '../../shared/platform/health.ts';
 import { memberProbe } from '../../shared/federation/member-probe.ts';
 import { createLogger } from '../../shared/platform/log.ts';
 import { createMemberClient, createMemberServer, logRefusals, memberIdentity } from '../../shared/federation/member-http.ts';
-import { emptyRevocations, loadMemberCredentials, readRevocationsFile } from '../../shared/federation/pki.ts';
+import { loadMemberCredentials } from '../../shared/federation/pki.ts';
+import { createRevocationGuard, databaseKeeper, gatewayRevocationSource } from '../../shared/federation/revocation.ts';
 import { GATEWAY_ID, ISSUER_ID } from '../../shared/federation/protocol.ts';
 import type { IssuerConfig } from './config.ts';
 import type { IssuerContext } from './context.ts';
@@ -36,7 +37,6 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
   const log = logger ?? createLogger({ name: ISSUER_ID, level: config.LOG_LEVEL });
   const credentials = loadMemberCredentials(config.CERT_DIR);
   if (credentials.kind !== 'issuer') throw new Error(`CERT_DIR holds a ${credentials.kind} certificate, not the issuer's`);
-  const revocations = config.REVOCATION_FILE ? await readRevocationsFile(config.REVOCATION_FILE, credentials.ca) : emptyRevocations();
   const sequelize = await openDatabase({ storage: config.DATABASE_PATH, url: config.DATABASE_URL });
   const AccessLog = defineAccessLog(sequelize);
   // The issuer's own checkpoints and the gateway's countersignatures of them.
@@ -44,20 +44,29 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
   const WitnessedHead = defineWitnessedHeads(sequelize);
   await migrate(sequelize, ISSUER_MIGRATIONS);
   const client = createMemberClient(credentials);
+  // The CA-signed list from the gateway, every REVOCATION_REFRESH_SECONDS, the newest kept in the database.
+  const revocations = createRevocationGuard({
+    ca: credentials.ca, source: gatewayRevocationSource(client, config.GATEWAY_URL, config.GATEWAY_TIMEOUT_MS), logger: log,
+    refreshSeconds: config.REVOCATION_REFRESH_SECONDS, graceSeconds: config.REVOCATION_GRACE_SECONDS,
+  });
+  await revocations.attach(databaseKeeper(sequelize));
+  // The gateway may not be up yet: the list it holds is used, and the next refresh tries again.
+  await revocations.refresh().catch((err: Error) => log.warn({ err: err.message, list: revocations.status() }, 'revocation list not loaded at start'));
+  revocations.start();
+  // Members (who may call), their keys (the gateway's countersignatures), verified here against the CA.
+  const directory = createDirectoryClient(client, config.GATEWAY_URL, credentials.ca, revocations);
   const ctx: IssuerContext = { config, logger: log, sequelize, models: { AccessLog, WitnessedHead }, credentials, client, revocations };
 
   // Small bodies only: a batch of MAX_CODES_PER_BATCH My Numbers is about 8 kB.
   const app = createBaseApp(log, { bodyLimit: '16kb' });
-  app.use(memberIdentity({ isRevoked: revocations.isRevoked, logger: log }));
+  app.use(memberIdentity({ directory, logger: log }));
   // Ready = own database; the gateway (where correspondences go) is reported: municipalities retry anyway.
-  app.get('/ready', readiness({ member: ISSUER_ID, sequelize, peers: [memberProbe(client, GATEWAY_ID, config.GATEWAY_URL)] }));
+  app.get('/ready', readiness({ member: ISSUER_ID, sequelize, revocations, peers: [memberProbe(client, GATEWAY_ID, config.GATEWAY_URL)] }));
   app.use(issuerRoutes(ctx));
   app.use(notFoundHandler);
   app.use(logRefusals(log));
   app.use(errorHandler(log));
-  const server = createMemberServer(app, credentials, { isRevoked: revocations.isRevoked, logger: log });
-  // The gateway's key for its countersignatures comes from the directory, verified here against the CA.
-  const directory = createDirectoryClient(client, config.GATEWAY_URL, credentials.ca);
+  const server = createMemberServer(app, credentials, { logger: log });
   const witness = gatewayWitness({
     client, gatewayUrl: config.GATEWAY_URL.replace(/\/+$/, ''), timeoutMs: config.GATEWAY_TIMEOUT_MS,
     gatewayKey: async () => (await directory.signingKey(GATEWAY_ID)).key,
@@ -72,6 +81,7 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
     checkpoints,
     close: async () => {
       await checkpoints.stop();
+      await revocations.stop();
       client.close();
       await sequelize.close();
     },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { host, loadConfig, logLevel, port, secretKey } from '../../shared/platform/config.ts';
 import { checkpointIntervalSeconds } from '../../shared/access-log/witness.ts';
+import { revocationConfigShape } from '../../shared/federation/revocation.ts';
 
 /** Configuration of the issuer. The three keys are secrets: no defaults, and they must differ. */
 export const issuerConfigSchema = z.object({
@@ -20,8 +21,8 @@ export const issuerConfigSchema = z.object({
   /** The issuer's own access log (it stores nothing else). */
   DATABASE_PATH: z.string().min(1).optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
-  /** The CA-signed revocation list (ca/revocations.jws); without it no certificate is treated as revoked. */
-  REVOCATION_FILE: z.string().min(1).optional(),
+  /* The CA-signed revocation list comes from the gateway (GET /revocations), like every member's. */
+  ...revocationConfigShape,
   LOG_LEVEL: logLevel,
   /** Seconds between checkpoints of the issuer's log sent to the gateway for witnessing; 0 = off. */
   CHECKPOINT_INTERVAL_SECONDS: checkpointIntervalSeconds,

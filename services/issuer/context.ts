@@ -3,7 +3,8 @@ import type { Sequelize } from 'sequelize';
 import type { AccessLogModel } from '../../shared/access-log/chain.ts';
 import type { WitnessedHeadModel } from '../../shared/access-log/heads.ts';
 import type { MemberClient } from '../../shared/federation/member-http.ts';
-import type { MemberCredentials, RevocationList } from '../../shared/federation/pki.ts';
+import type { MemberCredentials } from '../../shared/federation/pki.ts';
+import type { RevocationGuard } from '../../shared/federation/revocation.ts';
 import type { IssuerConfig } from './config.ts';
 
 /** Everything one issuer instance needs, built by `createIssuer` and passed down (no module state). */
@@ -14,5 +15,6 @@ export interface IssuerContext {
   models: { AccessLog: AccessLogModel; WitnessedHead: WitnessedHeadModel };
   credentials: MemberCredentials;
   client: MemberClient;
-  revocations: RevocationList;
+  /** The CA-signed revocation list, from the gateway, kept in the issuer's database. */
+  revocations: RevocationGuard;
 }

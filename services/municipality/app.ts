@@ -6,6 +6,7 @@ import { createBaseApp } from '../../shared/platform/http.ts';
 import { openDatabase } from '../../shared/platform/db.ts';
 import { createLogger } from '../../shared/platform/log.ts';
 import type { Directory } from '../../shared/federation/directory.ts';
+import { databaseKeeper } from '../../shared/federation/revocation.ts';
 import type { MunicipalityConfig } from './config.ts';
 import type { MunicipalityContext } from './context.ts';
 import { defineModels, prepareSchema } from './models.ts';
@@ -92,6 +93,15 @@ export async function createMunicipality(
   // Before any worker starts: no clerk waits on a query the last stop left half done.
   await settleInterruptedQueries(ctx);
   const federation = connectFederation(ctx, options.directory);
+  const revocations = federation?.directory.revocations;
+  if (revocations) {
+    // The newest list this municipality accepted survives a restart (an older one is then refused).
+    await revocations.attach(databaseKeeper(sequelize));
+    if (federation.ownsDirectory) {
+      await revocations.refresh().catch((err: Error) => log.warn({ err: err.message, list: revocations.status() }, 'revocation list not loaded at start'));
+      revocations.start();
+    }
+  }
   const poll = options.outboxPollSeconds;
   const registrations = federation ? startRegistrationWorker(ctx, federation.link, poll ? poll * 1000 : undefined, options.registrationConcurrency) : undefined;
   const checkpoints = startCheckpointSchedule(ctx, federationAuditHooks(ctx, federation), config.CHECKPOINT_INTERVAL_SECONDS);
@@ -107,6 +117,7 @@ export async function createMunicipality(
     staffApp: createStaffApp(ctx, federation, () => registrations?.kick(), () => bulk?.kick(), noticeSender, exports),
     federationServer: federation ? createFederationServer(ctx, federation) : undefined,
     async close() {
+      if (federation?.ownsDirectory) await revocations?.stop();
       await checkpoints?.stop();
       await bulk?.stop();
       await corrections?.stop();

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { loadConfig, host, port, municipalityCode, secretKey, logLevel } from '../../shared/platform/config.ts';
 import { rateLimitCount, rateWindowSeconds } from '../../shared/platform/rate-limit.ts';
 import { checkpointIntervalSeconds } from '../../shared/access-log/witness.ts';
+import { revocationConfigShape } from '../../shared/federation/revocation.ts';
 import { alertConfigShape } from '../../shared/access-log/alerts.ts';
 import { signInConfigShape } from '../../shared/staff/sign-in.ts';
 
@@ -31,6 +32,8 @@ export const municipalityConfigSchema = z.object({
   CERT_DIR: z.string().min(1).optional(),
   GATEWAY_URL: z.url().optional(),
   ISSUER_URL: z.url().optional(),
+  /* The CA-signed revocation list, from the gateway (GET /revocations), held in this database. */
+  ...revocationConfigShape,
   /** Seconds between signed checkpoints of the log head sent to the gateway (federated only); 0 = off. */
   CHECKPOINT_INTERVAL_SECONDS: checkpointIntervalSeconds,
   /* Bulk move-in queries (docs/DESIGN.md §4.8): subjects per signed query, retry backoff, pacing. */

@@ -12,7 +12,7 @@ import { MEMBER_HEADS_PATH, headsForAsker } from '../../shared/access-log/heads.
 /** The federation (mTLS) app: only members with a CA certificate reach it; only the gateway may ask. */
 export function createFederationApp(ctx: MunicipalityContext, runtime: FederationRuntime): Express {
   const app = createBaseApp(ctx.logger, { bodyLimit: '8mb' });
-  const identity = memberIdentity({ isRevoked: (serial) => runtime.directory.isRevoked(serial), logger: ctx.logger });
+  const identity = memberIdentity({ directory: runtime.directory, logger: ctx.logger });
   // The revocation list comes with the directory: load it before judging any certificate, or a
   // freshly started member would accept a revoked peer until its first lookup.
   app.use(async (_req, _res, next) => {
@@ -37,7 +37,5 @@ export function createFederationApp(ctx: MunicipalityContext, runtime: Federatio
 }
 
 export function createFederationServer(ctx: MunicipalityContext, runtime: FederationRuntime): Server {
-  return createMemberServer(createFederationApp(ctx, runtime), runtime.credentials, {
-    isRevoked: (serial) => runtime.directory.isRevoked(serial), logger: ctx.logger,
-  });
+  return createMemberServer(createFederationApp(ctx, runtime), runtime.credentials, { logger: ctx.logger });
 }

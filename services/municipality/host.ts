@@ -22,6 +22,7 @@ import { createDirectoryClient, type Directory } from '../../shared/federation/d
 import { createLogger } from '../../shared/platform/log.ts';
 import { closeMemberServer, createMemberClient, listenMember, type MemberClient } from '../../shared/federation/member-http.ts';
 import { loadMemberCredentials } from '../../shared/federation/pki.ts';
+import { createRevocationGuard, gatewayRevocationSource, type RevocationGuard } from '../../shared/federation/revocation.ts';
 import { closeServer, listen, memberProcessStackTraces, onShutdown } from '../../shared/platform/server.ts';
 import { createMunicipality, type Municipality } from './app.ts';
 import { loadMunicipalityConfig } from './config.ts';
@@ -83,18 +84,26 @@ export async function startHost(plan: HostPlan, options: HostOptions = {}): Prom
   const configs = plan.instances.map((i) => ({ config: loadMunicipalityConfig(i.env), logFile: i.logFile }));
 
   // One verified directory per host, fetched with the first instance's own certificate.
-  let shared: { directory: Directory; client: MemberClient } | undefined;
+  // One revocation list too, refreshed by the host and kept in every instance's own database.
+  let shared: { directory: Directory; client: MemberClient; revocations: RevocationGuard } | undefined;
   const first = configs[0]!.config;
   if (first.CERT_DIR && first.GATEWAY_URL && first.ISSUER_URL) {
     const credentials = loadMemberCredentials(first.CERT_DIR);
     const client = createMemberClient(credentials);
-    shared = { client, directory: createDirectoryClient(client, first.GATEWAY_URL, credentials.ca) };
+    const revocations = createRevocationGuard({
+      ca: credentials.ca, source: gatewayRevocationSource(client, first.GATEWAY_URL), logger: hostLog,
+      refreshSeconds: first.REVOCATION_REFRESH_SECONDS, graceSeconds: first.REVOCATION_GRACE_SECONDS,
+    });
+    await revocations.refresh().catch((err: Error) => hostLog.warn({ err: err.message }, 'revocation list not loaded at start'));
+    revocations.start();
+    shared = { client, revocations, directory: createDirectoryClient(client, first.GATEWAY_URL, credentials.ca, revocations) };
   }
 
   const instances: HostedInstance[] = [];
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     await Promise.all(closers.map((c) => c()));
+    await shared?.revocations.stop();
     for (const i of instances) await i.municipality.close();
     shared?.client.close();
   };

@@ -5,13 +5,10 @@
  * otherwise swap a member's key for one it holds and read or forge that member's messages.
  */
 import type { KeyObject } from 'node:crypto';
-import { z } from 'zod';
 import { AppError } from '../platform/errors.ts';
 import type { MemberClient } from './member-http.ts';
-import {
-  emptyRevocations, readDirectoryFile, verifyMemberCertificate, verifyRevocations,
-  type MemberKind, type RevocationList,
-} from './pki.ts';
+import { readDirectoryFile, verifyMemberCertificate, type MemberKind } from './pki.ts';
+import { createRevocationGuard, gatewayRevocationSource, type RevocationGuard } from './revocation.ts';
 import { directoryEntrySchema, GATEWAY_ID, type DirectoryEntry } from './protocol.ts';
 
 export interface PublicKeyRef {
@@ -36,6 +33,12 @@ export interface RejectedEntry {
 }
 
 export interface Directory {
+  /**
+   * The entry of member `id` if its signing (and TLS) certificate is the one with `serial`, else
+   * undefined: how a server tells a member from a holder of some other CA certificate. An unknown
+   * id or serial refreshes the directory at most once per MEMBER_REFRESH_MS.
+   */
+  member(id: string, serial: string): Promise<VerifiedEntry | undefined>;
   /** The verified signing key of a member; with `kid`, the key must be that one (refreshes once if not). */
   signingKey(id: string, kid?: string): Promise<PublicKeyRef>;
   encryptionKey(id: string): Promise<PublicKeyRef>;
@@ -46,14 +49,19 @@ export interface Directory {
   /** Entries refused at the last load, with the rule each broke. */
   rejected(): RejectedEntry[];
   isRevoked(serial: string): boolean;
+  /** The revocation list this directory is judged by (held, refreshed and kept by its guard). */
+  revocations: RevocationGuard;
   refresh(): Promise<void>;
 }
+
+/** Least time between two directory refreshes caused by an unknown peer (a non-member cannot make us fetch per request). */
+export const MEMBER_REFRESH_MS = 5000;
 
 export const unknownMember = (id: string, field = 'member') =>
   new AppError(400, 'unknown-member', 'Unknown federation member', { field, rule: `must be a member of the federation directory (${id} is not)` });
 
 /** Verifies each entry; entries that fail are dropped and reported, never trusted. */
-export function verifyEntries(raw: unknown, caPem: string, revocations: RevocationList, at = new Date()): { entries: Map<string, VerifiedEntry>; rejected: RejectedEntry[] } {
+export function verifyEntries(raw: unknown, caPem: string, isRevoked: (serial: string) => boolean, at = new Date()): { entries: Map<string, VerifiedEntry>; rejected: RejectedEntry[] } {
   const entries = new Map<string, VerifiedEntry>();
   const rejected: RejectedEntry[] = [];
   if (!Array.isArray(raw)) {
@@ -75,7 +83,7 @@ export function verifyEntries(raw: unknown, caPem: string, revocations: Revocati
       continue;
     }
     try {
-      const common = { expectedId: e.id, expectedKind: e.kind, isRevoked: revocations.isRevoked, at };
+      const common = { expectedId: e.id, expectedKind: e.kind, isRevoked, at };
       const signing = verifyMemberCertificate(e.signingCertificate, caPem, { ...common, usage: 'signing', field: 'signingCertificate' });
       const encryption = verifyMemberCertificate(e.encryptionCertificate, caPem, { ...common, usage: 'encryption', field: 'encryptionCertificate' });
       entries.set(e.id, {
@@ -94,25 +102,39 @@ export function verifyEntries(raw: unknown, caPem: string, revocations: Revocati
   return { entries, rejected };
 }
 
-type Loader = () => Promise<{ raw: unknown; revocations: RevocationList }>;
+type Loader = () => Promise<unknown>;
 
-function directoryFrom(caPem: string, load: Loader): Directory {
+function directoryFrom(caPem: string, load: Loader, guard: RevocationGuard): Directory {
   // Per instance, never module-level: several members may live in one process.
+  let raw: unknown = [];
   let entries = new Map<string, VerifiedEntry>();
   let rejected: RejectedEntry[] = [];
-  let revocations = emptyRevocations();
+  /** The list number the entries were verified with: a new list re-verifies them. */
+  let verifiedWith: number | undefined;
   let loaded: Promise<void> | undefined;
   let inflight: Promise<void> | undefined;
+  let lastMemberRefresh = 0;
+
+  function verify(): void {
+    const number = guard.current()?.number;
+    const verified = verifyEntries(raw, caPem, guard.isRevoked);
+    entries = verified.entries;
+    rejected = verified.rejected;
+    verifiedWith = number;
+  }
+
+  function current(): Map<string, VerifiedEntry> {
+    if (guard.current()?.number !== verifiedWith) verify();
+    return entries;
+  }
 
   function reload(): Promise<void> {
     // Concurrent callers share one fetch.
     inflight ??= (async () => {
       try {
-        const next = await load();
-        const verified = verifyEntries(next.raw, caPem, next.revocations);
-        entries = verified.entries;
-        rejected = verified.rejected;
-        revocations = next.revocations;
+        if (!guard.current()) await guard.refresh().catch(() => undefined);
+        raw = await load();
+        verify();
       } finally {
         inflight = undefined;
       }
@@ -131,16 +153,29 @@ function directoryFrom(caPem: string, load: Loader): Directory {
   /** Unknown ids trigger one refresh: a member may have joined since the last load. */
   async function lookup(id: string): Promise<VerifiedEntry> {
     await ensureLoaded();
-    let found = entries.get(id);
+    // Keys and endpoints are trusted only under a list that is itself still trusted (fail closed).
+    guard.assertFresh();
+    let found = current().get(id);
     if (!found) {
       await reload();
-      found = entries.get(id);
+      found = current().get(id);
     }
     if (!found) throw unknownMember(id);
     return found;
   }
 
   return {
+    async member(id, serial) {
+      await ensureLoaded();
+      const matches = (e: VerifiedEntry | undefined) => e?.signing.serial === serial;
+      let found = current().get(id);
+      if (!matches(found) && Date.now() - lastMemberRefresh >= MEMBER_REFRESH_MS) {
+        lastMemberRefresh = Date.now();
+        await reload();
+        found = current().get(id);
+      }
+      return matches(found) ? found : undefined;
+    },
     async signingKey(id, kid) {
       let found = await lookup(id);
       if (kid !== undefined && found.signing.kid !== kid) {
@@ -165,47 +200,43 @@ function directoryFrom(caPem: string, load: Loader): Directory {
     entry: lookup,
     async entries() {
       await ensureLoaded();
-      return [...entries.values()];
+      return [...current().values()];
     },
-    rejected: () => rejected,
-    isRevoked: (serial) => revocations.isRevoked(serial),
+    rejected: () => {
+      current();
+      return rejected;
+    },
+    isRevoked: (serial) => guard.isRevoked(serial),
+    revocations: guard,
     refresh: reload,
   };
 }
 
 /**
  * The directory as a member sees it: fetched from GET {gateway}/directory over mTLS (the peer
- * must be the gateway), revocations from GET {gateway}/revocations verified with the CA, unless
- * the caller passes its own list. Every entry is verified here, not trusted from the gateway.
+ * must be the gateway). Revocations come from `revocations` (a member's own guard, refreshed on
+ * its schedule and kept in its database), or else from a guard that asks the gateway's
+ * GET /revocations when the directory loads (tools and tests). Every entry is verified here, not
+ * trusted from the gateway.
  */
-export function createDirectoryClient(client: MemberClient, gatewayUrl: string, caPem: string, revocations?: RevocationList): Directory {
+export function createDirectoryClient(client: MemberClient, gatewayUrl: string, caPem: string, revocations?: RevocationGuard): Directory {
   const base = gatewayUrl.replace(/\/+$/, '');
+  const guard = revocations ?? createRevocationGuard({ ca: caPem, source: gatewayRevocationSource(client, base) });
   return directoryFrom(caPem, async () => {
     const res = await client.getJson(`${base}/directory`, { expectPeer: GATEWAY_ID });
     if (res.status !== 200) {
       throw new AppError(502, 'invalid-directory', 'Directory unavailable', { field: 'directory', rule: `gateway answered ${res.status}` });
     }
-    return { raw: res.body, revocations: revocations ?? await fetchRevocations(client, base, caPem) };
-  });
-}
-
-/** The CA-signed revocation list the gateway relays; an unsigned or foreign list is refused. */
-export async function fetchRevocations(client: MemberClient, gatewayUrl: string, caPem: string): Promise<RevocationList> {
-  const res = await client.getJson<unknown>(`${gatewayUrl.replace(/\/+$/, '')}/revocations`, { expectPeer: GATEWAY_ID });
-  if (res.status === 404) return emptyRevocations();
-  const body = z.object({ revocations: z.string().min(1).max(10_000_000) }).safeParse(res.body);
-  if (res.status !== 200 || !body.success) {
-    throw new AppError(502, 'invalid-revocations', 'Revocation list unavailable', { field: 'revocations', rule: `gateway answered ${res.status}` });
-  }
-  return verifyRevocations(body.data.revocations, caPem);
+    return res.body;
+  }, guard);
 }
 
 /** The same view from entries at hand (the gateway's own directory file, tests). */
-export function directoryFromEntries(entries: DirectoryEntry[] | (() => unknown), caPem: string, revocations: RevocationList = emptyRevocations()): Directory {
-  return directoryFrom(caPem, async () => ({ raw: typeof entries === 'function' ? entries() : entries, revocations }));
+export function directoryFromEntries(entries: DirectoryEntry[] | (() => unknown), caPem: string, revocations: RevocationGuard): Directory {
+  return directoryFrom(caPem, async () => (typeof entries === 'function' ? entries() : entries), revocations);
 }
 
 /** The same view from a directory.json file, re-read on each refresh. */
-export function directoryFromFile(path: string, caPem: string, revocations: RevocationList = emptyRevocations()): Directory {
-  return directoryFrom(caPem, async () => ({ raw: readDirectoryFile(path), revocations }));
+export function directoryFromFile(path: string, caPem: string, revocations: RevocationGuard): Directory {
+  return directoryFrom(caPem, async () => readDirectoryFile(path), revocations);
 }

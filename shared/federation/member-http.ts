@@ -12,7 +12,9 @@ import type { ErrorRequestHandler, Express, Request, RequestHandler } from 'expr
 import type { Logger } from 'pino';
 import { AppError, forbidden, unauthorized } from '../platform/errors.ts';
 import { currentRequestId } from '../platform/context.ts';
-import { MEMBER_KINDS, normalizeSerial, type MemberCredentials, type MemberKind } from './pki.ts';
+import type { Directory } from './directory.ts';
+import { MEMBER_KINDS, type MemberCredentials, type MemberKind } from './pki.ts';
+import { normalizeSerial } from './revocation.ts';
 
 /** Who is on the other end of a verified mTLS connection. */
 export interface Member {
@@ -32,10 +34,23 @@ declare global {
 }
 
 export interface MemberServerOptions {
-  /** Consulted on every request: a revoked certificate still passes the TLS chain check. */
-  isRevoked?: (serial: string) => boolean;
   logger?: Logger;
 }
+
+export interface MemberIdentityOptions {
+  /**
+   * Who the members are and which certificates are revoked, consulted on every request (not only
+   * at the handshake: a keep-alive connection outlives a revocation).
+   */
+  directory: Directory;
+  logger?: Logger;
+}
+
+/**
+ * Probes that still answer when the revocation list is stale, so an operator sees why the member
+ * is not ready (revoked certificates and non-members are refused there too).
+ */
+export const PROBE_PATHS: readonly string[] = ['/health', '/ready'];
 
 const TLS_MIN_VERSION = 'TLSv1.3';
 
@@ -69,11 +84,17 @@ function peerOf(req: Request): PeerCertificate | undefined {
 const first = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
 
 /**
- * Sets `req.member` from the verified peer certificate. Refuses (problem+json) a connection that
- * is not mutually authenticated, a certificate without a member kind, and revoked serials.
+ * Sets `req.member` from the verified peer certificate, the one place a member is identified.
+ * In order, each a problem+json naming the refusal: no mutually authenticated connection (401);
+ * a certificate without a member id and kind (403 `invalid-certificate`); a revoked serial (403
+ * `certificate-revoked`); a revocation list that can no longer be trusted (503
+ * `revocation-list-stale` / `revocation-list-missing`, except on PROBE_PATHS); a certificate the
+ * CA signed for someone who is not in the directory, or not this member's current certificate
+ * (403 `not-a-member`).
  */
-export function memberIdentity(options: MemberServerOptions = {}): RequestHandler {
-  return (req, _res, next) => {
+export function memberIdentity(options: MemberIdentityOptions): RequestHandler {
+  const { directory, logger } = options;
+  return async (req, _res, next) => {
     const cert = peerOf(req);
     if (!cert) throw unauthorized('A federation client certificate is required');
     const id = first(cert.subject?.CN);
@@ -82,9 +103,17 @@ export function memberIdentity(options: MemberServerOptions = {}): RequestHandle
       throw new AppError(403, 'invalid-certificate', 'Client certificate names no federation member', { field: 'certificate', rule: 'CN must be a member id and OU a member kind' });
     }
     const serial = normalizeSerial(cert.serialNumber);
-    if (options.isRevoked?.(serial)) {
-      options.logger?.warn({ peer: id, serial }, 'revoked certificate refused');
+    if (directory.isRevoked(serial)) {
+      logger?.warn({ peer: id, serial }, 'revoked certificate refused');
       throw new AppError(403, 'certificate-revoked', 'Client certificate revoked', { field: 'certificate', rule: 'must not be revoked' });
+    }
+    if (!PROBE_PATHS.includes(req.path)) directory.revocations.assertFresh();
+    const entry = await directory.member(id, serial);
+    if (!entry || entry.kind !== kind) {
+      logger?.warn({ peer: id, serial }, 'non-member certificate refused');
+      throw new AppError(403, 'not-a-member', 'Client certificate is not a federation member\'s', {
+        field: 'certificate', rule: 'must be the certificate the federation directory lists for the member it names',
+      });
     }
     req.member = { id, kind: kind as MemberKind, serial };
     next();

@@ -12,9 +12,10 @@ import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { z } from 'zod';
 import { AppError } from '../platform/errors.ts';
-import { signPayload, verifyPayload } from '../crypto.ts';
 import type { Signer } from './messages.ts';
+import { verifyPayload } from '../crypto.ts';
 import { directoryEntrySchema, Typ, type DirectoryEntry } from './protocol.ts';
+import { normalizeSerial, signRevocationList, verifyRevocationList, DEFAULT_LIST_VALID_SECONDS, type RevocationList } from './revocation.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -63,11 +64,6 @@ export function parseCertificate(pem: string, field = 'certificate'): X509Certif
 export function certificateKid(cert: string | X509Certificate): string {
   const x509 = typeof cert === 'string' ? parseCertificate(cert) : cert;
   return createHash('sha256').update(x509.raw).digest('base64url').slice(0, 22);
-}
-
-/** Serial numbers compare as uppercase hex without separators or leading zeros (Node and forge differ). */
-export function normalizeSerial(serial: string): string {
-  return serial.replace(/:/g, '').toUpperCase().replace(/^0+(?=.)/, '');
 }
 
 /** 16 random bytes, positive and without a leading zero byte, so every encoder writes it alike. */
@@ -357,54 +353,6 @@ export function verifyResidentCertificate(
   return { kana, ...personal, serial, kid: certificateKid(x509), publicKey: x509.publicKey, notBefore, notAfter };
 }
 
-/* ---------- revocation ---------- */
-
-export const CA_ISSUER = 'federation-ca';
-
-const revocationSchema = z.object({
-  iss: z.literal(CA_ISSUER),
-  iat: z.number().int(),
-  serials: z.array(z.string().regex(/^[0-9A-Fa-f:]{1,64}$/)).max(100_000),
-}).strict();
-
-export interface RevocationList {
-  issuedAt: number;
-  serials: ReadonlySet<string>;
-  isRevoked(serial: string): boolean;
-}
-
-function revocationList(issuedAt: number, serials: string[]): RevocationList {
-  const set = new Set(serials.map(normalizeSerial));
-  return { issuedAt, serials: set, isRevoked: (serial) => set.has(normalizeSerial(serial)) };
-}
-
-export const emptyRevocations = (): RevocationList => revocationList(0, []);
-
-/** Signs the list of revoked serial numbers with the CA key (a JWS, typ hikitsugi-revocations+jws). */
-export async function signRevocations(ca: CertificateAuthority, serials: string[]): Promise<string> {
-  const caCert = parseCertificate(ca.cert, 'ca');
-  const payload = { iss: CA_ISSUER, iat: Math.floor(Date.now() / 1000), serials: [...new Set(serials.map(normalizeSerial))].sort() };
-  return signPayload(payload, { key: createPrivateKey(ca.key), kid: certificateKid(caCert), typ: Typ.REVOCATIONS });
-}
-
-/** Verifies a revocation list with the CA certificate; a list not signed by the CA is refused. */
-export async function verifyRevocations(jws: string, caPem: string): Promise<RevocationList> {
-  const ca = parseCertificate(caPem, 'ca');
-  let payload: unknown;
-  try {
-    payload = await verifyPayload(jws.trim(), ca.publicKey, Typ.REVOCATIONS);
-  } catch {
-    throw new AppError(400, 'invalid-revocations', 'Revocation list refused', { field: 'revocations', rule: 'must be a JWS signed by the federation CA' });
-  }
-  const parsed = revocationSchema.safeParse(payload);
-  if (!parsed.success) throw new AppError(400, 'invalid-revocations', 'Revocation list malformed', { field: 'revocations', rule: 'must list serial numbers' });
-  return revocationList(parsed.data.iat, parsed.data.serials);
-}
-
-export async function readRevocationsFile(path: string, caPem: string): Promise<RevocationList> {
-  return verifyRevocations(readFileSync(path, 'utf8'), caPem);
-}
-
 /* ---------- a member's own credentials ---------- */
 
 export interface MemberCredentials {
@@ -482,23 +430,23 @@ export interface InitResult {
 const memberIdPattern = /^[A-Za-z0-9-]{1,32}$/;
 
 /**
- * Creates what is missing under `dir`: the CA, an empty signed revocation list, each member's
- * certificates, and directory.json (without endpoints). Existing keys are kept; a member whose
+ * Creates what is missing under `dir`: the CA, each member's certificates, and directory.json
+ * (without endpoints), and re-signs the revocation list (an empty one the first time). Existing keys are kept; a member whose
  * certificate was revoked or has expired gets new keys and certificates.
  */
-export async function initPki(dir: string, members: MemberSpec[]): Promise<InitResult> {
+export async function initPki(dir: string, members: MemberSpec[], options: { listValidSeconds?: number } = {}): Promise<InitResult> {
   const paths = pkiPaths(dir);
   mkdirSync(join(dir, 'ca'), { recursive: true, mode: 0o700 });
   if (!existsSync(paths.caCert) || !existsSync(paths.caKey)) {
     const ca = await createCertificateAuthority();
     writeFileSync(paths.caCert, ca.cert);
     writePrivate(paths.caKey, ca.key);
-    writeFileSync(paths.revocations, await signRevocations(ca, []));
   }
   const ca = readCertificateAuthority(dir);
   verifyCaCertificate(ca.cert);
-  if (!existsSync(paths.revocations)) writeFileSync(paths.revocations, await signRevocations(ca, []));
-  const revocations = await readRevocationsFile(paths.revocations, ca.cert);
+  // Every init re-signs the list (same serials, next number, fresh nextUpdate), so a federation
+  // started from it is never handed a list that is about to go stale.
+  const revocations = await publishRevocations(dir, [], { validSeconds: options.listValidSeconds });
   const result: InitResult = { created: [], kept: [], reissued: [] };
   for (const member of members) {
     if (!memberIdPattern.test(member.id)) throw new Error(`member id ${member.id} must be 1-32 letters, digits or '-'`);
@@ -534,15 +482,58 @@ export async function initPki(dir: string, members: MemberSpec[]): Promise<InitR
   return result;
 }
 
-/** Revokes both certificates of a member: adds their serials to the CA-signed list. */
-export async function revokeMember(dir: string, id: string): Promise<string[]> {
+/** The CA's key and kid, for what the CA signs besides certificates (the revocation list). */
+export function caSigner(ca: CertificateAuthority): { key: KeyObject; kid: string } {
+  return { key: createPrivateKey(ca.key), kid: certificateKid(ca.cert) };
+}
+
+/**
+ * Signs the next revocation list: the serials of the current one plus `add`, its number plus one,
+ * valid for `validSeconds` (docs/PROTOCOL.md §1). Written to ca/revocations.jws and, when the
+ * folder exists, to public/revocations.jws (what deployments mount for the gateway).
+ */
+export async function publishRevocations(dir: string, add: string[], options: { validSeconds?: number; now?: Date } = {}): Promise<RevocationList> {
   const paths = pkiPaths(dir);
   const ca = readCertificateAuthority(dir);
-  const memberDir = paths.member(id);
+  const current = existsSync(paths.revocations) ? await currentCaList(readFileSync(paths.revocations, 'utf8'), ca.cert) : undefined;
+  const issuedAt = options.now ?? new Date();
+  const jws = await signRevocationList(caSigner(ca), {
+    number: (current?.number ?? 0) + 1,
+    serials: [...(current?.serials ?? []), ...add],
+    issuedAt,
+    nextUpdate: new Date(issuedAt.getTime() + (options.validSeconds ?? DEFAULT_LIST_VALID_SECONDS) * 1000),
+  });
+  writeFileSync(paths.revocations, jws);
+  if (existsSync(join(dir, 'public'))) writeFileSync(join(dir, 'public', 'revocations.jws'), jws);
+  return verifyRevocationList(jws, ca.cert);
+}
+
+/**
+ * The CA's own current list. A list signed before lists were numbered (`{ iss, iat, serials }`)
+ * counts as number 0, so its serials carry over into list 1 instead of being lost.
+ */
+async function currentCaList(jws: string, caPem: string): Promise<{ number: number; serials: Iterable<string> }> {
+  try {
+    return await verifyRevocationList(jws, caPem);
+  } catch (err) {
+    const legacy = z.object({ iss: z.string(), iat: z.number(), serials: z.array(z.string()) }).strict()
+      .safeParse(await verifyPayload(jws.trim(), parseCertificate(caPem, 'ca').publicKey, Typ.REVOCATIONS).catch(() => undefined));
+    if (!legacy.success) throw err;
+    return { number: 0, serials: legacy.data.serials };
+  }
+}
+
+/** The CA's current list (ca/revocations.jws), verified. */
+export async function readCaRevocations(dir: string): Promise<RevocationList> {
+  return verifyRevocationList(readFileSync(pkiPaths(dir).revocations, 'utf8'), readCertificateAuthority(dir).cert);
+}
+
+/** Revokes both certificates of a member: the next list carries their serials. */
+export async function revokeMember(dir: string, id: string, options: { validSeconds?: number } = {}): Promise<string[]> {
+  const memberDir = pkiPaths(dir).member(id);
   if (!existsSync(join(memberDir, 'tls.pem'))) throw new Error(`no member ${id} under ${dir}`);
   const serials = ['tls.pem', 'enc.pem'].map((f) => normalizeSerial(parseCertificate(readFileSync(join(memberDir, f), 'utf8')).serialNumber));
-  const current = existsSync(paths.revocations) ? await readRevocationsFile(paths.revocations, ca.cert) : emptyRevocations();
-  writeFileSync(paths.revocations, await signRevocations(ca, [...current.serials, ...serials]));
+  await publishRevocations(dir, serials, options);
   return serials;
 }
 

@@ -1,12 +1,14 @@
 /**
  * Liveness and readiness, the same on every member. `GET /health` says the process answers.
- * `GET /ready` says whether it can do its own work: its database is reachable (required), and
+ * `GET /ready` says whether it can do its own work: its database is reachable and its revocation
+ * list is current (both required), and
  * which peers it can reach now (reported, never required — a municipality whose gateway is down
  * still serves its own residents and queues outgoing work, so it must stay in rotation).
  */
 import type { RequestHandler } from 'express';
 import type { Sequelize } from 'sequelize';
 import { AppError, sendProblem } from './errors.ts';
+import type { RevocationGuard } from '../federation/revocation.ts';
 
 export interface PeerCheck {
   name: string;
@@ -23,6 +25,11 @@ export interface ReadinessOptions {
   details?: () => Promise<Record<string, unknown>>;
   /** Per-check time limit. */
   timeoutMs?: number;
+  /**
+   * The member's revocation list: required when given, because a member whose list is stale or
+   * missing refuses federation traffic (docs/PROTOCOL.md §1) and so cannot do its work.
+   */
+  revocations?: RevocationGuard;
 }
 
 export interface CheckResult {
@@ -67,6 +74,8 @@ export async function checkReadiness(options: ReadinessOptions) {
     ...checks.map((p) => timed(p.probe, timeoutMs)),
   ]);
   const peers = Object.fromEntries(checks.map((p, i) => [p.name, peerResults[i]!]));
+  const revocations = options.revocations?.status();
+  const trusted = !revocations || revocations.state === 'fresh' || revocations.state === 'grace';
   let details: Record<string, unknown> = {};
   if (database!.status === 'up' && options.details) {
     try {
@@ -76,9 +85,10 @@ export async function checkReadiness(options: ReadinessOptions) {
     }
   }
   return {
-    ready: database!.status === 'up',
+    ready: database!.status === 'up' && trusted,
     member: options.member,
     database: database!,
+    ...(revocations ? { revocations } : {}),
     peers,
     degraded: Object.values(peers).some((p) => p.status === 'down'),
     ...details,
@@ -97,6 +107,9 @@ export function readiness(options: ReadinessOptions): RequestHandler {
       res.json({ status: 'ready', ...report });
       return;
     }
-    sendProblem(res, new AppError(503, 'not-ready', 'Not ready', { field: 'database', rule: 'must be reachable', checks: report }).toProblem('/ready'));
+    const [field, rule] = report.database.status !== 'up'
+      ? ['database', 'must be reachable']
+      : ['revocations', `the revocation list must be current (it is ${report.revocations?.state})`];
+    sendProblem(res, new AppError(503, 'not-ready', 'Not ready', { field, rule, checks: report }).toProblem('/ready'));
   };
 }

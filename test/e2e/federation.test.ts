@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { decryptWith, jose, peekJwt, sha256Hex, SIGNING_ALG } from '../../shared/crypto.ts';
 import { directoryFromFile, type Directory } from '../../shared/federation/directory.ts';
 import { createMemberClient, type MemberClient } from '../../shared/federation/member-http.ts';
+import { createRevocationGuard, fileRevocationSource } from '../../shared/federation/revocation.ts';
 import { openMessage, sealMessage, signMessage, verifyMessage, type Signer } from '../../shared/federation/messages.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import {
@@ -192,7 +193,9 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     akiota = fed.credentials(C);
     asToda = createMemberClient(toda);
     asGateway = createMemberClient(gw);
-    directory = directoryFromFile(join(fed.dataDir, 'gateway', 'directory.json'), toda.ca);
+    const revocations = createRevocationGuard({ ca: toda.ca, source: fileRevocationSource(join(fed.pkiDir, 'ca', 'revocations.jws')) });
+    await revocations.refresh();
+    directory = directoryFromFile(join(fed.dataDir, 'gateway', 'directory.json'), toda.ca, revocations);
     aFederation = fed.member(A).federationUrl!;
     const withRecords = fed.residents(A).filter((r) => r.records.length > 0);
     expect(withRecords.length, 'seed has three residents with records').to.be.at.least(3);

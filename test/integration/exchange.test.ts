@@ -52,9 +52,10 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
     pki = await createTestPki();
     const logger = createLogger({ name: 'hostile-gateway', level: 'silent' });
     const app = createBaseApp(logger);
-    app.use(memberIdentity());
+    const members = await pki.memberDirectory();
+    app.use(memberIdentity({ directory: members }));
     app.get('/directory', (_req, res) => { res.json(pki.directory()); });
-    app.get('/revocations', (_req, res) => { res.status(404).json({ type: 'not-found' }); });
+    app.get('/revocations', (_req, res) => { res.json({ revocations: pki.revocationsJws() }); });
     app.post('/queries', async (req, res) => {
       const out = await reply(peekJwt(String(req.body.query)).claims as QueryClaims);
       if (out === 'hang-up') return void req.socket.destroy();
@@ -66,7 +67,7 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
     hostileUrl = await listenMember(hostile, 0);
     // An issuer beside it (with the issuer's own certificate: My Numbers go to no one else), so that Toda's resident gets a code.
     const issuerApp = createBaseApp(logger);
-    issuerApp.use(memberIdentity());
+    issuerApp.use(memberIdentity({ directory: members }));
     issuerApp.post('/codes/batch', (req, res) => { res.json({ codes: (req.body.myNumbers as string[]).map(() => ({ code: CODE_AT_B, attestation: 'x.y.z' })) }); });
     issuer = createMemberServer(issuerApp, pki.credentials('issuer'));
     const issuerUrl = await listenMember(issuer, 0);

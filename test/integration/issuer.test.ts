@@ -8,7 +8,7 @@ import { peekJwt } from '../../shared/crypto.ts';
 import { completeMyNumber } from '../../shared/identifiers.ts';
 import { createMemberClient, type MemberClient } from '../../shared/federation/member-http.ts';
 import {
-  captureLog, createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer,
+  captureLog, createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, startIssuerWithoutGateway,
   type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,
 } from '../fixtures/pki.ts';
 import { databaseContents } from '../fixtures/database.ts';
@@ -116,7 +116,7 @@ describe('issuer: pseudonymous codes', () => {
 
   it('when the gateway cannot be reached, then 503 with retryAfter, and the refusal is in the issuer log', async () => {
     const lonelyDir = mkdtempSync(join(tmpdir(), 'hikitsugi-issuer-lonely-'));
-    const lonely = await startIssuer(issuerTestConfig(pki, lonelyDir, 'https://127.0.0.1:9', { GATEWAY_TIMEOUT_MS: '500' }));
+    const lonely = await startIssuerWithoutGateway(pki, lonelyDir, { GATEWAY_TIMEOUT_MS: '500' });
     try {
       const res = await toda.postJson<{ type: string; retryAfter: number }>(`${lonely.url}/codes`, { myNumber: SEEDED[0] });
       expect(res.status).to.equal(503);

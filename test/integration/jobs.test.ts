@@ -79,9 +79,10 @@ describe('bulk jobs: the runner at one municipality', () => {
     pki = await createTestPki();
     const logger = createLogger({ name: 'scripted-gateway', level: 'silent' });
     const app = createBaseApp(logger);
-    app.use(memberIdentity());
+    const members = await pki.memberDirectory();
+    app.use(memberIdentity({ directory: members }));
     app.get('/directory', (_req, res) => { res.json(pki.directory()); });
-    app.get('/revocations', (_req, res) => { res.status(404).json({ type: 'not-found' }); });
+    app.get('/revocations', (_req, res) => { res.json({ revocations: pki.revocationsJws() }); });
     app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
     app.post('/queries', async (req, res) => {
       const q = peekJwt(String(req.body.query)).claims as QueryClaims;
@@ -98,7 +99,7 @@ describe('bulk jobs: the runner at one municipality', () => {
     const url = await listenMember(gateway, 0);
     // The issuer, with its own certificate (My Numbers go to no one else).
     const issuerApp = createBaseApp(logger);
-    issuerApp.use(memberIdentity());
+    issuerApp.use(memberIdentity({ directory: members }));
     issuerApp.post('/codes/batch', (req, res) => { res.json({ codes: (req.body.myNumbers as string[]).map((n) => ({ code: codeFor(n), attestation: 'x.y.z' })) }); });
     issuer = createMemberServer(issuerApp, pki.credentials('issuer'));
     const issuerUrl = await listenMember(issuer, 0);

@@ -9,7 +9,7 @@ import {
   closeMemberServer, createMemberClient, createMemberServer, isPeerUnavailable, listenMember, memberIdentity, memberOf, requireMember,
   type MemberClient,
 } from '../../shared/federation/member-http.ts';
-import type { MemberCredentials, RevocationList } from '../../shared/federation/pki.ts';
+import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import { createTestPki, expiredCredentials, foreignCredentials, type TestPki } from '../fixtures/pki.ts';
 
 /** A request with whatever TLS options a test wants; resolves with the status or rejects. */
@@ -41,7 +41,6 @@ describe('mutual TLS between members', () => {
   let pki: TestPki;
   let server: Server;
   let url: string;
-  let revocations: RevocationList;
   let toda: MemberCredentials;
   let client: MemberClient;
   let slowServer: Server;
@@ -50,11 +49,10 @@ describe('mutual TLS between members', () => {
   before(async () => {
     pki = await createTestPki();
     await pki.revoke('343692');
-    revocations = await pki.revocations();
     toda = pki.credentials('112241');
     const logger = createLogger({ name: 'test-transport', level: 'silent' });
     const app = createBaseApp(logger);
-    app.use(memberIdentity({ isRevoked: revocations.isRevoked, logger }));
+    app.use(memberIdentity({ directory: await pki.memberDirectory(), logger }));
     app.get('/whoami', (req, res) => {
       const member = memberOf(req);
       res.json({ id: member.id, kind: member.kind, serial: member.serial, requestId: res.getHeader('x-request-id') });

@@ -25,7 +25,7 @@ import { randomMyNumber } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
 import {
-  captureLog, createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer,
+  captureLog, createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, startIssuerWithoutGateway,
   type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,
 } from '../fixtures/pki.ts';
 import { databaseContents } from '../fixtures/database.ts';
@@ -253,7 +253,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
 
     it('when the gateway cannot be reached, then the batch answers 503 with retryAfter, and the issuer logs every item denied', async () => {
       const lonelyDir = mkdtempSync(join(tmpdir(), 'hikitsugi-registration-lonely-'));
-      const lonely = await startIssuer(issuerTestConfig(pki, lonelyDir, 'https://127.0.0.1:9', { GATEWAY_TIMEOUT_MS: '500', CHECKPOINT_INTERVAL_SECONDS: '0' }));
+      const lonely = await startIssuerWithoutGateway(pki, lonelyDir, { GATEWAY_TIMEOUT_MS: '500', CHECKPOINT_INTERVAL_SECONDS: '0' });
       try {
         const res = await toda.postJson<{ type: string; retryAfter: number }>(`${lonely.url}/codes/batch`, { myNumbers: myNumbers(3) });
         expect(res.status).to.equal(503);
@@ -380,7 +380,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
     before(async () => {
       const logger = createLogger({ name: 'scripted-issuer', level: 'silent' });
       const app = createBaseApp(logger);
-      app.use(memberIdentity());
+      app.use(memberIdentity({ directory: await pki.memberDirectory() }));
       app.post('/codes/batch', async (req, res) => {
         batchCalls += 1;
         inFlight += 1;
@@ -433,7 +433,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       // A member with a valid federation certificate (here the gateway's) answering where the issuer should be.
       const logger = createLogger({ name: 'impostor', level: 'silent' });
       const app = createBaseApp(logger);
-      app.use(memberIdentity());
+      app.use(memberIdentity({ directory: await pki.memberDirectory() }));
       let received = 0;
       app.post('/codes/batch', (req, res) => { received += (req.body.myNumbers as string[]).length; res.json({ codes: [] }); });
       const impostor = createMemberServer(app, pki.credentials('gateway'));

@@ -44,7 +44,7 @@ describe('security: rate limits', function () {
     fed = await securityFederation('edge');
   });
   after(() => {
-    const gw = gatewayConfigSchema.parse({ PORT: '0', CERT_DIR: 'x', DIRECTORY_FILE: 'x', DATABASE_PATH: 'x' });
+    const gw = gatewayConfigSchema.parse({ PORT: '0', CERT_DIR: 'x', DIRECTORY_FILE: 'x', REVOCATION_FILE: 'x', DATABASE_PATH: 'x' });
     figure(`rate limits: ${figures.limited} requests over a limit refused with 429 + Retry-After, ${figures.served} under it served`
       + ` (defaults: ${gw.MEMBER_QUERY_LIMIT} queries per ${gw.MEMBER_QUERY_WINDOW_SECONDS} s per member, ${defaults().STAFF_QUERY_LIMIT} per ${defaults().STAFF_QUERY_WINDOW_SECONDS} s per staff account)`);
   });

@@ -3,8 +3,9 @@
  * mutual TLS against the federation CA. Plain HTTP, TLS without a client certificate, a
  * certificate from another CA and an expired member certificate must fail there; and once the
  * CA revokes a member (`scripts/pki.ts revoke`, the real command), the gateway, the issuer and the
- * other municipalities refuse it as soon as they hold the new list (the gateway and issuer read it
- * at start, a municipality with its directory) — its connections and the messages it signed.
+ * other municipalities refuse it as soon as they hold the new list — its connections and the
+ * messages it signed. Here they are restarted (a restart keeps the newest list and takes the file's);
+ * test/integration/federation-trust.test.ts shows the same while everyone keeps running.
  * Controls show the same member is accepted before, and others after.
  */
 import { execFile } from 'node:child_process';
@@ -86,7 +87,7 @@ describe('security: transport', function () {
     expect((await moveIn(certificates[0]!, moved[0]!)).status, 'control: accepted before the revocation').to.equal(201);
 
     await run(process.execPath, ['--import', 'tsx', 'scripts/pki.ts', 'revoke', '--dir', pkiDir(fed), '--member', REVOKED]);
-    // Each member takes the new list at start (gateway, issuer: REVOCATION_FILE; municipalities: from the gateway).
+    // Each member takes the new list at start (the gateway from REVOCATION_FILE, the others from the gateway).
     await Promise.all([fed.stop(GATEWAY_ID), fed.stop(ISSUER_ID), fed.stop(OTHER)]);
     await Promise.all([fed.start(ISSUER_ID), fed.start(GATEWAY_ID)]);
     await fed.start(OTHER);

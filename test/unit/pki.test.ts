@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { AppError } from '../../shared/platform/errors.ts';
 import { signMessage, verifyMessage, sealMessage, openMessage } from '../../shared/federation/messages.ts';
 import {
-  certificateKid, createCertificateAuthority, initPki, pkiPaths, signRevocations, verifyMemberCertificate, verifyRevocations,
+  certificateKid, createCertificateAuthority, initPki, pkiPaths, verifyMemberCertificate, caSigner,
   type VerifyCertificateOptions,
 } from '../../shared/federation/pki.ts';
+import { signRevocationList, verifyRevocationList } from '../../shared/federation/revocation.ts';
 import { Typ, sealedIdentitySchema } from '../../shared/federation/protocol.ts';
 import { createTestPki, expiredCredentials, FEDERATION_MEMBERS, foreignCredentials, type TestPki } from '../fixtures/pki.ts';
 
@@ -97,17 +98,19 @@ describe('federation PKI', () => {
 
   it('when a revocation list is signed by another CA or altered, then it is refused', async () => {
     const rogue = await createCertificateAuthority();
-    const forged = await signRevocations(rogue, []);
-    for (const jws of [forged, forged.replace(/\.[^.]+\./, '.eyJpc3MiOiJmZWRlcmF0aW9uLWNhIiwiaWF0IjowLCJzZXJpYWxzIjpbXX0.')]) {
+    const forged = await signRevocationList(caSigner(rogue), { number: 9, serials: [] });
+    const genuineEmpty = await signRevocationList(caSigner(pki.ca), { number: 9, serials: [] });
+    const altered = genuineEmpty.replace(/\.[^.]+\./, `.${Buffer.from(JSON.stringify({ iss: 'federation-ca', number: 10, iat: 0, nextUpdate: 1, serials: [] })).toString('base64url')}.`);
+    for (const jws of [forged, altered]) {
       try {
-        await verifyRevocations(jws, pki.ca.cert);
+        await verifyRevocationList(jws, pki.ca.cert);
         expect.fail('accepted');
       } catch (err) {
         expect((err as AppError).code).to.equal('invalid-revocations');
       }
     }
-    const genuine = await signRevocations(pki.ca, ['0A']);
-    expect((await verifyRevocations(genuine, pki.ca.cert)).isRevoked('a')).to.equal(true);
+    const genuine = await signRevocationList(caSigner(pki.ca), { number: 1, serials: ['0A'] });
+    expect((await verifyRevocationList(genuine, pki.ca.cert)).isRevoked('a')).to.equal(true);
   });
 
   it('when init runs again, then existing keys are kept; after a revocation the member is re-issued', async () => {

@@ -1,6 +1,7 @@
 import { createDirectoryClient, type Directory } from '../../../shared/federation/directory.ts';
 import { createMemberClient, type MemberClient } from '../../../shared/federation/member-http.ts';
 import { loadMemberCredentials, type MemberCredentials } from '../../../shared/federation/pki.ts';
+import { createRevocationGuard, gatewayRevocationSource } from '../../../shared/federation/revocation.ts';
 import type { MunicipalityContext } from '../context.ts';
 import type { FederationLink } from './link.ts';
 
@@ -9,6 +10,8 @@ export interface FederationRuntime {
   credentials: MemberCredentials;
   directory: Directory;
   client: MemberClient;
+  /** True when this runtime made its directory (and so refreshes its revocation list); false in host mode, where the host does. */
+  ownsDirectory: boolean;
 }
 
 /** Loads this municipality's credentials and connects to the gateway's directory (verified locally). */
@@ -20,9 +23,13 @@ export function connectFederation(ctx: MunicipalityContext, sharedDirectory?: Di
     throw new Error(`CERT_DIR holds the certificate of ${credentials.id} (${credentials.kind}), not of municipality ${MUNICIPALITY_CODE}`);
   }
   const client = createMemberClient(credentials);
-  const directory = sharedDirectory ?? createDirectoryClient(client, GATEWAY_URL, credentials.ca);
+  // The CA-signed list from the gateway, every REVOCATION_REFRESH_SECONDS; createMunicipality keeps it in the database.
+  const directory = sharedDirectory ?? createDirectoryClient(client, GATEWAY_URL, credentials.ca, createRevocationGuard({
+    ca: credentials.ca, source: gatewayRevocationSource(client, GATEWAY_URL), logger: ctx.logger,
+    refreshSeconds: ctx.config.REVOCATION_REFRESH_SECONDS, graceSeconds: ctx.config.REVOCATION_GRACE_SECONDS,
+  }));
   return {
-    credentials, directory, client,
+    credentials, directory, client, ownsDirectory: !sharedDirectory,
     link: {
       self: MUNICIPALITY_CODE,
       signer: credentials.signer,

@@ -1,7 +1,8 @@
 import { initial } from './0001-initial.ts';
 import { staffSignInMigration } from './0002-staff-sign-in.ts';
+import { revocationLists } from './0003-revocation-lists.ts';
 import { witnessedHeads } from './0004-witnessed-heads.ts';
 import { fhirExport } from './0005-fhir-export.ts';
 
 /** A municipality's migrations, in order (tables, indexes and the append-only triggers). */
-export const MUNICIPALITY_MIGRATIONS = [initial, staffSignInMigration, witnessedHeads, fhirExport];
+export const MUNICIPALITY_MIGRATIONS = [initial, staffSignInMigration, revocationLists, witnessedHeads, fhirExport];
