@@ -1,8 +1,8 @@
 import { z } from 'zod';
+import { dateTimeFilter } from '../../shared/dates.ts';
 
 const memberId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be a member id (a municipality code, gateway or issuer)');
-const time = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z' })
-  .transform((text) => new Date(text).toISOString());
+const time = dateTimeFilter();
 const seq = z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0');
 
 /** POST /checkpoints: a member's signed checkpoint of its own head. */

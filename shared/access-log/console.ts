@@ -12,6 +12,7 @@ import express, { Router, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Sequelize, Transaction } from 'sequelize';
 import { z } from 'zod';
+import { dateTimeFilter } from '../dates.ts';
 import type { AccessInput, AccessLogModel } from './chain.ts';
 import {
   accessFilterSchema, csvHeader, entriesOfRequest, entryCsvRow, findEntry, iterateEntries, listEntries,
@@ -71,8 +72,7 @@ export interface AuditConsole {
   reconcileUnavailable?: { field: string; rule: string };
 }
 
-const time = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z' })
-  .transform((text) => new Date(text).toISOString());
+const time = dateTimeFilter();
 
 /** Time range of a reconciliation; both ends optional (the whole log). */
 export const reconcileSchema = z.object({ from: time.optional(), to: time.optional() }).strict()

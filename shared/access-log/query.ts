@@ -4,6 +4,7 @@
  */
 import { Op, type Transaction, type WhereOptions } from 'sequelize';
 import { z } from 'zod';
+import { dateTimeFilter } from '../dates.ts';
 import type { AccessLogModel, AccessLogRow } from './chain.ts';
 import { isValidMyNumber } from '../identifiers.ts';
 
@@ -14,8 +15,7 @@ export type FilterFlag = (typeof FILTER_FLAGS)[number];
 export const MAX_PAGE = 200;
 
 const token = (max: number, rule: string) => z.string().min(1, 'must not be empty').max(max, `must be at most ${max} characters`).regex(/^[\w.:@+\-]+$/u, rule);
-const time = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z' })
-  .transform((text) => new Date(text).toISOString());
+const time = dateTimeFilter();
 
 /**
  * Query-string filters of GET /audit/entries and /audit/export.csv. Unknown parameters are

@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { isValidMunicipalityCode, isValidMyNumber } from '../../../shared/identifiers.ts';
 import { PURPOSES, SUBJECT_STATUSES } from '../../../shared/federation/protocol.ts';
 import { consentInputSchema } from '../consents/schemas.ts';
+import { calendarDate } from '../../../shared/dates.ts';
 
 const municipality = z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit');
-const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
 const addressee = z.string().regex(/^\d{1,20}$/, 'must be an addressee number (digits)');
 
 export const moveOutSchema = z.object({
-  moveOutDate: date,
+  moveOutDate: calendarDate(),
   destination: municipality,
   destinationAddress: z.string().min(1, 'is required').max(300, 'must be at most 300 characters'),
 }).strict();

@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { addresseeNumberSchema, calendarDate, reasonSchema } from '../residents/schemas.ts';
+import { addresseeNumberSchema, birthDateSchema, reasonSchema } from '../residents/schemas.ts';
+import { calendarDate, todayInJapan } from '../../../shared/dates.ts';
 import { findProduct } from './catalogue.ts';
 import { REVIEW_STATUSES } from './model.ts';
-import { checkRecordFields, todayInJapan, type Violation } from './rules.ts';
+import { checkRecordFields, type Violation } from './rules.ts';
 
 /** Lot numbers as printed: NFKC folds full-width letters, and labels are upper case. */
 const lotNumber = z.string({ error: 'is required' }).max(20, 'must be at most 20 characters')
@@ -29,7 +30,7 @@ function catalogueRules(fields: Violation['field'][]) {
 }
 
 export const recordInputSchema = z.object({
-  occurrenceDate: calendarDate,
+  occurrenceDate: calendarDate(),
   vaccineCode,
   lotNumber,
   doseNumber,
@@ -40,7 +41,7 @@ export type RecordInput = z.infer<typeof recordInputSchema>;
 
 /** A correction names the fields it changes and why; the rest is carried over from the current version. */
 export const correctionSchema = z.object({
-  occurrenceDate: calendarDate.optional(),
+  occurrenceDate: calendarDate().optional(),
   vaccineCode: vaccineCode.optional(),
   lotNumber: lotNumber.optional(),
   doseNumber: doseNumber.optional(),
@@ -64,8 +65,8 @@ export type IssueTicketInput = z.infer<typeof issueTicketSchema>;
 /** Registration from a ticket: the dose comes from the ticket, the birth date is the second factor. */
 export const fromTicketSchema = z.object({
   ocrLine: z.string({ error: 'is required' }).max(64, 'must be at most 64 characters'),
-  birthDate: calendarDate,
-  occurrenceDate: calendarDate,
+  birthDate: birthDateSchema,
+  occurrenceDate: calendarDate(),
   vaccineCode,
   lotNumber,
   place,

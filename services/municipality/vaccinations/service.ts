@@ -20,8 +20,9 @@ import {
 } from './model.ts';
 import type { ApproveReviewInput, CorrectionInput, FromTicketInput, IssueTicketInput, ListReviewsInput, RecordInput } from './schemas.ts';
 import {
-  checkAgainstBirth, checkDoseSequence, checkRecordFields, nextDoseNumber, todayInJapan, type ExistingDose, type RecordFields, type Violation,
+  checkAgainstBirth, checkDoseSequence, checkRecordFields, nextDoseNumber, type ExistingDose, type RecordFields, type Violation,
 } from './rules.ts';
+import { todayInJapan } from '../../../shared/dates.ts';
 import { formatOcrLine, parseOcrLine, ticketAdmits, type ParsedTicket, type TicketType } from './tickets.ts';
 
 /* ---------- views ---------- */
