@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { requestIdSchema } from '../../shared/platform/validation.ts';
 import { dateTimeFilter } from '../../shared/dates.ts';
 
 const memberId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be a member id (a municipality code, gateway or issuer)');
@@ -21,7 +22,7 @@ export const MEMBER_ENTRIES_PAGE = 1000;
 /** GET /audit/entries: the gateway's entries about the asking municipality's exchanges. */
 export const memberEntriesQuery = z.object({
   member: memberId,
-  requestId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be a request id (letters, digits, . _ : -)').optional(),
+  requestId: requestIdSchema.optional(),
   from: time.optional(),
   to: time.optional(),
   /** Seq of the last entry of the previous page (pages run oldest first). */

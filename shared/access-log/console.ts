@@ -24,7 +24,7 @@ import { inTransaction } from '../platform/db.ts';
 import { AppError, notFound } from '../platform/errors.ts';
 import type { Signer } from '../federation/messages.ts';
 import { staffActorOf, type StaffActor } from '../staff/auth.ts';
-import { parseInput } from '../platform/validation.ts';
+import { parseInput, requestIdSchema } from '../platform/validation.ts';
 
 /** The console's static files (no build step), served by every member that has privacy officers. */
 export const CONSOLE_DIR = fileURLToPath(new URL('./console/', import.meta.url));
@@ -84,7 +84,7 @@ export const seqParamSchema = z.object({
 });
 
 export const requestIdParamSchema = z.object({
-  requestId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be a request id (letters, digits, . _ : -)'),
+  requestId: requestIdSchema,
 });
 
 const filterDetails = (filter: Partial<AccessFilter>) => {

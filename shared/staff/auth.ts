@@ -12,7 +12,7 @@ import { DataTypes, Model, type CreationOptional, type InferAttributes, type Inf
 import { z } from 'zod';
 import { hashPassword, signSession, verifyPassword, verifySession } from '../crypto.ts';
 import { AppError, conflict, forbidden, notFound, unauthorized } from '../platform/errors.ts';
-import { parseInput } from '../platform/validation.ts';
+import { freeText, parseInput, withoutMyNumber } from '../platform/validation.ts';
 
 /** The principal of one staff request, built from a verified session token. */
 export interface StaffActor {
@@ -107,8 +107,8 @@ export const loginSchema = z.object({
 
 /** A new account's fields; `roles` is the member's own role list. */
 export const staffAccountSchema = <R extends readonly [string, ...string[]]>(roles: R) => z.object({
-  username: z.string().regex(/^[a-z0-9._-]{3,64}$/, 'must be 3–64 lowercase letters, digits, dot, underscore or hyphen'),
-  displayName: z.string().min(1, 'is required').max(100, 'must be at most 100 characters'),
+  username: z.string().regex(/^[a-z0-9._-]{3,64}$/, 'must be 3–64 lowercase letters, digits, dot, underscore or hyphen').superRefine(withoutMyNumber),
+  displayName: freeText({ max: 100 }),
   role: z.enum(roles, { error: `must be one of ${roles.join(', ')}` }),
   password: z.string().min(12, 'must be at least 12 characters').max(200, 'must be at most 200 characters'),
 }).strict();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { freeText } from '../../../shared/platform/validation.ts';
 import { isValidMunicipalityCode, isValidMyNumber } from '../../../shared/identifiers.ts';
 import { PURPOSES, SUBJECT_STATUSES } from '../../../shared/federation/protocol.ts';
 import { consentInputSchema } from '../consents/schemas.ts';
@@ -10,7 +11,7 @@ const addressee = z.string().regex(/^\d{1,20}$/, 'must be an addressee number (d
 export const moveOutSchema = z.object({
   moveOutDate: calendarDate(),
   destination: municipality,
-  destinationAddress: z.string().min(1, 'is required').max(300, 'must be at most 300 characters'),
+  destinationAddress: freeText({ max: 300 }),
 }).strict();
 export type MoveOutInput = z.infer<typeof moveOutSchema>;
 
@@ -19,7 +20,7 @@ export const moveInSchema = z.object({
   certificate: z.string().min(1, 'is required').max(20_000, 'must be at most 20000 characters'),
   /** Read from the resident's My Number card at the counter. */
   myNumber: z.string().refine(isValidMyNumber, 'must be 12 digits with a valid check digit'),
-  address: z.string().min(1, 'is required').max(300, 'must be at most 300 characters'),
+  address: freeText({ max: 300 }),
   /** The resident's consent to fetch their vaccination history, when given at the counter. */
   consent: consentInputSchema.omit({ sources: true }).optional(),
 }).strict();
@@ -40,7 +41,7 @@ export const exceptionRequestSchema = z.object({
   addresseeNumber: addressee,
   source: municipality,
   purpose: z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` }),
-  justification: z.string().min(20, 'must explain in at least 20 characters why life or body is at stake and consent impossible').max(2000, 'must be at most 2000 characters'),
+  justification: freeText({ min: 20, minRule: 'must explain in at least 20 characters why life or body is at stake and consent impossible', max: 2000, multiline: true }),
 }).strict();
 export type ExceptionRequestInput = z.infer<typeof exceptionRequestSchema>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { freeText } from '../../../shared/platform/validation.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import { PURPOSES } from '../../../shared/federation/protocol.ts';
 import { dateTime } from '../../../shared/dates.ts';
@@ -15,7 +16,7 @@ export const consentInputSchema = z.object({
 export type ConsentInput = z.infer<typeof consentInputSchema>;
 
 export const revokeSchema = z.object({
-  reason: z.string().min(1, 'is required').max(500, 'must be at most 500 characters'),
+  reason: freeText({ max: 500, multiline: true }),
 }).strict();
 
 /** A consent the resident signed with their personal key, as presented at the counter or portal (issue 9). */

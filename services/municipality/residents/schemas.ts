@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { freeText } from '../../../shared/platform/validation.ts';
 import { isValidMunicipalityCode, isValidMyNumber } from '../../../shared/identifiers.ts';
 import { calendarDate, dateTime, EARLIEST_DATE } from '../../../shared/dates.ts';
 
@@ -49,17 +50,9 @@ export const kanaSchema = z.string({ error: 'is required' })
   .refine((k) => k.length > 0, 'is required')
   .refine((k) => KANA.test(k), 'must be full-width katakana, family and given names separated by a space');
 
-// Control characters in a stored name would break printed letters and CSV exports.
-const CONTROL = /[\u0000-\u001f\u007f]/;
-const text = (max: number) => z.string({ error: 'is required' })
-  .transform((s) => s.normalize('NFC').trim())
-  .refine((s) => s.length > 0, 'is required')
-  .refine((s) => s.length <= max, `must be at most ${max} characters`)
-  .refine((s) => !CONTROL.test(s), 'must not contain control characters');
-
-export const nameSchema = text(100);
-export const addressSchema = text(300);
-export const reasonSchema = text(500);
+export const nameSchema = freeText({ max: 100 });
+export const addressSchema = freeText({ max: 300 });
+export const reasonSchema = freeText({ max: 500, multiline: true });
 
 export const birthDateSchema = calendarDate({ min: EARLIEST_DATE, max: 'today' });
 
@@ -91,7 +84,7 @@ export const updateResidentSchema = z.object({
 export type UpdateResidentInput = z.infer<typeof updateResidentSchema>;
 
 export const searchResidentsSchema = z.object({
-  name: z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters').optional(),
+  name: freeText({ max: 100, minRule: 'must not be empty' }).optional(),
   kana: z.string().max(100, 'must be at most 100 characters').transform(canonicalKana)
     .refine((k) => k.length > 0 && KANA.test(k), 'must be full-width katakana').optional(),
   birthDate: calendarDate().optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { freeText, withoutMyNumber } from '../../../shared/platform/validation.ts';
 import { addresseeNumberSchema, birthDateSchema, reasonSchema } from '../residents/schemas.ts';
 import { calendarDate, todayInJapan } from '../../../shared/dates.ts';
 import { findProduct } from './catalogue.ts';
@@ -8,13 +9,11 @@ import { checkRecordFields, type Violation } from './rules.ts';
 /** Lot numbers as printed: NFKC folds full-width letters, and labels are upper case. */
 const lotNumber = z.string({ error: 'is required' }).max(20, 'must be at most 20 characters')
   .transform((s) => s.normalize('NFKC').trim().toUpperCase())
-  .refine((s) => s.length > 0, 'is required');
+  .refine((s) => s.length > 0, 'is required')
+  .superRefine(withoutMyNumber);
 const vaccineCode = z.string({ error: 'is required' }).max(40, 'must be at most 40 characters')
   .refine((c) => findProduct(c) !== undefined, 'must be a vaccine code from the catalogue (GET /vaccines)');
-const place = z.string({ error: 'is required' }).transform((s) => s.normalize('NFC').trim())
-  .refine((s) => s.length > 0, 'is required')
-  .refine((s) => s.length <= 200, 'must be at most 200 characters')
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+const place = freeText({ max: 200 });
 const doseNumber = z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(20, 'must be at most 20');
 export const ticketNumberSchema = z.string().regex(/^\d{10}$/, 'must be 10 digits');
 
