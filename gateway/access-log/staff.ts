@@ -37,7 +37,7 @@ export function gatewayStaffSessions(ctx: GatewayContext): StaffSessions {
 /** The staff app: login, the console page and the log API for privacy officers. */
 export function createGatewayStaffApp(ctx: GatewayContext): Express {
   const sessions = gatewayStaffSessions(ctx);
-  const app = createBaseApp(ctx.logger);
+  const app = createBaseApp(ctx.logger, { transport: 'plain-http' });
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', member: GATEWAY_ID, staff: true });
   });

@@ -1,6 +1,6 @@
 import { pino, destination as pinoDestination, type Logger, type DestinationStream } from 'pino';
 import { findMyNumberSpans, findMyNumbers } from '../identifiers.ts';
-import { currentRequestId } from './context.ts';
+import { currentClientRequestId, currentRequestId } from './context.ts';
 
 const REDACTED = '[redacted]';
 /** Keys whose values are never logged, whatever they hold. */
@@ -60,7 +60,8 @@ export function createLogger({ name, level = 'info', destination }: LoggerOption
       base: { member: name },
       mixin: () => {
         const requestId = currentRequestId();
-        return requestId ? { requestId } : {};
+        const clientRequestId = currentClientRequestId();
+        return { ...(requestId ? { requestId } : {}), ...(clientRequestId ? { clientRequestId } : {}) };
       },
       formatters: { log: (object) => scrub(object) as Record<string, unknown> },
       hooks: {

@@ -46,7 +46,7 @@ export interface FreeTextOptions {
  * a My Number in any notation (it would sit in plain text outside the encrypted column).
  */
 export function freeText({ max, min = 1, minRule, multiline = false }: FreeTextOptions) {
-  return z.string({ error: 'is required' })
+  return z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be text') })
     .transform((s) => s.normalize('NFC').trim())
     .superRefine((s, ctx) => {
       const rule = s.length < min ? (minRule ?? (min === 1 ? 'is required' : `must be at least ${min} characters`))

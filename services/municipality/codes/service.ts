@@ -68,9 +68,9 @@ async function registrationRound(ctx: MunicipalityContext, fed: FederationLink, 
   const rows = await ctx.sequelize.query<{ id: string; attempts: number | null }>(
     `SELECT r.id AS id, a.attempts AS attempts
        FROM residents r LEFT JOIN registration_attempts a ON a."residentId" = r.id
-      WHERE r."codeStatus" = 'pending' AND (a."nextAttemptAt" IS NULL OR a."nextAttemptAt" <= :now)
-      ORDER BY a."nextAttemptAt" ASC NULLS FIRST LIMIT :limit`,
-    { type: QueryTypes.SELECT, replacements: { now: now.toISOString(), limit } },
+      WHERE r."codeStatus" = 'pending' AND (a."nextAttemptAt" IS NULL OR a."nextAttemptAt" <= $1)
+      ORDER BY a."nextAttemptAt" ASC NULLS FIRST LIMIT $2`,
+    { type: QueryTypes.SELECT, bind: [now.toISOString(), limit] },
   );
   const due = rows.map((r): Due => ({ id: r.id, attempts: Number(r.attempts ?? 0) }));
   const size = Math.max(1, options.batchSize ?? REGISTRATION_BATCH_SIZE);

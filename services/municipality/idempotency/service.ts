@@ -61,8 +61,8 @@ export async function runIdempotent<T>(
       if (ctx.sequelize.getDialect() === 'postgres') {
         // Writers run in parallel here: wait for a request with the same key to commit, then find
         // its response below (READ COMMITTED: the next statement sees the committed row).
-        await ctx.sequelize.query(`SELECT pg_advisory_xact_lock(hashtext('idempotency_keys'), hashtext(:lockKey))`, {
-          replacements: { lockKey: `${actor.staffId}\n${key}` }, transaction: t,
+        await ctx.sequelize.query(`SELECT pg_advisory_xact_lock(hashtext('idempotency_keys'), hashtext($1))`, {
+          bind: [`${actor.staffId}\n${key}`], transaction: t,
         });
       }
       const stored = await findStoredResponse(ctx.models.IdempotencyKey, actor.staffId, key, t);

@@ -170,13 +170,18 @@ export interface ResidentSearch {
 export async function searchResidentRows(Resident: ResidentModel, search: ResidentSearch, transaction?: Transaction) {
   const where: WhereOptions<ResidentRow>[] = [];
   const sequelize = Resident.sequelize!;
-  const like = (column: string, pattern: string) => sequelize.literal(`"${column}" LIKE ${sequelize.escape(pattern)} ESCAPE '\\'`) as never;
+  // The patterns travel as bound parameters ($name, $kana), never inside the SQL text.
+  const bind: Record<string, string> = {};
+  const like = (column: 'name' | 'kana', pattern: string) => {
+    bind[column] = pattern;
+    return sequelize.literal(`"${column}" LIKE $${column} ESCAPE '\\'`) as never;
+  };
   if (search.name) where.push(like('name', `%${literalLike(search.name)}%`));
   if (search.kana) where.push(like('kana', `${literalLike(search.kana)}%`));
   if (search.birthDate) where.push({ birthDate: search.birthDate });
   if (search.status) where.push({ status: search.status });
   const { rows, count } = await Resident.findAndCountAll({
-    where: { [Op.and]: where }, raw: true, transaction,
+    where: { [Op.and]: where }, raw: true, transaction, bind,
     order: [['kana', 'ASC'], ['addresseeNumber', 'ASC']],
     limit: search.pageSize, offset: (search.page - 1) * search.pageSize,
   });
