@@ -187,8 +187,11 @@ export async function makeCheckpoint(c: AuditConsole, actor: StaffActor): Promis
 /** Runs the member's reconciliation and logs it with its result counts. */
 export async function reconcileLog(c: AuditConsole, actor: StaffActor, range: ReconcileRange) {
   if (!c.reconcile) {
+    // A member that never reconciles (the gateway) has no such operation: 404, not a server fault.
+    // A municipality without its gateway configured is unavailable until it is: 503.
+    const status = c.reconcileUnavailable ? 404 : 503;
     const why = c.reconcileUnavailable ?? { field: 'GATEWAY_URL', rule: 'must be configured and reachable' };
-    throw new AppError(503, 'reconciliation-unavailable', 'Reconciliation needs a counterpart log, and none is configured here', why);
+    throw new AppError(status, 'reconciliation-unavailable', 'Reconciliation needs a counterpart log, and none is configured here', why);
   }
   const result = await c.reconcile(range);
   await inTransaction(c.sequelize, (t) => c.logAccess(t, actor, {
