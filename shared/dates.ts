@@ -2,7 +2,7 @@
  * The one date validator of the project. Every date a person or a member sends — birth,
  * vaccination, move-out and move-in dates, consent expiry, log and query filters, and the date
  * claims of signed messages — is a real calendar date (2026-02-30 is not one) in a plausible
- * range, checked here at the API and at both ends of a signed message (docs/PROTOCOL.md §2).
+ * range, checked here at the API and at both ends of a signed message (docs/PROTOCOL.md §3).
  */
 import { z } from 'zod';
 
@@ -70,7 +70,10 @@ export function calendarDate(range: DateRange = {}) {
  */
 export function dateTime(range: DateRange = {}) {
   return z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z' }).superRefine((value, ctx) => {
-    const day = new Date(value).toISOString().slice(0, 10);
+    // zod runs refinements after a failed format check too: a non-date has already been refused.
+    const time = Date.parse(value);
+    if (Number.isNaN(time)) return;
+    const day = new Date(time).toISOString().slice(0, 10);
     const { min = EARLIEST_DATE, max = LATEST_DATE } = range;
     if (day < resolve(min)) ctx.addIssue({ code: 'custom', message: beforeRule(min) });
     else if (day > resolve(max)) ctx.addIssue({ code: 'custom', message: afterRule(max) });
@@ -79,3 +82,24 @@ export function dateTime(range: DateRange = {}) {
 
 /** A date-time filter (logs, alerts): checked as `dateTime`, normalised to UTC ISO so it compares as stored. */
 export const dateTimeFilter = (range: DateRange = {}) => dateTime(range).transform((text) => new Date(text).toISOString());
+
+const DATE_LIKE = /^\d{4}-\d{2}-\d{2}(?:$|T)/;
+
+/**
+ * Every date written in a value (claims of a message about to be signed), at any depth: the
+ * path and rule of the first one that is not a calendar date in range, or undefined.
+ */
+export function impossibleDateIn(value: unknown, path: string[] = []): { field: string; rule: string } | undefined {
+  if (typeof value === 'string') {
+    if (!DATE_LIKE.test(value)) return undefined;
+    const rule = value.length === 10 ? calendarDateRule(value) : (dateTime().safeParse(value).error?.issues[0]?.message);
+    return rule ? { field: path.join('.') || 'claims', rule } : undefined;
+  }
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const found = impossibleDateIn(v, [...path, k]);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}

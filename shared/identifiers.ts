@@ -90,7 +90,7 @@ export interface MyNumberSpan {
  * where its digit group does or at a separator, never inside a longer run of digits (a 13-digit
  * value holds no My Number); the check digit tells a My Number from other 12-digit values.
  * Used by log redaction, by the free-text check of every input (shared/platform/validation.ts)
- * and by the leak scans (SECURITY.md §5).
+ * and by the leak scans (SECURITY.md, threat model §2).
  */
 export function findMyNumberSpans(text: string): MyNumberSpan[] {
   if (!ANY_DIGIT.test(text)) return [];

@@ -8,10 +8,8 @@ import type { z } from 'zod';
 import type { JWTPayload } from 'jose';
 import { AppError } from '../platform/errors.ts';
 import { decryptWith, encryptFor, signJwt, verifyJwt, type SignOptions } from '../crypto.ts';
-import {
-  answerClaimsSchema, correctionClaimsSchema, correctionRecordClaimsSchema, forwardClaimsSchema, MAX_MESSAGE_AGE_SECONDS, moveLinkClaimsSchema,
-  moveOutClaimsSchema, queryClaimsSchema, recordsClaimsSchema, residentConsentClaimsSchema, sealedIdentitySchema, Typ,
-} from './protocol.ts';
+import { impossibleDateIn } from '../dates.ts';
+import { MAX_MESSAGE_AGE_SECONDS } from './protocol.ts';
 
 /** A member's own signing identity: its private key and the kid of its signing certificate. */
 export interface Signer {
@@ -20,40 +18,19 @@ export interface Signer {
   kid: string;
 }
 
-/** The claims schema of each message kind: what the verifier will parse is checked before signing. */
-const CLAIMS_BY_TYP: Partial<Record<string, z.ZodType>> = {
-  [Typ.QUERY]: queryClaimsSchema,
-  [Typ.FORWARD]: forwardClaimsSchema,
-  [Typ.ANSWER]: answerClaimsSchema,
-  [Typ.RECORDS]: recordsClaimsSchema,
-  [Typ.SEALED_IDENTITY]: sealedIdentitySchema,
-  [Typ.MOVE_OUT]: moveOutClaimsSchema,
-  [Typ.MOVE_LINK]: moveLinkClaimsSchema,
-  [Typ.CORRECTION]: correctionClaimsSchema,
-  [Typ.CORRECTION_RECORD]: correctionRecordClaimsSchema,
-  [Typ.RESIDENT_CONSENT]: residentConsentClaimsSchema,
-};
-
 /**
- * Refuses to sign claims its own verifier would refuse (docs/PROTOCOL.md §2): an impossible date
- * or a malformed field never leaves a member under its signature. 422: the data at hand, not the
- * transport, is at fault.
+ * Refuses to sign claims holding a date that is not a calendar date in range (docs/PROTOCOL.md §3):
+ * 2026-02-30 never leaves a member under its signature, whatever the message. 422: the data at
+ * hand, not the transport, is at fault. The verifier's schemas refuse the same dates on arrival.
  */
-export function checkClaimsBeforeSigning(claims: Record<string, unknown>, typ: string): void {
-  const schema = CLAIMS_BY_TYP[typ];
-  if (!schema) return;
-  const parsed = schema.safeParse(claims);
-  if (parsed.success) return;
-  const issue = parsed.error.issues[0];
-  const field = issue?.path.join('.') || 'claims';
-  const rule = issue?.message ?? 'invalid';
-  throw new AppError(422, 'unsignable-claims', `Refused to sign: ${field} ${rule}`, { field, rule });
+export function checkClaimsBeforeSigning(claims: unknown): void {
+  const found = impossibleDateIn(claims);
+  if (found) throw new AppError(422, 'unsignable-claims', `Refused to sign: ${found.field} ${found.rule}`, found);
 }
 
 export async function signMessage(claims: JWTPayload, signer: Signer, typ: string, ttlSeconds = MAX_MESSAGE_AGE_SECONDS): Promise<string> {
   const options: SignOptions = { key: signer.key, kid: signer.kid, typ };
-  // iat/exp are set by signJwt; placeholders stand in for them here.
-  checkClaimsBeforeSigning({ iat: 0, exp: 0, ...claims, iss: signer.id }, typ);
+  checkClaimsBeforeSigning(claims);
   return signJwt({ ...claims, iss: signer.id }, options, ttlSeconds);
 }
 

@@ -28,7 +28,7 @@ export function currentClientRequestId(): string | undefined {
 
 /**
  * Lets a federation handler adopt the trace id carried inside a verified, signed request (one
- * query is one id on every member's log, docs/PROTOCOL.md §3). Only after the signature verified:
+ * query is one id on every member's log, docs/PROTOCOL.md §6). Only after the signature verified:
  * a raw header never becomes a correlation id.
  */
 export function adoptRequestId(requestId: string): void {

@@ -30,7 +30,7 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
  * into another request's trace. A client's X-Request-Id, when well formed (8–128 of letters,
  * digits, . _ : -, and no My Number), is kept as `clientRequestId` (logged beside ours, echoed in
  * X-Client-Request-Id). Across members, one query keeps one id through the signed `rid`
- * (docs/PROTOCOL.md §3), adopted only once its signature verified.
+ * (docs/PROTOCOL.md §6), adopted only once its signature verified.
  */
 export const requestContext: RequestHandler = (req, res, next) => {
   const inbound = req.get('x-request-id');

@@ -6,7 +6,7 @@ const REDACTED = '[redacted]';
 /** Keys whose values are never logged, whatever they hold. */
 const SECRET_KEYS = /^(my_?number|mynumber|password|passwordHash|token|authorization|cookie|secret|key|privateKey|sealed)$/i;
 
-/** Replaces every valid My Number inside a string, in whatever notation it was written (SECURITY.md §5). */
+/** Replaces every valid My Number inside a string, in whatever notation it was written (SECURITY.md, threat model §2). */
 export function scrubText(text: string): string {
   const spans = findMyNumberSpans(text);
   if (spans.length === 0) return text;

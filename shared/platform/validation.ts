@@ -17,7 +17,7 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, where
   throw new AppError(400, 'validation', `Invalid ${first.field}: ${first.rule}`, { field: first.field, rule: first.rule, errors });
 }
 
-/** The rule every free-text field states when it meets a My Number (SECURITY.md §5). */
+/** The rule every free-text field states when it meets a My Number (SECURITY.md, threat model §2). */
 export const NO_MY_NUMBER_RULE = 'must not contain a My Number';
 // C0 and C1 controls: a NUL ends a C string in a driver, a line break forges a log or CSV line.
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;

@@ -6,7 +6,7 @@
  * that broken percent-encoding, control characters, conflicting headers, compressed or falsely
  * compressed bodies, wrong content types, oversized and malformed bodies all reach the server as
  * a hostile client would send them. Only 2xx–4xx may come back; every 4xx is problem+json; no
- * request hangs. The test prints cases tried, refused and 5xx seen (docs: SECURITY.md §2).
+ * request hangs. The test prints cases tried, refused and 5xx seen (SECURITY.md, threat model §1).
  */
 import net from 'node:net';
 import tls from 'node:tls';

@@ -1,5 +1,5 @@
 /**
- * Trust at the edges of a municipality (SECURITY.md §2): headers on every answer, whose request id
+ * Trust at the edges of a municipality (SECURITY.md, threat model §1): headers on every answer, whose request id
  * the audit trail carries, what a refusal before any signature check is logged under, and the
  * My Number refused in every free-text field a clerk types.
  */

@@ -132,7 +132,7 @@ export async function signMoveLink(
     resident: { kana: resident.kana, birthDate: resident.birthDate, sex: resident.sex as MoveLinkClaims['resident']['sex'] },
     ...(previous ? { previous } : {}),
   };
-  checkClaimsBeforeSigning(claims, Typ.MOVE_LINK);
+  checkClaimsBeforeSigning(claims);
   return signPayload(claims, { key: fed.signer.key, kid: fed.signer.kid, typ: Typ.MOVE_LINK });
 }
 

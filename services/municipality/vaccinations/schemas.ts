@@ -29,7 +29,7 @@ function catalogueRules(fields: Violation['field'][]) {
 }
 
 export const recordInputSchema = z.object({
-  occurrenceDate: calendarDate(),
+  occurrenceDate: calendarDate({ max: 'today' }),
   vaccineCode,
   lotNumber,
   doseNumber,
@@ -40,7 +40,7 @@ export type RecordInput = z.infer<typeof recordInputSchema>;
 
 /** A correction names the fields it changes and why; the rest is carried over from the current version. */
 export const correctionSchema = z.object({
-  occurrenceDate: calendarDate().optional(),
+  occurrenceDate: calendarDate({ max: 'today' }).optional(),
   vaccineCode: vaccineCode.optional(),
   lotNumber: lotNumber.optional(),
   doseNumber: doseNumber.optional(),
@@ -65,7 +65,7 @@ export type IssueTicketInput = z.infer<typeof issueTicketSchema>;
 export const fromTicketSchema = z.object({
   ocrLine: z.string({ error: 'is required' }).max(64, 'must be at most 64 characters'),
   birthDate: birthDateSchema,
-  occurrenceDate: calendarDate(),
+  occurrenceDate: calendarDate({ max: 'today' }),
   vaccineCode,
   lotNumber,
   place,
