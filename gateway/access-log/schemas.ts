@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { requestIdSchema } from '../../shared/platform/validation.ts';
-import { dateTimeFilter } from '../../shared/dates.ts';
+import { dateTimeFilter } from '../../shared/platform/dates.ts';
 
 const memberId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be a member id (a municipality code, gateway or issuer)');
 const time = dateTimeFilter();

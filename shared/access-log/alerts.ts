@@ -11,7 +11,7 @@ import {
   DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
 } from 'sequelize';
 import { z } from 'zod';
-import { dateTimeFilter } from '../dates.ts';
+import { dateTimeFilter } from '../platform/dates.ts';
 import type { AccessLogModel } from './chain.ts';
 import { inTransaction } from '../platform/db.ts';
 import { staffActorOf, type StaffActor } from '../staff/auth.ts';

@@ -12,7 +12,7 @@ import express, { Router, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Sequelize, Transaction } from 'sequelize';
 import { z } from 'zod';
-import { dateTimeFilter } from '../dates.ts';
+import { dateTimeFilter } from '../platform/dates.ts';
 import type { AccessInput, AccessLogModel } from './chain.ts';
 import {
   accessFilterSchema, csvHeader, entriesOfRequest, entryCsvRow, findEntry, iterateEntries, listEntries,

@@ -5,7 +5,7 @@
 import { Op, type Transaction, type WhereOptions } from 'sequelize';
 import { z } from 'zod';
 import { requestIdSchema, withoutMyNumber } from '../platform/validation.ts';
-import { dateTimeFilter } from '../dates.ts';
+import { dateTimeFilter } from '../platform/dates.ts';
 import type { AccessLogModel, AccessLogRow } from './chain.ts';
 
 /** The flags a privacy officer filters on; each one is read from the entry, not only from `flags`. */

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { JWTPayload } from 'jose';
 import { AppError } from '../platform/errors.ts';
 import { decryptWith, encryptFor, signJwt, verifyJwt, type SignOptions } from '../crypto.ts';
-import { impossibleDateIn } from '../dates.ts';
+import { impossibleDateIn } from '../platform/dates.ts';
 import { MAX_MESSAGE_AGE_SECONDS } from './protocol.ts';
 
 /** A member's own signing identity: its private key and the kid of its signing certificate. */

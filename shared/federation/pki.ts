@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { z } from 'zod';
 import { AppError } from '../platform/errors.ts';
-import { isCalendarDate } from '../dates.ts';
+import { isCalendarDate } from '../platform/dates.ts';
 import { signPayload, verifyPayload } from '../crypto.ts';
 import type { Signer } from './messages.ts';
 import { directoryEntrySchema, Typ, type DirectoryEntry } from './protocol.ts';

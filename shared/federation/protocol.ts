@@ -16,7 +16,7 @@
  */
 import { z } from 'zod';
 import { isValidMunicipalityCode } from '../identifiers.ts';
-import { calendarDate, dateTime } from '../dates.ts';
+import { calendarDate, dateTime } from '../platform/dates.ts';
 
 export const GATEWAY_ID = 'gateway';
 export const ISSUER_ID = 'issuer';
@@ -64,7 +64,11 @@ export type Purpose = (typeof PURPOSES)[number];
 
 export const CONSENT_SCOPE = 'vaccination-history';
 
-const municipality = z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit');
+/** A municipality code (全国地方公共団体コード) with its check digit, as every entry point takes it. */
+export const municipalityCodeSchema = z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit');
+const municipality = municipalityCodeSchema;
+/** A purpose of use a request may name (docs/PROTOCOL.md). */
+export const purposeSchema = z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` });
 /** A code (符号): 26 characters of RFC 4648 base32, no padding. */
 export const codeSchema = z.string().regex(/^[A-Z2-7]{26}$/, 'must be a 26-character base32 code');
 /** Dates in claims are real calendar dates in a plausible range, at the signer and at the verifier alike. */

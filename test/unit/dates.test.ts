@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { Sequelize } from 'sequelize';
-import { calendarDate, dateTime, isCalendarDate } from '../../shared/dates.ts';
+import { calendarDate, dateTime, isCalendarDate } from '../../shared/platform/dates.ts';
 import { signJwt } from '../../shared/crypto.ts';
 import { signMessage, verifyMessage } from '../../shared/federation/messages.ts';
 import { moveOutClaimsSchema, Typ } from '../../shared/federation/protocol.ts';

@@ -4,7 +4,7 @@ import { allProducts, findProduct, findProductByCvx } from '../../services/munic
 import {
   checkAgainstBirth, checkDoseSequence, checkRecordFields, nextDoseNumber, seasonOf, type ExistingDose,
 } from '../../services/municipality/vaccinations/rules.ts';
-import { isCalendarDate, todayInJapan } from '../../shared/dates.ts';
+import { isCalendarDate, todayInJapan } from '../../shared/platform/dates.ts';
 
 const TODAY = '2024-06-30';
 const valid = { vaccineCode: 'covid19-comirnaty', lotNumber: 'FF3620', doseNumber: 1, occurrenceDate: '2021-06-01' };

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { freeText } from '../../../shared/platform/validation.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import { PURPOSES } from '../../../shared/federation/protocol.ts';
-import { dateTime } from '../../../shared/dates.ts';
+import { dateTime } from '../../../shared/platform/dates.ts';
 
 export { MAX_CONSENT_DAYS } from '../../../shared/consent-policy.ts';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { freeText } from '../../../shared/platform/validation.ts';
 import { isValidMunicipalityCode, isValidMyNumber } from '../../../shared/identifiers.ts';
-import { calendarDate, dateTime, EARLIEST_DATE } from '../../../shared/dates.ts';
+import { calendarDate, dateTime, EARLIEST_DATE } from '../../../shared/platform/dates.ts';
 
 export const SEXES = ['male', 'female', 'other', 'unknown'] as const;
 export const RESIDENT_STATUSES = ['resident', 'moved-out', 'deceased'] as const;
@@ -29,6 +29,9 @@ export const isValidAddresseeNumber = (value: unknown): value is string =>
   typeof value === 'string' && /^\d{10}$/.test(value) && addresseeCheckDigit(value.slice(0, 9)) === Number(value[9]);
 
 export const completeAddresseeNumber = (first9: string): string => first9 + String(addresseeCheckDigit(first9));
+
+/** Digits only: the lookup that follows finds the resident or answers 404. */
+export const addresseeDigitsSchema = z.string().regex(/^\d{1,20}$/, 'must be an addressee number (digits)');
 
 export const addresseeNumberSchema = z.string({ error: 'is required' })
   .refine(isValidAddresseeNumber, 'must be a 10-digit addressee number with a valid check digit');

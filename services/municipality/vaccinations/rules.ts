@@ -3,8 +3,8 @@
  * passed in) so that each rule is unit-tested on its own. Each returns the violations it found,
  * naming the field and the rule in words a clerk can act on.
  */
+import { isCalendarDate } from '../../../shared/platform/dates.ts';
 import { findProduct, type Product } from './catalogue.ts';
-import { isCalendarDate } from '../../../shared/dates.ts';
 
 export interface Violation {
   field: string;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { freeText, withoutMyNumber } from '../../../shared/platform/validation.ts';
 import { addresseeNumberSchema, birthDateSchema, reasonSchema } from '../residents/schemas.ts';
-import { calendarDate, todayInJapan } from '../../../shared/dates.ts';
+import { calendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
 import { findProduct } from './catalogue.ts';
 import { REVIEW_STATUSES } from './model.ts';
 import { checkRecordFields, type Violation } from './rules.ts';

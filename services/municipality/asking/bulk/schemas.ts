@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { isValidMunicipalityCode } from '../../../../shared/identifiers.ts';
 import { PURPOSES } from '../../../../shared/federation/protocol.ts';
 import { addresseeNumberSchema } from '../../residents/schemas.ts';
-import { calendarDate } from '../../../../shared/dates.ts';
+import { calendarDate } from '../../../../shared/platform/dates.ts';
 
 /** Most subjects named in one request body (a `movedInSince` selection has no such limit). */
 export const MAX_JOB_SUBJECTS = 5000;
