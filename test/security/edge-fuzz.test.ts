@@ -34,9 +34,13 @@ interface RouteSpec {
 function routesOf(app: Express): RouteSpec[] {
   const out: RouteSpec[] = [];
   const walk = (stack: unknown[]) => {
-    for (const layer of stack as { route?: { path: string; methods: Record<string, boolean> }; handle?: { stack?: unknown[] } }[]) {
+    for (const layer of stack as { route?: { path: string | string[]; methods: Record<string, boolean> }; handle?: { stack?: unknown[] } }[]) {
       if (layer.route) {
-        for (const method of Object.keys(layer.route.methods)) if (method !== '_all') out.push({ method: method.toUpperCase(), path: layer.route.path });
+        // One route may be registered under several paths.
+        const paths = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
+        for (const method of Object.keys(layer.route.methods)) {
+          if (method !== '_all') for (const path of paths) out.push({ method: method.toUpperCase(), path });
+        }
       } else if (layer.handle?.stack) {
         walk(layer.handle.stack);
       }
