@@ -51,13 +51,80 @@ export function completeMunicipalityCode(first5: string): string {
 }
 
 /**
- * Finds every 12-digit run in a text that is a valid My Number. Used by log redaction and by
- * the leak scans: a valid check digit is what separates a My Number from other 12-digit values.
+ * Separators a person may type or paste between the digits of a number: spaces (ASCII, no-break,
+ * 全角 U+3000, tabs, line breaks), hyphens and dashes of every width (including ー, which Japanese
+ * input often gives for a hyphen), dots (. ． ・ ･) and underscores.
  */
-export function findMyNumbers(text: string): string[] {
-  const found: string[] = [];
-  for (const match of text.matchAll(/(?<!\d)\d{12}(?!\d)/g)) {
-    if (isValidMyNumber(match[0])) found.push(match[0]);
+const SEPARATOR = String.raw`[\s\-\u2010-\u2015\u2212\u30FC\uFF0D\uFF70._\uFF0E\u30FB\uFF65\uFF3F]`;
+/** At most this many separator characters between two digits still join them into one number. */
+const MAX_SEPARATOR_RUN = 3;
+const DIGIT = String.raw`\p{Nd}`;
+/** Runs of digits joined by short separator runs: candidates for a written-out number. */
+const DIGIT_GROUP = new RegExp(`${DIGIT}(?:${SEPARATOR}{0,${MAX_SEPARATOR_RUN}}${DIGIT})*`, 'gu');
+const ANY_DIGIT = /\p{Nd}/u;
+
+/** The value 0–9 of a decimal digit in any script (ASCII, 全角 ０-９, Arabic-Indic, mathematical …). */
+function digitValue(ch: string): number {
+  const code = ch.codePointAt(0)!;
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  if (code >= 0xff10 && code <= 0xff19) return code - 0xff10;
+  const folded = ch.normalize('NFKC');
+  if (/^[0-9]$/.test(folded)) return folded.charCodeAt(0) - 0x30;
+  // Unicode lays out each decimal digit set as ten consecutive code points from zero, sets side by side.
+  let zero = code;
+  while (zero > code - 60 && ANY_DIGIT.test(String.fromCodePoint(zero - 1))) zero -= 1;
+  return (code - zero) % 10;
+}
+
+/** Where a written-out My Number sits in a text, and its 12 ASCII digits. */
+export interface MyNumberSpan {
+  start: number;
+  end: number;
+  myNumber: string;
+}
+
+/**
+ * Finds every valid My Number written in a text, in any notation a person could type or paste:
+ * 12 digits (ASCII, 全角 or any other script) with or without separators between them —
+ * 1234-5678-9018, １２３４　５６７８　９０１８, 1234.5678.9018, mixed. A candidate starts and ends
+ * where its digit group does or at a separator, never inside a longer run of digits (a 13-digit
+ * value holds no My Number); the check digit tells a My Number from other 12-digit values.
+ * Used by log redaction, by the free-text check of every input (shared/platform/validation.ts)
+ * and by the leak scans (SECURITY.md, threat model §2).
+ */
+export function findMyNumberSpans(text: string): MyNumberSpan[] {
+  if (!ANY_DIGIT.test(text)) return [];
+  const found: MyNumberSpan[] = [];
+  for (const group of text.matchAll(DIGIT_GROUP)) {
+    const digits: { value: number; start: number; end: number; afterSeparator: boolean }[] = [];
+    let afterSeparator = true;
+    let offset = group.index!;
+    for (const ch of group[0]) {
+      if (/\p{Nd}/u.test(ch)) {
+        digits.push({ value: digitValue(ch), start: offset, end: offset + ch.length, afterSeparator });
+        afterSeparator = false;
+      } else {
+        afterSeparator = true;
+      }
+      offset += ch.length;
+    }
+    if (digits.length < 12) continue;
+    // A number may begin at the group's start or after a separator, and must end before one or at the group's end.
+    for (let i = 0; i + 12 <= digits.length; i++) {
+      if (!digits[i]!.afterSeparator) continue;
+      const last = i + 11;
+      if (last + 1 < digits.length && !digits[last + 1]!.afterSeparator) continue;
+      const candidate = digits.slice(i, last + 1).map((d) => String(d.value)).join('');
+      if (isValidMyNumber(candidate)) found.push({ start: digits[i]!.start, end: digits[last]!.end, myNumber: candidate });
+    }
   }
   return found;
 }
+
+/** Every valid My Number in a text, in any notation, as 12 ASCII digits. */
+export function findMyNumbers(text: string): string[] {
+  return findMyNumberSpans(text).map((s) => s.myNumber);
+}
+
+/** True when a text holds a valid My Number in any notation: free text must never carry one. */
+export const containsMyNumber = (text: string): boolean => findMyNumberSpans(text).length > 0;

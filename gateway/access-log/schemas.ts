@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { requestIdSchema } from '../../shared/platform/validation.ts';
+import { dateTimeFilter } from '../../shared/platform/dates.ts';
 
 const memberId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be a member id (a municipality code, gateway or issuer)');
-const time = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z' })
-  .transform((text) => new Date(text).toISOString());
+const time = dateTimeFilter();
 const seq = z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0');
 
 /** POST /checkpoints: a member's signed checkpoint of its own head. */
@@ -21,7 +22,7 @@ export const MEMBER_ENTRIES_PAGE = 1000;
 /** GET /audit/entries: the gateway's entries about the asking municipality's exchanges. */
 export const memberEntriesQuery = z.object({
   member: memberId,
-  requestId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be a request id (letters, digits, . _ : -)').optional(),
+  requestId: requestIdSchema.optional(),
   from: time.optional(),
   to: time.optional(),
   /** Seq of the last entry of the previous page (pages run oldest first). */

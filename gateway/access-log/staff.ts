@@ -45,7 +45,7 @@ export function gatewayStaffSessions(ctx: GatewayContext): StaffSessions {
  */
 export function createGatewayStaffApp(ctx: GatewayContext, moreRoutes: (sessions: StaffSessions) => Router[]): Express {
   const sessions = gatewayStaffSessions(ctx);
-  const app = createBaseApp(ctx.logger);
+  const app = createBaseApp(ctx.logger, { transport: 'plain-http' });
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', member: GATEWAY_ID, staff: true });
   });

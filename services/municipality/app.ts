@@ -43,7 +43,8 @@ export function createStaffApp(
   ctx: MunicipalityContext, federation?: FederationRuntime, onResidentCreated: () => void = () => {}, onBulkWork: () => void = () => {},
   noticeSender: NoticeSender = logNoticeSender(ctx.logger), exports: ExportRunner = startExportRunner(ctx),
 ): Express {
-  const app = createBaseApp(ctx.logger);
+  // The staff port is plain HTTP behind the municipality's own network (docker-compose.yml).
+  const app = createBaseApp(ctx.logger, { transport: 'plain-http' });
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', municipality: ctx.config.MUNICIPALITY_CODE, name: ctx.config.MUNICIPALITY_NAME, federation: Boolean(federation) });
   });

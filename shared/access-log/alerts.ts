@@ -11,6 +11,7 @@ import {
   DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
 } from 'sequelize';
 import { z } from 'zod';
+import { dateTimeFilter } from '../platform/dates.ts';
 import type { AccessLogModel } from './chain.ts';
 import { inTransaction } from '../platform/db.ts';
 import { staffActorOf, type StaffActor } from '../staff/auth.ts';
@@ -261,8 +262,7 @@ export function storeFindings(findings: AlertFinding[], o: StoreOptions): Promis
   });
 }
 
-const time = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z' })
-  .transform((text) => new Date(text).toISOString());
+const time = dateTimeFilter();
 
 /** Query string of GET /alerts. */
 export const alertFilterSchema = z.object({

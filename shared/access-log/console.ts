@@ -12,6 +12,7 @@ import express, { Router, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Sequelize, Transaction } from 'sequelize';
 import { z } from 'zod';
+import { dateTimeFilter } from '../platform/dates.ts';
 import type { AccessInput, AccessLogModel } from './chain.ts';
 import {
   accessFilterSchema, csvHeader, entriesOfRequest, entryCsvRow, findEntry, iterateEntries, listEntries,
@@ -24,7 +25,7 @@ import { inTransaction } from '../platform/db.ts';
 import { AppError, notFound } from '../platform/errors.ts';
 import type { Signer } from '../federation/messages.ts';
 import { staffActorOf, type StaffActor } from '../staff/auth.ts';
-import { parseInput } from '../platform/validation.ts';
+import { parseInput, requestIdSchema } from '../platform/validation.ts';
 
 /** The console's static files (no build step), served by every member that has privacy officers. */
 export const CONSOLE_DIR = fileURLToPath(new URL('./console/', import.meta.url));
@@ -74,8 +75,7 @@ export interface AuditConsole {
   reconcileUnavailable?: { field: string; rule: string };
 }
 
-const time = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z' })
-  .transform((text) => new Date(text).toISOString());
+const time = dateTimeFilter();
 
 /** Time range of a reconciliation; both ends optional (the whole log). */
 export const reconcileSchema = z.object({ from: time.optional(), to: time.optional() }).strict()
@@ -87,7 +87,7 @@ export const seqParamSchema = z.object({
 });
 
 export const requestIdParamSchema = z.object({
-  requestId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be a request id (letters, digits, . _ : -)'),
+  requestId: requestIdSchema,
 });
 
 const filterDetails = (filter: Partial<AccessFilter>) => {
@@ -206,8 +206,11 @@ export async function makeCheckpoint(c: AuditConsole, actor: StaffActor): Promis
 /** Runs the member's reconciliation and logs it with its result counts. */
 export async function reconcileLog(c: AuditConsole, actor: StaffActor, range: ReconcileRange) {
   if (!c.reconcile) {
+    // A member that never reconciles (the gateway) has no such operation: 404, not a server fault.
+    // A municipality without its gateway configured is unavailable until it is: 503.
+    const status = c.reconcileUnavailable ? 404 : 503;
     const why = c.reconcileUnavailable ?? { field: 'GATEWAY_URL', rule: 'must be configured and reachable' };
-    throw new AppError(503, 'reconciliation-unavailable', 'Reconciliation needs a counterpart log, and none is configured here', why);
+    throw new AppError(status, 'reconciliation-unavailable', 'Reconciliation needs a counterpart log, and none is configured here', why);
   }
   const result = await c.reconcile(range);
   await inTransaction(c.sequelize, (t) => c.logAccess(t, actor, {

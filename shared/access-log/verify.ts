@@ -74,8 +74,8 @@ const SELECT_FIELDS = [...CHAINED_FIELDS, 'prevHash', 'hash'].map((f) => `"${f}"
 /** Reads one page of raw rows after `afterSeq`, in seq order. */
 async function pageAfter(sequelize: Sequelize, afterSeq: number, limit: number): Promise<RawRow[]> {
   return sequelize.query<RawRow>(
-    `SELECT ${SELECT_FIELDS} FROM ${ACCESS_LOG_TABLE} WHERE seq > :afterSeq ORDER BY seq ASC LIMIT :limit`,
-    { type: QueryTypes.SELECT, replacements: { afterSeq, limit } },
+    `SELECT ${SELECT_FIELDS} FROM ${ACCESS_LOG_TABLE} WHERE seq > $1 ORDER BY seq ASC LIMIT $2`,
+    { type: QueryTypes.SELECT, bind: [afterSeq, limit] },
   );
 }
 
@@ -94,7 +94,7 @@ export function recomputeHash(row: ChainedRow, seq: unknown = row.seq): string {
 async function originalSeqOf(sequelize: Sequelize, row: RawRow, window: number): Promise<number | undefined> {
   if (row.prevHash !== GENESIS_HASH) {
     const [pred] = await sequelize.query<{ seq: number }>(
-      `SELECT seq FROM ${ACCESS_LOG_TABLE} WHERE hash = :hash LIMIT 1`, { type: QueryTypes.SELECT, replacements: { hash: row.prevHash } },
+      `SELECT seq FROM ${ACCESS_LOG_TABLE} WHERE hash = $1 LIMIT 1`, { type: QueryTypes.SELECT, bind: [row.prevHash] },
     );
     if (!pred) return undefined;
   }
@@ -554,11 +554,17 @@ export async function selectReconcileEntries(sequelize: Sequelize, selector: Rec
   const out: ReconcileEntry[] = [];
   const actions = selector.actions.length ? selector.actions : ['\u0000'];
   for (let afterSeq = 0; ;) {
+    // Bound parameters only: $1 afterSeq, $2 limit, then the actions, then from and to when given.
+    const bind: unknown[] = [afterSeq, pageSize];
+    const param = (v: unknown) => `$${bind.push(v)}`;
+    const inActions = actions.map(param).join(', ');
+    const from = selector.from ? ` AND at >= ${param(selector.from)}` : '';
+    const to = selector.to ? ` AND at <= ${param(selector.to)}` : '';
     const rows = await sequelize.query<{ seq: number; at: string; requestId: string; action: string; actingMunicipality: string | null; subject: string | null; outcome: string; reason: string | null; details: string }>(
       `SELECT seq, at, "requestId", action, "actingMunicipality", subject, outcome, reason, details FROM ${ACCESS_LOG_TABLE}
-       WHERE seq > :afterSeq AND action IN (:actions)${selector.from ? ' AND at >= :from' : ''}${selector.to ? ' AND at <= :to' : ''}
-       ORDER BY seq ASC LIMIT :limit`,
-      { type: QueryTypes.SELECT, replacements: { afterSeq, actions, from: selector.from ?? null, to: selector.to ?? null, limit: pageSize } },
+       WHERE seq > $1 AND action IN (${inActions})${from}${to}
+       ORDER BY seq ASC LIMIT $2`,
+      { type: QueryTypes.SELECT, bind },
     );
     if (rows.length === 0) break;
     for (const row of rows) {

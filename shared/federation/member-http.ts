@@ -11,6 +11,7 @@ import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { ErrorRequestHandler, Express, Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { AppError, forbidden, unauthorized } from '../platform/errors.ts';
+import { answerMalformedRequests } from '../platform/http.ts';
 import { currentRequestId } from '../platform/context.ts';
 import type { Directory } from './directory.ts';
 import { MEMBER_KINDS, type MemberCredentials, type MemberKind } from './pki.ts';
@@ -67,6 +68,7 @@ export function createMemberServer(app: Express, credentials: MemberCredentials,
     rejectUnauthorized: true,
     minVersion: TLS_MIN_VERSION,
   }, app);
+  answerMalformedRequests(server, options.logger);
   server.on('tlsClientError', (err) => {
     // A failed handshake never reaches Express; it is still worth a line in the log.
     options.logger?.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'TLS handshake refused');

@@ -12,6 +12,8 @@ import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { z } from 'zod';
 import { AppError } from '../platform/errors.ts';
+import { isCalendarDate } from '../platform/dates.ts';
+import { signPayload } from '../crypto.ts';
 import type { Signer } from './messages.ts';
 import { verifyPayload } from '../crypto.ts';
 import { directoryEntrySchema, Typ, type DirectoryEntry } from './protocol.ts';
@@ -311,7 +313,7 @@ function readPersonalData(cert: forge.pki.Certificate): Pick<ResidentIdentity, '
 export async function issueResidentCertificate(
   ca: CertificateAuthority, identity: ResidentIdentity, options: ValidityOptions & { publicKey?: string } = {},
 ): Promise<{ cert: string; key?: string }> {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(identity.birthDate)) throw new Error('birthDate must be YYYY-MM-DD');
+  if (!isCalendarDate(identity.birthDate)) throw new Error('birthDate must be a calendar date YYYY-MM-DD');
   if (!(identity.sex in GENDER_CODES)) throw new Error(`sex must be one of ${Object.keys(GENDER_CODES).join(', ')}`);
   const caCert = forge.pki.certificateFromPem(ca.cert);
   const keys = options.publicKey ? { publicKey: options.publicKey, privateKey: undefined } : await generateRsaKeyPair();

@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import { isValidMunicipalityCode } from '../identifiers.ts';
+import { calendarDate, dateTime } from '../platform/dates.ts';
 
 export const GATEWAY_ID = 'gateway';
 export const ISSUER_ID = 'issuer';
@@ -70,8 +71,9 @@ const municipality = municipalityCodeSchema;
 export const purposeSchema = z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` });
 /** A code (符号): 26 characters of RFC 4648 base32, no padding. */
 export const codeSchema = z.string().regex(/^[A-Z2-7]{26}$/, 'must be a 26-character base32 code');
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
-const isoTime = z.iso.datetime({ offset: true });
+/** Dates in claims are real calendar dates in a plausible range, at the signer and at the verifier alike. */
+const isoDate = calendarDate();
+const isoTime = dateTime();
 const compact = z.string().max(200_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
 /** ~2.5 kB per subject (sealed part, consent terms, base64url) × the 5000-subject ceiling. */
 const compactBatch = z.string().max(16_000_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');

@@ -12,8 +12,8 @@ export async function rememberOnce(table: ModelStatic<Model>, row: Record<string
   // which it runs without returning rows; RETURNING is what tells a new jti from a replay.
   const rows = await table.sequelize!.query(
     `/* replay check */ INSERT INTO "${table.getTableName() as string}" (${columns.map((c) => `"${c}"`).join(', ')})
-     VALUES (${columns.map(() => '?').join(', ')}) ON CONFLICT DO NOTHING RETURNING "${columns[0]}"`,
-    { type: QueryTypes.SELECT, replacements: Object.values(row), transaction },
+     VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT DO NOTHING RETURNING "${columns[0]}"`,
+    { type: QueryTypes.SELECT, bind: Object.values(row), transaction },
   );
   return rows.length === 1;
 }

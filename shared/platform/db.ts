@@ -160,14 +160,27 @@ export async function updateRows(
   const fixed = Object.entries(spec.fixed ?? {});
   const assignments = [
     ...Object.entries(spec.set).map(([c, type], i) => `"${c}" = CAST(v.column${spec.keys.length + i + 1} AS ${type})`),
-    ...fixed.map(([c]) => `"${c}" = ?`),
+    ...fixed.map(([c], i) => `"${c}" = $${i + 1}`),
   ].join(', ');
   const match = spec.keys.map((k, i) => `r."${k}" = v.column${i + 1}`).join(' AND ');
+  const value = (v: unknown) => bindValue(sequelize, v);
   for (let i = 0; i < rows.length; i += UPDATE_ROWS_CHUNK) {
     const chunk = rows.slice(i, i + UPDATE_ROWS_CHUNK);
-    const values = chunk.map(() => `(${columns.map(() => '?').join(', ')})`).join(', ');
+    let n = fixed.length;
+    const values = chunk.map(() => `(${columns.map(() => `$${++n}`).join(', ')})`).join(', ');
+    // Every value is a bound parameter: nothing a row holds is ever part of the SQL text.
     await sequelize.query(`UPDATE "${table}" AS r SET ${assignments} FROM (VALUES ${values}) AS v WHERE ${match}`, {
-      transaction, replacements: [...fixed.map(([, v]) => v), ...chunk.flatMap((row) => columns.map((c) => row[c] ?? null))],
+      transaction, bind: [...fixed.map(([, v]) => value(v)), ...chunk.flatMap((row) => columns.map((c) => value(row[c] ?? null)))],
     });
   }
+}
+
+/**
+ * A value as a bound parameter of a raw query. Dates take the form Sequelize stores on SQLite
+ * (`YYYY-MM-DD HH:mm:ss.SSS +00:00`, so they compare and sort with the rows it wrote); the
+ * PostgreSQL driver sends a Date as a timestamp itself.
+ */
+export function bindValue(sequelize: Sequelize, value: unknown): unknown {
+  if (value instanceof Date && isSqlite(sequelize)) return value.toISOString().replace('T', ' ').replace('Z', ' +00:00');
+  return value;
 }

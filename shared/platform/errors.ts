@@ -79,11 +79,29 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       if (err.status >= 500) logger.error({ err, code: err.code }, err.message);
       return sendProblem(res, err.toProblem(instance));
     }
-    const bodyError = mapBodyParserError(err);
-    if (bodyError) return sendProblem(res, bodyError.toProblem(instance));
+    const bodyError = mapBodyParserError(err) ?? mapRequestError(err);
+    if (bodyError) {
+      logger.warn({ status: bodyError.status, code: bodyError.code, field: bodyError.extra.field }, 'request refused');
+      return sendProblem(res, bodyError.toProblem(instance));
+    }
     logger.error({ err }, 'unhandled error');
     return sendProblem(res, new AppError(500, 'internal', 'Internal error').toProblem(instance));
   };
+}
+
+/**
+ * Errors of the HTTP stack that are the request's fault without a body-parser `type`: a path
+ * parameter Express could not decode (URIError, or http-errors' 400), any other 4xx it raised.
+ * Never a 5xx: the request was bad, the server is fine.
+ */
+function mapRequestError(err: unknown): AppError | undefined {
+  if (err instanceof URIError) return new AppError(400, 'malformed-request', 'Malformed path', { field: 'path', rule: 'must be percent-encoded UTF-8' });
+  const e = err as { status?: unknown; statusCode?: unknown; expose?: unknown };
+  const status = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
+  if (status !== undefined && status >= 400 && status < 500) {
+    return new AppError(status, 'malformed-request', 'Malformed request', { field: 'request', rule: 'must be a well-formed HTTP request' });
+  }
+  return undefined;
 }
 
 /** body-parser's errors carry a `type`; turn them into named rules. */

@@ -1,8 +1,12 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
+import { containsMyNumber } from '../identifiers.ts';
 import { runWithContext, newRequestId } from './context.ts';
-import { AppError } from './errors.ts';
+import { AppError, PROBLEM_BASE } from './errors.ts';
 
 export const BODY_LIMIT = '256kb';
 export const MAX_JSON_DEPTH = 20;
@@ -18,14 +22,64 @@ export function jsonDepth(value: unknown, depth = 0): number {
   return depth;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
-/** Every request runs inside its own context with a request id (echoed in X-Request-Id). */
+/**
+ * Every request runs inside its own context under the member's own request id (X-Request-Id on
+ * the answer): the audit correlation id is never one a caller chose, so nobody can write entries
+ * into another request's trace. A client's X-Request-Id, when well formed (8–128 of letters,
+ * digits, . _ : -, and no My Number), is kept as `clientRequestId` (logged beside ours, echoed in
+ * X-Client-Request-Id). Across members, one query keeps one id through the signed `rid`
+ * (docs/PROTOCOL.md §6), adopted only once its signature verified.
+ */
 export const requestContext: RequestHandler = (req, res, next) => {
   const inbound = req.get('x-request-id');
-  const requestId = inbound && REQUEST_ID.test(inbound) ? inbound : newRequestId();
+  const clientRequestId = inbound && CLIENT_REQUEST_ID.test(inbound) && !containsMyNumber(inbound) ? inbound : undefined;
+  const requestId = newRequestId();
   res.setHeader('X-Request-Id', requestId);
-  runWithContext({ requestId }, () => next());
+  if (clientRequestId) res.setHeader('X-Client-Request-Id', clientRequestId);
+  runWithContext({ requestId, ...(clientRequestId ? { clientRequestId } : {}) }, () => next());
+};
+
+// C0/C1 controls, after percent-decoding: a NUL or line break in a path reaches logs and drivers.
+const PATH_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * The request target must be percent-encoded UTF-8 without control characters: `/residents/%E0%A4%A`
+ * is refused here with a problem naming the path, before any router tries to decode it.
+ */
+const checkTarget: RequestHandler = (req, _res, next) => {
+  const [path = '', query] = req.url.split(/\?(.*)/s, 2);
+  for (const [field, part, decode] of [['path', path, decodeURIComponent], ['query', query ?? '', (t: string) => decodeURIComponent(t.replace(/\+/g, ' '))]] as const) {
+    let decoded: string;
+    try {
+      decoded = decode(part);
+    } catch {
+      throw new AppError(400, 'malformed-request', `Malformed ${field}`, { field, rule: 'must be percent-encoded UTF-8' });
+    }
+    if (PATH_CONTROL.test(decoded)) {
+      throw new AppError(400, 'malformed-request', `Malformed ${field}`, { field, rule: 'must not contain control characters' });
+    }
+  }
+  next();
+};
+
+/**
+ * Bodies come as they are: members never compress, and a compressed body (or one that only
+ * claims to be) is refused before any inflater or parser sees it (no zip bombs, no 5xx).
+ */
+const refuseContentEncoding: RequestHandler = (req, _res, next) => {
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    throw new AppError(415, 'unsupported-media-type', 'Unsupported content encoding', { field: 'content-encoding', rule: 'must be identity (bodies are not compressed)' });
+  }
+  next();
+};
+
+/** Answers with personal data are never stored by a browser or a proxy; a route may relax it (static assets). */
+const noStore: RequestHandler = (_req, res, next) => {
+  res.setHeader('Cache-Control', 'no-store');
+  next();
 };
 
 const checkDepth: RequestHandler = (req, _res, next) => {
@@ -44,15 +98,45 @@ const requireJson: RequestHandler = (req, _res, next) => {
   next();
 };
 
-/** The common front of every member's Express app: security headers, context, bounded JSON. */
-export function createBaseApp(logger: Logger, options: { bodyLimit?: string } = {}): Express {
+export interface BaseAppOptions {
+  bodyLimit?: string;
+  /**
+   * How the app is served. `plain-http`: a staff port reached by host name over plain HTTP (the
+   * compose deployment), where `upgrade-insecure-requests` would send the console's own scripts
+   * to an https:// that does not exist, and HSTS means nothing. `tls` (default): member ports.
+   */
+  transport?: 'tls' | 'plain-http';
+}
+
+/** The Content-Security-Policy of every member: only the member's own scripts, styles and images. */
+export function contentSecurityPolicy(transport: 'tls' | 'plain-http') {
+  return {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'self'"], scriptSrc: ["'self'"], scriptSrcAttr: ["'none'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:'],
+      fontSrc: ["'self'"], connectSrc: ["'self'"], objectSrc: ["'none'"], baseUri: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"],
+      ...(transport === 'tls' ? { upgradeInsecureRequests: [] } : {}),
+    },
+  };
+}
+
+/**
+ * The common front of every member's Express app: security headers, no-store, a context with the
+ * member's own request id, a well-formed target, uncompressed bounded JSON.
+ */
+export function createBaseApp(logger: Logger, options: BaseAppOptions = {}): Express {
+  const transport = options.transport ?? 'tls';
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(helmet({
-    contentSecurityPolicy: { directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:'] } },
+    contentSecurityPolicy: contentSecurityPolicy(transport),
+    strictTransportSecurity: transport === 'tls',
   }));
+  app.use(noStore);
   app.use(requestContext);
+  app.use(checkTarget);
+  app.use(refuseContentEncoding);
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
@@ -64,4 +148,31 @@ export function createBaseApp(logger: Logger, options: { bodyLimit?: string } = 
   app.use(express.json({ limit: options.bodyLimit ?? BODY_LIMIT, strict: true, type: 'application/json' }));
   app.use(checkDepth);
   return app;
+}
+
+/**
+ * Requests Node's HTTP parser refuses (control characters in the request line or a header,
+ * conflicting lengths, oversized headers) never reach Express; without this they get a bare 400
+ * with no body. Each still gets an application/problem+json naming the rule, then the socket closes.
+ */
+export function answerMalformedRequests(server: HttpServer | HttpsServer, logger?: Logger): void {
+  (server as HttpServer).on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+    if (!socket.writable || (err.code === 'ECONNRESET')) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : 400;
+    const body = JSON.stringify({
+      type: PROBLEM_BASE + (tooLarge ? 'headers-too-large' : 'malformed-request'),
+      title: tooLarge ? 'Request headers too large' : 'Malformed HTTP request',
+      status,
+      field: 'request',
+      rule: tooLarge ? 'headers must fit the server limit' : 'must be a well-formed HTTP/1.1 request (no control characters in the target or headers)',
+    });
+    logger?.warn({ code: err.code, status }, 'malformed request refused');
+    socket.end(`HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n`
+      + 'Content-Type: application/problem+json\r\nCache-Control: no-store\r\nConnection: close\r\n'
+      + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
 }

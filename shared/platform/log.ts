@@ -1,16 +1,22 @@
 import { pino, destination as pinoDestination, type Logger, type DestinationStream } from 'pino';
-import { findMyNumbers } from '../identifiers.ts';
-import { currentRequestId } from './context.ts';
+import { findMyNumberSpans, findMyNumbers } from '../identifiers.ts';
+import { currentClientRequestId, currentRequestId } from './context.ts';
 
 const REDACTED = '[redacted]';
 /** Keys whose values are never logged, whatever they hold. */
 const SECRET_KEYS = /^(my_?number|mynumber|password|passwordHash|token|authorization|cookie|secret|key|privateKey|sealed)$/i;
 
-/** Replaces every valid My Number inside a string. */
+/** Replaces every valid My Number inside a string, in whatever notation it was written (SECURITY.md, threat model §2). */
 export function scrubText(text: string): string {
-  let out = text;
-  for (const found of findMyNumbers(text)) out = out.split(found).join(REDACTED);
-  return out;
+  const spans = findMyNumberSpans(text);
+  if (spans.length === 0) return text;
+  let out = '';
+  let at = 0;
+  for (const span of spans) {
+    out += text.slice(at, span.start) + REDACTED;
+    at = span.end;
+  }
+  return out + text.slice(at);
 }
 
 /**
@@ -54,7 +60,8 @@ export function createLogger({ name, level = 'info', destination }: LoggerOption
       base: { member: name },
       mixin: () => {
         const requestId = currentRequestId();
-        return requestId ? { requestId } : {};
+        const clientRequestId = currentClientRequestId();
+        return { ...(requestId ? { requestId } : {}), ...(clientRequestId ? { clientRequestId } : {}) };
       },
       formatters: { log: (object) => scrub(object) as Record<string, unknown> },
       hooks: {

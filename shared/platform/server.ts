@@ -1,11 +1,13 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { answerMalformedRequests } from './http.ts';
 
 /** Listens on host:port (0 = any free port) and resolves once the socket is bound. */
 export function listen(app: Express, port: number, host = '127.0.0.1'): Promise<{ server: Server; url: string }> {
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host);
+    answerMalformedRequests(server);
     server.once('error', reject);
     server.once('listening', () => {
       const address = server.address() as AddressInfo;

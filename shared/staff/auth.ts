@@ -22,7 +22,7 @@ import { appendAccess, type AccessInput, type AccessLogModel } from '../access-l
 import { rememberOnce } from '../federation/replay.ts';
 import { inTransaction } from '../platform/db.ts';
 import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from '../platform/errors.ts';
-import { parseInput } from '../platform/validation.ts';
+import { freeText, parseInput, withoutMyNumber } from '../platform/validation.ts';
 import {
   accountFailed, accountKey, addressFailed, addressKey, addressRetryAfter, CLEARED, lockInForce, lockThrottle, nameKey, readThrottle, saveThrottle,
   type SignInSettings, type SignInThrottleModel,
@@ -128,8 +128,8 @@ export const loginSchema = z.object({
 const newPassword = z.string().min(12, 'must be at least 12 characters').max(200, 'must be at most 200 characters');
 
 export const staffAccountSchema = <R extends readonly [string, ...string[]]>(roles: R) => z.object({
-  username: z.string().regex(/^[a-z0-9._-]{3,64}$/, 'must be 3–64 lowercase letters, digits, dot, underscore or hyphen'),
-  displayName: z.string().min(1, 'is required').max(100, 'must be at most 100 characters'),
+  username: z.string().regex(/^[a-z0-9._-]{3,64}$/, 'must be 3–64 lowercase letters, digits, dot, underscore or hyphen').superRefine(withoutMyNumber),
+  displayName: freeText({ max: 100 }),
   role: z.enum(roles, { error: `must be one of ${roles.join(', ')}` }),
   password: newPassword,
 }).strict();

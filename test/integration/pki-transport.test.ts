@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { currentClientRequestId } from '../../shared/platform/context.ts';
 import http from 'node:http';
 import https from 'node:https';
 import type { Server } from 'node:https';
@@ -55,7 +56,7 @@ describe('mutual TLS between members', () => {
     app.use(memberIdentity({ directory: await pki.memberDirectory(), logger }));
     app.get('/whoami', (req, res) => {
       const member = memberOf(req);
-      res.json({ id: member.id, kind: member.kind, serial: member.serial, requestId: res.getHeader('x-request-id') });
+      res.json({ id: member.id, kind: member.kind, serial: member.serial, requestId: res.getHeader('x-request-id'), clientRequestId: currentClientRequestId() });
     });
     app.get('/gateway-only', requireMember(['gateway']), (_req, res) => { res.json({ ok: true }); });
     app.use(notFoundHandler);
@@ -161,8 +162,9 @@ describe('mutual TLS between members', () => {
     }
   });
 
-  it('when a request id is given, then it travels in X-Request-Id', async () => {
-    const res = await client.getJson<{ requestId: string }>(`${url}/whoami`, { requestId: 'trace-0001-abcd' });
-    expect(res.body.requestId).to.equal('trace-0001-abcd');
+  it('when a request id is given, then it travels in X-Request-Id and the receiver keeps it apart from its own correlation id', async () => {
+    const res = await client.getJson<{ requestId: string; clientRequestId: string }>(`${url}/whoami`, { requestId: 'trace-0001-abcd' });
+    expect(res.body.clientRequestId).to.equal('trace-0001-abcd');
+    expect(res.body.requestId).to.be.a('string').and.not.equal('trace-0001-abcd');
   });
 });

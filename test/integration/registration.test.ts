@@ -177,8 +177,9 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       expect(res.body.errors).to.deep.equal([{ field: 'myNumbers.2', rule: 'must be 12 digits with a valid check digit' }]);
       for (const myNumber of sent) expect(JSON.stringify(res.body)).not.to.contain(myNumber);
       expect(await correspondences()).to.equal(before);
-      // One denied entry records the refusal; no code was issued.
-      expect(await logOf(issuer.issuer.ctx.sequelize, rid)).to.have.length(1)
+      // One denied entry records the refusal, under the issuer's own request id (the caller's is not a correlation id); no code was issued.
+      expect(await logOf(issuer.issuer.ctx.sequelize, rid)).to.deep.equal([]);
+      expect(await logOf(issuer.issuer.ctx.sequelize, String(res.headers['x-request-id']))).to.have.length(1)
         .and.to.satisfy((rows: { outcome: string; reason: string; subject: string | null }[]) =>
           rows[0]!.outcome === 'denied' && rows[0]!.reason === 'invalid myNumbers.2' && rows[0]!.subject === null);
       // The others were not registered either: the single route creates their rows now.
@@ -236,14 +237,17 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       expect(res.status).to.equal(200);
       const codes = list.map(codeAtToda);
 
-      const atIssuer = await logOf(issuer.issuer.ctx.sequelize, rid);
+      const atIssuer = await logOf(issuer.issuer.ctx.sequelize, String(res.headers['x-request-id']));
       expect(atIssuer.map((r) => r.subject)).to.deep.equal(codes);
       expect(atIssuer.every((r) => r.action === 'code.issue' && r.actorId === TODA)).to.equal(true);
       expect(atIssuer.map((r) => r.outcome)).to.deep.equal(['allowed', 'allowed', 'allowed', 'denied', 'allowed']);
       expect(atIssuer[3]!.reason).to.equal('gateway_refused_code_taken');
       expect(atIssuer.map((r) => r.seq - atIssuer[0]!.seq)).to.deep.equal([0, 1, 2, 3, 4]);
 
-      const atGateway = await logOf(gateway.gateway.ctx.sequelize, rid);
+      // The gateway logs under its own id too: its entries are found by the codes they name.
+      const atGateway = await gateway.gateway.ctx.sequelize.query<{ seq: number; action: string; actorId: string; subject: string; outcome: string; reason: string | null }>(
+        `SELECT seq, action, "actorId", subject, outcome, reason FROM access_log WHERE action = 'correspondence.register' AND subject IN (${codes.map(() => '?').join(', ')}) ORDER BY seq`,
+        { replacements: codes, type: QueryTypes.SELECT });
       expect(atGateway.map((r) => r.subject)).to.deep.equal(codes);
       expect(atGateway.every((r) => r.action === 'correspondence.register' && r.actorId === ISSUER_ID)).to.equal(true);
       expect(atGateway.map((r) => r.outcome)).to.deep.equal(['allowed', 'allowed', 'allowed', 'denied', 'allowed']);

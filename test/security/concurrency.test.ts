@@ -139,28 +139,29 @@ describe('security: concurrent staff sessions', function () {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       const text = await res.text();
-      return { p, status: res.status, echoed: res.headers.get('x-request-id'), body: text && /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text };
+      return { p, status: res.status, echoed: res.headers.get('x-client-request-id'), own: res.headers.get('x-request-id') ?? '', body: text && /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text };
     }));
     for (const { p, status, echoed, body } of answers) {
       checked += 1;
       const wrong = p.check(status, body);
-      if (echoed !== p.requestId) wrong.push(`X-Request-Id ${echoed} for ${p.requestId}`);
+      if (echoed !== p.requestId) wrong.push(`X-Client-Request-Id ${echoed} for ${p.requestId}`);
       for (const w of wrong) mismatches.push(`${p.session.user}@${p.session.code} ${p.kind}: ${w}`);
     }
 
     // Each write's access-log entries, found by its request id, name its own asker and resident.
     let traced = 0;
     const officers = new Map(sessions.filter((s) => s.user === 'officer1').map((s) => [s.code, s.token]));
-    for (const { p, status } of answers) {
+    for (const { p, status, own } of answers) {
       if (!p.subject || status >= 300) continue;
-      const trace = await fetch(`${fed.url(p.session.code)}/audit/trace/${p.requestId}`, { headers: { authorization: `Bearer ${officers.get(p.session.code)}` } }).then((r) => r.json()) as {
+      // The member's own id (X-Request-Id) is the correlation id; the one the client sent is only echoed.
+      const trace = await fetch(`${fed.url(p.session.code)}/audit/trace/${own}`, { headers: { authorization: `Bearer ${officers.get(p.session.code)}` } }).then((r) => r.json()) as {
         hops: { entries: { actorId: string; subject: string | null; actingMunicipality: string | null; requestId: string }[] }[];
       };
       const entries = trace.hops.flatMap((h) => h.entries);
       traced += 1;
-      if (entries.length === 0) mismatches.push(`${p.requestId}: no access-log entry`);
+      if (entries.length === 0) mismatches.push(`${own}: no access-log entry`);
       for (const e of entries) {
-        if (e.actorId !== p.session.staffId || e.subject !== p.subject || e.requestId !== p.requestId) {
+        if (e.actorId !== p.session.staffId || e.subject !== p.subject || e.requestId !== own) {
           mismatches.push(`${p.requestId}: logged as ${e.actorId} on ${e.subject} (asker ${p.session.staffId} on ${p.subject})`);
         }
       }

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { createLogger } from '../../shared/platform/log.ts';
-import { completeMyNumber } from '../../shared/identifiers.ts';
+import { completeMyNumber, findMyNumbers } from '../../shared/identifiers.ts';
 
 function capture() {
   const lines: string[] = [];
@@ -45,5 +45,35 @@ describe('log redaction', () => {
     const { lines, logger } = capture();
     logger.info({ ticket: '123456789019' }, 'not a My Number');
     expect(lines[0]).to.include('123456789019');
+  });
+
+  it('when a valid My Number is written in any notation (hyphens, ASCII or 全角 spaces, dots, 全角 digits, mixed) inside any text, then no log line holds it in any notation (property)', () => {
+    const separator = fc.constantFrom('', '', '-', ' ', '\u3000', '.', '－', 'ー', ' - ', '・', '\t');
+    const digitForm = fc.constantFrom<(d: string) => string>((d) => d, (d) => String.fromCharCode(0xff10 + Number(d)));
+    const notation = fc.record({
+      prefix: fc.stringMatching(/^\d{11}$/),
+      forms: fc.array(digitForm, { minLength: 12, maxLength: 12 }),
+      seps: fc.array(separator, { minLength: 11, maxLength: 11 }),
+      groups: fc.constantFrom<number[]>([4, 8], [3, 7], [6], [], [2, 4, 6, 8, 10], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
+    });
+    const boundary = fc.constantFrom(' ', '\u3000', '、', ': ', '（', '"');
+    let cases = 0;
+    fc.assert(fc.property(fc.string({ maxLength: 30 }), boundary, notation, boundary, fc.string({ maxLength: 30 }), (before, open, n, close, after) => {
+      cases += 1;
+      const myNumber = completeMyNumber(n.prefix);
+      let written = '';
+      for (let i = 0; i < 12; i++) {
+        written += n.forms[i]!(myNumber[i]!);
+        if (i < 11 && n.groups.includes(i + 1)) written += n.seps[i]!;
+      }
+      const text = `${before}${open}${written}${close}${after}`;
+      const { lines, logger } = capture();
+      logger.info({ field: text, nested: { note: text } }, text);
+      logger.warn({ username: text }, 'login refused');
+      const logged = lines.map((l) => JSON.parse(l) as { msg: string; field: string; nested: { note: string }; username?: string });
+      return logged.every((l) => [l.msg, l.field, l.nested?.note, l.username].every((v) => v === undefined || !findMyNumbers(v).includes(myNumber)))
+        && lines.every((l) => !l.includes(written));
+    }), { numRuns: 400, seed: 7 });
+    expect(cases).to.be.greaterThan(0);
   });
 });

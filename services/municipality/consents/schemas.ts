@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import { freeText } from '../../../shared/platform/validation.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import { PURPOSES } from '../../../shared/federation/protocol.ts';
+import { dateTime } from '../../../shared/platform/dates.ts';
 
 export { MAX_CONSENT_DAYS } from '../../../shared/consent-policy.ts';
 
@@ -8,13 +10,13 @@ export const consentInputSchema = z.object({
   purpose: z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` }),
   sources: z.array(z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit'))
     .min(1, 'must name at least one municipality').max(50, 'must name at most 50 municipalities'),
-  expiresAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }),
+  expiresAt: dateTime(),
   method: z.enum(['written', 'electronic', 'oral-recorded'], { error: 'must be written, electronic or oral-recorded' }),
 }).strict();
 export type ConsentInput = z.infer<typeof consentInputSchema>;
 
 export const revokeSchema = z.object({
-  reason: z.string().min(1, 'is required').max(500, 'must be at most 500 characters'),
+  reason: freeText({ max: 500, multiline: true }),
 }).strict();
 
 /** A consent the resident signed with their personal key, as presented at the counter or portal (docs/DESIGN.md §4.4). */

@@ -2,12 +2,13 @@ import { z } from 'zod';
 import { municipalityCodeSchema, purposeSchema } from '../../../shared/federation/protocol.ts';
 import { addresseeDigitsSchema } from '../residents/schemas.ts';
 import { EXCEPTION_STATUSES } from './model.ts';
+import { freeText } from '../../../shared/platform/validation.ts';
 
 export const exceptionRequestSchema = z.object({
   addresseeNumber: addresseeDigitsSchema,
   source: municipalityCodeSchema,
   purpose: purposeSchema,
-  justification: z.string().min(20, 'must explain in at least 20 characters why life or body is at stake and consent impossible').max(2000, 'must be at most 2000 characters'),
+  justification: freeText({ min: 20, minRule: 'must explain in at least 20 characters why life or body is at stake and consent impossible', max: 2000, multiline: true }),
 }).strict();
 export type ExceptionRequestInput = z.infer<typeof exceptionRequestSchema>;
 

@@ -75,7 +75,7 @@ export async function storeResponse(
 export async function lockKey(IdempotencyKey: IdempotencyKeyModel, staffId: string, key: string, transaction: Transaction): Promise<void> {
   const sequelize = IdempotencyKey.sequelize!;
   if (sequelize.getDialect() !== 'postgres') return;
-  await sequelize.query(`SELECT pg_advisory_xact_lock(hashtext('idempotency_keys'), hashtext(:lockKey))`, {
-    replacements: { lockKey: `${staffId}\n${key}` }, transaction,
+  await sequelize.query(`SELECT pg_advisory_xact_lock(hashtext('idempotency_keys'), hashtext($1))`, {
+    bind: [`${staffId}\n${key}`], transaction,
   });
 }

@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { withoutMyNumber } from '../../../shared/platform/validation.ts';
 import { badRequest } from '../../../shared/platform/errors.ts';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 
-const keySchema = z.string().regex(/^[A-Za-z0-9_.:-]{8,128}$/);
+const keySchema = z.string().regex(/^[A-Za-z0-9_.:-]{8,128}$/).superRefine(withoutMyNumber);
 
 /**
  * Reads the Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header). Record writes
@@ -16,7 +17,7 @@ export function parseIdempotencyKey(value: string | undefined, required: boolean
     return undefined;
   }
   if (!keySchema.safeParse(value).success) {
-    throw badRequest(IDEMPOTENCY_HEADER, 'must be 8 to 128 characters: letters, digits, dot, underscore, colon or hyphen');
+    throw badRequest(IDEMPOTENCY_HEADER, 'must be 8 to 128 characters: letters, digits, dot, underscore, colon or hyphen, and must not contain a My Number');
   }
   return value;
 }

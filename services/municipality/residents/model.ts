@@ -176,13 +176,18 @@ export interface ResidentSearch {
 export async function searchResidentRows(Resident: ResidentModel, search: ResidentSearch, transaction?: Transaction) {
   const where: WhereOptions<ResidentRow>[] = [];
   const sequelize = Resident.sequelize!;
-  const like = (column: string, pattern: string) => sequelize.literal(`"${column}" LIKE ${sequelize.escape(pattern)} ESCAPE '\\'`) as never;
+  // The patterns travel as bound parameters ($name, $kana), never inside the SQL text.
+  const bind: Record<string, string> = {};
+  const like = (column: 'name' | 'kana', pattern: string) => {
+    bind[column] = pattern;
+    return sequelize.literal(`"${column}" LIKE $${column} ESCAPE '\\'`) as never;
+  };
   if (search.name) where.push(like('name', `%${literalLike(search.name)}%`));
   if (search.kana) where.push(like('kana', `${literalLike(search.kana)}%`));
   if (search.birthDate) where.push({ birthDate: search.birthDate });
   if (search.status) where.push({ status: search.status });
   const { rows, count } = await Resident.findAndCountAll({
-    where: { [Op.and]: where }, raw: true, transaction,
+    where: { [Op.and]: where }, raw: true, transaction, bind,
     order: [['kana', 'ASC'], ['addresseeNumber', 'ASC']],
     limit: search.pageSize, offset: (search.page - 1) * search.pageSize,
   });
@@ -267,9 +272,9 @@ export async function residentsDueForCode(Resident: ResidentModel, now: Date, li
   const rows = await Resident.sequelize!.query<{ id: string; attempts: number | null }>(
     `SELECT r.id AS id, a.attempts AS attempts
        FROM residents r LEFT JOIN registration_attempts a ON a."residentId" = r.id
-      WHERE r."codeStatus" = 'pending' AND (a."nextAttemptAt" IS NULL OR a."nextAttemptAt" <= :now)
-      ORDER BY a."nextAttemptAt" ASC NULLS FIRST LIMIT :limit`,
-    { type: QueryTypes.SELECT, replacements: { now: now.toISOString(), limit } },
+      WHERE r."codeStatus" = 'pending' AND (a."nextAttemptAt" IS NULL OR a."nextAttemptAt" <= $1)
+      ORDER BY a."nextAttemptAt" ASC NULLS FIRST LIMIT $2`,
+    { type: QueryTypes.SELECT, bind: [now.toISOString(), limit] },
   );
   return rows.map((r) => ({ id: r.id, attempts: Number(r.attempts ?? 0) }));
 }

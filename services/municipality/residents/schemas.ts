@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { freeText } from '../../../shared/platform/validation.ts';
 import { isValidMunicipalityCode, isValidMyNumber } from '../../../shared/identifiers.ts';
-import { isCalendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
+import { calendarDate, dateTime, EARLIEST_DATE } from '../../../shared/platform/dates.ts';
 
 export const SEXES = ['male', 'female', 'other', 'unknown'] as const;
 export const RESIDENT_STATUSES = ['resident', 'moved-out', 'deceased'] as const;
@@ -52,27 +53,15 @@ export const kanaSchema = z.string({ error: 'is required' })
   .refine((k) => k.length > 0, 'is required')
   .refine((k) => KANA.test(k), 'must be full-width katakana, family and given names separated by a space');
 
-// Control characters in a stored name would break printed letters and CSV exports.
-const CONTROL = /[\u0000-\u001f\u007f]/;
-const text = (max: number) => z.string({ error: 'is required' })
-  .transform((s) => s.normalize('NFC').trim())
-  .refine((s) => s.length > 0, 'is required')
-  .refine((s) => s.length <= max, `must be at most ${max} characters`)
-  .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+export const nameSchema = freeText({ max: 100 });
+export const addressSchema = freeText({ max: 300 });
+export const reasonSchema = freeText({ max: 500, multiline: true });
 
-export const nameSchema = text(100);
-export const addressSchema = text(300);
-export const reasonSchema = text(500);
-
-export const calendarDate = z.string({ error: 'is required' }).refine(isCalendarDate, 'must be a calendar date YYYY-MM-DD');
-
-export const birthDateSchema = calendarDate
-  .refine((d) => d >= '1890-01-01', 'must not be before 1890-01-01')
-  .refine((d) => d <= todayInJapan(), 'must not be in the future');
+export const birthDateSchema = calendarDate({ min: EARLIEST_DATE, max: 'today' });
 
 export const sexSchema = z.enum(SEXES, { error: `must be one of ${SEXES.join(', ')}` });
 
-const dateOrTime = z.union([calendarDate, z.iso.datetime({ offset: true })], { error: 'must be a date YYYY-MM-DD or an ISO date-time' });
+const dateOrTime = z.union([calendarDate({ max: 'today' }), dateTime({ max: 'today' })], { error: 'must be a date YYYY-MM-DD or an ISO date-time, not in the future' });
 
 export const createResidentSchema = z.object({
   name: nameSchema,
@@ -98,10 +87,10 @@ export const updateResidentSchema = z.object({
 export type UpdateResidentInput = z.infer<typeof updateResidentSchema>;
 
 export const searchResidentsSchema = z.object({
-  name: z.string().min(1, 'must not be empty').max(100, 'must be at most 100 characters').optional(),
+  name: freeText({ max: 100, minRule: 'must not be empty' }).optional(),
   kana: z.string().max(100, 'must be at most 100 characters').transform(canonicalKana)
     .refine((k) => k.length > 0 && KANA.test(k), 'must be full-width katakana').optional(),
-  birthDate: calendarDate.optional(),
+  birthDate: calendarDate().optional(),
   status: z.enum(RESIDENT_STATUSES, { error: `must be one of ${RESIDENT_STATUSES.join(', ')}` }).optional(),
   page: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100_000, 'must be at most 100000').default(1),
   pageSize: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(20),

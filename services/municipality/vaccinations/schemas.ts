@@ -1,20 +1,19 @@
 import { z } from 'zod';
-import { addresseeNumberSchema, calendarDate, reasonSchema } from '../residents/schemas.ts';
+import { freeText, withoutMyNumber } from '../../../shared/platform/validation.ts';
+import { addresseeNumberSchema, birthDateSchema, reasonSchema } from '../residents/schemas.ts';
+import { calendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
 import { findProduct } from './catalogue.ts';
 import { REVIEW_STATUSES } from './model.ts';
-import { todayInJapan } from '../../../shared/platform/dates.ts';
 import { checkRecordFields, type Violation } from './rules.ts';
 
 /** Lot numbers as printed: NFKC folds full-width letters, and labels are upper case. */
 const lotNumber = z.string({ error: 'is required' }).max(20, 'must be at most 20 characters')
   .transform((s) => s.normalize('NFKC').trim().toUpperCase())
-  .refine((s) => s.length > 0, 'is required');
+  .refine((s) => s.length > 0, 'is required')
+  .superRefine(withoutMyNumber);
 const vaccineCode = z.string({ error: 'is required' }).max(40, 'must be at most 40 characters')
   .refine((c) => findProduct(c) !== undefined, 'must be a vaccine code from the catalogue (GET /vaccines)');
-const place = z.string({ error: 'is required' }).transform((s) => s.normalize('NFC').trim())
-  .refine((s) => s.length > 0, 'is required')
-  .refine((s) => s.length <= 200, 'must be at most 200 characters')
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+const place = freeText({ max: 200 });
 const doseNumber = z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(20, 'must be at most 20');
 export const ticketNumberSchema = z.string().regex(/^\d{10}$/, 'must be 10 digits');
 
@@ -30,7 +29,7 @@ function catalogueRules(fields: Violation['field'][]) {
 }
 
 export const recordInputSchema = z.object({
-  occurrenceDate: calendarDate,
+  occurrenceDate: calendarDate({ max: 'today' }),
   vaccineCode,
   lotNumber,
   doseNumber,
@@ -41,7 +40,7 @@ export type RecordInput = z.infer<typeof recordInputSchema>;
 
 /** A correction names the fields it changes and why; the rest is carried over from the current version. */
 export const correctionSchema = z.object({
-  occurrenceDate: calendarDate.optional(),
+  occurrenceDate: calendarDate({ max: 'today' }).optional(),
   vaccineCode: vaccineCode.optional(),
   lotNumber: lotNumber.optional(),
   doseNumber: doseNumber.optional(),
@@ -65,8 +64,8 @@ export type IssueTicketInput = z.infer<typeof issueTicketSchema>;
 /** Registration from a ticket: the dose comes from the ticket, the birth date is the second factor. */
 export const fromTicketSchema = z.object({
   ocrLine: z.string({ error: 'is required' }).max(64, 'must be at most 64 characters'),
-  birthDate: calendarDate,
-  occurrenceDate: calendarDate,
+  birthDate: birthDateSchema,
+  occurrenceDate: calendarDate({ max: 'today' }),
   vaccineCode,
   lotNumber,
   place,

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { isValidMunicipalityCode } from '../../../../shared/identifiers.ts';
 import { PURPOSES } from '../../../../shared/federation/protocol.ts';
-import { addresseeNumberSchema, calendarDate } from '../../residents/schemas.ts';
+import { addresseeNumberSchema } from '../../residents/schemas.ts';
+import { calendarDate } from '../../../../shared/platform/dates.ts';
 
 /** Most subjects named in one request body (a `movedInSince` selection has no such limit). */
 export const MAX_JOB_SUBJECTS = 5000;
@@ -17,7 +18,7 @@ export const bulkQuerySchema = z.object({
   purpose,
   subjects: z.array(z.object({ addresseeNumber: addresseeNumberSchema, source: municipality }).strict())
     .min(1, 'must name at least one subject').max(MAX_JOB_SUBJECTS, `must name at most ${MAX_JOB_SUBJECTS} subjects`).optional(),
-  movedInSince: calendarDate.optional(),
+  movedInSince: calendarDate().optional(),
   source: municipality.optional(),
 }).strict().superRefine((input, ctx) => {
   if (input.subjects && input.movedInSince) {

@@ -1,0 +1,85 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { Sequelize } from 'sequelize';
+import { calendarDate, dateTime, isCalendarDate } from '../../shared/platform/dates.ts';
+import { signJwt } from '../../shared/crypto.ts';
+import { signMessage, verifyMessage } from '../../shared/federation/messages.ts';
+import { moveOutClaimsSchema, Typ } from '../../shared/federation/protocol.ts';
+import { AppError } from '../../shared/platform/errors.ts';
+import { updateRows } from '../../shared/platform/db.ts';
+
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signer = { id: '293610', key: privateKey, kid: 'test-kid' };
+const moveOut = (moveOutDate: string) => ({
+  aud: '112241', jti: 'move-out-0001',
+  resident: { name: '試験 太郎', kana: 'シケン　タロウ', birthDate: '1980-02-02', sex: 'male', previousAddress: '田原本町 1-1' },
+  moveOutDate, destinationAddress: '戸田市 2-2',
+});
+
+describe('dates: one calendar-date validator at the API and at both ends of a signed message', () => {
+  it('when a date does not exist or lies outside the plausible range, then calendarDate refuses it with the rule', () => {
+    for (const [value, rule] of [
+      ['2026-02-30', 'must be a calendar date YYYY-MM-DD'], ['2023-02-29', 'must be a calendar date YYYY-MM-DD'], ['2026-04-31', 'must be a calendar date YYYY-MM-DD'],
+      ['2026-13-01', 'must be a calendar date YYYY-MM-DD'], ['2026-1-1', 'must be a calendar date YYYY-MM-DD'], ['0000-01-01', 'must not be before 1890-01-01'],
+      ['9999-12-31', 'must not be after 2199-12-31'],
+    ]) {
+      const result = calendarDate().safeParse(value);
+      expect(result.success, value).to.equal(false);
+      expect(result.error?.issues[0]?.message, value).to.equal(rule);
+    }
+    expect(calendarDate().safeParse('2024-02-29').success).to.equal(true);
+    expect(calendarDate({ max: 'today' }).safeParse('2199-01-01').error?.issues[0]?.message).to.equal('must not be in the future');
+    expect(dateTime().safeParse('9999-12-31T00:00:00Z').success).to.equal(false);
+    expect(dateTime().safeParse('2026-02-30T00:00:00Z').success).to.equal(false);
+  });
+
+  it('when any year, month and day are written as YYYY-MM-DD, then the date is accepted exactly when the calendar has it (property)', () => {
+    fc.assert(fc.property(fc.integer({ min: 1890, max: 2199 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), (y, m, d) => {
+      const text = `${y}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
+      const real = m >= 1 && m <= 12 && d >= 1 && d <= new Date(Date.UTC(y, m, 0)).getUTCDate();
+      return isCalendarDate(text) === real && calendarDate().safeParse(text).success === real;
+    }), { numRuns: 500, seed: 42 });
+  });
+
+  it('when a move-out certificate would carry 2026-02-30, then the signer refuses to sign it (422 unsignable-claims)', async () => {
+    const err = await signMessage(moveOut('2026-02-30'), signer, Typ.MOVE_OUT).then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(AppError);
+    expect((err as AppError).status).to.equal(422);
+    expect((err as AppError).code).to.equal('unsignable-claims');
+    expect((err as AppError).extra.field).to.equal('moveOutDate');
+    expect(await signMessage(moveOut('2026-02-28'), signer, Typ.MOVE_OUT)).to.match(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+
+  it('when a signed certificate carries 2026-02-30 anyway, then the verifier refuses its claims (400 invalid-claims on moveOutDate)', async () => {
+    const forged = await signJwt({ ...moveOut('2026-02-30'), iss: signer.id }, { key: privateKey, kid: signer.kid, typ: Typ.MOVE_OUT }, 300);
+    const err = await verifyMessage(forged, moveOutClaimsSchema, { key: publicKey, issuer: signer.id, audience: '112241', typ: Typ.MOVE_OUT })
+      .then(() => undefined, (e: unknown) => e);
+    expect((err as AppError).status).to.equal(400);
+    expect((err as AppError).code).to.equal('invalid-claims');
+    expect((err as AppError).extra.field).to.equal('moveOutDate');
+  });
+});
+
+describe('raw SQL: values are bound parameters', () => {
+  it('when updateRows writes values holding quotes, NUL and SQL, then they are stored verbatim and never appear in the SQL text', async () => {
+    const statements: string[] = [];
+    const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: (sql) => statements.push(sql) });
+    try {
+      await sequelize.query('CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT, n INTEGER, "updatedAt" TEXT)');
+      await sequelize.query(`INSERT INTO t (id, v, n) VALUES ('a', 'x', 1), ('b', 'y', 2)`);
+      const hostile = `'); DROP TABLE t; --\u0000end`;
+      statements.length = 0;
+      await updateRows(sequelize, 't', { keys: ['id'], set: { v: 'TEXT', n: 'INTEGER' }, fixed: { updatedAt: new Date('2026-01-02T03:04:05.006Z') } },
+        [{ id: 'a', v: hostile, n: 7 }, { id: 'b', v: null, n: null }]);
+      expect(statements.join('\n')).not.to.include('DROP TABLE').and.not.to.include('2026-01-02');
+      const rows = await sequelize.query('SELECT id, v, n, "updatedAt" FROM t ORDER BY id', { type: 'SELECT' }) as Record<string, unknown>[];
+      expect(rows).to.deep.equal([
+        { id: 'a', v: hostile, n: 7, updatedAt: '2026-01-02 03:04:05.006 +00:00' },
+        { id: 'b', v: null, n: null, updatedAt: '2026-01-02 03:04:05.006 +00:00' },
+      ]);
+    } finally {
+      await sequelize.close();
+    }
+  });
+});
