@@ -107,8 +107,9 @@ describe('fail closed: an access whose log entry cannot be written does not happ
     const b = fed.m(B).ctx.sequelize;
     const gw = fed.gateway.gateway.ctx.sequelize;
     const before = { subjects: await count(b, 'query_subjects'), gateway: await count(gw, 'access_log') };
-    await breakAccessLog(b);
+    // Signed in first: a sign-in is an access too, and with the log broken it is refused as well.
     const clerk = await fed.m(B).login('clerk1');
+    await breakAccessLog(b);
     const res = await api('POST', `${fed.m(B).url}/exchange/queries`, {
       token: clerk, body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: moved.toAddressee, source: A }] }
     });

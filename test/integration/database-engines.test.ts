@@ -21,6 +21,7 @@ import { ACCESS_LOG_TABLE, appendAccess, defineAccessLog } from '../../shared/ac
 import { CHECKPOINT_TABLE, defineCheckpoints, verifyChain } from '../../shared/access-log/verify.ts';
 import { WITNESSED_HEADS_TABLE, defineWitnessedHeads } from '../../shared/access-log/heads.ts';
 import { migrate, MIGRATIONS_TABLE, type Migration } from '../../shared/platform/migrate.ts';
+import { REVOCATION_LIST_TABLE } from '../../shared/federation/revocation.ts';
 import { memberDatabase, onPostgres, openMemberDatabase } from '../fixtures/database.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'hikitsugi-engines-'));
@@ -65,7 +66,8 @@ describe(`database engines (${onPostgres ? 'PostgreSQL' : 'SQLite'}): migrations
         expect(await migrate(db, kind.migrations)).to.deep.equal([]);
         const models = kind.models(db);
         const tables = new Set((await db.getQueryInterface().showAllTables()).map(String));
-        expect([...tables].sort()).to.deep.equal([...new Set([...Object.values(models).map((m) => m.getTableName() as string), MIGRATIONS_TABLE])].sort());
+        // Tables read through plain SQL rather than a model: the migrations table and the revocation lists kept.
+        expect([...tables].sort()).to.deep.equal([...new Set([...Object.values(models).map((m) => m.getTableName() as string), MIGRATIONS_TABLE, REVOCATION_LIST_TABLE])].sort());
         for (const model of Object.values(models)) {
           const table = model.getTableName() as string;
           const described = await db.getQueryInterface().describeTable(table);
