@@ -1,12 +1,11 @@
 import { z } from 'zod';
-import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
-import { PURPOSES } from '../../../shared/federation/protocol.ts';
+import { municipalityCodeSchema, purposeSchema } from '../../../shared/federation/protocol.ts';
 
 export { MAX_CONSENT_DAYS } from '../../../shared/consent-policy.ts';
 
 export const consentInputSchema = z.object({
-  purpose: z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` }),
-  sources: z.array(z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit'))
+  purpose: purposeSchema,
+  sources: z.array(municipalityCodeSchema)
     .min(1, 'must name at least one municipality').max(50, 'must name at most 50 municipalities'),
   expiresAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }),
   method: z.enum(['written', 'electronic', 'oral-recorded'], { error: 'must be written, electronic or oral-recorded' }),
