@@ -1,14 +1,13 @@
 import { z } from 'zod';
 import { freeText } from '../../../shared/platform/validation.ts';
-import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
-import { PURPOSES } from '../../../shared/federation/protocol.ts';
+import { municipalityCodeSchema, purposeSchema } from '../../../shared/federation/protocol.ts';
 import { dateTime } from '../../../shared/platform/dates.ts';
 
 export { MAX_CONSENT_DAYS } from '../../../shared/consent-policy.ts';
 
 export const consentInputSchema = z.object({
-  purpose: z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` }),
-  sources: z.array(z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit'))
+  purpose: purposeSchema,
+  sources: z.array(municipalityCodeSchema)
     .min(1, 'must name at least one municipality').max(50, 'must name at most 50 municipalities'),
   expiresAt: dateTime(),
   method: z.enum(['written', 'electronic', 'oral-recorded'], { error: 'must be written, electronic or oral-recorded' }),

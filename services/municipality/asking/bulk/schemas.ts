@@ -1,14 +1,13 @@
 import { z } from 'zod';
-import { isValidMunicipalityCode } from '../../../../shared/identifiers.ts';
-import { PURPOSES } from '../../../../shared/federation/protocol.ts';
+import { municipalityCodeSchema, purposeSchema } from '../../../../shared/federation/protocol.ts';
 import { addresseeNumberSchema } from '../../residents/schemas.ts';
 import { calendarDate } from '../../../../shared/platform/dates.ts';
 
 /** Most subjects named in one request body (a `movedInSince` selection has no such limit). */
 export const MAX_JOB_SUBJECTS = 5000;
 
-const municipality = z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit');
-const purpose = z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` });
+const municipality = municipalityCodeSchema;
+const purpose = purposeSchema;
 
 /**
  * A bulk move-in query (転入者一斉照会): either the subjects by name, or "every resident moved in
