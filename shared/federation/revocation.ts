@@ -220,6 +220,9 @@ export interface RevocationGuardOptions {
   now?: () => number;
 }
 
+/** How soon a member holding no list asks its source again. */
+const MISSING_RETRY_MS = 2_000;
+
 export function createRevocationGuard(options: RevocationGuardOptions): RevocationGuard {
   const graceMs = (options.graceSeconds ?? DEFAULT_GRACE_SECONDS) * 1000;
   const refreshMs = (options.refreshSeconds ?? DEFAULT_REFRESH_SECONDS) * 1000;
@@ -303,7 +306,10 @@ export function createRevocationGuard(options: RevocationGuardOptions): Revocati
 
   const schedule = () => {
     if (stopped || refreshMs <= 0) return;
-    timer = setTimeout(() => void runOnce().finally(schedule), refreshMs);
+    // Until a first list is held every federation call is refused (fail closed), so a member that
+    // started before its source answered asks again within seconds, not one whole interval later.
+    const wait = held ? refreshMs : Math.min(refreshMs, MISSING_RETRY_MS);
+    timer = setTimeout(() => void runOnce().finally(schedule), wait);
     // A pending refresh never keeps a process (or a test run) alive.
     timer.unref();
   };

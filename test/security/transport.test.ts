@@ -89,8 +89,9 @@ describe('security: transport', function () {
     await run(process.execPath, ['--import', 'tsx', 'scripts/pki.ts', 'revoke', '--dir', pkiDir(fed), '--member', REVOKED]);
     // Each member takes the new list at start (the gateway from REVOCATION_FILE, the others from the gateway).
     await Promise.all([fed.stop(GATEWAY_ID), fed.stop(ISSUER_ID), fed.stop(OTHER)]);
-    await Promise.all([fed.start(ISSUER_ID), fed.start(GATEWAY_ID)]);
-    await fed.start(OTHER);
+    // The gateway first: the others fetch the list from it as they start.
+    await fed.start(GATEWAY_ID);
+    await Promise.all([fed.start(ISSUER_ID), fed.start(OTHER)]);
 
     const tls = { ca: revoked.ca, cert: revoked.tls.cert, key: revoked.tls.key };
     for (const [name, url] of endpoints) await attempt(`${name}: revoked member certificate`, url, tls, 'certificate-revoked');
