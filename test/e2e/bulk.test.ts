@@ -133,7 +133,9 @@ describe('bulk move-in queries (real processes)', () => {
       // A well-formed municipality code that is not a member of this federation (Tokyo, Chiyoda).
       [{ purpose: PURPOSE, subjects: [{ addresseeNumber: fed.residents(TODA)[0]!.addresseeNumber, source: '131016' }] }, 400, 'subjects.0.source'],
       [{ purpose: PURPOSE, subjects: [{ addresseeNumber: fed.residents(AKIOTA)[3]!.addresseeNumber, source: AKIOTA }] }, 404, 'subjects.0.addresseeNumber'],
-      [{ purpose: PURPOSE, movedInSince: '2999-01-01' }, 422, 'movedInSince'],
+      // Within the plausible range of dates, but after every move-in: it selects no one.
+      [{ purpose: PURPOSE, movedInSince: '2199-01-01' }, 422, 'movedInSince'],
+      [{ purpose: PURPOSE, movedInSince: '2026-02-30' }, 400, 'movedInSince'],
     ];
     const twice = { addresseeNumber: fed.residents(TODA)[0]!.addresseeNumber, source: AKIOTA };
     cases.push([{ purpose: PURPOSE, subjects: [twice, twice] }, 400, 'subjects.1.addresseeNumber']);

@@ -295,7 +295,7 @@ describe('the gateway\'s audit API, checkpoints and console', () => {
   });
 
   it('when the staff port is configured without a session secret, or an account has a short password, then each is refused naming the field', async () => {
-    const config = gatewayConfigSchema.safeParse({ PORT: '0', CERT_DIR: 'x', DIRECTORY_FILE: 'y', DATABASE_PATH: 'z', STAFF_PORT: '0' });
+    const config = gatewayConfigSchema.safeParse({ PORT: '0', CERT_DIR: 'x', DIRECTORY_FILE: 'y', REVOCATION_FILE: 'r', DATABASE_PATH: 'z', STAFF_PORT: '0' });
     expect(config.success).to.equal(false);
     expect(config.error!.issues.map((i) => i.path.join('.'))).to.include('SESSION_SECRET');
     let field = '';
