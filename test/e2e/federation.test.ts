@@ -623,7 +623,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
   /* ---------- transport and bad input ---------- */
 
   it('when a client without a federation certificate connects to the gateway, the issuer or a federation port, then the connection is refused', async () => {
-    const rogue = await foreignCredentials({ id: B, kind: 'municipality', name: 'Toda' });
+    const rogue = foreignCredentials(B);
     const targets = [`${fed.member(GATEWAY_ID).url}/health`, `${fed.member(ISSUER_ID).url}/health`, `${aFederation}/health`];
     const attempt = (url: string, options: https.RequestOptions) => new Promise<string>((resolve) => {
       const lib = url.startsWith('https:') ? https : http;

@@ -30,9 +30,10 @@ import {
 } from '../../shared/federation/protocol.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import {
-  captureLog, createTestPki, FEDERATION_MEMBERS, foreignCredentials, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer,
-  writeTestDirectory, type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,
-} from '../fixtures/pki.ts';
+  captureLog, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, writeTestDirectory,
+  type CapturedLog, type RunningGateway, type RunningIssuer,
+} from '../fixtures/members.ts';
+import { copyTestPki, foreignCredentials, type OwnTestPki, type TestPki } from '../fixtures/pki.ts';
 import { databaseContents } from '../fixtures/database.ts';
 
 const TODA = '112241';
@@ -179,7 +180,7 @@ interface SubjectSpec {
 }
 
 describe('gateway: routing a cross-municipality query', () => {
-  let pki: TestPki;
+  let pki: OwnTestPki;
   let dir: string;
   let gateway: RunningGateway;
   let issuer: RunningIssuer;
@@ -263,7 +264,7 @@ describe('gateway: routing a cross-municipality query', () => {
   }
 
   before(async () => {
-    pki = await createTestPki([...FEDERATION_MEMBERS, { id: OFFLINE, kind: 'municipality', name: 'Offline' }]);
+    pki = await copyTestPki([{ id: OFFLINE, kind: 'municipality', name: 'Offline' }]);
     dir = mkdtempSync(join(tmpdir(), 'hikitsugi-gateway-'));
     tawaramoto = await startSource(pki, TAWARAMOTO);
     akiota = await startSource(pki, AKIOTA);
@@ -318,7 +319,7 @@ describe('gateway: routing a cross-municipality query', () => {
 
   it('when the gateway serves a directory with a swapped key, then the member-side client refuses that entry', async () => {
     const swappedDir = mkdtempSync(join(tmpdir(), 'hikitsugi-swapped-'));
-    const rogue = await foreignCredentials({ id: AKIOTA, kind: 'municipality', name: 'Akiota' });
+    const rogue = foreignCredentials(AKIOTA);
     const entries = pki.directory().map((e) => {
       // Tawaramoto's entry carries the gateway's own (valid, CA-issued) certificate; Akiota's a foreign CA's.
       if (e.id === TAWARAMOTO) return { ...e, signingCertificate: pki.credentials(GATEWAY_ID).tls.cert };
@@ -349,7 +350,7 @@ describe('gateway: routing a cross-municipality query', () => {
   });
 
   it('when a revoked member is in the directory, then the member-side client drops it', async () => {
-    const own = await createTestPki(FEDERATION_MEMBERS);
+    const own = await copyTestPki();
     try {
       await own.revoke(AKIOTA);
       const verified = directoryFromEntries(own.directory(), own.ca.cert, await own.revocations());

@@ -10,7 +10,7 @@ import {
   type MemberClient,
 } from '../../shared/federation/member-http.ts';
 import type { MemberCredentials, RevocationList } from '../../shared/federation/pki.ts';
-import { createTestPki, expiredCredentials, foreignCredentials, type TestPki } from '../fixtures/pki.ts';
+import { copyTestPki, expiredCredentials, foreignCredentials, type OwnTestPki } from '../fixtures/pki.ts';
 
 /** A request with whatever TLS options a test wants; resolves with the status or rejects. */
 function rawRequest(url: string, options: https.RequestOptions = {}): Promise<{ status: number; body: string }> {
@@ -38,7 +38,7 @@ async function refused(promise: Promise<unknown>): Promise<void> {
 }
 
 describe('mutual TLS between members', () => {
-  let pki: TestPki;
+  let pki: OwnTestPki;
   let server: Server;
   let url: string;
   let revocations: RevocationList;
@@ -48,7 +48,7 @@ describe('mutual TLS between members', () => {
   let slowUrl: string;
 
   before(async () => {
-    pki = await createTestPki();
+    pki = await copyTestPki();
     await pki.revoke('343692');
     revocations = await pki.revocations();
     toda = pki.credentials('112241');
@@ -97,12 +97,12 @@ describe('mutual TLS between members', () => {
   });
 
   it('when the client certificate comes from another CA, then the handshake is refused', async () => {
-    const rogue = await foreignCredentials({ id: '112241', kind: 'municipality', name: 'Toda' });
+    const rogue = foreignCredentials('112241');
     await refused(rawRequest(`${url}/whoami`, { ca: toda.ca, cert: rogue.tls.cert, key: rogue.tls.key }));
   });
 
   it('when the client certificate has expired, then the handshake is refused', async () => {
-    const expired = await expiredCredentials(pki.ca, { id: '112241', kind: 'municipality', name: 'Toda' });
+    const expired = expiredCredentials('112241');
     await refused(rawRequest(`${url}/whoami`, { ca: toda.ca, cert: expired.tls.cert, key: expired.tls.key }));
   });
 
@@ -135,7 +135,7 @@ describe('mutual TLS between members', () => {
   });
 
   it('when the server certificate is not from the federation CA, then the client refuses it', async () => {
-    const rogue = await foreignCredentials({ id: 'gateway', kind: 'gateway', name: 'Gateway' });
+    const rogue = foreignCredentials('gateway');
     const rogueServer = createMemberServer(createBaseApp(createLogger({ name: 'rogue', level: 'silent' })), rogue);
     const rogueUrl = await listenMember(rogueServer, 0);
     try {

@@ -13,7 +13,8 @@ import type { MemberResponse } from '../../shared/federation/member-http.ts';
 import { createRateLimiter } from '../../shared/platform/rate-limit.ts';
 import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
 import { api, type ApiResponse } from '../fixtures/http.ts';
-import { EDGE_LIMITS, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
+import { EDGE_LIMITS, edgeFederation, TAWARAMOTO, TODA } from './federation.ts';
+import type { RunningFederation } from '../fixtures/federation.ts';
 import { clientOf, credentialsOf, figure, heldResidents, isProblem, looseSubject, moveResident, randomCode, signQuery } from './support.ts';
 
 const Y = TAWARAMOTO;
@@ -27,7 +28,7 @@ const retryAfterOf = (res: ApiResponse | MemberResponse): number => {
 
 describe('security: rate limits', function () {
   this.timeout(180_000);
-  let fed: SecurityFederation;
+  let fed: RunningFederation;
   const figures = { limited: 0, served: 0 };
 
   /** 429 problem+json with the rule, and a Retry-After within the window. */
@@ -41,7 +42,7 @@ describe('security: rate limits', function () {
   }
 
   before(async () => {
-    fed = await securityFederation('edge');
+    fed = await edgeFederation();
   });
   after(() => {
     const gw = gatewayConfigSchema.parse({ PORT: '0', CERT_DIR: 'x', DIRECTORY_FILE: 'x', DATABASE_PATH: 'x' });

@@ -117,7 +117,7 @@ describe('security: a rogue gateway', function () {
     const file = fed.member(GATEWAY_ID).env.DIRECTORY_FILE!;
     const original = readFileSync(file, 'utf8');
     const entries = JSON.parse(original) as { id: string; encryptionCertificate: string; signingCertificate: string }[];
-    const stranger = await foreignCredentials({ id: B, kind: 'municipality', name: 'Toda' });
+    const stranger = foreignCredentials(B);
     // The gateway re-reads the file when its mtime changes: make every write visibly newer.
     let stamp = Date.now();
     const put = (text: string) => {

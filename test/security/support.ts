@@ -16,7 +16,7 @@ import { loadMemberCredentials, type MemberCredentials } from '../../shared/fede
 import {
   CONSENT_SCOPE, GATEWAY_ID, Typ, type AnswerClaims, type ConsentTerms, type ForwardSubject, type Purpose, type QuerySubject,
 } from '../../shared/federation/protocol.ts';
-import type { RunningFederation } from '../fixtures/federation.ts';
+import { claimResident, type RunningFederation } from '../fixtures/federation.ts';
 import { api, type ApiResponse } from '../fixtures/http.ts';
 
 /* ---------- figures ---------- */
@@ -172,14 +172,14 @@ export interface Moved {
 /**
  * Moves a seeded resident who still lives at `from` and has records to `to`, through the staff
  * APIs (move-out certificate, move-in with or without consent for `from`), then waits for the
- * new code. Each call picks a different resident.
+ * new code. Each call claims a different resident (claimResident: no other suite of this process has it).
  */
 export async function moveResident(fed: RunningFederation, from: string, to: string, options: { consent?: boolean; purpose?: Purpose } = {}): Promise<Moved> {
   const fromClerk = await fed.login(from, 'clerk1');
   const toClerk = await fed.login(to, 'clerk1');
   const held = new Map((await heldResidents(fed, from)).map((r) => [r.addresseeNumber, r]));
-  for (const seeded of fed.residents(from)) {
-    if (held.get(seeded.addresseeNumber)?.status !== 'resident' || seeded.records.length === 0) continue;
+  for (;;) {
+    const seeded = await claimResident(fed, from, (r) => r.records.length > 0);
     const records = await api('GET', `${fed.url(from)}/residents/${seeded.addresseeNumber}/vaccinations`, { token: fromClerk });
     if (records.status !== 200 || records.body.records.length === 0) continue;
     const out = await api('POST', `${fed.url(from)}/residents/${seeded.addresseeNumber}/move-out`, {
@@ -200,7 +200,6 @@ export async function moveResident(fed: RunningFederation, from: string, to: str
       birthDate: seeded.birthDate, sex: seeded.sex, kana: held.get(seeded.addresseeNumber)!.kana, recordCount: records.body.records.length,
     };
   }
-  throw new Error(`no resident left to move from ${from}`);
 }
 
 /** The codes and attestations of a moved resident at both ends, as the gateway's table holds them. */

@@ -11,11 +11,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { createMemberClient } from '../../shared/federation/member-http.ts';
-import { readCertificateAuthority, type MemberCredentials } from '../../shared/federation/pki.ts';
+import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import { GATEWAY_ID, ISSUER_ID } from '../../shared/federation/protocol.ts';
 import { api } from '../fixtures/http.ts';
 import { expiredCredentials, foreignCredentials } from '../fixtures/pki.ts';
-import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
+import { AKIOTA, edgeFederation, TAWARAMOTO, TODA } from './federation.ts';
+import type { RunningFederation } from '../fixtures/federation.ts';
 import { AttackTally, credentialsOf, heldResidents, pkiDir, rawRequest } from './support.ts';
 
 const run = promisify(execFile);
@@ -26,7 +27,7 @@ const OTHER = TAWARAMOTO;
 describe('security: transport', function () {
   this.timeout(240_000);
   const tally = new AttackTally('transport');
-  let fed: SecurityFederation;
+  let fed: RunningFederation;
   let endpoints: [string, string][];
   let revoked: MemberCredentials;
 
@@ -45,17 +46,15 @@ describe('security: transport', function () {
   }
 
   before(async () => {
-    fed = await securityFederation('edge');
+    fed = await edgeFederation();
     endpoints = [['gateway', fed.member(GATEWAY_ID).url], ['issuer', fed.member(ISSUER_ID).url], [`municipality ${OTHER} (federation port)`, fed.member(OTHER).federationUrl!]];
     revoked = credentialsOf(fed, REVOKED);
   });
   after(() => tally.print());
 
   it('when a member port is reached by plain HTTP, by TLS without a client certificate, with a certificate of another CA or an expired one, then the connection is refused', async () => {
-    const ca = readCertificateAuthority(pkiDir(fed));
-    const member = { id: REVOKED, kind: 'municipality' as const, name: 'Akiota' };
-    const foreign = await foreignCredentials(member);
-    const expired = await expiredCredentials(ca, member);
+    const foreign = foreignCredentials(REVOKED);
+    const expired = expiredCredentials(REVOKED);
     for (const [name, url] of endpoints) {
       // Control: the member's own certificate is accepted.
       const ok = await rawRequest(`${url}/health`, { ca: revoked.ca, cert: revoked.tls.cert, key: revoked.tls.key });
