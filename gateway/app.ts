@@ -6,7 +6,8 @@ import { openDatabase } from '../shared/platform/db.ts';
 import { directoryFromEntries } from '../shared/federation/directory.ts';
 import { errorHandler, notFoundHandler } from '../shared/platform/errors.ts';
 import { createBaseApp } from '../shared/platform/http.ts';
-import { memberProbe, readiness } from '../shared/platform/health.ts';
+import { readiness } from '../shared/platform/health.ts';
+import { memberProbe } from '../shared/federation/member-probe.ts';
 import { createLogger } from '../shared/platform/log.ts';
 import { createMemberClient, createMemberServer, logRefusals, memberIdentity } from '../shared/federation/member-http.ts';
 import { emptyRevocations, loadMemberCredentials, readDirectoryFile, verifyRevocations } from '../shared/federation/pki.ts';
@@ -15,7 +16,8 @@ import { codeRoutes } from './codes/routes.ts';
 import type { GatewayConfig } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { directoryRoutes } from './directory/routes.ts';
-import { defineGatewayModels, prepareGatewaySchema } from './models.ts';
+import { defineGatewayModels } from './models.ts';
+import { prepareGatewaySchema } from './migrations/index.ts';
 import { messageCapture } from './routing/capture.ts';
 import { routingRoutes } from './routing/routes.ts';
 import { gatewayAuditRoutes } from './access-log/routes.ts';
@@ -26,6 +28,7 @@ import { queryBodyLimit } from './routing/schemas.ts';
 import { notificationRoutes } from './notifications/routes.ts';
 import { startCorrectionRelay } from './notifications/service.ts';
 import { startGatewayAlertSchedule } from './alerts/service.ts';
+import { gatewayAlertRoutes } from './alerts/routes.ts';
 
 /**
  * DIRECTORY_FILE, re-read when its modification time changes: whoever runs the federation may
@@ -116,7 +119,7 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
     ctx,
     app,
     server,
-    staffApp: config.STAFF_PORT !== undefined ? createGatewayStaffApp(ctx) : undefined,
+    staffApp: config.STAFF_PORT !== undefined ? createGatewayStaffApp(ctx, (sessions) => [gatewayAlertRoutes(ctx, sessions)]) : undefined,
     checkpoints,
     close: async () => {
       await checkpoints.stop();

@@ -3,7 +3,6 @@ import { host, loadConfig, logLevel, port, secretKey } from '../shared/platform/
 import { checkpointIntervalSeconds } from '../shared/access-log/witness.ts';
 import { rateLimitCount, rateWindowSeconds } from '../shared/platform/rate-limit.ts';
 import { alertConfigShape } from '../shared/access-log/alerts.ts';
-import { correctionRelayConfigShape } from './notifications/schemas.ts';
 
 /** Configuration of the gateway. It holds no secret key of its own beyond its PKI folder. */
 export const gatewayConfigSchema = z.object({
@@ -41,8 +40,11 @@ export const gatewayConfigSchema = z.object({
   /** HMAC key for gateway staff sessions (32 bytes, hex or base64); required with STAFF_PORT. */
   SESSION_SECRET: secretKey('SESSION_SECRET').optional(),
   SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(12 * 3600).default(900),
-  /* Issue 9: correction relay and anomaly alerts. */
-  ...correctionRelayConfigShape,
+  /** Correction relay: longest wait between delivery attempts to a recipient that is down (backoff 2, 4, 8 … seconds up to this). */
+  CORRECTION_RETRY_MAX_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
+  /** Seconds between rounds of the relay's delivery worker (a notice just accepted is tried at once as well). */
+  CORRECTION_DELIVERY_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
+  /* Anomaly alerts. */
   ...alertConfigShape,
 })
   .refine((c) => c.DATABASE_PATH || c.DATABASE_URL, { message: 'DATABASE_PATH or DATABASE_URL is required', path: ['DATABASE_PATH'] })

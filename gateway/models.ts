@@ -1,30 +1,19 @@
 import type { Sequelize } from 'sequelize';
-import { defineAccessLog } from '../shared/access-log/chain.ts';
-import { defineCheckpoints } from '../shared/access-log/verify.ts';
-import { migrate } from '../shared/platform/migrate.ts';
-import { GATEWAY_MIGRATIONS } from './migrations/index.ts';
-import { defineStaffModel } from '../shared/staff/auth.ts';
+import type { GatewayModels } from './context.ts';
+import { defineAccessLogModels } from './access-log/model.ts';
 import { defineCorrespondenceModel } from './codes/model.ts';
 import { defineReplayCacheModel } from './routing/model.ts';
-import { defineAlerts } from '../shared/access-log/alerts.ts';
+import { defineAlertModels } from './alerts/model.ts';
 import { defineCorrectionRelayModel } from './notifications/model.ts';
 
 /** Every table of one gateway, on its own database connection. */
-export function defineGatewayModels(sequelize: Sequelize) {
+export function defineGatewayModels(sequelize: Sequelize): GatewayModels {
   return {
-    AccessLog: defineAccessLog(sequelize),
-    /** Members' checkpoints the gateway witnessed, and its own. */
-    Checkpoint: defineCheckpoints(sequelize),
-    /** The gateway's privacy officers (its console). */
-    Staff: defineStaffModel(sequelize),
+    ...defineAccessLogModels(sequelize),
     Correspondence: defineCorrespondenceModel(sequelize),
     ReplayCache: defineReplayCacheModel(sequelize),
-    /** Correction notices being relayed (issue 9). */
+    /** Correction notices being relayed (DESIGN.md flow 7). */
     CorrectionRelay: defineCorrectionRelayModel(sequelize),
-    Alert: defineAlerts(sequelize),
+    ...defineAlertModels(sequelize),
   };
 }
-
-export type GatewayModels = ReturnType<typeof defineGatewayModels>;
-
-export const prepareGatewaySchema = (sequelize: Sequelize): Promise<string[]> => migrate(sequelize, GATEWAY_MIGRATIONS);

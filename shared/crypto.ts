@@ -30,13 +30,6 @@ export function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** A 32-byte key from its hex or base64 form (configuration holds keys as text). */
-export function parseKey(text: string, name: string): Buffer {
-  const key = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
-  if (key.length !== 32) throw new Error(`${name} must be 32 bytes (64 hex characters or base64)`);
-  return key;
-}
-
 /* ---------- data at rest ---------- */
 
 /**

@@ -1,7 +1,5 @@
-/** Access-log actions of the gateway and the issuer: constants, so a search by action can trust the spelling. */
+/** Access-log actions of the gateway: constants, so a search by action can trust the spelling. */
 export const GatewayActions = {
-  /** Issuer: a municipality had a resident's code derived (subject = that code). */
-  CODE_ISSUE: 'code.issue',
   /** Gateway: the issuer registered a (linkId, municipality, code) correspondence. */
   CORRESPONDENCE_REGISTER: 'correspondence.register',
   /** Gateway: a whole query was refused before any subject was looked at (signature, replay, size…). */
@@ -18,7 +16,7 @@ export const GatewayActions = {
   LOG_EXPORT: 'audit.export',
   LOG_CHECKPOINT: 'audit.checkpoint',
   LOG_RECONCILE: 'audit.reconcile',
-  /* Issue 9: correction notices relayed, anomaly alerts. */
+  /* Correction notices relayed, anomaly alerts. */
   /** A source's correction notice was accepted for relay (or refused); subject = the source's code. */
   CORRECTION_RELAY: 'correction.relay',
   /** A relayed correction notice reached its recipient (or was refused by it, or expired undelivered). */

@@ -1,10 +1,21 @@
-import { Op, type Transaction, type WhereOptions } from 'sequelize';
-import type { AccessLogModel } from '../../shared/access-log/chain.ts';
-import { parseDetails } from '../../shared/access-log/verify.ts';
+import { Op, type Sequelize, type Transaction, type WhereOptions } from 'sequelize';
+import { defineAccessLog, type AccessLogModel } from '../../shared/access-log/chain.ts';
+import { defineCheckpoints, parseDetails } from '../../shared/access-log/verify.ts';
+import { defineStaffModel } from '../../shared/staff/auth.ts';
 import { toEntryView } from '../../shared/access-log/query.ts';
 import type { GatewayEntryView } from '../../shared/access-log/witness.ts';
 import { GatewayActions } from './actions.ts';
 import type { MemberEntriesQuery } from './schemas.ts';
+
+/** The gateway's access log, the checkpoints it witnessed (members' and its own), and its privacy officers (its console). */
+export const defineAccessLogModels = (sequelize: Sequelize) => ({
+  AccessLog: defineAccessLog(sequelize), Checkpoint: defineCheckpoints(sequelize), Staff: defineStaffModel(sequelize),
+});
+
+/** The owning folder adds its tables to the gateway's models (see context.ts). */
+declare module '../context.ts' {
+  interface GatewayModels extends ReturnType<typeof defineAccessLogModels> {}
+}
 
 /**
  * The gateway's entries that concern municipality `member`, as requester (acting municipality) or

@@ -1,5 +1,6 @@
 import type { Transaction } from 'sequelize';
-import { appendAccess, appendAccessBatch, type AccessInput, type AccessLogModel } from '../../shared/access-log/chain.ts';
+import { appendAccess, type AccessInput, type AccessLogModel } from '../../shared/access-log/chain.ts';
+import { logMemberAccess } from '../../shared/access-log/member-access.ts';
 import type { AuditConsole } from '../../shared/access-log/console.ts';
 import { listCheckpoints, witnessCheckpoint, type CheckpointView, type WitnessResult } from '../../shared/access-log/verify.ts';
 import { checkpointAndWitness } from '../../shared/access-log/witness.ts';
@@ -13,22 +14,6 @@ import { GatewayActions } from './actions.ts';
 import type { GatewayEntryView } from '../../shared/access-log/witness.ts';
 import { entriesConcerning } from './model.ts';
 import type { MemberEntriesQuery } from './schemas.ts';
-
-export type MemberAccess = Omit<AccessInput, 'actorType' | 'actorId' | 'actorRole'>;
-
-/**
- * Logs what a federation member (identified by its certificate) did at the gateway or the
- * issuer, in the transaction of the access. Metadata only: subjects are codes, never a My
- * Number, a name or a birth date.
- */
-export function logMemberAccess(log: AccessLogModel, t: Transaction, member: Member, entries: MemberAccess[]) {
-  return appendAccessBatch(log, t, entries.map((entry) => ({
-    ...entry,
-    actorType: 'member' as const,
-    actorId: member.id,
-    actorRole: member.kind,
-  })));
-}
 
 /** Logs a gateway privacy officer's use of the gateway's own log. */
 export function logGatewayStaffAccess(log: AccessLogModel, t: Transaction, actor: StaffActor, entry: Omit<AccessInput, 'actorType' | 'actorId' | 'actorRole' | 'actingMunicipality'>) {

@@ -4,11 +4,11 @@
  * and the console are the same code the municipalities use (shared/staff-auth.ts,
  * shared/audit-console.ts); only the role list and the log are the gateway's.
  */
-import type { Express } from 'express';
+import type { Express, Router } from 'express';
 import type { Logger } from 'pino';
 import { auditConsoleRoutes } from '../../shared/access-log/console.ts';
 import { openDatabase, type DatabaseOptions } from '../../shared/platform/db.ts';
-import { prepareGatewaySchema } from '../models.ts';
+import { prepareGatewaySchema } from '../migrations/index.ts';
 import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import { createBaseApp } from '../../shared/platform/http.ts';
 import {
@@ -19,7 +19,6 @@ import { parseInput } from '../../shared/platform/validation.ts';
 import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
 import type { GatewayContext } from '../context.ts';
 import { gatewayConsole } from './service.ts';
-import { gatewayAlertRoutes } from '../alerts/routes.ts';
 
 /** A gateway privacy officer reads the gateway's log; an admin only holds accounts. Neither reads anything else. */
 export const GATEWAY_STAFF_ROLES = ['privacy_officer', 'admin'] as const;
@@ -34,8 +33,11 @@ export function gatewayStaffSessions(ctx: GatewayContext): StaffSessions {
   };
 }
 
-/** The staff app: login, the console page and the log API for privacy officers. */
-export function createGatewayStaffApp(ctx: GatewayContext): Express {
+/**
+ * The staff app: login, the console page and the log API for privacy officers, and the routes
+ * app.ts adds for the same sessions (the alerts).
+ */
+export function createGatewayStaffApp(ctx: GatewayContext, moreRoutes: (sessions: StaffSessions) => Router[]): Express {
   const sessions = gatewayStaffSessions(ctx);
   const app = createBaseApp(ctx.logger);
   app.get('/health', (_req, res) => {
@@ -44,7 +46,7 @@ export function createGatewayStaffApp(ctx: GatewayContext): Express {
   // The console hides reconciliation here: it runs at a municipality, against the gateway's entries.
   app.use(staffAuthRoutes(sessions, () => ({ reconcile: false })));
   app.use(auditConsoleRoutes(gatewayConsole(ctx), [authenticateSession(sessions), requireRole('privacy_officer')]));
-  app.use(gatewayAlertRoutes(ctx, sessions));
+  for (const routes of moreRoutes(sessions)) app.use(routes);
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));
   return app;

@@ -38,6 +38,13 @@ export function defineCorrespondenceModel(sequelize: Sequelize) {
 
 export type CorrespondenceModel = ReturnType<typeof defineCorrespondenceModel>;
 
+/** The owning folder adds its tables to the gateway's models (see context.ts). */
+declare module '../context.ts' {
+  interface GatewayModels {
+    Correspondence: CorrespondenceModel;
+  }
+}
+
 export interface Correspondence {
   linkId: string;
   municipality: string;

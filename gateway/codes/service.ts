@@ -6,7 +6,7 @@ import { AppError, conflict } from '../../shared/platform/errors.ts';
 import type { Member } from '../../shared/federation/member-http.ts';
 import { attestationSchema, ISSUER_ID, Typ } from '../../shared/federation/protocol.ts';
 import { GatewayActions } from '../access-log/actions.ts';
-import { logMemberAccess, type MemberAccess } from '../access-log/service.ts';
+import { logMemberAccess, type MemberAccess } from '../../shared/access-log/member-access.ts';
 import type { GatewayContext } from '../context.ts';
 import { findByCodes, findByLinks, insertCorrespondences, type Correspondence } from './model.ts';
 import type { CorrespondenceInput, CorrespondenceOutcome } from './schemas.ts';

@@ -66,6 +66,13 @@ export function defineCorrectionRelayModel(sequelize: Sequelize) {
 
 export type CorrectionRelayModel = ReturnType<typeof defineCorrectionRelayModel>;
 
+/** The owning folder adds its tables to the gateway's models (see context.ts). */
+declare module '../context.ts' {
+  interface GatewayModels {
+    CorrectionRelay: CorrectionRelayModel;
+  }
+}
+
 export interface RelayItem {
   id: string;
   issuer: string;

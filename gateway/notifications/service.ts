@@ -21,7 +21,7 @@ import {
   CORRECTION_NOTICE_MAX_AGE_SECONDS, CORRECTION_NOTICES_PATH, GATEWAY_ID, Typ, correctionClaimsSchema, type CorrectionClaims,
 } from '../../shared/federation/protocol.ts';
 import { GatewayActions } from '../access-log/actions.ts';
-import { logMemberAccess, type MemberAccess } from '../access-log/service.ts';
+import { logMemberAccess, type MemberAccess } from '../../shared/access-log/member-access.ts';
 import { findCorrespondence } from '../codes/model.ts';
 import type { GatewayContext } from '../context.ts';
 import { dueRelayItems, findRelayItem, insertRelayItem, updateRelayItem, type RelayItem, type RelayStatus } from './model.ts';

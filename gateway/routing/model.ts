@@ -28,6 +28,13 @@ export function defineReplayCacheModel(sequelize: Sequelize) {
 
 export type ReplayCacheModel = ReturnType<typeof defineReplayCacheModel>;
 
+/** The owning folder adds its tables to the gateway's models (see context.ts). */
+declare module '../context.ts' {
+  interface GatewayModels {
+    ReplayCache: ReplayCacheModel;
+  }
+}
+
 /** Records a jti; false when it was already there (a replay). */
 export const rememberJti = (M: ReplayCacheModel, issuer: string, jti: string, exp: number, transaction: Transaction): Promise<boolean> =>
   rememberOnce(M, { issuer, jti, exp }, transaction);

@@ -18,12 +18,11 @@ import {
   answerClaimsSchema, GATEWAY_ID, MAX_MESSAGE_AGE_SECONDS, queryClaimsSchema, Typ,
   type AnswerClaims, type ForwardSubject, type QueryClaims, type QueryResponse, type QuerySubject, type SubjectStatus,
 } from '../../shared/federation/protocol.ts';
-import type { MemberAccess } from '../access-log/service.ts';
-import { logMemberAccess } from '../access-log/service.ts';
+import { logMemberAccess, type MemberAccess } from '../../shared/access-log/member-access.ts';
 import { GatewayActions } from '../access-log/actions.ts';
 import { findByCodes, findByLinks } from '../codes/model.ts';
 import type { GatewayContext } from '../context.ts';
-import { createLimiter } from './limiter.ts';
+import { createLimiter } from '../../shared/platform/concurrency.ts';
 import { pruneExpired, rememberJti } from './model.ts';
 import { answerResponseSchema } from './schemas.ts';
 import { captureMessage } from './capture.ts';

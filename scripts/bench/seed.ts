@@ -27,7 +27,7 @@ import { myNumberIndex } from '../../services/municipality/residents/service.ts'
 import type { ResidentRow } from '../../services/municipality/residents/model.ts';
 import type { VaccinationRecordRow } from '../../services/municipality/vaccinations/model.ts';
 import type { ConsentRow } from '../../services/municipality/consents/model.ts';
-import type { MoveInRow } from '../../services/municipality/asking/model.ts';
+import type { MoveInRow } from '../../services/municipality/moves/model.ts';
 import { buildDataset, type Transfer } from './dataset.ts';
 
 /** The bench's staff: a clerk asks, an operator watches the registration outbox. */

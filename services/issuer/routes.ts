@@ -4,8 +4,8 @@ import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { memberOf, requireMember } from '../../shared/federation/member-http.ts';
 import { parseInput } from '../../shared/platform/validation.ts';
-import { GatewayActions } from '../../gateway/access-log/actions.ts';
-import { logMemberAccess } from '../../gateway/access-log/service.ts';
+import { logMemberAccess } from '../../shared/access-log/member-access.ts';
+import { IssuerActions } from './actions.ts';
 import type { IssuerContext } from './context.ts';
 import { issueCodeSchema, issueCodesSchema } from './schemas.ts';
 import { gatewayUnavailable, isIssued, issueCodes } from './service.ts';
@@ -21,7 +21,7 @@ export function issuerRoutes(ctx: IssuerContext): Router {
       if (err instanceof AppError) {
         const member = memberOf(req);
         await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, member, [{
-          action: GatewayActions.CODE_ISSUE, actingMunicipality: member.id, outcome: 'denied', reason: `invalid ${err.extra.field}`,
+          action: IssuerActions.CODE_ISSUE, actingMunicipality: member.id, outcome: 'denied', reason: `invalid ${err.extra.field}`,
         }]));
       }
       throw err;

@@ -9,8 +9,8 @@ import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
 import { GATEWAY_ID, ISSUER_ID, Typ, type Attestation } from '../../shared/federation/protocol.ts';
-import { GatewayActions } from '../../gateway/access-log/actions.ts';
-import { logMemberAccess } from '../../gateway/access-log/service.ts';
+import { logMemberAccess } from '../../shared/access-log/member-access.ts';
+import { IssuerActions } from './actions.ts';
 import type { IssuerContext } from './context.ts';
 import { correspondenceBatchAnswerSchema } from './schemas.ts';
 
@@ -109,7 +109,7 @@ export async function issueCodes(ctx: IssuerContext, member: Member, myNumbers: 
 
   if (!results) {
     await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, member, registrations.map(({ code }) => ({
-      action: GatewayActions.CODE_ISSUE, actingMunicipality: municipality, subject: code, outcome: 'denied' as const, reason: failure,
+      action: IssuerActions.CODE_ISSUE, actingMunicipality: municipality, subject: code, outcome: 'denied' as const, reason: failure,
     }))));
     ctx.logger.warn({ municipality, codes: registrations.length, reason: failure }, 'correspondence registration failed');
     throw gatewayUnavailable();
@@ -118,7 +118,7 @@ export async function issueCodes(ctx: IssuerContext, member: Member, myNumbers: 
     ? { refused: r.reason }
     : { code: registrations[i]!.code, attestation: registrations[i]!.attestation }));
   await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, member, outcomes.map((o, i) => ({
-    action: GatewayActions.CODE_ISSUE, actingMunicipality: municipality, subject: registrations[i]!.code,
+    action: IssuerActions.CODE_ISSUE, actingMunicipality: municipality, subject: registrations[i]!.code,
     ...(isIssued(o) ? { outcome: 'allowed' as const } : { outcome: 'denied' as const, reason: `gateway_refused_${o.refused}` }),
   }))));
   const refusedCount = outcomes.filter((o) => !isIssued(o)).length;

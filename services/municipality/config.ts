@@ -2,8 +2,10 @@ import { z } from 'zod';
 import { loadConfig, host, port, municipalityCode, secretKey, logLevel } from '../../shared/platform/config.ts';
 import { rateLimitCount, rateWindowSeconds } from '../../shared/platform/rate-limit.ts';
 import { checkpointIntervalSeconds } from '../../shared/access-log/witness.ts';
-import { municipalityAlertConfigShape } from './alerts/schemas.ts';
-import { noticeConfigShape } from './notices/schemas.ts';
+import { alertConfigShape } from '../../shared/access-log/alerts.ts';
+
+/** How notices of cross-municipality access reach residents: by post, or in the resident portal. */
+export const NOTICE_CHANNELS = ['mail', 'portal'] as const;
 
 /** Configuration of one municipality instance. Secrets have no defaults. */
 export const municipalityConfigSchema = z.object({
@@ -40,9 +42,19 @@ export const municipalityConfigSchema = z.object({
   /** Query requests (single and bulk) one staff account may send per window; above it, 429 with Retry-After. */
   STAFF_QUERY_LIMIT: rateLimitCount(300),
   STAFF_QUERY_WINDOW_SECONDS: rateWindowSeconds(60),
-  /* Issue 9: anomaly alerts and resident notices. */
-  ...municipalityAlertConfigShape,
-  ...noticeConfigShape,
+  /*
+   * Thresholds of the anomaly detectors: the shared ones, plus the staff-volume rule — a staff
+   * member is flagged when they sent at least ALERT_STAFF_QUERY_MIN query subjects in the window
+   * AND at least ALERT_STAFF_QUERY_FACTOR times the median of their peers (the other clerks and
+   * operators, counting those who sent none).
+   */
+  ...alertConfigShape,
+  ALERT_STAFF_QUERY_MIN: z.coerce.number().int().min(1).max(1_000_000).default(20),
+  ALERT_STAFF_QUERY_FACTOR: z.coerce.number().min(1).max(1000).default(3),
+  /** How notices of cross-municipality access reach residents. */
+  NOTICE_CHANNEL: z.enum(NOTICE_CHANNELS).default('mail'),
+  /** Seconds between rounds of the notice worker (new notices from the log, then delivery); 0 = on demand only. */
+  NOTICE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
 }).refine((c) => c.DATABASE_PATH || c.DATABASE_URL, { message: 'DATABASE_PATH or DATABASE_URL is required', path: ['DATABASE_PATH'] });
 
 export type MunicipalityConfig = z.infer<typeof municipalityConfigSchema>;

@@ -1,7 +1,14 @@
 import type { Logger } from 'pino';
 import type { Sequelize } from 'sequelize';
 import type { MunicipalityConfig } from './config.ts';
-import type { Models } from './models.ts';
+
+/**
+ * This municipality's tables. Each folder's model.ts adds the tables it owns (a `declare module`
+ * block beside its define function), so this file, below every flow, imports none of them;
+ * models.ts defines them all on one connection.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface Models {}
 
 /**
  * Everything one municipality instance's code needs, built once by `createMunicipality` and

@@ -1,38 +1,43 @@
 import type { Sequelize } from 'sequelize';
-import { defineAccessLog } from '../../shared/access-log/chain.ts';
-import { defineCheckpoints } from '../../shared/access-log/verify.ts';
 import { migrate } from '../../shared/platform/migrate.ts';
 import { MUNICIPALITY_MIGRATIONS } from './migrations/index.ts';
-import { defineStaffModel } from '../../shared/staff/auth.ts';
+import type { Models } from './context.ts';
+import { defineStaffModels } from './staff/model.ts';
+import { defineAccessLogModels } from './access-log/model.ts';
 import { defineResidentModels } from './residents/model.ts';
 import { defineVaccinationModels } from './vaccinations/model.ts';
 import { defineIdempotencyModel } from './idempotency/model.ts';
 import { defineConsentModels } from './consents/model.ts';
-import { defineExchangeModels } from './asking/model.ts';
+import { defineCodeModels } from './codes/model.ts';
+import { defineMoveModels } from './moves/model.ts';
+import { defineAskingModels } from './asking/model.ts';
+import { defineExceptionModels } from './exceptions/model.ts';
+import { defineAnsweringModels } from './answering/model.ts';
 import { defineBulkJobModels } from './asking/bulk/model.ts';
 import { defineCorrectionModels } from './corrections/model.ts';
-import { defineAlerts } from '../../shared/access-log/alerts.ts';
+import { defineAlertModels } from './alerts/model.ts';
 import { defineNoticeModels } from './notices/model.ts';
 
 /** Defines every table of one municipality on its own database connection. */
-export function defineModels(sequelize: Sequelize) {
+export function defineModels(sequelize: Sequelize): Models {
   return {
-    Staff: defineStaffModel(sequelize),
-    AccessLog: defineAccessLog(sequelize),
-    Checkpoint: defineCheckpoints(sequelize),
+    ...defineStaffModels(sequelize),
+    ...defineAccessLogModels(sequelize),
     ...defineResidentModels(sequelize),
     ...defineVaccinationModels(sequelize),
     ...defineIdempotencyModel(sequelize),
     ...defineConsentModels(sequelize),
-    ...defineExchangeModels(sequelize),
+    ...defineCodeModels(sequelize),
+    ...defineMoveModels(sequelize),
+    ...defineAskingModels(sequelize),
+    ...defineExceptionModels(sequelize),
+    ...defineAnsweringModels(sequelize),
     ...defineBulkJobModels(sequelize),
     ...defineCorrectionModels(sequelize),
-    Alert: defineAlerts(sequelize),
+    ...defineAlertModels(sequelize),
     ...defineNoticeModels(sequelize),
   };
 }
-
-export type Models = ReturnType<typeof defineModels>;
 
 /** Brings the database up to date before the service uses it. */
 export const prepareSchema = (sequelize: Sequelize): Promise<string[]> => migrate(sequelize, MUNICIPALITY_MIGRATIONS);

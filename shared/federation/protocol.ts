@@ -63,7 +63,11 @@ export type Purpose = (typeof PURPOSES)[number];
 
 export const CONSENT_SCOPE = 'vaccination-history';
 
-const municipality = z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit');
+/** A municipality code (全国地方公共団体コード) with its check digit, as every entry point takes it. */
+export const municipalityCodeSchema = z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit');
+const municipality = municipalityCodeSchema;
+/** A purpose of use a request may name (docs/PROTOCOL.md). */
+export const purposeSchema = z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` });
 /** A code (符号): 26 characters of RFC 4648 base32, no padding. */
 export const codeSchema = z.string().regex(/^[A-Z2-7]{26}$/, 'must be a 26-character base32 code');
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');

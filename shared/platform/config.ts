@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { isValidMunicipalityCode } from '../identifiers.ts';
-import { parseKey } from '../crypto.ts';
 
 /**
  * The one config loader: a zod schema per member, parsed once at startup from the environment.
@@ -13,6 +12,13 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Record<string, s
     throw new Error(`Invalid configuration for ${member}:\n${lines.join('\n')}`);
   }
   return result.data;
+}
+
+/** A 32-byte key from its hex or base64 form (configuration holds keys as text). */
+export function parseKey(text: string, name: string): Buffer {
+  const key = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
+  if (key.length !== 32) throw new Error(`${name} must be 32 bytes (64 hex characters or base64)`);
+  return key;
 }
 
 /* Building blocks that member schemas share. */

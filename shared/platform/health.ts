@@ -7,7 +7,6 @@
 import type { RequestHandler } from 'express';
 import type { Sequelize } from 'sequelize';
 import { AppError, sendProblem } from './errors.ts';
-import type { MemberClient } from '../federation/member-http.ts';
 
 export interface PeerCheck {
   name: string;
@@ -32,18 +31,7 @@ export interface CheckResult {
   reason?: string;
 }
 
-const PROBE_TIMEOUT_MS = 2000;
-
-/** A member peer is up when its /health answers 200 over mTLS with the certificate we expect. */
-export function memberProbe(client: MemberClient, id: string, baseUrl: string, timeoutMs = PROBE_TIMEOUT_MS): PeerCheck {
-  return {
-    name: id,
-    probe: async () => {
-      const res = await client.getJson(`${baseUrl.replace(/\/+$/, '')}/health`, { expectPeer: id, timeoutMs });
-      if (res.status !== 200) throw Object.assign(new Error(`status ${res.status}`), { code: `status_${res.status}` });
-    },
-  };
-}
+export const PROBE_TIMEOUT_MS = 2000;
 
 async function timed(probe: () => Promise<unknown>, timeoutMs: number): Promise<CheckResult> {
   const started = process.hrtime.bigint();

@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { jose, parseKey } from '../../shared/crypto.ts';
+import { jose } from '../../shared/crypto.ts';
+import { parseKey } from '../../shared/platform/config.ts';
 import type { MemberClient, MemberResponse } from '../../shared/federation/member-http.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import { GATEWAY_ID, Typ, type ForwardSubject } from '../../shared/federation/protocol.ts';

@@ -2,8 +2,9 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { allProducts, findProduct, findProductByCvx } from '../../services/municipality/vaccinations/catalogue.ts';
 import {
-  checkAgainstBirth, checkDoseSequence, checkRecordFields, isCalendarDate, nextDoseNumber, seasonOf, todayInJapan, type ExistingDose,
+  checkAgainstBirth, checkDoseSequence, checkRecordFields, nextDoseNumber, seasonOf, type ExistingDose,
 } from '../../services/municipality/vaccinations/rules.ts';
+import { isCalendarDate, todayInJapan } from '../../shared/platform/dates.ts';
 
 const TODAY = '2024-06-30';
 const valid = { vaccineCode: 'covid19-comirnaty', lotNumber: 'FF3620', doseNumber: 1, occurrenceDate: '2021-06-01' };

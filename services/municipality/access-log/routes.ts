@@ -1,14 +1,8 @@
 import { Router } from 'express';
-import { z } from 'zod';
 import { auditConsoleRoutes } from '../../../shared/access-log/console.ts';
-import { parseInput } from '../../../shared/platform/validation.ts';
-import { addresseeNumberSchema } from '../residents/schemas.ts';
-import { actorOf, authenticate, requireRole } from '../staff/middleware.ts';
+import { authenticate, requireRole } from '../staff/middleware.ts';
 import type { MunicipalityContext } from '../context.ts';
-import { disclosureHtml, disclosureReport } from '../disclosure/report.ts';
 import { municipalityConsole, type AuditHooks } from './service.ts';
-
-const addresseeParam = z.object({ addresseeNumber: addresseeNumberSchema });
 
 /**
  * The access log for privacy officers (DESIGN.md §5, §6): only the `privacy_officer` role reads,
@@ -17,26 +11,5 @@ const addresseeParam = z.object({ addresseeNumber: addresseeNumberSchema });
 export function auditRoutes(ctx: MunicipalityContext, hooks: AuditHooks = {}): Router {
   const router = Router();
   router.use(auditConsoleRoutes(municipalityConsole(ctx, hooks), [authenticate(ctx), requireRole('privacy_officer')]));
-
-  /*
-   * The disclosure report shows one resident who accessed their data. A privacy officer produces
-   * it for written requests and investigations; a clerk produces it at the counter when the
-   * resident asks in person (identity checked there, as for any certificate). It holds access
-   * metadata only, never records, so it does not breach the rule that a privacy officer reads no
-   * records; and a clerk sees one resident's report, not the log.
-   */
-  const disclosureGuard = [authenticate(ctx), requireRole('privacy_officer', 'clerk')];
-
-  router.get('/residents/:addresseeNumber/disclosure', ...disclosureGuard, async (req, res) => {
-    const { addresseeNumber } = parseInput(addresseeParam, req.params, 'addresseeNumber');
-    res.json(await disclosureReport(ctx, actorOf(req), addresseeNumber));
-  });
-
-  router.get('/residents/:addresseeNumber/disclosure.html', ...disclosureGuard, async (req, res) => {
-    const { addresseeNumber } = parseInput(addresseeParam, req.params, 'addresseeNumber');
-    const report = await disclosureReport(ctx, actorOf(req), addresseeNumber);
-    res.type('text/html; charset=utf-8').send(disclosureHtml(report));
-  });
-
   return router;
 }

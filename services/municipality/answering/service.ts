@@ -29,7 +29,7 @@ import { sourceCapability } from '../moves/capability.ts';
 import { DISCLOSURE_POLICY, discloseImmunization } from './disclosure-policy.ts';
 import type { FederationLink } from '../federation/link.ts';
 import { identityMismatches } from '../residents/identity.ts';
-import { pruneTokens, rememberToken } from '../asking/model.ts';
+import { pruneTokens, rememberToken } from './model.ts';
 import type { ResidentRow } from '../residents/model.ts';
 
 interface Decision {

@@ -1,34 +1,5 @@
 import { updateRows } from '../../../shared/platform/db.ts';
-import { rememberOnce } from '../../../shared/federation/replay.ts';
-import { DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
-
-/**
- * Failed attempts to register a resident's code, for backoff. The outbox itself is the residents
- * table: every resident whose codeStatus is `pending` is due, so a resident and its pending
- * registration are written in one transaction by construction.
- */
-export class RegistrationAttemptRow extends Model<InferAttributes<RegistrationAttemptRow>, InferCreationAttributes<RegistrationAttemptRow>> {
-  declare residentId: string;
-  declare attempts: number;
-  declare nextAttemptAt: string;
-  declare lastError: string | null;
-  declare createdAt: CreationOptional<Date>;
-  declare updatedAt: CreationOptional<Date>;
-}
-
-/** One move-in, with the certificate it came from (a certificate is accepted once). */
-export class MoveInRow extends Model<InferAttributes<MoveInRow>, InferCreationAttributes<MoveInRow>> {
-  declare id: string;
-  declare residentId: string;
-  declare fromMunicipality: string;
-  declare certificateJti: string;
-  declare moveOutDate: string;
-  declare movedInAt: string;
-  declare recordedBy: string;
-  /** The move link the certificate carried (issue 9): B's proof of the chain of moves for later queries. */
-  declare moveLink: CreationOptional<string | null>;
-  declare createdAt: CreationOptional<Date>;
-}
+import { DataTypes, Model, type CreationAttributes, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
 
 /** One subject of a query this municipality sent, and what came of it. */
 export class QuerySubjectRow extends Model<InferAttributes<QuerySubjectRow>, InferCreationAttributes<QuerySubjectRow>> {
@@ -52,52 +23,7 @@ export class QuerySubjectRow extends Model<InferAttributes<QuerySubjectRow>, Inf
   declare updatedAt: CreationOptional<Date>;
 }
 
-/** A life-protection request: asked by one staff member, approved by another before it is used. */
-export class ExceptionRow extends Model<InferAttributes<ExceptionRow>, InferCreationAttributes<ExceptionRow>> {
-  declare id: string;
-  declare residentId: string;
-  declare source: string;
-  declare purpose: string;
-  declare justification: string;
-  declare requestedBy: string;
-  declare approvedBy: CreationOptional<string | null>;
-  declare approvedAt: CreationOptional<string | null>;
-  declare status: CreationOptional<'pending' | 'approved' | 'used' | 'rejected'>;
-  declare createdAt: CreationOptional<Date>;
-  declare updatedAt: CreationOptional<Date>;
-}
-
-/** jti values already accepted from other members; kept until expiry so a replay fails, also after a restart. */
-export class SeenTokenRow extends Model<InferAttributes<SeenTokenRow>, InferCreationAttributes<SeenTokenRow>> {
-  declare issuer: string;
-  declare jti: string;
-  declare expiresAt: number;
-}
-
-export function defineExchangeModels(sequelize: Sequelize) {
-  class RegistrationAttempt extends RegistrationAttemptRow {}
-  RegistrationAttempt.init({
-    residentId: { type: DataTypes.STRING(36), primaryKey: true },
-    attempts: { type: DataTypes.INTEGER, allowNull: false },
-    nextAttemptAt: { type: DataTypes.STRING(30), allowNull: false },
-    lastError: { type: DataTypes.STRING(200), allowNull: true },
-    createdAt: DataTypes.DATE,
-    updatedAt: DataTypes.DATE,
-  }, { sequelize, tableName: 'registration_attempts' });
-
-  class MoveIn extends MoveInRow {}
-  MoveIn.init({
-    id: { type: DataTypes.STRING(36), primaryKey: true },
-    residentId: { type: DataTypes.STRING(36), allowNull: false },
-    fromMunicipality: { type: DataTypes.STRING(6), allowNull: false },
-    certificateJti: { type: DataTypes.STRING(128), allowNull: false, unique: true },
-    moveOutDate: { type: DataTypes.STRING(10), allowNull: false },
-    movedInAt: { type: DataTypes.STRING(30), allowNull: false },
-    recordedBy: { type: DataTypes.STRING(64), allowNull: false },
-    moveLink: { type: DataTypes.TEXT, allowNull: true },
-    createdAt: DataTypes.DATE,
-  }, { sequelize, tableName: 'move_ins', updatedAt: false, indexes: [{ fields: ['residentId'] }] });
-
+export function defineAskingModels(sequelize: Sequelize) {
   class QuerySubject extends QuerySubjectRow {}
   QuerySubject.init({
     id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
@@ -122,33 +48,25 @@ export function defineExchangeModels(sequelize: Sequelize) {
     sequelize, tableName: 'query_subjects',
     indexes: [{ unique: true, fields: ['queryJti', 'ref'] }, { fields: ['residentId'] }, { fields: ['requestId'] }],
   });
-
-  class ExceptionRequest extends ExceptionRow {}
-  ExceptionRequest.init({
-    id: { type: DataTypes.STRING(36), primaryKey: true },
-    residentId: { type: DataTypes.STRING(36), allowNull: false },
-    source: { type: DataTypes.STRING(6), allowNull: false },
-    purpose: { type: DataTypes.STRING(64), allowNull: false },
-    justification: { type: DataTypes.TEXT, allowNull: false },
-    requestedBy: { type: DataTypes.STRING(64), allowNull: false },
-    approvedBy: { type: DataTypes.STRING(64), allowNull: true },
-    approvedAt: { type: DataTypes.STRING(30), allowNull: true },
-    status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'pending' },
-    createdAt: DataTypes.DATE,
-    updatedAt: DataTypes.DATE,
-  }, { sequelize, tableName: 'exception_requests' });
-
-  class SeenToken extends SeenTokenRow {}
-  SeenToken.init({
-    issuer: { type: DataTypes.STRING(32), primaryKey: true },
-    jti: { type: DataTypes.STRING(128), primaryKey: true },
-    expiresAt: { type: DataTypes.INTEGER, allowNull: false },
-  }, { sequelize, tableName: 'seen_tokens', timestamps: false, indexes: [{ fields: ['expiresAt'] }] });
-
-  return { RegistrationAttempt, MoveIn, QuerySubject, ExceptionRequest, SeenToken };
+  return { QuerySubject };
 }
 
-export type ExchangeModels = ReturnType<typeof defineExchangeModels>;
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineAskingModels> {}
+}
+
+export type QuerySubjectModel = ReturnType<typeof defineAskingModels>['QuerySubject'];
+export type QuerySubjectRecord = InferAttributes<QuerySubjectRow>;
+
+/** Records every subject of a query before anything leaves. */
+export async function insertQuerySubjects(QuerySubject: QuerySubjectModel, rows: CreationAttributes<QuerySubjectRow>[], transaction: Transaction): Promise<void> {
+  await QuerySubject.bulkCreate(rows, { transaction });
+}
+
+/** The subjects of one query, in the order they were asked. */
+export const subjectsOfQuery = (QuerySubject: QuerySubjectModel, queryJti: string): Promise<QuerySubjectRecord[]> =>
+  QuerySubject.findAll({ where: { queryJti }, order: [['id', 'ASC']], raw: true });
 
 export interface QuerySubjectOutcome {
   queryJti: string;
@@ -161,18 +79,9 @@ export interface QuerySubjectOutcome {
 }
 
 /** Writes the final outcome of every subject of a query: one statement per few hundred subjects. */
-export const settleQuerySubjects = (QuerySubject: ExchangeModels['QuerySubject'], transaction: Transaction, outcomes: QuerySubjectOutcome[]): Promise<void> =>
+export const settleQuerySubjects = (QuerySubject: QuerySubjectModel, transaction: Transaction, outcomes: QuerySubjectOutcome[]): Promise<void> =>
   updateRows(QuerySubject.sequelize!, 'query_subjects', {
     keys: ['queryJti', 'ref'],
     set: { status: 'TEXT', reason: 'TEXT', recordCount: 'INTEGER', importedCount: 'INTEGER', retryAfter: 'INTEGER' },
     fixed: { updatedAt: new Date() },
   }, outcomes as unknown as Record<string, unknown>[], transaction);
-
-/** Remembers a jti; false when it was seen before (a replay). */
-export const rememberToken = (SeenToken: ExchangeModels['SeenToken'], issuer: string, jti: string, expiresAt: number, transaction?: Transaction): Promise<boolean> =>
-  rememberOnce(SeenToken, { issuer, jti, expiresAt }, transaction);
-
-/** Drops jtis of messages that expired over two minutes ago: they can no longer verify, so the row guards nothing. */
-export async function pruneTokens(SeenToken: ExchangeModels['SeenToken'], nowSeconds: number, transaction?: Transaction): Promise<number> {
-  return SeenToken.destroy({ where: { expiresAt: { [Op.lt]: nowSeconds - 120 } }, transaction });
-}

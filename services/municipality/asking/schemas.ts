@@ -1,52 +1,21 @@
 import { z } from 'zod';
-import { isValidMunicipalityCode, isValidMyNumber } from '../../../shared/identifiers.ts';
-import { PURPOSES, SUBJECT_STATUSES } from '../../../shared/federation/protocol.ts';
-import { consentInputSchema } from '../consents/schemas.ts';
-
-const municipality = z.string().refine(isValidMunicipalityCode, 'must be a municipality code with a valid check digit');
-const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD');
-const addressee = z.string().regex(/^\d{1,20}$/, 'must be an addressee number (digits)');
-
-export const moveOutSchema = z.object({
-  moveOutDate: date,
-  destination: municipality,
-  destinationAddress: z.string().min(1, 'is required').max(300, 'must be at most 300 characters'),
-}).strict();
-export type MoveOutInput = z.infer<typeof moveOutSchema>;
-
-export const moveInSchema = z.object({
-  /** The move-out certificate (compact JWS) the resident brought from the previous municipality. */
-  certificate: z.string().min(1, 'is required').max(20_000, 'must be at most 20000 characters'),
-  /** Read from the resident's My Number card at the counter. */
-  myNumber: z.string().refine(isValidMyNumber, 'must be 12 digits with a valid check digit'),
-  address: z.string().min(1, 'is required').max(300, 'must be at most 300 characters'),
-  /** The resident's consent to fetch their vaccination history, when given at the counter. */
-  consent: consentInputSchema.omit({ sources: true }).optional(),
-}).strict();
-export type MoveInInput = z.infer<typeof moveInSchema>;
+import { municipalityCodeSchema, purposeSchema, SUBJECT_STATUSES } from '../../../shared/federation/protocol.ts';
+import { addresseeDigitsSchema } from '../residents/schemas.ts';
 
 export const querySchema = z.object({
-  purpose: z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` }),
+  purpose: purposeSchema,
   subjects: z.array(z.object({
-    addresseeNumber: addressee,
-    source: municipality,
+    addresseeNumber: addresseeDigitsSchema,
+    source: municipalityCodeSchema,
     /** Only for the exception path: an approved life-protection request. */
     exceptionId: z.string().uuid('must be an exception request id').optional(),
   }).strict()).min(1, 'must name at least one subject').max(1000, 'must name at most 1000 subjects'),
 }).strict();
 export type QueryInput = z.infer<typeof querySchema>;
 
-export const exceptionRequestSchema = z.object({
-  addresseeNumber: addressee,
-  source: municipality,
-  purpose: z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` }),
-  justification: z.string().min(20, 'must explain in at least 20 characters why life or body is at stake and consent impossible').max(2000, 'must be at most 2000 characters'),
-}).strict();
-export type ExceptionRequestInput = z.infer<typeof exceptionRequestSchema>;
-
 /**
- * What B accepts from the gateway for a query (`QueryResponse` in shared/protocol.ts), checked
- * before any of it is stored: a status outside the list or an oversized reason is refused whole.
+ * What B accepts from the gateway for a query (`QueryResponse` in shared/federation/protocol.ts),
+ * checked before any of it is stored: a status outside the list or an oversized reason is refused whole.
  */
 export const gatewayResponseSchema = z.object({
   requestId: z.string().min(1).max(128),

@@ -26,7 +26,8 @@ import { fromImmunization, type ImportedImmunization } from '../vaccinations/fhi
 import { requesterCapability, type MoveInProof } from '../moves/capability.ts';
 import { discloseImmunization } from '../answering/disclosure-policy.ts';
 import type { FederationLink } from '../federation/link.ts';
-import { settleQuerySubjects } from './model.ts';
+import { insertQuerySubjects, settleQuerySubjects } from './model.ts';
+import { changeExceptionStatus, findException } from '../exceptions/model.ts';
 import { gatewayResponseSchema, type GatewayResponse, type QueryInput } from './schemas.ts';
 
 /** Seconds a caller should wait before asking again when the gateway itself is unreachable. */
@@ -95,11 +96,11 @@ export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, in
 
   // What we are about to ask is logged before anything leaves.
   await ctx.sequelize.transaction(async (t) => {
-    await ctx.models.QuerySubject.bulkCreate(prepared.map((p) => ({
+    await insertQuerySubjects(ctx.models.QuerySubject, prepared.map((p) => ({
       queryJti: p.queryJti ?? `local:${requestId}`, requestId, ref: p.ref, residentId: p.resident.id, source: p.source, purpose: input.purpose,
       legalBasis: p.legalBasis, consentId: p.consentId, exceptionId: p.exceptionId, actorId: actor.staffId,
       status: p.local?.status ?? 'pending', reason: p.local?.reason ?? null,
-    })), { transaction: t });
+    })), t);
     await appendAccessBatch(ctx.models.AccessLog, t, prepared.map((p) => staffEntry(ctx, actor, p, input.purpose, requestId, hashOf(p), {
       action: Actions.QUERY_SEND,
       outcome: p.local ? 'denied' : 'allowed',
@@ -227,8 +228,7 @@ async function claimExceptions(ctx: MunicipalityContext, prepared: Prepared[]): 
   if (claiming.length === 0) return;
   await ctx.sequelize.transaction(async (t) => {
     for (const p of claiming) {
-      const [changed] = await ctx.models.ExceptionRequest.update({ status: 'used' }, { where: { id: p.exceptionId!, status: 'approved' }, transaction: t });
-      if (changed !== 1) {
+      if (!(await changeExceptionStatus(ctx.models.ExceptionRequest, p.exceptionId!, 'approved', { status: 'used' }, t))) {
         p.subject = undefined;
         p.local = { status: 'denied', reason: 'exception_used' };
       }
@@ -304,7 +304,7 @@ async function prepareSubjects(ctx: MunicipalityContext, fed: FederationLink, in
 
     let basis: Pick<QuerySubject, 'legalBasis' | 'consent' | 'exception'>;
     if (s.exceptionId) {
-      const exception = await ctx.models.ExceptionRequest.findByPk(s.exceptionId, { raw: true });
+      const exception = await findException(ctx.models.ExceptionRequest, s.exceptionId);
       if (!exception || exception.residentId !== resident.id || exception.source !== s.source || exception.purpose !== input.purpose) {
         p.local = { status: 'denied', reason: 'exception_not_matching' }; continue;
       }

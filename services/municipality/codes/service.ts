@@ -15,6 +15,7 @@ import { codeSchema, ISSUER_ID } from '../../../shared/federation/protocol.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { readMyNumber } from '../residents/service.ts';
 import type { FederationLink } from '../federation/link.ts';
+import { recordAttempts } from './model.ts';
 
 /** Residents per call to the issuer (its own limit is 500). */
 export const REGISTRATION_BATCH_SIZE = 100;
@@ -171,10 +172,10 @@ async function settleBatch(ctx: MunicipalityContext, batch: Due[], outcomes: Map
   await updateRows(ctx.sequelize, 'residents', { keys: ['id'], set: { code: 'TEXT' }, fixed: { codeStatus: 'issued', updatedAt: at } },
     issued.map(([id, code]) => ({ id, code })));
   if (failed.length > 0) {
-    await ctx.models.RegistrationAttempt.bulkCreate(failed.map((f) => ({
+    await recordAttempts(ctx.models.RegistrationAttempt, failed.map((f) => ({
       residentId: f.residentId, attempts: f.attempts, lastError: f.error.slice(0, 200),
       nextAttemptAt: new Date(at.getTime() + backoffSeconds(f.attempts) * 1000).toISOString(),
-    })), { updateOnDuplicate: ['attempts', 'lastError', 'nextAttemptAt', 'updatedAt'] });
+    })));
     // One line per reason, not per resident: a batch the issuer could not take is one event.
     const byError = new Map<string, string[]>();
     for (const f of failed) {

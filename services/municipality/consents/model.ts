@@ -48,6 +48,11 @@ export function defineConsentModels(sequelize: Sequelize) {
   return { Consent };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineConsentModels> {}
+}
+
 export type ConsentModel = ReturnType<typeof defineConsentModels>['Consent'];
 
 /** A consent as the rest of the service sees it. */

@@ -1,13 +1,13 @@
 import { Router } from 'express';
 import { parseInput } from '../../../shared/platform/validation.ts';
-import { AppError, notFound } from '../../../shared/platform/errors.ts';
+import { notFound } from '../../../shared/platform/errors.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { actorOf, authenticate, requireRole } from '../staff/middleware.ts';
 import { findResidentByAddressee } from '../residents/service.ts';
 import { logStaffAccess } from '../access-log/service.ts';
 import { Actions } from '../access-log/actions.ts';
-import type { FederationLink } from '../federation/link.ts';
+import { requireLink, type FederationLink } from '../federation/link.ts';
 import { consentInputSchema, residentSignedConsentSchema, revokeSchema } from './schemas.ts';
 import { acceptResidentSignedConsent, listConsentsOf, recordConsent, revokeConsent } from './service.ts';
 import type { ConsentView } from './model.ts';
@@ -49,8 +49,7 @@ export function consentRoutes(ctx: MunicipalityContext, fed?: FederationLink): R
 
   router.post('/residents/:addresseeNumber/consents/resident-signed', async (req, res) => {
     const input = parseInput(residentSignedConsentSchema, req.body);
-    if (!fed) throw new AppError(503, 'federation-unavailable', 'This municipality is not connected to the federation');
-    const consent = await acceptResidentSignedConsent(ctx, fed.trust, req.params.addresseeNumber as string, input, actorOf(req));
+    const consent = await acceptResidentSignedConsent(ctx, requireLink(fed).trust, req.params.addresseeNumber as string, input, actorOf(req));
     res.status(201).json(toResponse(consent));
   });
 

@@ -111,6 +111,11 @@ export function defineCorrectionModels(sequelize: Sequelize) {
   return { CorrectionOutbox, CorrectionNotice };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineCorrectionModels> {}
+}
+
 export type CorrectionModels = ReturnType<typeof defineCorrectionModels>;
 
 /* ---------- repository: outbox ---------- */

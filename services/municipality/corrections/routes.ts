@@ -1,13 +1,12 @@
 import { Router, type Request } from 'express';
 import { inTransaction } from '../../../shared/platform/db.ts';
-import { AppError } from '../../../shared/platform/errors.ts';
 import { CORRECTION_NOTICES_PATH } from '../../../shared/federation/protocol.ts';
 import { parseInput } from '../../../shared/platform/validation.ts';
 import { actorOf, authenticate, requireRole } from '../staff/middleware.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { addresseeParam } from '../residents/routes.ts';
 import { requireResident } from '../residents/service.ts';
-import type { FederationLink } from '../federation/link.ts';
+import { requireLink, type FederationLink } from '../federation/link.ts';
 import { listOutbox } from './model.ts';
 import { processCorrectionOutbox } from './outbox.ts';
 import { outboxQuerySchema, relayedNoticeSchema } from './schemas.ts';
@@ -41,8 +40,7 @@ export function correctionRoutes(ctx: MunicipalityContext, fed: FederationLink |
   });
 
   router.post('/exchange/corrections/outbox/run', authenticate(ctx), requireRole('operator'), async (_req, res) => {
-    if (!fed) throw new AppError(503, 'federation-unavailable', 'This municipality is not connected to the federation');
-    res.json(await processCorrectionOutbox(ctx, fed));
+    res.json(await processCorrectionOutbox(ctx, requireLink(fed)));
   });
 
   return router;

@@ -10,29 +10,30 @@ import { Actions } from '../access-log/actions.ts';
 import { logStaffAccess } from '../access-log/service.ts';
 import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
-import type { ExceptionRequestInput } from '../asking/schemas.ts';
+import type { ExceptionRequestInput } from './schemas.ts';
+import { changeExceptionStatus, findException, insertException, listExceptionRows } from './model.ts';
 
 export async function requestException(ctx: MunicipalityContext, t: Transaction, resident: { id: string; addresseeNumber: string }, input: ExceptionRequestInput, actor: Actor) {
-  const row = await ctx.models.ExceptionRequest.create({
+  const row = await insertException(ctx.models.ExceptionRequest, {
     id: randomUUID(), residentId: resident.id, source: input.source, purpose: input.purpose,
     justification: input.justification, requestedBy: actor.staffId,
-  }, { transaction: t });
+  }, t);
   await logStaffAccess(ctx, t, actor, {
     action: Actions.EXCEPTION_REQUEST, subject: resident.addresseeNumber, purpose: input.purpose, legalBasis: 'life-protection',
     outcome: 'allowed', flags: ['life-protection'], details: { source: input.source, exceptionId: row.id },
   });
-  return toView(row.get({ plain: true }));
+  return toView(row);
 }
 
 export async function approveException(ctx: MunicipalityContext, t: Transaction, id: string, actor: Actor) {
-  const row = await ctx.models.ExceptionRequest.findByPk(id, { transaction: t, raw: true });
+  const row = await findException(ctx.models.ExceptionRequest, id, t);
   if (!row) throw notFound('Exception request');
   if (row.status !== 'pending') throw new AppError(409, 'exception-not-pending', `Exception request is ${row.status}`, { field: 'id', rule: 'must be pending' });
   if (row.requestedBy === actor.staffId) {
     throw new AppError(403, 'second-approver-required', 'A second staff member must approve', { field: 'approver', rule: 'must differ from the requester' });
   }
   const approvedAt = new Date().toISOString();
-  await ctx.models.ExceptionRequest.update({ status: 'approved', approvedBy: actor.staffId, approvedAt }, { where: { id, status: 'pending' }, transaction: t });
+  await changeExceptionStatus(ctx.models.ExceptionRequest, id, 'pending', { status: 'approved', approvedBy: actor.staffId, approvedAt }, t);
   const resident = await ctx.models.Resident.findByPk(row.residentId, { transaction: t, raw: true });
   await logStaffAccess(ctx, t, actor, {
     action: Actions.EXCEPTION_APPROVE, subject: resident?.addresseeNumber ?? null, purpose: row.purpose, legalBasis: 'life-protection',
@@ -42,7 +43,7 @@ export async function approveException(ctx: MunicipalityContext, t: Transaction,
 }
 
 export async function listExceptions(ctx: MunicipalityContext, status?: string) {
-  const rows = await ctx.models.ExceptionRequest.findAll({ where: status ? { status } : {}, order: [['createdAt', 'DESC']], limit: 200, raw: true });
+  const rows = await listExceptionRows(ctx.models.ExceptionRequest, status);
   return rows.map(toView);
 }
 

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { AppError } from '../../../shared/platform/errors.ts';
 import type { Signer } from '../../../shared/federation/messages.ts';
 
 /** What the exchange needs of the mTLS client: JSON over a keep-alive agent with our certificate. */
@@ -26,4 +27,13 @@ export interface FederationLink {
   timeoutMs: number;
   /** The federation CA and its revocation list: the trust anchor for residents' personal certificates. */
   trust: { ca: string; isRevoked(serial: string): boolean };
+}
+
+/**
+ * The link, or a 503 when this municipality is not connected to the federation: local work goes
+ * on, and every route that needs a peer answers the same way.
+ */
+export function requireLink(fed: FederationLink | undefined): FederationLink {
+  if (!fed) throw new AppError(503, 'federation-unavailable', 'This municipality is not connected to the federation');
+  return fed;
 }

@@ -5,7 +5,8 @@
  */
 import { Router } from 'express';
 import { GATEWAY_ID, ISSUER_ID } from '../../../shared/federation/protocol.ts';
-import { memberProbe, readiness } from '../../../shared/platform/health.ts';
+import { readiness } from '../../../shared/platform/health.ts';
+import { memberProbe } from '../../../shared/federation/member-probe.ts';
 import type { MemberClient } from '../../../shared/federation/member-http.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { registrationBacklog } from '../codes/service.ts';

@@ -38,6 +38,11 @@ export function defineIdempotencyModel(sequelize: Sequelize) {
   return { IdempotencyKey };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineIdempotencyModel> {}
+}
+
 export type IdempotencyKeyModel = ReturnType<typeof defineIdempotencyModel>['IdempotencyKey'];
 
 export interface StoredResponse {

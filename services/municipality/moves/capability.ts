@@ -18,6 +18,7 @@ import {
   type MoveLinkClaims, type MoveOutClaims, type SealedIdentity,
 } from '../../../shared/federation/protocol.ts';
 import type { MunicipalityContext } from '../context.ts';
+import { findMoveInOf } from './model.ts';
 import type { FederationLink, PeerKeys } from '../federation/link.ts';
 import { identityMismatches } from '../residents/identity.ts';
 
@@ -123,7 +124,7 @@ export async function signMoveLink(
   move: { jti: string; destination: string; moveOutDate: string },
 ): Promise<string> {
   const moveIn = resident.movedInAt
-    ? await ctx.models.MoveIn.findOne({ where: { residentId: resident.id, movedInAt: resident.movedInAt }, raw: true, transaction: t })
+    ? await findMoveInOf(ctx.models.MoveIn, resident.id, resident.movedInAt, t)
     : null;
   const previous = moveIn?.moveLink && chainLength(moveIn.moveLink) < MAX_MOVE_CHAIN ? moveIn.moveLink : undefined;
   const claims: MoveLinkClaims = {
@@ -152,7 +153,7 @@ export async function requesterCapability(
   const proof: MoveInProof = { movedInAt: new Date(movedInAt).toISOString() };
   if (source === resident.previousMunicipality) return { ok: true, proof };
 
-  const moveIn = await ctx.models.MoveIn.findOne({ where: { residentId: resident.id, movedInAt: resident.movedInAt }, raw: true });
+  const moveIn = await findMoveInOf(ctx.models.MoveIn, resident.id, resident.movedInAt);
   if (!moveIn?.moveLink) return { ok: false, reason: 'source_not_on_move_chain' };
   try {
     const chain = await verifyMoveChain(fed.peers, moveIn.moveLink, ctx.config.MUNICIPALITY_CODE);

@@ -19,7 +19,8 @@ import { recordConsent } from '../consents/service.ts';
 import { createResident, findResidentsByMyNumber, setResidentStatus, updateResident } from '../residents/service.ts';
 import { linkMatchesCertificate, signMoveLink } from './capability.ts';
 import type { FederationLink } from '../federation/link.ts';
-import type { MoveInInput, MoveOutInput } from '../asking/schemas.ts';
+import type { MoveInInput, MoveOutInput } from './schemas.ts';
+import { findMoveInByCertificate, insertMoveIn } from './model.ts';
 
 interface ResidentForMove {
   id: string;
@@ -139,7 +140,7 @@ export async function acceptMoveIn(ctx: MunicipalityContext, fed: FederationLink
 export async function moveIn(
   ctx: MunicipalityContext, fed: FederationLink, t: Transaction, claims: MoveOutClaims, input: MoveInInput, actor: Actor,
 ) {
-  const used = await ctx.models.MoveIn.findOne({ where: { certificateJti: claims.jti }, transaction: t, raw: true });
+  const used = await findMoveInByCertificate(ctx.models.MoveIn, claims.jti, t);
   if (used) throw conflict('certificate-used', 'This move-out certificate was already used for a move-in', { field: 'certificate', rule: 'must be used once' });
   const now = new Date().toISOString();
   const resident = await returningResident(ctx, t, claims, input, now, actor) ?? await createResident(ctx, t, {
@@ -152,10 +153,10 @@ export async function moveIn(
     previousMunicipality: claims.iss,
     movedInAt: now,
   }, actor);
-  await ctx.models.MoveIn.create({
+  await insertMoveIn(ctx.models.MoveIn, {
     id: randomUUID(), residentId: resident.id, fromMunicipality: claims.iss, certificateJti: claims.jti,
     moveOutDate: claims.moveOutDate, movedInAt: now, recordedBy: actor.staffId, moveLink: claims.moveLink ?? null,
-  }, { transaction: t });
+  }, t);
   await logStaffAccess(ctx, t, actor, {
     action: Actions.MOVE_IN, subject: resident.addresseeNumber, outcome: 'allowed',
     details: { from: claims.iss, moveOutDate: claims.moveOutDate, certificateJti: claims.jti },

@@ -1,10 +1,10 @@
 import {
   DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
 } from 'sequelize';
+import { NOTICE_CHANNELS } from '../config.ts';
 
 export const NOTICE_KINDS = ['records-released', 'query-refused', 'records-imported', 'correction-sent', 'correction-received'] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
-export const NOTICE_CHANNELS = ['mail', 'portal'] as const;
 export type NoticeChannel = (typeof NOTICE_CHANNELS)[number];
 export const DELIVERY_STATUSES = ['pending', 'delivered'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -88,6 +88,11 @@ export function defineNoticeModels(sequelize: Sequelize) {
   }, { sequelize, tableName: 'notice_cursor', timestamps: false });
 
   return { ResidentNotice, NoticeOutbox, NoticeCursor };
+}
+
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineNoticeModels> {}
 }
 
 export type NoticeModels = ReturnType<typeof defineNoticeModels>;

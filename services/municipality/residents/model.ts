@@ -84,6 +84,11 @@ export function defineResidentModels(sequelize: Sequelize) {
   return { Resident, ResidentHistory };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineResidentModels> {}
+}
+
 type ResidentModels = ReturnType<typeof defineResidentModels>;
 export type ResidentModel = ResidentModels['Resident'];
 export type ResidentHistoryModel = ResidentModels['ResidentHistory'];

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isValidMunicipalityCode, isValidMyNumber } from '../../../shared/identifiers.ts';
-import { isCalendarDate, todayInJapan } from '../vaccinations/rules.ts';
+import { isCalendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
 
 export const SEXES = ['male', 'female', 'other', 'unknown'] as const;
 export const RESIDENT_STATUSES = ['resident', 'moved-out', 'deceased'] as const;
@@ -28,6 +28,9 @@ export const isValidAddresseeNumber = (value: unknown): value is string =>
   typeof value === 'string' && /^\d{10}$/.test(value) && addresseeCheckDigit(value.slice(0, 9)) === Number(value[9]);
 
 export const completeAddresseeNumber = (first9: string): string => first9 + String(addresseeCheckDigit(first9));
+
+/** Digits only: the lookup that follows finds the resident or answers 404. */
+export const addresseeDigitsSchema = z.string().regex(/^\d{1,20}$/, 'must be an addressee number (digits)');
 
 export const addresseeNumberSchema = z.string({ error: 'is required' })
   .refine(isValidAddresseeNumber, 'must be a 10-digit addressee number with a valid check digit');

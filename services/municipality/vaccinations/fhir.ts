@@ -8,7 +8,8 @@ import { AppError } from '../../../shared/platform/errors.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import { CATALOGUE_SYSTEM, CVX_SYSTEM, findProduct, findProductByCvx } from './catalogue.ts';
 import type { RecordStatus, RecordVersion } from './model.ts';
-import { checkRecordFields, isCalendarDate, todayInJapan } from './rules.ts';
+import { isCalendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
+import { checkRecordFields } from './rules.ts';
 
 export const PROVENANCE_EXTENSION = 'https://hikitsugi.example/fhir/StructureDefinition/record-provenance';
 export const municipalitySource = (code: string): string => `urn:hikitsugi:municipality:${code}`;

@@ -155,6 +155,11 @@ export function defineVaccinationModels(sequelize: Sequelize) {
   return { VaccinationRecord, VaccinationTicket, TicketReview };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../context.ts' {
+  interface Models extends ReturnType<typeof defineVaccinationModels> {}
+}
+
 type VaccinationModels = ReturnType<typeof defineVaccinationModels>;
 export type VaccinationRecordModel = VaccinationModels['VaccinationRecord'];
 export type VaccinationTicketModel = VaccinationModels['VaccinationTicket'];

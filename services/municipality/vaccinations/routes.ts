@@ -19,10 +19,11 @@ import {
 } from './schemas.ts';
 import {
   approveReview, correctRecord, createRecord, issueTicket, listReviews, readImmunizations, readRecord, readRecords, readReview,
-  readTickets, recordHistory, registerFromTicket, rejectReview, voidRecord,
+  readTickets, recordHistory, registerFromTicket, rejectReview, voidRecord, type RecordChanged,
 } from './service.ts';
 
-export function vaccinationRoutes(ctx: MunicipalityContext): Router {
+/** Records, tickets and reviews; `recordChanged` runs in the transaction of every correction and void. */
+export function vaccinationRoutes(ctx: MunicipalityContext, recordChanged: RecordChanged): Router {
   const router = Router();
   const clerk = [authenticate(ctx), requireRole('clerk')];
   const recordParam = (value: unknown) => parseInput(recordIdSchema, value, 'recordId');
@@ -66,7 +67,7 @@ export function vaccinationRoutes(ctx: MunicipalityContext): Router {
     const input = parseInput(correctionSchema, req.body);
     await sendIdempotent(ctx, req, res, { required: true }, async (t) => ({
       status: 201, subject: addresseeNumber, action: Actions.RECORD_CORRECT,
-      body: await correctRecord(ctx, t, await requireResident(ctx, addresseeNumber, t), recordId, input, actorOf(req)),
+      body: await correctRecord(ctx, t, await requireResident(ctx, addresseeNumber, t), recordId, input, actorOf(req), recordChanged),
     }));
   });
 
@@ -76,7 +77,7 @@ export function vaccinationRoutes(ctx: MunicipalityContext): Router {
     const { reason } = parseInput(voidSchema, req.body);
     await sendIdempotent(ctx, req, res, { required: true }, async (t) => ({
       status: 201, subject: addresseeNumber, action: Actions.RECORD_VOID,
-      body: await voidRecord(ctx, t, await requireResident(ctx, addresseeNumber, t), recordId, reason, actorOf(req)),
+      body: await voidRecord(ctx, t, await requireResident(ctx, addresseeNumber, t), recordId, reason, actorOf(req), recordChanged),
     }));
   });
 

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { addresseeNumberSchema, calendarDate, reasonSchema } from '../residents/schemas.ts';
 import { findProduct } from './catalogue.ts';
 import { REVIEW_STATUSES } from './model.ts';
-import { checkRecordFields, todayInJapan, type Violation } from './rules.ts';
+import { todayInJapan } from '../../../shared/platform/dates.ts';
+import { checkRecordFields, type Violation } from './rules.ts';
 
 /** Lot numbers as printed: NFKC folds full-width letters, and labels are upper case. */
 const lotNumber = z.string({ error: 'is required' }).max(20, 'must be at most 20 characters')

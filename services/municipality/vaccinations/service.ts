@@ -4,6 +4,7 @@
  * function runs in the caller's transaction and logs its access there.
  */
 import { randomInt, randomUUID } from 'node:crypto';
+import { todayInJapan } from '../../../shared/platform/dates.ts';
 import type { Transaction } from 'sequelize';
 import { conflict, notFound, unprocessable } from '../../../shared/platform/errors.ts';
 import { Actions } from '../access-log/actions.ts';
@@ -13,14 +14,13 @@ import type { MunicipalityContext } from '../context.ts';
 import { findResidentById, requireResident, type ResidentRecord } from '../residents/service.ts';
 import { findProduct } from './catalogue.ts';
 import { immunizationBundle, type FhirReference, type ImportedImmunization } from './fhir.ts';
-import { enqueueCorrectionNotices } from '../corrections/outbox.ts';
 import {
   currentVersionsOf, currentVersionsOfMany, findCurrentVersion, findImportedOf, findReview, findTicket, findVersions, insertVersion, insertVersions, listReviewRows,
   retireCurrent, retireCurrentMany, ticketsOf, type RecordVersion, type ReviewRecord, type TicketRecord,
 } from './model.ts';
 import type { ApproveReviewInput, CorrectionInput, FromTicketInput, IssueTicketInput, ListReviewsInput, RecordInput } from './schemas.ts';
 import {
-  checkAgainstBirth, checkDoseSequence, checkRecordFields, nextDoseNumber, todayInJapan, type ExistingDose, type RecordFields, type Violation,
+  checkAgainstBirth, checkDoseSequence, checkRecordFields, nextDoseNumber, type ExistingDose, type RecordFields, type Violation,
 } from './rules.ts';
 import { formatOcrLine, parseOcrLine, ticketAdmits, type ParsedTicket, type TicketType } from './tickets.ts';
 
@@ -158,8 +158,17 @@ async function supersede(
 }
 
 /** A correction: a new version with the changed fields, superseding the current one (reason, actor kept). */
+/**
+ * What happens when a local record gets a new version, in the same transaction: the app wires it
+ * to the correction outbox, so municipalities that imported the record are told (DESIGN.md flow 7).
+ */
+export type RecordChanged = (
+  ctx: MunicipalityContext, t: Transaction, resident: Pick<ResidentRecord, 'id' | 'addresseeNumber'>,
+  version: Pick<RecordVersion, 'recordId' | 'version'>, change: 'corrected' | 'voided',
+) => Promise<unknown>;
+
 export async function correctRecord(
-  ctx: MunicipalityContext, t: Transaction, resident: ResidentRecord, recordId: string, input: CorrectionInput, actor: Actor,
+  ctx: MunicipalityContext, t: Transaction, resident: ResidentRecord, recordId: string, input: CorrectionInput, actor: Actor, recordChanged: RecordChanged,
 ): Promise<RecordView> {
   const current = await currentOf(ctx, t, resident, recordId);
   requireLocalAndActive(current);
@@ -180,14 +189,13 @@ export async function correctRecord(
     action: Actions.RECORD_CORRECT, subject: resident.addresseeNumber, outcome: 'allowed', recordIds: [recordId], reason: reason.slice(0, 200),
     details: { fields: changed, version: version.version },
   });
-  // Municipalities that imported this record are told, through the gateway (issue 9).
-  await enqueueCorrectionNotices(ctx, t, resident, version, 'corrected');
+  await recordChanged(ctx, t, resident, version, 'corrected');
   return toRecordView(version);
 }
 
 /** A void: a new version with status entered-in-error and the reason; the record stays readable. */
 export async function voidRecord(
-  ctx: MunicipalityContext, t: Transaction, resident: ResidentRecord, recordId: string, reason: string, actor: Actor,
+  ctx: MunicipalityContext, t: Transaction, resident: ResidentRecord, recordId: string, reason: string, actor: Actor, recordChanged: RecordChanged,
 ): Promise<RecordView> {
   const current = await currentOf(ctx, t, resident, recordId);
   requireLocalAndActive(current);
@@ -196,7 +204,7 @@ export async function voidRecord(
     action: Actions.RECORD_VOID, subject: resident.addresseeNumber, outcome: 'allowed', recordIds: [recordId], reason: reason.slice(0, 200),
     details: { version: version.version },
   });
-  await enqueueCorrectionNotices(ctx, t, resident, version, 'voided');
+  await recordChanged(ctx, t, resident, version, 'voided');
   return toRecordView(version);
 }
 

@@ -102,6 +102,11 @@ export function defineBulkJobModels(sequelize: Sequelize) {
   return { BulkJob, BulkJobSubject };
 }
 
+/** The owning folder adds its tables to the context's models (see context.ts). */
+declare module '../../context.ts' {
+  interface Models extends ReturnType<typeof defineBulkJobModels> {}
+}
+
 type BulkJobModels = ReturnType<typeof defineBulkJobModels>;
 
 export interface JobRecord {

@@ -3,14 +3,13 @@
  * subjects' outcomes, retry the unavailable ones now. Without a federation link they answer 503.
  */
 import { Router } from 'express';
-import { AppError } from '../../../../shared/platform/errors.ts';
 import { inTransaction } from '../../../../shared/platform/db.ts';
 import { parseInput } from '../../../../shared/platform/validation.ts';
 import { Actions } from '../../access-log/actions.ts';
 import { actorOf, authenticate, requireRole } from '../../staff/middleware.ts';
 import type { MunicipalityContext } from '../../context.ts';
 import { sendIdempotent } from '../../idempotency/routes.ts';
-import type { FederationLink } from '../../federation/link.ts';
+import { requireLink, type FederationLink } from '../../federation/link.ts';
 import { bulkQuerySchema, jobIdSchema, listSubjectsSchema } from './schemas.ts';
 import { bulkJobProgress, createBulkJob, readJobSubjects, recentBulkJobs, retryBulkJob } from './service.ts';
 import { requireKnownSources } from '../service.ts';
@@ -21,15 +20,11 @@ export const BULK_PATH = '/exchange/bulk-queries';
 export function bulkQueryRoutes(ctx: MunicipalityContext, fed: FederationLink | undefined, onWork: () => void): Router {
   const router = Router();
   const staff = [authenticate(ctx), requireRole('clerk', 'operator')];
-  const linked = (): FederationLink => {
-    if (!fed) throw new AppError(503, 'federation-unavailable', 'This municipality is not connected to the federation');
-    return fed;
-  };
   const jobId = (value: unknown): string => parseInput(jobIdSchema, value, 'id');
 
   router.post(BULK_PATH, ...staff, async (req, res) => {
     const input = parseInput(bulkQuerySchema, req.body);
-    await requireKnownSources(linked(), input.subjects ?? []);
+    await requireKnownSources(requireLink(fed), input.subjects ?? []);
     // A client that retries the POST with the same Idempotency-Key gets the same job, not a second one.
     await sendIdempotent(ctx, req, res, { required: false }, async (t) => {
       const job = await createBulkJob(ctx, t, input, actorOf(req));
@@ -55,7 +50,7 @@ export function bulkQueryRoutes(ctx: MunicipalityContext, fed: FederationLink | 
 
   router.post(`${BULK_PATH}/:id/retry`, ...staff, async (req, res) => {
     const id = jobId(req.params.id);
-    linked();
+    requireLink(fed);
     const result = await inTransaction(ctx.sequelize, (t) => retryBulkJob(ctx, t, id, actorOf(req)));
     onWork();
     res.status(202).json(result);

@@ -1,0 +1,9 @@
+import type { Sequelize } from 'sequelize';
+import { defineAlerts } from '../../shared/access-log/alerts.ts';
+
+export const defineAlertModels = (sequelize: Sequelize) => ({ Alert: defineAlerts(sequelize) });
+
+/** The owning folder adds its tables to the gateway's models (see context.ts). */
+declare module '../context.ts' {
+  interface GatewayModels extends ReturnType<typeof defineAlertModels> {}
+}
