@@ -16,7 +16,7 @@ import { api } from '../fixtures/http.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
   AttackTally, clientOf, credentialsOf, federationUrl, hs256WithPublicKey, isProblem, looseSubject, randomCode, rawJwt,
-  signForward, signingPublicPem, signQuery, unsignedJwt, window, withPayload,
+  signingPublicPem, signQuery, unsignedJwt, window, withPayload,
 } from './support.ts';
 
 const A = TAWARAMOTO;

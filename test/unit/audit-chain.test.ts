@@ -14,7 +14,7 @@ import {
 } from '../../shared/access-log/verify.ts';
 import { csvCell, csvRow } from '../../shared/access-log/query.ts';
 import { openDatabase } from '../../shared/platform/db.ts';
-import { AppError } from '../../shared/platform/errors.ts';
+import type { AppError } from '../../shared/platform/errors.ts';
 import type { Signer } from '../../shared/federation/messages.ts';
 import { removeDir } from '../fixtures/municipality.ts';
 
