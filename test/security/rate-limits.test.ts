@@ -15,7 +15,8 @@ import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
 import { api, type ApiResponse } from '../fixtures/http.ts';
 import { EDGE_LIMITS, edgeFederation, TAWARAMOTO, TODA } from './federation.ts';
 import type { RunningFederation } from '../fixtures/federation.ts';
-import { clientOf, credentialsOf, figure, heldResidents, isProblem, looseSubject, moveResident, randomCode, signQuery } from './support.ts';
+import { clientOf, credentialsOf, figure, heldResidents, looseSubject, moveResident, randomCode, signQuery } from './support.ts';
+import { isRefusal } from '../fixtures/refusals.ts';
 
 const Y = TAWARAMOTO;
 const Z = TODA;
@@ -33,7 +34,7 @@ describe('security: rate limits', function () {
 
   /** 429 problem+json with the rule, and a Retry-After within the window. */
   function expectLimited(res: ApiResponse | MemberResponse, scope: string, window: number): number {
-    expect(isProblem(res, 429, 'rate-limited'), JSON.stringify(res.body)).to.equal(true);
+    expect(isRefusal(res, 429, 'rate-limited'), JSON.stringify(res.body)).to.equal(true);
     expect((res.body as { field?: string }).field).to.equal(scope);
     const retryAfter = retryAfterOf(res);
     expect(retryAfter).to.be.within(1, window);

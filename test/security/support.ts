@@ -4,8 +4,6 @@
  * (the way an attacker holding those keys would), hostile tokens, and the My Number leak scanner.
  */
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import sqlite3 from 'sqlite3';
@@ -18,7 +16,8 @@ import {
   CONSENT_SCOPE, GATEWAY_ID, Typ, type AnswerClaims, type ConsentTerms, type ForwardSubject, type Purpose, type QuerySubject,
 } from '../../shared/federation/protocol.ts';
 import { claimResident, type RunningFederation } from '../fixtures/federation.ts';
-import { api, type ApiResponse } from '../fixtures/http.ts';
+import { api } from '../fixtures/http.ts';
+import { isRefusal } from '../fixtures/refusals.ts';
 
 /* ---------- figures ---------- */
 
@@ -48,23 +47,6 @@ export class AttackTally {
   print(extra = ''): void {
     figure(`${this.name}: ${this.attempts} attempts, ${this.refused} ${this.verb}${extra}`);
   }
-}
-
-type AnyResponse = ApiResponse | MemberResponse;
-
-const contentType = (res: AnyResponse): string => {
-  const h = res.headers as Headers | Record<string, unknown>;
-  return String(typeof (h as Headers).get === 'function' ? (h as Headers).get('content-type') : (h as Record<string, unknown>)['content-type'] ?? '');
-};
-
-/** A 4xx application/problem+json (of the given status and problem code, when named). */
-export function isProblem(res: AnyResponse, status?: number | number[], code?: string): boolean {
-  const statuses = status === undefined ? undefined : ([] as number[]).concat(status);
-  const type = String((res.body as { type?: unknown } | undefined)?.type ?? '');
-  return res.status >= 400 && res.status < 500
-    && (!statuses || statuses.includes(res.status))
-    && /application\/problem\+json/.test(contentType(res))
-    && (!code || type.endsWith(`/${code}`));
 }
 
 /* ---------- the federation's members, as files ---------- */
@@ -273,11 +255,18 @@ export function answerOf(res: MemberResponse): AnswerClaims | undefined {
   return typeof answer === 'string' ? (peekJwt(answer).claims as unknown as AnswerClaims) : undefined;
 }
 
-/** A refused a forwarded subject: a 4xx problem for the whole envelope, or no `ok` and no records in its signed answer. */
-export function refusedByA(res: MemberResponse): boolean {
-  if (isProblem(res)) return true;
+/**
+ * How A refuses a forwarded query: the whole envelope as a problem (HTTP status and problem code),
+ * or each subject in its signed answer (status and reason), never with records.
+ */
+export type RefusalByA = { status: number; code: string } | { subject: string; reason: string };
+
+/** A refused the forwarded query exactly as `expected` says. */
+export function refusedByA(res: MemberResponse, expected: RefusalByA): boolean {
+  if ('code' in expected) return isRefusal(res, expected.status, expected.code);
   const answer = answerOf(res);
-  return res.status === 200 && !!answer && answer.results.every((r) => r.status !== 'ok' && r.records === undefined);
+  return res.status === 200 && !!answer && answer.results.length > 0
+    && answer.results.every((r) => r.status === expected.subject && r.reason === expected.reason && r.records === undefined);
 }
 
 /* ---------- hostile tokens ---------- */
@@ -312,31 +301,6 @@ export const window = (iatOffset: number, expOffset: number): { iat: number; exp
 /** Public key of a member's signing certificate, as PEM (what anyone reads from the directory). */
 export const signingPublicPem = (creds: MemberCredentials): string =>
   new X509Certificate(creds.tls.cert).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-
-/* ---------- raw transport ---------- */
-
-/** One request with whatever TLS options a test wants; resolves with the answer, rejects on a refused handshake. */
-export function rawRequest(
-  url: string, options: https.RequestOptions & { body?: unknown; raw?: string; timeoutMs?: number } = {},
-): Promise<{ status: number; body: string; contentType: string }> {
-  const lib = url.startsWith('https:') ? https : http;
-  const { body, raw, timeoutMs, ...rest } = options;
-  const payload = raw !== undefined ? Buffer.from(raw) : body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = lib.request(url, {
-      method: payload ? 'POST' : 'GET', agent: false, ...rest,
-      headers: { ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}), ...rest.headers },
-    }, (res) => {
-      let text = '';
-      res.on('data', (c) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, contentType: String(res.headers['content-type'] ?? '') }));
-      res.on('error', reject);
-    });
-    req.setTimeout(timeoutMs ?? 10_000, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 /* ---------- the My Number leak scanner ---------- */
 
