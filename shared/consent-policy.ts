@@ -20,6 +20,26 @@ export interface PolicyVerdict {
 }
 
 /**
+ * Whether consent terms cover asking `source` for `purpose`: null when they do, else the first
+ * term that does not. The one rule for both B's stored consents and the terms every hop checks.
+ */
+export function consentMismatch(
+  terms: { scope: string; purpose: string; sources: readonly string[] }, source: string, purpose: string,
+): 'consent_scope' | 'consent_purpose' | 'consent_source' | null {
+  if (terms.scope !== CONSENT_SCOPE) return 'consent_scope';
+  if (terms.purpose !== purpose) return 'consent_purpose';
+  if (!terms.sources.includes(source)) return 'consent_source';
+  return null;
+}
+
+/** Whether a consent is in force at `now` (its start allowed the clock skew between members): null when it is. */
+export function consentNotInForce(terms: { givenAt: string; expiresAt: string }, now = new Date()): 'consent_not_yet_given' | 'consent_expired' | null {
+  if (!(Date.parse(terms.givenAt) <= now.getTime() + SKEW_MS)) return 'consent_not_yet_given';
+  if (!(Date.parse(terms.expiresAt) > now.getTime())) return 'consent_expired';
+  return null;
+}
+
+/**
  * Checks one subject of a signed query against its legal basis: the consent terms B signed in,
  * or the exception approval. Run on its own at every hop (B before signing, the gateway, A), so
  * that no single member's mistake or malice releases records.
@@ -35,17 +55,15 @@ export function checkLegalBasis(subject: QuerySubject, query: { purpose: string;
   }
   const c = subject.consent;
   if (!c) return { status: 'no_consent', reason: 'no_consent_terms', flags: [] };
-  if (c.scope !== CONSENT_SCOPE) return { status: 'no_consent', reason: 'consent_scope', flags: [] };
-  if (c.purpose !== query.purpose) return { status: 'no_consent', reason: 'consent_purpose', flags: [] };
-  if (!c.sources.includes(subject.source)) return { status: 'no_consent', reason: 'consent_source', flags: [] };
-  const givenAt = Date.parse(c.givenAt);
-  const expiresAt = Date.parse(c.expiresAt);
-  if (!(givenAt <= now.getTime() + SKEW_MS)) return { status: 'no_consent', reason: 'consent_not_yet_given', flags: [] };
-  if (!(expiresAt > now.getTime())) return { status: 'consent_expired', reason: 'consent_expired', flags: [] };
+  const mismatch = consentMismatch(c, subject.source, query.purpose);
+  if (mismatch) return { status: 'no_consent', reason: mismatch, flags: [] };
+  const notInForce = consentNotInForce(c, now);
+  if (notInForce === 'consent_not_yet_given') return { status: 'no_consent', reason: notInForce, flags: [] };
+  if (notInForce === 'consent_expired') return { status: 'consent_expired', reason: notInForce, flags: [] };
   // A resident-signed consent travels with the resident's signature; the signature alone is not a method.
   if ((c.method === 'resident-signed') !== (c.residentSignature !== undefined)) return { status: 'no_consent', reason: 'resident_signature_missing', flags: [] };
   // Terms no municipality would have recorded (B's own rule) are refused at every hop, not trusted.
-  if (expiresAt - givenAt > MAX_CONSENT_DAYS * DAY_MS) return { status: 'no_consent', reason: 'consent_term_too_long', flags: [] };
+  if (Date.parse(c.expiresAt) - Date.parse(c.givenAt) > MAX_CONSENT_DAYS * DAY_MS) return { status: 'no_consent', reason: 'consent_term_too_long', flags: [] };
   return { status: 'ok', flags: [] };
 }
 

@@ -7,6 +7,7 @@
  * later with backoff while B is down, until the notice expires. It cannot read the record (sealed
  * for B) nor forge a notice (B verifies A's own signature). B applies each version once.
  */
+import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
 import { backoffSeconds } from '../../shared/platform/backoff.ts';
 import { randomUUID } from 'node:crypto';
 import { appendAccess } from '../../shared/access-log/chain.ts';
@@ -132,8 +133,9 @@ export async function deliverCorrectionNotices(ctx: GatewayContext, now = new Da
         const res = await ctx.client.postJson<{ status?: unknown; type?: unknown }>(`${endpoint}${CORRECTION_NOTICES_PATH}`, { notice: item.notice }, {
           expectPeer: item.recipient, timeoutMs: ctx.config.SOURCE_TIMEOUT_MS, requestId: item.requestId,
         });
-        if (res.status === 200) final = { status: 'delivered', detail: typeof res.body?.status === 'string' ? res.body.status.slice(0, 40) : 'delivered' };
-        else if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+        const reply = classifyPeerReply(res);
+        if (reply.outcome === 'ok') final = { status: 'delivered', detail: typeof res.body?.status === 'string' ? res.body.status.slice(0, 40) : 'delivered' };
+        else if (reply.outcome === 'final') {
           const type = typeof res.body?.type === 'string' ? res.body.type.split('/').pop()!.slice(0, 40) : String(res.status);
           final = { status: 'refused', detail: `recipient_refused:${type}` };
         } else retry = `recipient answered ${res.status}`;

@@ -6,6 +6,7 @@
  * reads A's signed statuses but never records (they are encrypted for B). Every subject is
  * logged at each hop with metadata only, under the query's own request id.
  */
+import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
 import { randomUUID } from 'node:crypto';
 import { checkLegalBasis } from '../../shared/consent-policy.ts';
 import { adoptRequestId } from '../../shared/platform/context.ts';
@@ -18,7 +19,7 @@ import {
   answerClaimsSchema, GATEWAY_ID, MAX_MESSAGE_AGE_SECONDS, queryClaimsSchema, Typ,
   type AnswerClaims, type ForwardSubject, type QueryClaims, type QueryResponse, type QuerySubject, type SubjectStatus,
 } from '../../shared/federation/protocol.ts';
-import { logMemberAccess, type MemberAccess } from '../../shared/access-log/member-access.ts';
+import { logMemberAccess, logMemberRefusal, type MemberAccess } from '../../shared/access-log/member-access.ts';
 import { GatewayActions } from '../access-log/actions.ts';
 import { findByCodes, findByLinks } from '../codes/model.ts';
 import type { GatewayContext } from '../context.ts';
@@ -111,11 +112,6 @@ interface SourceReply {
   results: Map<string, { status: SubjectStatus; reason?: string; retryAfter?: number; recordCount?: number }>;
 }
 
-function retryAfterOf(header: string | string[] | undefined, fallback: number): number {
-  const value = Number(Array.isArray(header) ? header[0] : header);
-  return Number.isInteger(value) && value > 0 && value <= 86_400 ? value : fallback;
-}
-
 /** Sends one source its envelope and reads its answer; a source that fails never fails the others. */
 async function askSource(ctx: GatewayContext, query: QueryClaims, compact: string, source: string, subjects: ForwardSubject[]): Promise<SourceReply> {
   const unavailable = (reason: string, retryAfter = ctx.config.RETRY_AFTER_SECONDS): SourceReply =>
@@ -148,10 +144,9 @@ async function askSource(ctx: GatewayContext, query: QueryClaims, compact: strin
     return unavailable(String(err.extra.reason ?? 'unreachable'));
   }
   captureMessage(ctx.config.CAPTURE_DIR, { ...sent, status: res.status, response: res.body });
-  if (res.status >= 500 || res.status === 429) {
-    return unavailable(`source_status_${res.status}`, retryAfterOf(res.headers['retry-after'], ctx.config.RETRY_AFTER_SECONDS));
-  }
-  if (res.status !== 200) {
+  const reply = classifyPeerReply(res);
+  if (reply.outcome === 'retry') return unavailable(`source_status_${res.status}`, reply.retryAfter ?? ctx.config.RETRY_AFTER_SECONDS);
+  if (reply.outcome === 'final') {
     // A refused the envelope as a whole (a 4xx problem): retrying the same would not help.
     const type = typeof (res.body as { type?: unknown })?.type === 'string' ? String((res.body as { type: string }).type).split('/').pop() : res.status;
     ctx.logger.warn({ source, status: res.status, type }, 'source refused the forward');
@@ -204,15 +199,11 @@ function accessEntry(query: QueryClaims, r: Routed, requestHash: string, action:
 /** A query refused as a whole is logged too (one entry, no subject), then the problem goes back to B. */
 async function logRefusal(ctx: GatewayContext, requester: Member, requestHash: string, err: unknown): Promise<void> {
   const e = err instanceof AppError ? err : undefined;
-  try {
-    await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, requester, [{
-      action: GatewayActions.QUERY_REFUSE, actingMunicipality: requester.kind === 'municipality' ? requester.id : null,
-      outcome: 'denied', reason: e?.code ?? 'internal', requestHash,
-      details: e ? { status: e.status, field: e.extra.field ?? null, rule: e.extra.rule ?? null } : {},
-    }]));
-  } catch (logErr) {
-    ctx.logger.error({ err: logErr }, 'could not log a refused query');
-  }
+  await logMemberRefusal(ctx.models.AccessLog, requester, {
+    action: GatewayActions.QUERY_REFUSE, actingMunicipality: requester.kind === 'municipality' ? requester.id : null,
+    reason: e?.code ?? 'internal', requestHash,
+    details: e ? { status: e.status, field: e.extra.field ?? null, rule: e.extra.rule ?? null } : {},
+  });
 }
 
 /** Handles B's query end to end at the gateway and returns what B gets back. */

@@ -1,10 +1,9 @@
 import { Router, type Request } from 'express';
 import type { z } from 'zod';
-import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { memberOf, requireMember } from '../../shared/federation/member-http.ts';
 import { parseInput } from '../../shared/platform/validation.ts';
-import { logMemberAccess } from '../../shared/access-log/member-access.ts';
+import { logMemberRefusal } from '../../shared/access-log/member-access.ts';
 import { IssuerActions } from './actions.ts';
 import type { IssuerContext } from './context.ts';
 import { issueCodeSchema, issueCodesSchema } from './schemas.ts';
@@ -20,9 +19,9 @@ export function issuerRoutes(ctx: IssuerContext): Router {
     } catch (err) {
       if (err instanceof AppError) {
         const member = memberOf(req);
-        await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, member, [{
-          action: IssuerActions.CODE_ISSUE, actingMunicipality: member.id, outcome: 'denied', reason: `invalid ${err.extra.field}`,
-        }]));
+        await logMemberRefusal(ctx.models.AccessLog, member, {
+          action: IssuerActions.CODE_ISSUE, actingMunicipality: member.id, reason: `invalid ${err.extra.field}`,
+        });
       }
       throw err;
     }

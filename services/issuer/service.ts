@@ -8,6 +8,7 @@ import { hmacSha256, signPayload } from '../../shared/crypto.ts';
 import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
+import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
 import { GATEWAY_ID, ISSUER_ID, Typ, type Attestation } from '../../shared/federation/protocol.ts';
 import { logMemberAccess } from '../../shared/access-log/member-access.ts';
 import { IssuerActions } from './actions.ts';
@@ -94,7 +95,7 @@ export async function issueCodes(ctx: IssuerContext, member: Member, myNumbers: 
     const res = await ctx.client.postJson(`${ctx.config.GATEWAY_URL}/correspondence/batch`, { registrations }, {
       expectPeer: GATEWAY_ID, timeoutMs: ctx.config.GATEWAY_TIMEOUT_MS,
     });
-    if (res.status !== 200) failure = `gateway_refused_${res.status}`;
+    if (classifyPeerReply(res).outcome !== 'ok') failure = `gateway_refused_${res.status}`;
     else {
       const answer = correspondenceBatchAnswerSchema.safeParse(res.body);
       // Each result must be about the item sent in its place: a code is handed out only once the gateway holds it.

@@ -1,2 +1,9 @@
-/** Retry delay after `attempts` failures: 2, 4, 8 … seconds, at most `maxSeconds` (outboxes and relays). */
-export const backoffSeconds = (attempts: number, maxSeconds = 600): number => Math.min(maxSeconds, 2 ** Math.min(30, Math.max(1, attempts)));
+/**
+ * The one retry schedule (outboxes, relays, bulk jobs): `firstSeconds` after the first failure,
+ * doubling after each further one, never sooner than the peer's Retry-After, at most `maxSeconds`.
+ * With the defaults: 2, 4, 8 … seconds up to ten minutes.
+ */
+export function backoffSeconds(attempts: number, maxSeconds = 600, options: { firstSeconds?: number; retryAfter?: number | null } = {}): number {
+  const doubled = (options.firstSeconds ?? 2) * 2 ** Math.min(30, Math.max(1, attempts) - 1);
+  return Math.min(maxSeconds, Math.max(doubled, options.retryAfter ?? 0));
+}

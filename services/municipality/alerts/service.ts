@@ -5,7 +5,6 @@
  * identity mismatches, or life-protection queries, from one requester. Alerts are stored
  * append-only (shared/alerts.ts) and each one raised is logged.
  */
-import { Op } from 'sequelize';
 import { appendAccess } from '../../../shared/access-log/chain.ts';
 import {
   countingFindings, entriesInWindow, evidenceOf, groupBy, isLifeProtection, listAlerts, median, storeFindings, windowEnding,
@@ -17,6 +16,8 @@ import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import { Actions } from '../access-log/actions.ts';
 import { logStaffAccess } from '../access-log/service.ts';
 import type { MunicipalityContext } from '../context.ts';
+import { activeStaffIds } from '../staff/model.ts';
+import { residentsByCodes } from '../residents/model.ts';
 
 export const ALERT_ACTOR = 'system:alerts';
 /** Roles that send queries, and so are each other's peers. */
@@ -29,8 +30,7 @@ const requesterOf = (e: WindowEntry): string | null => (isValidMunicipalityCode(
 async function staffVolume(ctx: MunicipalityContext, sent: WindowEntry[]): Promise<AlertFinding[]> {
   const { ALERT_STAFF_QUERY_MIN: min, ALERT_STAFF_QUERY_FACTOR: factor } = ctx.config;
   const bySender = groupBy(sent, (e) => e.actorId);
-  const staff = await ctx.models.Staff.findAll({ where: { role: { [Op.in]: QUERYING_ROLES }, active: true }, attributes: ['id'], raw: true });
-  const everyone = new Set([...staff.map((s) => s.id), ...bySender.keys()]);
+  const everyone = new Set([...await activeStaffIds(ctx.models.Staff, QUERYING_ROLES), ...bySender.keys()]);
   const found: AlertFinding[] = [];
   for (const [staffId, entries] of bySender) {
     if (entries.length < min) continue;
@@ -52,7 +52,7 @@ async function multiRequester(ctx: MunicipalityContext, answered: WindowEntry[])
   // A subject refused before the resident was matched is logged by our code for them: one person, one key.
   const codes = [...new Set(answered.flatMap((e) => (e.subject ? [e.subject] : [])))];
   const residents = codes.length
-    ? await ctx.models.Resident.findAll({ where: { code: { [Op.in]: codes } }, attributes: ['addresseeNumber', 'code'], raw: true })
+    ? await residentsByCodes(ctx.models.Resident, codes)
     : [];
   const addresseeOf = new Map(residents.map((r) => [r.code!, r.addresseeNumber]));
   const found: AlertFinding[] = [];

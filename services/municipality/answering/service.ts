@@ -7,6 +7,7 @@
  * records cut to the purpose's allow-list, signed by A and encrypted for B. Every subject's
  * decision is logged.
  */
+import { logMemberRefusal } from '../../../shared/access-log/member-access.ts';
 import { randomUUID } from 'node:crypto';
 import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../../shared/platform/concurrency.ts';
 import { appendAccessBatch, type AccessInput } from '../../../shared/access-log/chain.ts';
@@ -30,7 +31,7 @@ import { DISCLOSURE_POLICY, discloseImmunization } from './disclosure-policy.ts'
 import type { FederationLink } from '../federation/link.ts';
 import { identityMismatches } from '../residents/identity.ts';
 import { pruneTokens, rememberToken } from './model.ts';
-import type { ResidentRow } from '../residents/model.ts';
+import { residentsByCodes, type ResidentRecord } from '../residents/model.ts';
 
 interface Decision {
   ref: string;
@@ -80,7 +81,7 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
   const requestHash = sha256Hex(forward.query);
   const subjectsByRef = new Map(query.subjects.map((s) => [s.ref, s]));
   // One read for the whole batch; each subject's checks and crypto then run a few at a time.
-  const residentsByCode = new Map((await ctx.models.Resident.findAll({ where: { code: forward.subjects.map((f) => f.code) }, raw: true }))
+  const residentsByCode = new Map((await residentsByCodes(ctx.models.Resident, forward.subjects.map((f) => f.code)))
     .map((r) => [r.code!, r]));
   // Read with the residents, released only by a subject's own decision below.
   const recordsOf = await releasableRecordsOfMany(ctx, [...residentsByCode.values()].map((r) => r.id));
@@ -115,7 +116,7 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
 }
 
 async function decide(
-  ctx: MunicipalityContext, fed: FederationLink, query: QueryClaims, f: ForwardSubject, s: QuerySubject | undefined, resident: ResidentRow | undefined,
+  ctx: MunicipalityContext, fed: FederationLink, query: QueryClaims, f: ForwardSubject, s: QuerySubject | undefined, resident: ResidentRecord | undefined,
   records: RecordVersion[],
 ): Promise<Decision> {
   const self = ctx.config.MUNICIPALITY_CODE;
@@ -206,10 +207,9 @@ async function attestationsAgree(fed: FederationLink, requester: string, request
 
 async function logRefusal(ctx: MunicipalityContext, peer: string, forwardJws: string, err: unknown): Promise<void> {
   const code = err instanceof AppError ? err.code : 'invalid-request';
-  await ctx.sequelize.transaction((t) => appendAccessBatch(ctx.models.AccessLog, t, [{
-    actorType: 'member', actorId: peer, action: Actions.QUERY_ANSWER, outcome: 'denied', reason: code,
-    requestHash: sha256Hex(forwardJws), details: { refusedAt: 'envelope' },
-  }]));
+  await logMemberRefusal(ctx.models.AccessLog, { id: peer }, {
+    action: Actions.QUERY_ANSWER, reason: code, requestHash: sha256Hex(forwardJws), details: { refusedAt: 'envelope' },
+  });
   ctx.logger.warn({ peer, code, err: err instanceof AppError ? undefined : err }, 'forwarded request refused');
 }
 

@@ -4,8 +4,8 @@
  * through the gateway, verifies A's signed answer and the records inside the JWE, cuts them to the
  * purpose's allow-list and imports them with provenance. Every subject ends with one status.
  */
+import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import { randomUUID } from 'node:crypto';
-import { Op } from 'sequelize';
 import { appendAccessBatch, type AccessInput } from '../../../shared/access-log/chain.ts';
 import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../../shared/platform/concurrency.ts';
 import { checkLegalBasis } from '../../../shared/consent-policy.ts';
@@ -28,6 +28,7 @@ import { discloseImmunization } from '../answering/disclosure-policy.ts';
 import type { FederationLink } from '../federation/link.ts';
 import { insertQuerySubjects, settleQuerySubjects } from './model.ts';
 import { changeExceptionStatus, findException } from '../exceptions/model.ts';
+import { residentsByAddressees } from '../residents/model.ts';
 import { gatewayResponseSchema, type GatewayResponse, type QueryInput } from './schemas.ts';
 
 /** Seconds a caller should wait before asking again when the gateway itself is unreachable. */
@@ -169,11 +170,12 @@ async function sendBatch(ctx: MunicipalityContext, fed: FederationLink, b: Batch
   let response: GatewayResponse | null = null;
   try {
     const res = await fed.http.postJson(`${fed.gatewayUrl}/queries`, { query: b.query }, { timeoutMs: fed.timeoutMs, requestId, expectPeer: GATEWAY_ID });
-    if (res.status === 200) {
+    const reply = classifyPeerReply(res);
+    if (reply.outcome === 'ok') {
       const parsed = gatewayResponseSchema.safeParse(res.body);
       if (parsed.success) response = parsed.data;
       else setAll({ status: 'source_unavailable', reason: 'invalid_gateway_response', retryAfter: GATEWAY_RETRY_AFTER });
-    } else if (res.status >= 400 && res.status < 500 && res.status !== 429) {
+    } else if (reply.outcome === 'final') {
       // The gateway refused the query as a whole: asking again unchanged would not help.
       ctx.logger.warn({ status: res.status, type: problemCode(res.body), source: b.source }, 'gateway refused the query');
       setAll({ status: 'denied', reason: `gateway_refused:${problemCode(res.body)}`, retryAfter: undefined });
@@ -273,7 +275,7 @@ export async function requireKnownSources(fed: FederationLink, subjects: readonl
 /** B's own checks before anything is signed: resident, code, consent or an approved exception. */
 async function prepareSubjects(ctx: MunicipalityContext, fed: FederationLink, input: QueryInput, actor: Actor): Promise<Prepared[]> {
   const addressees = [...new Set(input.subjects.map((s) => s.addresseeNumber))];
-  const residents = await ctx.models.Resident.findAll({ where: { addresseeNumber: { [Op.in]: addressees } }, raw: true });
+  const residents = await residentsByAddressees(ctx.models.Resident, addressees);
   const byAddressee = new Map(residents.map((r) => [r.addresseeNumber, r]));
   const missing = input.subjects.findIndex((s) => !byAddressee.has(s.addresseeNumber));
   if (missing >= 0) throw new AppError(404, 'not-found', 'Resident not found', { field: `subjects.${missing}.addresseeNumber`, rule: 'must be a resident of this municipality' });

@@ -5,15 +5,15 @@
  * they return. Due residents go in batches (one call, one gateway call and one log transaction per
  * batch at each hop, not per resident); failures back off per resident.
  */
-import { QueryTypes } from 'sequelize';
 import { z } from 'zod';
 import { backoffSeconds } from '../../../shared/platform/backoff.ts';
 import { mapWithLimit } from '../../../shared/platform/concurrency.ts';
-import { updateRows } from '../../../shared/platform/db.ts';
 import { isValidMyNumber } from '../../../shared/identifiers.ts';
 import { codeSchema, ISSUER_ID } from '../../../shared/federation/protocol.ts';
+import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { readMyNumber } from '../residents/service.ts';
+import { codeBacklog, residentsByIds, residentsDueForCode, storeCodes } from '../residents/model.ts';
 import type { FederationLink } from '../federation/link.ts';
 import { recordAttempts } from './model.ts';
 
@@ -32,11 +32,7 @@ export interface RegistrationRun {
 
 /** Residents still waiting for a code, and how many of them have failed at least once. */
 export async function registrationBacklog(ctx: MunicipalityContext): Promise<{ pending: number; retrying: number }> {
-  const [row] = await ctx.sequelize.query<{ pending: number; retrying: number }>(
-    `SELECT COUNT(*) AS pending, COUNT(a."residentId") AS retrying
-       FROM residents r LEFT JOIN registration_attempts a ON a."residentId" = r.id
-      WHERE r."codeStatus" = 'pending'`, { type: QueryTypes.SELECT });
-  return { pending: Number(row?.pending ?? 0), retrying: Number(row?.retrying ?? 0) };
+  return codeBacklog(ctx.models.Resident);
 }
 
 export interface RegistrationOptions {
@@ -66,14 +62,7 @@ type Outcome = { code: string } | { error: string };
 async function registrationRound(ctx: MunicipalityContext, fed: FederationLink, options: RegistrationOptions): Promise<{ run: RegistrationRun; full: boolean }> {
   const now = options.now ?? new Date();
   const limit = options.limit ?? REGISTRATION_ROUND_LIMIT;
-  const rows = await ctx.sequelize.query<{ id: string; attempts: number | null }>(
-    `SELECT r.id AS id, a.attempts AS attempts
-       FROM residents r LEFT JOIN registration_attempts a ON a."residentId" = r.id
-      WHERE r."codeStatus" = 'pending' AND (a."nextAttemptAt" IS NULL OR a."nextAttemptAt" <= :now)
-      ORDER BY a."nextAttemptAt" ASC NULLS FIRST LIMIT :limit`,
-    { type: QueryTypes.SELECT, replacements: { now: now.toISOString(), limit } },
-  );
-  const due = rows.map((r): Due => ({ id: r.id, attempts: Number(r.attempts ?? 0) }));
+  const due: Due[] = await residentsDueForCode(ctx.models.Resident, now, limit);
   const size = Math.max(1, options.batchSize ?? REGISTRATION_BATCH_SIZE);
   const batches: Due[][] = [];
   for (let i = 0; i < due.length; i += size) batches.push(due.slice(i, i + size));
@@ -87,9 +76,7 @@ async function registrationRound(ctx: MunicipalityContext, fed: FederationLink, 
 
 /** Registers one batch; the number of codes stored. */
 async function registerBatch(ctx: MunicipalityContext, fed: FederationLink, batch: Due[]): Promise<number> {
-  const residents = await ctx.models.Resident.findAll({
-    where: { id: batch.map((d) => d.id) }, attributes: ['id', 'myNumberEncrypted'], raw: true,
-  });
+  const residents = await residentsByIds(ctx.models.Resident, batch.map((d) => d.id));
   const byId = new Map(residents.map((r) => [r.id, r]));
   const outcomes = new Map<string, Outcome>();
   const send: { id: string; myNumber: string }[] = [];
@@ -148,7 +135,8 @@ async function sendBatch(fed: FederationLink, items: { id: string; myNumber: str
     }
   }
   const answer = issuerBatchAnswerSchema.safeParse(res.body);
-  if (res.status >= 300 || !answer.success || answer.data.codes.length !== items.length) return everyone(items, { error: `issuer answered ${res.status}` });
+  // Whatever the issuer's reply, a resident without a code stays due and backs off (DESIGN.md flow 1).
+  if (classifyPeerReply(res).outcome !== 'ok' || !answer.success || answer.data.codes.length !== items.length) return everyone(items, { error: `issuer answered ${res.status}` });
   return new Map(items.map((item, i): [string, Outcome] => {
     const entry = answer.data.codes[i]!;
     const code = codeSchema.safeParse(entry.code);
@@ -169,8 +157,7 @@ async function settleBatch(ctx: MunicipalityContext, batch: Due[], outcomes: Map
     else failed.push({ residentId: id, attempts: attempts + 1, error: outcome.error });
   }
   const at = new Date();
-  await updateRows(ctx.sequelize, 'residents', { keys: ['id'], set: { code: 'TEXT' }, fixed: { codeStatus: 'issued', updatedAt: at } },
-    issued.map(([id, code]) => ({ id, code })));
+  await storeCodes(ctx.models.Resident, issued.map(([id, code]) => ({ id, code })), at);
   if (failed.length > 0) {
     await recordAttempts(ctx.models.RegistrationAttempt, failed.map((f) => ({
       residentId: f.residentId, attempts: f.attempts, lastError: f.error.slice(0, 200),

@@ -125,3 +125,8 @@ export async function markRevoked(Consent: ConsentModel, id: string, revokedBy: 
   );
   return count === 1;
 }
+
+/** The consent recorded from this resident-signed JWS, if any (a signed consent is recorded once). */
+export async function findConsentBySignature(Consent: ConsentModel, residentSignature: string, transaction?: Transaction): Promise<{ id: string } | null> {
+  return Consent.findOne({ where: { residentSignature }, attributes: ['id'], raw: true, transaction });
+}

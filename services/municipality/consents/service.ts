@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
-import { ResidentConsentRefused, verifyResidentConsent } from '../../../shared/consent-policy.ts';
+import { ResidentConsentRefused, consentMismatch, consentNotInForce, verifyResidentConsent } from '../../../shared/consent-policy.ts';
 import { sha256Hex } from '../../../shared/crypto.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { AppError, badRequest, notFound } from '../../../shared/platform/errors.ts';
@@ -12,7 +12,7 @@ import type { MunicipalityContext } from '../context.ts';
 import type { FederationLink } from '../federation/link.ts';
 import { identityMismatches } from '../residents/identity.ts';
 import { findResidentByAddressee } from '../residents/service.ts';
-import { findConsent, insertConsent, listConsentsOf, listConsentsOfMany, markRevoked, type ConsentView } from './model.ts';
+import { findConsent, findConsentBySignature, insertConsent, listConsentsOf, listConsentsOfMany, markRevoked, type ConsentView } from './model.ts';
 import { MAX_CONSENT_DAYS, type ConsentInput, type ResidentSignedConsentInput } from './schemas.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -69,7 +69,7 @@ export async function acceptResidentSignedConsent(
       if (identityMismatches(certificate, resident).length > 0) {
         throw new ResidentConsentRefused('resident_certificate_identity', 'certificate', 'must name this resident (kana, birth date, sex)');
       }
-      const held = await ctx.models.Consent.findOne({ where: { residentSignature: input.signature }, raw: true, transaction: t });
+      const held = await findConsentBySignature(ctx.models.Consent, input.signature, t);
       if (held) throw new AppError(409, 'consent-already-recorded', 'This signed consent is already recorded', { field: 'signature', rule: 'must be recorded once' });
       const consent = await insertConsent(ctx.models.Consent, {
         id: randomUUID(), residentId: resident.id, scope: CONSENT_SCOPE, purpose: claims.purpose, sources: [claims.aud],
@@ -112,13 +112,14 @@ export type ConsentDecision =
   | { status: 'no_consent' | 'consent_expired'; reason: string };
 
 /**
- * Which consent, if any, allows asking `source` for `purpose` now. A valid one wins; otherwise
+ * Which consent, if any, allows asking `source` for `purpose` now, by the same rules every hop
+ * applies to the terms (shared/consent-policy.ts). A valid one wins; otherwise
  * an expired one says `consent_expired`, a revoked one `no_consent` (reason consent_revoked).
  */
 export function decideConsent(consents: ConsentView[], source: string, purpose: string, now = new Date()): ConsentDecision {
-  const matching = consents.filter((c) => c.scope === CONSENT_SCOPE && c.purpose === purpose && c.sources.includes(source));
+  const matching = consents.filter((c) => consentMismatch(c, source, purpose) === null);
   const live = matching.filter((c) => !c.revokedAt);
-  const valid = live.find((c) => Date.parse(c.expiresAt) > now.getTime() && Date.parse(c.givenAt) <= now.getTime() + 60_000);
+  const valid = live.find((c) => consentNotInForce(c, now) === null);
   if (valid) return { status: 'ok', consent: valid };
   if (live.length > 0) return { status: 'consent_expired', reason: 'consent_expired' };
   if (matching.length > 0) return { status: 'no_consent', reason: 'consent_revoked' };

@@ -15,12 +15,14 @@ import { sealMessage, signMessage } from '../../../shared/federation/messages.ts
 import { CORRECTION_NOTICE_MAX_AGE_SECONDS, GATEWAY_ID, PURPOSES, Typ, type Purpose } from '../../../shared/federation/protocol.ts';
 import { Actions } from '../access-log/actions.ts';
 import type { MunicipalityContext } from '../context.ts';
-import type { ResidentRecord } from '../residents/model.ts';
+import { findResidentWhere, type ResidentRecord } from '../residents/model.ts';
+import { allowedEntriesAbout } from '../access-log/model.ts';
 import { toImmunization } from '../vaccinations/fhir.ts';
 import { findVersions, type RecordVersion } from '../vaccinations/model.ts';
 import { DISCLOSURE_POLICY, discloseImmunization } from '../answering/disclosure-policy.ts';
 import type { FederationLink } from '../federation/link.ts';
 import { backoffSeconds } from '../../../shared/platform/backoff.ts';
+import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import { dueOutboxItems, insertOutboxItems, updateOutboxItem, type CorrectionChange, type OutboxItem } from './model.ts';
 
 /** The actor of the sender's log entries: the outbox worker, not a staff member. */
@@ -41,10 +43,7 @@ interface Release {
  * allowed, no more.
  */
 export async function releasesOf(ctx: MunicipalityContext, t: Transaction, addresseeNumber: string, recordId: string): Promise<Release[]> {
-  const rows = await ctx.models.AccessLog.findAll({
-    where: { subject: addresseeNumber, action: Actions.QUERY_ANSWER, outcome: 'allowed' },
-    attributes: ['actingMunicipality', 'purpose', 'requestId', 'recordIds'], order: [['seq', 'ASC']], raw: true, transaction: t,
-  });
+  const rows = await allowedEntriesAbout(ctx.models.AccessLog, addresseeNumber, Actions.QUERY_ANSWER, t);
   const latest = new Map<string, Release>();
   for (const row of rows) {
     const ids = JSON.parse(row.recordIds) as string[];
@@ -121,7 +120,7 @@ export async function processCorrectionOutbox(ctx: MunicipalityContext, fed: Fed
   const run: OutboxRun = { sent: 0, refused: 0, deferred: 0 };
   const due = await dueOutboxItems(ctx.models.CorrectionOutbox, options.now ?? new Date(), options.limit ?? 100);
   for (const item of due) {
-    const resident = await ctx.models.Resident.findByPk(item.residentId, { raw: true });
+    const resident = await findResidentWhere(ctx.models.Resident, { id: item.residentId });
     let outcome: { status: 'sent' | 'refused'; detail: string } | { retry: string };
     if (!resident?.code) {
       outcome = { status: 'refused', detail: 'no_code' };
@@ -129,8 +128,9 @@ export async function processCorrectionOutbox(ctx: MunicipalityContext, fed: Fed
       try {
         const notice = await buildCorrectionNotice(ctx, fed, item, resident.code);
         const res = await fed.http.postJson(`${fed.gatewayUrl}${GATEWAY_CORRECTIONS_PATH}`, { notice }, { timeoutMs: fed.timeoutMs, requestId: item.id, expectPeer: GATEWAY_ID });
-        if (res.status >= 200 && res.status < 300) outcome = { status: 'sent', detail: String(res.body?.status ?? 'accepted').slice(0, 40) };
-        else if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) outcome = { status: 'refused', detail: problemCode(res.body) };
+        const reply = classifyPeerReply(res);
+        if (reply.outcome === 'ok') outcome = { status: 'sent', detail: String(res.body?.status ?? 'accepted').slice(0, 40) };
+        else if (reply.outcome === 'final') outcome = { status: 'refused', detail: problemCode(res.body) };
         else outcome = { retry: `gateway answered ${res.status}` };
       } catch (err) {
         outcome = { retry: `gateway unreachable: ${(err as { code?: string }).code ?? (err as Error).message ?? 'error'}` };

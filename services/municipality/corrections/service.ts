@@ -22,9 +22,9 @@ import { Actions } from '../access-log/actions.ts';
 import { logStaffAccess } from '../access-log/service.ts';
 import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
-import type { ResidentRecord } from '../residents/model.ts';
+import { findResidentWhere, type ResidentRecord } from '../residents/model.ts';
 import { fromImmunization, type ImportedImmunization } from '../vaccinations/fhir.ts';
-import { findCurrentVersion, type RecordVersion } from '../vaccinations/model.ts';
+import { currentCopiesOf, findCurrentVersion, type RecordVersion } from '../vaccinations/model.ts';
 import { importRecords } from '../vaccinations/service.ts';
 import { discloseImmunization } from '../answering/disclosure-policy.ts';
 import type { FederationLink } from '../federation/link.ts';
@@ -109,9 +109,7 @@ export async function receiveCorrectionNotice(ctx: MunicipalityContext, fed: Fed
   const noticeDetails = { sourceRecordId: claims.sourceRecordId, sourceVersion: claims.sourceVersion, change: claims.change };
 
   const result = await inTransaction(ctx.sequelize, async (t): Promise<ReceiveResult | null> => {
-    const copies = await ctx.models.VaccinationRecord.findAll({
-      where: { sourceMunicipality: claims.iss, sourceRecordId: claims.sourceRecordId, current: true }, raw: true, transaction: t,
-    });
+    const copies = await currentCopiesOf(ctx.models.VaccinationRecord, claims.iss, claims.sourceRecordId, t);
     if (copies.length === 0) {
       await logReceipt(ctx, t, claims.iss, { subject: null, outcome: 'denied', reason: 'no_imported_copy', purpose: claims.purpose, details: noticeDetails, requestHash });
       return null;
@@ -121,7 +119,7 @@ export async function receiveCorrectionNotice(ctx: MunicipalityContext, fed: Fed
       out.recordIds.push(copy.recordId);
       const key = { residentId: copy.residentId, source: claims.iss, sourceRecordId: claims.sourceRecordId, sourceVersion: claims.sourceVersion, purpose: claims.purpose };
       if (await findReceivedNotice(ctx.models.CorrectionNotice, key, t)) continue;
-      const resident = await ctx.models.Resident.findByPk(copy.residentId, { raw: true, transaction: t });
+      const resident = await findResidentWhere(ctx.models.Resident, { id: copy.residentId }, t);
       const before = await findCurrentVersion(ctx.models.VaccinationRecord, copy.recordId, t);
       const imported = await importRecords(ctx, t, copy.residentId, {
         sourceMunicipality: claims.iss, purpose: claims.purpose, importRequestId: claims.rid, retrievedAt: new Date().toISOString(),

@@ -4,7 +4,6 @@
  * shows access metadata (when, who by role and municipality, what, why, on which basis, with what
  * outcome), never the records themselves and never a staff member's name or id.
  */
-import { Op } from 'sequelize';
 import { flagsOf, toEntryView } from '../../../shared/access-log/query.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { notFound } from '../../../shared/platform/errors.ts';
@@ -13,6 +12,7 @@ import type { MunicipalityContext } from '../context.ts';
 import { findResidentByAddressee } from '../residents/service.ts';
 import { Actions } from '../access-log/actions.ts';
 import { logStaffAccess } from '../access-log/service.ts';
+import { entriesAbout } from '../access-log/model.ts';
 import { catchUpNotices, residentNotices, type NoticeView } from '../notices/service.ts';
 
 /** A report longer than this is cut (and says so); a resident's history is far shorter in practice. */
@@ -76,9 +76,7 @@ export async function disclosureReport(ctx: MunicipalityContext, actor: Actor, a
     if (!resident) throw notFound('Resident');
     const code = (resident as { code?: string | null }).code;
     const subjects = code ? [resident.addresseeNumber, code] : [resident.addresseeNumber];
-    const rows = await ctx.models.AccessLog.findAll({
-      where: { subject: { [Op.in]: subjects } }, order: [['seq', 'ASC']], limit: DISCLOSURE_LIMIT + 1, raw: true, transaction: t,
-    });
+    const rows = await entriesAbout(ctx.models.AccessLog, subjects, DISCLOSURE_LIMIT + 1, t);
     const items = rows.slice(0, DISCLOSURE_LIMIT).map(toEntryView).map((e): DisclosureItem => {
       const type = (ACTOR_TYPES as readonly string[]).includes(e.actorType) ? e.actorType as DisclosureItem['who']['type'] : 'system';
       const askedHere = type === 'member' || (e.actingMunicipality !== null && e.actingMunicipality !== self);

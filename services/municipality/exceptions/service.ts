@@ -10,6 +10,7 @@ import { Actions } from '../access-log/actions.ts';
 import { logStaffAccess } from '../access-log/service.ts';
 import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
+import { findResidentWhere } from '../residents/model.ts';
 import type { ExceptionRequestInput } from './schemas.ts';
 import { changeExceptionStatus, findException, insertException, listExceptionRows } from './model.ts';
 
@@ -34,7 +35,7 @@ export async function approveException(ctx: MunicipalityContext, t: Transaction,
   }
   const approvedAt = new Date().toISOString();
   await changeExceptionStatus(ctx.models.ExceptionRequest, id, 'pending', { status: 'approved', approvedBy: actor.staffId, approvedAt }, t);
-  const resident = await ctx.models.Resident.findByPk(row.residentId, { transaction: t, raw: true });
+  const resident = await findResidentWhere(ctx.models.Resident, { id: row.residentId }, t);
   await logStaffAccess(ctx, t, actor, {
     action: Actions.EXCEPTION_APPROVE, subject: resident?.addresseeNumber ?? null, purpose: row.purpose, legalBasis: 'life-protection',
     outcome: 'allowed', flags: ['life-protection'], details: { source: row.source, exceptionId: id, requestedBy: row.requestedBy },

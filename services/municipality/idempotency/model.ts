@@ -66,3 +66,16 @@ export async function storeResponse(
   const { body, ...rest } = values;
   await IdempotencyKey.create({ ...rest, responseBody: JSON.stringify(body) }, { transaction });
 }
+
+/**
+ * On PostgreSQL, writers run in parallel: waits for a request with the same key to commit, so
+ * that the next statement finds its response (READ COMMITTED sees the committed row). SQLite
+ * runs one writer at a time, so there is nothing to wait for.
+ */
+export async function lockKey(IdempotencyKey: IdempotencyKeyModel, staffId: string, key: string, transaction: Transaction): Promise<void> {
+  const sequelize = IdempotencyKey.sequelize!;
+  if (sequelize.getDialect() !== 'postgres') return;
+  await sequelize.query(`SELECT pg_advisory_xact_lock(hashtext('idempotency_keys'), hashtext(:lockKey))`, {
+    replacements: { lockKey: `${staffId}\n${key}` }, transaction,
+  });
+}

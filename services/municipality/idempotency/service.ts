@@ -14,7 +14,7 @@ import type { Action } from '../access-log/actions.ts';
 import { logStaffAccess } from '../access-log/service.ts';
 import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
-import { findStoredResponse, storeResponse } from './model.ts';
+import { findStoredResponse, lockKey, storeResponse } from './model.ts';
 import { IDEMPOTENCY_HEADER } from './schemas.ts';
 
 /** JSON with object keys sorted, so that key order does not make two equal bodies differ. */
@@ -58,13 +58,7 @@ export async function runIdempotent<T>(
   const requestHash = sha256Hex(`${request.method} ${request.path}\n${canonicalJson(request.body ?? null)}`);
   try {
     return await inTransaction(ctx.sequelize, async (t) => {
-      if (ctx.sequelize.getDialect() === 'postgres') {
-        // Writers run in parallel here: wait for a request with the same key to commit, then find
-        // its response below (READ COMMITTED: the next statement sees the committed row).
-        await ctx.sequelize.query(`SELECT pg_advisory_xact_lock(hashtext('idempotency_keys'), hashtext(:lockKey))`, {
-          replacements: { lockKey: `${actor.staffId}\n${key}` }, transaction: t,
-        });
-      }
+      await lockKey(ctx.models.IdempotencyKey, actor.staffId, key, t);
       const stored = await findStoredResponse(ctx.models.IdempotencyKey, actor.staffId, key, t);
       if (stored) {
         if (stored.requestHash !== requestHash) {

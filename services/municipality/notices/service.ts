@@ -8,12 +8,13 @@
  * delivered. The disclosure report catches up first, so it always shows every notice.
  */
 import { randomUUID } from 'node:crypto';
-import { Op } from 'sequelize';
 import type { Logger } from 'pino';
 import { runEvery, type PeriodicTask } from '../../../shared/access-log/witness.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import { Actions } from '../access-log/actions.ts';
+import { entriesAfter } from '../access-log/model.ts';
+import { residentsByIds, residentsBySubjects } from '../residents/model.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { backoffSeconds } from '../../../shared/platform/backoff.ts';
 import {
@@ -78,18 +79,11 @@ export async function catchUpNotices(ctx: MunicipalityContext, batch = 500): Pro
   for (;;) {
     const read = await inTransaction(ctx.sequelize, async (t) => {
       const from = await readCursor(ctx.models.NoticeCursor, t);
-      const entries = await ctx.models.AccessLog.findAll({
-        where: { seq: { [Op.gt]: from }, action: { [Op.in]: NOTICED_ACTIONS } },
-        attributes: ['seq', 'at', 'requestId', 'actorId', 'actingMunicipality', 'subject', 'action', 'purpose', 'legalBasis', 'outcome', 'recordIds', 'details'],
-        order: [['seq', 'ASC']], limit: batch, raw: true, transaction: t,
-      }) as unknown as LogEntry[];
+      const entries = await entriesAfter(ctx.models.AccessLog, from, NOTICED_ACTIONS, batch, t) as unknown as LogEntry[];
       if (entries.length === 0) return 0;
       const subjects = [...new Set(entries.map((e) => e.subject).filter((s): s is string => Boolean(s)))];
       // Subjects are addressee numbers, or our code for the resident when a query was refused before matching.
-      const residents = subjects.length ? await ctx.models.Resident.findAll({
-        where: { [Op.or]: [{ addresseeNumber: { [Op.in]: subjects } }, { code: { [Op.in]: subjects } }] },
-        attributes: ['id', 'addresseeNumber', 'code'], raw: true, transaction: t,
-      }) : [];
+      const residents = await residentsBySubjects(ctx.models.Resident, subjects, t);
       const bySubject = new Map<string, string>();
       for (const r of residents) {
         bySubject.set(r.addresseeNumber, r.id);
@@ -154,9 +148,7 @@ export interface DeliveryRun {
 export async function deliverNotices(ctx: MunicipalityContext, sender: NoticeSender, options: { now?: Date; limit?: number } = {}): Promise<DeliveryRun> {
   const made = await catchUpNotices(ctx);
   const due = await dueDeliveries(ctx.models, options.now ?? new Date(), options.limit ?? 200);
-  const residents = due.length ? await ctx.models.Resident.findAll({
-    where: { id: { [Op.in]: [...new Set(due.map((d) => d.notice.residentId))] } }, attributes: ['id', 'addresseeNumber'], raw: true,
-  }) : [];
+  const residents = due.length ? await residentsByIds(ctx.models.Resident, [...new Set(due.map((d) => d.notice.residentId))]) : [];
   const addressee = new Map(residents.map((r) => [r.id, r.addresseeNumber]));
   const run: DeliveryRun = { made, delivered: 0, deferred: 0 };
   const delivered: string[] = [];

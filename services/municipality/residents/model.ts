@@ -1,7 +1,8 @@
 import {
   DataTypes, Model, Op, type CreationAttributes, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize,
-  type Transaction, type WhereOptions,
+  QueryTypes, type Transaction, type WhereOptions,
 } from 'sequelize';
+import { updateRows } from '../../../shared/platform/db.ts';
 import type { ResidentStatus, Sex } from './schemas.ts';
 
 export class ResidentRow extends Model<InferAttributes<ResidentRow>, InferCreationAttributes<ResidentRow>> {
@@ -205,3 +206,74 @@ export async function listResidentHistory(ResidentHistory: ResidentHistoryModel,
   const rows = await ResidentHistory.findAll({ where: { residentId }, raw: true, transaction, order: [['id', 'ASC']] });
   return rows.map((r) => ({ at: isoTime(r.createdAt), actorId: r.actorId, reason: r.reason, changes: JSON.parse(r.changes) }));
 }
+
+/** Residents by addressee number; the numbers not found are absent. */
+export async function residentsByAddressees(Resident: ResidentModel, addresseeNumbers: string[], transaction?: Transaction): Promise<ResidentRecord[]> {
+  return (await Resident.findAll({ where: { addresseeNumber: { [Op.in]: addresseeNumbers } }, raw: true, transaction })).map(toRecord);
+}
+
+/** Residents by our code for them; the codes not found are absent. */
+export async function residentsByCodes(Resident: ResidentModel, codes: string[], transaction?: Transaction): Promise<ResidentRecord[]> {
+  return (await Resident.findAll({ where: { code: { [Op.in]: codes } }, raw: true, transaction })).map(toRecord);
+}
+
+/** Residents by id; the ids not found are absent. */
+export async function residentsByIds(Resident: ResidentModel, ids: string[], transaction?: Transaction): Promise<ResidentRecord[]> {
+  return (await Resident.findAll({ where: { id: { [Op.in]: ids } }, raw: true, transaction })).map(toRecord);
+}
+
+/** The residents a log subject names: by addressee number, or by our code (a query refused before matching). */
+export async function residentsBySubjects(Resident: ResidentModel, subjects: string[], transaction?: Transaction): Promise<{ id: string; addresseeNumber: string; code: string | null }[]> {
+  if (subjects.length === 0) return [];
+  return Resident.findAll({
+    where: { [Op.or]: [{ addresseeNumber: { [Op.in]: subjects } }, { code: { [Op.in]: subjects } }] },
+    attributes: ['id', 'addresseeNumber', 'code'], raw: true, transaction,
+  });
+}
+
+/** Current residents who moved in since `since` (from `source`, if given), oldest move-in first. */
+export async function residentsMovedInSince(
+  Resident: ResidentModel, since: string, source: string | undefined, transaction?: Transaction,
+): Promise<{ id: string; addresseeNumber: string; previousMunicipality: string | null }[]> {
+  return Resident.findAll({
+    attributes: ['id', 'addresseeNumber', 'previousMunicipality'],
+    where: { status: 'resident', movedInAt: { [Op.gte]: since }, previousMunicipality: source ? source : { [Op.ne]: null } },
+    order: [['movedInAt', 'ASC'], ['addresseeNumber', 'ASC']], raw: true, transaction,
+  });
+}
+
+/** Stores the code the issuer derived for one resident. */
+export async function storeCode(Resident: ResidentModel, id: string, code: string, transaction: Transaction): Promise<void> {
+  await Resident.update({ code, codeStatus: 'issued' }, { where: { id }, transaction });
+}
+
+/*
+ * The residents table is the outbox of code registration (DESIGN.md flow 1): every resident whose
+ * codeStatus is `pending` is due; registration_attempts (codes/model.ts) holds the backoff of
+ * those that failed, joined here by resident id.
+ */
+
+/** Residents still waiting for a code, and how many of them have failed at least once. */
+export async function codeBacklog(Resident: ResidentModel): Promise<{ pending: number; retrying: number }> {
+  const [row] = await Resident.sequelize!.query<{ pending: number; retrying: number }>(
+    `SELECT COUNT(*) AS pending, COUNT(a."residentId") AS retrying
+       FROM residents r LEFT JOIN registration_attempts a ON a."residentId" = r.id
+      WHERE r."codeStatus" = 'pending'`, { type: QueryTypes.SELECT });
+  return { pending: Number(row?.pending ?? 0), retrying: Number(row?.retrying ?? 0) };
+}
+
+/** Up to `limit` residents due for registration at `now`, never-tried first, with their failed attempts so far. */
+export async function residentsDueForCode(Resident: ResidentModel, now: Date, limit: number): Promise<{ id: string; attempts: number }[]> {
+  const rows = await Resident.sequelize!.query<{ id: string; attempts: number | null }>(
+    `SELECT r.id AS id, a.attempts AS attempts
+       FROM residents r LEFT JOIN registration_attempts a ON a."residentId" = r.id
+      WHERE r."codeStatus" = 'pending' AND (a."nextAttemptAt" IS NULL OR a."nextAttemptAt" <= :now)
+      ORDER BY a."nextAttemptAt" ASC NULLS FIRST LIMIT :limit`,
+    { type: QueryTypes.SELECT, replacements: { now: now.toISOString(), limit } },
+  );
+  return rows.map((r) => ({ id: r.id, attempts: Number(r.attempts ?? 0) }));
+}
+
+/** Stores the codes of a batch in one statement. */
+export const storeCodes = (Resident: ResidentModel, issued: { id: string; code: string }[], at: Date): Promise<void> =>
+  updateRows(Resident.sequelize!, 'residents', { keys: ['id'], set: { code: 'TEXT' }, fixed: { codeStatus: 'issued', updatedAt: at } }, issued);

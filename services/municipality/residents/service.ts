@@ -14,7 +14,7 @@ import { logStaffAccess } from '../access-log/service.ts';
 import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import {
-  findResidentWhere, findResidentsWhere, insertResident, insertResidentHistory, listResidentHistory, searchResidentRows,
+  findResidentWhere, findResidentsWhere, insertResident, storeCode, insertResidentHistory, listResidentHistory, searchResidentRows,
   updateResidentRow, type ResidentHistoryEntry, type ResidentRecord,
 } from './model.ts';
 import {
@@ -243,7 +243,7 @@ export async function setResidentStatus(
 
 /** Stores the code (符号) the issuer returned for a resident. */
 export async function setResidentCode(ctx: MunicipalityContext, t: Transaction, residentId: string, code: string): Promise<void> {
-  await ctx.models.Resident.update({ code, codeStatus: 'issued' }, { where: { id: residentId }, transaction: t });
+  await storeCode(ctx.models.Resident, residentId, code, t);
 }
 
 /** One resident for a clerk; logs RESIDENT_READ. */

@@ -1,5 +1,5 @@
 import {
-  DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize,
+  DataTypes, Model, Op, col, fn, type CreationAttributes, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize,
   type Transaction, type WhereOptions,
 } from 'sequelize';
 import { isoTime } from '../residents/model.ts';
@@ -348,4 +348,51 @@ export async function listReviewRows(TicketReview: TicketReviewModel, status: Re
     where: status ? { status } : {}, raw: true, transaction, order: [['createdAt', 'ASC'], ['id', 'ASC']], limit: page.limit, offset: page.offset,
   });
   return { rows: rows.map(toReview), total: count };
+}
+
+/** The current imported copies of one record of a source municipality. */
+export const currentCopiesOf = (VaccinationRecord: VaccinationRecordModel, sourceMunicipality: string, sourceRecordId: string, transaction?: Transaction) =>
+  findVersions(VaccinationRecord, { sourceMunicipality, sourceRecordId, current: true }, transaction);
+
+export async function insertTicket(VaccinationTicket: VaccinationTicketModel, values: CreationAttributes<VaccinationTicketRow>, transaction: Transaction): Promise<void> {
+  await VaccinationTicket.create(values, { transaction });
+}
+
+/** Records which vaccination record used a ticket. */
+export async function markTicketUsed(VaccinationTicket: VaccinationTicketModel, ticketNumber: string, recordId: string, transaction: Transaction): Promise<void> {
+  await VaccinationTicket.update({ usedByRecordId: recordId }, { where: { ticketNumber }, transaction });
+}
+
+export async function insertReview(TicketReview: TicketReviewModel, values: CreationAttributes<TicketReviewRow>, transaction: Transaction): Promise<void> {
+  await TicketReview.create(values, { transaction });
+}
+
+/** Resolves a review that is still open (approved or rejected, with who, when and why). */
+export async function resolveReview(
+  TicketReview: TicketReviewModel, id: string, values: Partial<CreationAttributes<TicketReviewRow>> & { status: ReviewStatus; resolvedBy: string; resolvedAt: string; resolutionReason: string },
+  transaction: Transaction,
+): Promise<void> {
+  await TicketReview.update(values, { where: { id, status: 'open' }, transaction });
+}
+
+/**
+ * How many current imported records each resident holds from each source: the truth after any
+ * crash, whatever this job's counters said before it.
+ */
+export async function heldImportedCounts(
+  VaccinationRecord: VaccinationRecordModel, pairs: { residentId: string; source: string }[], t: Transaction,
+): Promise<Map<string, number>> {
+  const held = new Map<string, number>();
+  if (pairs.length === 0) return held;
+  const rows = await VaccinationRecord.findAll({
+    attributes: ['residentId', 'sourceMunicipality', [fn('COUNT', col('id')), 'count']],
+    where: {
+      residentId: { [Op.in]: [...new Set(pairs.map((p) => p.residentId))] },
+      sourceMunicipality: { [Op.in]: [...new Set(pairs.map((p) => p.source))] },
+      current: true,
+    },
+    group: ['residentId', 'sourceMunicipality'], raw: true, transaction: t,
+  }) as unknown as { residentId: string; sourceMunicipality: string; count: number }[];
+  for (const r of rows) held.set(`${r.residentId}|${r.sourceMunicipality}`, Number(r.count));
+  return held;
 }

@@ -15,7 +15,7 @@ import { findResidentById, requireResident, type ResidentRecord } from '../resid
 import { findProduct } from './catalogue.ts';
 import { immunizationBundle, type FhirReference, type ImportedImmunization } from './fhir.ts';
 import {
-  currentVersionsOf, currentVersionsOfMany, findCurrentVersion, findImportedOf, findReview, findTicket, findVersions, insertVersion, insertVersions, listReviewRows,
+  currentVersionsOf, currentVersionsOfMany, insertReview, insertTicket, markTicketUsed, resolveReview, findCurrentVersion, findImportedOf, findReview, findTicket, findVersions, insertVersion, insertVersions, listReviewRows,
   retireCurrent, retireCurrentMany, ticketsOf, type RecordVersion, type ReviewRecord, type TicketRecord,
 } from './model.ts';
 import type { ApproveReviewInput, CorrectionInput, FromTicketInput, IssueTicketInput, ListReviewsInput, RecordInput } from './schemas.ts';
@@ -408,10 +408,10 @@ export async function issueTicket(
     throw conflict('duplicate-ticket-number', 'Ticket number already issued', { field: 'ticketNumber', rule: 'must be unique' });
   }
   const ticketNumber = options.ticketNumber ?? await newTicketNumber(ctx, t);
-  await ctx.models.VaccinationTicket.create({
+  await insertTicket(ctx.models.VaccinationTicket, {
     ticketNumber, residentId: resident.id, type: input.type, doseNumber: input.doseNumber,
     issuedAt: options.issuedAt ?? new Date().toISOString(), issuedBy: actor.staffId,
-  }, { transaction: t });
+  }, t);
   await logStaffAccess(ctx, t, actor, {
     action: Actions.TICKET_ISSUE, subject: resident.addresseeNumber, outcome: 'allowed', details: { type: input.type, doseNumber: input.doseNumber },
   });
@@ -472,10 +472,10 @@ export async function registerFromTicket(ctx: MunicipalityContext, t: Transactio
   const subject = holder && holder.birthDate === input.birthDate ? holder.addresseeNumber : null;
   if (reasons.size > 0) {
     const id = randomUUID();
-    await ctx.models.TicketReview.create({
+    await insertReview(ctx.models.TicketReview, {
       id, payload: JSON.stringify({ ...input, ticket }), reasons: JSON.stringify([...reasons]),
       ticketHolderId: issued?.residentId ?? null, submittedBy: actor.staffId,
-    }, { transaction: t });
+    }, t);
     await logStaffAccess(ctx, t, actor, {
       action: Actions.TICKET_REVIEW, subject, outcome: 'denied', reason: 'queued_for_review', details: { reviewId: id, reasons: [...reasons] },
     });
@@ -486,7 +486,7 @@ export async function registerFromTicket(ctx: MunicipalityContext, t: Transactio
     occurrenceDate: input.occurrenceDate, vaccineCode: input.vaccineCode, lotNumber: input.lotNumber,
     doseNumber: ticket.doseNumber, ticketNumber: ticket.ticketNumber, place: input.place,
   }, actor);
-  await ctx.models.VaccinationTicket.update({ usedByRecordId: record.recordId }, { where: { ticketNumber: ticket.ticketNumber }, transaction: t });
+  await markTicketUsed(ctx.models.VaccinationTicket, ticket.ticketNumber, record.recordId, t);
   await logStaffAccess(ctx, t, actor, {
     action: Actions.TICKET_REGISTER, subject, outcome: 'allowed', recordIds: [record.recordId], details: { ticketType: ticket.type, doseNumber: ticket.doseNumber },
   });
@@ -588,12 +588,12 @@ export async function approveReview(ctx: MunicipalityContext, t: Transaction, id
     doseNumber: input.doseNumber ?? p.ticket.doseNumber, ticketNumber: ownTicket?.ticketNumber ?? null, place: p.place,
   }, actor);
   if (ownTicket) {
-    await ctx.models.VaccinationTicket.update({ usedByRecordId: record.recordId }, { where: { ticketNumber: ownTicket.ticketNumber }, transaction: t });
+    await markTicketUsed(ctx.models.VaccinationTicket, ownTicket.ticketNumber, record.recordId, t);
   }
-  await ctx.models.TicketReview.update({
+  await resolveReview(ctx.models.TicketReview, id, {
     status: 'approved', resolvedBy: actor.staffId, resolvedAt: new Date().toISOString(), resolutionReason: input.reason,
     residentId: resident.id, recordId: record.recordId,
-  }, { where: { id, status: 'open' }, transaction: t });
+  }, t);
   await logStaffAccess(ctx, t, actor, {
     action: Actions.TICKET_REVIEW_RESOLVE, subject: resident.addresseeNumber, outcome: 'allowed', recordIds: [record.recordId],
     reason: input.reason.slice(0, 200), details: { reviewId: id, decision: 'approved' },
@@ -604,9 +604,9 @@ export async function approveReview(ctx: MunicipalityContext, t: Transaction, id
 /** Rejects a queued registration with a reason; nothing is written to any record. */
 export async function rejectReview(ctx: MunicipalityContext, t: Transaction, id: string, reason: string, actor: Actor): Promise<ReviewView> {
   const review = await openReview(ctx, t, id);
-  await ctx.models.TicketReview.update({
+  await resolveReview(ctx.models.TicketReview, id, {
     status: 'rejected', resolvedBy: actor.staffId, resolvedAt: new Date().toISOString(), resolutionReason: reason,
-  }, { where: { id, status: 'open' }, transaction: t });
+  }, t);
   await logStaffAccess(ctx, t, actor, {
     action: Actions.TICKET_REVIEW_RESOLVE, subject: await addresseeOf(ctx, review.ticketHolderId, t), outcome: 'allowed',
     reason: reason.slice(0, 200), details: { reviewId: id, decision: 'rejected' },

@@ -7,7 +7,6 @@ import {
   DataTypes, Model, Op, fn, col, type CreationAttributes, type CreationOptional, type InferAttributes, type InferCreationAttributes,
   type Sequelize, type Transaction,
 } from 'sequelize';
-import type { VaccinationRecordModel } from '../../vaccinations/model.ts';
 import type { SubjectState } from './schemas.ts';
 
 export class BulkJobRow extends Model<InferAttributes<BulkJobRow>, InferCreationAttributes<BulkJobRow>> {
@@ -258,24 +257,11 @@ export async function subjectsOfJob(models: BulkJobModels, jobId: string, t?: Tr
   return rows.map(toSubject);
 }
 
-/**
- * How many current imported records each resident holds from each source: the truth after any
- * crash, whatever this job's counters said before it.
- */
-export async function heldImportedCounts(
-  VaccinationRecord: VaccinationRecordModel, pairs: { residentId: string; source: string }[], t: Transaction,
-): Promise<Map<string, number>> {
-  const held = new Map<string, number>();
-  if (pairs.length === 0) return held;
-  const rows = await VaccinationRecord.findAll({
-    attributes: ['residentId', 'sourceMunicipality', [fn('COUNT', col('id')), 'count']],
-    where: {
-      residentId: { [Op.in]: [...new Set(pairs.map((p) => p.residentId))] },
-      sourceMunicipality: { [Op.in]: [...new Set(pairs.map((p) => p.source))] },
-      current: true,
-    },
-    group: ['residentId', 'sourceMunicipality'], raw: true, transaction: t,
-  }) as unknown as { residentId: string; sourceMunicipality: string; count: number }[];
-  for (const r of rows) held.set(`${r.residentId}|${r.sourceMunicipality}`, Number(r.count));
-  return held;
+/** Jobs running and subjects still waiting (never tried or retrying), over all jobs. */
+export async function bulkBacklogCounts(models: BulkJobModels): Promise<{ jobsRunning: number; subjectsWaiting: number }> {
+  const [jobsRunning, subjectsWaiting] = await Promise.all([
+    models.BulkJob.count({ where: { status: 'running' } }),
+    models.BulkJobSubject.count({ where: { state: { [Op.in]: ['pending', 'retrying'] } } }),
+  ]);
+  return { jobsRunning, subjectsWaiting };
 }

@@ -9,8 +9,9 @@
  * committed its imports but before the chunk's outcome is written, the chunk runs again and the
  * provenance index (resident, source, source record, source version) makes the import a no-op.
  */
+import { backoffSeconds } from '../../../../shared/platform/backoff.ts';
 import { randomUUID } from 'node:crypto';
-import { Op, type Transaction } from 'sequelize';
+import type { Transaction } from 'sequelize';
 import { runWithContext } from '../../../../shared/platform/context.ts';
 import { AppError, badRequest, conflict, notFound, unprocessable } from '../../../../shared/platform/errors.ts';
 import { PURPOSES, SUBJECT_STATUSES, type Purpose, type SubjectStatus } from '../../../../shared/federation/protocol.ts';
@@ -19,10 +20,12 @@ import { logStaffAccess } from '../../access-log/service.ts';
 import { isRole, type Actor } from '../../staff/roles.ts';
 import { consentDecisionFor } from '../../consents/service.ts';
 import type { MunicipalityContext } from '../../context.ts';
+import { heldImportedCounts } from '../../vaccinations/model.ts';
+import { residentsByAddressees, residentsMovedInSince } from '../../residents/model.ts';
 import type { FederationLink } from '../../federation/link.ts';
 import { runQuery, type QueryOutcome } from '../service.ts';
 import {
-  findJob, heldImportedCounts, insertJob, listJobs, listJobSubjects, nextDueChunk, reopenSubjects, settleJobStatus, subjectsOfJob,
+  bulkBacklogCounts, findJob, insertJob, listJobs, listJobSubjects, nextDueChunk, reopenSubjects, settleJobStatus, subjectsOfJob,
   tallySubjects, updateSubject, type JobRecord, type JobSubjectRecord, type SubjectUpdate,
 } from './model.ts';
 import type { BulkQueryInput, ListSubjectsInput } from './schemas.ts';
@@ -35,13 +38,12 @@ export const isRetryable = (status: string | null, reason: string | null): boole
   status === 'source_unavailable' || (status === 'denied' && reason !== null && RETRYABLE_DENIALS.has(reason));
 
 /**
- * Seconds until the next attempt: 1, 2, 4 … after each failure, never sooner than the source's
- * retry-after, never later than `capSeconds` (so an operator bounds how long a job can idle).
+ * Seconds until a subject's next attempt: the shared schedule starting at 1 s (a bulk job is
+ * watched by a clerk), never sooner than the source's retry-after, never later than `capSeconds`
+ * (so an operator bounds how long a job can idle).
  */
-export function retryDelaySeconds(attempts: number, retryAfter: number | null | undefined, capSeconds: number): number {
-  const backoff = 2 ** Math.min(30, Math.max(0, attempts - 1));
-  return Math.min(capSeconds, Math.max(backoff, retryAfter ?? 0));
-}
+export const retryDelaySeconds = (attempts: number, retryAfter: number | null | undefined, capSeconds: number): number =>
+  backoffSeconds(attempts, capSeconds, { firstSeconds: 1, retryAfter });
 
 /* ---------- views ---------- */
 
@@ -133,9 +135,7 @@ interface ChosenSubject {
 /** The subjects named in the request: each must be one of our residents, asked of another municipality. */
 async function namedSubjects(ctx: MunicipalityContext, t: Transaction, subjects: NonNullable<BulkQueryInput['subjects']>): Promise<ChosenSubject[]> {
   const addressees = [...new Set(subjects.map((s) => s.addresseeNumber))];
-  const residents = await ctx.models.Resident.findAll({
-    attributes: ['id', 'addresseeNumber'], where: { addresseeNumber: { [Op.in]: addressees } }, raw: true, transaction: t,
-  });
+  const residents = await residentsByAddressees(ctx.models.Resident, addressees, t);
   const byAddressee = new Map(residents.map((r) => [r.addresseeNumber, r.id]));
   return subjects.map((s, i) => {
     const residentId = byAddressee.get(s.addresseeNumber);
@@ -147,15 +147,7 @@ async function namedSubjects(ctx: MunicipalityContext, t: Transaction, subjects:
 
 /** Every current resident who moved in since the date (from `source`, if given) and consented to this purpose. */
 async function movedInSubjects(ctx: MunicipalityContext, t: Transaction, input: BulkQueryInput): Promise<ChosenSubject[]> {
-  const residents = await ctx.models.Resident.findAll({
-    attributes: ['id', 'addresseeNumber', 'previousMunicipality'],
-    where: {
-      status: 'resident',
-      movedInAt: { [Op.gte]: input.movedInSince! },
-      previousMunicipality: input.source ? input.source : { [Op.ne]: null },
-    },
-    order: [['movedInAt', 'ASC'], ['addresseeNumber', 'ASC']], raw: true, transaction: t,
-  });
+  const residents = await residentsMovedInSince(ctx.models.Resident, input.movedInSince!, input.source, t);
   const chosen: ChosenSubject[] = [];
   for (const r of residents) {
     const source = r.previousMunicipality!;
@@ -315,9 +307,5 @@ const carry = (s: JobSubjectRecord): Pick<SubjectUpdate, 'recordCount' | 'create
 
 /** Subjects still waiting (never tried or retrying), over all jobs: the readiness report's backlog. */
 export async function bulkBacklog(ctx: MunicipalityContext): Promise<{ jobsRunning: number; subjectsWaiting: number }> {
-  const [jobsRunning, subjectsWaiting] = await Promise.all([
-    ctx.models.BulkJob.count({ where: { status: 'running' } }),
-    ctx.models.BulkJobSubject.count({ where: { state: { [Op.in]: ['pending', 'retrying'] } } }),
-  ]);
-  return { jobsRunning, subjectsWaiting };
+  return bulkBacklogCounts(ctx.models);
 }
