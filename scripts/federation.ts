@@ -40,6 +40,12 @@ export interface FederationPlan {
   /** Extra environment per member id (e.g. SOURCE_TIMEOUT_MS for the gateway). */
   env?: Record<string, Record<string, string>>;
   /**
+   * Where free ports are looked for when a port is 0 (default: from 20000 to below the ephemeral
+   * range). Processes that launch federations side by side (parallel test workers) each take
+   * their own range, so two never pick the same port before either has bound it.
+   */
+  portRange?: PortRange;
+  /**
    * Each member's database settings: by default `{ DATABASE_PATH: sqliteFile }`; a PostgreSQL
    * deployment (or the suite under TEST_DATABASE_URL) returns `{ DATABASE_URL }` per member.
    */
@@ -74,17 +80,9 @@ export const DEMO_MUNICIPALITIES: MunicipalitySpec[] = [
  * end (to PostgreSQL, between members) before the member binds it, and the member then fails to
  * start with EADDRINUSE. Ports below that range are only ever taken by someone who listens.
  */
-export async function freePort(): Promise<number> {
-  const [ephemeralLow] = (() => {
-    try {
-      return readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    } catch {
-      return [32768];
-    }
-  })();
-  const high = Math.max(LISTEN_PORT_LOW + 1000, (ephemeralLow ?? 32768) - 1);
+export async function freePort(range: PortRange = listenPortRange()): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt += 1) {
-    const port = LISTEN_PORT_LOW + randomInt(high - LISTEN_PORT_LOW);
+    const port = range.low + randomInt(range.high - range.low);
     if (handedOut.has(port)) continue;
     if (await canListen(port)) {
       handedOut.add(port);
@@ -94,7 +92,26 @@ export async function freePort(): Promise<number> {
   throw new Error('no free port found below the ephemeral range');
 }
 
+export interface PortRange {
+  /** Lowest port, inclusive. */
+  low: number;
+  /** Highest port, exclusive. */
+  high: number;
+}
+
 const LISTEN_PORT_LOW = 20_000;
+
+/** The ports members listen on: from 20000 to just below the kernel's ephemeral range. */
+export function listenPortRange(): PortRange {
+  const [ephemeralLow] = (() => {
+    try {
+      return readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    } catch {
+      return [32768];
+    }
+  })();
+  return { low: LISTEN_PORT_LOW, high: Math.max(LISTEN_PORT_LOW + 1000, ephemeralLow ?? 32768) };
+}
 /** Ports this process already gave out (a member may not have bound its port yet). */
 const handedOut = new Set<number>();
 
@@ -136,23 +153,24 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
   await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/pki.ts'), 'init', '--dir', pkiDir, ...members.flatMap((m) => ['--member', m])], { cwd: ROOT });
 
   const level = plan.logLevel ?? 'info';
-  const gatewayPort = plan.gatewayPort || (await freePort());
-  const issuerPort = plan.issuerPort || (await freePort());
+  const port = () => freePort(plan.portRange);
+  const gatewayPort = plan.gatewayPort || (await port());
+  const issuerPort = plan.issuerPort || (await port());
   const gatewayUrl = `https://127.0.0.1:${gatewayPort}`;
   const issuerUrl = `https://127.0.0.1:${issuerPort}`;
   const processes: MemberProcess[] = [];
 
   for (const m of plan.municipalities) {
-    const port = m.port || (await freePort());
-    const federationPort = m.federationPort || (await freePort());
+    const staffPort = m.port || (await port());
+    const federationPort = m.federationPort || (await port());
     const secrets = secretsFor(dataDir, m.code, ['DATA_KEY', 'SESSION_SECRET']);
     const database = await databaseOf(m.code, join(dataDir, m.code, `${m.code}.sqlite`));
     processes.push({
       id: m.code, kind: 'municipality', entry: 'services/municipality/main.ts',
-      url: `http://127.0.0.1:${port}`, federationUrl: `https://127.0.0.1:${federationPort}`,
+      url: `http://127.0.0.1:${staffPort}`, federationUrl: `https://127.0.0.1:${federationPort}`,
       logFile: join(dataDir, m.code, `${m.code}.log`),
       env: {
-        MUNICIPALITY_CODE: m.code, MUNICIPALITY_NAME: m.name, HOST: '127.0.0.1', PORT: String(port),
+        MUNICIPALITY_CODE: m.code, MUNICIPALITY_NAME: m.name, HOST: '127.0.0.1', PORT: String(staffPort),
         FEDERATION_PORT: String(federationPort), ...database,
         CERT_DIR: join(pkiDir, m.code), GATEWAY_URL: gatewayUrl, ISSUER_URL: issuerUrl, LOG_LEVEL: level,
         DATA_KEY: secrets.DATA_KEY!, SESSION_SECRET: secrets.SESSION_SECRET!, ...plan.env?.[m.code],
@@ -175,7 +193,7 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
   const revocationFile = join(pkiDir, 'ca', 'revocations.jws');
   // The gateway's own privacy officer (its console), with the demo password like the municipalities' staff.
   const gatewaySecrets = secretsFor(dataDir, 'gateway', ['SESSION_SECRET']);
-  const gatewayStaffPort = plan.gatewayStaffPort || (await freePort());
+  const gatewayStaffPort = plan.gatewayStaffPort || (await port());
   const gatewayDatabase = await databaseOf('gateway', plan.env?.gateway?.DATABASE_PATH ?? join(dataDir, 'gateway', 'gateway.sqlite'));
   const issuerDatabase = await databaseOf('issuer', join(dataDir, 'issuer', 'issuer.sqlite'));
   await seedGatewayStaff({ storage: gatewayDatabase.DATABASE_PATH, url: gatewayDatabase.DATABASE_URL }, [{ username: 'officer1', displayName: 'Gateway privacy officer', role: 'privacy_officer', password: DEMO_PASSWORD }]);

@@ -128,6 +128,7 @@ export async function deliverCorrectionNotices(ctx: GatewayContext, now = new Da
   for (const item of await dueRelayItems(ctx.models.CorrectionRelay, now, 50)) {
     let final: { status: Exclude<RelayStatus, 'pending'>; detail: string } | undefined;
     let retry: string | undefined;
+    let retryAfter: number | null = null;
     if (item.expiresAt < Math.floor(now.getTime() / 1000) || !item.notice) {
       final = { status: 'expired', detail: 'notice_expired' };
     } else {
@@ -141,7 +142,10 @@ export async function deliverCorrectionNotices(ctx: GatewayContext, now = new Da
         else if (reply.outcome === 'final') {
           const type = typeof res.body?.type === 'string' ? res.body.type.split('/').pop()!.slice(0, 40) : String(res.status);
           final = { status: 'refused', detail: `recipient_refused:${type}` };
-        } else retry = `recipient answered ${res.status}`;
+        } else {
+          retry = `recipient answered ${res.status}`;
+          retryAfter = reply.retryAfter;
+        }
       } catch (err) {
         // Unreachable, timed out, or not (yet) in the directory: the recipient may come back.
         retry = isPeerUnavailable(err) ? String(err.extra.reason ?? err.code) : err instanceof AppError ? err.code : 'error';
@@ -150,7 +154,7 @@ export async function deliverCorrectionNotices(ctx: GatewayContext, now = new Da
     }
     if (retry !== undefined) {
       const attempts = item.attempts + 1;
-      const wait = backoffSeconds(attempts, ctx.config.CORRECTION_RETRY_MAX_SECONDS);
+      const wait = backoffSeconds(attempts, ctx.config.CORRECTION_RETRY_MAX_SECONDS, { retryAfter });
       await updateRelayItem(ctx.models.CorrectionRelay, item.id, { attempts, lastError: retry.slice(0, 200), nextAttemptAt: new Date(now.getTime() + wait * 1000).toISOString() });
       ctx.logger.warn({ recipient: item.recipient, relayId: item.id, attempts, retryIn: wait, reason: retry }, 'correction notice not delivered yet');
       round.retrying += 1;

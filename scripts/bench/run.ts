@@ -12,7 +12,7 @@ import { createJsonClient, runPool } from './client.ts';
 import { seedCentral } from './centralized/seed.ts';
 import { buildDataset, byReceiver, BENCH_SEED, type Transfer } from './dataset.ts';
 import {
-  federationPids, prepareBenchFederation, startBenchFederation, stopBenchFederation, type BenchFederation,
+  federationPids, prepareBenchFederation, startBenchFederation, stopBenchFederation,
 } from './launch.ts';
 import { cpuMicros, machine, percentile, rssBytes, since, spread, threadCpuMicros, type Spread } from './measure.ts';
 import { mergeSummaries, monotonicMicros, summariseProfileDir, type ProfileSummary } from './profile.ts';

@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { AppError } from '../platform/errors.ts';
-import type { MemberClient } from './member-http.ts';
+import type { MemberClient } from './member-client.ts';
 import { readDirectoryFile, verifyMemberCertificate, type MemberKind } from './pki.ts';
 import { createRevocationGuard, gatewayRevocationSource, type RevocationGuard } from './revocation.ts';
 import { directoryEntrySchema, GATEWAY_ID, type DirectoryEntry } from './protocol.ts';

@@ -5,7 +5,6 @@
  * meant to reach by its certificate CN.
  */
 import https from 'node:https';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { ErrorRequestHandler, Express, Request, RequestHandler } from 'express';
@@ -16,6 +15,7 @@ import { currentRequestId } from '../platform/context.ts';
 import type { Directory } from './directory.ts';
 import { MEMBER_KINDS, type MemberCredentials, type MemberKind } from './pki.ts';
 import { normalizeSerial } from './revocation.ts';
+import type { MemberClient, MemberResponse, RequestOptions } from './member-client.ts';
 
 /** Who is on the other end of a verified mTLS connection. */
 export interface Member {
@@ -175,28 +175,7 @@ export function closeMemberServer(server: https.Server): Promise<void> {
 
 /* ---------- client ---------- */
 
-export interface MemberResponse<T = unknown> {
-  status: number;
-  headers: IncomingHttpHeaders;
-  /** Parsed JSON when the peer sent JSON, else the raw text. */
-  body: T;
-}
-
-export interface RequestOptions {
-  timeoutMs?: number;
-  /** Trace id; defaults to the current request's. */
-  requestId?: string;
-  /** The member id the server certificate must name (CN); refuses any other peer. */
-  expectPeer?: string;
-  /** Largest response accepted, in bytes. */
-  maxResponseBytes?: number;
-}
-
-export interface MemberClient {
-  postJson<T = unknown>(url: string, body: unknown, options?: RequestOptions): Promise<MemberResponse<T>>;
-  getJson<T = unknown>(url: string, options?: RequestOptions): Promise<MemberResponse<T>>;
-  close(): void;
-}
+export type { MemberClient, MemberResponse, RequestOptions } from './member-client.ts';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_RESPONSE = 64 * 1024 * 1024;

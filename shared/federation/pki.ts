@@ -13,7 +13,6 @@ import forge from 'node-forge';
 import { z } from 'zod';
 import { AppError } from '../platform/errors.ts';
 import { isCalendarDate } from '../platform/dates.ts';
-import { signPayload } from '../crypto.ts';
 import type { Signer } from './messages.ts';
 import { verifyPayload } from '../crypto.ts';
 import { directoryEntrySchema, Typ, type DirectoryEntry } from './protocol.ts';

@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { signPayload, verifyPayload } from '../crypto.ts';
 import { inTransaction } from '../platform/db.ts';
 import { AppError } from '../platform/errors.ts';
-import type { MemberClient } from './member-http.ts';
+import type { MemberClient } from './member-client.ts';
 import { GATEWAY_ID, Typ } from './protocol.ts';
 
 export const CA_ISSUER = 'federation-ca';

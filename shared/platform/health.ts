@@ -8,7 +8,6 @@
 import type { RequestHandler } from 'express';
 import type { Sequelize } from 'sequelize';
 import { AppError, sendProblem } from './errors.ts';
-import type { RevocationGuard } from '../federation/revocation.ts';
 
 export interface PeerCheck {
   name: string;
@@ -29,7 +28,15 @@ export interface ReadinessOptions {
    * The member's revocation list: required when given, because a member whose list is stale or
    * missing refuses federation traffic (docs/PROTOCOL.md §1) and so cannot do its work.
    */
-  revocations?: RevocationGuard;
+  revocations?: RevocationReadiness;
+}
+
+/**
+ * What readiness reads of the member's revocation list: the status of the guard every member
+ * holds (shared/federation/revocation.ts), described here so platform/ stays below federation/.
+ */
+export interface RevocationReadiness {
+  status(): { state: 'fresh' | 'grace' | 'stale' | 'missing'; number?: number; issuedAt?: string; nextUpdate?: string; trustedUntil?: string };
 }
 
 export interface CheckResult {

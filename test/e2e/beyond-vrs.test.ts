@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import type { Purpose } from '../../shared/federation/protocol.ts';
 import type { GeneratedResident } from '../../services/municipality/seed.ts';
 import { DISCLOSURE_POLICY } from '../../services/municipality/answering/disclosure-policy.ts';
-import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
+import { claimResident, mainFederation, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';
 
 const A = '293610'; // Tawaramoto: answers
@@ -33,20 +33,16 @@ describe('beyond VRS: minimal disclosure per purpose and the move-in capability 
   let fed: RunningFederation;
   let clerkA: string;
   let clerkB: string;
-  const taken = new Set<string>();
 
   before(async function () {
     this.timeout(180_000);
-    fed = await startTestFederation({ residents: 8 });
-    await Promise.all([A, B, C].map((code) => fed.waitForCodes(code)));
+    fed = await mainFederation();
     [clerkA, clerkB] = await Promise.all([fed.login(A, 'clerk1'), fed.login(B, 'clerk1')]);
   });
-  after(async () => fed?.close());
 
   /** A seeded Tawaramoto resident with records, moved to Toda with consent for `purpose`; Toda's addressee number. */
   async function mover(purpose: Purpose): Promise<{ person: GeneratedResident; atB: string }> {
-    const person = fed.residents(A).find((r) => r.records.length >= 1 && !taken.has(r.addresseeNumber))!;
-    taken.add(person.addresseeNumber);
+    const person = await claimResident(fed, A, (r) => r.records.length >= 1);
     const out = await api('POST', `${fed.url(A)}/residents/${person.addresseeNumber}/move-out`, {
       token: clerkA, body: { moveOutDate: new Date().toISOString().slice(0, 10), destination: B, destinationAddress: '埼玉県戸田市上戸田1-1-1' },
     });

@@ -20,7 +20,8 @@ import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { startMunicipality, removeDir, DEMO_MUNICIPALITIES, TEST_PASSWORD, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { api } from '../fixtures/http.ts';
 import { openMemberDatabase } from '../fixtures/database.ts';
-import { createTestPki, gatewayTestConfig, startGateway, type RunningGateway, type TestPki } from '../fixtures/pki.ts';
+import { gatewayTestConfig, startGateway, type RunningGateway } from '../fixtures/members.ts';
+import { testPki, type TestPki } from '../fixtures/pki.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -165,7 +166,7 @@ describe('the gateway\'s privacy officer console in a browser', function () {
 
   before(async function () {
     this.timeout(120_000);
-    pki = await createTestPki();
+    pki = testPki();
     dir = mkdtempSync(join(tmpdir(), 'hikitsugi-gateway-console-'));
     gw = await startGateway(gatewayTestConfig(pki, dir, { STAFF_PORT: '0', SESSION_SECRET: randomBytes(32).toString('hex'), CHECKPOINT_INTERVAL_SECONDS: '0' }));
     staff = await listen(gw.gateway.staffApp!, 0);
@@ -190,7 +191,6 @@ describe('the gateway\'s privacy officer console in a browser', function () {
     await browser?.close();
     if (staff) await closeServer(staff.server);
     await gw?.stop();
-    pki?.remove();
     if (dir) removeDir(dir);
   });
 

@@ -1,26 +1,22 @@
 import { expect } from 'chai';
-import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
+import { claimResident, mainFederation, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';
 
 describe('a local federation of real processes (smoke)', () => {
   let fed: RunningFederation;
   let moved: { mover: ReturnType<RunningFederation['residents']>[number]; todaAddressee: string };
   before(async function () {
-    this.timeout(120_000);
-    fed = await startTestFederation();
+    this.timeout(180_000);
+    fed = await mainFederation();
   });
-  after(async () => fed?.close());
 
   it('when a resident moves from Tawaramoto to Toda with consent, then Toda imports the prior records once', async () => {
-    await fed.waitForCodes('293610');
     const tClerk = await fed.login('293610', 'clerk1');
     const dClerk = await fed.login('112241', 'clerk1');
-    const withRecords = [];
-    for (const r of fed.residents('293610')) {
-      const res = await api('GET', `${fed.url('293610')}/residents/${r.addresseeNumber}/vaccinations`, { token: tClerk });
-      if (res.body.records.length > 0) withRecords.push({ r, count: res.body.records.length as number });
-    }
-    const { r: mover, count } = withRecords[0]!;
+    const mover = await claimResident(fed, '293610', (r) => r.records.length > 0);
+    const atTawaramoto = await api('GET', `${fed.url('293610')}/residents/${mover.addresseeNumber}/vaccinations`, { token: tClerk });
+    const count = atTawaramoto.body.records.length as number;
+    expect(count, 'the claimed resident has records at Tawaramoto').to.be.greaterThan(0);
     const out = await api('POST', `${fed.url('293610')}/residents/${mover.addresseeNumber}/move-out`, {
       token: tClerk, body: { moveOutDate: '2026-11-20', destination: '112241', destinationAddress: '埼玉県戸田市上戸田1-1-1' },
     });

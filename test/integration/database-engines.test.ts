@@ -132,8 +132,8 @@ describe(`database engines (${onPostgres ? 'PostgreSQL' : 'SQLite'}): migrations
       expect(await migrate(db, GATEWAY_MIGRATIONS)).to.deep.equal(GATEWAY_MIGRATIONS.map((m) => m.name));
       expect(await rowCount(db, ACCESS_LOG_TABLE)).to.equal(1);
       expect(await rowCount(db, MIGRATIONS_TABLE)).to.equal(GATEWAY_MIGRATIONS.length);
-      const refused = await db.query(`DELETE FROM ${ACCESS_LOG_TABLE}`).then(() => false, () => true);
-      expect(refused, 'the adopted log is append-only').to.equal(true);
+      const refused = await db.query(`DELETE FROM ${ACCESS_LOG_TABLE}`).then(() => 'deleted', (err: { message: string; parent?: Error }) => (err.parent ?? err).message);
+      expect(refused, 'the adopted log is append-only').to.match(/append-only/);
     } finally {
       await db.close();
     }

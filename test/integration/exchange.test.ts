@@ -25,7 +25,7 @@ import { generateResidents } from '../../services/municipality/seed.ts';
 import { toImmunization } from '../../services/municipality/vaccinations/fhir.ts';
 import { api } from '../fixtures/http.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, TEST_PASSWORD, type RunningMunicipality } from '../fixtures/municipality.ts';
-import { createTestPki, type TestPki } from '../fixtures/pki.ts';
+import { testPki, type TestPki } from '../fixtures/pki.ts';
 import { EMPTY_HEAD } from '../fixtures/factories.ts';
 
 const A = '293610';
@@ -49,7 +49,7 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
 
   before(async function () {
     this.timeout(60_000);
-    pki = await createTestPki();
+    pki = testPki();
     const logger = createLogger({ name: 'hostile-gateway', level: 'silent' });
     const app = createBaseApp(logger);
     const members = await pki.memberDirectory();
@@ -99,7 +99,6 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
       server?.closeAllConnections();
       if (server) await closeMemberServer(server);
     }
-    pki?.remove();
   });
 
   const ask = () => api('POST', `${toda.url}/exchange/queries`, { token: clerk, body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: addressee, source: A }] } });

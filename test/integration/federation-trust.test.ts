@@ -14,7 +14,7 @@ import { expect } from 'chai';
 import { pkiPaths, publishRevocations, type MemberCredentials } from '../../shared/federation/pki.ts';
 import { api } from '../fixtures/http.ts';
 import { AKIOTA, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation } from '../fixtures/inprocess-federation.ts';
-import { startGateway, type RunningGateway } from '../fixtures/pki.ts';
+import { startGateway, type RunningGateway } from '../fixtures/members.ts';
 
 const run = promisify(execFile);
 /** The refresh interval every member of this federation runs with. */
@@ -72,7 +72,7 @@ describe('federation trust: non-members, revocation while running, rollback, sta
 
   before(async () => {
     const env = { REVOCATION_REFRESH_SECONDS: String(REFRESH_SECONDS), REVOCATION_GRACE_SECONDS: '0' };
-    fed = await startInProcessFederation({ municipalities: [TAWARAMOTO, AKIOTA, TODA], gatewayEnv: env, issuerEnv: env, municipalityEnv: env });
+    fed = await startInProcessFederation({ municipalities: [TAWARAMOTO, AKIOTA, TODA], gatewayEnv: env, issuerEnv: env, municipalityEnv: env, ownPki: true });
     routes = [
       { name: 'gateway', method: 'GET', url: `${fed.gateway.url}/directory` },
       { name: 'issuer', method: 'POST', url: `${fed.issuer.url}/codes`, body: { myNumber: MY_NUMBER } },

@@ -30,8 +30,9 @@ import { federationAuditHooks } from '../../services/municipality/access-log/fed
 import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
 import {
-  createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, type RunningGateway, type RunningIssuer, type TestPki,
-} from '../fixtures/pki.ts';
+  gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, type RunningGateway, type RunningIssuer,
+} from '../fixtures/members.ts';
+import { testPki, type TestPki } from '../fixtures/pki.ts';
 import { api } from '../fixtures/http.ts';
 import { auditVerifyDatabaseArgs, liftAppendOnlySql, openMemberDatabase, rawSqlAsOwner } from '../fixtures/database.ts';
 
@@ -101,7 +102,7 @@ describe('the gateway\'s audit API, checkpoints and console', () => {
 
   before(async function () {
     this.timeout(120_000);
-    pki = await createTestPki();
+    pki = testPki();
     root = mkdtempSync(join(tmpdir(), 'hikitsugi-gateway-audit-'));
     dataDir = join(root, 'data');
     for (const member of ['gateway', 'issuer']) mkdirSync(join(dataDir, member), { recursive: true });
@@ -131,7 +132,6 @@ describe('the gateway\'s audit API, checkpoints and console', () => {
     await m?.stop();
     await issuer?.stop();
     if (!gatewayStopped) await gw?.stop();
-    pki?.remove();
     if (root) removeDir(root);
   });
 

@@ -8,9 +8,10 @@ import { peekJwt } from '../../shared/crypto.ts';
 import { completeMyNumber } from '../../shared/identifiers.ts';
 import { createMemberClient, type MemberClient } from '../../shared/federation/member-http.ts';
 import {
-  captureLog, createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, startIssuerWithoutGateway,
-  type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,
-} from '../fixtures/pki.ts';
+  captureLog, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, startIssuerWithoutGateway,
+  type CapturedLog, type RunningGateway, type RunningIssuer,
+} from '../fixtures/members.ts';
+import { testPki, type TestPki } from '../fixtures/pki.ts';
 import { databaseContents } from '../fixtures/database.ts';
 
 const SEEDED = ['12345678901', '98765432109', '11122233344'].map(completeMyNumber);
@@ -34,7 +35,7 @@ describe('issuer: pseudonymous codes', () => {
     client.postJson<{ code: string; attestation: string; type?: string; field?: string; rule?: string; retryAfter?: number }>(`${issuer.url}/codes`, body);
 
   before(async () => {
-    pki = await createTestPki();
+    pki = testPki();
     dir = mkdtempSync(join(tmpdir(), 'hikitsugi-issuer-'));
     gatewayLog = captureLog('gateway');
     issuerLog = captureLog('issuer');
@@ -50,7 +51,6 @@ describe('issuer: pseudonymous codes', () => {
     await issuer.stop();
     await gateway.stop();
     rmSync(dir, { recursive: true, force: true });
-    pki.remove();
   });
 
   it('when two municipalities register the same My Number, then their codes differ and the attestations share one link', async () => {

@@ -23,7 +23,7 @@ import { toImmunization } from '../../services/municipality/vaccinations/fhir.ts
 import { isRetryable, retryDelaySeconds } from '../../services/municipality/asking/bulk/service.ts';
 import { api } from '../fixtures/http.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
-import { createTestPki, type TestPki } from '../fixtures/pki.ts';
+import { testPki, type TestPki } from '../fixtures/pki.ts';
 import { EMPTY_HEAD } from '../fixtures/factories.ts';
 
 const A = '293610';
@@ -76,7 +76,7 @@ describe('bulk jobs: the runner at one municipality', () => {
 
   before(async function () {
     this.timeout(90_000);
-    pki = await createTestPki();
+    pki = testPki();
     const logger = createLogger({ name: 'scripted-gateway', level: 'silent' });
     const app = createBaseApp(logger);
     const members = await pki.memberDirectory();
@@ -136,7 +136,6 @@ describe('bulk jobs: the runner at one municipality', () => {
       server?.closeAllConnections();
       if (server) await closeMemberServer(server);
     }
-    pki?.remove();
   });
 
   const waitFor = async (id: string, done: (p: any) => boolean) => {

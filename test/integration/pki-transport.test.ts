@@ -1,7 +1,5 @@
 import { expect } from 'chai';
 import { currentClientRequestId } from '../../shared/platform/context.ts';
-import http from 'node:http';
-import https from 'node:https';
 import type { Server } from 'node:https';
 import { createLogger } from '../../shared/platform/log.ts';
 import { createBaseApp } from '../../shared/platform/http.ts';
@@ -11,35 +9,23 @@ import {
   type MemberClient,
 } from '../../shared/federation/member-http.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
-import { createTestPki, expiredCredentials, foreignCredentials, type TestPki } from '../fixtures/pki.ts';
+import { copyTestPki, expiredCredentials, foreignCredentials, type OwnTestPki } from '../fixtures/pki.ts';
+import { expectHandshakeRefused, expectRefusal, Handshake, rawRequest, tlsHandshake } from '../fixtures/refusals.ts';
 
-/** A request with whatever TLS options a test wants; resolves with the status or rejects. */
-function rawRequest(url: string, options: https.RequestOptions = {}): Promise<{ status: number; body: string }> {
-  const lib = url.startsWith('https:') ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = lib.request(url, { method: 'GET', agent: false, ...options }, (res) => {
-      let body = '';
-      res.on('data', (c) => { body += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function refused(promise: Promise<unknown>): Promise<void> {
+/** Why the client gave up on a peer: a 503 peer-unavailable and its reason; anything else fails. */
+async function unavailable(request: Promise<unknown>): Promise<string> {
   try {
-    const res = await promise as { status: number };
-    expect.fail(`connection was accepted with status ${res.status}`);
+    await request;
   } catch (err) {
-    expect((err as Error).message).not.to.match(/connection was accepted/);
+    expect(isPeerUnavailable(err), String(err)).to.equal(true);
+    expect((err as { status: number }).status).to.equal(503);
+    return String((err as { extra: { reason: unknown } }).extra.reason);
   }
+  return expect.fail('the client accepted the peer');
 }
 
 describe('mutual TLS between members', () => {
-  let pki: TestPki;
+  let pki: OwnTestPki;
   let server: Server;
   let url: string;
   let toda: MemberCredentials;
@@ -48,7 +34,7 @@ describe('mutual TLS between members', () => {
   let slowUrl: string;
 
   before(async () => {
-    pki = await createTestPki();
+    pki = await copyTestPki();
     await pki.revoke('343692');
     toda = pki.credentials('112241');
     const logger = createLogger({ name: 'test-transport', level: 'silent' });
@@ -87,31 +73,31 @@ describe('mutual TLS between members', () => {
     expect(JSON.parse(spoof.body).id).to.equal('112241');
   });
 
-  it('when plain HTTP is sent to a member port, then it is refused', async () => {
-    await refused(rawRequest(url.replace('https:', 'http:') + '/whoami'));
+  it('when plain HTTP is sent to a member port, then the connection is dropped without an HTTP answer', async () => {
+    await expectHandshakeRefused(rawRequest(url.replace('https:', 'http:') + '/whoami'), Handshake.NOT_TLS);
   });
 
-  it('when TLS is used without a client certificate, then the handshake is refused', async () => {
-    await refused(rawRequest(`${url}/whoami`, { ca: toda.ca }));
+  it('when TLS is used without a client certificate, then the handshake ends with certificate_required', async () => {
+    await expectHandshakeRefused(tlsHandshake(url, { ca: toda.ca }), Handshake.CERTIFICATE_REQUIRED);
   });
 
-  it('when the client certificate comes from another CA, then the handshake is refused', async () => {
-    const rogue = await foreignCredentials({ id: '112241', kind: 'municipality', name: 'Toda' });
-    await refused(rawRequest(`${url}/whoami`, { ca: toda.ca, cert: rogue.tls.cert, key: rogue.tls.key }));
+  it('when the client certificate comes from another CA, then the server closes the connection after the handshake, before any request', async () => {
+    const rogue = foreignCredentials('112241');
+    await expectHandshakeRefused(tlsHandshake(url, { ca: toda.ca, cert: rogue.tls.cert, key: rogue.tls.key }), Handshake.CLOSED_AFTER_HANDSHAKE);
   });
 
-  it('when the client certificate has expired, then the handshake is refused', async () => {
-    const expired = await expiredCredentials(pki.ca, { id: '112241', kind: 'municipality', name: 'Toda' });
-    await refused(rawRequest(`${url}/whoami`, { ca: toda.ca, cert: expired.tls.cert, key: expired.tls.key }));
+  it('when the client certificate has expired, then the server closes the connection after the handshake, before any request', async () => {
+    const expired = expiredCredentials('112241');
+    await expectHandshakeRefused(tlsHandshake(url, { ca: toda.ca, cert: expired.tls.cert, key: expired.tls.key }), Handshake.CLOSED_AFTER_HANDSHAKE);
+    // Control: the same handshake with the member's valid certificate is accepted.
+    expect(await tlsHandshake(url, { ca: toda.ca, cert: toda.tls.cert, key: toda.tls.key })).to.equal('accepted');
   });
 
   it('when the client certificate is revoked, then 403 problem+json names the rule', async () => {
     const akiota = createMemberClient(pki.credentials('343692'));
     try {
       const res = await akiota.getJson<{ type: string; rule: string }>(`${url}/whoami`);
-      expect(res.status).to.equal(403);
-      expect(res.headers['content-type']).to.match(/application\/problem\+json/);
-      expect(res.body.type).to.match(/certificate-revoked$/);
+      expectRefusal(res, 403, 'certificate-revoked');
       expect(res.body.rule).to.equal('must not be revoked');
     } finally {
       akiota.close();
@@ -119,47 +105,30 @@ describe('mutual TLS between members', () => {
   });
 
   it('when a member of the wrong kind calls a gateway-only route, then 403', async () => {
-    const res = await client.getJson<{ type: string }>(`${url}/gateway-only`);
-    expect(res.status).to.equal(403);
-    expect(res.body.type).to.match(/forbidden$/);
+    expectRefusal(await client.getJson(`${url}/gateway-only`), 403, 'forbidden');
   });
 
-  it('when the server is not the member the client expects, then the client refuses it', async () => {
-    try {
-      await client.getJson(`${url}/whoami`, { expectPeer: '293610' });
-      expect.fail('accepted a server naming another member');
-    } catch (err) {
-      expect(isPeerUnavailable(err)).to.equal(true);
-    }
+  it('when the server is not the member the client expects, then the client refuses it before sending', async () => {
+    expect(await unavailable(client.getJson(`${url}/whoami`, { expectPeer: '293610' }))).to.equal('peer certificate names gateway, expected 293610');
   });
 
-  it('when the server certificate is not from the federation CA, then the client refuses it', async () => {
-    const rogue = await foreignCredentials({ id: 'gateway', kind: 'gateway', name: 'Gateway' });
+  it('when the server certificate is not from the federation CA, then the client refuses the handshake', async () => {
+    const rogue = foreignCredentials('gateway');
     const rogueServer = createMemberServer(createBaseApp(createLogger({ name: 'rogue', level: 'silent' })), rogue);
     const rogueUrl = await listenMember(rogueServer, 0);
     try {
-      await client.getJson(`${rogueUrl}/whoami`);
-      expect.fail('accepted a foreign server');
-    } catch (err) {
-      expect(isPeerUnavailable(err)).to.equal(true);
+      expect(await unavailable(client.getJson(`${rogueUrl}/whoami`))).to.equal(Handshake.UNTRUSTED_SERVER);
     } finally {
       await closeMemberServer(rogueServer);
     }
   });
 
-  it('when a peer is down or does not answer in time, then the client raises peer-unavailable', async () => {
+  it('when a peer is down or does not answer in time, then the client raises peer-unavailable naming why', async () => {
     const closed = createMemberServer(createBaseApp(createLogger({ name: 'closed', level: 'silent' })), pki.credentials('293610'));
     const closedUrl = await listenMember(closed, 0);
     await closeMemberServer(closed);
-    for (const attempt of [client.postJson(`${closedUrl}/x`, {}), client.getJson(`${slowUrl}/slow`, { timeoutMs: 200 })]) {
-      try {
-        await attempt;
-        expect.fail('no error');
-      } catch (err) {
-        expect(isPeerUnavailable(err)).to.equal(true);
-        expect((err as { status: number }).status).to.equal(503);
-      }
-    }
+    expect(await unavailable(client.postJson(`${closedUrl}/x`, {}))).to.equal('ECONNREFUSED');
+    expect(await unavailable(client.getJson(`${slowUrl}/slow`, { timeoutMs: 200 }))).to.equal('timeout');
   });
 
   it('when a request id is given, then it travels in X-Request-Id and the receiver keeps it apart from its own correlation id', async () => {

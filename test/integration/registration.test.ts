@@ -25,9 +25,10 @@ import { randomMyNumber } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
 import {
-  captureLog, createTestPki, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, startIssuerWithoutGateway,
-  type CapturedLog, type RunningGateway, type RunningIssuer, type TestPki,
-} from '../fixtures/pki.ts';
+  captureLog, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, startIssuerWithoutGateway,
+  type CapturedLog, type RunningGateway, type RunningIssuer,
+} from '../fixtures/members.ts';
+import { testPki, type TestPki } from '../fixtures/pki.ts';
 import { databaseContents } from '../fixtures/database.ts';
 
 const TODA = DEMO_MUNICIPALITIES.toda.code;
@@ -105,7 +106,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
 
   before(async function () {
     this.timeout(90_000);
-    pki = await createTestPki();
+    pki = testPki();
     dir = mkdtempSync(join(tmpdir(), 'hikitsugi-registration-'));
     gatewayLog = captureLog('gateway');
     issuerLog = captureLog('issuer');
@@ -126,7 +127,6 @@ describe('registration in batches: municipality → issuer → gateway', () => {
     await issuer?.stop();
     await gateway?.stop();
     rmSync(dir, { recursive: true, force: true });
-    pki?.remove();
   });
 
   describe('issuer POST /codes/batch', () => {

@@ -9,7 +9,7 @@ import { createPrivateKey } from 'node:crypto';
 import { signResidentConsent } from '../../shared/consent-policy.ts';
 import { peekJwt } from '../../shared/crypto.ts';
 import {
-  certificateKid, createCertificateAuthority, issueResidentCertificate, verifyMemberCertificate, verifyResidentCertificate, type ResidentIdentity,
+  certificateKid, issueResidentCertificate, verifyMemberCertificate, verifyResidentCertificate, type ResidentIdentity,
 } from '../../shared/federation/pki.ts';
 import type { ResidentConsentClaims } from '../../shared/federation/protocol.ts';
 import { randomMyNumber } from '../fixtures/factories.ts';
@@ -18,6 +18,7 @@ import {
   AKIOTA, TAWARAMOTO, TODA, answersLogged, ask, craftAndSend, moveIn, moveOut, registerCodes, residentWithRecords,
   startInProcessFederation, type InProcessFederation,
 } from '../fixtures/inprocess-federation.ts';
+import { rogueCa } from '../fixtures/pki.ts';
 
 const DAY = 86_400_000;
 
@@ -94,7 +95,7 @@ describe('resident-signed consent: the resident signs, the source verifies', fun
   it('when Toda is shown another resident\'s certificate, a tampered or foreign-signed consent, an expired certificate, or a consent for another requester, then it records nothing and logs each refusal', async () => {
     const other = await personalCard({ kana: 'ベツジン タロウ', birthDate: '1970-01-01', sex: 'male' });
     const expired = await personalCard(hanako, fed.pki.ca, { notBefore: new Date(Date.now() - 10 * DAY), notAfter: new Date(Date.now() - DAY) });
-    const foreign = await personalCard(hanako, await createCertificateAuthority());
+    const foreign = await personalCard(hanako, rogueCa());
     const genuine = await card.sign();
     const [h, p, s] = genuine.split('.');
     const payload = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;

@@ -12,9 +12,10 @@ import { api } from '../fixtures/http.ts';
 import { buildRecord } from '../fixtures/factories.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
-  AttackTally, clientOf, countRows, databasePath, heldResidents, inDays, isProblem, looseSubject, moveResident, MUNICIPALITY_TABLES,
+  AttackTally, clientOf, countRows, databasePath, heldResidents, inDays, looseSubject, moveResident, MUNICIPALITY_TABLES,
   openReadOnly, randomCode, signQuery, credentialsOf,
 } from './support.ts';
+import { isRefusal } from '../fixtures/refusals.ts';
 
 const A = TAWARAMOTO;
 const B = TODA;
@@ -105,7 +106,7 @@ describe('security: cross-tenant access', function () {
       for (const user of ['clerk1', 'officer1', 'operator1', 'admin1', 'nobody']) {
         for (const route of routes) {
           const res = await call(A, route, user === 'nobody' ? undefined : token(B, user));
-          tally.check(`${user}@${B} ${route[0]} ${route[1]} at ${A}`, isProblem(res, 401), { status: res.status, body: res.body });
+          tally.check(`${user}@${B} ${route[0]} ${route[1]} at ${A}`, isRefusal(res, 401, 'unauthorized'), { status: res.status, body: res.body });
         }
       }
       expect(await countRows(db, MUNICIPALITY_TABLES)).to.deep.equal(before);
@@ -120,7 +121,7 @@ describe('security: cross-tenant access', function () {
       const before = await countRows(db, MUNICIPALITY_TABLES);
       for (const route of residentRoutes(target.addressee, target.recordId, A)) {
         const res = await call(B, route, token(B, 'clerk1'));
-        tally.check(`clerk1@${B} ${route[0]} ${route[1]} at ${B}`, isProblem(res, 404), { status: res.status, body: res.body });
+        tally.check(`clerk1@${B} ${route[0]} ${route[1]} at ${B}`, isRefusal(res, 404, 'not-found'), { status: res.status, body: res.body });
       }
       expect(await countRows(db, MUNICIPALITY_TABLES)).to.deep.equal(before);
     } finally {
@@ -135,14 +136,14 @@ describe('security: cross-tenant access', function () {
     const native = (await heldResidents(fed, B)).find((r) => r.status === 'resident' && r.code && seeded.has(r.addresseeNumber))!;
     const consent = await call(B, ['POST', `/residents/${native.addresseeNumber}/consents`, { purpose: 'next-dose-scheduling', sources: [A], expiresAt: inDays(30), method: 'written' }], token(B, 'clerk1'));
     expect(consent.status, JSON.stringify(consent.body)).to.equal(201);
-    // B refuses the first itself (no consent) and A's records never come back for the second, whoever refuses it.
-    for (const [label, addressee] of [
-      ['a resident who moved from A without consent', noConsent.toAddressee],
-      ['a resident A never held, with consent', native.addresseeNumber],
+    // B refuses the first itself (no consent) and the second before it leaves (B holds no move-in from A for them).
+    for (const [label, addressee, status, reason] of [
+      ['a resident who moved from A without consent', noConsent.toAddressee, 'no_consent', 'no_matching_consent'],
+      ['a resident A never held, with consent', native.addresseeNumber, 'denied', 'no_move_in'],
     ] as const) {
       const res = await call(B, ['POST', '/exchange/queries', { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: addressee, source: A }] }], token(B, 'clerk1'));
       const result = res.body.results?.[0];
-      tally.check(`federation query for ${label}`, res.status === 200 && result?.status !== 'ok' && result.recordCount === 0 && result.imported === 0, res.body);
+      tally.check(`federation query for ${label}`, res.status === 200 && result?.status === status && result.reason === reason && result.recordCount === 0 && result.imported === 0, res.body);
     }
   });
 
@@ -170,7 +171,7 @@ describe('security: cross-tenant access', function () {
       for (const [user, routes] of cases) {
         for (const route of routes) {
           const res = await call(A, route, token(A, user));
-          tally.check(`${user}@${A} ${route[0]} ${route[1]}`, isProblem(res, 403), { status: res.status, body: res.body });
+          tally.check(`${user}@${A} ${route[0]} ${route[1]}`, isRefusal(res, 403, 'forbidden'), { status: res.status, body: res.body });
         }
       }
       expect(await countRows(db, MUNICIPALITY_TABLES)).to.deep.equal(before);
@@ -183,7 +184,7 @@ describe('security: cross-tenant access', function () {
     }], token(A, 'clerk1'));
     expect(asked.status, JSON.stringify(asked.body)).to.equal(201);
     const selfApproved = await call(A, ['POST', `/exchange/exception-requests/${asked.body.id}/approve`], token(A, 'clerk1'));
-    tally.check('clerk1@A approves its own exception request', isProblem(selfApproved, 403, 'second-approver-required'), selfApproved.body);
+    tally.check('clerk1@A approves its own exception request', isRefusal(selfApproved, 403, 'second-approver-required'), selfApproved.body);
     // And back: each route answers its own role.
     expect((await call(A, AUDIT_ROUTES[0]!, token(A, 'officer1'))).status).to.equal(200);
     expect((await call(A, ['GET', '/staff'], token(A, 'admin1'))).status).to.equal(200);

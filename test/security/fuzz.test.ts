@@ -20,8 +20,9 @@ import { randomMyNumber } from '../fixtures/factories.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
   codesOf, countRows, credentialsOf, databasePath, figure, heldResidents, inDays, moveResident, MUNICIPALITY_TABLES, openReadOnly,
-  randomCode, rawJwt, rawRequest, sealIdentity, type Moved, type ReadOnlyDb,
+  randomCode, rawJwt, sealIdentity, type Moved, type ReadOnlyDb,
 } from './support.ts';
+import { rawRequest } from '../fixtures/refusals.ts';
 
 const RUNS = Number(process.env.SECURITY_FUZZ_RUNS ?? process.env.FUZZ_RUNS ?? 15);
 const REQUEST_TIMEOUT_MS = 20_000;

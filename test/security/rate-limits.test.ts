@@ -13,8 +13,10 @@ import type { MemberResponse } from '../../shared/federation/member-http.ts';
 import { createRateLimiter } from '../../shared/platform/rate-limit.ts';
 import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
 import { api, type ApiResponse } from '../fixtures/http.ts';
-import { EDGE_LIMITS, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
-import { clientOf, credentialsOf, figure, heldResidents, isProblem, looseSubject, moveResident, randomCode, signQuery } from './support.ts';
+import { EDGE_LIMITS, edgeFederation, TAWARAMOTO, TODA } from './federation.ts';
+import type { RunningFederation } from '../fixtures/federation.ts';
+import { clientOf, credentialsOf, figure, heldResidents, looseSubject, moveResident, randomCode, signQuery } from './support.ts';
+import { isRefusal } from '../fixtures/refusals.ts';
 
 const Y = TAWARAMOTO;
 const Z = TODA;
@@ -27,12 +29,12 @@ const retryAfterOf = (res: ApiResponse | MemberResponse): number => {
 
 describe('security: rate limits', function () {
   this.timeout(180_000);
-  let fed: SecurityFederation;
+  let fed: RunningFederation;
   const figures = { limited: 0, served: 0 };
 
   /** 429 problem+json with the rule, and a Retry-After within the window. */
   function expectLimited(res: ApiResponse | MemberResponse, scope: string, window: number): number {
-    expect(isProblem(res, 429, 'rate-limited'), JSON.stringify(res.body)).to.equal(true);
+    expect(isRefusal(res, 429, 'rate-limited'), JSON.stringify(res.body)).to.equal(true);
     expect((res.body as { field?: string }).field).to.equal(scope);
     const retryAfter = retryAfterOf(res);
     expect(retryAfter).to.be.within(1, window);
@@ -41,7 +43,7 @@ describe('security: rate limits', function () {
   }
 
   before(async () => {
-    fed = await securityFederation('edge');
+    fed = await edgeFederation();
   });
   after(() => {
     const gw = gatewayConfigSchema.parse({ PORT: '0', CERT_DIR: 'x', DIRECTORY_FILE: 'x', REVOCATION_FILE: 'x', DATABASE_PATH: 'x' });
@@ -96,6 +98,8 @@ describe('security: rate limits', function () {
     const gateway = fed.member(GATEWAY_ID).url;
     const send = async (client: typeof asY, creds: typeof y) =>
       client.postJson(`${gateway}/queries`, { query: (await signQuery(creds, [looseSubject(Y === creds.id ? Z : Y, randomCode())])).compact }, { timeoutMs: 30_000 });
+    // Signed in before the burst: the staff query below must reach the gateway inside the same window.
+    const clerk = await fed.login(Y, 'operator1');
     try {
       for (let i = 0; i < EDGE_LIMITS.member; i++) {
         const res = await send(asY, y);
@@ -105,7 +109,6 @@ describe('security: rate limits', function () {
       const retryAfter = expectLimited(await send(asY, y), 'member', EDGE_LIMITS.memberWindow);
 
       // Y's own staff, asking through Y, meet the member's limit as an unavailable source (never a 500).
-      const clerk = await fed.login(Y, 'operator1');
       const viaStaff = await api('POST', `${fed.url(Y)}/exchange/queries`, {
         token: clerk, body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: movedIn.toAddressee, source: Z }] },
       });

@@ -18,9 +18,10 @@ import { foreignCredentials } from '../fixtures/pki.ts';
 import { CAPTURE_FILE } from '../../gateway/routing/capture.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
-  answerOf, AttackTally, clientOf, codesOf, credentialsOf, federationUrl, genuineQuery, heldResidents, isProblem, moveResident,
-  rawJwt, refusedByA, signForward, signQuery, withPayload, attestationOf, type Moved,
+  answerOf, AttackTally, clientOf, codesOf, credentialsOf, federationUrl, genuineQuery, heldResidents, moveResident,
+  rawJwt, refusedByA, signForward, type RefusalByA, signQuery, withPayload, attestationOf, type Moved,
 } from './support.ts';
+import { isRefusal } from '../fixtures/refusals.ts';
 
 const A = TAWARAMOTO;
 const B = TODA;
@@ -67,12 +68,12 @@ describe('security: a rogue gateway', function () {
     // Its own query, signed with its own key.
     const own = await signQuery(gw, [{ ...(await genuineSubject()), sub: codes.toCode }], { iss: GATEWAY_ID });
     let res = await toA((await signForward(gw, A, own.compact, honestSubjects())).compact);
-    tally.check('a query of the gateway itself', isProblem(res), res.body);
+    tally.check('a query of the gateway itself', isRefusal(res, 400, 'invalid-claims') && (res.body as { field?: string }).field === 'query.iss', res.body);
 
     // B's name, the gateway's key (it has no other).
     const forged = withPayload(own.compact, (q) => ({ ...q, iss: B }));
     res = await toA((await signForward(gw, A, forged, honestSubjects())).compact);
-    tally.check('a query in B\'s name signed by the gateway', isProblem(res, 401, 'invalid-signature'), res.body);
+    tally.check('a query in B\'s name signed by the gateway', isRefusal(res, 401, 'invalid-signature'), res.body);
 
     // A query of B the gateway already forwarded once (from its own captured traffic).
     const genuine = await api('POST', `${fed.url(B)}/exchange/queries`, {
@@ -82,7 +83,7 @@ describe('security: a rogue gateway', function () {
     expect(genuine.body.results[0].status).to.equal('ok');
     const old = capturedForwardsTo(fed, A).at(-1)!;
     res = await toA((await signForward(gw, A, old, honestSubjects())).compact);
-    tally.check('an old query of B in a fresh envelope', isProblem(res, 409, 'replayed'), res.body);
+    tally.check('an old query of B in a fresh envelope', isRefusal(res, 409, 'replayed'), res.body);
   });
 
   it('when the gateway bends a genuine query of B — another person\'s code, its own attestation, another purpose, another requester, another trace — then A refuses each', async () => {
@@ -90,26 +91,28 @@ describe('security: a rogue gateway', function () {
     const otherAttestation = await attestationOf(fed, A, other.code!);
     const madeUp = await signPayload({ iss: ISSUER_ID, municipality: A, code: other.code, link: 'x'.repeat(43) }, { ...gw.signer, typ: Typ.ATTESTATION });
 
-    const bends: [string, (query: string, rid: string) => Promise<string>][] = [
+    const attestation = { subject: 'denied', reason: 'attestation_invalid' } as const;
+    const signature = { status: 401, code: 'invalid-signature' } as const;
+    const bends: [string, (query: string, rid: string) => Promise<string>, RefusalByA][] = [
       ['another resident\'s code with that resident\'s genuine attestation', async (q) =>
-        (await signForward(gw, A, q, [{ ...honestSubjects()[0]!, code: other.code!, sourceAttestation: otherAttestation }])).compact],
+        (await signForward(gw, A, q, [{ ...honestSubjects()[0]!, code: other.code!, sourceAttestation: otherAttestation }])).compact, attestation],
       ['another resident\'s code with an attestation the gateway made up', async (q) =>
-        (await signForward(gw, A, q, [{ ...honestSubjects()[0]!, code: other.code!, sourceAttestation: madeUp }])).compact],
+        (await signForward(gw, A, q, [{ ...honestSubjects()[0]!, code: other.code!, sourceAttestation: madeUp }])).compact, attestation],
       ['the purpose changed inside B\'s signed query', async (q) =>
-        (await signForward(gw, A, withPayload(q, (c) => ({ ...c, purpose: 'certificate-issuance' })), honestSubjects())).compact],
+        (await signForward(gw, A, withPayload(q, (c) => ({ ...c, purpose: 'certificate-issuance' })), honestSubjects())).compact, signature],
       ['the requester changed inside B\'s signed query', async (q) =>
-        (await signForward(gw, A, withPayload(q, (c) => ({ ...c, iss: C })), honestSubjects())).compact],
+        (await signForward(gw, A, withPayload(q, (c) => ({ ...c, iss: C })), honestSubjects())).compact, signature],
       ['the purpose changed and the query re-signed with the gateway\'s key under B\'s kid', async (q) => {
         const claims = { ...JSON.parse(Buffer.from(q.split('.')[1]!, 'base64url').toString('utf8')), purpose: 'certificate-issuance' };
         return (await signForward(gw, A, await rawJwt(claims, gw.signer.key, { kid: b.signer.kid, typ: Typ.QUERY }), honestSubjects())).compact;
-      }],
+      }, signature],
       ['an envelope whose trace id differs from the query\'s', async (q) =>
-        (await signForward(gw, A, q, honestSubjects(), { rid: 'rogue-trace-0001' })).compact],
+        (await signForward(gw, A, q, honestSubjects(), { rid: 'rogue-trace-0001' })).compact, { status: 400, code: 'invalid-claims' }],
     ];
-    for (const [label, bend] of bends) {
+    for (const [label, bend, refusal] of bends) {
       const query = await genuineQuery(b, a, moved, codes.toCode);
       const res = await toA(await bend(query.compact, query.rid));
-      tally.check(label, refusedByA(res), { status: res.status, results: answerOf(res)?.results ?? res.body });
+      tally.check(label, refusedByA(res, refusal), { status: res.status, results: answerOf(res)?.results ?? res.body });
     }
   });
 
@@ -117,7 +120,7 @@ describe('security: a rogue gateway', function () {
     const file = fed.member(GATEWAY_ID).env.DIRECTORY_FILE!;
     const original = readFileSync(file, 'utf8');
     const entries = JSON.parse(original) as { id: string; encryptionCertificate: string; signingCertificate: string }[];
-    const stranger = await foreignCredentials({ id: B, kind: 'municipality', name: 'Toda' });
+    const stranger = foreignCredentials(B);
     // The gateway re-reads the file when its mtime changes: make every write visibly newer.
     let stamp = Date.now();
     const put = (text: string) => {
@@ -151,7 +154,7 @@ describe('security: a rogue gateway', function () {
       await Promise.all([fed.start(A), fed.start(B)]);
       const query = await genuineQuery(b, a, moved, codes.toCode);
       const res = await toA((await signForward(gw, A, query.compact, honestSubjects())).compact);
-      tally.check('A, holding a directory with B\'s key swapped, answers a genuine query of B', refusedByA(res), { status: res.status, results: answerOf(res)?.results ?? res.body });
+      tally.check('A, holding a directory with B\'s key swapped, answers a genuine query of B', refusedByA(res, { status: 400, code: 'unknown-member' }), { status: res.status, results: answerOf(res)?.results ?? res.body });
 
       // Now A's key is swapped: B must not seal the identity check for it.
       put(JSON.stringify(swap(A, gw.enc.cert), null, 2));
@@ -160,10 +163,8 @@ describe('security: a rogue gateway', function () {
       const asked = await api('POST', `${fed.url(B)}/exchange/queries`, {
         token: await fed.login(B, 'clerk1'), body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: moved.toAddressee, source: A }] },
       });
-      // B refuses before signing anything: the whole request (400 unknown-member) or the subject (source_not_in_directory).
-      const refusedByB = isProblem(asked, 400, 'unknown-member')
-        || (asked.status === 200 && asked.body.results[0].status !== 'ok' && asked.body.results[0].reason === 'source_not_in_directory');
-      tally.check('B, holding a directory with A\'s key swapped, is asked to query A', refusedByB, asked.body);
+      // B refuses before signing anything: A is no longer a member it can seal for.
+      tally.check('B, holding a directory with A\'s key swapped, is asked to query A', isRefusal(asked, 400, 'unknown-member') && asked.body.field === 'subjects.0.source', asked.body);
     } finally {
       put(original);
     }

@@ -19,7 +19,8 @@ import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { GatewayActions } from '../../gateway/access-log/actions.ts';
 import type { AccessLogModel } from '../../shared/access-log/chain.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, TEST_PASSWORD, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
-import { createTestPki, gatewayTestConfig, startGateway, type RunningGateway, type TestPki } from '../fixtures/pki.ts';
+import { gatewayTestConfig, startGateway, type RunningGateway } from '../fixtures/members.ts';
+import { testPki, type TestPki } from '../fixtures/pki.ts';
 import { api, type ApiResponse } from '../fixtures/http.ts';
 import { figure } from './support.ts';
 
@@ -295,7 +296,7 @@ describe('security: staff sign-in throttling, sign-in events and session tokens'
 
     before(async function () {
       this.timeout(120_000);
-      pki = await createTestPki();
+      pki = testPki();
       root = mkdtempSync(join(tmpdir(), 'hikitsugi-gateway-sign-in-'));
       mkdirSync(join(root, 'gateway'), { recursive: true });
       gw = await startGateway(gatewayTestConfig(pki, join(root, 'gateway'), {
@@ -310,7 +311,6 @@ describe('security: staff sign-in throttling, sign-in events and session tokens'
     after(async () => {
       if (staff) await closeServer(staff.server);
       await gw?.stop();
-      pki?.remove();
       if (root) removeDir(root);
     });
 

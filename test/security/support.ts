@@ -4,8 +4,6 @@
  * (the way an attacker holding those keys would), hostile tokens, and the My Number leak scanner.
  */
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import sqlite3 from 'sqlite3';
@@ -17,9 +15,10 @@ import { loadMemberCredentials, type MemberCredentials } from '../../shared/fede
 import {
   CONSENT_SCOPE, GATEWAY_ID, Typ, type AnswerClaims, type ConsentTerms, type ForwardSubject, type Purpose, type QuerySubject,
 } from '../../shared/federation/protocol.ts';
-import type { RunningFederation } from '../fixtures/federation.ts';
-import { api, type ApiResponse } from '../fixtures/http.ts';
+import { claimResident, type RunningFederation } from '../fixtures/federation.ts';
+import { api } from '../fixtures/http.ts';
 import { EMPTY_HEAD } from '../fixtures/factories.ts';
+import { isRefusal } from '../fixtures/refusals.ts';
 
 /* ---------- figures ---------- */
 
@@ -49,23 +48,6 @@ export class AttackTally {
   print(extra = ''): void {
     figure(`${this.name}: ${this.attempts} attempts, ${this.refused} ${this.verb}${extra}`);
   }
-}
-
-type AnyResponse = ApiResponse | MemberResponse;
-
-const contentType = (res: AnyResponse): string => {
-  const h = res.headers as Headers | Record<string, unknown>;
-  return String(typeof (h as Headers).get === 'function' ? (h as Headers).get('content-type') : (h as Record<string, unknown>)['content-type'] ?? '');
-};
-
-/** A 4xx application/problem+json (of the given status and problem code, when named). */
-export function isProblem(res: AnyResponse, status?: number | number[], code?: string): boolean {
-  const statuses = status === undefined ? undefined : ([] as number[]).concat(status);
-  const type = String((res.body as { type?: unknown } | undefined)?.type ?? '');
-  return res.status >= 400 && res.status < 500
-    && (!statuses || statuses.includes(res.status))
-    && /application\/problem\+json/.test(contentType(res))
-    && (!code || type.endsWith(`/${code}`));
 }
 
 /* ---------- the federation's members, as files ---------- */
@@ -174,14 +156,14 @@ export interface Moved {
 /**
  * Moves a seeded resident who still lives at `from` and has records to `to`, through the staff
  * APIs (move-out certificate, move-in with or without consent for `from`), then waits for the
- * new code. Each call picks a different resident.
+ * new code. Each call claims a different resident (claimResident: no other suite of this process has it).
  */
 export async function moveResident(fed: RunningFederation, from: string, to: string, options: { consent?: boolean; purpose?: Purpose } = {}): Promise<Moved> {
   const fromClerk = await fed.login(from, 'clerk1');
   const toClerk = await fed.login(to, 'clerk1');
   const held = new Map((await heldResidents(fed, from)).map((r) => [r.addresseeNumber, r]));
-  for (const seeded of fed.residents(from)) {
-    if (held.get(seeded.addresseeNumber)?.status !== 'resident' || seeded.records.length === 0) continue;
+  for (;;) {
+    const seeded = await claimResident(fed, from, (r) => r.records.length > 0);
     const records = await api('GET', `${fed.url(from)}/residents/${seeded.addresseeNumber}/vaccinations`, { token: fromClerk });
     if (records.status !== 200 || records.body.records.length === 0) continue;
     const out = await api('POST', `${fed.url(from)}/residents/${seeded.addresseeNumber}/move-out`, {
@@ -202,7 +184,6 @@ export async function moveResident(fed: RunningFederation, from: string, to: str
       birthDate: seeded.birthDate, sex: seeded.sex, kana: held.get(seeded.addresseeNumber)!.kana, recordCount: records.body.records.length,
     };
   }
-  throw new Error(`no resident left to move from ${from}`);
 }
 
 /** The codes and attestations of a moved resident at both ends, as the gateway's table holds them. */
@@ -275,11 +256,18 @@ export function answerOf(res: MemberResponse): AnswerClaims | undefined {
   return typeof answer === 'string' ? (peekJwt(answer).claims as unknown as AnswerClaims) : undefined;
 }
 
-/** A refused a forwarded subject: a 4xx problem for the whole envelope, or no `ok` and no records in its signed answer. */
-export function refusedByA(res: MemberResponse): boolean {
-  if (isProblem(res)) return true;
+/**
+ * How A refuses a forwarded query: the whole envelope as a problem (HTTP status and problem code),
+ * or each subject in its signed answer (status and reason), never with records.
+ */
+export type RefusalByA = { status: number; code: string } | { subject: string; reason: string };
+
+/** A refused the forwarded query exactly as `expected` says. */
+export function refusedByA(res: MemberResponse, expected: RefusalByA): boolean {
+  if ('code' in expected) return isRefusal(res, expected.status, expected.code);
   const answer = answerOf(res);
-  return res.status === 200 && !!answer && answer.results.every((r) => r.status !== 'ok' && r.records === undefined);
+  return res.status === 200 && !!answer && answer.results.length > 0
+    && answer.results.every((r) => r.status === expected.subject && r.reason === expected.reason && r.records === undefined);
 }
 
 /* ---------- hostile tokens ---------- */
@@ -314,31 +302,6 @@ export const window = (iatOffset: number, expOffset: number): { iat: number; exp
 /** Public key of a member's signing certificate, as PEM (what anyone reads from the directory). */
 export const signingPublicPem = (creds: MemberCredentials): string =>
   new X509Certificate(creds.tls.cert).publicKey.export({ type: 'spki', format: 'pem' }).toString();
-
-/* ---------- raw transport ---------- */
-
-/** One request with whatever TLS options a test wants; resolves with the answer, rejects on a refused handshake. */
-export function rawRequest(
-  url: string, options: https.RequestOptions & { body?: unknown; raw?: string; timeoutMs?: number } = {},
-): Promise<{ status: number; body: string; contentType: string }> {
-  const lib = url.startsWith('https:') ? https : http;
-  const { body, raw, timeoutMs, ...rest } = options;
-  const payload = raw !== undefined ? Buffer.from(raw) : body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = lib.request(url, {
-      method: payload ? 'POST' : 'GET', agent: false, ...rest,
-      headers: { ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}), ...rest.headers },
-    }, (res) => {
-      let text = '';
-      res.on('data', (c) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, contentType: String(res.headers['content-type'] ?? '') }));
-      res.on('error', reject);
-    });
-    req.setTimeout(timeoutMs ?? 10_000, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 /* ---------- the My Number leak scanner ---------- */
 

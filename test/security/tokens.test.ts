@@ -12,13 +12,13 @@ import { parseKey } from '../../shared/platform/config.ts';
 import type { MemberClient, MemberResponse } from '../../shared/federation/member-http.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import { GATEWAY_ID, Typ, type ForwardSubject } from '../../shared/federation/protocol.ts';
-import { EMPTY_HEAD } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
-  AttackTally, clientOf, credentialsOf, federationUrl, hs256WithPublicKey, isProblem, looseSubject, randomCode, rawJwt,
-  signForward, signingPublicPem, signQuery, unsignedJwt, window, withPayload,
+  AttackTally, clientOf, credentialsOf, federationUrl, hs256WithPublicKey, looseSubject, randomCode, rawJwt,
+  signingPublicPem, signQuery, unsignedJwt, window, withPayload,
 } from './support.ts';
+import { isRefusal } from '../fixtures/refusals.ts';
 
 const A = TAWARAMOTO;
 const B = TODA;
@@ -46,7 +46,7 @@ describe('security: tokens', function () {
   /** Claims of a query B could sign; the subject's code is nobody's, so the gateway answers `denied` per subject. */
   const queryClaims = (extra: Record<string, unknown> = {}) => ({
     iss: B, aud: GATEWAY_ID, jti: randomUUID(), rid: `tok-${randomUUID()}`, purpose: 'next-dose-scheduling', actor: 'tester',
-    subjects: [looseSubject(A, randomCode())], head: EMPTY_HEAD, ...window(0, 240), ...extra,
+    subjects: [looseSubject(A, randomCode())], ...window(0, 240), ...extra,
   });
   const queryHeader = () => ({ kid: b.signer.kid, typ: Typ.QUERY });
 
@@ -54,7 +54,7 @@ describe('security: tokens', function () {
   const forwardSubjects = (): ForwardSubject[] => [{ ref: '0', code: randomCode(), requesterAttestation: 'eyJ0.eyJ0.c2ln', sourceAttestation: 'eyJ0.eyJ0.c2ln' }];
   async function forwardClaims(extra: Record<string, unknown> = {}) {
     const query = await signQuery(b, [looseSubject(A, randomCode())]);
-    return { iss: GATEWAY_ID, aud: A, jti: randomUUID(), rid: query.rid, query: query.compact, subjects: forwardSubjects(), head: EMPTY_HEAD, ...window(0, 240), ...extra };
+    return { iss: GATEWAY_ID, aud: A, jti: randomUUID(), rid: query.rid, query: query.compact, subjects: forwardSubjects(), ...window(0, 240), ...extra };
   }
   const forwardHeader = () => ({ kid: gw.signer.kid, typ: Typ.FORWARD });
 
@@ -78,7 +78,7 @@ describe('security: tokens', function () {
     const goodForward = await sendForward(await rawJwt(await forwardClaims(), gw.signer.key, forwardHeader()));
     expect(goodForward.status, JSON.stringify(goodForward.body)).to.equal(200);
 
-    const atGateway: [string, () => Promise<string>, number, string?][] = [
+    const atGateway: [string, () => Promise<string>, number, string][] = [
       ['query signed with another member\'s key under B\'s kid', () => rawJwt(queryClaims(), a.signer.key, queryHeader()), 401, 'invalid-signature'],
       ['query changed after B signed it', async () => withPayload(await rawJwt(queryClaims(), b.signer.key, queryHeader()), (q) => ({ ...q, purpose: 'certificate-issuance' })), 401, 'invalid-signature'],
       ['query with alg none', async () => unsignedJwt(queryClaims(), queryHeader()), 401, 'invalid-signature'],
@@ -93,10 +93,10 @@ describe('security: tokens', function () {
     ];
     for (const [label, build, status, code] of atGateway) {
       const res = await sendQuery(await build());
-      tally.check(`gateway: ${label}`, isProblem(res, status, code), { status: res.status, body: res.body });
+      tally.check(`gateway: ${label}`, isRefusal(res, status, code), { status: res.status, body: res.body });
     }
 
-    const atA: [string, () => Promise<string>, number, string?][] = [
+    const atA: [string, () => Promise<string>, number, string][] = [
       ['envelope signed with B\'s key under the gateway\'s kid', async () => rawJwt(await forwardClaims(), b.signer.key, forwardHeader()), 401, 'invalid-signature'],
       ['envelope with alg none', async () => unsignedJwt(await forwardClaims(), forwardHeader()), 401, 'invalid-signature'],
       ['envelope HS256-signed with the gateway\'s public key', async () => hs256WithPublicKey(await forwardClaims(), signingPublicPem(gw), forwardHeader()), 401, 'invalid-signature'],
@@ -112,7 +112,7 @@ describe('security: tokens', function () {
     ];
     for (const [label, build, status, code] of atA) {
       const res = await sendForward(await build());
-      tally.check(`A: ${label}`, isProblem(res, status, code), { status: res.status, body: res.body });
+      tally.check(`A: ${label}`, isRefusal(res, status, code), { status: res.status, body: res.body });
     }
   });
 
@@ -139,7 +139,7 @@ describe('security: tokens', function () {
     ];
     for (const [label, build] of attempts) {
       const res = await api('GET', `${fed.url(A)}/auth/me`, { token: await build() });
-      tally.check(`staff API: ${label}`, isProblem(res, 401), { status: res.status, body: res.body });
+      tally.check(`staff API: ${label}`, isRefusal(res, 401, 'unauthorized'), { status: res.status, body: res.body });
     }
   });
 
@@ -154,31 +154,31 @@ describe('security: tokens', function () {
     const query = await rawJwt(queryClaims(), b.signer.key, queryHeader());
     expect((await sendQuery(query)).status).to.equal(200);
     let res = await sendQuery(query);
-    tally.check('gateway: query replayed at once', isProblem(res, 409, 'replayed'), res.body);
+    tally.check('gateway: query replayed at once', isRefusal(res, 409, 'replayed'), res.body);
 
     const forward = await rawJwt(await forwardClaims(), gw.signer.key, forwardHeader());
     expect((await sendForward(forward)).status).to.equal(200);
     res = await sendForward(forward);
-    tally.check('A: envelope replayed at once', isProblem(res, 409, 'replayed'), res.body);
+    tally.check('A: envelope replayed at once', isRefusal(res, 409, 'replayed'), res.body);
 
     // The gateway cannot be fooled by a fresh envelope either: B's query inside is single-use at A.
     const used = await forwardClaims();
     expect((await sendForward(await rawJwt(used, gw.signer.key, forwardHeader()))).status).to.equal(200);
     res = await sendForward(await rawJwt({ ...used, jti: randomUUID() }, gw.signer.key, forwardHeader()));
-    tally.check('A: B\'s query replayed inside a fresh envelope', isProblem(res, 409, 'replayed'), res.body);
+    tally.check('A: B\'s query replayed inside a fresh envelope', isRefusal(res, 409, 'replayed'), res.body);
 
     // Replay caches are tables: a restart forgets nothing.
     await Promise.all([fed.stop(GATEWAY_ID), fed.stop(A)]);
     await Promise.all([fed.start(GATEWAY_ID), fed.start(A)]);
     res = await sendQuery(query);
-    tally.check('gateway: query replayed after a gateway restart', isProblem(res, 409, 'replayed'), res.body);
+    tally.check('gateway: query replayed after a gateway restart', isRefusal(res, 409, 'replayed'), res.body);
     res = await sendForward(forward);
-    tally.check('A: envelope replayed after a restart of A', isProblem(res, 409, 'replayed'), res.body);
+    tally.check('A: envelope replayed after a restart of A', isRefusal(res, 409, 'replayed'), res.body);
 
     await untilExpired(soonExp);
     res = await sendQuery(soonQuery);
-    tally.check('gateway: query replayed after it expired', isProblem(res, 401, 'invalid-signature'), res.body);
+    tally.check('gateway: query replayed after it expired', isRefusal(res, 401, 'invalid-signature'), res.body);
     res = await sendForward(soonForward);
-    tally.check('A: envelope replayed after it expired', isProblem(res, 401, 'invalid-signature'), res.body);
+    tally.check('A: envelope replayed after it expired', isRefusal(res, 401, 'invalid-signature'), res.body);
   });
 });

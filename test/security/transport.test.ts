@@ -12,12 +12,14 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { createMemberClient } from '../../shared/federation/member-http.ts';
-import { readCertificateAuthority, type MemberCredentials } from '../../shared/federation/pki.ts';
+import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import { GATEWAY_ID, ISSUER_ID } from '../../shared/federation/protocol.ts';
 import { api } from '../fixtures/http.ts';
 import { expiredCredentials, foreignCredentials } from '../fixtures/pki.ts';
-import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
-import { AttackTally, credentialsOf, heldResidents, pkiDir, rawRequest } from './support.ts';
+import { AKIOTA, edgeFederation, TAWARAMOTO, TODA } from './federation.ts';
+import type { RunningFederation } from '../fixtures/federation.ts';
+import { AttackTally, credentialsOf, heldResidents, pkiDir } from './support.ts';
+import { Handshake, isRefusal, rawRequest, rejectionOf, tlsHandshake } from '../fixtures/refusals.ts';
 
 const run = promisify(execFile);
 /** The member the CA revokes (for good: this suite runs on the `edge` federation). */
@@ -27,44 +29,43 @@ const OTHER = TAWARAMOTO;
 describe('security: transport', function () {
   this.timeout(240_000);
   const tally = new AttackTally('transport');
-  let fed: SecurityFederation;
+  let fed: RunningFederation;
   let endpoints: [string, string][];
   let revoked: MemberCredentials;
 
-  /** GET /health with a TLS identity; `refused` when the connection fails or a 401/403 problem comes back. */
-  async function attempt(label: string, url: string, tls: { ca?: string; cert?: string; key?: string }, expectCode?: string) {
-    let outcome: { status: number; body: string } | Error;
-    try {
-      outcome = await rawRequest(`${url}/health`, { ...tls, timeoutMs: 10_000 });
-    } catch (err) {
-      outcome = err as Error;
-    }
-    const refused = outcome instanceof Error
-      ? !expectCode
-      : [401, 403].includes(outcome.status) && (!expectCode || String(JSON.parse(outcome.body).type).endsWith(`/${expectCode}`));
-    tally.check(label, refused, outcome instanceof Error ? outcome.message : outcome);
+  /** A handshake with a TLS identity that must end as named (a TLS alert, or the server closing at once). */
+  async function handshake(label: string, url: string, tls: { ca?: string; cert?: string; key?: string }, expected: string) {
+    const outcome = await tlsHandshake(url, tls);
+    tally.check(label, outcome === expected, outcome);
+  }
+
+  /** GET /health that must be refused with this problem (after the handshake). */
+  async function refusedAtHttp(label: string, url: string, tls: { ca?: string; cert?: string; key?: string }, status: number, code: string) {
+    const res = await rawRequest(`${url}/health`, { ...tls, timeoutMs: 10_000 });
+    const body = res.contentType.includes('json') ? JSON.parse(res.body) as unknown : res.body;
+    tally.check(label, isRefusal({ status: res.status, headers: { 'content-type': res.contentType }, body }, status, code), res);
   }
 
   before(async () => {
-    fed = await securityFederation('edge');
+    fed = await edgeFederation();
     endpoints = [['gateway', fed.member(GATEWAY_ID).url], ['issuer', fed.member(ISSUER_ID).url], [`municipality ${OTHER} (federation port)`, fed.member(OTHER).federationUrl!]];
     revoked = credentialsOf(fed, REVOKED);
   });
   after(() => tally.print());
 
   it('when a member port is reached by plain HTTP, by TLS without a client certificate, with a certificate of another CA or an expired one, then the connection is refused', async () => {
-    const ca = readCertificateAuthority(pkiDir(fed));
-    const member = { id: REVOKED, kind: 'municipality' as const, name: 'Akiota' };
-    const foreign = await foreignCredentials(member);
-    const expired = await expiredCredentials(ca, member);
+    const foreign = foreignCredentials(REVOKED);
+    const expired = expiredCredentials(REVOKED);
     for (const [name, url] of endpoints) {
       // Control: the member's own certificate is accepted.
       const ok = await rawRequest(`${url}/health`, { ca: revoked.ca, cert: revoked.tls.cert, key: revoked.tls.key });
       expect(ok.status, `${name} accepts a valid member certificate`).to.equal(200);
-      await attempt(`${name}: plain HTTP`, url.replace('https:', 'http:'), {});
-      await attempt(`${name}: TLS without a client certificate`, url, { ca: revoked.ca });
-      await attempt(`${name}: certificate of another CA (same CN)`, url, { ca: revoked.ca, cert: foreign.tls.cert, key: foreign.tls.key });
-      await attempt(`${name}: expired member certificate`, url, { ca: revoked.ca, cert: expired.tls.cert, key: expired.tls.key });
+      expect(await tlsHandshake(url, { ca: revoked.ca, cert: revoked.tls.cert, key: revoked.tls.key }), `${name}: the handshake probe sees an acceptance`).to.equal('accepted');
+      const plain = await rejectionOf(rawRequest(`${url.replace('https:', 'http:')}/health`));
+      tally.check(`${name}: plain HTTP`, plain === Handshake.NOT_TLS, plain);
+      await handshake(`${name}: TLS without a client certificate`, url, { ca: revoked.ca }, Handshake.CERTIFICATE_REQUIRED);
+      await handshake(`${name}: certificate of another CA (same CN)`, url, { ca: revoked.ca, cert: foreign.tls.cert, key: foreign.tls.key }, Handshake.CLOSED_AFTER_HANDSHAKE);
+      await handshake(`${name}: expired member certificate`, url, { ca: revoked.ca, cert: expired.tls.cert, key: expired.tls.key }, Handshake.CLOSED_AFTER_HANDSHAKE);
     }
   });
 
@@ -94,18 +95,19 @@ describe('security: transport', function () {
     await Promise.all([fed.start(ISSUER_ID), fed.start(OTHER)]);
 
     const tls = { ca: revoked.ca, cert: revoked.tls.cert, key: revoked.tls.key };
-    for (const [name, url] of endpoints) await attempt(`${name}: revoked member certificate`, url, tls, 'certificate-revoked');
+    for (const [name, url] of endpoints) await refusedAtHttp(`${name}: revoked member certificate`, url, tls, 403, 'certificate-revoked');
     const client = createMemberClient(revoked);
     try {
       const query = await client.postJson(`${fed.member(GATEWAY_ID).url}/queries`, { query: 'eyJhbGciOiJQUzI1NiJ9.e30.c2ln' });
-      tally.check('gateway: a query from the revoked member', query.status === 403, query.body);
+      tally.check('gateway: a query from the revoked member', isRefusal(query, 403, 'certificate-revoked'), query.body);
       const code = await client.postJson(`${fed.member(ISSUER_ID).url}/codes`, { myNumber: moved[0] });
-      tally.check('issuer: a code request from the revoked member', code.status === 403, code.body);
+      tally.check('issuer: a code request from the revoked member', isRefusal(code, 403, 'certificate-revoked'), code.body);
     } finally {
       client.close();
     }
     const late = await moveIn(certificates[1]!, moved[1]!);
-    tally.check(`municipality ${OTHER}: a move-out certificate signed by the revoked member`, late.status >= 400 && late.status < 500, late.body);
+    // A revoked member is no longer in the directory: its signed certificate names a municipality outside the federation.
+    tally.check(`municipality ${OTHER}: a move-out certificate signed by the revoked member`, isRefusal(late, 422, 'unknown-municipality'), late.body);
 
     // Only the revoked member is refused: another one still gets in everywhere.
     const other = credentialsOf(fed, TODA);

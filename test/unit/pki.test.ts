@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { AppError } from '../../shared/platform/errors.ts';
 import { signMessage, verifyMessage, sealMessage, openMessage } from '../../shared/federation/messages.ts';
 import {
-  certificateKid, createCertificateAuthority, initPki, pkiPaths, verifyMemberCertificate, caSigner,
+  certificateKid, initPki, pkiPaths, verifyMemberCertificate, caSigner,
   type VerifyCertificateOptions,
 } from '../../shared/federation/pki.ts';
 import { signRevocationList, verifyRevocationList } from '../../shared/federation/revocation.ts';
 import { Typ, sealedIdentitySchema } from '../../shared/federation/protocol.ts';
-import { createTestPki, expiredCredentials, FEDERATION_MEMBERS, foreignCredentials, type TestPki } from '../fixtures/pki.ts';
+import { copyTestPki, expiredCredentials, FEDERATION_MEMBERS, foreignCredentials, rogueCa, testPki, type TestPki } from '../fixtures/pki.ts';
 
 function refusal(fn: () => unknown): AppError {
   try {
@@ -24,10 +24,9 @@ function refusal(fn: () => unknown): AppError {
 describe('federation PKI', () => {
   let pki: TestPki;
 
-  before(async () => {
-    pki = await createTestPki();
+  before(() => {
+    pki = testPki();
   });
-  after(() => pki.remove());
 
   const toda = () => pki.credentials('112241');
 
@@ -59,14 +58,14 @@ describe('federation PKI', () => {
   });
 
   it('when a certificate comes from another CA, then it is refused', async () => {
-    const rogue = await foreignCredentials({ id: '112241', kind: 'municipality', name: 'Toda' });
+    const rogue = foreignCredentials('112241');
     const err = refusal(() => verifyMemberCertificate(rogue.tls.cert, pki.ca.cert, { usage: 'signing', expectedId: '112241' }));
     expect(err.code).to.equal('invalid-certificate');
     expect(err.extra.rule).to.equal('must be signed by the federation CA');
   });
 
   it('when a certificate has expired, then it is refused', async () => {
-    const expired = await expiredCredentials(pki.ca, { id: '343692', kind: 'municipality', name: 'Akiota' });
+    const expired = expiredCredentials('343692');
     expect(refusal(() => verifyMemberCertificate(expired.tls.cert, pki.ca.cert, { usage: 'signing' })).extra.rule).to.equal('must be within its validity period');
   });
 
@@ -80,7 +79,7 @@ describe('federation PKI', () => {
   });
 
   it('when a member is revoked, then the CA-signed list names its serials and its certificates are refused', async () => {
-    const own = await createTestPki(FEDERATION_MEMBERS.slice(2, 3));
+    const own = await copyTestPki();
     try {
       const cert = own.credentials('293610').tls.cert;
       const serials = await own.revoke('293610');
@@ -97,8 +96,7 @@ describe('federation PKI', () => {
   });
 
   it('when a revocation list is signed by another CA or altered, then it is refused', async () => {
-    const rogue = await createCertificateAuthority();
-    const forged = await signRevocationList(caSigner(rogue), { number: 9, serials: [] });
+    const forged = await signRevocationList(caSigner(rogueCa()), { number: 9, serials: [] });
     const genuineEmpty = await signRevocationList(caSigner(pki.ca), { number: 9, serials: [] });
     const altered = genuineEmpty.replace(/\.[^.]+\./, `.${Buffer.from(JSON.stringify({ iss: 'federation-ca', number: 10, iat: 0, nextUpdate: 1, serials: [] })).toString('base64url')}.`);
     for (const jws of [forged, altered]) {
@@ -114,7 +112,7 @@ describe('federation PKI', () => {
   });
 
   it('when init runs again, then existing keys are kept; after a revocation the member is re-issued', async () => {
-    const own = await createTestPki(FEDERATION_MEMBERS.slice(0, 1));
+    const own = await copyTestPki();
     try {
       const path = join(pkiPaths(own.dir).member('issuer'), 'tls.pem');
       const before = readFileSync(path, 'utf8');

@@ -1,3 +1,5 @@
+import { StaffActions } from '../staff/actions.ts';
+
 /** Access-log actions at a municipality: constants, so a query by action can trust the spelling. */
 export const Actions = {
   RESIDENT_CREATE: 'resident.create',
@@ -60,18 +62,8 @@ export const Actions = {
   FHIR_EXPORT_DOWNLOAD: 'fhir.export.download',
   /** A clerk cancelled an export or released its files. */
   FHIR_EXPORT_CANCEL: 'fhir.export.cancel',
-  /* Staff sign-in and sessions (SECURITY.md §2): each one an access. */
-  /** A sign-in, allowed or refused (refused: the account's staff id, or `unknown` and a keyed hash of the name). */
-  STAFF_SIGN_IN: 'staff.sign_in',
-  /** The failed attempt that locked an account name. */
-  STAFF_LOCKOUT: 'staff.lockout',
-  /** An administrator lifted an account's lock (subject = the account). */
-  STAFF_UNLOCK: 'staff.unlock',
-  STAFF_SIGN_OUT: 'staff.sign_out',
-  /** A staff member changed their own password (every session of theirs ends), or was refused. */
-  STAFF_PASSWORD_CHANGE: 'staff.password_change',
-  /** An administrator disabled an account (subject = the account). */
-  STAFF_DISABLE: 'staff.disable',
+  /* Staff sign-in and sessions: named by the staff folder, which logs them. */
+  ...StaffActions,
 } as const;
 
 export type Action = (typeof Actions)[keyof typeof Actions];

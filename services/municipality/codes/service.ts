@@ -56,7 +56,8 @@ interface Due {
   attempts: number;
 }
 
-type Outcome = { code: string } | { error: string };
+/** A code, or why not; `retryAfter` is the issuer's Retry-After (seconds) when it asked us to wait. */
+type Outcome = { code: string } | { error: string; retryAfter?: number | null };
 
 /** One round, and whether it took as many residents as it could (more may be due). */
 async function registrationRound(ctx: MunicipalityContext, fed: FederationLink, options: RegistrationOptions): Promise<{ run: RegistrationRun; full: boolean }> {
@@ -136,7 +137,10 @@ async function sendBatch(fed: FederationLink, items: { id: string; myNumber: str
   }
   const answer = issuerBatchAnswerSchema.safeParse(res.body);
   // Whatever the issuer's reply, a resident without a code stays due and backs off (DESIGN.md flow 1).
-  if (classifyPeerReply(res).outcome !== 'ok' || !answer.success || answer.data.codes.length !== items.length) return everyone(items, { error: `issuer answered ${res.status}` });
+  const reply = classifyPeerReply(res);
+  if (reply.outcome !== 'ok' || !answer.success || answer.data.codes.length !== items.length) {
+    return everyone(items, { error: `issuer answered ${res.status}`, retryAfter: reply.outcome === 'retry' ? reply.retryAfter : null });
+  }
   return new Map(items.map((item, i): [string, Outcome] => {
     const entry = answer.data.codes[i]!;
     const code = codeSchema.safeParse(entry.code);
@@ -149,19 +153,19 @@ async function sendBatch(fed: FederationLink, items: { id: string; myNumber: str
 /** Stores a batch's codes in one statement and its failures' backoff in another. */
 async function settleBatch(ctx: MunicipalityContext, batch: Due[], outcomes: Map<string, Outcome>): Promise<number> {
   const issued: [string, string][] = [];
-  const failed: { residentId: string; attempts: number; error: string }[] = [];
+  const failed: { residentId: string; attempts: number; error: string; retryAfter?: number | null }[] = [];
   for (const { id, attempts } of batch) {
     const outcome = outcomes.get(id);
     if (!outcome) continue;
     if ('code' in outcome) issued.push([id, outcome.code]);
-    else failed.push({ residentId: id, attempts: attempts + 1, error: outcome.error });
+    else failed.push({ residentId: id, attempts: attempts + 1, error: outcome.error, retryAfter: outcome.retryAfter });
   }
   const at = new Date();
   await storeCodes(ctx.models.Resident, issued.map(([id, code]) => ({ id, code })), at);
   if (failed.length > 0) {
     await recordAttempts(ctx.models.RegistrationAttempt, failed.map((f) => ({
       residentId: f.residentId, attempts: f.attempts, lastError: f.error.slice(0, 200),
-      nextAttemptAt: new Date(at.getTime() + backoffSeconds(f.attempts) * 1000).toISOString(),
+      nextAttemptAt: new Date(at.getTime() + backoffSeconds(f.attempts, undefined, { retryAfter: f.retryAfter }) * 1000).toISOString(),
     })));
     // One line per reason, not per resident: a batch the issuer could not take is one event.
     const byError = new Map<string, string[]>();

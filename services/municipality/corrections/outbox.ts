@@ -122,7 +122,7 @@ export async function processCorrectionOutbox(ctx: MunicipalityContext, fed: Fed
   const due = await dueOutboxItems(ctx.models.CorrectionOutbox, options.now ?? new Date(), options.limit ?? 100);
   for (const item of due) {
     const resident = await findResidentWhere(ctx.models.Resident, { id: item.residentId });
-    let outcome: { status: 'sent' | 'refused'; detail: string } | { retry: string };
+    let outcome: { status: 'sent' | 'refused'; detail: string } | { retry: string; retryAfter?: number | null };
     if (!resident?.code) {
       outcome = { status: 'refused', detail: 'no_code' };
     } else {
@@ -132,7 +132,7 @@ export async function processCorrectionOutbox(ctx: MunicipalityContext, fed: Fed
         const reply = classifyPeerReply(res);
         if (reply.outcome === 'ok') outcome = { status: 'sent', detail: String(res.body?.status ?? 'accepted').slice(0, 40) };
         else if (reply.outcome === 'final') outcome = { status: 'refused', detail: problemCode(res.body) };
-        else outcome = { retry: `gateway answered ${res.status}` };
+        else outcome = { retry: `gateway answered ${res.status}`, retryAfter: reply.retryAfter };
       } catch (err) {
         outcome = { retry: `gateway unreachable: ${(err as { code?: string }).code ?? (err as Error).message ?? 'error'}` };
       }
@@ -140,7 +140,8 @@ export async function processCorrectionOutbox(ctx: MunicipalityContext, fed: Fed
     if ('retry' in outcome) {
       const attempts = item.attempts + 1;
       await updateOutboxItem(ctx.models.CorrectionOutbox, item.id, {
-        attempts, lastError: outcome.retry.slice(0, 200), nextAttemptAt: new Date(Date.now() + backoffSeconds(attempts) * 1000).toISOString(),
+        attempts, lastError: outcome.retry.slice(0, 200),
+        nextAttemptAt: new Date(Date.now() + backoffSeconds(attempts, undefined, { retryAfter: outcome.retryAfter }) * 1000).toISOString(),
       });
       ctx.logger.warn({ notice: item.id, recipient: item.recipient, attempts, error: outcome.retry }, 'correction notice deferred');
       run.deferred += 1;

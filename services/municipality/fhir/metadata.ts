@@ -3,12 +3,21 @@
  * built from the interactions routes.ts registers and the search table of search.ts: a resource,
  * interaction, search parameter or operation appears here only because it is routed.
  */
+import type { RequestHandler } from 'express';
 import type { MunicipalityContext } from '../context.ts';
 import { JP_PATIENT_PROFILE } from '../residents/fhir.ts';
 import { JP_IMMUNIZATION_PROFILE, PROVENANCE_EXTENSION } from '../vaccinations/fhir.ts';
 import { FHIR_JSON } from './outcomes.ts';
-import type { Interaction } from './routes.ts';
 import { IMMUNIZATION_SEARCH_PARAMS, RESULT_PARAMS } from './search.ts';
+
+export interface Interaction {
+  method: 'get' | 'delete';
+  path: string;
+  /** For the CapabilityStatement: a resource interaction, a search, or an operation. */
+  kind: { resource: 'Patient'; interaction: 'read' } | { resource: 'Immunization'; interaction: 'search-type' }
+    | { operation: 'export'; level: 'system' | 'Patient'; definition: string } | { internal: 'capabilities' | 'export-status' | 'export-file' };
+  handler: RequestHandler;
+}
 
 /** The server's software version (package.json of the project). */
 const SOFTWARE_VERSION = '0.1.0';

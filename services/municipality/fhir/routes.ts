@@ -6,7 +6,7 @@
  * the routes are registered from it and metadata.ts describes it, so the CapabilityStatement
  * says exactly what this server does.
  */
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router, type Request } from 'express';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { actorOf, authenticate, requireRole } from '../staff/middleware.ts';
@@ -14,7 +14,7 @@ import { IMMUNIZATION_ELEMENTS, IMMUNIZATION_MANDATORY } from '../vaccinations/f
 import {
   cancelExport, downloadFile, exportFailed, exportFiles, jobOf, manifest, NDJSON, parseKickOff, startExport, type ExportRunner,
 } from './export/service.ts';
-import { capabilityStatement } from './metadata.ts';
+import { capabilityStatement, type Interaction } from './metadata.ts';
 import { badParameter, FHIR_JSON, fhirErrorHandler, fhirNotFound, outcome, sendFhir } from './outcomes.ts';
 import {
   IMMUNIZATION_SEARCH_PARAMS, parseDateFilter, parseResultParams, patientIdOf, refuseUnknownParams, RESULT_PARAMS, searchsetBundle, stringValues, subset,
@@ -28,14 +28,6 @@ export const baseUrlOf = (req: Request): string => `${req.protocol}://${req.get(
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
-export interface Interaction {
-  method: 'get' | 'delete';
-  path: string;
-  /** For the CapabilityStatement: a resource interaction, a search, or an operation. */
-  kind: { resource: 'Patient'; interaction: 'read' } | { resource: 'Immunization'; interaction: 'search-type' }
-    | { operation: 'export'; level: 'system' | 'Patient'; definition: string } | { internal: 'capabilities' | 'export-status' | 'export-file' };
-  handler: RequestHandler;
-}
 
 export function fhirRoutes(ctx: MunicipalityContext, exports: ExportRunner): Router {
   const router = Router();

@@ -40,6 +40,7 @@ export const MAX_COUNT = 100;
 
 const DATE_PREFIXES = ['eq', 'ne', 'gt', 'lt', 'ge', 'le', 'sa', 'eb'] as const;
 type DatePrefix = (typeof DATE_PREFIXES)[number];
+const DATE_VALUE = new RegExp(`^(${DATE_PREFIXES.join('|')})?(\\d{4})(?:-(\\d{2})(?:-(\\d{2}))?)?$`);
 
 export interface DateFilter {
   prefix: DatePrefix;
@@ -57,8 +58,8 @@ const lastDayOfMonth = (year: number, month: number): number => new Date(Date.UT
  * range is the whole year, month or day. A time part is refused: occurrences are calendar days.
  */
 export function parseDateFilter(raw: string): DateFilter {
-  const m = /^(eq|ne|gt|lt|ge|le|sa|eb)?(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$/.exec(raw);
-  const rule = 'must be [eq|ne|gt|lt|ge|le|sa|eb]YYYY[-MM[-DD]]';
+  const m = DATE_VALUE.exec(raw);
+  const rule = `must be [${DATE_PREFIXES.join('|')}]YYYY[-MM[-DD]]`;
   if (!m) throw badParameter('date', rule);
   const prefix = (m[1] ?? 'eq') as DatePrefix;
   const year = Number(m[2]);

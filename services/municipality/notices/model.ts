@@ -1,7 +1,7 @@
 import {
   DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
 } from 'sequelize';
-import { NOTICE_CHANNELS } from '../config.ts';
+import { type NOTICE_CHANNELS } from '../config.ts';
 
 export const NOTICE_KINDS = ['records-released', 'query-refused', 'records-imported', 'correction-sent', 'correction-received'] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];

@@ -1,5 +1,5 @@
 import { createStaffAccount, type StaffSessions, type StaffView } from '../../../shared/staff/auth.ts';
-import { Actions } from '../access-log/actions.ts';
+import { StaffActions as Actions } from './actions.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { ROLES } from './roles.ts';
 import type { CreateStaffInput } from './schemas.ts';

@@ -83,7 +83,7 @@ export function defineFhirExportModels(sequelize: Sequelize) {
 
 /** The owning folder adds its tables to the context's models (see context.ts). */
 declare module '../../context.ts' {
-  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+   
   interface Models extends ReturnType<typeof defineFhirExportModels> {}
 }
 
