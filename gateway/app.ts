@@ -1,16 +1,15 @@
-import { statSync } from 'node:fs';
 import type { Server } from 'node:https';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { openDatabase } from '../shared/platform/db.ts';
-import { directoryFromEntries } from '../shared/federation/directory.ts';
+import { directoryFromFile } from '../shared/federation/directory.ts';
 import { errorHandler, notFoundHandler } from '../shared/platform/errors.ts';
 import { createBaseApp } from '../shared/platform/http.ts';
 import { readiness } from '../shared/platform/health.ts';
 import { memberProbe } from '../shared/federation/member-probe.ts';
 import { createLogger } from '../shared/platform/log.ts';
 import { createMemberClient, createMemberServer, logRefusals, memberIdentity } from '../shared/federation/member-http.ts';
-import { loadMemberCredentials, readDirectoryFile } from '../shared/federation/pki.ts';
+import { loadMemberCredentials } from '../shared/federation/pki.ts';
 import { createRevocationGuard, databaseKeeper, fileRevocationSource } from '../shared/federation/revocation.ts';
 import { GATEWAY_ID, type DirectoryEntry } from '../shared/federation/protocol.ts';
 import { codeRoutes } from './codes/routes.ts';
@@ -30,28 +29,6 @@ import { notificationRoutes } from './notifications/routes.ts';
 import { startCorrectionRelay } from './notifications/service.ts';
 import { startGatewayAlertSchedule } from './alerts/service.ts';
 import { gatewayAlertRoutes } from './alerts/routes.ts';
-
-/**
- * DIRECTORY_FILE, re-read when its modification time changes: whoever runs the federation may
- * add a member or an endpoint without restarting the gateway.
- */
-function directoryFile(path: string) {
-  let seen = -1;
-  let loaded: DirectoryEntry[] = [];
-  return {
-    changed(): boolean {
-      return statSync(path).mtimeMs !== seen;
-    },
-    entries(): DirectoryEntry[] {
-      const mtime = statSync(path).mtimeMs;
-      if (mtime !== seen) {
-        loaded = readDirectoryFile(path);
-        seen = mtime;
-      }
-      return loaded;
-    },
-  };
-}
 
 export interface Gateway {
   ctx: GatewayContext;
@@ -83,15 +60,9 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
   await revocations.refresh().catch((err: Error) => log.warn({ err: err.message, list: revocations.status() }, 'revocation list not loaded at start'));
   revocations.start();
   // The gateway verifies the entries it serves, too: it only routes to and trusts CA-certified keys.
-  const file = directoryFile(config.DIRECTORY_FILE);
-  const directory = directoryFromEntries(() => file.entries(), credentials.ca, revocations);
-  const currentDirectory = async (): Promise<DirectoryEntry[]> => {
-    if (file.changed()) {
-      await directory.refresh();
-      for (const bad of directory.rejected()) log.warn({ peer: bad.id, field: bad.field, rule: bad.rule }, 'directory entry refused');
-    }
-    return file.entries();
-  };
+  // DIRECTORY_FILE is re-read when its modification time changes (no restart to add a member).
+  const directory = directoryFromFile(config.DIRECTORY_FILE, credentials.ca, revocations, log);
+  const currentDirectory = (): Promise<DirectoryEntry[]> => directory.configured();
   await currentDirectory();
   const client = createMemberClient(credentials);
   const ctx: GatewayContext = {

@@ -7,6 +7,7 @@
 import type { Express, Router } from 'express';
 import type { Logger } from 'pino';
 import { auditConsoleRoutes } from '../../shared/access-log/console.ts';
+import { appendAccess } from '../../shared/access-log/chain.ts';
 import { openDatabase, type DatabaseOptions } from '../../shared/platform/db.ts';
 import { prepareGatewaySchema } from '../migrations/index.ts';
 import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
@@ -30,7 +31,7 @@ export function gatewayStaffSessions(ctx: GatewayContext): StaffSessions {
   if (!ctx.config.SESSION_SECRET) throw new Error('SESSION_SECRET is required for the gateway staff port');
   return {
     sequelize: ctx.sequelize, Staff: ctx.models.Staff, RevokedSessions: ctx.models.RevokedSession, SignInThrottle: ctx.models.SignInThrottle,
-    AccessLog: ctx.models.AccessLog, secret: ctx.config.SESSION_SECRET, member: GATEWAY_ID, ttlSeconds: ctx.config.SESSION_TTL_SECONDS,
+    appendLog: (t, entry) => appendAccess(ctx.models.AccessLog, t, entry), secret: ctx.config.SESSION_SECRET, member: GATEWAY_ID, ttlSeconds: ctx.config.SESSION_TTL_SECONDS,
     roles: GATEWAY_STAFF_ROLES, logger: ctx.logger, signIn: ctx.config,
     actions: {
       signIn: GatewayActions.STAFF_SIGN_IN, lockout: GatewayActions.STAFF_LOCKOUT, unlock: GatewayActions.STAFF_UNLOCK, signOut: GatewayActions.STAFF_SIGN_OUT,

@@ -5,6 +5,8 @@
  * otherwise swap a member's key for one it holds and read or forge that member's messages.
  */
 import type { KeyObject } from 'node:crypto';
+import { statSync } from 'node:fs';
+import type { Logger } from 'pino';
 import { AppError } from '../platform/errors.ts';
 import type { MemberClient } from './member-client.ts';
 import { readDirectoryFile, verifyMemberCertificate, type MemberKind } from './pki.ts';
@@ -104,7 +106,14 @@ export function verifyEntries(raw: unknown, caPem: string, isRevoked: (serial: s
 
 type Loader = () => Promise<unknown>;
 
-function directoryFrom(caPem: string, load: Loader, guard: RevocationGuard): Directory {
+interface SourceOptions {
+  /** True when the source has changed since the last load (a file's mtime): reload before answering. */
+  changed?: () => boolean;
+  /** Where refused entries are reported after each load. */
+  logger?: Logger;
+}
+
+function directoryFrom(caPem: string, load: Loader, guard: RevocationGuard, source: SourceOptions = {}): Directory {
   // Per instance, never module-level: several members may live in one process.
   let raw: unknown = [];
   let entries = new Map<string, VerifiedEntry>();
@@ -135,6 +144,7 @@ function directoryFrom(caPem: string, load: Loader, guard: RevocationGuard): Dir
         if (!guard.current()) await guard.refresh().catch(() => undefined);
         raw = await load();
         verify();
+        for (const bad of rejected) source.logger?.warn({ peer: bad.id, field: bad.field, rule: bad.rule }, 'directory entry refused');
       } finally {
         inflight = undefined;
       }
@@ -148,6 +158,8 @@ function directoryFrom(caPem: string, load: Loader, guard: RevocationGuard): Dir
       throw err;
     });
     await loaded;
+    // A changed source is read before anything is judged by it, throttle or not: it is local and cheap.
+    if (source.changed?.()) await reload();
   }
 
   /** Unknown ids trigger one refresh: a member may have joined since the last load. */
@@ -236,7 +248,26 @@ export function directoryFromEntries(entries: DirectoryEntry[] | (() => unknown)
   return directoryFrom(caPem, async () => (typeof entries === 'function' ? entries() : entries), revocations);
 }
 
-/** The same view from a directory.json file, re-read on each refresh. */
-export function directoryFromFile(path: string, caPem: string, revocations: RevocationGuard): Directory {
-  return directoryFrom(caPem, async () => readDirectoryFile(path), revocations);
+/**
+ * The same view from a directory.json file (the gateway's DIRECTORY_FILE), re-read whenever its
+ * modification time changes, so whoever runs the federation may add a member, renew a
+ * certificate or fix an entry without a restart, and no member is judged by an older file.
+ * `configured()` is the file as written (what the gateway serves; members verify it themselves).
+ */
+export function directoryFromFile(path: string, caPem: string, revocations: RevocationGuard, logger?: Logger): Directory & { configured(): Promise<DirectoryEntry[]> } {
+  let seen = -1;
+  let configured: DirectoryEntry[] = [];
+  const directory = directoryFrom(caPem, async () => {
+    const mtime = statSync(path).mtimeMs;
+    configured = readDirectoryFile(path);
+    seen = mtime;
+    return configured;
+  }, revocations, { changed: () => statSync(path).mtimeMs !== seen, logger });
+  return {
+    ...directory,
+    async configured() {
+      await directory.entries();
+      return configured;
+    },
+  };
 }

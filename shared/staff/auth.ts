@@ -18,7 +18,6 @@ import type { Logger } from 'pino';
 import { DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
 import { z } from 'zod';
 import { CLOCK_SKEW_SECONDS, hashPassword, signSession, verifyPassword, verifySession, type VerifiedSession } from '../crypto.ts';
-import { appendAccess, type AccessInput, type AccessLogModel } from '../access-log/chain.ts';
 import { rememberOnce } from '../federation/replay.ts';
 import { inTransaction } from '../platform/db.ts';
 import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from '../platform/errors.ts';
@@ -207,7 +206,8 @@ export interface StaffSessions {
   Staff: StaffModel;
   RevokedSessions: RevokedSessionModel;
   SignInThrottle: SignInThrottleModel;
-  AccessLog: AccessLogModel;
+  /** The member's one access-log append, passed in (staff sits below the access log, DESIGN.md §8.2). */
+  appendLog: (t: Transaction, entry: StaffEvent) => Promise<unknown>;
   secret: Buffer;
   /** The member id sessions are bound to (a municipality code, or `gateway`). */
   member: string;
@@ -229,9 +229,22 @@ interface EventActor {
   name?: string;
 }
 
+/** A staff event as the member's access log records it (a subset of its entry). */
+export interface StaffEvent {
+  actorType: 'staff';
+  actorId: string;
+  actorRole: string | null;
+  actingMunicipality: string;
+  action: string;
+  outcome: 'allowed' | 'denied';
+  reason?: string | null;
+  subject?: string | null;
+  details: Record<string, unknown>;
+}
+
 /** One access-log entry for a staff event, in `t` (the member's one append). */
-function logStaffEvent(s: StaffSessions, t: Transaction, who: EventActor, entry: Omit<AccessInput, 'actorType' | 'actorId' | 'actorRole' | 'actingMunicipality'>) {
-  return appendAccess(s.AccessLog, t, {
+function logStaffEvent(s: StaffSessions, t: Transaction, who: EventActor, entry: Omit<StaffEvent, 'actorType' | 'actorId' | 'actorRole' | 'actingMunicipality' | 'details'> & { details?: Record<string, unknown> }) {
+  return s.appendLog(t, {
     ...entry,
     actorType: 'staff', actorId: who.staffId ?? 'unknown', actorRole: who.role, actingMunicipality: s.member,
     details: { ...(who.name ? { name: who.name } : {}), ...entry.details },

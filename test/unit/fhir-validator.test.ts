@@ -4,7 +4,7 @@
  * coded with a system JP Core does not name.
  */
 import { expect } from 'chai';
-import { fhirErrors } from '../fixtures/fhir-validator.ts';
+import { fhirErrors, twelveDigitRuns } from '../fixtures/fhir-validator.ts';
 
 const patient = {
   resourceType: 'Patient', id: 'p1', meta: { profile: ['http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient'] },
@@ -40,5 +40,10 @@ describe('the FHIR check of the tests', () => {
     expect(fhirErrors({ ...patient, identifier: undefined }).join(' ')).to.match(/identifier is required/);
     expect(fhirErrors({ ...immunization, vaccineCode: { coding: [{ system: 'https://example.org/made-up', code: 'x' }] } }).join(' ')).to.match(/neither a JP Core vaccine code system nor CVX/);
     expect(fhirErrors({ ...immunization, meta: {} }).join(' ')).to.match(/JP_Immunization/);
+  });
+
+  it('when a text holds a 12-digit run, then the check finds it, and a UUID whose last group is all digits is not one', () => {
+    expect(twelveDigitRuns('{"id":"5f0c1e2a-9b7d-4c3e-8a1f-022817826592","value":"123456789018"}')).to.deep.equal(['123456789018']);
+    expect(twelveDigitRuns('1234567890123 and 12345678901')).to.deep.equal([]);
   });
 });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from '../../shared/platform/errors.ts';
 import { signMessage, verifyMessage, sealMessage, openMessage } from '../../shared/federation/messages.ts';
@@ -7,7 +8,8 @@ import {
   certificateKid, initPki, pkiPaths, verifyMemberCertificate, caSigner,
   type VerifyCertificateOptions,
 } from '../../shared/federation/pki.ts';
-import { signRevocationList, verifyRevocationList } from '../../shared/federation/revocation.ts';
+import { createRevocationGuard, fileRevocationSource, signRevocationList, verifyRevocationList } from '../../shared/federation/revocation.ts';
+import { directoryFromFile } from '../../shared/federation/directory.ts';
 import { Typ, sealedIdentitySchema } from '../../shared/federation/protocol.ts';
 import { copyTestPki, expiredCredentials, FEDERATION_MEMBERS, foreignCredentials, rogueCa, testPki, type TestPki } from '../fixtures/pki.ts';
 
@@ -139,6 +141,33 @@ describe('federation PKI', () => {
     expect(entries.map((e) => e.id).sort()).to.deep.equal(['112241', '293610', '343692', 'gateway', 'issuer']);
     expect(entries.find((e) => e.id === '112241')).to.include({ kind: 'municipality', name: 'Toda', endpoint: 'https://127.0.0.1:9' });
     expect(JSON.stringify(entries)).not.to.match(/PRIVATE KEY/);
+  });
+
+  it('when the directory file changes, then the next identity check is judged by the new file at once, however recent the last refresh', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'directory-'));
+    try {
+      const file = join(dir, 'directory.json');
+      const honest = pki.directory();
+      const swapped = honest.map((e) => (e.id === '112241' ? { ...e, encryptionCertificate: pki.credentials('gateway').enc.cert } : e));
+      const guard = createRevocationGuard({ ca: pki.ca.cert, source: fileRevocationSource(pkiPaths(pki.dir).revocations) });
+      await guard.refresh();
+      let stamp = Date.now();
+      const put = (entries: unknown) => {
+        writeFileSync(file, JSON.stringify(entries));
+        stamp += 1000;
+        utimesSync(file, new Date(stamp), new Date(stamp));
+      };
+      put(swapped);
+      const directory = directoryFromFile(file, pki.ca.cert, guard);
+      const serial = verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { usage: 'signing', expectedId: '112241' }).serial;
+      expect(await directory.member('112241', serial), 'refused while its entry is swapped').to.equal(undefined);
+      expect(directory.rejected().some((r) => r.id === '112241' && r.field === 'encryptionCertificate'), JSON.stringify(directory.rejected())).to.equal(true);
+      put(honest);
+      expect((await directory.member('112241', serial))?.id, 'accepted at once from the corrected file').to.equal('112241');
+      expect((await directory.configured()).map((e) => e.encryptionCertificate)).to.include(toda().enc.cert);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('when a member signs and another encrypts to it, then the loaded credentials verify and decrypt', async () => {

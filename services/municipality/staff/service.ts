@@ -1,4 +1,5 @@
 import { createStaffAccount, type StaffSessions, type StaffView } from '../../../shared/staff/auth.ts';
+import { appendAccess } from '../../../shared/access-log/chain.ts';
 import { StaffActions as Actions } from './actions.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { ROLES } from './roles.ts';
@@ -7,7 +8,7 @@ import type { CreateStaffInput } from './schemas.ts';
 /** This municipality's staff sessions: its own tables, secret, roles, log and sign-in limits. */
 export const staffSessions = (ctx: MunicipalityContext): StaffSessions => ({
   sequelize: ctx.sequelize, Staff: ctx.models.Staff, RevokedSessions: ctx.models.RevokedSession, SignInThrottle: ctx.models.SignInThrottle,
-  AccessLog: ctx.models.AccessLog, secret: ctx.config.SESSION_SECRET, member: ctx.config.MUNICIPALITY_CODE,
+  appendLog: (t, entry) => appendAccess(ctx.models.AccessLog, t, entry), secret: ctx.config.SESSION_SECRET, member: ctx.config.MUNICIPALITY_CODE,
   ttlSeconds: ctx.config.SESSION_TTL_SECONDS, roles: ROLES, logger: ctx.logger, signIn: ctx.config,
   actions: {
     signIn: Actions.STAFF_SIGN_IN, lockout: Actions.STAFF_LOCKOUT, unlock: Actions.STAFF_UNLOCK, signOut: Actions.STAFF_SIGN_OUT,
