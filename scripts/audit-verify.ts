@@ -83,7 +83,7 @@ async function heldOverFederation(member: string, gatewayUrl: string, certDir: s
     const directory = createDirectoryClient(client, base, credentials.ca);
     const link = { client, gatewayUrl: base, timeoutMs: 10_000, gatewayKey: async () => (await directory.signingKey(GATEWAY_ID)).key };
     const checkpoints = await gatewayHeldCheckpoints(link, credentials.signer, createPublicKey(credentials.signer.key));
-    const heads = await fetchHeldHeads(client, member, await federationHeadHolders(directory, base, member), { timeoutMs: 5000 });
+    const heads = await fetchHeldHeads(client, member, await federationHeadHolders(directory, member, base), { timeoutMs: 5000 });
     const sources = [
       ...(checkpoints.length ? [`${GATEWAY_ID} over the federation (${checkpoints.length})`] : []),
       ...heads.sources.map((s) => (s.unavailable ? `${s.holder} (unavailable: ${s.unavailable})` : `${s.holder} heads (${s.heads})`)),

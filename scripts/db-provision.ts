@@ -78,5 +78,9 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
         console.log(`${member} DATABASE_URL=${given ? url.replace(/:[^:@/]*@/, ':***@') : url}`);
       }
     });
-  await program.parseAsync(process.argv);
+  // No top-level await: the test fixtures import this file, and a mocha worker may load it as CommonJS.
+  program.parseAsync(process.argv).catch((err: Error) => {
+    console.error(err.message);
+    process.exitCode = 1;
+  });
 }

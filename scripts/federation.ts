@@ -183,6 +183,8 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
   for (const entry of directory) {
     const member = processes.find((p) => p.id === entry.id);
     if (member?.federationUrl) entry.endpoint = member.federationUrl;
+    // The issuer's endpoint lets members ask it for the heads of their logs it holds.
+    if (entry.id === 'issuer') entry.endpoint = issuerUrl;
   }
   mkdirSync(join(dataDir, 'gateway'), { recursive: true });
   writeFileSync(join(dataDir, 'gateway', 'directory.json'), JSON.stringify(directory, null, 2));

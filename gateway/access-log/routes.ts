@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { memberOf, requireMember } from '../../shared/federation/member-http.ts';
 import { parseInput } from '../../shared/platform/validation.ts';
 import type { GatewayContext } from '../context.ts';
-import { GATEWAY_HEADS_PATH, headsForAsker } from '../../shared/access-log/heads.ts';
+import { HEADS_PATH, headsForAsker } from '../../shared/access-log/heads.ts';
 import { listCheckpointsQuery, memberEntriesQuery, submitCheckpointSchema } from './schemas.ts';
 import { entriesForMember, publishedCheckpoints, witnessMemberCheckpoint } from './service.ts';
 
@@ -31,7 +31,7 @@ export function gatewayAuditRoutes(ctx: GatewayContext): Router {
    * The heads of the asking member's own log that the gateway saw in its messages (queries,
    * answers, correction notices), so its privacy officer can verify its log against them.
    */
-  router.get(GATEWAY_HEADS_PATH, requireMember(['municipality', 'issuer']), async (req, res) => {
+  router.get(HEADS_PATH, requireMember(['municipality', 'issuer']), async (req, res) => {
     res.json(await headsForAsker(ctx.models.WitnessedHead, memberOf(req).id, req.query));
   });
 

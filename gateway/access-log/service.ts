@@ -4,6 +4,7 @@ import { logMemberAccess } from '../../shared/access-log/member-access.ts';
 import type { AuditConsole } from '../../shared/access-log/console.ts';
 import { listCheckpoints, witnessCheckpoint, type CheckpointView, type WitnessResult } from '../../shared/access-log/verify.ts';
 import { checkpointAndWitness } from '../../shared/access-log/witness.ts';
+import { currentHead, federationHeadHolders, fetchHeldHeads } from '../../shared/access-log/heads.ts';
 import { inTransaction } from '../../shared/platform/db.ts';
 import { forbidden } from '../../shared/platform/errors.ts';
 import type { Member } from '../../shared/federation/member-http.ts';
@@ -24,7 +25,7 @@ export function logGatewayStaffAccess(log: AccessLogModel, t: Transaction, actor
 export async function witnessMemberCheckpoint(ctx: GatewayContext, member: Member, jws: string): Promise<WitnessResult> {
   if (member.kind === 'gateway') throw forbidden('The gateway does not witness itself');
   const { key } = await ctx.directory.signingKey(member.id);
-  return witnessCheckpoint({ Checkpoints: ctx.models.Checkpoint, witness: ctx.credentials.signer, from: member.id, memberKey: key, jws });
+  return witnessCheckpoint({ Checkpoints: ctx.models.Checkpoint, witness: ctx.credentials.signer, from: member.id, memberKey: key, jws, head: await currentHead(ctx.sequelize) });
 }
 
 /**
@@ -70,6 +71,7 @@ export function gatewayConsole(ctx: GatewayContext): AuditConsole {
     sequelize: ctx.sequelize,
     AccessLog: ctx.models.AccessLog,
     Checkpoints: ctx.models.Checkpoint,
+    WitnessedHeads: ctx.models.WitnessedHead,
     logger: ctx.logger,
     actions: {
       read: GatewayActions.LOG_READ, verify: GatewayActions.LOG_VERIFY, export: GatewayActions.LOG_EXPORT,
@@ -78,5 +80,7 @@ export function gatewayConsole(ctx: GatewayContext): AuditConsole {
     logAccess: (t, actor, entry) => logGatewayStaffAccess(ctx.models.AccessLog, t, actor, entry),
     signer: ctx.credentials.signer,
     reconcileUnavailable: { field: 'member', rule: 'reconciliation runs at a municipality, against the gateway\'s entries about it' },
+    // Every member that exchanged with the gateway holds heads of its log: the tail is checked against them.
+    witnessedHeads: async () => fetchHeldHeads(ctx.client, GATEWAY_ID, await federationHeadHolders(ctx.directory, GATEWAY_ID), { timeoutMs: 5000 }),
   };
 }

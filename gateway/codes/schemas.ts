@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { codeSchema, municipalityCodeSchema } from '../../shared/federation/protocol.ts';
+import { codeSchema, logHeadSchema, municipalityCodeSchema } from '../../shared/federation/protocol.ts';
 
 /** POST /correspondence, from the issuer only. linkId is an HMAC (base64url of 32 bytes), never a My Number. */
 export const correspondenceSchema = z.object({
@@ -22,6 +22,8 @@ export const correspondenceBatchSchema = z.object({
   registrations: z.array(correspondenceSchema, { error: 'must be a list of registrations' })
     .min(1, 'must hold at least one registration')
     .max(MAX_REGISTRATIONS_PER_BATCH, `must hold at most ${MAX_REGISTRATIONS_PER_BATCH} registrations`),
+  /** The issuer's log head (docs/PROTOCOL.md §3.0), kept by the gateway. */
+  head: logHeadSchema.optional(),
 }).strict();
 
 /** What became of one registration: recorded now, already recorded (same triple), or refused. */

@@ -4,7 +4,8 @@ import { verifyPayload } from '../../shared/crypto.ts';
 import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError, conflict } from '../../shared/platform/errors.ts';
 import type { Member } from '../../shared/federation/member-http.ts';
-import { attestationSchema, ISSUER_ID, Typ } from '../../shared/federation/protocol.ts';
+import { attestationSchema, ISSUER_ID, Typ, type LogHead } from '../../shared/federation/protocol.ts';
+import { keepHeads } from '../../shared/access-log/heads.ts';
 import { GatewayActions } from '../access-log/actions.ts';
 import { logMemberAccess, type MemberAccess } from '../../shared/access-log/member-access.ts';
 import type { GatewayContext } from '../context.ts';
@@ -37,7 +38,7 @@ export async function registerCorrespondence(ctx: GatewayContext, issuer: Member
  * verify or names another municipality or code) refuses the whole batch with a problem naming the
  * item, and records nothing. Conflicts are per item: refused and logged alone, the others recorded.
  */
-export async function registerCorrespondences(ctx: GatewayContext, issuer: Member, inputs: CorrespondenceInput[], fieldOf: FieldOf): Promise<CorrespondenceOutcome[]> {
+export async function registerCorrespondences(ctx: GatewayContext, issuer: Member, inputs: CorrespondenceInput[], fieldOf: FieldOf, issuerHead?: LogHead): Promise<CorrespondenceOutcome[]> {
   await ctx.currentDirectory();
   const municipalities = new Map<string, number>();
   inputs.forEach((input, i) => { if (!municipalities.has(input.municipality)) municipalities.set(input.municipality, i); });
@@ -54,12 +55,12 @@ export async function registerCorrespondences(ctx: GatewayContext, issuer: Membe
   }
 
   try {
-    return await recordBatch(ctx, issuer, inputs);
+    return await recordBatch(ctx, issuer, inputs, issuerHead);
   } catch (err) {
     // PostgreSQL only (SQLite runs one writer at a time): another batch inserted one of these rows
     // between our read and our insert. Once more, now that its rows are visible.
     if (!(err instanceof UniqueConstraintError)) throw err;
-    return recordBatch(ctx, issuer, inputs);
+    return recordBatch(ctx, issuer, inputs, issuerHead);
   }
 }
 
@@ -78,7 +79,7 @@ async function attestationRefusal(input: CorrespondenceInput, key: KeyObject): P
 }
 
 /** Reads the batch's rows (one query per municipality by code, one by link), decides each item in order, writes once and logs once. */
-function recordBatch(ctx: GatewayContext, issuer: Member, inputs: CorrespondenceInput[]): Promise<CorrespondenceOutcome[]> {
+function recordBatch(ctx: GatewayContext, issuer: Member, inputs: CorrespondenceInput[], issuerHead?: LogHead): Promise<CorrespondenceOutcome[]> {
   const M = ctx.models.Correspondence;
   return inTransaction(ctx.sequelize, async (t) => {
     const byCode = new Map<string, Correspondence>();
@@ -119,6 +120,7 @@ function recordBatch(ctx: GatewayContext, issuer: Member, inputs: Correspondence
     });
     await insertCorrespondences(M, created, t);
     await logMemberAccess(ctx.models.AccessLog, t, issuer, entries);
+    if (issuerHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: issuer.id, head: issuerHead, exchange: 'registration' }]);
     return outcomes;
   });
 }

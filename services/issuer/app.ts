@@ -3,7 +3,7 @@ import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { defineAccessLog } from '../../shared/access-log/chain.ts';
 import { defineCheckpoints } from '../../shared/access-log/verify.ts';
-import { defineWitnessedHeads } from '../../shared/access-log/heads.ts';
+import { defineWitnessedHeads, headsForAsker, HEADS_PATH } from '../../shared/access-log/heads.ts';
 import { migrate } from '../../shared/platform/migrate.ts';
 import { ISSUER_MIGRATIONS } from './migrations/index.ts';
 import { checkpointAndWitness, gatewayWitness, runEvery, type PeriodicTask } from '../../shared/access-log/witness.ts';
@@ -14,7 +14,7 @@ import { createBaseApp } from '../../shared/platform/http.ts';
 import { readiness } from '../../shared/platform/health.ts';
 import { memberProbe } from '../../shared/federation/member-probe.ts';
 import { createLogger } from '../../shared/platform/log.ts';
-import { createMemberClient, createMemberServer, logRefusals, memberIdentity } from '../../shared/federation/member-http.ts';
+import { createMemberClient, createMemberServer, logRefusals, memberIdentity, memberOf, requireMember } from '../../shared/federation/member-http.ts';
 import { loadMemberCredentials } from '../../shared/federation/pki.ts';
 import { createRevocationGuard, databaseKeeper, gatewayRevocationSource } from '../../shared/federation/revocation.ts';
 import { GATEWAY_ID, ISSUER_ID } from '../../shared/federation/protocol.ts';
@@ -63,6 +63,10 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
   // Ready = own database; the gateway (where correspondences go) is reported: municipalities retry anyway.
   app.get('/ready', readiness({ member: ISSUER_ID, sequelize, revocations, peers: [memberProbe(client, GATEWAY_ID, config.GATEWAY_URL)] }));
   app.use(issuerRoutes(ctx));
+  // Heads of a member's own log the issuer saw in registrations (docs/PROTOCOL.md §3.0).
+  app.get(HEADS_PATH, requireMember(['municipality', 'gateway']), async (req, res) => {
+    res.json(await headsForAsker(WitnessedHead, memberOf(req).id, req.query));
+  });
   app.use(notFoundHandler);
   app.use(logRefusals(log));
   app.use(errorHandler(log));
@@ -72,7 +76,7 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
     gatewayKey: async () => (await directory.signingKey(GATEWAY_ID)).key,
   });
   const checkpoints = runEvery(config.CHECKPOINT_INTERVAL_SECONDS, async () => {
-    await checkpointAndWitness({ sequelize, Checkpoints: Checkpoint, signer: credentials.signer, witness, logger: log, skipUnchanged: true });
+    await checkpointAndWitness({ sequelize, Checkpoints: Checkpoint, WitnessedHeads: WitnessedHead, signer: credentials.signer, witness, logger: log, skipUnchanged: true });
   }, log, 'issuer checkpoint');
   return {
     ctx,

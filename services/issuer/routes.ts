@@ -35,10 +35,10 @@ export function issuerRoutes(ctx: IssuerContext): Router {
   /** A municipality (its certificate CN, never a body field) asks for its code for a My Number. */
   router.post('/codes', requireMember(['municipality']), async (req, res) => {
     const input = await parseLogged(issueCodeSchema, req);
-    const [issued] = await issueCodes(ctx, memberOf(req), [input.myNumber]);
+    const { outcomes: [issued], head } = await issueCodes(ctx, memberOf(req), [input.myNumber], input.head);
     // A code the gateway refused is unusable: the municipality retries later, as when the gateway is down.
     if (!issued || !isIssued(issued)) throw gatewayUnavailable();
-    res.status(200).json({ code: issued.code, attestation: issued.attestation });
+    res.status(200).json({ code: issued.code, attestation: issued.attestation, head });
   });
 
   /**
@@ -47,9 +47,10 @@ export function issuerRoutes(ctx: IssuerContext): Router {
    */
   router.post('/codes/batch', requireMember(['municipality']), async (req, res) => {
     const input = await parseLogged(issueCodesSchema, req);
-    const outcomes = await issueCodes(ctx, memberOf(req), input.myNumbers);
+    const { outcomes, head } = await issueCodes(ctx, memberOf(req), input.myNumbers, input.head);
     res.status(200).json({
       codes: outcomes.map((o) => (isIssued(o) ? { code: o.code, attestation: o.attestation } : { error: 'correspondence-conflict', reason: o.refused })),
+      head,
     });
   });
 

@@ -9,8 +9,9 @@ import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
 import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
-import { GATEWAY_ID, ISSUER_ID, Typ, type Attestation } from '../../shared/federation/protocol.ts';
+import { GATEWAY_ID, ISSUER_ID, Typ, type Attestation, type LogHead } from '../../shared/federation/protocol.ts';
 import { logMemberAccess } from '../../shared/access-log/member-access.ts';
+import { currentHead, keepHeads, type SeenHead } from '../../shared/access-log/heads.ts';
 import { IssuerActions } from './actions.ts';
 import type { IssuerContext } from './context.ts';
 import { correspondenceBatchAnswerSchema } from './schemas.ts';
@@ -73,8 +74,10 @@ export const gatewayUnavailable = () => new AppError(503, 'gateway-unavailable',
  * cannot be reached, refuses the batch or answers nonsense, the whole batch fails (503): a code the
  * gateway does not know would be unusable, and the municipality's outbox retries. An item the
  * gateway refuses (a conflict) fails alone. One access-log transaction per batch, one entry per item.
+ * Heads go both ways at each hop (docs/PROTOCOL.md §3.0): the municipality's and the gateway's are
+ * kept with the batch's entries; the issuer's own goes to the gateway and back in the answer.
  */
-export async function issueCodes(ctx: IssuerContext, member: Member, myNumbers: string[]): Promise<IssueOutcome[]> {
+export async function issueCodes(ctx: IssuerContext, member: Member, myNumbers: string[], senderHead?: LogHead): Promise<{ outcomes: IssueOutcome[]; head: LogHead }> {
   const municipality = member.id;
   const derived = myNumbers.map((myNumber) => {
     const linkId = deriveLinkId(ctx.config.LINK_KEY, myNumber);
@@ -90,9 +93,14 @@ export async function issueCodes(ctx: IssuerContext, member: Member, myNumbers: 
   const registrations = derived.map(({ linkId, code }) => ({ linkId, municipality, code, attestation: attestationOf.get(linkId)! }));
 
   let results: z.infer<typeof correspondenceBatchAnswerSchema>['results'] | undefined;
+  let gatewayHead: LogHead | undefined;
   let failure = 'gateway_unavailable';
+  const seen = (): SeenHead[] => [
+    ...(senderHead ? [{ member: municipality, head: senderHead, exchange: 'registration' as const }] : []),
+    ...(gatewayHead ? [{ member: GATEWAY_ID, head: gatewayHead, exchange: 'registration' as const }] : []),
+  ];
   try {
-    const res = await ctx.client.postJson(`${ctx.config.GATEWAY_URL}/correspondence/batch`, { registrations }, {
+    const res = await ctx.client.postJson(`${ctx.config.GATEWAY_URL}/correspondence/batch`, { registrations, head: await currentHead(ctx.sequelize) }, {
       expectPeer: GATEWAY_ID, timeoutMs: ctx.config.GATEWAY_TIMEOUT_MS,
     });
     if (classifyPeerReply(res).outcome !== 'ok') failure = `gateway_refused_${res.status}`;
@@ -101,7 +109,10 @@ export async function issueCodes(ctx: IssuerContext, member: Member, myNumbers: 
       // Each result must be about the item sent in its place: a code is handed out only once the gateway holds it.
       const matches = answer.success && answer.data.results.length === registrations.length
         && answer.data.results.every((r, i) => r.code === registrations[i]!.code && r.municipality === municipality);
-      if (matches) results = answer.data.results;
+      if (matches) {
+        results = answer.data.results;
+        gatewayHead = answer.data.head;
+      }
       else failure = 'gateway_invalid_answer';
     }
   } catch (err) {
@@ -109,20 +120,26 @@ export async function issueCodes(ctx: IssuerContext, member: Member, myNumbers: 
   }
 
   if (!results) {
-    await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, member, registrations.map(({ code }) => ({
-      action: IssuerActions.CODE_ISSUE, actingMunicipality: municipality, subject: code, outcome: 'denied' as const, reason: failure,
-    }))));
+    await inTransaction(ctx.sequelize, async (t) => {
+      await logMemberAccess(ctx.models.AccessLog, t, member, registrations.map(({ code }) => ({
+        action: IssuerActions.CODE_ISSUE, actingMunicipality: municipality, subject: code, outcome: 'denied' as const, reason: failure,
+      })));
+      await keepHeads(ctx.models.WitnessedHead, t, seen());
+    });
     ctx.logger.warn({ municipality, codes: registrations.length, reason: failure }, 'correspondence registration failed');
     throw gatewayUnavailable();
   }
   const outcomes = results.map((r, i): IssueOutcome => (r.status === 'refused'
     ? { refused: r.reason }
     : { code: registrations[i]!.code, attestation: registrations[i]!.attestation }));
-  await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, member, outcomes.map((o, i) => ({
-    action: IssuerActions.CODE_ISSUE, actingMunicipality: municipality, subject: registrations[i]!.code,
-    ...(isIssued(o) ? { outcome: 'allowed' as const } : { outcome: 'denied' as const, reason: `gateway_refused_${o.refused}` }),
-  }))));
+  await inTransaction(ctx.sequelize, async (t) => {
+    await logMemberAccess(ctx.models.AccessLog, t, member, outcomes.map((o, i) => ({
+      action: IssuerActions.CODE_ISSUE, actingMunicipality: municipality, subject: registrations[i]!.code,
+      ...(isIssued(o) ? { outcome: 'allowed' as const } : { outcome: 'denied' as const, reason: `gateway_refused_${o.refused}` }),
+    })));
+    await keepHeads(ctx.models.WitnessedHead, t, seen());
+  });
   const refusedCount = outcomes.filter((o) => !isIssued(o)).length;
   if (refusedCount > 0) ctx.logger.warn({ municipality, codes: registrations.length, refused: refusedCount }, 'gateway refused some correspondences');
-  return outcomes;
+  return { outcomes, head: await currentHead(ctx.sequelize) };
 }

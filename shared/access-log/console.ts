@@ -20,7 +20,7 @@ import {
 } from './query.ts';
 import { heldCheckpoints, listCheckpoints, verifyChain, type CheckpointModel, type CheckpointView, type HeldCheckpoint, type VerifyReport } from './verify.ts';
 import { checkpointAndWitness, type Witness } from './witness.ts';
-import type { HeadSource } from './heads.ts';
+import type { HeadSource, WitnessedHeadModel } from './heads.ts';
 import { inTransaction } from '../platform/db.ts';
 import { AppError, notFound } from '../platform/errors.ts';
 import type { Signer } from '../federation/messages.ts';
@@ -55,6 +55,8 @@ export interface AuditConsole {
   sequelize: Sequelize;
   AccessLog: AccessLogModel;
   Checkpoints: CheckpointModel;
+  /** Heads of other members' logs held here (the witness's head from a countersignature goes here). */
+  WitnessedHeads: WitnessedHeadModel;
   logger: Logger;
   actions: ConsoleActions;
   /** Appends a staff member's use of the log in transaction `t` (the member's own staff-log helper). */
@@ -195,7 +197,7 @@ export async function verifyLog(c: AuditConsole, actor: StaffActor): Promise<Ver
 /** Signs the current head now and, when a witness is wired, has it countersigned; logged as the officer's act. */
 export async function makeCheckpoint(c: AuditConsole, actor: StaffActor): Promise<{ checkpoint: CheckpointView; witnessed: CheckpointView | null }> {
   if (!c.signer) throw new AppError(503, 'signing-key-unavailable', 'This member has no signing key configured', { field: 'CERT_DIR', rule: 'must hold the member signing key' });
-  const made = await checkpointAndWitness({ sequelize: c.sequelize, Checkpoints: c.Checkpoints, signer: c.signer, witness: c.witness, logger: c.logger });
+  const made = await checkpointAndWitness({ sequelize: c.sequelize, Checkpoints: c.Checkpoints, WitnessedHeads: c.WitnessedHeads, signer: c.signer, witness: c.witness, logger: c.logger });
   await inTransaction(c.sequelize, (t) => c.logAccess(t, actor, {
     action: c.actions.checkpoint, outcome: 'allowed',
     details: { seq: made.checkpoint.seq, hash: made.checkpoint.hash, witnessedBy: made.witnessed?.witnessedBy ?? null },

@@ -15,6 +15,7 @@ import { sha256Hex } from '../crypto.ts';
 import { mapWithLimit } from '../platform/concurrency.ts';
 import { AppError, forbidden } from '../platform/errors.ts';
 import { parseInput } from '../platform/validation.ts';
+import { currentRequestId } from '../platform/context.ts';
 import type { MemberClient } from '../federation/member-http.ts';
 import type { Directory } from '../federation/directory.ts';
 import { GATEWAY_ID, type LogHead } from '../federation/protocol.ts';
@@ -82,14 +83,15 @@ export const currentHead = (sequelize: Sequelize): Promise<LogHead> => readHead(
 
 /**
  * Keeps the heads seen in one exchange, in the caller's transaction (with the access-log entries
- * of that exchange). A head already held is not stored twice.
+ * of that exchange), under the exchange's request id (the one being served, unless given). A
+ * head already held is not stored twice.
  */
 export async function keepHeads(WitnessedHeads: WitnessedHeadModel, transaction: Transaction | undefined, seen: SeenHead[], now = new Date()): Promise<void> {
   if (seen.length === 0) return;
   const seenAt = now.toISOString();
   await WitnessedHeads.bulkCreate(seen.map((s) => ({
     member: s.member, seq: s.head.seq, hash: s.head.hash, seenAt, exchange: s.exchange,
-    requestId: s.requestId ?? null, messageHash: s.message ? sha256Hex(s.message) : null,
+    requestId: s.requestId ?? currentRequestId() ?? null, messageHash: s.message ? sha256Hex(s.message) : null,
   })), { transaction, ignoreDuplicates: true });
 }
 
@@ -132,8 +134,8 @@ export const asHeld = (h: Pick<WitnessedHeadView, 'member' | 'seq' | 'hash' | 's
 
 /* ---------- fetching what others hold (docs/PROTOCOL.md §2: GET /witnessed-heads) ---------- */
 
-/** Where the gateway answers members about the heads of their own logs it holds. */
-export const GATEWAY_HEADS_PATH = '/witnessed-heads';
+/** Where the gateway and the issuer answer members about the heads of their own logs they hold. */
+export const HEADS_PATH = '/witnessed-heads';
 /** Where a municipality's federation port answers the same. */
 export const MEMBER_HEADS_PATH = '/federation/witnessed-heads';
 
@@ -200,12 +202,15 @@ export async function fetchHeldHeads(client: MemberClient, member: string, holde
 }
 
 /**
- * Who may hold heads of `self`'s log: the gateway (it sees every query, answer and notice) and
- * every other municipality of the verified directory with a federation endpoint.
+ * Who may hold heads of `self`'s log: the gateway (it sees every query, answer, notice and
+ * registration; asked at `gatewayUrl` unless `self` is the gateway), and every other member of
+ * the verified directory with an endpoint (municipalities on their federation port, the issuer).
  */
-export async function federationHeadHolders(directory: Pick<Directory, 'entries'>, gatewayUrl: string, self: string): Promise<HeadHolder[]> {
-  const peers = (await directory.entries())
-    .filter((e) => e.kind === 'municipality' && e.endpoint && e.id !== self)
-    .map((e): HeadHolder => ({ id: e.id, url: `${e.endpoint!.replace(/\/+$/, '')}${MEMBER_HEADS_PATH}` }));
-  return [{ id: GATEWAY_ID, url: `${gatewayUrl.replace(/\/+$/, '')}${GATEWAY_HEADS_PATH}` }, ...peers];
+export async function federationHeadHolders(directory: Pick<Directory, 'entries'>, self: string, gatewayUrl?: string): Promise<HeadHolder[]> {
+  const holders: HeadHolder[] = self !== GATEWAY_ID && gatewayUrl ? [{ id: GATEWAY_ID, url: `${gatewayUrl.replace(/\/+$/, '')}${HEADS_PATH}` }] : [];
+  for (const e of await directory.entries()) {
+    if (e.id === self || e.kind === 'gateway' || !e.endpoint) continue;
+    holders.push({ id: e.id, url: `${e.endpoint.replace(/\/+$/, '')}${e.kind === 'municipality' ? MEMBER_HEADS_PATH : HEADS_PATH}` });
+  }
+  return holders;
 }

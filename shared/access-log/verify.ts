@@ -11,7 +11,7 @@ import { ACCESS_LOG_TABLE, CHAINED_FIELDS, GENESIS_HASH, entryHash, type Chained
 import { sha256Hex, signPayload, verifyPayload } from '../crypto.ts';
 import { AppError, forbidden } from '../platform/errors.ts';
 import type { Signer } from '../federation/messages.ts';
-import { Typ } from '../federation/protocol.ts';
+import { logHeadSchema, Typ, type LogHead } from '../federation/protocol.ts';
 
 /* ---------- chain verification ---------- */
 
@@ -247,6 +247,8 @@ export const witnessClaimsSchema = z.object({
   witnessedAt: z.iso.datetime(),
   /** SHA-256 of the member's checkpoint JWS, binding the countersignature to that exact statement. */
   checkpoint: hashSchema,
+  /** The witness's own log head when it countersigned (docs/PROTOCOL.md §3.0): the member keeps it. */
+  head: logHeadSchema.optional(),
 }).strict();
 export type WitnessClaims = z.infer<typeof witnessClaimsSchema>;
 
@@ -391,6 +393,8 @@ export async function witnessCheckpoint(options: {
   from: string;
   memberKey: KeyObject;
   jws: string;
+  /** The witness's own log head, signed into the countersignature. */
+  head?: LogHead;
   now?: Date;
 }): Promise<WitnessResult> {
   const { Checkpoints, witness, from, jws } = options;
@@ -415,6 +419,7 @@ export async function witnessCheckpoint(options: {
     const witnessed: WitnessClaims = {
       kind: 'witness', member: claims.member, seq: claims.seq, hash: claims.hash, at: claims.at,
       witness: witness.id, witnessedAt: (options.now ?? new Date()).toISOString(), checkpoint: sha256Hex(jws),
+      ...(options.head ? { head: options.head } : {}),
     };
     const countersignature = await signPayload(witnessed, { key: witness.key, kid: witness.kid, typ: Typ.CHECKPOINT });
     await insertCheckpoint(Checkpoints, { member: claims.member, seq: claims.seq, hash: claims.hash, at: claims.at, jws, witnessedBy: witness.id, countersignature }, transaction);
@@ -424,18 +429,20 @@ export async function witnessCheckpoint(options: {
 
 /**
  * The member's side after a witness answered: verifies the countersignature with the witness's
- * key and that it is about our checkpoint `jws`, then keeps it next to our own copy.
+ * key and that it is about our checkpoint `jws`, then keeps it next to our own copy. Returns it
+ * with the witness's head the countersignature carried, for the caller to keep.
  */
 export async function recordCountersignature(options: {
   Checkpoints: CheckpointModel; jws: string; countersignature: string; witnessId: string; witnessKey: KeyObject;
-}): Promise<CheckpointView> {
+}): Promise<{ witnessed: CheckpointView; witnessHead?: LogHead }> {
   const parsed = witnessClaimsSchema.safeParse(await verifyPayload(options.countersignature, options.witnessKey, Typ.CHECKPOINT));
   if (!parsed.success) throw new AppError(502, 'invalid-countersignature', 'Witness answered with a malformed countersignature');
   const w = parsed.data;
   if (w.witness !== options.witnessId || w.checkpoint !== sha256Hex(options.jws)) {
     throw new AppError(502, 'invalid-countersignature', 'Countersignature is not the witness\'s statement about this checkpoint');
   }
-  return insertCheckpoint(options.Checkpoints, { member: w.member, seq: w.seq, hash: w.hash, at: w.at, jws: options.jws, witnessedBy: w.witness, countersignature: options.countersignature });
+  const witnessed = await insertCheckpoint(options.Checkpoints, { member: w.member, seq: w.seq, hash: w.hash, at: w.at, jws: options.jws, witnessedBy: w.witness, countersignature: options.countersignature });
+  return { witnessed, ...(w.head ? { witnessHead: w.head } : {}) };
 }
 
 /* ---------- reconciliation ---------- */

@@ -13,6 +13,7 @@ import {
   type CheckpointModel, type CheckpointView, type HeldCheckpoint,
 } from './verify.ts';
 import { AppError } from '../platform/errors.ts';
+import { keepHeads, type WitnessedHeadModel } from './heads.ts';
 import type { MemberClient } from '../federation/member-http.ts';
 import type { Signer } from '../federation/messages.ts';
 import { GATEWAY_ID } from '../federation/protocol.ts';
@@ -139,6 +140,8 @@ export async function gatewayHeldCheckpoints(link: GatewayLink, self: Signer, ow
  */
 export async function checkpointAndWitness(options: {
   sequelize: Sequelize; Checkpoints: CheckpointModel; signer: Signer; witness?: Witness; logger: Logger; skipUnchanged?: boolean;
+  /** Where the witness's head that came with its countersignature is kept. */
+  WitnessedHeads?: WitnessedHeadModel;
 }): Promise<{ checkpoint: CheckpointView; witnessed: CheckpointView | null; skipped?: boolean }> {
   const { sequelize, Checkpoints, signer, witness, logger } = options;
   let checkpoint: CheckpointView | undefined;
@@ -154,7 +157,11 @@ export async function checkpointAndWitness(options: {
   if (witness) {
     try {
       const answer = await witness(checkpoint.jws);
-      witnessed = await recordCountersignature({ Checkpoints, jws: checkpoint.jws, ...answer });
+      const recorded = await recordCountersignature({ Checkpoints, jws: checkpoint.jws, ...answer });
+      witnessed = recorded.witnessed;
+      if (recorded.witnessHead && options.WitnessedHeads) {
+        await keepHeads(options.WitnessedHeads, undefined, [{ member: answer.witnessId, head: recorded.witnessHead, exchange: 'countersignature', message: answer.countersignature }]);
+      }
     } catch (err) {
       logger.warn({ err: (err as Error).message, seq: checkpoint.seq }, 'checkpoint not witnessed; retried with the next one');
     }

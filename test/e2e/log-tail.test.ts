@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { entryHash, GENESIS_HASH } from '../../shared/access-log/chain.ts';
-import { GATEWAY_HEADS_PATH, MEMBER_HEADS_PATH } from '../../shared/access-log/heads.ts';
-import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
+import { HEADS_PATH, MEMBER_HEADS_PATH } from '../../shared/access-log/heads.ts';
+import { GATEWAY_ID, ISSUER_ID } from '../../shared/federation/protocol.ts';
 import { pkiPaths } from '../../shared/federation/pki.ts';
 import { auditVerifyDatabaseArgs, liftAppendOnlySql, rawSqlAsOwner } from '../fixtures/database.ts';
 import { api } from '../fixtures/http.ts';
@@ -95,9 +95,29 @@ describe('the log tail: heads carried in every message, kept by receivers, check
     expect(Math.max(...held['A at B'].rows.map((r) => r.seq))).to.be.at.least(Number(answered!.seq));
   });
 
+  it('when residents are registered, then B keeps the issuer\'s head, the issuer keeps B\'s and the gateway\'s, the gateway keeps the issuer\'s, and each is an entry of that member\'s log', async () => {
+    const gateway = fed.gateway.gateway.ctx.sequelize;
+    const issuer = fed.issuer.issuer.ctx.sequelize;
+    const atB = fed.m(B).ctx.sequelize;
+    const held = {
+      'issuer at B': { rows: await headsHeldAt(atB, ISSUER_ID), log: issuer },
+      'B at the issuer': { rows: await headsHeldAt(issuer, B), log: atB },
+      'gateway at the issuer': { rows: await headsHeldAt(issuer, GATEWAY_ID), log: gateway },
+      'issuer at the gateway': { rows: await headsHeldAt(gateway, ISSUER_ID), log: issuer },
+    };
+    for (const [what, { rows, log }] of Object.entries(held)) {
+      expect(rows.filter((r) => r.exchange === 'registration').length, what).to.be.greaterThan(0);
+      for (const r of rows) expect(r.seq === 0 ? GENESIS_HASH : await hashAt(log, r.seq), `${what} seq ${r.seq}`).to.equal(r.hash);
+    }
+    // The issuer reads its head for an answer after the batch's entries: its newest entry is witnessed by a municipality.
+    const [issued] = await issuer.query<{ seq: number }>('SELECT max(seq) AS seq FROM access_log', { type: QueryTypes.SELECT });
+    const atMunicipalities = [...held['issuer at B'].rows, ...await headsHeldAt(fed.m(A).ctx.sequelize, ISSUER_ID)];
+    expect(Math.max(...atMunicipalities.map((r) => r.seq)), 'the issuer\'s newest entry').to.equal(Number(issued!.seq));
+  });
+
   it('when a member asks the gateway or a peer for heads of another member\'s log, then 403, and of its own, then the heads', async () => {
     const asB = fed.client(B);
-    const others = await asB.getJson<{ type: string }>(`${fed.gateway.url}${GATEWAY_HEADS_PATH}?member=${A}`, { expectPeer: GATEWAY_ID });
+    const others = await asB.getJson<{ type: string }>(`${fed.gateway.url}${HEADS_PATH}?member=${A}`, { expectPeer: GATEWAY_ID });
     expect(others.status).to.equal(403);
     expect(others.body.type).to.match(/\/forbidden$/);
     const atPeer = await asB.getJson<{ type: string }>(`${fed.m(A).federationUrl}${MEMBER_HEADS_PATH}?member=${GATEWAY_ID}`, { expectPeer: A });
@@ -106,7 +126,7 @@ describe('the log tail: heads carried in every message, kept by receivers, check
     expect(own.status).to.equal(200);
     expect(own.body.heads.length).to.be.greaterThan(0);
     expect(own.body.heads.every((h) => h.member === B)).to.equal(true);
-    const bad = await asB.getJson<{ field: string }>(`${fed.gateway.url}${GATEWAY_HEADS_PATH}?member=${B}&after=-1`, { expectPeer: GATEWAY_ID });
+    const bad = await asB.getJson<{ field: string }>(`${fed.gateway.url}${HEADS_PATH}?member=${B}&after=-1`, { expectPeer: GATEWAY_ID });
     expect(bad.status).to.equal(400);
     expect(bad.body.field).to.equal('after');
   });
@@ -174,5 +194,40 @@ describe('the log tail: heads carried in every message, kept by receivers, check
     const viaApi = await api('POST', `${fed.m(A).url}/audit/verify`, { token: officer });
     expect(report.broken).to.include({ kind: 'checkpoint-contradiction', seq: viaApi.body.broken.seq });
     expect(report.checkpointSources.join(' ')).to.match(new RegExp(`${GATEWAY_ID} heads \\(\\d+\\)`)).and.match(new RegExp(`${B} heads \\(\\d+\\)`));
+  });
+  it('when B has a checkpoint countersigned, then B keeps the gateway\'s head the countersignature carries', async () => {
+    const officer = await fed.m(B).login('privacyofficer1');
+    const made = await api('POST', `${fed.m(B).url}/audit/checkpoints`, { token: officer });
+    expect(made.status, JSON.stringify(made.body)).to.be.oneOf([200, 201]);
+    expect(made.body.witnessedBy).to.equal(GATEWAY_ID);
+    const rows = (await headsHeldAt(fed.m(B).ctx.sequelize, GATEWAY_ID)).filter((r) => r.exchange === 'countersignature');
+    expect(rows.length).to.be.greaterThan(0);
+    for (const r of rows) expect(await hashAt(fed.gateway.gateway.ctx.sequelize, r.seq), `seq ${r.seq}`).to.equal(r.hash);
+  });
+
+  it('when the gateway\'s privacy officer verifies, then the heads the municipalities and the issuer hold are fetched, and a rewrite of the gateway\'s tail is named at the first head it contradicts', async () => {
+    const gateway = fed.gateway.gateway;
+    const officer = await fed.gatewayLogin();
+    const clean = await api('POST', `${fed.gatewayStaffUrl}/audit/verify`, { token: officer });
+    expect(clean.status).to.equal(200);
+    expect(clean.body.ok, JSON.stringify(clean.body.broken)).to.equal(true);
+    const sources = Object.fromEntries(clean.body.witnessedHeads.sources.map((s: { holder: string; heads: number }) => [s.holder, s.heads]));
+    for (const holder of [A, B, ISSUER_ID]) expect(sources[holder], `${holder} in ${JSON.stringify(clean.body.witnessedHeads.sources)}`).to.be.greaterThan(0);
+
+    // The gateway's first forward to A: its entries and every head after it are what the rewrite must contradict.
+    const log = gateway.ctx.sequelize;
+    const [forward] = await log.query<{ seq: number }>(`SELECT min(seq) AS seq FROM access_log WHERE action = 'query.route'`, { type: QueryTypes.SELECT });
+    const altered = Number(forward!.seq);
+    const heads = [
+      ...await headsHeldAt(fed.m(A).ctx.sequelize, GATEWAY_ID), ...await headsHeldAt(fed.m(B).ctx.sequelize, GATEWAY_ID), ...await headsHeldAt(fed.issuer.issuer.ctx.sequelize, GATEWAY_ID),
+    ];
+    const firstWitnessed = Math.min(...heads.filter((h) => h.seq >= altered).map((h) => h.seq));
+    await rehashFrom(log, gateway.ctx.config, altered);
+
+    const verified = await api('POST', `${fed.gatewayStaffUrl}/audit/verify`, { token: officer });
+    expect(verified.status).to.equal(200);
+    expect(verified.body.ok).to.equal(false);
+    expect(verified.body.broken).to.include({ kind: 'checkpoint-contradiction', seq: firstWitnessed });
+    expect(verified.body.broken.checkpoint.heldBy).to.be.oneOf([A, B, ISSUER_ID]);
   });
 });

@@ -37,7 +37,7 @@ export function federationAuditHooks(ctx: MunicipalityContext, runtime: Federati
     gatewayEntries: (q) => fetchGatewayEntries(gateway, link.self, q),
     // The gateway saw our queries and answers; each peer saw our answers (and queries forwarded to it).
     async witnessedHeads() {
-      return fetchHeldHeads(runtime.client, link.self, await federationHeadHolders(runtime.directory, link.gatewayUrl, link.self), {
+      return fetchHeldHeads(runtime.client, link.self, await federationHeadHolders(runtime.directory, link.self, link.gatewayUrl), {
         // A peer that does not answer soon is reported as unavailable; the others still count.
         timeoutMs: Math.min(link.timeoutMs, 5000),
       });

@@ -52,6 +52,7 @@ export function municipalityConsole(ctx: MunicipalityContext, hooks: AuditHooks 
     sequelize: ctx.sequelize,
     AccessLog: ctx.models.AccessLog,
     Checkpoints: ctx.models.Checkpoint,
+    WitnessedHeads: ctx.models.WitnessedHead,
     logger: ctx.logger,
     actions: {
       read: Actions.LOG_READ, verify: Actions.LOG_VERIFY, export: Actions.LOG_EXPORT, checkpoint: Actions.LOG_CHECKPOINT, reconcile: Actions.LOG_RECONCILE,
@@ -110,7 +111,7 @@ export function startCheckpointSchedule(ctx: MunicipalityContext, hooks: AuditHo
   const { signer } = hooks;
   if (!signer) return undefined;
   return runEvery(seconds, async () => {
-    await checkpointAndWitness({ sequelize: ctx.sequelize, Checkpoints: ctx.models.Checkpoint, signer, witness: hooks.witness, logger: ctx.logger, skipUnchanged: true });
+    await checkpointAndWitness({ sequelize: ctx.sequelize, Checkpoints: ctx.models.Checkpoint, WitnessedHeads: ctx.models.WitnessedHead, signer, witness: hooks.witness, logger: ctx.logger, skipUnchanged: true });
     if (hooks.keepGatewayCheckpoints) {
       const kept = await hooks.keepGatewayCheckpoints();
       if (kept.contradictions.length) throw new AppError(409, 'checkpoint-contradiction', `gateway checkpoints contradict copies held here at seq ${kept.contradictions.map((c) => c.seq).join(', ')}`);

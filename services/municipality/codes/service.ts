@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { backoffSeconds } from '../../../shared/platform/backoff.ts';
 import { mapWithLimit } from '../../../shared/platform/concurrency.ts';
 import { isValidMyNumber } from '../../../shared/identifiers.ts';
-import { codeSchema, ISSUER_ID } from '../../../shared/federation/protocol.ts';
+import { codeSchema, ISSUER_ID, logHeadSchema } from '../../../shared/federation/protocol.ts';
+import { currentHead, keepHeads } from '../../../shared/access-log/heads.ts';
 import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { readMyNumber } from '../residents/service.ts';
@@ -95,7 +96,7 @@ async function registerBatch(ctx: MunicipalityContext, fed: FederationLink, batc
     if (!isValidMyNumber(myNumber)) outcomes.set(id, { error: 'my number invalid' });
     else send.push({ id, myNumber });
   }
-  for (const [id, outcome] of await sendBatch(fed, send, true)) outcomes.set(id, outcome);
+  for (const [id, outcome] of await sendBatch(ctx, fed, send, true)) outcomes.set(id, outcome);
   return settleBatch(ctx, batch, outcomes);
 }
 
@@ -105,6 +106,7 @@ const issuerBatchAnswerSchema = z.object({
     code: z.unknown().optional(),
     reason: z.unknown().optional(),
   })),
+  head: logHeadSchema.optional(),
 });
 const stableWord = z.string().regex(/^[a-z][a-z_-]{0,39}$/);
 
@@ -114,12 +116,14 @@ const everyone = (items: { id: string }[], outcome: Outcome) => new Map(items.ma
  * One call to the issuer for a batch. The only message that carries My Numbers: they are never
  * logged, and nothing of an issuer's error body is kept but its status and stable words.
  */
-async function sendBatch(fed: FederationLink, items: { id: string; myNumber: string }[], mayResend: boolean): Promise<Map<string, Outcome>> {
+async function sendBatch(ctx: MunicipalityContext, fed: FederationLink, items: { id: string; myNumber: string }[], mayResend: boolean): Promise<Map<string, Outcome>> {
   if (items.length === 0) return new Map();
   let res: { status: number; body: any };
   try {
     // My Numbers go to the issuer and nobody else: the server must prove it is the issuer (its certificate's CN).
-    res = await fed.http.postJson(`${fed.issuerUrl}/codes/batch`, { myNumbers: items.map((item) => item.myNumber) }, { timeoutMs: fed.timeoutMs, expectPeer: ISSUER_ID });
+    // Our log head rides along, as in every message between members (docs/PROTOCOL.md §3.0).
+    const body = { myNumbers: items.map((item) => item.myNumber), head: await currentHead(ctx.sequelize) };
+    res = await fed.http.postJson(`${fed.issuerUrl}/codes/batch`, body, { timeoutMs: fed.timeoutMs, expectPeer: ISSUER_ID });
   } catch (err) {
     return everyone(items, { error: `issuer unreachable: ${(err as { code?: string }).code ?? 'error'}` });
   }
@@ -131,7 +135,7 @@ async function sendBatch(fed: FederationLink, items: { id: string; myNumber: str
     if (indexes.length > 0 && indexes.every((i) => i < items.length)) {
       const outcomes = new Map<string, Outcome>();
       items.forEach((item, i) => { if (blamed.has(i)) outcomes.set(item.id, { error: 'issuer refused the my number' }); });
-      for (const [id, outcome] of await sendBatch(fed, items.filter((_item, i) => !blamed.has(i)), false)) outcomes.set(id, outcome);
+      for (const [id, outcome] of await sendBatch(ctx, fed, items.filter((_item, i) => !blamed.has(i)), false)) outcomes.set(id, outcome);
       return outcomes;
     }
   }
@@ -141,6 +145,8 @@ async function sendBatch(fed: FederationLink, items: { id: string; myNumber: str
   if (reply.outcome !== 'ok' || !answer.success || answer.data.codes.length !== items.length) {
     return everyone(items, { error: `issuer answered ${res.status}`, retryAfter: reply.outcome === 'retry' ? reply.retryAfter : null });
   }
+  // The issuer's head, as it answered: kept like any head a member sends us.
+  if (answer.data.head) await keepHeads(ctx.models.WitnessedHead, undefined, [{ member: ISSUER_ID, head: answer.data.head, exchange: 'registration' }]);
   return new Map(items.map((item, i): [string, Outcome] => {
     const entry = answer.data.codes[i]!;
     const code = codeSchema.safeParse(entry.code);
