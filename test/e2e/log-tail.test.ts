@@ -166,7 +166,10 @@ describe('the log tail: heads carried in every message, kept by receivers, check
     const atA = fed.m(A).ctx.sequelize;
     const [answer] = await atA.query<{ seq: number }>(`SELECT min(seq) AS seq FROM access_log WHERE action = 'exchange.query.answer'`, { type: QueryTypes.SELECT });
     const altered = Number(answer!.seq);
-    const heads = [...await headsHeldAt(fed.gateway.gateway.ctx.sequelize, A), ...await headsHeldAt(fed.m(B).ctx.sequelize, A)];
+    // Every holder of A's heads: the gateway and B (the query), the issuer (A's registrations).
+    const heads = [
+      ...await headsHeldAt(fed.gateway.gateway.ctx.sequelize, A), ...await headsHeldAt(fed.m(B).ctx.sequelize, A), ...await headsHeldAt(fed.issuer.issuer.ctx.sequelize, A),
+    ];
     const firstWitnessed = Math.min(...heads.filter((h) => h.seq >= altered).map((h) => h.seq));
     const lastBefore = Math.max(0, ...heads.filter((h) => h.seq < altered).map((h) => h.seq));
     const officer = await fed.m(A).login('privacyofficer1');
@@ -176,7 +179,7 @@ describe('the log tail: heads carried in every message, kept by receivers, check
     expect(verified.status).to.equal(200);
     expect(verified.body.ok).to.equal(false);
     expect(verified.body.broken).to.include({ kind: 'checkpoint-contradiction', seq: firstWitnessed, lastAgreeingSeq: lastBefore });
-    expect(verified.body.broken.checkpoint.heldBy).to.be.oneOf([GATEWAY_ID, B]);
+    expect(verified.body.broken.checkpoint.heldBy).to.be.oneOf([GATEWAY_ID, B, ISSUER_ID]);
     expect(verified.body.broken.checkpoint.exchange).to.equal('answer');
     expect(verified.body.broken.detail).to.match(new RegExp(`after seq ${lastBefore} .* at or before seq ${firstWitnessed}`));
   });
