@@ -33,7 +33,8 @@ interface Planned {
   path: string;
   body?: unknown;
   /** Mismatches between the answer and its asker (empty when it belongs to the asker). */
-  check(status: number, body: any): string[];
+  /** `own` is the member's own request id (X-Request-Id), the correlation id of the answer. */
+  check(status: number, body: any, own: string): string[];
   /** Writes: the resident whose access-log entries must name this asker. */
   subject?: string;
 }
@@ -94,9 +95,9 @@ describe('security: concurrent staff sessions', function () {
             choices = [{
               ...base, kind: 'federation query', method: 'POST', path: '/exchange/queries',
               body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: s.movedIn.toAddressee, source: s.movedIn.from }] },
-              check: (status, body) => {
+              check: (status, body, own) => {
                 const r = body?.results?.[0];
-                return status === 200 && body.requestId === requestId && body.results.length === 1 && r.addresseeNumber === s.movedIn.toAddressee
+                return status === 200 && body.requestId === own && body.results.length === 1 && r.addresseeNumber === s.movedIn.toAddressee
                   && r.source === s.movedIn.from && r.status === 'ok' && r.recordCount === s.movedIn.recordCount
                   ? [] : [`query: ${status} ${JSON.stringify(body).slice(0, 200)}`];
               },
@@ -141,9 +142,9 @@ describe('security: concurrent staff sessions', function () {
       const text = await res.text();
       return { p, status: res.status, echoed: res.headers.get('x-client-request-id'), own: res.headers.get('x-request-id') ?? '', body: text && /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text };
     }));
-    for (const { p, status, echoed, body } of answers) {
+    for (const { p, status, echoed, own, body } of answers) {
       checked += 1;
-      const wrong = p.check(status, body);
+      const wrong = p.check(status, body, own);
       if (echoed !== p.requestId) wrong.push(`X-Client-Request-Id ${echoed} for ${p.requestId}`);
       for (const w of wrong) mismatches.push(`${p.session.user}@${p.session.code} ${p.kind}: ${w}`);
     }
@@ -154,9 +155,11 @@ describe('security: concurrent staff sessions', function () {
     for (const { p, status, own } of answers) {
       if (!p.subject || status >= 300) continue;
       // The member's own id (X-Request-Id) is the correlation id; the one the client sent is only echoed.
-      const trace = await fetch(`${fed.url(p.session.code)}/audit/trace/${own}`, { headers: { authorization: `Bearer ${officers.get(p.session.code)}` } }).then((r) => r.json()) as {
+      const traced_ = await fetch(`${fed.url(p.session.code)}/audit/trace/${own}`, { headers: { authorization: `Bearer ${officers.get(p.session.code)}` } });
+      const trace = await traced_.json() as {
         hops: { entries: { actorId: string; subject: string | null; actingMunicipality: string | null; requestId: string }[] }[];
       };
+      expect(traced_.status, `trace of ${own}: ${JSON.stringify(trace)}`).to.equal(200);
       const entries = trace.hops.flatMap((h) => h.entries);
       traced += 1;
       if (entries.length === 0) mismatches.push(`${own}: no access-log entry`);

@@ -12,6 +12,7 @@ import { parseKey } from '../../shared/platform/config.ts';
 import type { MemberClient, MemberResponse } from '../../shared/federation/member-http.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import { GATEWAY_ID, Typ, type ForwardSubject } from '../../shared/federation/protocol.ts';
+import { EMPTY_HEAD } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
@@ -46,7 +47,7 @@ describe('security: tokens', function () {
   /** Claims of a query B could sign; the subject's code is nobody's, so the gateway answers `denied` per subject. */
   const queryClaims = (extra: Record<string, unknown> = {}) => ({
     iss: B, aud: GATEWAY_ID, jti: randomUUID(), rid: `tok-${randomUUID()}`, purpose: 'next-dose-scheduling', actor: 'tester',
-    subjects: [looseSubject(A, randomCode())], ...window(0, 240), ...extra,
+    subjects: [looseSubject(A, randomCode())], head: EMPTY_HEAD, ...window(0, 240), ...extra,
   });
   const queryHeader = () => ({ kid: b.signer.kid, typ: Typ.QUERY });
 
@@ -54,7 +55,7 @@ describe('security: tokens', function () {
   const forwardSubjects = (): ForwardSubject[] => [{ ref: '0', code: randomCode(), requesterAttestation: 'eyJ0.eyJ0.c2ln', sourceAttestation: 'eyJ0.eyJ0.c2ln' }];
   async function forwardClaims(extra: Record<string, unknown> = {}) {
     const query = await signQuery(b, [looseSubject(A, randomCode())]);
-    return { iss: GATEWAY_ID, aud: A, jti: randomUUID(), rid: query.rid, query: query.compact, subjects: forwardSubjects(), ...window(0, 240), ...extra };
+    return { iss: GATEWAY_ID, aud: A, jti: randomUUID(), rid: query.rid, query: query.compact, subjects: forwardSubjects(), head: EMPTY_HEAD, ...window(0, 240), ...extra };
   }
   const forwardHeader = () => ({ kid: gw.signer.kid, typ: Typ.FORWARD });
 
