@@ -129,18 +129,19 @@ describe('security: tokens', function () {
     // Control: a token made with A's real secret and correct claims is accepted.
     expect((await api('GET', `${fed.url(A)}/auth/me`, { token: await hs(claims()) })).status).to.equal(200);
 
-    const attempts: [string, () => Promise<string>][] = [
-      ['session signed with a guessed secret', () => hs(claims(), new TextEncoder().encode('guessed-secret-guessed-secret-32'))],
-      ['session with alg none', async () => unsignedJwt(claims(), { typ: 'session+jwt' })],
-      ['session PS256-signed with the municipality\'s member key', () => rawJwt(claims(), a.signer.key, { kid: a.signer.kid, typ: 'session+jwt' })],
-      ['genuine session of another municipality', () => fed.login(B, 'clerk1')],
-      ['session with A\'s secret but addressed to another municipality (aud/iss)', () => hs(claims({ aud: B, iss: B, municipality: B }))],
-      ['expired session with A\'s secret', () => hs(claims(window(-1200, -600)))],
-      ['session not valid before ten minutes from now (nbf)', () => hs(claims({ nbf: Math.floor(Date.now() / 1000) + 600 }))],
+    // Each with the refusal that names it (shared/crypto.ts verifySession).
+    const attempts: [string, () => Promise<string>, string][] = [
+      ['session signed with a guessed secret', () => hs(claims(), new TextEncoder().encode('guessed-secret-guessed-secret-32')), 'session-invalid'],
+      ['session with alg none', async () => unsignedJwt(claims(), { typ: 'session+jwt' }), 'session-invalid'],
+      ['session PS256-signed with the municipality\'s member key', () => rawJwt(claims(), a.signer.key, { kid: a.signer.kid, typ: 'session+jwt' }), 'session-invalid'],
+      ['genuine session of another municipality', () => fed.login(B, 'clerk1'), 'session-invalid'],
+      ['session with A\'s secret but addressed to another municipality (aud/iss)', () => hs(claims({ aud: B, iss: B, municipality: B })), 'session-invalid'],
+      ['expired session with A\'s secret', () => hs(claims(window(-1200, -600))), 'session-expired'],
+      ['session not valid before ten minutes from now (nbf)', () => hs(claims({ nbf: Math.floor(Date.now() / 1000) + 600 })), 'session-not-yet-valid'],
     ];
-    for (const [label, build] of attempts) {
+    for (const [label, build, refusal] of attempts) {
       const res = await api('GET', `${fed.url(A)}/auth/me`, { token: await build() });
-      tally.check(`staff API: ${label}`, isRefusal(res, 401, 'unauthorized'), { status: res.status, body: res.body });
+      tally.check(`staff API: ${label}`, isRefusal(res, 401, refusal), { status: res.status, body: res.body });
     }
   });
 
