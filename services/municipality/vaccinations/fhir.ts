@@ -54,7 +54,8 @@ export function toImmunization(record: ImmunizationSource, patient: FhirReferenc
   const product = findProduct(record.vaccineCode);
   const display = product?.display ?? record.vaccineCode;
   const coding = [{ system: CATALOGUE_SYSTEM, code: record.vaccineCode, display }];
-  if (product?.cvx) coding.push({ system: CVX_SYSTEM, code: product.cvx, display });
+  // A CVX coding carries the CVX list's own (English) display; peers match it by code.
+  if (product?.cvx) coding.push({ system: CVX_SYSTEM, code: product.cvx, display: product.cvxDisplay ?? display });
   const imported = record.sourceMunicipality !== null;
   const resource: Immunization = {
     resourceType: 'Immunization',
