@@ -106,6 +106,16 @@ describe('FHIR Immunization mapping', () => {
     expect(fromImmunization(r).vaccineCode).to.equal('covid19-comirnaty');
   });
 
+  it('when only a Japanese coding (HOT9, or YJ) is present, as a clinic system following JP Core sends, then it maps to its product; an unknown code is refused naming vaccineCode', () => {
+    const r = toImmunization(local) as unknown as Record<string, any>;
+    r.vaccineCode.coding = [{ system: 'http://medis.or.jp/CodeSystem/master-HOT9', code: '182110901' }];
+    expect(fromImmunization(r).vaccineCode).to.equal('covid19-comirnaty');
+    r.vaccineCode.coding = [{ system: 'http://capstandard.jp/iyaku.info/CodeSystem/YJ-code', code: '631341DA1025' }];
+    expect(fromImmunization(r).vaccineCode).to.equal('covid19-comirnaty');
+    r.vaccineCode.coding = [{ system: 'http://medis.or.jp/CodeSystem/master-HOT9', code: '999999999' }];
+    expect(() => fromImmunization(r)).to.throw().with.property('extra').that.deep.includes({ field: 'Immunization.vaccineCode' });
+  });
+
   it('when an imported resource was itself an imported copy, then its origin municipality is read from meta.source', () => {
     const r = toImmunization({ ...local, sourceMunicipality: '112241', sourceRecordId: 'x', sourceVersion: 1, importRequestId: null, retrievedAt: null });
     expect(fromImmunization(r).originMunicipality).to.equal('112241');

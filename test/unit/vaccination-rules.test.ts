@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { allProducts, findProduct, findProductByCvx } from '../../services/municipality/vaccinations/catalogue.ts';
+import { allProducts, CATALOGUE_SYSTEM, CVX_SYSTEM, findProduct, findProductByCoding } from '../../services/municipality/vaccinations/catalogue.ts';
 import {
   checkAgainstBirth, checkDoseSequence, checkRecordFields, nextDoseNumber, seasonOf, type ExistingDose,
 } from '../../services/municipality/vaccinations/rules.ts';
@@ -72,7 +72,16 @@ describe('vaccination record rules', () => {
         expect(p.seriesDisplay, p.code).to.be.a('string').and.not.equal('');
       }
       expect(findProduct('covid19-daichirona')?.cvx).to.equal(undefined);
-      expect(findProductByCvx('208')?.code).to.equal('covid19-comirnaty');
+    });
+
+    it('when a coding names a product by our code, HOT9 (URI or OID), YJ or CVX, then that product is found; an unknown system or a code of two products is not', () => {
+      expect(findProductByCoding(CATALOGUE_SYSTEM, 'covid19-spikevax')?.code).to.equal('covid19-spikevax');
+      expect(findProductByCoding(CVX_SYSTEM, '208')?.code).to.equal('covid19-comirnaty');
+      expect(findProductByCoding('http://medis.or.jp/CodeSystem/master-HOT9', '182111601')?.code).to.equal('covid19-spikevax');
+      expect(findProductByCoding('urn:oid:1.2.392.200119.4.403.1', '182111601')?.code).to.equal('covid19-spikevax');
+      expect(findProductByCoding('http://capstandard.jp/iyaku.info/CodeSystem/YJ-code', '631341EA1038')?.code).to.equal('covid19-spikevax');
+      expect(findProductByCoding('http://example.org/other', '182111601')).to.equal(undefined);
+      expect(findProductByCoding(CVX_SYSTEM, '999')).to.equal(undefined);
     });
   });
 

@@ -85,9 +85,16 @@ export const findProduct = (code: string): Product | undefined => CATALOGUE.prod
 
 export const allProducts = (): Product[] => [...CATALOGUE.products.values()];
 
-/** The product with this CVX code, if exactly one has it. */
-export function findProductByCvx(cvx: string): Product | undefined {
-  const matches = allProducts().filter((p) => p.cvx === cvx);
+/**
+ * The product a coding names, if exactly one does: our own catalogue code, a code of a Japanese
+ * list the catalogue cites (HOT9, YJ), or a CVX code. How an Immunization from a peer or a clinic's
+ * system is read, whichever published code it leads with.
+ */
+export function findProductByCoding(system: string, code: string): Product | undefined {
+  if (system === CATALOGUE.system) return findProduct(code);
+  const lists = Object.entries(CATALOGUE.codeLists).filter(([, list]) => list.system === system || list.identifiers?.includes(system)).map(([key]) => key);
+  if (lists.length === 0) return undefined;
+  const matches = allProducts().filter((p) => (lists.includes('cvx') && p.cvx === code) || (p.codes ?? []).some((c) => lists.includes(c.list) && c.code === code));
   return matches.length === 1 ? matches[0] : undefined;
 }
 

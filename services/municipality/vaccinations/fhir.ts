@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { AppError } from '../../../shared/platform/errors.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import {
-  CATALOGUE_SYSTEM, CVX_SYSTEM, UNCODED_NOTE, findProduct, findProductByCvx, publishedCodings, type PublishedCoding,
+  CATALOGUE_SYSTEM, CVX_SYSTEM, UNCODED_NOTE, findProduct, findProductByCoding, publishedCodings, type PublishedCoding,
 } from './catalogue.ts';
 import type { RecordStatus, RecordVersion } from './model.ts';
 import { isCalendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
@@ -188,10 +188,11 @@ export function fromImmunization(resource: unknown): ImportedImmunization {
     throw invalid(issue.path.join('.') || 'resource', issue.message);
   }
   const r = parsed.data;
-  const ours = r.vaccineCode.coding.find((c) => c.system === CATALOGUE_SYSTEM && findProduct(c.code));
-  const cvx = r.vaccineCode.coding.find((c) => c.system === CVX_SYSTEM && findProductByCvx(c.code));
-  const product = ours ? findProduct(ours.code) : cvx ? findProductByCvx(cvx.code) : undefined;
-  if (!product) throw invalid('vaccineCode', 'must carry a catalogue code or a CVX code of exactly one catalogue product');
+  // Our own code first; else the first published code (HOT9, YJ, CVX) that names exactly one product.
+  const ours = r.vaccineCode.coding.find((c) => c.system === CATALOGUE_SYSTEM);
+  const product = (ours ? findProduct(ours.code) : undefined)
+    ?? r.vaccineCode.coding.map((c) => findProductByCoding(c.system, c.code)).find((p) => p !== undefined);
+  if (!product) throw invalid('vaccineCode', 'must carry a catalogue code, or a HOT9, YJ or CVX code of exactly one catalogue product');
   const place = r.location?.display ?? r.performer?.[0]?.actor.display ?? null;
   const fields = {
     vaccineCode: product.code,
