@@ -15,6 +15,7 @@ import { startMunicipality, removeDir, DEMO_MUNICIPALITIES, TEST_PASSWORD, type 
 import { api } from '../fixtures/http.ts';
 import { createResidentVia, postRecord } from '../fixtures/factories.ts';
 import { fhirErrors, schemaErrors, twelveDigitRuns } from '../fixtures/fhir-validator.ts';
+import { E2E_MUNICIPALITIES, mainFederation, type MainFederation } from '../fixtures/federation.ts';
 
 describe('a FHIR client library against a municipality', () => {
   let m: RunningMunicipality;
@@ -179,5 +180,65 @@ describe('a FHIR client library against a municipality', () => {
     const cancel = await api('DELETE', `${base}/$export-status/${id}`, { token: clerk });
     expect(cancel.status).to.equal(202);
     expect((await api('GET', `${base}/$export-status/${id}`, { token: clerk })).status).to.equal(404);
+  });
+});
+
+/**
+ * The same client against the federation `npm start` runs (the same launcher and seed generator,
+ * as real processes): every municipality's whole demo data exported and each Patient and
+ * Immunization checked by the independent validator.
+ */
+describe('a FHIR client library against the demo federation', function () {
+  this.timeout(300_000);
+  let fed: MainFederation;
+
+  before(async () => {
+    fed = await mainFederation();
+  });
+
+  it('when the client exports every municipality\'s demo data, then every Patient and Immunization is valid R4 and JP Core, references resolve, and no My Number is in any file', async () => {
+    const counts: string[] = [];
+    let patients = 0;
+    let immunizations = 0;
+    for (const { code } of E2E_MUNICIPALITIES) {
+      const token = await fed.login(code, 'clerk1');
+      const base = `${fed.url(code)}/fhir/R4`;
+      const client = new Client({ baseUrl: base, bearerToken: token });
+      const cs: any = await client.capabilityStatement();
+      expect(cs.resourceType).to.equal('CapabilityStatement');
+      const kickOff: any = await client.operation({
+        name: '$export', method: 'GET', input: { _type: 'Patient,Immunization' },
+        options: { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } },
+      });
+      const statusUrl = Client.httpFor(kickOff).response!.headers.get('content-location')!;
+      let manifest: any;
+      for (;;) {
+        const status: any = await client.request(statusUrl);
+        if (Client.httpFor(status).response!.status === 200) { manifest = status; break; }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const byType: Record<string, any[]> = { Patient: [], Immunization: [] };
+      const myNumbers = fed.residents(code).map((r) => r.myNumber);
+      for (const out of manifest.output) {
+        const text = await (await fetch(out.url, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+ndjson' } })).text();
+        for (const n of myNumbers) expect(text, `${code} ${out.type}`).not.to.include(n);
+        expect(twelveDigitRuns(text), `${code} ${out.type}`).to.deep.equal([]);
+        for (const line of text.trim().split('\n').filter(Boolean)) {
+          const resource = JSON.parse(line);
+          expect(fhirErrors(resource), `${code} ${resource.resourceType}/${resource.id}`).to.deep.equal([]);
+          byType[resource.resourceType]!.push(resource);
+        }
+      }
+      await client.request(statusUrl, { method: 'DELETE' });
+      const ids = new Set(byType.Patient!.map((p) => p.id));
+      expect(byType.Patient!.length, code).to.be.at.least(fed.residents(code).length);
+      for (const r of byType.Immunization!) expect(ids.has(r.patient.reference.replace('Patient/', '')), `${code} ${r.id}`).to.equal(true);
+      patients += byType.Patient!.length;
+      immunizations += byType.Immunization!.length;
+      const coded = byType.Immunization!.filter((r) => r.vaccineCode.coding?.some((c: any) => c.system === 'http://medis.or.jp/CodeSystem/master-HOT9')).length;
+      counts.push(`${code}: ${byType.Patient!.length} Patients, ${byType.Immunization!.length} Immunizations (${coded} with a HOT9 code)`);
+    }
+    expect(immunizations).to.be.greaterThan(0);
+    console.log(`      demo federation, validated with the HL7 R4 JSON schema and JP Core checks, 0 errors: ${patients} Patients, ${immunizations} Immunizations — ${counts.join('; ')}`);
   });
 });
