@@ -45,6 +45,8 @@ const LAYERS = {
     ['corrections/'],
     ['asking/'],
     ['health/'],
+    // The OpenAPI documents describe every flow's routes; only the assembly serves them.
+    ['openapi.ts'],
     ['models.ts', 'federation-app.ts', 'seed.ts', 'app.ts', 'main.ts', 'host.ts'],
   ],
   gateway: [
@@ -56,6 +58,7 @@ const LAYERS = {
     ['alerts/'],
     ['notifications/'],
     ['routing/'],
+    ['openapi.ts'],
     ['models.ts', 'app.ts', 'main.ts'],
   ],
   'services/issuer': [
@@ -63,6 +66,7 @@ const LAYERS = {
     ['context.ts'],
     ['service.ts'],
     ['routes.ts'],
+    ['openapi.ts'],
     ['app.ts'],
     ['main.ts'],
   ],

@@ -1,10 +1,11 @@
 import type { Server } from 'node:https';
-import type { Express } from 'express';
+import { Router, type Express } from 'express';
 import type { Logger } from 'pino';
 import { openDatabase } from '../shared/platform/db.ts';
 import { directoryFromFile } from '../shared/federation/directory.ts';
 import { errorHandler, notFoundHandler } from '../shared/platform/errors.ts';
 import { createBaseApp } from '../shared/platform/http.ts';
+import { serveOpenApi } from '../shared/platform/openapi.ts';
 import { readiness } from '../shared/platform/health.ts';
 import { memberProbe } from '../shared/federation/member-probe.ts';
 import { createLogger } from '../shared/platform/log.ts';
@@ -29,6 +30,7 @@ import { notificationRoutes } from './notifications/routes.ts';
 import { startCorrectionRelay } from './notifications/service.ts';
 import { startGatewayAlertSchedule } from './alerts/service.ts';
 import { gatewayAlertRoutes } from './alerts/routes.ts';
+import { gatewayMemberDocument, gatewayStaffDocument } from './openapi.ts';
 
 export interface Gateway {
   ctx: GatewayContext;
@@ -79,6 +81,8 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
     await sequelize.authenticate();
     res.json({ status: 'ok', member: GATEWAY_ID, members: (await directory.entries()).length });
   });
+  // The member API's OpenAPI document, for members only like every route here (docs/PROTOCOL.md §2).
+  app.get('/openapi.json', serveOpenApi(gatewayMemberDocument));
   // Ready = own database; the municipalities it routes to are reported (one down fails only its own subjects).
   app.get('/ready', readiness({
     member: GATEWAY_ID, sequelize, revocations,
@@ -98,7 +102,10 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
     ctx,
     app,
     server,
-    staffApp: config.STAFF_PORT !== undefined ? createGatewayStaffApp(ctx, (sessions) => [gatewayAlertRoutes(ctx, sessions)]) : undefined,
+    // The staff port's OpenAPI document names no person: public there (docs/PROTOCOL.md §2).
+    staffApp: config.STAFF_PORT !== undefined
+      ? createGatewayStaffApp(ctx, (sessions) => [gatewayAlertRoutes(ctx, sessions), Router().get('/openapi.json', serveOpenApi(gatewayStaffDocument))])
+      : undefined,
     checkpoints,
     close: async () => {
       await checkpoints.stop();

@@ -1,3 +1,5 @@
+import { StaffActions } from '../../shared/staff/actions.ts';
+
 /** Access-log actions of the gateway: constants, so a search by action can trust the spelling. */
 export const GatewayActions = {
   /** Gateway: the issuer registered a (linkId, municipality, code) correspondence. */
@@ -25,12 +27,7 @@ export const GatewayActions = {
   ALERT_READ: 'alert.read',
   ALERT_RUN: 'alert.run',
   /* The gateway's own staff signing in at its staff port (SECURITY.md §2): the same events as at a municipality. */
-  STAFF_SIGN_IN: 'staff.sign_in',
-  STAFF_LOCKOUT: 'staff.lockout',
-  STAFF_UNLOCK: 'staff.unlock',
-  STAFF_SIGN_OUT: 'staff.sign_out',
-  STAFF_PASSWORD_CHANGE: 'staff.password_change',
-  STAFF_DISABLE: 'staff.disable',
+  ...StaffActions,
 } as const;
 
 export type GatewayAction = (typeof GatewayActions)[keyof typeof GatewayActions];

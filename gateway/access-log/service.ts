@@ -71,6 +71,7 @@ export function gatewayConsole(ctx: GatewayContext): AuditConsole {
     sequelize: ctx.sequelize,
     AccessLog: ctx.models.AccessLog,
     Checkpoints: ctx.models.Checkpoint,
+    Staff: ctx.models.Staff,
     WitnessedHeads: ctx.models.WitnessedHead,
     logger: ctx.logger,
     actions: {

@@ -20,7 +20,6 @@ import { parseInput } from '../../shared/platform/validation.ts';
 import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
 import type { GatewayContext } from '../context.ts';
 import { gatewayConsole } from './service.ts';
-import { GatewayActions } from './actions.ts';
 
 /** A gateway privacy officer reads the gateway's log; an admin only holds accounts. Neither reads anything else. */
 export const GATEWAY_STAFF_ROLES = ['privacy_officer', 'admin'] as const;
@@ -33,10 +32,6 @@ export function gatewayStaffSessions(ctx: GatewayContext): StaffSessions {
     sequelize: ctx.sequelize, Staff: ctx.models.Staff, RevokedSessions: ctx.models.RevokedSession, SignInThrottle: ctx.models.SignInThrottle,
     appendLog: (t, entry) => appendAccess(ctx.models.AccessLog, t, entry), secret: ctx.config.SESSION_SECRET, member: GATEWAY_ID, ttlSeconds: ctx.config.SESSION_TTL_SECONDS,
     roles: GATEWAY_STAFF_ROLES, logger: ctx.logger, signIn: ctx.config,
-    actions: {
-      signIn: GatewayActions.STAFF_SIGN_IN, lockout: GatewayActions.STAFF_LOCKOUT, unlock: GatewayActions.STAFF_UNLOCK, signOut: GatewayActions.STAFF_SIGN_OUT,
-      passwordChange: GatewayActions.STAFF_PASSWORD_CHANGE, disable: GatewayActions.STAFF_DISABLE,
-    },
   };
 }
 
@@ -51,7 +46,8 @@ export function createGatewayStaffApp(ctx: GatewayContext, moreRoutes: (sessions
     res.json({ status: 'ok', member: GATEWAY_ID, staff: true });
   });
   // The console hides reconciliation here: it runs at a municipality, against the gateway's entries.
-  app.use(staffAuthRoutes(sessions, () => ({ reconcile: false })));
+  // The gateway's log names residents by code only, and holds no names to search.
+  app.use(staffAuthRoutes(sessions, () => ({ reconcile: false, subjects: 'code', residentSearch: false })));
   app.use(auditConsoleRoutes(gatewayConsole(ctx), [authenticateSession(sessions), requireRole('privacy_officer')]));
   for (const routes of moreRoutes(sessions)) app.use(routes);
   app.use(staffAdminRoutes(sessions, [authenticateSession(sessions), requireRole('admin')]));

@@ -11,6 +11,7 @@ import { createDirectoryClient } from '../../shared/federation/directory.ts';
 import { openDatabase } from '../../shared/platform/db.ts';
 import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import { createBaseApp } from '../../shared/platform/http.ts';
+import { serveOpenApi } from '../../shared/platform/openapi.ts';
 import { readiness } from '../../shared/platform/health.ts';
 import { memberProbe } from '../../shared/federation/member-probe.ts';
 import { createLogger } from '../../shared/platform/log.ts';
@@ -21,6 +22,7 @@ import { GATEWAY_ID, ISSUER_ID } from '../../shared/federation/protocol.ts';
 import type { IssuerConfig } from './config.ts';
 import type { IssuerContext } from './context.ts';
 import { issuerRoutes } from './routes.ts';
+import { issuerDocument } from './openapi.ts';
 
 export interface Issuer {
   ctx: IssuerContext;
@@ -60,6 +62,8 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
   // Small bodies only: a batch of MAX_CODES_PER_BATCH My Numbers is about 8 kB.
   const app = createBaseApp(log, { bodyLimit: '16kb' });
   app.use(memberIdentity({ directory, logger: log }));
+  // This API's OpenAPI document, for members only like every route here (docs/PROTOCOL.md §2).
+  app.get('/openapi.json', serveOpenApi(issuerDocument));
   // Ready = own database; the gateway (where correspondences go) is reported: municipalities retry anyway.
   app.get('/ready', readiness({ member: ISSUER_ID, sequelize, revocations, peers: [memberProbe(client, GATEWAY_ID, config.GATEWAY_URL)] }));
   app.use(issuerRoutes(ctx));

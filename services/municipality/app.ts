@@ -5,6 +5,7 @@ import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import { createBaseApp } from '../../shared/platform/http.ts';
 import { openDatabase } from '../../shared/platform/db.ts';
 import { createLogger } from '../../shared/platform/log.ts';
+import { serveOpenApi } from '../../shared/platform/openapi.ts';
 import type { Directory } from '../../shared/federation/directory.ts';
 import { databaseKeeper } from '../../shared/federation/revocation.ts';
 import type { MunicipalityConfig } from './config.ts';
@@ -16,6 +17,7 @@ import { disclosureRoutes } from './disclosure/routes.ts';
 import { federationAuditHooks } from './access-log/federation.ts';
 import { startCheckpointSchedule } from './access-log/service.ts';
 import { residentRoutes } from './residents/routes.ts';
+import { residentSubjectsNamed } from './residents/service.ts';
 import { vaccinationRoutes } from './vaccinations/routes.ts';
 import { consentRoutes } from './consents/routes.ts';
 import { queryRoutes } from './asking/routes.ts';
@@ -37,6 +39,7 @@ import { noticeRoutes } from './notices/routes.ts';
 import { logNoticeSender, startNoticeWorker, type NoticeSender } from './notices/service.ts';
 import { FHIR_BASE, fhirRoutes } from './fhir/routes.ts';
 import { startExportRunner, type ExportRunner } from './fhir/export/service.ts';
+import { municipalityStaffDocument } from './openapi.ts';
 
 /** The staff-facing HTTP API of one municipality. */
 export function createStaffApp(
@@ -49,10 +52,12 @@ export function createStaffApp(
     res.json({ status: 'ok', municipality: ctx.config.MUNICIPALITY_CODE, name: ctx.config.MUNICIPALITY_NAME, federation: Boolean(federation) });
   });
   app.use(healthRoutes(ctx, federation));
+  // The staff API's OpenAPI document names no person: public, like /health (docs/PROTOCOL.md §2).
+  app.get('/openapi.json', serveOpenApi(municipalityStaffDocument));
   // The FHIR API before the staff routers: under its base every answer, errors too, is FHIR.
   app.use(FHIR_BASE, fhirRoutes(ctx, exports));
   app.use(authRoutes(ctx));
-  app.use(auditRoutes(ctx, federationAuditHooks(ctx, federation)));
+  app.use(auditRoutes(ctx, { ...federationAuditHooks(ctx, federation), residentSubjects: (text, t) => residentSubjectsNamed(ctx, text, t) }));
   app.use(disclosureRoutes(ctx));
   app.use(residentRoutes(ctx));
   app.use(vaccinationRoutes(ctx, enqueueCorrectionNotices));

@@ -2,12 +2,14 @@ import type { Express } from 'express';
 import type { Server } from 'node:https';
 import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import { createBaseApp } from '../../shared/platform/http.ts';
+import { serveOpenApi } from '../../shared/platform/openapi.ts';
 import { createMemberServer, logRefusals, memberIdentity, memberOf, requireMember } from '../../shared/federation/member-http.ts';
 import type { MunicipalityContext } from './context.ts';
 import type { FederationRuntime } from './federation/connect.ts';
 import { recordRequestRoutes } from './answering/routes.ts';
 import { correctionFederationRoutes } from './corrections/routes.ts';
 import { MEMBER_HEADS_PATH, headsForAsker } from '../../shared/access-log/heads.ts';
+import { municipalityFederationDocument } from './openapi.ts';
 
 /** The federation (mTLS) app: only members with a CA certificate reach it; only the gateway may ask. */
 export function createFederationApp(ctx: MunicipalityContext, runtime: FederationRuntime): Express {
@@ -23,6 +25,8 @@ export function createFederationApp(ctx: MunicipalityContext, runtime: Federatio
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', member: ctx.config.MUNICIPALITY_CODE });
   });
+  // This port's OpenAPI document, for members only like every route here (docs/PROTOCOL.md §2).
+  app.get('/openapi.json', serveOpenApi(municipalityFederationDocument));
   // Any member may ask which heads of its own log we saw in its messages (to verify that log).
   app.get(MEMBER_HEADS_PATH, requireMember(['municipality', 'gateway', 'issuer']), async (req, res) => {
     res.json(await headsForAsker(ctx.models.WitnessedHead, memberOf(req).id, req.query));

@@ -24,7 +24,8 @@ import type { HeadSource, WitnessedHeadModel } from './heads.ts';
 import { inTransaction } from '../platform/db.ts';
 import { AppError, notFound } from '../platform/errors.ts';
 import type { Signer } from '../federation/messages.ts';
-import { staffActorOf, type StaffActor } from '../staff/auth.ts';
+import { staffActorOf, staffDisplayNames, type StaffActor, type StaffModel } from '../staff/auth.ts';
+import { LOG_LABELS } from './labels.ts';
 import { parseInput, requestIdSchema } from '../platform/validation.ts';
 
 /** The console's static files (no build step), served by every member that has privacy officers. */
@@ -55,6 +56,13 @@ export interface AuditConsole {
   sequelize: Sequelize;
   AccessLog: AccessLogModel;
   Checkpoints: CheckpointModel;
+  /** This member's staff accounts: entries name a staff actor by display name (the id stays beside it). */
+  Staff: StaffModel;
+  /**
+   * The subjects of the residents whose name or kana contains `text` (a municipality's residents
+   * table; members without residents leave it out, and a `resident` filter is refused there).
+   */
+  residentSubjects?: (text: string, t: Transaction) => Promise<string[]>;
   /** Heads of other members' logs held here (the witness's head from a countersignature goes here). */
   WitnessedHeads: WitnessedHeadModel;
   logger: Logger;
@@ -97,24 +105,45 @@ const filterDetails = (filter: Partial<AccessFilter>) => {
   return rest;
 };
 
+/**
+ * A `resident` name or kana becomes the subjects it finds; the name itself is never logged, only
+ * how many residents matched.
+ */
+async function resolveResident(c: AuditConsole, filter: AccessFilter, t: Transaction): Promise<{ filter: AccessFilter; logged: Record<string, unknown> }> {
+  const { resident, ...rest } = filter;
+  if (resident === undefined) return { filter, logged: filterDetails(filter) };
+  if (!c.residentSubjects) throw new AppError(400, 'validation-failed', 'Invalid query', { field: 'resident', rule: 'residents are searched by name at a municipality; here, filter by subject' });
+  const subjects = await c.residentSubjects(resident, t);
+  return { filter: { ...rest, subjects }, logged: { ...filterDetails(rest), residentSearch: { matched: subjects.length } } };
+}
+
+/** An entry as the console shows it: a staff actor's display name beside the id. */
+export type ConsoleEntryView = AccessEntryView & { actorName?: string };
+
+async function withActorNames(c: AuditConsole, entries: AccessEntryView[], t: Transaction): Promise<ConsoleEntryView[]> {
+  const names = await staffDisplayNames(c.Staff, entries.filter((e) => e.actorType === 'staff').map((e) => e.actorId), t);
+  return entries.map((e) => (e.actorType === 'staff' && names.has(e.actorId) ? { ...e, actorName: names.get(e.actorId)! } : e));
+}
+
 /** One page of the log; the reading is itself logged in the same transaction. */
-export function readEntries(c: AuditConsole, actor: StaffActor, filter: AccessFilter): Promise<EntryPage> {
+export function readEntries(c: AuditConsole, actor: StaffActor, query: AccessFilter): Promise<EntryPage & { entries: ConsoleEntryView[] }> {
   return inTransaction(c.sequelize, async (t) => {
+    const { filter, logged } = await resolveResident(c, query, t);
     const page = await listEntries(c.AccessLog, filter, t);
     await c.logAccess(t, actor, {
       action: c.actions.read, subject: filter.subject ?? null, outcome: 'allowed',
-      details: { filter: filterDetails(filter), cursor: filter.cursor ?? null, returned: page.entries.length },
+      details: { filter: logged, cursor: filter.cursor ?? null, returned: page.entries.length },
     });
-    return page;
+    return { ...page, entries: await withActorNames(c, page.entries, t) };
   });
 }
 
-export function readEntry(c: AuditConsole, actor: StaffActor, seq: number): Promise<AccessEntryView> {
+export function readEntry(c: AuditConsole, actor: StaffActor, seq: number): Promise<ConsoleEntryView> {
   return inTransaction(c.sequelize, async (t) => {
     const entry = await findEntry(c.AccessLog, seq, t);
     if (!entry) throw notFound('Access-log entry');
     await c.logAccess(t, actor, { action: c.actions.read, subject: entry.subject, outcome: 'allowed', details: { seq } });
-    return entry;
+    return (await withActorNames(c, [entry], t))[0]!;
   });
 }
 
@@ -134,7 +163,7 @@ export async function traceRequest(c: AuditConsole, actor: StaffActor, requestId
     const returned = entries.length + remote.reduce((n, h) => n + h.entries.length, 0);
     if (returned === 0) throw notFound('Request id');
     await c.logAccess(t, actor, { action: c.actions.read, outcome: 'allowed', details: { trace: requestId, returned } });
-    return { requestId, hops: [{ member: c.member, entries }, ...remote] };
+    return { requestId, hops: [{ member: c.member, entries: await withActorNames(c, entries, t) }, ...remote] };
   });
 }
 
@@ -142,11 +171,16 @@ export async function traceRequest(c: AuditConsole, actor: StaffActor, requestId
  * Logs the export first, then yields matching entries page by page: the export of a large log
  * streams instead of loading, and a failed download still leaves its trace.
  */
-export async function exportEntries(c: AuditConsole, actor: StaffActor, filter: AccessFilter): Promise<AsyncGenerator<AccessEntryView>> {
-  await inTransaction(c.sequelize, (t) => c.logAccess(t, actor, {
-    action: c.actions.export, subject: filter.subject ?? null, outcome: 'allowed', details: { filter: filterDetails(filter), format: 'csv' },
-  }));
-  return iterateEntries(c.AccessLog, filterDetails(filter));
+export async function exportEntries(c: AuditConsole, actor: StaffActor, query: AccessFilter): Promise<AsyncGenerator<AccessEntryView>> {
+  const filter = await inTransaction(c.sequelize, async (t) => {
+    const resolved = await resolveResident(c, query, t);
+    await c.logAccess(t, actor, {
+      action: c.actions.export, subject: resolved.filter.subject ?? null, outcome: 'allowed', details: { filter: resolved.logged, format: 'csv' },
+    });
+    return resolved.filter;
+  });
+  const { limit: _l, cursor: _c, ...rest } = filter;
+  return iterateEntries(c.AccessLog, rest);
 }
 
 export type VerifyResult = VerifyReport & {
@@ -228,6 +262,10 @@ export async function reconcileLog(c: AuditConsole, actor: StaffActor, range: Re
  */
 export function auditConsoleRoutes(c: AuditConsole, guard: RequestHandler[]): Router {
   const router = Router();
+  // What the log's codes mean in Japanese (shared/access-log/labels.ts): no personal data, so before the guard.
+  router.get('/console/labels.json', (_req, res) => {
+    res.json(LOG_LABELS);
+  });
   router.use('/console', express.static(CONSOLE_DIR, { index: 'index.html', dotfiles: 'ignore' }));
   router.use('/audit', ...guard);
 

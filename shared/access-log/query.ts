@@ -26,6 +26,12 @@ export const accessFilterSchema = z.object({
   /** Addressee number at a municipality, code at the gateway. Never a My Number. */
   subject: token(64, 'must be letters, digits or . _ : @ + -')
     .optional(),
+  /**
+   * A resident's name or kana (part of either), at a municipality: the entries about every
+   * resident it finds. Never logged as typed (the reading records how many residents matched).
+   */
+  resident: z.string().transform((s) => s.normalize('NFKC').trim()).pipe(z.string().min(1, 'must not be empty').max(64, 'must be at most 64 characters'))
+    .superRefine(withoutMyNumber).optional(),
   /** Staff id, or member id for federation requests. */
   actor: token(64, 'must be letters, digits or . _ : @ + -').optional(),
   action: z.string().regex(/^[a-z_]+(\.[a-z_]+)*$/, 'must be an action name such as resident.read').max(64, 'must be at most 64 characters').optional(),
@@ -42,7 +48,10 @@ export const accessFilterSchema = z.object({
   cursor: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').optional(),
 }).strict().refine((f) => !f.from || !f.to || f.from <= f.to, { message: 'must not be before from', path: ['to'] });
 
-export type AccessFilter = z.infer<typeof accessFilterSchema>;
+export type AccessFilter = z.infer<typeof accessFilterSchema> & {
+  /** The subjects a `resident` name search found (set by the console, never by a query string). */
+  subjects?: string[];
+};
 
 /** An entry as the API shows it: listed fields, JSON columns parsed. */
 export interface AccessEntryView {
@@ -111,6 +120,7 @@ function flagWhere(flag: FilterFlag): WhereOptions {
 export function whereOf(filter: Omit<AccessFilter, 'limit' | 'cursor'>): WhereOptions {
   const and: WhereOptions[] = [];
   if (filter.subject) and.push({ subject: filter.subject });
+  if (filter.subjects) and.push({ subject: { [Op.in]: filter.subjects } });
   if (filter.actor) and.push({ actorId: filter.actor });
   if (filter.action) and.push({ action: filter.action });
   if (filter.purpose) and.push({ purpose: filter.purpose });

@@ -19,6 +19,7 @@ import { DataTypes, Model, Op, type CreationOptional, type InferAttributes, type
 import { z } from 'zod';
 import { CLOCK_SKEW_SECONDS, hashPassword, signSession, verifyPassword, verifySession, type VerifiedSession } from '../crypto.ts';
 import { rememberOnce } from '../federation/replay.ts';
+import { StaffActions } from './actions.ts';
 import { inTransaction } from '../platform/db.ts';
 import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from '../platform/errors.ts';
 import { freeText, parseInput, withoutMyNumber } from '../platform/validation.ts';
@@ -102,6 +103,14 @@ const toView = (row: StaffRow | InferAttributes<StaffRow>): StaffView => ({
 export async function findStaffForLogin(Staff: StaffModel, username: string) {
   const row = await Staff.findOne({ where: { username }, raw: true });
   return row ? { ...toView(row), passwordHash: row.passwordHash, sessionVersion: Number(row.sessionVersion ?? 0) } : null;
+}
+
+/** Display names of the given staff ids (ids not found are left out): how consoles name an actor. */
+export async function staffDisplayNames(Staff: StaffModel, ids: string[], transaction?: Transaction): Promise<Map<string, string>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Map();
+  const rows = await Staff.findAll({ where: { id: { [Op.in]: unique } }, attributes: ['id', 'displayName'], raw: true, transaction });
+  return new Map(rows.map((r) => [r.id, r.displayName]));
 }
 
 export async function findStaffById(Staff: StaffModel, id: string): Promise<StaffView | null> {
@@ -190,16 +199,6 @@ export function defineRevokedSessions(sequelize: Sequelize): RevokedSessionModel
 
 /* ---------- sessions ---------- */
 
-/** The member's access-log actions for staff sign-in events (constants of its actions file). */
-export interface StaffEventActions {
-  signIn: string;
-  lockout: string;
-  unlock: string;
-  signOut: string;
-  passwordChange: string;
-  disable: string;
-}
-
 /** What one member's staff sessions need: its tables, secret, id, lifetime, roles, log and limits. */
 export interface StaffSessions {
   sequelize: Sequelize;
@@ -216,7 +215,6 @@ export interface StaffSessions {
   roles: readonly string[];
   logger: Logger;
   signIn: SignInSettings;
-  actions: StaffEventActions;
 }
 
 // Verifying against a fixed hash when the user is unknown keeps the timing of both failures alike.
@@ -268,7 +266,7 @@ async function recordFailure(s: StaffSessions, t: Transaction, o: { name: string
   await countAddressFailure(s, t, o.address, o.now);
   if (failed.locked) {
     await logStaffEvent(s, t, o.who, {
-      action: s.actions.lockout, outcome: 'denied', reason: 'repeated-failures', subject: o.who.staffId,
+      action: StaffActions.STAFF_LOCKOUT, outcome: 'denied', reason: 'repeated-failures', subject: o.who.staffId,
       details: { address: o.address, lockCount: failed.locked.lockCount, lockedUntil: failed.locked.seconds === null ? null : failed.state.lockedUntil, untilUnlocked: failed.locked.seconds === null, after: o.action },
     });
   } else {
@@ -304,7 +302,7 @@ export async function signInStaff(s: StaffSessions, username: string, password: 
   const retryAfter = addressRetryAfter(await readThrottle(s.SignInThrottle, addressKey(address)), s.signIn, now);
   if (retryAfter > 0) {
     await inTransaction(s.sequelize, (t) => logStaffEvent(s, t, { staffId: null, role: null, name }, {
-      action: s.actions.signIn, outcome: 'denied', reason: 'address-throttled', details: { address, retryAfter },
+      action: StaffActions.STAFF_SIGN_IN, outcome: 'denied', reason: 'address-throttled', details: { address, retryAfter },
     }));
     throw new AppError(429, 'too-many-sign-in-attempts', 'Too many failed sign-ins from this address', {
       field: 'address', rule: `at most ${s.signIn.SIGNIN_ADDRESS_FAILURE_LIMIT} failed sign-ins per ${s.signIn.SIGNIN_ADDRESS_WINDOW_SECONDS} seconds per client address`, retryAfter,
@@ -312,11 +310,11 @@ export async function signInStaff(s: StaffSessions, username: string, password: 
   }
   const staff = await findStaffForLogin(s.Staff, username);
   const who: EventActor = staff ? { staffId: staff.id, role: staff.role, name } : { staffId: null, role: null, name };
-  await refuseIfLocked(s, { name: username, address, who, action: s.actions.signIn, now });
+  await refuseIfLocked(s, { name: username, address, who, action: StaffActions.STAFF_SIGN_IN, now });
   const ok = await verifyPassword(password, staff?.passwordHash ?? UNKNOWN_USER_HASH);
   if (!staff || !ok || !staff.active) {
     const reason = !staff ? 'unknown-name' : !ok ? 'wrong-password' : 'account-disabled';
-    await inTransaction(s.sequelize, (t) => recordFailure(s, t, { name: username, address, who, action: s.actions.signIn, reason, now }));
+    await inTransaction(s.sequelize, (t) => recordFailure(s, t, { name: username, address, who, action: StaffActions.STAFF_SIGN_IN, reason, now }));
     s.logger.warn({ staffId: staff?.id ?? null, reason }, 'sign-in refused');
     throw invalidCredentials();
   }
@@ -326,7 +324,7 @@ export async function signInStaff(s: StaffSessions, username: string, password: 
     const lock = lockInForce(await lockThrottle(s.SignInThrottle, account, t), now);
     if (lock) return lock;
     await saveThrottle(s.SignInThrottle, account, CLEARED, t);
-    await logStaffEvent(s, t, who, { action: s.actions.signIn, outcome: 'allowed', subject: staff.id, details: { address } });
+    await logStaffEvent(s, t, who, { action: StaffActions.STAFF_SIGN_IN, outcome: 'allowed', subject: staff.id, details: { address } });
     return signSession(s.secret, { sub: staff.id, role: staff.role, municipality: s.member, ver: staff.sessionVersion }, s.ttlSeconds);
   });
   if (typeof token !== 'string') throw lockedError(token.until, now);
@@ -401,7 +399,7 @@ async function endSession(s: StaffSessions, actor: StaffActor, session: Verified
     }, t);
     // Rows of tokens past their expiry (and the skew) refuse nothing the expiry does not.
     await s.RevokedSessions.destroy({ where: { expiresAt: { [Op.lt]: new Date(now.getTime() - CLOCK_SKEW_SECONDS * 1000).toISOString() } }, transaction: t });
-    await logStaffEvent(s, t, { staffId: actor.staffId, role: actor.role }, { action: s.actions.signOut, outcome: 'allowed', subject: actor.staffId, details: { address } });
+    await logStaffEvent(s, t, { staffId: actor.staffId, role: actor.role }, { action: StaffActions.STAFF_SIGN_OUT, outcome: 'allowed', subject: actor.staffId, details: { address } });
   });
 }
 
@@ -414,9 +412,9 @@ export async function changeOwnPassword(s: StaffSessions, actor: StaffActor, inp
   const row = await s.Staff.findByPk(actor.staffId, { raw: true });
   if (!row) throw notFound('Staff member');
   const who: EventActor = { staffId: row.id, role: row.role };
-  await refuseIfLocked(s, { name: row.username, address, who, action: s.actions.passwordChange, now });
+  await refuseIfLocked(s, { name: row.username, address, who, action: StaffActions.STAFF_PASSWORD_CHANGE, now });
   if (!(await verifyPassword(input.currentPassword, row.passwordHash))) {
-    await inTransaction(s.sequelize, (t) => recordFailure(s, t, { name: row.username, address, who, action: s.actions.passwordChange, reason: 'wrong-password', now }));
+    await inTransaction(s.sequelize, (t) => recordFailure(s, t, { name: row.username, address, who, action: StaffActions.STAFF_PASSWORD_CHANGE, reason: 'wrong-password', now }));
     throw new AppError(403, 'wrong-password', 'The current password is wrong', { field: 'currentPassword', rule: 'must be the account\'s current password' });
   }
   if (input.newPassword === input.currentPassword) throw badRequest('newPassword', 'must differ from the current password');
@@ -424,7 +422,7 @@ export async function changeOwnPassword(s: StaffSessions, actor: StaffActor, inp
   await inTransaction(s.sequelize, async (t) => {
     await s.Staff.update({ passwordHash, sessionVersion: Number(row.sessionVersion) + 1 }, { where: { id: row.id }, transaction: t });
     await saveThrottle(s.SignInThrottle, accountKey(s.secret, row.username), CLEARED, t);
-    await logStaffEvent(s, t, who, { action: s.actions.passwordChange, outcome: 'allowed', subject: row.id, details: { address, sessionsEnded: true } });
+    await logStaffEvent(s, t, who, { action: StaffActions.STAFF_PASSWORD_CHANGE, outcome: 'allowed', subject: row.id, details: { address, sessionsEnded: true } });
   });
 }
 
@@ -506,7 +504,7 @@ export function staffAdminRoutes(s: StaffSessions, guard: RequestHandler[]): Rou
       if (!row) throw notFound('Staff member');
       const wasActive = Boolean(row.active);
       if (wasActive) await s.Staff.update({ active: false }, { where: { id }, transaction: t });
-      await logStaffEvent(s, t, { staffId: admin.staffId, role: admin.role }, { action: s.actions.disable, outcome: 'allowed', subject: id, details: { wasActive, address: addressOf(req) } });
+      await logStaffEvent(s, t, { staffId: admin.staffId, role: admin.role }, { action: StaffActions.STAFF_DISABLE, outcome: 'allowed', subject: id, details: { wasActive, address: addressOf(req) } });
       return { ...toView(row), active: false };
     });
     res.json(view);
@@ -522,7 +520,7 @@ export function staffAdminRoutes(s: StaffSessions, guard: RequestHandler[]): Rou
       const key = accountKey(s.secret, row.username);
       await lockThrottle(s.SignInThrottle, key, t);
       await saveThrottle(s.SignInThrottle, key, CLEARED, t);
-      await logStaffEvent(s, t, { staffId: admin.staffId, role: admin.role }, { action: s.actions.unlock, outcome: 'allowed', subject: id, details: { wasLocked: before.locked, address: addressOf(req) } });
+      await logStaffEvent(s, t, { staffId: admin.staffId, role: admin.role }, { action: StaffActions.STAFF_UNLOCK, outcome: 'allowed', subject: id, details: { wasLocked: before.locked, address: addressOf(req) } });
     });
     res.json({ ...toView(row), locked: false, wasLocked: before.locked });
   });

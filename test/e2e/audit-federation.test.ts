@@ -129,7 +129,7 @@ describe('tamper-evident logs across a federation of real processes', () => {
     expect(asked.map((i: { action: string }) => i.action)).to.deep.equal(['exchange.query.send', 'exchange.records.import']);
     for (const item of asked) expect(item).to.deep.include({ crossMunicipality: true, otherMunicipality: A, direction: 'asked-elsewhere', legalBasis: 'consent' });
     const page = await fetch(`${fed.url(A)}/residents/${moverAtA}/disclosure.html`, { headers: { authorization: `Bearer ${officerA}` } });
-    expect(await page.text()).to.include(`${B} の職員（ゲートウェイ経由）`);
+    expect(await page.text()).to.include(`自治体コード ${B} の職員（ゲートウェイ経由）`);
   });
 
   it('when each municipality reconciles its log with the gateway\'s after the real query, then both agree', async () => {

@@ -65,7 +65,7 @@ describe('privacy officer console in a browser', function () {
       reason: '=cmd|"/c calc"!A1', requestId: 'rid-browser-life-1',
     }));
     browser = await launchChromium();
-    const context = await browser.newContext({ acceptDownloads: true, locale: 'ja-JP' });
+    const context = await browser.newContext({ acceptDownloads: true, locale: 'ja-JP', timezoneId: 'UTC' });
     page = await context.newPage();
     watchProblems(page, problems);
   });
@@ -88,13 +88,45 @@ describe('privacy officer console in a browser', function () {
     expect(await page.locator('#who').textContent()).to.include('privacy_officer');
     expect(await page.locator('#entries tr').count()).to.be.greaterThan(1);
 
-    // Filter: one resident, flagged life-protection.
+    // Times in JST, whatever the browser's zone (UTC here): each shown time is its stored instant plus nine hours.
+    const shown = await page.locator('#entries tr td:nth-child(2)').evaluateAll((cells) => cells.map((c) => [c.getAttribute('title'), c.textContent]));
+    for (const [utc, text] of shown) {
+      expect(text).to.equal(`${new Date(new Date(utc!).getTime() + 9 * 3600_000).toISOString().slice(0, 19).replace('T', ' ')} JST`);
+    }
+
+    // A resident found by kana typed in hiragana: every entry about them, and staff by display name (the id on hover).
+    await page.getByLabel('住民の氏名・カナ / Resident name').fill('たわらもと いちろう');
+    await page.getByLabel('操作 / Action').selectOption('resident.read');
+    await page.getByRole('button', { name: '検索 / Search' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('#entries tr').length === 1 && document.querySelector('#entries tr td:nth-child(4)')?.textContent !== '—');
+    const read = page.locator('#entries tr').first();
+    expect(await read.locator('td').nth(3).textContent()).to.equal(resident);
+    expect(await read.locator('td').nth(4).textContent()).to.equal('住民情報の閲覧');
+    const clerkId = (await m.ctx.models.Staff.findOne({ where: { username: 'clerk1' }, raw: true }))!.id;
+    expect(await read.locator('td').nth(2).textContent()).to.equal('clerk one（窓口職員）');
+    expect(await read.locator('td').nth(2).getAttribute('title')).to.include(clerkId);
+    await page.getByLabel('住民の氏名・カナ / Resident name').fill('');
+    await page.getByLabel('操作 / Action').selectOption('');
+
+    // Filter: one resident, flagged life-protection; the filter's times are JST like the display.
     await page.getByLabel('住民（宛名番号）/ Resident').fill(resident);
     await page.getByLabel('注意 / Flag').selectOption('life-protection');
     await page.getByRole('button', { name: '検索 / Search' }).click();
-    await page.waitForFunction(() => document.querySelectorAll('#entries tr').length === 1);
+    // The page before held one row too: wait for the life-protection one.
+    await page.waitForFunction(() => document.querySelectorAll('#entries tr').length === 1 && /343692/.test(document.querySelector('#entries tr')!.textContent ?? ''));
     const row = page.locator('#entries tr').first();
-    expect(await row.textContent()).to.include('life-protection').and.include('343692');
+    expect(await row.textContent()).to.include('生命保護').and.include('343692').and.include('副反応の追跡').and.include('生命・身体の保護');
+    const at = (await row.locator('td').nth(1).textContent())!.replace(' JST', '').replace(' ', 'T');
+    // Up to one second before it, in JST: nothing; from it on, in JST: the entry again.
+    const secondBefore = new Date(new Date(`${at}+09:00`).getTime() - 1000 + 9 * 3600_000).toISOString().slice(0, 19);
+    await page.getByLabel('終了（日本時間）/ To (JST)').fill(secondBefore);
+    await page.getByRole('button', { name: '検索 / Search' }).click();
+    await page.locator('#entries-summary').filter({ hasText: '該当する記録はありません' }).waitFor();
+    await page.getByLabel('終了（日本時間）/ To (JST)').fill('');
+    await page.getByLabel('開始（日本時間）/ From (JST)').fill(at);
+    await page.getByRole('button', { name: '検索 / Search' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('#entries tr').length === 1 && /343692/.test(document.querySelector('#entries tr')!.textContent ?? ''));
+    await page.getByLabel('開始（日本時間）/ From (JST)').fill('');
 
     // One entry, then its request followed.
     await row.getByRole('button').click();
@@ -116,6 +148,21 @@ describe('privacy officer console in a browser', function () {
     const lines = csv.split('\r\n').filter(Boolean);
     expect(lines).to.have.length(2);
     expect(lines[1]).to.include('rid-browser-life-1').and.include(`"'=cmd|""/c calc""!A1"`);
+
+    // The resident's disclosure report, printable in Japanese: JST times, and Chromium prints it to an A4 PDF.
+    const report = await page.context().newPage();
+    watchProblems(report, problems);
+    await report.goto(`${m.url}/residents/${resident}/disclosure.html`);
+    expect(await report.locator('h1').textContent()).to.equal('情報提供等記録');
+    expect(await report.locator('tbody').first().textContent()).to.include('自治体コード 343692 の職員（ゲートウェイ経由）').and.include('生命・身体の保護');
+    const times = await report.locator('td time').evaluateAll((ts) => ts.map((t) => [t.getAttribute('datetime'), t.textContent]));
+    expect(times.length).to.be.greaterThan(1);
+    for (const [utc, text] of times) expect(text).to.equal(`${new Date(new Date(utc!).getTime() + 9 * 3600_000).toISOString().slice(0, 19).replace('T', ' ')} JST`);
+    await report.emulateMedia({ media: 'print' });
+    expect(await report.locator('thead').first().evaluate((e) => getComputedStyle(e).display)).to.equal('table-header-group');
+    const pdf = await report.pdf({ preferCSSPageSize: true });
+    expect(pdf.subarray(0, 5).toString()).to.equal('%PDF-');
+    await report.close();
 
     expect(problems, problems.join('\n')).to.deep.equal([]);
   });
@@ -183,7 +230,7 @@ describe('the gateway\'s privacy officer console in a browser', function () {
       }
     });
     browser = await launchChromium();
-    const context = await browser.newContext({ acceptDownloads: true, locale: 'ja-JP' });
+    const context = await browser.newContext({ acceptDownloads: true, locale: 'ja-JP', timezoneId: 'UTC' });
     page = await context.newPage();
     watchProblems(page, problems);
   });
@@ -205,11 +252,19 @@ describe('the gateway\'s privacy officer console in a browser', function () {
     // Reconciliation runs at a municipality: the gateway's console does not offer it.
     expect(await page.locator('#reconcile').isHidden()).to.equal(true);
 
+    // The gateway's log names residents by code: the filter says so and finds them; no name search here.
+    expect(await page.locator('#subject-label').textContent()).to.equal('符号 / Code');
+    expect(await page.locator('#resident-field').isHidden()).to.equal(true);
+    await page.getByLabel('符号 / Code').fill('AAAAAAAAAAAAAAAAAAAAAAAAAA');
+    await page.getByLabel('自治体コード / Municipality').fill('112241');
+    await page.getByRole('button', { name: '検索 / Search' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('#entries tr').length === 4);
     await page.getByLabel('注意 / Flag').selectOption('life-protection');
     await page.getByRole('button', { name: '検索 / Search' }).click();
     await page.waitForFunction(() => document.querySelectorAll('#entries tr').length === 2);
     const row = page.locator('#entries tr').first();
-    expect(await row.textContent()).to.include('query.answer').and.include('member: 112241');
+    expect(await row.textContent()).to.include('回答の中継').and.include('連携先 112241');
+    expect(await row.locator('td').nth(4).getAttribute('title')).to.equal('query.answer');
 
     await row.getByRole('button').click();
     await page.locator('#detail').waitFor({ state: 'visible' });

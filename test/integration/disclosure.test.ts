@@ -113,14 +113,23 @@ describe('resident disclosure report (情報提供等記録)', () => {
     expect(last).to.include({ action: 'audit.disclosure', subject: resident, actorRole: 'clerk', outcome: 'allowed' });
   });
 
-  it('when the printable page is asked for, then it is script-free HTML listing the accesses in Japanese and English', async () => {
+  it('when the printable page is asked for, then it is script-free HTML listing the accesses in Japanese, every time in JST', async () => {
     const res = await fetch(`${m.url}/residents/${resident}/disclosure.html`, { headers: { authorization: `Bearer ${officer}` } });
     expect(res.status).to.equal(200);
     expect(res.headers.get('content-type')).to.match(/^text\/html/);
     expect(res.headers.get('content-security-policy')).to.match(/script-src 'self'/);
     const html = await res.text();
-    expect(html).to.include('情報提供等記録').and.include('Disclosure report');
-    expect(html).to.include('343692').and.include('life-protection');
+    expect(html).to.include('情報提供等記録').and.include('<html lang="ja">');
+    // Code values in Japanese: the asking municipality's staff, the legal basis, the action.
+    expect(html).to.include('自治体コード 343692 の職員（ゲートウェイ経由）').and.include('生命・身体の保護').and.include('他自治体からの照会への回答');
+    expect(html).not.to.match(/>(allowed|denied|consent|life-protection|exchange\.query\.answer)</);
+    // Every time shown is the stored UTC instant plus nine hours, marked JST.
+    const times = [...html.matchAll(/<time datetime="([^"]+)">([^<]+)<\/time>/g)];
+    expect(times.length).to.be.greaterThan(1);
+    for (const [, utc, shown] of times) {
+      const jst = new Date(new Date(utc!).getTime() + 9 * 3600_000).toISOString().slice(0, 19).replace('T', ' ');
+      expect(shown).to.equal(`${jst} JST`);
+    }
     expect(html).not.to.match(/<script/i);
     expect(html).not.to.include(other);
     const css = await fetch(`${m.url}/console/disclosure.css`);

@@ -112,7 +112,7 @@ describe('resident notices of cross-municipality access', () => {
     expect(second.body.notices.map((n: { id: string }) => n.id)).to.deep.equal(first.body.notices.map((n: { id: string }) => n.id));
     expect(first.body.notices.map((n: { kind: string }) => n.kind)).to.deep.equal(['records-released', 'query-refused']);
     const printable = await api('GET', `${fed.member(A).url}/residents/${moved.fromAddressee}/disclosure.html`, { token: await fed.member(A).login('privacyofficer1') });
-    expect(printable.body).to.include('records released to another municipality').and.to.include('a query about you was refused');
+    expect(printable.body).to.include('接種記録を他自治体へ提供').and.to.include('あなたについての照会を拒否');
   });
 
   it('when the sender fails, then the notice stays pending with the error and is delivered on a later round', async () => {

@@ -1,4 +1,4 @@
-import { StaffActions } from '../staff/actions.ts';
+import { StaffActions } from '../../../shared/staff/actions.ts';
 
 /** Access-log actions at a municipality: constants, so a query by action can trust the spelling. */
 export const Actions = {

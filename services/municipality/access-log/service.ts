@@ -42,6 +42,8 @@ export interface AuditHooks {
   keepGatewayCheckpoints?: () => Promise<{ kept: number; contradictions: { seq: number; rule: string }[] }>;
   /** The gateway's entries about this municipality's exchanges (metadata only). */
   gatewayEntries?: (q: { requestId?: string; from?: string; to?: string }) => Promise<GatewayEntryView[]>;
+  /** Finds residents by name or kana for the console's resident filter (the residents capability sits above this one). */
+  residentSubjects?: AuditConsole['residentSubjects'];
 }
 
 /** The console over this municipality's log, with the gateway as the other hop and the witness. */
@@ -52,6 +54,8 @@ export function municipalityConsole(ctx: MunicipalityContext, hooks: AuditHooks 
     sequelize: ctx.sequelize,
     AccessLog: ctx.models.AccessLog,
     Checkpoints: ctx.models.Checkpoint,
+    Staff: ctx.models.Staff,
+    residentSubjects: hooks.residentSubjects,
     WitnessedHeads: ctx.models.WitnessedHead,
     logger: ctx.logger,
     actions: {

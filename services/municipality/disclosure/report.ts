@@ -5,6 +5,9 @@
  * outcome), never the records themselves and never a staff member's name or id.
  */
 import { flagsOf, toEntryView } from '../../../shared/access-log/query.ts';
+import {
+  ACTION_LABELS, ACTOR_TYPE_LABELS, FLAG_LABELS, formatJst, LEGAL_BASIS_LABELS, labelOf, OUTCOME_LABELS, PURPOSE_LABELS, REASON_LABELS, ROLE_LABELS,
+} from '../../../shared/access-log/labels.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { notFound } from '../../../shared/platform/errors.ts';
 import type { Actor } from '../staff/roles.ts';
@@ -107,100 +110,95 @@ export async function disclosureReport(ctx: MunicipalityContext, actor: Actor, a
 
 const escapeHtml = (value: unknown): string => String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-const ACTION_LABELS: Record<string, string> = {
-  'resident.read': '住民情報の閲覧 / resident viewed',
-  'resident.create': '住民登録 / resident registered',
-  'resident.update': '住民情報の更新 / resident updated',
-  'resident.search': '住民検索 / resident search',
-  'vaccination.read': '接種記録の閲覧 / records viewed',
-  'vaccination.create': '接種記録の登録 / record added',
-  'vaccination.correct': '接種記録の訂正 / record corrected',
-  'exchange.query.send': '他自治体への照会 / query sent to another municipality',
-  'exchange.query.answer': '他自治体からの照会への回答 / query from another municipality answered',
-  'exchange.records.import': '照会結果の取込 / records imported',
-  'consent.record': '同意の記録 / consent recorded',
-  'consent.revoke': '同意の撤回 / consent revoked',
-  'exchange.correction.send': '訂正の通知（送付）/ correction sent to a municipality holding a copy',
-  'exchange.correction.receive': '訂正の通知（受領）/ correction received from the source municipality',
-};
-
 const NOTICE_LABELS: Record<string, string> = {
-  'records-released': '接種記録を提供 / records released to another municipality',
-  'query-refused': '照会を拒否 / a query about you was refused',
-  'records-imported': '接種記録を取得 / records received from another municipality',
-  'correction-sent': '訂正を通知 / correction sent to a municipality holding a copy',
-  'correction-received': '訂正を受領 / correction received from the source municipality',
+  'records-released': '接種記録を他自治体へ提供',
+  'query-refused': 'あなたについての照会を拒否',
+  'records-imported': '接種記録を他自治体から取得',
+  'correction-sent': '写しを持つ自治体へ訂正を通知',
+  'correction-received': '記録元の自治体から訂正を受領',
 };
 
-const whoLabel = (item: DisclosureItem, self: string): string => {
-  if (item.who.type === 'member') return `${escapeHtml(item.who.municipality)} の職員（ゲートウェイ経由）/ staff of ${escapeHtml(item.who.municipality)} via the gateway`;
+const DELIVERY_LABELS: Record<string, string> = { pending: '送付待ち', delivered: '送付済み', mail: '郵送', portal: 'ポータル' };
+
+/** A municipality by name where this one knows it (itself), else by its code. */
+const municipalityLabel = (code: string | null, self: { code: string; name: string }): string =>
+  (code === null ? '—' : code === self.code ? `${self.name}（当自治体）` : `自治体コード ${code}`);
+
+const whoLabel = (item: DisclosureItem, self: { code: string; name: string }): string => {
+  if (item.who.type === 'member') return `${escapeHtml(municipalityLabel(item.who.municipality, self))} の職員（ゲートウェイ経由）`;
+  const role = escapeHtml(labelOf(ROLE_LABELS, item.who.role));
   if (item.who.type === 'staff' && item.direction === 'asked-elsewhere') {
-    return `当自治体 ${escapeHtml(item.who.role)} → ${escapeHtml(item.otherMunicipality)} へ照会 / asked ${escapeHtml(item.otherMunicipality)} via the gateway`;
+    return `当自治体の${role} → ${escapeHtml(municipalityLabel(item.otherMunicipality, self))} へ照会（ゲートウェイ経由）`;
   }
-  if (item.who.type === 'staff') return `${item.who.municipality === self ? '当自治体' : escapeHtml(item.who.municipality)} ${escapeHtml(item.who.role)}`;
-  return escapeHtml(item.who.type);
+  if (item.who.type === 'staff') return `${item.who.municipality === self.code ? '当自治体' : escapeHtml(municipalityLabel(item.who.municipality, self))}の${role}`;
+  return escapeHtml(labelOf(ACTOR_TYPE_LABELS, item.who.type));
 };
+
+/** A time as the report prints it (JST), with the stored UTC instant kept in `datetime`. */
+const timeCell = (iso: string) => `<time datetime="${escapeHtml(iso)}">${escapeHtml(formatJst(iso))}</time>`;
 
 /** The report as a printable HTML page: no script, styles from a same-origin file (CSP 'self'). */
 export function disclosureHtml(report: DisclosureReport): string {
-  const self = report.municipality.code;
+  const self = report.municipality;
   const rows = report.items.map((i) => `
       <tr${i.flags.length ? ' class="flagged"' : ''}>
         <td>${escapeHtml(i.reference)}</td>
-        <td><time datetime="${escapeHtml(i.at)}">${escapeHtml(i.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'))}</time></td>
+        <td>${timeCell(i.at)}</td>
         <td>${whoLabel(i, self)}</td>
-        <td>${escapeHtml(ACTION_LABELS[i.action] ?? i.action)}</td>
-        <td>${escapeHtml(i.purpose ?? '—')}</td>
-        <td>${escapeHtml(i.legalBasis ?? '—')}</td>
-        <td>${escapeHtml(i.outcome)}${i.reason ? ` (${escapeHtml(i.reason)})` : ''}</td>
-        <td>${escapeHtml(i.flags.join(', '))}</td>
+        <td>${escapeHtml(labelOf(ACTION_LABELS, i.action))}</td>
+        <td>${escapeHtml(labelOf(PURPOSE_LABELS, i.purpose))}</td>
+        <td>${escapeHtml(labelOf(LEGAL_BASIS_LABELS, i.legalBasis))}</td>
+        <td>${escapeHtml(labelOf(OUTCOME_LABELS, i.outcome))}${i.reason ? `（${escapeHtml(labelOf(REASON_LABELS, i.reason))}）` : ''}</td>
+        <td>${escapeHtml(i.flags.map((f) => labelOf(FLAG_LABELS, f)).join('、'))}</td>
       </tr>`).join('');
   const notices = report.notices.map((n) => `
       <tr>
         <td>${escapeHtml(n.reference)}</td>
-        <td><time datetime="${escapeHtml(n.at)}">${escapeHtml(n.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'))}</time></td>
-        <td>${escapeHtml(NOTICE_LABELS[n.kind] ?? n.kind)}</td>
-        <td>${escapeHtml(n.otherMunicipality ?? '—')}</td>
-        <td>${escapeHtml(n.purpose ?? '—')}</td>
-        <td>${escapeHtml(n.delivery?.channel ?? '—')}</td>
-        <td>${escapeHtml(n.delivery?.status ?? '—')}</td>
+        <td>${timeCell(n.at)}</td>
+        <td>${escapeHtml(labelOf(NOTICE_LABELS, n.kind))}</td>
+        <td>${escapeHtml(municipalityLabel(n.otherMunicipality ?? null, self))}</td>
+        <td>${escapeHtml(labelOf(PURPOSE_LABELS, n.purpose))}</td>
+        <td>${escapeHtml(labelOf(DELIVERY_LABELS, n.delivery?.channel))}</td>
+        <td>${escapeHtml(labelOf(DELIVERY_LABELS, n.delivery?.status))}</td>
       </tr>`).join('');
   return `<!doctype html>
 <html lang="ja">
 <head>
   <meta charset="utf-8">
-  <title>情報提供等記録 / Disclosure report — ${escapeHtml(report.municipality.name)}</title>
+  <title>情報提供等記録 — ${escapeHtml(report.municipality.name)}</title>
+  <link rel="icon" href="data:,">
   <link rel="stylesheet" href="/console/disclosure.css">
 </head>
 <body>
   <header>
-    <h1>情報提供等記録 <span lang="en">Disclosure report</span></h1>
+    <h1>情報提供等記録</h1>
     <dl>
-      <dt>自治体 / Municipality</dt><dd>${escapeHtml(report.municipality.name)} (${escapeHtml(self)})</dd>
-      <dt>宛名番号 / Addressee number</dt><dd>${escapeHtml(report.addresseeNumber)}</dd>
-      <dt>作成日時 / Generated</dt><dd>${escapeHtml(report.generatedAt)}</dd>
-      <dt>件数 / Entries</dt><dd>${report.items.length}${report.truncated ? ' (以降省略 / truncated)' : ''}</dd>
+      <dt>自治体</dt><dd>${escapeHtml(self.name)}（自治体コード ${escapeHtml(self.code)}）</dd>
+      <dt>宛名番号</dt><dd>${escapeHtml(report.addresseeNumber)}</dd>
+      <dt>作成日時</dt><dd>${timeCell(report.generatedAt)}</dd>
+      <dt>件数</dt><dd>${report.items.length} 件${report.truncated ? '（以降省略）' : ''}</dd>
     </dl>
+    <p class="note">日時はすべて日本標準時（JST）です。</p>
   </header>
   <table>
-    <caption>あなたの情報へのアクセス / Every access to your data</caption>
+    <caption>あなたの情報へのアクセス</caption>
     <thead><tr>
-      <th scope="col">番号 / Ref.</th><th scope="col">日時 / When</th><th scope="col">誰が / Who</th><th scope="col">内容 / Action</th>
-      <th scope="col">目的 / Purpose</th><th scope="col">根拠 / Basis</th><th scope="col">結果 / Outcome</th><th scope="col">注意 / Flags</th>
+      <th scope="col">番号</th><th scope="col">日時</th><th scope="col">誰が</th><th scope="col">内容</th>
+      <th scope="col">目的</th><th scope="col">根拠</th><th scope="col">結果</th><th scope="col">注意</th>
     </tr></thead>
-    <tbody>${rows || '\n      <tr><td colspan="8">記録はありません / No access recorded</td></tr>'}
+    <tbody>${rows || '\n      <tr><td colspan="8">記録はありません</td></tr>'}
     </tbody>
   </table>
   <table>
-    <caption>他自治体とのやりとりのお知らせ / Notices of access between municipalities</caption>
+    <caption>他自治体とのやりとりのお知らせ</caption>
     <thead><tr>
-      <th scope="col">番号 / Ref.</th><th scope="col">日時 / When</th><th scope="col">内容 / What</th><th scope="col">相手 / Other municipality</th>
-      <th scope="col">目的 / Purpose</th><th scope="col">送付 / Sent by</th><th scope="col">状態 / Delivery</th>
+      <th scope="col">番号</th><th scope="col">日時</th><th scope="col">内容</th><th scope="col">相手</th>
+      <th scope="col">目的</th><th scope="col">送付方法</th><th scope="col">状態</th>
     </tr></thead>
-    <tbody>${notices || '\n      <tr><td colspan="7">お知らせはありません / No notices</td></tr>'}
+    <tbody>${notices || '\n      <tr><td colspan="7">お知らせはありません</td></tr>'}
     </tbody>
   </table>
-  <footer><p>life-protection: 生命・身体の保護のため本人同意なしに提供された記録 / shared without consent to protect life or body.</p></footer>
+  <footer><p>「生命保護」：生命・身体の保護のため、本人の同意なしに提供された記録です。番号は問い合わせの際にお伝えください。</p></footer>
 </body>
 </html>
 `;

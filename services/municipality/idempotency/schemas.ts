@@ -4,7 +4,8 @@ import { badRequest } from '../../../shared/platform/errors.ts';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 
-const keySchema = z.string().regex(/^[A-Za-z0-9_.:-]{8,128}$/).superRefine(withoutMyNumber);
+/** An Idempotency-Key value: 8–128 of letters, digits and . _ : -, never a My Number. */
+export const idempotencyKeySchema = z.string().regex(/^[A-Za-z0-9_.:-]{8,128}$/).superRefine(withoutMyNumber);
 
 /**
  * Reads the Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header). Record writes
@@ -16,7 +17,7 @@ export function parseIdempotencyKey(value: string | undefined, required: boolean
     if (required) throw badRequest(IDEMPOTENCY_HEADER, 'header is required on this write (a unique value per intended write)');
     return undefined;
   }
-  if (!keySchema.safeParse(value).success) {
+  if (!idempotencyKeySchema.safeParse(value).success) {
     throw badRequest(IDEMPOTENCY_HEADER, 'must be 8 to 128 characters: letters, digits, dot, underscore, colon or hyphen, and must not contain a My Number');
   }
   return value;

@@ -194,6 +194,25 @@ export async function searchResidentRows(Resident: ResidentModel, search: Reside
   return { rows: rows.map(toRecord), total: count };
 }
 
+/** Katakana for hiragana, and no spaces: how a name search compares what an officer types with stored kana. */
+const searchForm = (text: string) => text.normalize('NFKC').replace(/[\u3041-\u3096]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0x60)).replace(/[\s\u3000]/g, '');
+
+/**
+ * The addressee numbers and codes of up to `limit` residents whose name or kana contains `text`
+ * (spaces ignored on both sides, hiragana read as katakana): the subjects their log entries carry.
+ */
+export async function subjectsOfResidentsNamed(Resident: ResidentModel, text: string, limit: number, transaction?: Transaction): Promise<string[]> {
+  const sequelize = Resident.sequelize!;
+  const pattern = `%${literalLike(searchForm(text))}%`;
+  const squeezed = (column: 'name' | 'kana') => `REPLACE(REPLACE("${column}", ' ', ''), '\u3000', '') LIKE $pattern ESCAPE '\\'`;
+  const rows = await Resident.findAll({
+    where: sequelize.literal(`(${squeezed('name')} OR ${squeezed('kana')})`) as never,
+    attributes: ['addresseeNumber', 'code'], raw: true, transaction, bind: { pattern }, limit,
+    order: [['addresseeNumber', 'ASC']],
+  });
+  return rows.flatMap((r) => (r.code ? [r.addresseeNumber, r.code] : [r.addresseeNumber]));
+}
+
 export async function insertResidentHistory(
   ResidentHistory: ResidentHistoryModel, values: CreationAttributes<ResidentHistoryRow>, transaction: Transaction,
 ): Promise<void> {

@@ -14,7 +14,7 @@ import { logStaffAccess } from '../access-log/service.ts';
 import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import {
-  findResidentWhere, findResidentsWhere, insertResident, storeCode, insertResidentHistory, listResidentHistory, searchResidentRows,
+  findResidentWhere, findResidentsWhere, insertResident, storeCode, insertResidentHistory, listResidentHistory, searchResidentRows, subjectsOfResidentsNamed,
   updateResidentRow, type ResidentHistoryEntry, type ResidentRecord,
 } from './model.ts';
 import {
@@ -257,6 +257,13 @@ export async function readResident(ctx: MunicipalityContext, t: Transaction, add
  * Searches residents, a page at a time. Every resident shown gets its own RESIDENT_SEARCH entry,
  * so the resident's disclosure report (by subject) includes searches that listed them.
  */
+/** Most residents a privacy officer's name search in the log covers at once. */
+export const LOG_NAME_SEARCH_LIMIT = 100;
+
+/** The log subjects (addressee numbers and codes) of residents whose name or kana contains `text`. */
+export const residentSubjectsNamed = (ctx: MunicipalityContext, text: string, t: Transaction): Promise<string[]> =>
+  subjectsOfResidentsNamed(ctx.models.Resident, text, LOG_NAME_SEARCH_LIMIT, t);
+
 export async function searchResidents(ctx: MunicipalityContext, t: Transaction, search: SearchResidentsInput, actor: Actor) {
   const { rows, total } = await searchResidentRows(ctx.models.Resident, search, t);
   // Which criteria were used, never their values (a name is personal data).

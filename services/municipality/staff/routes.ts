@@ -9,7 +9,8 @@ import { createStaff, staffSessions } from './service.ts';
 export function authRoutes(ctx: MunicipalityContext): Router {
   const router = Router();
   const sessions = staffSessions(ctx);
-  router.use(staffAuthRoutes(sessions));
+  // The console's subject filter takes addressee numbers here, and residents are found by name.
+  router.use(staffAuthRoutes(sessions, () => ({ subjects: 'addressee', residentSearch: true })));
 
   router.get('/staff', authenticate(ctx), requireRole('admin'), async (_req, res) => {
     const staff = await listStaff(ctx.models.Staff);

@@ -1,6 +1,5 @@
 import { createStaffAccount, type StaffSessions, type StaffView } from '../../../shared/staff/auth.ts';
 import { appendAccess } from '../../../shared/access-log/chain.ts';
-import { StaffActions as Actions } from './actions.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { ROLES } from './roles.ts';
 import type { CreateStaffInput } from './schemas.ts';
@@ -10,10 +9,6 @@ export const staffSessions = (ctx: MunicipalityContext): StaffSessions => ({
   sequelize: ctx.sequelize, Staff: ctx.models.Staff, RevokedSessions: ctx.models.RevokedSession, SignInThrottle: ctx.models.SignInThrottle,
   appendLog: (t, entry) => appendAccess(ctx.models.AccessLog, t, entry), secret: ctx.config.SESSION_SECRET, member: ctx.config.MUNICIPALITY_CODE,
   ttlSeconds: ctx.config.SESSION_TTL_SECONDS, roles: ROLES, logger: ctx.logger, signIn: ctx.config,
-  actions: {
-    signIn: Actions.STAFF_SIGN_IN, lockout: Actions.STAFF_LOCKOUT, unlock: Actions.STAFF_UNLOCK, signOut: Actions.STAFF_SIGN_OUT,
-    passwordChange: Actions.STAFF_PASSWORD_CHANGE, disable: Actions.STAFF_DISABLE,
-  },
 });
 
 export const createStaff = (ctx: MunicipalityContext, input: CreateStaffInput): Promise<StaffView> => createStaffAccount(ctx.models.Staff, input);

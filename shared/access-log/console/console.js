@@ -4,6 +4,35 @@
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;
 
+/** What each code means in Japanese (GET /console/labels.json, one table with the server's). */
+let LABELS = { actions: {}, purposes: {}, legalBases: {}, outcomes: {}, flags: {}, roles: {}, actorTypes: {}, reasons: {}, alerts: {} };
+
+/** A code's Japanese label, or the code itself; never empty. */
+const label = (table, code) => (code === null || code === undefined || code === '' ? '—' : (LABELS[table] && LABELS[table][code]) || String(code));
+
+/** A cell showing a code's label, with the code itself on hover. */
+function labelled(table, code, suffix = '') {
+  const cell = el('td', `${label(table, code)}${suffix}`);
+  if (code) cell.title = String(code);
+  return cell;
+}
+
+const JST_MS = 9 * 60 * 60 * 1000;
+
+/** An ISO instant in Japan Standard Time, as every screen of the console shows it (the log keeps UTC). */
+function jst(iso) {
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) return String(iso ?? '—');
+  return `${new Date(t + JST_MS).toISOString().slice(0, 19).replace('T', ' ')} JST`;
+}
+
+/** A datetime-local value read as Japan Standard Time, whatever the browser's own zone. */
+function jstInputToIso(text) {
+  const full = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(text) ? `${text}:00` : text;
+  const at = new Date(`${full}+09:00`);
+  return Number.isNaN(at.getTime()) ? text : at.toISOString();
+}
+
 const state = {
   filter: new URLSearchParams(),
   /** Cursors of the pages shown so far: [undefined, c1, c2…]; the last one is the current page. */
@@ -54,9 +83,12 @@ function showConsole(staff) {
   $('console-section').hidden = false;
   $('who').hidden = false;
   $('logout').hidden = false;
-  $('who').textContent = `${staff.displayName || staff.username} (${staff.role}) — ${staff.municipality || ''}`;
+  $('who').textContent = `${staff.displayName || staff.username}（${label('roles', staff.role)} / ${staff.role}）— ${staff.municipality || ''}`;
   // The gateway has no counterpart log to reconcile with: reconciliation runs at a municipality.
   $('reconcile').hidden = staff.reconcile === false;
+  // The gateway's log names residents by code and holds no names: its filter says so.
+  if (staff.subjects === 'code') $('subject-label').textContent = '符号 / Code';
+  $('resident-field').hidden = staff.residentSearch !== true;
   search();
   loadAlerts();
 }
@@ -69,7 +101,25 @@ function showLogin(message = '') {
   $('login-error').textContent = message;
 }
 
+/** Fills each select marked data-labels with the codes of that table, labelled in Japanese. */
+function fillSelects() {
+  for (const select of document.querySelectorAll('select[data-labels]')) {
+    const table = LABELS[select.dataset.labels] || {};
+    for (const [code, text] of Object.entries(table)) {
+      const option = el('option', `${text}（${code}）`);
+      option.value = code;
+      select.append(option);
+    }
+  }
+}
+
 async function start() {
+  try {
+    LABELS = await call('GET', '/console/labels.json');
+  } catch {
+    // Without labels the console still works, showing the codes themselves.
+  }
+  fillSelects();
   try {
     const me = await call('GET', '/auth/me');
     if (me.role !== 'privacy_officer') return showLogin('このコンソールは個人情報保護担当者専用です / Privacy officers only');
@@ -109,8 +159,8 @@ function readFilter() {
   for (const [name, value] of form.entries()) {
     const text = String(value).trim();
     if (!text) continue;
-    // datetime-local is the officer's local time; the API takes ISO 8601 with an offset.
-    params.set(name, name === 'from' || name === 'to' ? new Date(text).toISOString() : text);
+    // datetime-local is Japan Standard Time (as every time on screen); the API takes ISO 8601 in UTC.
+    params.set(name, name === 'from' || name === 'to' ? jstInputToIso(text) : text);
   }
   return params;
 }
@@ -177,13 +227,21 @@ function renderEntries(entries) {
     open.addEventListener('click', () => openEntry(entry.seq));
     seqCell.append(open);
     row.append(seqCell);
-    const actor = entry.actorType === 'staff' ? `${entry.actorId} (${entry.actorRole || ''})` : `${entry.actorType}: ${entry.actorId}`;
-    for (const value of [entry.at, actor, entry.subject || '—', entry.action, entry.purpose || '—', entry.legalBasis || '—',
-      entry.reason ? `${entry.outcome} (${entry.reason})` : entry.outcome]) {
-      row.append(el('td', value));
-    }
+    const when = el('td', jst(entry.at));
+    when.title = entry.at;
+    // Staff by display name and role (the id on hover); a member or the system by its kind and id.
+    const actor = entry.actorType === 'staff'
+      ? el('td', `${entry.actorName || entry.actorId}（${label('roles', entry.actorRole)}）`)
+      : el('td', `${label('actorTypes', entry.actorType)} ${entry.actorId}`);
+    actor.title = entry.actorType === 'staff' ? `${entry.actorId} ${entry.actorRole || ''}` : `${entry.actorType}:${entry.actorId}`;
+    row.append(when, actor, el('td', entry.subject || '—'), labelled('actions', entry.action), labelled('purposes', entry.purpose),
+      labelled('legalBases', entry.legalBasis), labelled('outcomes', entry.outcome, entry.reason ? `（${label('reasons', entry.reason)}）` : ''));
     const flagCell = el('td');
-    for (const flag of flags) flagCell.append(el('span', flag, 'flag'));
+    for (const flag of flags) {
+      const chip = el('span', label('flags', flag), 'flag');
+      chip.title = flag;
+      flagCell.append(chip);
+    }
     row.append(flagCell);
     body.append(row);
   }
@@ -206,9 +264,16 @@ async function openEntry(seq) {
     state.selected = entry;
     const list = $('detail-fields');
     list.replaceChildren();
+    const meaning = {
+      at: jst, actorRole: (v) => label('roles', v), actorType: (v) => label('actorTypes', v), action: (v) => label('actions', v),
+      purpose: (v) => label('purposes', v), legalBasis: (v) => label('legalBases', v), outcome: (v) => label('outcomes', v), reason: (v) => label('reasons', v),
+    };
     for (const field of DETAIL_FIELDS) {
       const value = entry[field];
-      list.append(el('dt', field), el('dd', value === null || value === undefined ? '—' : typeof value === 'object' ? JSON.stringify(value) : value));
+      const text = value === null || value === undefined ? '—' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+      // The stored value, and what it means where it is a code or a time.
+      const shown = meaning[field] && value !== null && value !== undefined && meaning[field](value) !== text ? `${meaning[field](value)}（${text}）` : text;
+      list.append(el('dt', field), el('dd', field === 'actorId' && entry.actorName ? `${entry.actorName}（${text}）` : shown));
     }
     $('trace-result').replaceChildren();
     $('detail').hidden = false;
@@ -236,9 +301,10 @@ $('trace').addEventListener('click', async () => {
       const list = el('ol');
       for (const e of hop.entries) {
         // Another member's entries are metadata only: the member that called, not a staff id.
-        const who = e.actorType ? `${e.actorType}:${e.actorId}` : `member:${e.actor}`;
+        const who = e.actorType ? `${label('actorTypes', e.actorType)} ${e.actorName || e.actorId}` : `${label('actorTypes', 'member')} ${e.actor}`;
         const ref = e.ref !== undefined && e.ref !== null ? ` ref ${e.ref}` : '';
-        list.append(el('li', `#${e.seq} ${e.at} ${who} ${e.action}${ref} ${e.outcome}${e.reason ? ` (${e.reason})` : ''}`));
+        const reason = e.reason ? `（${label('reasons', e.reason)}）` : '';
+        list.append(el('li', `#${e.seq} ${jst(e.at)} ${who} ${label('actions', e.action)} [${e.action}]${ref} ${label('outcomes', e.outcome)}${reason}`));
       }
       out.append(list);
     }
@@ -301,20 +367,13 @@ $('checkpoint').addEventListener('click', async () => {
 
 /* ---------- anomaly alerts ---------- */
 
-const ALERT_LABELS = {
-  resident_multi_requester: '複数自治体からの照会 / One resident, several requesters',
-  staff_query_volume: '職員の照会件数 / Staff querying far more than peers',
-  identity_mismatch_requester: '本人不一致の反復 / Repeated identity mismatches',
-  life_protection_volume: '生命保護照会の多発 / Life-protection queries above threshold',
-};
-
 function renderAlerts(alerts) {
   const body = $('alerts');
   body.replaceChildren();
   for (const a of alerts) {
     const row = el('tr', undefined, 'flagged');
     const details = Object.entries(a.details || {}).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : v}`).join('; ');
-    for (const value of [a.raisedAt, ALERT_LABELS[a.kind] || a.kind, a.subject || a.key, a.count, a.threshold, details]) row.append(el('td', value));
+    for (const value of [jst(a.raisedAt), label('alerts', a.kind), a.subject || a.key, a.count, a.threshold, details]) row.append(el('td', value));
     const evidence = el('td');
     for (const seq of (a.evidence || []).slice(-10)) {
       const open = el('button', seq, 'seq');

@@ -1,0 +1,191 @@
+/**
+ * The gateway's OpenAPI 3.1 documents (docs/PROTOCOL.md §2): its member (mTLS) API, for members
+ * only, and its privacy officers' staff port. Request bodies and query strings are the zod
+ * schemas each folder's routes parse with (`schemas.ts`, shared/federation/protocol.ts); the
+ * answers' shapes are listed here as the routes send them.
+ */
+import { z } from 'zod';
+import { buildOpenApiDocument, openApiOperation, type OpenApiDocument, type OperationSpec } from '../shared/platform/openapi.ts';
+import { codeSchema, directoryEntrySchema, GATEWAY_ID, ISSUER_ID, logHeadSchema, SUBJECT_STATUSES } from '../shared/federation/protocol.ts';
+import { HEADS_PATH } from '../shared/access-log/heads.ts';
+import { accessLogComponents, alertOperations, auditConsoleOperations, witnessedHeadsOperation } from '../shared/access-log/openapi.ts';
+import { staffAuthOperations, staffComponents } from '../shared/staff/openapi.ts';
+import { listCheckpointsQuery, memberEntriesQuery, submitCheckpointSchema } from './access-log/schemas.ts';
+import { correspondenceBatchSchema, correspondenceSchema } from './codes/schemas.ts';
+import { relayRequestSchema } from './notifications/schemas.ts';
+import { RELAY_STATUSES } from './notifications/model.ts';
+import { queryRequestSchema } from './routing/schemas.ts';
+
+/** Version of the documents (the member and staff APIs as this tree serves them). */
+export const API_VERSION = '0.1.0';
+
+const hash = z.string().regex(/^[0-9a-f]{64}$/);
+const nullableString = z.string().nullable();
+
+/** One gateway entry about the asking municipality's exchanges: metadata only (shared/access-log/witness.ts). */
+const gatewayEntryView = z.object({
+  seq: z.number().int(),
+  at: z.string(),
+  requestId: z.string(),
+  action: z.string(),
+  actor: z.string(),
+  actingMunicipality: nullableString,
+  role: z.enum(['requester', 'source']),
+  counterpart: z.enum(['received', 'forwarded']).nullable(),
+  wholeRequest: z.boolean(),
+  source: nullableString,
+  ref: nullableString,
+  status: nullableString,
+  purpose: nullableString,
+  legalBasis: nullableString,
+  outcome: z.string(),
+  reason: nullableString,
+  flags: z.array(z.string()),
+});
+
+/** What the gateway returns to B for a query (`QueryResponse`, shared/federation/protocol.ts). */
+const queryResponse = z.object({
+  requestId: z.string(),
+  results: z.array(z.object({
+    ref: z.string(), source: z.string(), status: z.enum(SUBJECT_STATUSES), reason: z.string().optional(), retryAfter: z.number().int().optional(),
+  })),
+  answers: z.array(z.string()).describe('A\'s signed answers (compact JWS), verified by B'),
+});
+
+const readyReport = z.looseObject({
+  status: z.literal('ready'),
+  ready: z.literal(true),
+  member: z.string(),
+  database: z.looseObject({ status: z.enum(['up', 'down']), ms: z.number() }),
+  peers: z.record(z.string(), z.looseObject({ status: z.enum(['up', 'down']), ms: z.number() })),
+  degraded: z.boolean(),
+});
+
+const issuerOnly = { members: [ISSUER_ID] } as const;
+const municipalities = { members: ['municipality'] } as const;
+
+function memberOperations(): OperationSpec[] {
+  return [
+    openApiOperation({ members: 'any' }),
+    {
+      method: 'get', path: '/health', summary: 'Liveness', tags: ['health'], access: { members: 'any' },
+      responses: { 200: { description: 'The process answers', body: z.object({ status: z.literal('ok'), member: z.literal(GATEWAY_ID), members: z.number().int() }) } },
+    },
+    {
+      method: 'get', path: '/ready', summary: 'Readiness: own database; the municipalities it routes to are reported', tags: ['health'], access: { members: 'any' },
+      responses: { 200: { description: 'Ready (503 problem not-ready otherwise)', body: readyReport } },
+    },
+    {
+      method: 'get', path: '/directory', summary: 'The directory: members, endpoints and certificates (verified by each member against the CA)', tags: ['directory'],
+      access: { members: 'any' },
+      responses: { 200: { description: 'Directory entries', body: z.array(directoryEntrySchema) } },
+    },
+    {
+      method: 'get', path: '/revocations', summary: 'The CA-signed revocation list, relayed unchanged', tags: ['directory'], access: { members: 'any' },
+      responses: { 200: { description: 'The list (compact JWS); 404 when the gateway holds none', body: z.object({ revocations: z.string() }) } },
+    },
+    {
+      method: 'post', path: '/correspondence', summary: 'The issuer records that a municipality\'s code belongs to a link', tags: ['codes'], access: issuerOnly,
+      body: correspondenceSchema,
+      responses: {
+        200: { description: 'Already recorded (same triple)', body: z.object({ municipality: z.string(), code: codeSchema, created: z.literal(false) }) },
+        201: { description: 'Recorded', body: z.object({ municipality: z.string(), code: codeSchema, created: z.literal(true) }) },
+      },
+    },
+    {
+      method: 'post', path: '/correspondence/batch', summary: 'A batch of the issuer\'s registrations: one result per item, in order', tags: ['codes'], access: issuerOnly,
+      body: correspondenceBatchSchema,
+      responses: {
+        200: {
+          description: 'Results in request order, and the gateway\'s log head',
+          body: z.object({
+            results: z.array(z.object({
+              municipality: z.string(), code: z.string(), status: z.enum(['created', 'unchanged', 'refused']),
+              reason: z.enum(['code_taken', 'link_has_other_code']).optional(),
+            })),
+            head: logHeadSchema,
+          }),
+        },
+      },
+    },
+    {
+      method: 'post', path: '/queries', summary: 'B\'s signed query: routed to each source, A\'s signed answers returned', tags: ['routing'], access: municipalities,
+      description: 'docs/PROTOCOL.md §3 (QueryClaims). Rate-limited per member (429 with Retry-After).',
+      body: queryRequestSchema,
+      responses: { 200: { description: 'A status per subject and the sources\' answers', body: queryResponse, headers: { 'X-Request-Id': 'The query\'s own trace id, shared by the three logs' } } },
+    },
+    {
+      method: 'post', path: '/corrections', summary: 'A source\'s signed correction notice, relayed to its recipient', tags: ['corrections'], access: municipalities,
+      body: relayRequestSchema,
+      responses: { 202: { description: 'Accepted for relay', body: z.object({ id: z.string(), status: z.enum(['queued', ...RELAY_STATUSES.filter((s) => s !== 'pending')]) }) } },
+    },
+    {
+      method: 'post', path: '/checkpoints', summary: 'A member\'s signed checkpoint of its own head: the gateway countersigns', tags: ['checkpoints'],
+      access: { members: ['municipality', 'issuer'] }, body: submitCheckpointSchema,
+      responses: Object.fromEntries(([[200, 'Already held (idempotent on resend)'], [201, 'Witnessed']] as const).map(([status, description]) => [status, {
+        description, body: z.object({ member: z.string(), seq: z.number().int(), hash, countersignature: z.string() }),
+      }])),
+    },
+    {
+      method: 'get', path: '/checkpoints', summary: 'Checkpoints the gateway holds about a member: hashes and sequence numbers only', tags: ['checkpoints'],
+      access: { members: ['municipality', 'issuer'] }, query: listCheckpointsQuery,
+      responses: {
+        200: {
+          description: 'Checkpoints',
+          body: z.object({
+            checkpoints: z.array(z.object({
+              member: z.string(), seq: z.number().int(), hash, at: z.string(), jws: z.string(), witnessedBy: nullableString, countersignature: nullableString,
+            })),
+          }),
+        },
+      },
+    },
+    witnessedHeadsOperation(HEADS_PATH, ['municipality', 'issuer']),
+    {
+      method: 'get', path: '/audit/entries', summary: 'The gateway\'s entries about the asking municipality\'s exchanges (its own code only)', tags: ['access log'],
+      access: municipalities, query: memberEntriesQuery,
+      responses: { 200: { description: 'One page, oldest first', body: z.object({ entries: z.array(gatewayEntryView), nextAfter: z.number().int().nullable() }) } },
+    },
+  ];
+}
+
+/** The member (mTLS) API's document: for members only, behind the member identity check. */
+export function gatewayMemberDocument(): OpenApiDocument {
+  return buildOpenApiDocument({
+    title: 'hikitsugi gateway: member API',
+    version: API_VERSION,
+    port: 'member',
+    description: 'The gateway\'s mTLS API (docs/PROTOCOL.md §2): directory, code correspondence, query routing, correction relay, checkpoints '
+      + 'and the gateway\'s entries about a member. Errors are application/problem+json (RFC 9457); every 4xx is logged as refused.',
+    operations: memberOperations(),
+  });
+}
+
+/** The privacy officers' staff port: its document is public (no personal data in it). */
+export function gatewayStaffDocument(): OpenApiDocument {
+  return buildOpenApiDocument({
+    title: 'hikitsugi gateway: staff API',
+    version: API_VERSION,
+    port: 'staff',
+    description: 'The gateway\'s staff port (plain HTTP, 127.0.0.1): its privacy officers read, verify and export the gateway\'s access log; '
+      + 'its administrators hold accounts. Errors are application/problem+json (RFC 9457). The console page is served under /console/.',
+    components: { ...staffComponents, ...accessLogComponents },
+    operations: [
+      openApiOperation({ public: true }),
+      {
+        method: 'get', path: '/health', summary: 'Liveness', tags: ['health'], access: { public: true },
+        responses: { 200: { description: 'The process answers', body: z.object({ status: z.literal('ok'), member: z.literal(GATEWAY_ID), staff: z.literal(true) }) } },
+      },
+      ...staffAuthOperations({
+        adminRoles: ['admin'],
+        me: {
+          reconcile: z.boolean().describe('Whether this console offers reconciliation (never at the gateway)'),
+          subjects: z.string().describe('What the console\'s subject filter takes here (codes)'),
+          residentSearch: z.boolean().describe('Whether the console can find residents by name (never at the gateway)'),
+        },
+      }),
+      ...auditConsoleOperations(['privacy_officer']),
+      ...alertOperations(['privacy_officer']),
+    ],
+  });
+}

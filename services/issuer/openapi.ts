@@ -1,0 +1,64 @@
+/**
+ * The issuer's OpenAPI 3.1 document (docs/PROTOCOL.md §2): its mTLS API, for members only.
+ * Request bodies are the zod schemas its routes parse with (./schemas.ts); no example in it
+ * carries a My Number, and a refusal never echoes one.
+ */
+import { z } from 'zod';
+import { buildOpenApiDocument, openApiOperation, type OpenApiDocument } from '../../shared/platform/openapi.ts';
+import { codeSchema, ISSUER_ID, logHeadSchema } from '../../shared/federation/protocol.ts';
+import { HEADS_PATH } from '../../shared/access-log/heads.ts';
+import { witnessedHeadsOperation } from '../../shared/access-log/openapi.ts';
+import { issueCodeSchema, issueCodesSchema } from './schemas.ts';
+
+/** Version of the document (the issuer's API as this tree serves it). */
+export const API_VERSION = '0.1.0';
+
+const issued = z.object({ code: codeSchema, attestation: z.string().describe('The issuer\'s attestation (compact JWS) that the code belongs to a link') });
+
+/** The issuer's document: for members only, behind the member identity check. */
+export function issuerDocument(): OpenApiDocument {
+  return buildOpenApiDocument({
+    title: 'hikitsugi issuer: member API',
+    version: API_VERSION,
+    port: 'member',
+    description: 'The issuer derives each municipality\'s code (符号) for a My Number and registers the correspondence with the gateway '
+      + '(docs/DESIGN.md §3.4); it stores nothing but its access log. A refusal names the field (`myNumber`, `myNumbers.N`), never its value. '
+      + 'Errors are application/problem+json (RFC 9457); a gateway that cannot be reached is 503 with retryAfter.',
+    operations: [
+      openApiOperation({ members: 'any' }),
+      {
+        method: 'get', path: '/health', summary: 'Liveness', tags: ['health'], access: { members: 'any' },
+        responses: { 200: { description: 'The process answers', body: z.object({ status: z.literal('ok'), member: z.literal(ISSUER_ID) }) } },
+      },
+      {
+        method: 'get', path: '/ready', summary: 'Readiness: own database; the gateway reported', tags: ['health'], access: { members: 'any' },
+        responses: {
+          200: {
+            description: 'Ready (503 problem not-ready otherwise)',
+            body: z.looseObject({ status: z.literal('ready'), ready: z.literal(true), member: z.string(), degraded: z.boolean() }),
+          },
+        },
+      },
+      {
+        method: 'post', path: '/codes', summary: 'The asking municipality\'s code for a My Number', tags: ['codes'], access: { members: ['municipality'] },
+        description: 'The municipality is the certificate\'s CN, never a body field.',
+        body: issueCodeSchema,
+        responses: { 200: { description: 'The code with its attestation, and the issuer\'s log head', body: issued.extend({ head: logHeadSchema }) } },
+      },
+      {
+        method: 'post', path: '/codes/batch', summary: 'Codes for a batch of My Numbers, in request order', tags: ['codes'], access: { members: ['municipality'] },
+        body: issueCodesSchema,
+        responses: {
+          200: {
+            description: 'One item per My Number: a code, or the reason the gateway refused it',
+            body: z.object({
+              codes: z.array(z.union([issued, z.object({ error: z.literal('correspondence-conflict'), reason: z.enum(['code_taken', 'link_has_other_code']) })])),
+              head: logHeadSchema,
+            }),
+          },
+        },
+      },
+      witnessedHeadsOperation(HEADS_PATH, ['municipality', 'gateway']),
+    ],
+  });
+}
