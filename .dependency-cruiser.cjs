@@ -35,6 +35,8 @@ const LAYERS = {
     ['alerts/'],
     ['vaccinations/'],
     ['fhir/'],
+    // The vaccination certificate (SMART Health Card): reads residents and records, signs, logs.
+    ['certificates/'],
     ['consents/'],
     ['notices/'],
     ['codes/'],

@@ -7,7 +7,7 @@
  * <dataDir>/<member>/<member>.sqlite, <dataDir>/<member>/<member>.log, <dataDir>/gateway/directory.json.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
@@ -125,6 +125,10 @@ function canListen(port: number): Promise<boolean> {
 }
 
 const hexKey = () => randomBytes(32).toString('hex');
+/** A municipality's SMART Health Card signing key (SHC_SIGNING_KEY): P-256, as PKCS#8 PEM (docs/DESIGN.md §4.11). */
+const healthCardKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+/** How a secret is made when it is missing: a 32-byte hex key unless named here. */
+const SECRET_MAKERS: Record<string, () => string> = { SHC_SIGNING_KEY: healthCardKey };
 
 /** Secrets are made once per member and kept in its folder (git-ignored), never defaulted. */
 function secretsFor(dataDir: string, id: string, names: string[]): Record<string, string> {
@@ -134,7 +138,7 @@ function secretsFor(dataDir: string, id: string, names: string[]): Record<string
   const existing = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>) : {};
   let changed = false;
   for (const name of names) {
-    if (!existing[name]) { existing[name] = hexKey(); changed = true; }
+    if (!existing[name]) { existing[name] = (SECRET_MAKERS[name] ?? hexKey)(); changed = true; }
   }
   if (changed) writeFileSync(file, JSON.stringify(existing, null, 2), { mode: 0o600 });
   return existing;
@@ -163,7 +167,7 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
   for (const m of plan.municipalities) {
     const staffPort = m.port || (await port());
     const federationPort = m.federationPort || (await port());
-    const secrets = secretsFor(dataDir, m.code, ['DATA_KEY', 'SESSION_SECRET']);
+    const secrets = secretsFor(dataDir, m.code, ['DATA_KEY', 'SESSION_SECRET', 'SHC_SIGNING_KEY']);
     const database = await databaseOf(m.code, join(dataDir, m.code, `${m.code}.sqlite`));
     processes.push({
       id: m.code, kind: 'municipality', entry: 'services/municipality/main.ts',
@@ -173,7 +177,7 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
         MUNICIPALITY_CODE: m.code, MUNICIPALITY_NAME: m.name, HOST: '127.0.0.1', PORT: String(staffPort),
         FEDERATION_PORT: String(federationPort), ...database,
         CERT_DIR: join(pkiDir, m.code), GATEWAY_URL: gatewayUrl, ISSUER_URL: issuerUrl, LOG_LEVEL: level,
-        DATA_KEY: secrets.DATA_KEY!, SESSION_SECRET: secrets.SESSION_SECRET!, ...plan.env?.[m.code],
+        DATA_KEY: secrets.DATA_KEY!, SESSION_SECRET: secrets.SESSION_SECRET!, SHC_SIGNING_KEY: secrets.SHC_SIGNING_KEY!, ...plan.env?.[m.code],
       },
     });
   }

@@ -1,11 +1,12 @@
 /**
  * The project's one crypto module. Algorithms are pinned here and nowhere else: signatures are
  * PS256 (members' keys are RSA, from node-forge certificates), encryption is RSA-OAEP-256 with
- * A256GCM, staff sessions are HS256 under a per-municipality secret, data at rest is AES-256-GCM.
+ * A256GCM, staff sessions are HS256 under a per-municipality secret, data at rest is AES-256-GCM;
+ * vaccination certificates (SMART Health Cards) are ES256 under the municipality's own P-256 key.
  */
 import {
-  constants as cryptoConstants, createCipheriv, createDecipheriv, createHash, createHmac, privateDecrypt, publicEncrypt,
-  randomBytes, scrypt as scryptCb, sign as nodeSign, timingSafeEqual, verify as nodeVerify, type KeyObject, type BinaryLike,
+  constants as cryptoConstants, createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, privateDecrypt, publicEncrypt,
+  randomBytes, scrypt as scryptCb, sign as nodeSign, timingSafeEqual, verify as nodeVerify, type KeyObject, type BinaryLike, type JsonWebKey,
 } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as jose from 'jose';
@@ -305,6 +306,64 @@ export async function verifyPayload<T>(jws: string, key: KeyObject, typ: string)
   const { header, payload } = compactVerifyPss(jws, key);
   if (header.typ !== typ) throw new jose.errors.JWSInvalid(`unexpected typ ${String(header.typ)}`);
   return JSON.parse(payload.toString('utf8')) as T;
+}
+
+/* ---------- SMART Health Cards (docs/DESIGN.md §4.11) ---------- */
+
+/** The one algorithm of SMART Health Cards (spec: "ES256", P-256 keys). */
+export const HEALTH_CARD_ALG = 'ES256';
+
+/**
+ * A municipality's health-card signing key from its configuration text: a PKCS#8 (or SEC 1) PEM,
+ * with real or `\n`-escaped line breaks, or a private JWK. Anything but an EC P-256 private key is
+ * refused; the message names the setting, never the value.
+ */
+export function parseHealthCardKey(text: string, name: string): KeyObject {
+  const refused = new Error(`${name} must be an EC P-256 private key (PKCS#8 PEM or a private JWK)`);
+  const source = text.trim();
+  let key: KeyObject;
+  try {
+    key = source.startsWith('{')
+      ? createPrivateKey({ key: JSON.parse(source) as JsonWebKey, format: 'jwk' })
+      : createPrivateKey({ key: source.replace(/\\n/g, '\n'), format: 'pem' });
+  } catch {
+    throw refused;
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw refused;
+  return key;
+}
+
+/** The public half of a health-card key as a JWKS entry: public members only, `kid` its thumbprint. */
+export interface HealthCardPublicJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+  kid: string;
+  use: 'sig';
+  alg: typeof HEALTH_CARD_ALG;
+}
+
+/**
+ * The JWK a verifier fetches from `<iss>/.well-known/jwks.json`. The `kid` is the RFC 7638 JWK
+ * thumbprint (SHA-256 over the required members crv, kty, x, y in that order, no whitespace), as
+ * the SMART Health Cards spec requires; nothing private is copied across.
+ */
+export function healthCardPublicJwk(privateKey: KeyObject): HealthCardPublicJwk {
+  const { x, y } = createPublicKey(privateKey).export({ format: 'jwk' });
+  if (typeof x !== 'string' || typeof y !== 'string') throw new Error('not an EC key');
+  const kid = createHash('sha256').update(JSON.stringify({ crv: 'P-256', kty: 'EC', x, y })).digest('base64url');
+  return { kty: 'EC', crv: 'P-256', x, y, kid, use: 'sig', alg: HEALTH_CARD_ALG };
+}
+
+/**
+ * A health card's compact JWS: ES256 over the already DEFLATE-compressed payload, header
+ * `{ alg: 'ES256', zip: 'DEF', kid }` (SMART Health Cards spec, "Health Cards are encoded as
+ * compact serialization JSON Web Signatures"). jose signs: one signature per certificate at a
+ * counter, so its WebCrypto cost does not matter here.
+ */
+export function signHealthCard(deflatedPayload: Uint8Array, key: KeyObject, kid: string): Promise<string> {
+  return new jose.CompactSign(deflatedPayload).setProtectedHeader({ alg: HEALTH_CARD_ALG, zip: 'DEF', kid }).sign(key);
 }
 
 export { jose };

@@ -14,6 +14,7 @@ import { defineModels, prepareSchema } from './models.ts';
 import { authRoutes } from './staff/routes.ts';
 import { auditRoutes } from './access-log/routes.ts';
 import { disclosureRoutes } from './disclosure/routes.ts';
+import { certificateRoutes } from './certificates/routes.ts';
 import { federationAuditHooks } from './access-log/federation.ts';
 import { startCheckpointSchedule } from './access-log/service.ts';
 import { residentRoutes } from './residents/routes.ts';
@@ -61,6 +62,7 @@ export function createStaffApp(
   app.use(disclosureRoutes(ctx));
   app.use(residentRoutes(ctx));
   app.use(vaccinationRoutes(ctx, enqueueCorrectionNotices));
+  app.use(certificateRoutes(ctx));
   app.use(consentRoutes(ctx, federation?.link));
   app.use(moveRoutes(ctx, federation?.link, onResidentCreated));
   app.use(queryRoutes(ctx, federation?.link));

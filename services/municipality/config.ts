@@ -5,9 +5,24 @@ import { checkpointIntervalSeconds } from '../../shared/access-log/witness.ts';
 import { revocationConfigShape } from '../../shared/federation/revocation.ts';
 import { alertConfigShape } from '../../shared/access-log/alerts.ts';
 import { signInConfigShape } from '../../shared/staff/sign-in.ts';
+import { parseHealthCardKey } from '../../shared/crypto.ts';
 
 /** How notices of cross-municipality access reach residents: by post, or in the resident portal. */
 export const NOTICE_CHANNELS = ['mail', 'portal'] as const;
+
+/**
+ * The key that signs this municipality's vaccination certificates (SMART Health Cards, docs/DESIGN.md
+ * §4.11), read like DATA_KEY: text in the environment, a key object after parsing. An EC P-256
+ * private key as PKCS#8 PEM or a private JWK; the refusal names the setting, never the value.
+ */
+const healthCardKey = (name: string) => z.string().transform((text, ctx) => {
+  try {
+    return parseHealthCardKey(text, name);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
 
 /** Configuration of one municipality instance. Secrets have no defaults. */
 export const municipalityConfigSchema = z.object({
@@ -22,6 +37,19 @@ export const municipalityConfigSchema = z.object({
   DATA_KEY: secretKey('DATA_KEY'),
   /** HMAC key for staff session tokens (32 bytes, hex or base64). */
   SESSION_SECRET: secretKey('SESSION_SECRET'),
+  /**
+   * The SMART Health Card signing key (ES256). Optional, with no default: without it the
+   * certificate routes and the JWKS answer 503 naming this setting, and the rest works as before.
+   */
+  SHC_SIGNING_KEY: healthCardKey('SHC_SIGNING_KEY').optional(),
+  /**
+   * The public base URL where this municipality serves its JWKS (`<url>/.well-known/jwks.json`):
+   * the `iss` of its cards. Unset, a card names the origin the clerk's request reached.
+   */
+  SHC_ISSUER_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .refine((url) => !url.endsWith('/'), 'must not end with a slash (the JWKS is at <url>/.well-known/jwks.json)')
+    .refine((url) => !/[?#]/.test(url), 'must have no query or fragment')
+    .optional(),
   /** A session's lifetime; tokens claiming a longer one are refused (at most 12 hours). */
   SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(12 * 3600).default(900),
   /* Sign-in throttling and lockout (shared/staff/sign-in.ts). */

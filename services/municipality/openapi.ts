@@ -33,6 +33,8 @@ import { querySchema } from './asking/schemas.ts';
 import { bulkQuerySchema, jobIdSchema, listSubjectsSchema, SUBJECT_STATES } from './asking/bulk/schemas.ts';
 import { BULK_PATH } from './asking/bulk/routes.ts';
 import { ROLES } from './staff/roles.ts';
+import { JWKS_PATH } from './certificates/routes.ts';
+import { HEALTH_CARD_MEDIA_TYPE, MAX_SINGLE_QR_JWS } from './certificates/shc.ts';
 
 /** Version of the documents (the staff and federation APIs as this tree serves them). */
 export const API_VERSION = '0.1.0';
@@ -193,6 +195,19 @@ const disclosureReport = z.object({
   notices: z.array(residentNoticeView),
 });
 
+/** The keys that verify this municipality's SMART Health Cards: public members only (docs/DESIGN.md §4.11). */
+const healthCardJwks = z.object({
+  keys: z.array(z.object({
+    kty: z.literal('EC'),
+    crv: z.literal('P-256'),
+    x: z.string(),
+    y: z.string(),
+    kid: z.string().describe('The key\'s RFC 7638 JWK thumbprint (SHA-256, base64url), as the cards\' JWS header names it'),
+    use: z.literal('sig'),
+    alg: z.literal('ES256'),
+  }).strict()),
+});
+
 /** GET /ready's report (its 503 is a problem carrying the same report as `checks`). */
 const readyReport = z.looseObject({
   status: z.literal('ready'),
@@ -293,6 +308,36 @@ function staffOperations(): OperationSpec[] {
       method: 'get', path: '/residents/:addresseeNumber/disclosure.html', summary: 'The same report as a printable page', tags: ['disclosure'],
       access: { staff: ['privacy_officer', 'clerk'] }, params: addressee,
       responses: { 200: { description: 'HTML page', type: 'text/html', body: z.string() } },
+    },
+
+    // The vaccination certificate as a SMART Health Card (docs/DESIGN.md §4.11)
+    {
+      method: 'get', path: JWKS_PATH, summary: 'The public keys that verify this municipality\'s SMART Health Cards (JWKS)', tags: ['certificates'],
+      access: { public: true },
+      description: 'The `iss` of every card this municipality signs is the base URL of this document (SHC_ISSUER_URL, or the staff port\'s origin). '
+        + 'Served with Access-Control-Allow-Origin: * for verifiers in a browser. 503 `certificate-signing-not-configured` when SHC_SIGNING_KEY is not set.',
+      responses: { 200: { description: 'One ES256 (P-256) public key', body: healthCardJwks } },
+    },
+    {
+      method: 'post', path: '/residents/:addresseeNumber/vaccination-certificate', summary: 'Issue the resident\'s vaccination certificate (接種証明書) as a SMART Health Card file',
+      tags: ['certificates'], access: clerk, params: addressee,
+      description: 'A `.smart-health-card` file holding one compact JWS (ES256, `zip: DEF`): the resident\'s name and birth date and every current, '
+        + 'not voided dose (CVX, HOT9 and YJ codes, date, lot, place); no My Number, no addressee number. Each issuance is logged (`certificate.issue`). '
+        + '422 `no-doses-to-certify` without a dose; 503 `certificate-signing-not-configured` without SHC_SIGNING_KEY.',
+      responses: {
+        200: {
+          description: 'The card file, as an attachment', type: HEALTH_CARD_MEDIA_TYPE,
+          body: z.object({ verifiableCredential: z.array(z.string().describe('A compact JWS')).length(1) }),
+          headers: { 'Content-Disposition': 'attachment; filename="vaccination-certificate-<municipality>-<date>.smart-health-card"' },
+        },
+      },
+    },
+    {
+      method: 'get', path: '/residents/:addresseeNumber/vaccination-certificate.png', summary: 'Issue the same certificate as one SMART Health Card QR code (PNG)',
+      tags: ['certificates'], access: clerk, params: addressee,
+      description: `One QR code, error correction L: \`shc:/\` in byte mode, then the JWS as digits in numeric mode. A card longer than ${MAX_SINGLE_QR_JWS} `
+        + 'JWS characters does not fit one QR code and is refused with 422 `certificate-too-large-for-qr` (issue the file instead). Each issuance is logged.',
+      responses: { 200: { description: 'The QR code', type: 'image/png', body: z.string().describe('PNG image (binary)') } },
     },
 
     // Vaccination records, tickets and the review queue (docs/DESIGN.md §4.1)

@@ -56,6 +56,7 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'fhir.export.run': 'FHIR一括出力の実行',
   'fhir.export.download': 'FHIR一括出力の取得',
   'fhir.export.cancel': 'FHIR一括出力の取消',
+  'certificate.issue': '接種証明書の発行',
   'staff.sign_in': '職員のログイン',
   'staff.lockout': 'アカウントのロック',
   'staff.unlock': 'ロックの解除',

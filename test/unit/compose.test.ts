@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
 import { municipalityConfigSchema } from '../../services/municipality/config.ts';
 import { gatewayConfigSchema } from '../../gateway/config.ts';
@@ -35,10 +35,16 @@ function withOverride(base: Record<string, Service>, override: Record<string, Se
   return out;
 }
 
-/** Compose's ${VAR:?message} with a value the schemas accept (a fresh 32-byte key). */
+/**
+ * Compose's ${VAR:?message} with a value the schemas accept: a fresh 32-byte key, or for a
+ * certificate signing key a fresh EC P-256 key as PKCS#8 PEM.
+ */
 function substitute(env: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) out[k] = String(v).replace(/\$\{[A-Z0-9_]+:\?[^}]*\}/g, () => randomBytes(32).toString('hex'));
+  const fresh = (name: string) => (name.endsWith('SHC_SIGNING_KEY')
+    ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+    : randomBytes(32).toString('hex'));
+  for (const [k, v] of Object.entries(env)) out[k] = String(v).replace(/\$\{([A-Z0-9_]+):\?[^}]*\}/g, (_m, name: string) => fresh(name));
   return out;
 }
 

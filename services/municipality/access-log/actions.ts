@@ -62,6 +62,8 @@ export const Actions = {
   FHIR_EXPORT_DOWNLOAD: 'fhir.export.download',
   /** A clerk cancelled an export or released its files. */
   FHIR_EXPORT_CANCEL: 'fhir.export.cancel',
+  /** A clerk issued a resident's vaccination certificate (SMART Health Card, docs/DESIGN.md §4.11); details: number of doses. */
+  CERTIFICATE_ISSUE: 'certificate.issue',
   /* Staff sign-in and sessions: named by the staff folder, which logs them. */
   ...StaffActions,
 } as const;
