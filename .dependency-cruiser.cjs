@@ -46,6 +46,8 @@ const LAYERS = {
     ['answering/'],
     ['corrections/'],
     ['asking/'],
+    // Retention by the national rule (docs/DESIGN.md §4.13): removes rows of every flow below it, each through its own model.
+    ['retention/'],
     ['health/'],
     // The OpenAPI documents describe every flow's routes; only the assembly serves them.
     ['openapi.ts'],

@@ -37,6 +37,8 @@ import { enqueueCorrectionNotices, startCorrectionOutbox } from './corrections/o
 import { municipalityAlertRoutes } from './alerts/routes.ts';
 import { startAlertSchedule } from './alerts/service.ts';
 import { noticeRoutes } from './notices/routes.ts';
+import { retentionRoutes } from './retention/routes.ts';
+import { startRetentionSchedule } from './retention/service.ts';
 import { logNoticeSender, startNoticeWorker, type NoticeSender } from './notices/service.ts';
 import { FHIR_BASE, fhirRoutes } from './fhir/routes.ts';
 import { startExportRunner, type ExportRunner } from './fhir/export/service.ts';
@@ -72,6 +74,7 @@ export function createStaffApp(
   app.use(correctionRoutes(ctx, federation?.link));
   app.use(municipalityAlertRoutes(ctx));
   app.use(noticeRoutes(ctx, noticeSender));
+  app.use(retentionRoutes(ctx));
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));
   return app;
@@ -119,6 +122,7 @@ export async function createMunicipality(
   const noticeSender = options.noticeSender ?? logNoticeSender(log);
   const notices = startNoticeWorker(ctx, noticeSender);
   const exports = startExportRunner(ctx);
+  const retention = startRetentionSchedule(ctx);
   return {
     ctx,
     federation,
@@ -132,6 +136,7 @@ export async function createMunicipality(
       await alerts.stop();
       await notices.stop();
       await exports.stop();
+      await retention.stop();
       await registrations?.stop();
       federation?.client.close();
       await sequelize.close();

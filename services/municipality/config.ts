@@ -90,6 +90,16 @@ export const municipalityConfigSchema = z.object({
   NOTICE_CHANNEL: z.enum(NOTICE_CHANNELS).default('mail'),
   /** Seconds between rounds of the notice worker (new notices from the log, then delivery); 0 = on demand only. */
   NOTICE_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
+  /*
+   * Retention by the national rule (docs/DESIGN.md §4.13), per record kind: how many years after
+   * the resident's death (the date the death took effect, in Japan's calendar) the records are
+   * kept. Records made here, and imported copies from other municipalities; the resident's
+   * personal data goes when every kind's period has passed.
+   */
+  RETENTION_VACCINATION_YEARS_AFTER_DEATH: z.coerce.number().int().min(1).max(150).default(5),
+  RETENTION_IMPORTED_YEARS_AFTER_DEATH: z.coerce.number().int().min(1).max(150).default(5),
+  /** Seconds between runs of the retention job (default daily); 0 = only when a privacy officer runs it. */
+  RETENTION_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(31 * 86_400).default(86_400),
 }).refine((c) => c.DATABASE_PATH || c.DATABASE_URL, { message: 'DATABASE_PATH or DATABASE_URL is required', path: ['DATABASE_PATH'] });
 
 export type MunicipalityConfig = z.infer<typeof municipalityConfigSchema>;

@@ -18,6 +18,7 @@ import { defineCorrectionModels } from './corrections/model.ts';
 import { defineAlertModels } from './alerts/model.ts';
 import { defineNoticeModels } from './notices/model.ts';
 import { defineFhirExportModels } from './fhir/export/model.ts';
+import { defineRetentionModels } from './retention/model.ts';
 
 /** Defines every table of one municipality on its own database connection. */
 export function defineModels(sequelize: Sequelize): Models {
@@ -38,6 +39,7 @@ export function defineModels(sequelize: Sequelize): Models {
     ...defineAlertModels(sequelize),
     ...defineNoticeModels(sequelize),
     ...defineFhirExportModels(sequelize),
+    ...defineRetentionModels(sequelize),
   };
 }
 

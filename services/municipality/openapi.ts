@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { buildOpenApiDocument, openApiOperation, type OpenApiDocument, type OperationSpec } from '../../shared/platform/openapi.ts';
 import { CORRECTION_NOTICES_PATH, municipalityCodeSchema, SUBJECT_STATUSES } from '../../shared/federation/protocol.ts';
 import { MEMBER_HEADS_PATH } from '../../shared/access-log/heads.ts';
+import { listRemovalsSchema, removalView, runReportView } from './retention/schemas.ts';
 import { accessLogComponents, alertOperations, auditConsoleOperations, witnessedHeadsOperation } from '../../shared/access-log/openapi.ts';
 import { signInLockView, staffAccountView, staffAuthOperations, staffComponents } from '../../shared/staff/openapi.ts';
 import { createStaffSchema } from './staff/schemas.ts';
@@ -35,6 +36,7 @@ import { BULK_PATH } from './asking/bulk/routes.ts';
 import { ROLES } from './staff/roles.ts';
 import { JWKS_PATH } from './certificates/routes.ts';
 import { HEALTH_CARD_MEDIA_TYPE, MAX_SINGLE_QR_JWS } from './certificates/shc.ts';
+import { recordRequestSchema } from './answering/schemas.ts';
 
 /** Version of the documents (the staff and federation APIs as this tree serves them). */
 export const API_VERSION = '0.1.0';
@@ -264,6 +266,18 @@ function staffOperations(): OperationSpec[] {
     },
     ...auditConsoleOperations(['privacy_officer']),
     ...alertOperations(['privacy_officer']),
+    // Retention by the national rule (docs/DESIGN.md §4.13)
+    {
+      method: 'post', path: '/retention/run', summary: 'Run the retention job now', tags: ['retention'], access: { staff: ['privacy_officer'] },
+      description: 'Removes the records of deceased residents whose period after death has passed, per record kind, and their personal data once every '
+        + 'period has passed; one transaction and one `retention.remove` access-log entry (the tombstone) per resident.',
+      responses: { 200: { description: 'What this run removed, and any resident left whole because the removal failed', body: runReportView } },
+    },
+    {
+      method: 'get', path: '/retention/removals', summary: 'Every removal by the retention rule, newest first', tags: ['retention'],
+      access: { staff: ['privacy_officer'] }, query: listRemovalsSchema,
+      responses: { 200: { description: 'Removals read from their tombstones', body: z.object({ removals: z.array(removalView), nextCursor: z.number().int().nullable() }) } },
+    },
 
     // Residents (docs/DESIGN.md §4.1)
     {
@@ -638,12 +652,6 @@ export function municipalityStaffDocument(): OpenApiDocument {
   });
 }
 
-/**
- * The forward's envelope of POST /federation/record-requests, as answering/routes.ts parses it
- * (that schema is written inline there; moving it into a schemas.ts is left to that folder).
- */
-const forwardRequest = z.object({ forward: z.string().min(1).max(5_000_000) }).strict();
-
 /** The federation port's document: for members only, behind the member identity check. */
 export function municipalityFederationDocument(): OpenApiDocument {
   return buildOpenApiDocument({
@@ -662,7 +670,7 @@ export function municipalityFederationDocument(): OpenApiDocument {
       {
         method: 'post', path: '/federation/record-requests', summary: 'The gateway\'s forward of a query: A\'s signed answer', tags: ['exchange'],
         description: 'docs/PROTOCOL.md §3 (ForwardClaims → AnswerClaims) and §4 (what A checks before releasing anything).',
-        access: { members: ['gateway'] }, body: forwardRequest,
+        access: { members: ['gateway'] }, body: recordRequestSchema,
         responses: { 200: { description: 'A\'s answer (compact JWS, records encrypted to the requester)', body: z.object({ answer: z.string() }) } },
       },
       {

@@ -64,6 +64,16 @@ export const Actions = {
   FHIR_EXPORT_CANCEL: 'fhir.export.cancel',
   /** A clerk issued a resident's vaccination certificate (SMART Health Card, docs/DESIGN.md §4.11); details: number of doses. */
   CERTIFICATE_ISSUE: 'certificate.issue',
+  /* Retention by the national rule (docs/DESIGN.md §4.13). */
+  /**
+   * The tombstone: a resident's records (and, once every period passed, personal data) were
+   * removed. Subject: the addressee number; details: rows per table and the rule with its period.
+   */
+  RETENTION_REMOVE: 'retention.remove',
+  /** A privacy officer ran the retention job on demand (details: residents removed). */
+  RETENTION_RUN: 'retention.run',
+  /** A privacy officer listed the removals. */
+  RETENTION_READ: 'retention.read',
   /* Staff sign-in and sessions: named by the staff folder, which logs them. */
   ...StaffActions,
 } as const;

@@ -1,15 +1,15 @@
 import { Router, type RequestHandler } from 'express';
-import { z } from 'zod';
 import { parseInput } from '../../../shared/platform/validation.ts';
 import type { MunicipalityContext } from '../context.ts';
 import type { FederationLink } from '../federation/link.ts';
 import { answerForward } from './service.ts';
+import { recordRequestSchema } from './schemas.ts';
 
 /** The record-request route of the federation (mTLS) port: only members reach it, identified by certificate. */
 export function recordRequestRoutes(ctx: MunicipalityContext, fed: FederationLink, memberOf: (req: Parameters<RequestHandler>[0]) => string): Router {
   const router = Router();
   router.post('/federation/record-requests', async (req, res) => {
-    const body = parseInput(z.object({ forward: z.string().min(1, 'is required').max(5_000_000, 'is too large') }).strict(), req.body);
+    const body = parseInput(recordRequestSchema, req.body);
     const answer = await answerForward(ctx, fed, memberOf(req), body.forward);
     res.json({ answer });
   });

@@ -85,3 +85,9 @@ export const settleQuerySubjects = (QuerySubject: QuerySubjectModel, transaction
     set: { status: 'TEXT', reason: 'TEXT', recordCount: 'INTEGER', importedCount: 'INTEGER', retryAfter: 'INTEGER' },
     fixed: { updatedAt: new Date() },
   }, outcomes as unknown as Record<string, unknown>[], transaction);
+
+/* ---------- retention (docs/DESIGN.md §4.13): the only hard deletes of this folder's tables ---------- */
+
+/** Deletes the subjects of queries this municipality sent about a resident; returns the rows deleted. */
+export const deleteQuerySubjectsOf = (QuerySubject: QuerySubjectModel, residentId: string, t: Transaction): Promise<number> =>
+  QuerySubject.destroy({ where: { residentId }, transaction: t });

@@ -1,4 +1,4 @@
-import { DataTypes, Model, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize } from 'sequelize';
+import { DataTypes, Model, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
 
 /**
  * Failed attempts to register a resident's code, for backoff. The outbox itself is the residents
@@ -40,3 +40,9 @@ export async function recordAttempts(
 ): Promise<void> {
   await RegistrationAttempt.bulkCreate(attempts, { updateOnDuplicate: ['attempts', 'lastError', 'nextAttemptAt', 'updatedAt'] });
 }
+
+/* ---------- retention (docs/DESIGN.md §4.13): the only hard deletes of this folder's tables ---------- */
+
+/** Deletes a resident's registration backoff, if any; returns the rows deleted. */
+export const deleteAttemptsOf = (RegistrationAttempt: RegistrationAttemptModel, residentId: string, t: Transaction): Promise<number> =>
+  RegistrationAttempt.destroy({ where: { residentId }, transaction: t });

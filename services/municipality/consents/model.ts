@@ -130,3 +130,9 @@ export async function markRevoked(Consent: ConsentModel, id: string, revokedBy: 
 export async function findConsentBySignature(Consent: ConsentModel, residentSignature: string, transaction?: Transaction): Promise<{ id: string } | null> {
   return Consent.findOne({ where: { residentSignature }, attributes: ['id'], raw: true, transaction });
 }
+
+/* ---------- retention (docs/DESIGN.md §4.13): the only hard deletes of this folder's tables ---------- */
+
+/** Deletes every consent of one resident; returns the rows deleted. */
+export const deleteConsentsOf = (Consent: ConsentModel, residentId: string, t: Transaction): Promise<number> =>
+  Consent.destroy({ where: { residentId }, transaction: t });

@@ -225,3 +225,16 @@ export async function noticesOf(M: CorrectionModels['CorrectionNotice'], residen
   const rows = await M.findAll({ where: { residentId }, order: [['receivedAt', 'ASC'], ['sourceVersion', 'ASC']], raw: true, transaction });
   return rows.map(toNotice);
 }
+
+/* ---------- retention (docs/DESIGN.md §4.13): the only hard deletes of this folder's tables ---------- */
+
+/**
+ * Deletes the correction notices received about a resident's copies and those waiting to be sent
+ * about their records. `correction_notices` is append-only at the database; its trigger lets a
+ * DELETE through only for a resident holding a retention permit (migrations/0006-retention.ts).
+ */
+export async function deleteCorrectionsOf(m: Pick<CorrectionModels, 'CorrectionOutbox' | 'CorrectionNotice'>, residentId: string, t: Transaction): Promise<{ correction_outbox: number; correction_notices: number }> {
+  const outbox = await m.CorrectionOutbox.destroy({ where: { residentId }, transaction: t });
+  const notices = await m.CorrectionNotice.destroy({ where: { residentId }, transaction: t });
+  return { correction_outbox: outbox, correction_notices: notices };
+}

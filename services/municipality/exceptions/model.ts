@@ -61,3 +61,9 @@ export async function changeExceptionStatus(
   const [changed] = await ExceptionRequest.update(values, { where: { id, status: from }, transaction });
   return changed > 0;
 }
+
+/* ---------- retention (docs/DESIGN.md §4.13): the only hard deletes of this folder's tables ---------- */
+
+/** Deletes a resident's life-protection requests (their justifications describe the person); returns the rows deleted. */
+export const deleteExceptionsOf = (ExceptionRequest: ExceptionRequestModel, residentId: string, t: Transaction): Promise<number> =>
+  ExceptionRequest.destroy({ where: { residentId }, transaction: t });

@@ -79,3 +79,9 @@ export async function lockKey(IdempotencyKey: IdempotencyKeyModel, staffId: stri
     bind: [`${staffId}\n${key}`], transaction,
   });
 }
+
+/* ---------- retention (docs/DESIGN.md §4.13): the only hard deletes of this folder's tables ---------- */
+
+/** Deletes the stored replies about one subject (they repeat the resident's data as answered); returns the rows deleted. */
+export const deleteResponsesAbout = (IdempotencyKey: IdempotencyKeyModel, subject: string, t: Transaction): Promise<number> =>
+  IdempotencyKey.destroy({ where: { subject }, transaction: t });

@@ -49,3 +49,9 @@ export const findMoveInOf = (MoveIn: MoveInModel, residentId: string, movedInAt:
 export async function insertMoveIn(MoveIn: MoveInModel, values: CreationAttributes<MoveInRow>, transaction: Transaction): Promise<void> {
   await MoveIn.create(values, { transaction });
 }
+
+/* ---------- retention (docs/DESIGN.md §4.13): the only hard deletes of this folder's tables ---------- */
+
+/** Deletes a resident's move-ins (with their move links); returns the rows deleted. */
+export const deleteMoveInsOf = (MoveIn: MoveInModel, residentId: string, t: Transaction): Promise<number> =>
+  MoveIn.destroy({ where: { residentId }, transaction: t });

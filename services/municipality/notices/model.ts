@@ -188,3 +188,19 @@ export async function deliveryCounts(M: NoticeModels['NoticeOutbox']): Promise<R
   for (const g of grouped) counts[g.status] = (counts[g.status] ?? 0) + Number(g.count);
   return counts;
 }
+
+/* ---------- retention (docs/DESIGN.md §4.13): the only hard deletes of this folder's tables ---------- */
+
+/**
+ * Deletes a resident's notices and their deliveries. `resident_notices` is append-only at the
+ * database: its trigger lets a DELETE through only for a resident holding a retention permit
+ * (migrations/0006-retention.ts), which the retention job writes in this same transaction.
+ */
+export async function deleteNoticesOf(
+  m: Pick<NoticeModels, 'ResidentNotice' | 'NoticeOutbox'>, residentId: string, t: Transaction,
+): Promise<{ resident_notices: number; notice_outbox: number }> {
+  const ids = (await m.ResidentNotice.findAll({ attributes: ['id'], where: { residentId }, raw: true, transaction: t })).map((r) => r.id);
+  const outbox = ids.length === 0 ? 0 : await m.NoticeOutbox.destroy({ where: { noticeId: { [Op.in]: ids } }, transaction: t });
+  const notices = await m.ResidentNotice.destroy({ where: { residentId }, transaction: t });
+  return { resident_notices: notices, notice_outbox: outbox };
+}

@@ -24,8 +24,17 @@ export class ResidentRow extends Model<InferAttributes<ResidentRow>, InferCreati
   declare movedInAt: CreationOptional<string | null>;
   declare movedOutAt: CreationOptional<string | null>;
   declare moveOutDestination: CreationOptional<string | null>;
+  /** The calendar date (Japan) the death took effect; the retention periods run from it (docs/DESIGN.md §4.13). */
+  declare deceasedOn: CreationOptional<string | null>;
   declare createdAt: CreationOptional<Date>;
   declare updatedAt: CreationOptional<Date>;
+}
+
+/** An addressee number whose resident the retention rule removed: never given to anyone again (docs/DESIGN.md §3.3, §4.13). */
+export class RetiredAddresseeNumberRow extends Model<InferAttributes<RetiredAddresseeNumberRow>, InferCreationAttributes<RetiredAddresseeNumberRow>> {
+  declare addresseeNumber: string;
+  declare retiredOn: string;
+  declare createdAt: CreationOptional<Date>;
 }
 
 export class ResidentHistoryRow extends Model<InferAttributes<ResidentHistoryRow>, InferCreationAttributes<ResidentHistoryRow>> {
@@ -60,6 +69,7 @@ export function defineResidentModels(sequelize: Sequelize) {
       movedInAt: { type: DataTypes.STRING(30), allowNull: true },
       movedOutAt: { type: DataTypes.STRING(30), allowNull: true },
       moveOutDestination: { type: DataTypes.STRING(300), allowNull: true },
+      deceasedOn: { type: DataTypes.STRING(10), allowNull: true },
       createdAt: DataTypes.DATE,
       updatedAt: DataTypes.DATE,
     },
@@ -82,7 +92,17 @@ export function defineResidentModels(sequelize: Sequelize) {
     { sequelize, tableName: 'resident_history', updatedAt: false, indexes: [{ fields: ['residentId'] }] },
   );
 
-  return { Resident, ResidentHistory };
+  class RetiredAddresseeNumber extends RetiredAddresseeNumberRow {}
+  RetiredAddresseeNumber.init(
+    {
+      addresseeNumber: { type: DataTypes.STRING(10), primaryKey: true },
+      retiredOn: { type: DataTypes.STRING(10), allowNull: false },
+      createdAt: DataTypes.DATE,
+    },
+    { sequelize, tableName: 'retired_addressee_numbers', updatedAt: false },
+  );
+
+  return { Resident, ResidentHistory, RetiredAddresseeNumber };
 }
 
 /** The owning folder adds its tables to the context's models (see context.ts). */
@@ -93,6 +113,7 @@ declare module '../context.ts' {
 type ResidentModels = ReturnType<typeof defineResidentModels>;
 export type ResidentModel = ResidentModels['Resident'];
 export type ResidentHistoryModel = ResidentModels['ResidentHistory'];
+export type RetiredAddresseeNumberModel = ResidentModels['RetiredAddresseeNumber'];
 
 /** A resident as the service works with it internally (plain object; includes the sealed My Number). */
 export interface ResidentRecord {
@@ -112,6 +133,7 @@ export interface ResidentRecord {
   movedInAt: string | null;
   movedOutAt: string | null;
   moveOutDestination: string | null;
+  deceasedOn: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -136,6 +158,7 @@ const toRecord = (row: InferAttributes<ResidentRow>): ResidentRecord => ({
   movedInAt: row.movedInAt ?? null,
   movedOutAt: row.movedOutAt ?? null,
   moveOutDestination: row.moveOutDestination ?? null,
+  deceasedOn: row.deceasedOn ?? null,
   createdAt: isoTime(row.createdAt),
   updatedAt: isoTime(row.updatedAt),
 });
@@ -308,4 +331,36 @@ export async function residentsAfter(Resident: ResidentModel, afterId: string | 
     where: afterId === null ? {} : { id: { [Op.gt]: afterId } }, order: [['id', 'ASC']], limit, raw: true, transaction,
   });
   return rows.map(toRecord);
+}
+
+/* ---------- retention (docs/DESIGN.md §4.13): the only hard deletes of this folder's tables ---------- */
+
+/** Deceased residents whose death took effect on or before `latest` (a calendar date), oldest death first. */
+export async function deceasedOnOrBefore(Resident: ResidentModel, latest: string, transaction?: Transaction): Promise<{ id: string; addresseeNumber: string; deceasedOn: string }[]> {
+  const rows = await Resident.findAll({
+    attributes: ['id', 'addresseeNumber', 'deceasedOn'],
+    where: { status: 'deceased', deceasedOn: { [Op.ne]: null, [Op.lte]: latest } },
+    order: [['deceasedOn', 'ASC'], ['addresseeNumber', 'ASC']], raw: true, transaction,
+  });
+  return rows.map((r) => ({ id: r.id, addresseeNumber: r.addresseeNumber, deceasedOn: r.deceasedOn! }));
+}
+
+/** True when the number belonged to a resident the retention rule removed. */
+export async function isRetiredAddresseeNumber(RetiredAddresseeNumber: RetiredAddresseeNumberModel, addresseeNumber: string, transaction?: Transaction): Promise<boolean> {
+  return (await RetiredAddresseeNumber.count({ where: { addresseeNumber }, transaction })) > 0;
+}
+
+/**
+ * Removes a resident's row and history and keeps the addressee number as retired, in the
+ * retention job's transaction. Callers remove every row of other tables that points here first.
+ * @returns rows deleted per table.
+ */
+export async function removeResidentRows(
+  models: { Resident: ResidentModel; ResidentHistory: ResidentHistoryModel; RetiredAddresseeNumber: RetiredAddresseeNumberModel },
+  resident: { id: string; addresseeNumber: string }, retiredOn: string, transaction: Transaction,
+): Promise<{ resident_history: number; residents: number }> {
+  const history = await models.ResidentHistory.destroy({ where: { residentId: resident.id }, transaction });
+  const residents = await models.Resident.destroy({ where: { id: resident.id }, transaction });
+  await models.RetiredAddresseeNumber.create({ addresseeNumber: resident.addresseeNumber, retiredOn }, { transaction });
+  return { resident_history: history, residents };
 }

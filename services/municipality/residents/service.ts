@@ -1,6 +1,8 @@
 /**
- * Residents of this municipality. No hard delete, ever: a resident moves out or dies, and every
- * change of an attribute keeps its previous value in `resident_history`. The My Number is sealed
+ * Residents of this municipality. No hard delete here: a resident moves out or dies, and every
+ * change of an attribute keeps its previous value in `resident_history`; only the retention rule
+ * removes a deceased resident once the national period has passed (retention/, docs/DESIGN.md
+ * §4.13), and their addressee number is then retired, never drawn again. The My Number is sealed
  * at rest (AES-256-GCM bound to the resident id) and shown masked; no route reveals it in full.
  */
 import { randomInt, randomUUID } from 'node:crypto';
@@ -9,12 +11,13 @@ import { decryptField, encryptField, hmacSha256 } from '../../../shared/crypto.t
 import { badRequest, conflict, notFound, unprocessable } from '../../../shared/platform/errors.ts';
 import { maskMyNumber } from '../../../shared/identifiers.ts';
 import { parseInput } from '../../../shared/platform/validation.ts';
+import { calendarDateRule, todayInJapan } from '../../../shared/platform/dates.ts';
 import { Actions, type Action } from '../access-log/actions.ts';
 import { logStaffAccess } from '../access-log/service.ts';
 import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import {
-  findResidentWhere, findResidentsWhere, insertResident, storeCode, insertResidentHistory, listResidentHistory, searchResidentRows, subjectsOfResidentsNamed,
+  findResidentWhere, findResidentsWhere, insertResident, isRetiredAddresseeNumber, storeCode, insertResidentHistory, listResidentHistory, searchResidentRows, subjectsOfResidentsNamed,
   updateResidentRow, type ResidentHistoryEntry, type ResidentRecord,
 } from './model.ts';
 import {
@@ -101,10 +104,16 @@ export async function requireResident(ctx: MunicipalityContext, addresseeNumber:
   return resident;
 }
 
+/** True when a resident holds the number now, or held it until the retention rule removed them (docs/DESIGN.md §4.13). */
+async function addresseeNumberTaken(ctx: MunicipalityContext, addresseeNumber: string, t: Transaction): Promise<boolean> {
+  return Boolean(await findResidentWhere(ctx.models.Resident, { addresseeNumber }, t))
+    || isRetiredAddresseeNumber(ctx.models.RetiredAddresseeNumber, addresseeNumber, t);
+}
+
 async function newAddresseeNumber(ctx: MunicipalityContext, t: Transaction): Promise<string> {
   for (;;) {
     const candidate = completeAddresseeNumber(String(randomInt(100_000_000, 1_000_000_000)));
-    if (!(await findResidentWhere(ctx.models.Resident, { addresseeNumber: candidate }, t))) return candidate;
+    if (!(await addresseeNumberTaken(ctx, candidate, t))) return candidate;
   }
 }
 
@@ -129,7 +138,7 @@ export async function createResident(
   let addresseeNumber: string;
   if (wanted !== undefined) {
     if (!isValidAddresseeNumber(wanted)) throw badRequest('addresseeNumber', 'must be a 10-digit addressee number with a valid check digit');
-    if (await findResidentWhere(ctx.models.Resident, { addresseeNumber: wanted }, t)) {
+    if (await addresseeNumberTaken(ctx, wanted, t)) {
       throw conflict('duplicate-addressee-number', 'Addressee number already in use', { field: 'addresseeNumber', rule: 'must be unique' });
     }
     addresseeNumber = wanted;
@@ -200,6 +209,11 @@ export interface StatusFields {
   moveOutDestination?: string;
   movedInAt?: string;
   previousMunicipality?: string;
+  /**
+   * For `deceased`: the calendar date (Japan) the death took effect, from which the retention
+   * periods run (docs/DESIGN.md §4.13); not in the future. Default: today in Japan.
+   */
+  deceasedOn?: string;
   reason?: string;
 }
 
@@ -222,7 +236,12 @@ export async function setResidentStatus(
   }
   const now = new Date().toISOString();
   const values: Partial<ResidentRecord> = { status };
-  if (status === 'moved-out') {
+  if (status === 'deceased') {
+    const deceasedOn = fields.deceasedOn ?? todayInJapan();
+    const rule = calendarDateRule(deceasedOn, { max: 'today' });
+    if (rule) throw badRequest('deceasedOn', rule);
+    values.deceasedOn = deceasedOn;
+  } else if (status === 'moved-out') {
     values.movedOutAt = fields.movedOutAt ?? now;
     values.moveOutDestination = fields.moveOutDestination ?? null;
   } else if (status === 'resident') {

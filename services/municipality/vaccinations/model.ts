@@ -396,3 +396,27 @@ export async function heldImportedCounts(
   for (const r of rows) held.set(`${r.residentId}|${r.sourceMunicipality}`, Number(r.count));
   return held;
 }
+
+/* ---------- retention (docs/DESIGN.md §4.13): the only hard deletes of this folder's tables ---------- */
+
+/** Which vaccination records a retention rule covers: made here, or imported copies from another municipality. */
+export type RecordKind = 'local' | 'imported';
+
+const ofKind = (kind: RecordKind) => ({ sourceMunicipality: kind === 'local' ? { [Op.is]: null } : { [Op.ne]: null } });
+
+/** Rows (every version) of one resident's records of one kind. */
+export const countRecordsOfKind = (VaccinationRecord: VaccinationRecordModel, residentId: string, kind: RecordKind, t?: Transaction): Promise<number> =>
+  VaccinationRecord.count({ where: { residentId, ...ofKind(kind) } as WhereOptions<VaccinationRecordRow>, transaction: t });
+
+/** Deletes every version of one resident's records of one kind; returns the rows deleted. */
+export const deleteRecordsOfKind = (VaccinationRecord: VaccinationRecordModel, residentId: string, kind: RecordKind, t: Transaction): Promise<number> =>
+  VaccinationRecord.destroy({ where: { residentId, ...ofKind(kind) } as WhereOptions<VaccinationRecordRow>, transaction: t });
+
+/** Deletes a resident's tickets and the reviews that name them (as holder or as the resident a review settled on). */
+export async function deleteTicketsOf(
+  models: { VaccinationTicket: VaccinationTicketModel; TicketReview: TicketReviewModel }, residentId: string, t: Transaction,
+): Promise<{ vaccination_tickets: number; ticket_reviews: number }> {
+  const ticketReviews = await models.TicketReview.destroy({ where: { [Op.or]: [{ residentId }, { ticketHolderId: residentId }] }, transaction: t });
+  const tickets = await models.VaccinationTicket.destroy({ where: { residentId }, transaction: t });
+  return { vaccination_tickets: tickets, ticket_reviews: ticketReviews };
+}

@@ -265,3 +265,9 @@ export async function bulkBacklogCounts(models: BulkJobModels): Promise<{ jobsRu
   ]);
   return { jobsRunning, subjectsWaiting };
 }
+
+/* ---------- retention (docs/DESIGN.md §4.13): the only hard deletes of this folder's tables ---------- */
+
+/** Deletes a resident's subject rows from every bulk job (the job keeps its other subjects); returns the rows deleted. */
+export const deleteBulkSubjectsOf = (models: Pick<BulkJobModels, 'BulkJobSubject'>, residentId: string, t: Transaction): Promise<number> =>
+  models.BulkJobSubject.destroy({ where: { residentId }, transaction: t });
