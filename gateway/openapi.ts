@@ -5,7 +5,7 @@
  * answers' shapes are listed here as the routes send them.
  */
 import { z } from 'zod';
-import { buildOpenApiDocument, openApiOperation, type OpenApiDocument, type OperationSpec } from '../shared/platform/openapi.ts';
+import { buildOpenApiDocument, openApiOperation, readyReportSchema, type OpenApiDocument, type OperationSpec } from '../shared/platform/openapi.ts';
 import { codeSchema, directoryEntrySchema, GATEWAY_ID, ISSUER_ID, logHeadSchema, SUBJECT_STATUSES } from '../shared/federation/protocol.ts';
 import { HEADS_PATH } from '../shared/access-log/heads.ts';
 import { accessLogComponents, alertOperations, auditConsoleOperations, witnessedHeadsOperation } from '../shared/access-log/openapi.ts';
@@ -52,15 +52,6 @@ const queryResponse = z.object({
   answers: z.array(z.string()).describe('A\'s signed answers (compact JWS), verified by B'),
 });
 
-const readyReport = z.looseObject({
-  status: z.literal('ready'),
-  ready: z.literal(true),
-  member: z.string(),
-  database: z.looseObject({ status: z.enum(['up', 'down']), ms: z.number() }),
-  peers: z.record(z.string(), z.looseObject({ status: z.enum(['up', 'down']), ms: z.number() })),
-  degraded: z.boolean(),
-});
-
 const issuerOnly = { members: [ISSUER_ID] } as const;
 const municipalities = { members: ['municipality'] } as const;
 
@@ -73,7 +64,7 @@ function memberOperations(): OperationSpec[] {
     },
     {
       method: 'get', path: '/ready', summary: 'Readiness: own database; the municipalities it routes to are reported', tags: ['health'], access: { members: 'any' },
-      responses: { 200: { description: 'Ready (503 problem not-ready otherwise)', body: readyReport } },
+      responses: { 200: { description: 'Ready (503 problem not-ready otherwise)', body: readyReportSchema } },
     },
     {
       method: 'get', path: '/directory', summary: 'The directory: members, endpoints and certificates (verified by each member against the CA)', tags: ['directory'],

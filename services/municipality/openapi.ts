@@ -7,7 +7,7 @@
  * (GET /fhir/R4/metadata), not here.
  */
 import { z } from 'zod';
-import { buildOpenApiDocument, openApiOperation, type OpenApiDocument, type OperationSpec } from '../../shared/platform/openapi.ts';
+import { buildOpenApiDocument, openApiOperation, readyReportSchema, type OpenApiDocument, type OperationSpec } from '../../shared/platform/openapi.ts';
 import { CORRECTION_NOTICES_PATH, municipalityCodeSchema, SUBJECT_STATUSES } from '../../shared/federation/protocol.ts';
 import { MEMBER_HEADS_PATH } from '../../shared/access-log/heads.ts';
 import { listRemovalsSchema, removalView, runReportView } from './retention/schemas.ts';
@@ -210,16 +210,6 @@ const healthCardJwks = z.object({
   }).strict()),
 });
 
-/** GET /ready's report (its 503 is a problem carrying the same report as `checks`). */
-const readyReport = z.looseObject({
-  status: z.literal('ready'),
-  ready: z.literal(true),
-  member: z.string(),
-  database: z.looseObject({ status: z.enum(['up', 'down']), ms: z.number() }),
-  peers: z.record(z.string(), z.looseObject({ status: z.enum(['up', 'down']), ms: z.number() })),
-  degraded: z.boolean(),
-});
-
 /* ---------- operations ---------- */
 
 const addressee = { addresseeNumber: addresseeNumberSchema };
@@ -246,7 +236,7 @@ function staffOperations(): OperationSpec[] {
     },
     {
       method: 'get', path: '/ready', summary: 'Readiness: own database and revocation list; the gateway and issuer reported', tags: ['health'], access: { public: true },
-      responses: { 200: { description: 'Ready (503 problem not-ready otherwise)', body: readyReport } },
+      responses: { 200: { description: 'Ready (503 problem not-ready otherwise)', body: readyReportSchema } },
     },
     ...staffAuthOperations({
       adminRoles: ['admin'],

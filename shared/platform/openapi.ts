@@ -97,6 +97,16 @@ export const problemSchema = z.looseObject({
 
 export const PROBLEM_JSON = 'application/problem+json';
 
+/** GET /ready's report (shared/platform/health.ts; its 503 is a problem carrying the same report as `checks`). */
+export const readyReportSchema = z.looseObject({
+  status: z.literal('ready'),
+  ready: z.literal(true),
+  member: z.string(),
+  database: z.looseObject({ status: z.enum(['up', 'down']), ms: z.number() }),
+  peers: z.record(z.string(), z.looseObject({ status: z.enum(['up', 'down']), ms: z.number() })),
+  degraded: z.boolean(),
+});
+
 /** `/residents/:addresseeNumber` → `/residents/{addresseeNumber}`. */
 export const openApiPath = (path: string): string => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 

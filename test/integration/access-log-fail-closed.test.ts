@@ -8,28 +8,13 @@
 import { expect } from 'chai';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
-import { onPostgres } from '../fixtures/database.ts';
+import { breakAccessLog, repairAccessLog } from '../fixtures/database.ts';
 import { buildResident } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
 import { craftAndSend, moveResident, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
 
 const A = TAWARAMOTO;
 const B = TODA;
-
-/** Makes every insert into the access log fail, as a full disk would. */
-async function breakAccessLog(sequelize: Sequelize): Promise<void> {
-  if (onPostgres) {
-    await sequelize.query(`CREATE OR REPLACE FUNCTION access_log_unwritable() RETURNS trigger AS $$
-      BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END; $$ LANGUAGE plpgsql`);
-    await sequelize.query('CREATE TRIGGER access_log_unwritable BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION access_log_unwritable()');
-  } else {
-    await sequelize.query(`CREATE TRIGGER access_log_unwritable BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
-  }
-}
-
-async function repairAccessLog(sequelize: Sequelize): Promise<void> {
-  await sequelize.query(onPostgres ? 'DROP TRIGGER IF EXISTS access_log_unwritable ON access_log' : 'DROP TRIGGER IF EXISTS access_log_unwritable');
-}
 
 const count = async (sequelize: Sequelize, table: string): Promise<number> =>
   Number((await sequelize.query<{ n: number }>(`SELECT count(*) AS n FROM ${table}`, { type: QueryTypes.SELECT }))[0]!.n);

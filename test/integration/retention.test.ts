@@ -16,7 +16,7 @@ import { todayInJapan } from '../../shared/platform/dates.ts';
 import { createResident, findResidentByAddressee, setResidentStatus } from '../../services/municipality/residents/service.ts';
 import { importRecords } from '../../services/municipality/vaccinations/service.ts';
 import { runRetention } from '../../services/municipality/retention/service.ts';
-import { databaseContents, onPostgres } from '../fixtures/database.ts';
+import { breakAccessLog, databaseContents, repairAccessLog } from '../fixtures/database.ts';
 import { api } from '../fixtures/http.ts';
 import { buildResident, createResidentVia, postRecord } from '../fixtures/factories.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
@@ -105,19 +105,6 @@ async function tracesOf(m: RunningMunicipality, p: Person): Promise<string[]> {
   return (['name', 'kana', 'address', 'myNumber', 'myNumberIndex'] as const).filter((k) => contents.includes(p[k]));
 }
 
-/** Makes every insert into the access log fail, as a full disk would (as test/integration/access-log-fail-closed.test.ts). */
-async function breakAccessLog(sequelize: Sequelize): Promise<void> {
-  if (onPostgres) {
-    await sequelize.query(`CREATE OR REPLACE FUNCTION access_log_unwritable() RETURNS trigger AS $$
-      BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END; $$ LANGUAGE plpgsql`);
-    await sequelize.query('CREATE TRIGGER access_log_unwritable BEFORE INSERT ON access_log FOR EACH ROW EXECUTE FUNCTION access_log_unwritable()');
-  } else {
-    await sequelize.query(`CREATE TRIGGER access_log_unwritable BEFORE INSERT ON access_log BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`);
-  }
-}
-
-const repairAccessLog = (sequelize: Sequelize) =>
-  sequelize.query(onPostgres ? 'DROP TRIGGER IF EXISTS access_log_unwritable ON access_log' : 'DROP TRIGGER IF EXISTS access_log_unwritable');
 
 describe('retention by the rule: records and personal data leave after the period, with a tombstone', function () {
   this.timeout(60_000);
