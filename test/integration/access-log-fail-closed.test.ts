@@ -91,7 +91,10 @@ describe('fail closed: an access whose log entry cannot be written does not happ
   it('when a staff member at B asks and B cannot write its log, then 503 access-log-unavailable and no query row, no request leaves B', async () => {
     const b = fed.m(B).ctx.sequelize;
     const gw = fed.gateway.gateway.ctx.sequelize;
-    const before = { subjects: await count(b, 'query_subjects'), gateway: await count(gw, 'access_log') };
+    // Only query entries: the gateway's own background work (a code registration, an alert run) may
+    // append meanwhile, and none of it is a request from B.
+    const queriesAtGateway = () => count(gw, "access_log WHERE action LIKE 'query.%'");
+    const before = { subjects: await count(b, 'query_subjects'), gateway: await queriesAtGateway() };
     // Signed in first: a sign-in is an access too, and with the log broken it is refused as well.
     const clerk = await fed.m(B).login('clerk1');
     await breakAccessLog(b);
@@ -100,6 +103,6 @@ describe('fail closed: an access whose log entry cannot be written does not happ
     });
     expectLogUnavailable(res);
     expect(await count(b, 'query_subjects')).to.equal(before.subjects);
-    expect(await count(gw, 'access_log'), 'the gateway heard nothing').to.equal(before.gateway);
+    expect(await queriesAtGateway(), 'the gateway heard nothing').to.equal(before.gateway);
   });
 });
