@@ -46,6 +46,8 @@ const LAYERS = {
     ['answering/'],
     ['corrections/'],
     ['asking/'],
+    // The resident's own page (docs/DESIGN.md §4.14): the resident reads and revokes through the flows below.
+    ['resident-page/'],
     // Retention by the national rule (docs/DESIGN.md §4.13): removes rows of every flow below it, each through its own model.
     ['retention/'],
     ['health/'],

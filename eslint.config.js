@@ -47,6 +47,11 @@ export default tseslint.config(
     languageOptions: { globals: globals.browser, sourceType: 'script' },
   },
   {
+    // The resident's page runs in the browser as a module script.
+    files: ['services/municipality/resident-page/page/*.js'],
+    languageOptions: { globals: globals.browser, sourceType: 'module' },
+  },
+  {
     files: ['eslint.config.js', '.dependency-cruiser.cjs'],
     languageOptions: { globals: globals.node },
   },

@@ -5,6 +5,7 @@
  *
  *   tsx scripts/seed.ts --data-dir data --municipality 293610 --name Tawaramoto --residents 400
  */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { createLogger } from '../shared/platform/log.ts';
@@ -13,6 +14,10 @@ import { municipalityConfigSchema } from '../services/municipality/config.ts';
 import { createStaff } from '../services/municipality/staff/service.ts';
 import type { Actor, Role } from '../services/municipality/staff/roles.ts';
 import { generateResidents, insertGeneratedResident } from '../services/municipality/seed.ts';
+import type { MunicipalityContext } from '../services/municipality/context.ts';
+import { findResidentByAddressee } from '../services/municipality/residents/service.ts';
+import { enrolCertificate } from '../services/municipality/resident-page/service.ts';
+import { issueResidentCertificate, readCertificateAuthority, type ResidentSex } from '../shared/federation/pki.ts';
 
 /** Demo accounts only: printed by `npm start`, never used outside a local federation. */
 export const DEMO_PASSWORD = 'hikitsugi-demo-2026';
@@ -25,6 +30,16 @@ export const DEMO_STAFF: { username: string; displayName: string; role: Role }[]
 ];
 export const DEMO_SEED = 'hikitsugi-demo';
 
+/**
+ * The demo resident credential (docs/DESIGN.md §4.14): a personal certificate from the federation
+ * CA for the first seeded resident, enrolled as a clerk would at the counter, its certificate and
+ * key written to `outDir` for the resident page's sign-in. Demo only: a real key stays on the card.
+ */
+export interface ResidentDemoOptions {
+  caDir: string;
+  outDir: string;
+}
+
 export interface SeedOptions {
   /** The municipality's environment as its process gets it (DATA_KEY, DATABASE_PATH, …). */
   env: Record<string, string>;
@@ -32,9 +47,28 @@ export interface SeedOptions {
   seed?: string;
   /** Residents per transaction: one transaction per resident costs ~40× a batch here. */
   batchSize?: number;
+  residentDemo?: ResidentDemoOptions;
 }
 
-export async function seedMunicipality(options: SeedOptions): Promise<{ staff: number; residents: number; records: number }> {
+async function enrolDemoResident(ctx: MunicipalityContext, demo: ResidentDemoOptions, seed: string): Promise<string | null> {
+  const certificateFile = join(demo.outDir, 'certificate.pem');
+  if (existsSync(certificateFile)) return null;
+  const first = generateResidents(ctx.config.MUNICIPALITY_CODE, 1, seed)[0]!;
+  const resident = await findResidentByAddressee(ctx, first.addresseeNumber);
+  if (!resident) return null;
+  const ca = readCertificateAuthority(demo.caDir);
+  const { cert, key } = await issueResidentCertificate(ca, { kana: resident.kana, birthDate: resident.birthDate, sex: resident.sex as ResidentSex });
+  const clerk = await ctx.models.Staff.findOne({ where: { username: 'clerk1' }, raw: true });
+  const actor: Actor = { staffId: clerk?.id ?? 'system:seed', role: 'clerk', municipality: ctx.config.MUNICIPALITY_CODE };
+  await enrolCertificate(ctx, { ca: ca.cert, isRevoked: () => false }, resident.addresseeNumber, cert, actor);
+  mkdirSync(demo.outDir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(demo.outDir, 'key.pem'), key!, { mode: 0o600 });
+  writeFileSync(certificateFile, cert);
+  writeFileSync(join(demo.outDir, 'resident.txt'), `${resident.name} (${resident.kana}), addressee number ${resident.addresseeNumber}\n`);
+  return resident.addresseeNumber;
+}
+
+export async function seedMunicipality(options: SeedOptions): Promise<{ staff: number; residents: number; records: number; demoResident: string | null }> {
   // Seeding needs the database only: no federation, no listening.
   const { CERT_DIR: _c, GATEWAY_URL: _g, ISSUER_URL: _i, ...env } = options.env;
   const config = municipalityConfigSchema.parse({ ...env, LOG_LEVEL: 'warn' });
@@ -63,7 +97,8 @@ export async function seedMunicipality(options: SeedOptions): Promise<{ staff: n
         });
       }
     }
-    return { staff, residents, records };
+    const demoResident = options.residentDemo ? await enrolDemoResident(ctx, options.residentDemo, options.seed ?? DEMO_SEED) : null;
+    return { staff, residents, records, demoResident };
   } finally {
     await municipality.close();
   }

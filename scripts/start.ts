@@ -35,8 +35,12 @@ const started = Date.now();
 console.log('hikitsugi: preparing the local federation (PKI, secrets, seed data) …');
 const members = await prepareFederation({ dataDir: options.dataDir, municipalities: DEMO_MUNICIPALITIES, gatewayPort: 8443, issuerPort: 8444, gatewayStaffPort: 8445, logLevel: options.logLevel, database });
 for (const m of members.filter((x) => x.kind === 'municipality')) {
-  const seeded = await seedMunicipality({ env: m.env, residents: Number(options.residents) });
+  const seeded = await seedMunicipality({
+    env: m.env, residents: Number(options.residents),
+    residentDemo: { caDir: join(options.dataDir, 'pki'), outDir: join(options.dataDir, m.id, 'resident-demo') },
+  });
   if (seeded.residents > 0) console.log(`  seeded ${m.env.MUNICIPALITY_NAME} (${m.id}): ${seeded.residents} residents, ${seeded.records} records`);
+  if (seeded.demoResident) console.log(`  enrolled demo resident ${seeded.demoResident} at ${m.id}: ${join(options.dataDir, m.id, 'resident-demo')}/certificate.pem + key.pem`);
 }
 await startFederation(members);
 // Loopback-only, token in data/control.json: lets `npm run simulate -- --kill-source` stop and restart a member.
@@ -70,5 +74,6 @@ for (const s of DEMO_STAFF) console.log(`    ${s.username.padEnd(10)} ${s.role}`
 console.log('\n  Privacy officer console: http://127.0.0.1:3001/console/  (and :3002, :3003)');
 console.log('  Gateway privacy officer console: http://127.0.0.1:8445/console/  (officer1, same demo password)');
 console.log(`  Simulator: npm run simulate -- --move-ins 100 [--kill-source]   (control endpoint ${control.url}, token in ${options.dataDir}/control.json)`);
+console.log('  Resident page: http://127.0.0.1:3001/resident/  (sign in with data/<municipality>/resident-demo/certificate.pem and key.pem)');
 console.log('  Walkthrough: scripts/walkthrough.sh (move-out at Tawaramoto, move-in at Toda, prior records)');
 console.log('\n  Ctrl-C stops everything.');

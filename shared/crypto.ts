@@ -89,9 +89,12 @@ export interface VerifiedSession extends SessionClaims {
   exp: number;
 }
 
-export async function signSession(secret: Buffer, claims: SessionClaims, ttlSeconds: number): Promise<string> {
+/** A staff session's token type; a resident's session has its own (and its own key), so neither passes for the other. */
+export const STAFF_SESSION_TYP = 'session+jwt';
+
+export async function signSession(secret: Buffer, claims: SessionClaims, ttlSeconds: number, typ = STAFF_SESSION_TYP): Promise<string> {
   return new jose.SignJWT({ role: claims.role, municipality: claims.municipality, ver: claims.ver })
-    .setProtectedHeader({ alg: SESSION_ALG, typ: 'session+jwt' })
+    .setProtectedHeader({ alg: SESSION_ALG, typ })
     .setSubject(claims.sub)
     .setIssuer(claims.municipality)
     .setAudience(claims.municipality)
@@ -110,11 +113,11 @@ const sessionRefused = (code: string, message: string) => new AppError(401, code
  * clock skew (`session-not-yet-valid`), or expired (`session-expired`). Whether the account and
  * the token id are still good is the caller's check (shared/staff/auth.ts).
  */
-export async function verifySession(secret: Buffer, token: string, municipality: string, maxLifetimeSeconds: number): Promise<VerifiedSession> {
+export async function verifySession(secret: Buffer, token: string, municipality: string, maxLifetimeSeconds: number, typ = STAFF_SESSION_TYP): Promise<VerifiedSession> {
   let payload: jose.JWTPayload;
   try {
     ({ payload } = await jose.jwtVerify(token, secret, {
-      algorithms: [SESSION_ALG], issuer: municipality, audience: municipality, typ: 'session+jwt', clockTolerance: CLOCK_SKEW_SECONDS,
+      algorithms: [SESSION_ALG], issuer: municipality, audience: municipality, typ, clockTolerance: CLOCK_SKEW_SECONDS,
     }));
   } catch (err) {
     if (err instanceof jose.errors.JWTExpired) throw sessionRefused('session-expired', 'Session expired: sign in again');

@@ -38,6 +38,7 @@ import { municipalityAlertRoutes } from './alerts/routes.ts';
 import { startAlertSchedule } from './alerts/service.ts';
 import { noticeRoutes } from './notices/routes.ts';
 import { retentionRoutes } from './retention/routes.ts';
+import { residentPageRoutes } from './resident-page/routes.ts';
 import { startRetentionSchedule } from './retention/service.ts';
 import { logNoticeSender, startNoticeWorker, type NoticeSender } from './notices/service.ts';
 import { FHIR_BASE, fhirRoutes } from './fhir/routes.ts';
@@ -75,6 +76,10 @@ export function createStaffApp(
   app.use(municipalityAlertRoutes(ctx));
   app.use(noticeRoutes(ctx, noticeSender));
   app.use(retentionRoutes(ctx));
+  // Municipalities by name for the resident page, from the verified directory (codes alone without a federation).
+  const municipalityNames = async () => Object.fromEntries((await federation?.directory.entries() ?? [])
+    .filter((e) => e.kind === 'municipality').map((e) => [e.id, e.name]));
+  app.use(residentPageRoutes(ctx, federation?.link, municipalityNames));
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));
   return app;

@@ -19,6 +19,7 @@ import { defineAlertModels } from './alerts/model.ts';
 import { defineNoticeModels } from './notices/model.ts';
 import { defineFhirExportModels } from './fhir/export/model.ts';
 import { defineRetentionModels } from './retention/model.ts';
+import { defineResidentPageModels } from './resident-page/model.ts';
 
 /** Defines every table of one municipality on its own database connection. */
 export function defineModels(sequelize: Sequelize): Models {
@@ -40,6 +41,7 @@ export function defineModels(sequelize: Sequelize): Models {
     ...defineNoticeModels(sequelize),
     ...defineFhirExportModels(sequelize),
     ...defineRetentionModels(sequelize),
+    ...defineResidentPageModels(sequelize),
   };
 }
 

@@ -37,6 +37,8 @@ import { ROLES } from './staff/roles.ts';
 import { JWKS_PATH } from './certificates/routes.ts';
 import { HEALTH_CARD_MEDIA_TYPE, MAX_SINGLE_QR_JWS } from './certificates/shc.ts';
 import { recordRequestSchema } from './answering/schemas.ts';
+import { CREDENTIAL_KINDS } from './resident-page/model.ts';
+import { enrolSchema, residentRevokeSchema, signInSchema } from './resident-page/schemas.ts';
 
 /** Version of the documents (the staff and federation APIs as this tree serves them). */
 export const API_VERSION = '0.1.0';
@@ -210,6 +212,28 @@ const healthCardJwks = z.object({
   }).strict()),
 });
 
+/* The resident's own page (docs/DESIGN.md §4.14). */
+const credentialView = z.object({
+  id: z.string(), kind: z.enum(CREDENTIAL_KINDS), certificateSerial: z.string(), notAfter: z.string(), enrolledAt: z.string(), revokedAt: nullable(z.string()),
+});
+const residentSession = z.object({ token: z.string().describe('A resident session token (typ resident-session+jwt); also set as the httpOnly cookie hikitsugi_resident'), expiresIn: count });
+const residentOwnPage = z.object({
+  municipality: z.object({ code: z.string(), name: z.string() }),
+  municipalityNames: z.record(z.string(), z.string()).describe('Names of the federation\'s municipalities by code, from the verified directory'),
+  resident: z.object({ name: z.string(), kana: z.string(), birthDate: z.string(), addresseeNumber: z.string(), status: z.enum(RESIDENT_STATUSES) }),
+  records: z.array(z.object({
+    recordId: z.string(), occurrenceDate: z.string(), vaccine: z.object({ code: z.string(), display: z.string(), series: nullable(z.string()) }),
+    doseNumber: z.number().int(), lotNumber: nullable(z.string()), place: nullable(z.string()), status: z.enum(RECORD_STATUSES),
+    source: nullable(z.object({ municipality: z.string(), retrievedAt: nullable(z.string()) })),
+  })),
+  consents: z.array(z.object({
+    id: z.string(), purpose: z.string(), sources: z.array(z.string()), givenAt: z.string(), expiresAt: z.string(), method: z.string(), revokedAt: nullable(z.string()),
+  })),
+  trail: disclosureReport.shape.items,
+  truncated: z.boolean(),
+  notices: z.array(residentNoticeView),
+});
+
 /* ---------- operations ---------- */
 
 const addressee = { addresseeNumber: addresseeNumberSchema };
@@ -341,6 +365,64 @@ function staffOperations(): OperationSpec[] {
       tags: ['certificates'], access: clerk, params: addressee,
       description: `One QR code, error correction L: \`shc:/\` in byte mode, then the JWS as digits in numeric mode. A card longer than ${MAX_SINGLE_QR_JWS} `
         + 'JWS characters does not fit one QR code and is refused with 422 `certificate-too-large-for-qr` (issue the file instead). Each issuance is logged.',
+      responses: { 200: { description: 'The QR code', type: 'image/png', body: z.string().describe('PNG image (binary)') } },
+    },
+
+    // The resident's own page (docs/DESIGN.md §4.14): enrolment at the counter, then the resident's routes
+    {
+      method: 'post', path: '/residents/:addresseeNumber/resident-credentials', summary: 'Enrol a resident\'s personal certificate for the resident page', tags: ['resident-page'],
+      access: clerk, params: addressee, body: enrolSchema,
+      description: 'The resident present at the counter. The certificate must chain to the federation CA, be valid and not revoked, and name this resident '
+        + '(kana, birth date, sex). 400 `invalid-certificate`; 409 `credential-already-enrolled`, `resident-not-active`; 422 `certificate-names-another-person`; '
+        + '503 `federation-unavailable` without the federation\'s CA. Logged (`resident.credential.enroll`).',
+      responses: { 201: { description: 'Enrolled', body: credentialView } },
+    },
+    {
+      method: 'get', path: '/residents/:addresseeNumber/resident-credentials', summary: 'A resident\'s enrolled credentials', tags: ['resident-page'],
+      access: clerk, params: addressee, responses: { 200: { description: 'In force and withdrawn', body: z.object({ credentials: z.array(credentialView) }) } },
+    },
+    {
+      method: 'post', path: '/residents/:addresseeNumber/resident-credentials/:credentialId/withdraw', summary: 'Withdraw a credential (its sessions end)', tags: ['resident-page'],
+      access: clerk, params: { ...addressee, credentialId: z.uuid() },
+      description: '409 `credential-already-withdrawn`. Logged (`resident.credential.withdraw`).',
+      responses: { 200: { description: 'Withdrawn', body: credentialView } },
+    },
+    {
+      method: 'post', path: '/resident/sign-in/challenge', summary: 'A one-time challenge for the resident to sign', tags: ['resident-page'], access: { public: true },
+      description: 'Valid five minutes, spent by one sign-in. Rate-limited per address (429 with Retry-After).',
+      responses: { 201: { description: 'The challenge and the audience (this municipality\'s code) to sign', body: z.object({ challenge: z.string(), audience: z.string(), expiresAt: z.string() }) } },
+    },
+    {
+      method: 'post', path: '/resident/sign-in', summary: 'Sign in with an enrolled personal certificate and a signed challenge', tags: ['resident-page'], access: { public: true },
+      body: signInSchema,
+      description: '`signature` is a compact JWS (RS256 or PS256, header typ `resident-sign-in+jwt`) by the certificate\'s key over `{ aud: <municipality code>, nonce: <challenge>, iat }`. '
+        + 'Refusals are 401 and logged as a denied `resident.sign_in`: `sign-in-certificate-invalid`, `sign-in-signature-invalid`, `sign-in-audience-mismatch`, '
+        + '`sign-in-credential-unknown` (not enrolled here), `sign-in-challenge-invalid` (unknown, expired or used). No password, no My Number.',
+      responses: { 200: { description: 'Signed in', body: residentSession } },
+    },
+    {
+      method: 'post', path: '/resident/sign-out', summary: 'End the resident\'s session', tags: ['resident-page'], access: { resident: true },
+      responses: { 204: { description: 'Signed out; the token is refused from now on (`session-logged-out`)' } },
+    },
+    {
+      method: 'get', path: '/resident/me', summary: 'The resident\'s own records, consents, access trail and notices', tags: ['resident-page'], access: { resident: true },
+      description: 'Takes no identifier: the session names its resident. Reading is itself logged (`resident.self.read` and `audit.disclosure` by the resident). '
+        + 'A withdrawn credential ends the session (401 `session-credential-withdrawn`).',
+      responses: { 200: { description: 'The resident\'s page', body: residentOwnPage } },
+    },
+    {
+      method: 'post', path: '/resident/consents/:consentId/revoke', summary: 'The resident revokes one of their own consents', tags: ['resident-page'], access: { resident: true },
+      params: { consentId: z.uuid() }, body: residentRevokeSchema, bodyOptional: true,
+      description: 'The same revocation as a clerk\'s: queries carrying it are refused from then on. A consent of anyone else is 404 `not-found`; 409 `consent-already-revoked`.',
+      responses: { 200: { description: 'Revoked', body: z.object({ id: z.string(), purpose: z.string(), sources: z.array(z.string()), revokedAt: nullable(z.string()) }) } },
+    },
+    {
+      method: 'post', path: '/resident/vaccination-certificate', summary: 'The resident takes their vaccination certificate as a SMART Health Card file', tags: ['resident-page'],
+      access: { resident: true }, description: 'As the clerk\'s route, for the signed-in resident; logged (`certificate.issue` by the resident).',
+      responses: { 200: { description: 'The card file', type: HEALTH_CARD_MEDIA_TYPE, body: z.object({ verifiableCredential: z.array(z.string()).length(1) }) } },
+    },
+    {
+      method: 'get', path: '/resident/vaccination-certificate.png', summary: 'The same certificate as one QR code (PNG)', tags: ['resident-page'], access: { resident: true },
       responses: { 200: { description: 'The QR code', type: 'image/png', body: z.string().describe('PNG image (binary)') } },
     },
 

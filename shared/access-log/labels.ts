@@ -16,6 +16,12 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'resident.my_number.reveal': '個人番号の表示',
   'resident.move_out': '転出',
   'resident.move_in': '転入',
+  'resident.credential.enroll': '本人ページの認証手段の登録',
+  'resident.credential.read': '本人ページの認証手段の閲覧',
+  'resident.credential.withdraw': '本人ページの認証手段の廃止',
+  'resident.sign_in': '本人ページへのログイン',
+  'resident.sign_out': '本人ページからのログアウト',
+  'resident.self.read': '本人による記録の閲覧',
   'vaccination.create': '接種記録の登録',
   'vaccination.read': '接種記録の閲覧',
   'vaccination.correct': '接種記録の訂正',
@@ -102,6 +108,7 @@ export const ROLE_LABELS: Readonly<Record<string, string>> = {
   municipality: '自治体',
   gateway: 'ゲートウェイ',
   issuer: '符号発行機関',
+  resident: '住民本人',
 };
 
 export const ACTOR_TYPE_LABELS: Readonly<Record<string, string>> = {
@@ -136,6 +143,11 @@ export const REASON_LABELS: Readonly<Record<string, string>> = {
   'address-throttled': '同一端末からの試行制限',
   'repeated-failures': 'ログイン失敗の反復',
   logout: 'ログアウト',
+  certificate_invalid: '証明書が無効',
+  signature_invalid: '署名が検証できない',
+  audience_mismatch: '他自治体あての署名',
+  credential_unknown: '未登録の証明書',
+  challenge_invalid: 'チャレンジが無効または使用済み',
 };
 
 export const ALERT_LABELS: Readonly<Record<AlertKind, string>> = {

@@ -20,6 +20,8 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 export type Access =
   | { public: true }
   | { staff: readonly string[] | 'any' }
+  /** A resident signed in at their own page (a resident session, never a staff one). */
+  | { resident: true }
   | { members: readonly string[] | 'any' };
 
 export interface ResponseSpec {
@@ -133,6 +135,10 @@ function toSchema(schema: z.ZodType, io: 'input' | 'output', found: Map<string, 
 
 function accessOf(access: Access, port: DocumentSpec['port']): { security: Record<string, string[]>[]; note: string; extension: Record<string, unknown> } {
   if ('public' in access) return { security: [], note: 'No sign-in: this answer names no person.', extension: { 'x-access': 'public' } };
+  if ('resident' in access) {
+    if (port !== 'staff') throw new Error('a resident operation on a member port');
+    return { security: [{ residentBearer: [] }, { residentCookie: [] }], note: 'Resident session: the signed-in resident\'s own data only.', extension: { 'x-access': 'resident' } };
+  }
   if ('staff' in access) {
     if (port !== 'staff') throw new Error('a staff operation on a member port');
     const roles = access.staff === 'any' ? 'any signed-in staff member' : `role ${access.staff.join(' or ')}`;
@@ -230,6 +236,8 @@ function build(spec: DocumentSpec): OpenApiDocument {
     ? {
       staffBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The session token of POST /auth/login' },
       staffCookie: { type: 'apiKey', in: 'cookie', name: 'hikitsugi_session', description: 'The same token as an httpOnly SameSite cookie (the console)' },
+      residentBearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A resident\'s session token of POST /resident/sign-in (not valid on staff routes)' },
+      residentCookie: { type: 'apiKey', in: 'cookie', name: 'hikitsugi_resident', description: 'The same token as an httpOnly SameSite cookie (the resident page)' },
     }
     : { memberCertificate: { type: 'mutualTLS', description: 'A client certificate from the federation CA; the member is its CN (docs/PROTOCOL.md §1)' } };
   return {

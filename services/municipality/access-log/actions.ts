@@ -74,6 +74,18 @@ export const Actions = {
   RETENTION_RUN: 'retention.run',
   /** A privacy officer listed the removals. */
   RETENTION_READ: 'retention.read',
+  /* The resident's own page (docs/DESIGN.md §4.14). */
+  /** A clerk enrolled a resident's credential (their personal certificate) for the resident page. */
+  CREDENTIAL_ENROLL: 'resident.credential.enroll',
+  /** A clerk listed a resident's enrolled credentials. */
+  CREDENTIAL_READ: 'resident.credential.read',
+  /** A clerk withdrew a resident's credential; its sessions end. */
+  CREDENTIAL_WITHDRAW: 'resident.credential.withdraw',
+  /** A resident signed in at their own page with an enrolled credential (or was refused, with the reason). */
+  RESIDENT_SIGN_IN: 'resident.sign_in',
+  RESIDENT_SIGN_OUT: 'resident.sign_out',
+  /** A resident read their own records and consents at their page (the trail reading is `audit.disclosure`). */
+  RESIDENT_SELF_READ: 'resident.self.read',
   /* Staff sign-in and sessions: named by the staff folder, which logs them. */
   ...StaffActions,
 } as const;

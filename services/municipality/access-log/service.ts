@@ -26,6 +26,34 @@ export function logStaffAccess(ctx: MunicipalityContext, t: Transaction, actor: 
   });
 }
 
+/**
+ * A resident signed in at their own page (docs/DESIGN.md §4.14): the access log names them by the
+ * credential they signed in with (actor id) and their addressee number (subject), never by name.
+ */
+export interface ResidentActor {
+  kind: 'resident';
+  credentialId: string;
+  residentId: string;
+  addresseeNumber: string;
+}
+
+/** Whoever made an access here: a staff member in a session, or a resident at their own page. */
+export type Accessor = StaffActor | ResidentActor;
+
+export const isResidentActor = (who: Accessor): who is ResidentActor => 'kind' in who && who.kind === 'resident';
+
+/** Logs an access by staff or by the resident themselves, in the transaction of the access. */
+export function logAccessBy(ctx: MunicipalityContext, t: Transaction, who: Accessor, entry: StaffAccess) {
+  if (!isResidentActor(who)) return logStaffAccess(ctx, t, who, entry);
+  return appendAccess(ctx.models.AccessLog, t, {
+    ...entry,
+    actorType: 'resident',
+    actorId: who.credentialId,
+    actorRole: 'resident',
+    actingMunicipality: ctx.config.MUNICIPALITY_CODE,
+  });
+}
+
 /* ---------- the privacy officer's reading of the log (docs/DESIGN.md §5.3) ---------- */
 
 /** Federation parts the audit capability uses; absent (no federation), those actions answer 503. */

@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { todayInJapan } from '../../../shared/platform/dates.ts';
 import { AppError, badRequest } from '../../../shared/platform/errors.ts';
@@ -6,7 +6,8 @@ import { parseInput } from '../../../shared/platform/validation.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { addresseeNumberSchema } from '../residents/schemas.ts';
 import { actorOf, authenticate, requireRole } from '../staff/middleware.ts';
-import { issueCertificate, publishedKeys, requireSigningKey } from './service.ts';
+import type { Accessor } from '../access-log/service.ts';
+import { issueCertificate, publishedKeys, requireSigningKey, type CertificateForm } from './service.ts';
 import { HEALTH_CARD_MEDIA_TYPE, healthCardFile, qrPng } from './shc.ts';
 
 /** Where SMART Health Cards verifiers look for an issuer's keys: `<iss>/.well-known/jwks.json` (spec, "Determining keys associated with an issuer"). */
@@ -32,6 +33,26 @@ function issuerOf(ctx: MunicipalityContext, req: Request): string {
 const attachment = (ctx: MunicipalityContext, extension: string) =>
   `vaccination-certificate-${ctx.config.MUNICIPALITY_CODE}-${todayInJapan()}.${extension}`;
 
+/**
+ * Issues the certificate to `who` (a clerk at the counter, or the resident at their own page) and
+ * answers with it: the `.smart-health-card` file, or the QR code as a PNG.
+ */
+export async function sendCertificate(ctx: MunicipalityContext, req: Request, res: Response, who: Accessor, addresseeNumber: string, form: CertificateForm): Promise<void> {
+  // Express answers HEAD with the GET handler: a HEAD must not issue (and log) a certificate nobody receives.
+  if (req.method === 'HEAD') throw new AppError(405, 'method-not-allowed', 'A certificate is issued by GET only', { field: 'method', rule: 'must be GET' });
+  requireSigningKey(ctx);
+  const { jws } = await issueCertificate(ctx, who, addresseeNumber, { issuer: issuerOf(ctx, req), form });
+  if (form === 'file') {
+    res.status(200).type(HEALTH_CARD_MEDIA_TYPE)
+      .set('Content-Disposition', `attachment; filename="${attachment(ctx, 'smart-health-card')}"`)
+      .send(JSON.stringify(healthCardFile(jws)));
+    return;
+  }
+  res.status(200).type('image/png')
+    .set('Content-Disposition', `inline; filename="${attachment(ctx, 'png')}"`)
+    .send(await qrPng(jws));
+}
+
 /** The vaccination certificate (接種証明書) as a SMART Health Card, and the key that verifies it (docs/DESIGN.md §4.11). */
 export function certificateRoutes(ctx: MunicipalityContext): Router {
   const router = Router();
@@ -46,22 +67,12 @@ export function certificateRoutes(ctx: MunicipalityContext): Router {
 
   router.post('/residents/:addresseeNumber/vaccination-certificate', ...certificateGuard, async (req, res) => {
     const { addresseeNumber } = parseInput(addresseeParam, req.params, 'addresseeNumber');
-    requireSigningKey(ctx);
-    const { jws } = await issueCertificate(ctx, actorOf(req), addresseeNumber, { issuer: issuerOf(ctx, req), form: 'file' });
-    res.status(200).type(HEALTH_CARD_MEDIA_TYPE)
-      .set('Content-Disposition', `attachment; filename="${attachment(ctx, 'smart-health-card')}"`)
-      .send(JSON.stringify(healthCardFile(jws)));
+    await sendCertificate(ctx, req, res, actorOf(req), addresseeNumber, 'file');
   });
 
   router.get('/residents/:addresseeNumber/vaccination-certificate.png', ...certificateGuard, async (req, res) => {
-    // Express answers HEAD with the GET handler: a HEAD must not issue (and log) a certificate nobody receives.
-    if (req.method === 'HEAD') throw new AppError(405, 'method-not-allowed', 'A certificate is issued by GET only', { field: 'method', rule: 'must be GET' });
     const { addresseeNumber } = parseInput(addresseeParam, req.params, 'addresseeNumber');
-    requireSigningKey(ctx);
-    const { jws } = await issueCertificate(ctx, actorOf(req), addresseeNumber, { issuer: issuerOf(ctx, req), form: 'qr' });
-    res.status(200).type('image/png')
-      .set('Content-Disposition', `inline; filename="${attachment(ctx, 'png')}"`)
-      .send(await qrPng(jws));
+    await sendCertificate(ctx, req, res, actorOf(req), addresseeNumber, 'qr');
   });
 
   return router;

@@ -10,10 +10,9 @@ import { healthCardPublicJwk, type HealthCardPublicJwk } from '../../../shared/c
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { AppError, unprocessable } from '../../../shared/platform/errors.ts';
 import { Actions } from '../access-log/actions.ts';
-import { logStaffAccess } from '../access-log/service.ts';
+import { logAccessBy, type Accessor } from '../access-log/service.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { requireResident } from '../residents/service.ts';
-import type { Actor } from '../staff/roles.ts';
 import { CATALOGUE_SYSTEM, CVX_SYSTEM, findProduct, publishedCodings } from '../vaccinations/catalogue.ts';
 import { currentVersionsOf, type RecordVersion } from '../vaccinations/model.ts';
 import { cardBundle, healthCardPayload, requireSingleQr, signCard, type CardCoding } from './shc.ts';
@@ -87,7 +86,7 @@ export interface IssueOptions {
  * @throws 503 without a signing key, 404 for an unknown resident, 422 without a dose to certify
  *   or (form `qr`) when the card is too long for one QR code — nothing is logged as issued then.
  */
-export async function issueCertificate(ctx: MunicipalityContext, actor: Actor, addresseeNumber: string, options: IssueOptions): Promise<IssuedCertificate> {
+export async function issueCertificate(ctx: MunicipalityContext, actor: Accessor, addresseeNumber: string, options: IssueOptions): Promise<IssuedCertificate> {
   const { key, jwk } = signingKeyOf(ctx);
   const now = options.now ?? new Date();
   return inTransaction(ctx.sequelize, async (t) => {
@@ -104,7 +103,7 @@ export async function issueCertificate(ctx: MunicipalityContext, actor: Actor, a
     );
     const jws = await signCard(healthCardPayload(options.issuer, now, bundle), key, jwk.kid);
     if (options.form === 'qr') requireSingleQr(jws);
-    await logStaffAccess(ctx, t, actor, {
+    await logAccessBy(ctx, t, actor, {
       action: Actions.CERTIFICATE_ISSUE, subject: resident.addresseeNumber, outcome: 'allowed', recordIds: doses.map((d) => d.recordId),
       details: { doses: doses.length, form: options.form, kid: jwk.kid },
     });

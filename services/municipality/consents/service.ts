@@ -6,7 +6,7 @@ import { inTransaction } from '../../../shared/platform/db.ts';
 import { AppError, badRequest, notFound } from '../../../shared/platform/errors.ts';
 import { CONSENT_SCOPE, type ConsentTerms } from '../../../shared/federation/protocol.ts';
 import { Actions } from '../access-log/actions.ts';
-import { logStaffAccess } from '../access-log/service.ts';
+import { isResidentActor, logAccessBy, logStaffAccess, type Accessor } from '../access-log/service.ts';
 import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import type { FederationLink } from '../federation/link.ts';
@@ -95,13 +95,14 @@ export async function acceptResidentSignedConsent(
 }
 
 export async function revokeConsent(
-  ctx: MunicipalityContext, t: Transaction, resident: { id: string; addresseeNumber: string }, consentId: string, reason: string, actor: Actor,
+  ctx: MunicipalityContext, t: Transaction, resident: { id: string; addresseeNumber: string }, consentId: string, reason: string, actor: Accessor,
 ): Promise<ConsentView> {
   const consent = await findConsent(ctx.models.Consent, consentId, t);
   if (!consent || consent.residentId !== resident.id) throw notFound('Consent');
   if (consent.revokedAt) throw new AppError(409, 'consent-already-revoked', 'Consent was already revoked', { field: 'consentId', rule: 'must not be revoked already' });
-  await markRevoked(ctx.models.Consent, consentId, actor.staffId, reason, t);
-  await logStaffAccess(ctx, t, actor, {
+  // Revoked by the resident at their own page, or by a clerk at the counter (the staff id).
+  await markRevoked(ctx.models.Consent, consentId, isResidentActor(actor) ? 'resident' : actor.staffId, reason, t);
+  await logAccessBy(ctx, t, actor, {
     action: Actions.CONSENT_REVOKE, subject: resident.addresseeNumber, purpose: consent.purpose, consentId, outcome: 'allowed', reason,
   });
   return (await findConsent(ctx.models.Consent, consentId, t))!;

@@ -10,11 +10,10 @@ import {
 } from '../../../shared/access-log/labels.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { notFound } from '../../../shared/platform/errors.ts';
-import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { findResidentByAddressee } from '../residents/service.ts';
 import { Actions } from '../access-log/actions.ts';
-import { logStaffAccess } from '../access-log/service.ts';
+import { logAccessBy, type Accessor } from '../access-log/service.ts';
 import { entriesAbout } from '../access-log/model.ts';
 import { catchUpNotices, residentNotices, type NoticeView } from '../notices/service.ts';
 
@@ -70,7 +69,7 @@ const OUTGOING = new Set<string>([Actions.QUERY_SEND, Actions.RECORDS_IMPORT, Ac
  * are found by subject: the addressee number (what staff and answered queries record) and the
  * resident's code (what a query refused before the resident was matched records).
  */
-export async function disclosureReport(ctx: MunicipalityContext, actor: Actor, addresseeNumber: string, now = new Date()): Promise<DisclosureReport> {
+export async function disclosureReport(ctx: MunicipalityContext, actor: Accessor, addresseeNumber: string, now = new Date()): Promise<DisclosureReport> {
   const self = ctx.config.MUNICIPALITY_CODE;
   // Notices are made from the log; reading it to its head first means the report misses none.
   await catchUpNotices(ctx);
@@ -97,7 +96,7 @@ export async function disclosureReport(ctx: MunicipalityContext, actor: Actor, a
         flags: flagsOf(e),
       };
     });
-    await logStaffAccess(ctx, t, actor, { action: Actions.DISCLOSURE_REPORT, subject: resident.addresseeNumber, outcome: 'allowed', details: { items: items.length } });
+    await logAccessBy(ctx, t, actor, { action: Actions.DISCLOSURE_REPORT, subject: resident.addresseeNumber, outcome: 'allowed', details: { items: items.length } });
     return {
       municipality: { code: self, name: ctx.config.MUNICIPALITY_NAME },
       addresseeNumber: resident.addresseeNumber, generatedAt: now.toISOString(), items, truncated: rows.length > DISCLOSURE_LIMIT,

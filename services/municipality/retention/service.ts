@@ -7,6 +7,7 @@
  * tombstone: a failed append rolls the whole removal back (fail closed, §5.1). These are the
  * only hard deletes of resident data in the municipality; the access log itself is never edited.
  */
+import { removeCredentialsOf } from '../resident-page/model.ts';
 import type { Transaction } from 'sequelize';
 import { appendAccess } from '../../../shared/access-log/chain.ts';
 import { listEntries, type AccessEntryView } from '../../../shared/access-log/query.ts';
@@ -110,6 +111,7 @@ async function removeOne(ctx: MunicipalityContext, t: Transaction, resident: Can
     add({ bulk_job_subjects: await deleteBulkSubjectsOf(m, resident.id, t) });
     add({ exception_requests: await deleteExceptionsOf(m.ExceptionRequest, resident.id, t) });
     add({ idempotency_keys: await deleteResponsesAbout(m.IdempotencyKey, resident.addresseeNumber, t) });
+    add({ resident_credentials: await removeCredentialsOf(m.ResidentCredential, resident.id, t) });
     add(await removeResidentRows(m, resident, today, t));
     await withdrawPermit(m.RetentionPermit, resident.id, t);
   }

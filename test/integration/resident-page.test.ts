@@ -1,0 +1,178 @@
+/**
+ * The resident's own page (docs/DESIGN.md §4.14) on a real federation in one process: a clerk
+ * enrols the resident's personal certificate at the counter; the resident signs a one-time
+ * challenge with its key to sign in; signed in, they read their records (own and imported), the
+ * trail of accesses (a clerk's cross-municipality query among them), their consents and notices,
+ * revoke a consent and take their certificate — and nothing of anyone else, by any identifier.
+ */
+import { expect } from 'chai';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { jose } from '../../shared/crypto.ts';
+import { issueResidentCertificate, type ResidentIdentity } from '../../shared/federation/pki.ts';
+import { findResidentByAddressee } from '../../services/municipality/residents/service.ts';
+import { SIGN_IN_TYP } from '../../services/municipality/resident-page/service.ts';
+import { api } from '../fixtures/http.ts';
+import { ask, moveResident, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
+import { rogueCa } from '../fixtures/pki.ts';
+
+const A = TAWARAMOTO;
+const B = TODA;
+
+interface Card {
+  cert: string;
+  key: KeyObject;
+}
+
+describe('the resident page: sign-in with an enrolled certificate, one\'s own data only', function () {
+  this.timeout(120_000);
+  let fed: InProcessFederation;
+  let moved: MovedResident;
+  let other: MovedResident;
+  let clerkB: string;
+  let card: Card;
+
+  const url = (path: string) => `${fed.m(B).url}${path}`;
+  async function cardFor(identity: ResidentIdentity, ca = fed.pki.ca): Promise<Card> {
+    const issued = await issueResidentCertificate(ca, identity);
+    return { cert: issued.cert, key: createPrivateKey(issued.key!) };
+  }
+  async function identityAtB(addresseeNumber: string): Promise<ResidentIdentity> {
+    const r = (await findResidentByAddressee(fed.m(B).ctx, addresseeNumber))!;
+    return { kana: r.kana, birthDate: r.birthDate, sex: r.sex as ResidentIdentity['sex'] };
+  }
+  const enrol = (addresseeNumber: string, certificate: string) =>
+    api('POST', url(`/residents/${addresseeNumber}/resident-credentials`), { token: clerkB, body: { certificate } });
+  /** What the resident's card (or the page, with the key file) does: signs the challenge. */
+  const sign = (c: Card, claims: Record<string, unknown>, typ = SIGN_IN_TYP) =>
+    new jose.CompactSign(new TextEncoder().encode(JSON.stringify({ iat: Math.floor(Date.now() / 1000), ...claims }))).setProtectedHeader({ alg: 'RS256', typ }).sign(c.key);
+  async function signIn(c: Card, over: { aud?: string; nonce?: string; signer?: Card } = {}) {
+    const challenge = await api('POST', url('/resident/sign-in/challenge'));
+    expect(challenge.status, JSON.stringify(challenge.body)).to.equal(201);
+    const signature = await sign(over.signer ?? c, { aud: over.aud ?? challenge.body.audience, nonce: over.nonce ?? challenge.body.challenge });
+    return { res: await api('POST', url('/resident/sign-in'), { body: { certificate: c.cert, signature } }), challenge: challenge.body.challenge as string, signature };
+  }
+  const deniedSignIns = async (reason: string) => fed.m(B).ctx.models.AccessLog.count({ where: { action: 'resident.sign_in', outcome: 'denied', reason } });
+
+  before(async () => {
+    fed = await startInProcessFederation({ municipalities: [A, B] });
+    [moved, other] = [await moveResident(fed, A, B), await moveResident(fed, A, B, { kana: 'ベツ ジロウ' })];
+    clerkB = await fed.m(B).login('clerk1');
+    card = await cardFor(await identityAtB(moved.toAddressee));
+  });
+  after(async () => fed?.close());
+
+  it('when a clerk enrols the resident\'s certificate, then it is in force; the same again, another person\'s or a foreign CA\'s certificate is refused by name', async () => {
+    const enrolled = await enrol(moved.toAddressee, card.cert);
+    expect(enrolled.status, JSON.stringify(enrolled.body)).to.equal(201);
+    expect(enrolled.body).to.include({ kind: 'certificate', revokedAt: null });
+    expect((await enrol(moved.toAddressee, card.cert)).body.type).to.match(/\/credential-already-enrolled$/);
+    const otherCard = await cardFor(await identityAtB(other.toAddressee));
+    const wrongPerson = await enrol(moved.toAddressee, otherCard.cert);
+    expect(wrongPerson.status).to.equal(422);
+    expect(wrongPerson.body.type).to.match(/\/certificate-names-another-person$/);
+    const foreign = await enrol(moved.toAddressee, (await cardFor(await identityAtB(moved.toAddressee), rogueCa())).cert);
+    expect(foreign.status).to.equal(400);
+    expect(foreign.body.type).to.match(/\/invalid-certificate$/);
+    const listed = await api('GET', url(`/residents/${moved.toAddressee}/resident-credentials`), { token: clerkB });
+    expect(listed.body.credentials).to.have.length(1);
+  });
+
+  it('when the resident signs a fresh challenge with the enrolled certificate\'s key, then they are signed in; a reused challenge, another key, another audience or an unenrolled certificate are refused and logged', async () => {
+    const ok = await signIn(card);
+    expect(ok.res.status, JSON.stringify(ok.res.body)).to.equal(200);
+    expect(ok.res.body.token).to.be.a('string');
+    expect(ok.res.headers.get('set-cookie')).to.match(/hikitsugi_resident=.*HttpOnly/i);
+
+    const again = await api('POST', url('/resident/sign-in'), { body: { certificate: card.cert, signature: ok.signature } });
+    expect(again.status).to.equal(401);
+    expect(again.body.type).to.match(/\/sign-in-challenge-invalid$/);
+
+    const stranger = await cardFor(await identityAtB(moved.toAddressee));
+    const wrongKey = await signIn(card, { signer: stranger });
+    expect(wrongKey.res.body.type).to.match(/\/sign-in-signature-invalid$/);
+    const elsewhere = await signIn(card, { aud: A });
+    expect(elsewhere.res.body.type).to.match(/\/sign-in-audience-mismatch$/);
+    const unenrolled = await signIn(stranger);
+    expect(unenrolled.res.status).to.equal(401);
+    expect(unenrolled.res.body.type).to.match(/\/sign-in-credential-unknown$/);
+    for (const reason of ['challenge_invalid', 'signature_invalid', 'audience_mismatch', 'credential_unknown']) expect(await deniedSignIns(reason), reason).to.be.at.least(1);
+  });
+
+  it('when a clerk at B asks A about the resident, then the signed-in resident sees that access, their imported records with where they came from, their consent — and the reading is logged', async () => {
+    const asked = await ask(fed.m(B), clerkB, moved.toAddressee, A);
+    expect(asked.status).to.equal('ok');
+    const token = (await signIn(card)).res.body.token as string;
+    const page = await api('GET', url('/resident/me'), { token });
+    expect(page.status, JSON.stringify(page.body)).to.equal(200);
+    expect(page.body.resident.addresseeNumber).to.equal(moved.toAddressee);
+    const query = page.body.trail.find((i: { action: string; requestId: string }) => i.action === 'exchange.query.send' && i.requestId === asked.requestId);
+    expect(query, 'the clerk\'s query is in the trail').to.include({ crossMunicipality: true, direction: 'asked-elsewhere', otherMunicipality: A, purpose: 'next-dose-scheduling', legalBasis: 'consent' });
+    expect(query.who).to.deep.equal({ type: 'staff', role: 'clerk', municipality: B });
+    const imported = page.body.records.filter((r: { source: { municipality: string } | null }) => r.source?.municipality === A);
+    expect(imported).to.have.length(2);
+    expect(page.body.consents).to.have.length(1);
+    expect(page.body.consents[0]).to.include({ revokedAt: null });
+    expect(page.body.consents[0].sources).to.deep.equal([A]);
+    expect(page.body.municipalityNames[A]).to.be.a('string');
+    expect(JSON.stringify(page.body)).not.to.include(moved.myNumber);
+
+    const readings = await fed.m(B).ctx.models.AccessLog.findAll({ where: { actorType: 'resident', subject: moved.toAddressee }, raw: true });
+    expect(readings.map((e) => e.action)).to.include.members(['resident.sign_in', 'resident.self.read', 'audit.disclosure']);
+  });
+
+  it('when a resident tries to reach another resident\'s data by any identifier, or a staff route with their session, or the page with a staff session, then it is refused and nothing changes', async () => {
+    const token = (await signIn(card)).res.body.token as string;
+    const otherConsent = (await api('GET', url(`/residents/${other.toAddressee}/consents`), { token: clerkB })).body.consents[0];
+    const refused = await api('POST', url(`/resident/consents/${otherConsent.id}/revoke`), { token, body: {} });
+    expect(refused.status).to.equal(404);
+    expect(refused.body.type).to.match(/\/not-found$/);
+    expect((await api('GET', url(`/residents/${other.toAddressee}/consents`), { token: clerkB })).body.consents[0].revokedAt).to.equal(null);
+    // The page takes no identifier: one in the query string is not read.
+    const page = await api('GET', url(`/resident/me?addresseeNumber=${other.toAddressee}`), { token, openapi: false });
+    expect(page.body.resident.addresseeNumber).to.equal(moved.toAddressee);
+    for (const path of [`/residents/${other.toAddressee}`, `/residents/${moved.toAddressee}`, `/residents/${other.toAddressee}/disclosure`, `/residents/${moved.toAddressee}/vaccinations`]) {
+      const staffRoute = await api('GET', url(path), { token });
+      expect(staffRoute.status, path).to.equal(401);
+      expect(staffRoute.body.type, path).to.match(/\/session-invalid$/);
+    }
+    const asStaff = await api('GET', url('/resident/me'), { token: clerkB });
+    expect(asStaff.status).to.equal(401);
+    expect(asStaff.body.type).to.match(/\/session-invalid$/);
+    const unsigned = await api('GET', url('/resident/me'));
+    expect(unsigned.status).to.equal(401);
+    expect(unsigned.body.type).to.match(/\/unauthorized$/);
+  });
+
+  it('when the resident revokes their consent, then it is revoked in their name and the next query for them is refused', async () => {
+    const token = (await signIn(card)).res.body.token as string;
+    const consentId = (await api('GET', url('/resident/me'), { token })).body.consents[0].id as string;
+    const revoked = await api('POST', url(`/resident/consents/${consentId}/revoke`), { token, body: {} });
+    expect(revoked.status, JSON.stringify(revoked.body)).to.equal(200);
+    expect(revoked.body.revokedAt).to.be.a('string');
+    const again = await api('POST', url(`/resident/consents/${consentId}/revoke`), { token, body: {} });
+    expect(again.body.type).to.match(/\/consent-already-revoked$/);
+    const entry = await fed.m(B).ctx.models.AccessLog.findOne({ where: { action: 'consent.revoke', consentId }, raw: true });
+    expect(entry).to.include({ actorType: 'resident', actorRole: 'resident', subject: moved.toAddressee });
+    const next = await ask(fed.m(B), clerkB, moved.toAddressee, A);
+    expect(next).to.include({ status: 'no_consent', reason: 'consent_revoked' });
+  });
+
+  it('when the resident takes their certificate, then it is a SMART Health Card issued in their name; after sign-out or a withdrawn credential the session is refused', async () => {
+    const { token } = (await signIn(card)).res.body as { token: string };
+    // A card file is JSON under its own media type, which the fixture's OpenAPI check does not parse.
+    const file = await api('POST', url('/resident/vaccination-certificate'), { token, openapi: false });
+    expect(file.status, JSON.stringify(file.body)).to.equal(200);
+    expect(JSON.parse(file.body as unknown as string).verifiableCredential).to.have.length(1);
+    const issued = await fed.m(B).ctx.models.AccessLog.findOne({ where: { action: 'certificate.issue', actorType: 'resident' }, raw: true });
+    expect(issued).to.include({ subject: moved.toAddressee });
+
+    expect((await api('POST', url('/resident/sign-out'), { token })).status).to.equal(204);
+    expect((await api('GET', url('/resident/me'), { token })).body.type).to.match(/\/session-logged-out$/);
+
+    const second = (await signIn(card)).res.body.token as string;
+    const credentialId = (await api('GET', url(`/residents/${moved.toAddressee}/resident-credentials`), { token: clerkB })).body.credentials[0].id as string;
+    expect((await api('POST', url(`/residents/${moved.toAddressee}/resident-credentials/${credentialId}/withdraw`), { token: clerkB })).status).to.equal(200);
+    expect((await api('GET', url('/resident/me'), { token: second })).body.type).to.match(/\/session-credential-withdrawn$/);
+    expect((await signIn(card)).res.body.type).to.match(/\/sign-in-credential-unknown$/);
+  });
+});
