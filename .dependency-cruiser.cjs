@@ -46,6 +46,8 @@ const LAYERS = {
     ['answering/'],
     ['corrections/'],
     ['asking/'],
+    // A resident's trail across the federation (docs/PROTOCOL.md §3.11): asked for at B, answered at A.
+    ['trail/'],
     // The resident's own page (docs/DESIGN.md §4.14): the resident reads and revokes through the flows below.
     ['resident-page/'],
     // Retention by the national rule (docs/DESIGN.md §4.13): removes rows of every flow below it, each through its own model.
@@ -64,6 +66,8 @@ const LAYERS = {
     ['alerts/'],
     ['notifications/'],
     ['routing/'],
+    // A resident's trail request (docs/PROTOCOL.md §3.11): routed like a query subject, with routing's replay cache.
+    ['trail/'],
     ['openapi.ts'],
     ['models.ts', 'app.ts', 'main.ts'],
   ],

@@ -21,6 +21,7 @@ import { defineGatewayModels } from './models.ts';
 import { prepareGatewaySchema } from './migrations/index.ts';
 import { messageCapture } from './routing/capture.ts';
 import { routingRoutes } from './routing/routes.ts';
+import { trailRoutes } from './trail/routes.ts';
 import { gatewayAuditRoutes } from './access-log/routes.ts';
 import { gatewayCheckpoint } from './access-log/service.ts';
 import { createGatewayStaffApp } from './access-log/staff.ts';
@@ -91,6 +92,7 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
   app.use(directoryRoutes(ctx));
   app.use(codeRoutes(ctx));
   app.use(routingRoutes(ctx));
+  app.use(trailRoutes(ctx));
   app.use(notificationRoutes(ctx, relay));
   app.use(gatewayAuditRoutes(ctx));
   app.use(notFoundHandler);

@@ -4,6 +4,8 @@
  * schemas each folder's routes parse with (`schemas.ts`, shared/federation/protocol.ts); the
  * answers' shapes are listed here as the routes send them.
  */
+import { trailRequestBodySchema, trailResponseSchema } from './trail/schemas.ts';
+import { TRAIL_REQUESTS_PATH } from '../shared/federation/protocol.ts';
 import { z } from 'zod';
 import { buildOpenApiDocument, openApiOperation, readyReportSchema, type OpenApiDocument, type OperationSpec } from '../shared/platform/openapi.ts';
 import { codeSchema, directoryEntrySchema, GATEWAY_ID, ISSUER_ID, logHeadSchema, SUBJECT_STATUSES } from '../shared/federation/protocol.ts';
@@ -104,6 +106,14 @@ function memberOperations(): OperationSpec[] {
       description: 'docs/PROTOCOL.md §3 (QueryClaims). Rate-limited per member (429 with Retry-After).',
       body: queryRequestSchema,
       responses: { 200: { description: 'A status per subject and the sources\' answers', body: queryResponse, headers: { 'X-Request-Id': 'The query\'s own trace id, shared by the three logs' } } },
+    },
+    {
+      method: 'post', path: TRAIL_REQUESTS_PATH, summary: 'B\'s signed trail request for a resident signed in at B: routed to the municipality they lived in', tags: ['routing'],
+      access: municipalities,
+      description: 'docs/PROTOCOL.md §3.11 (TrailRequestClaims). Checked and translated like a query subject; the resident\'s proof is sealed for the source and '
+        + 'its entries for B, so the gateway reads neither. Rate-limited per member (429 with Retry-After).',
+      body: trailRequestBodySchema,
+      responses: { 200: { description: 'The source\'s signed answer unchanged, or the gateway\'s status when none came', body: trailResponseSchema, headers: { 'X-Request-Id': 'The request\'s own trace id' } } },
     },
     {
       method: 'post', path: '/corrections', summary: 'A source\'s signed correction notice, relayed to its recipient', tags: ['corrections'], access: municipalities,

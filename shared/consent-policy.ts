@@ -1,5 +1,5 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
-import { CLOCK_SKEW_SECONDS, peekJwt } from './crypto.ts';
+import { CLOCK_SKEW_SECONDS, jose, peekJwt } from './crypto.ts';
 import { AppError } from './platform/errors.ts';
 import { signMessage, verifyMessage } from './federation/messages.ts';
 import { verifyResidentCertificate, type VerifiedResidentCertificate } from './federation/pki.ts';
@@ -155,4 +155,52 @@ export function residentTermsDiffer(terms: ConsentTerms, claims: ResidentConsent
   if (Date.parse(terms.givenAt) !== claims.iat * 1000) return 'givenAt';
   if (Date.parse(terms.expiresAt) !== claims.exp * 1000) return 'expiresAt';
   return null;
+}
+
+/* ---------- the resident's own sign-in (docs/DESIGN.md §4.14) ---------- */
+
+/** The signatures a resident's key may make at sign-in: what the card and WebCrypto produce. */
+export const SIGN_IN_ALGS = ['RS256', 'PS256'];
+
+export class ResidentSignInRefused extends Error {
+  constructor(readonly reason: 'certificate_invalid' | 'signature_invalid' | 'audience_mismatch' | 'sign_in_too_old', readonly field: string, readonly rule: string) {
+    super(`resident sign-in refused: ${reason}`);
+  }
+}
+
+/**
+ * Verifies a resident's signature over a sign-in challenge: the certificate chains to the CA, is
+ * valid and not revoked; the compact JWS (RS256/PS256, typ resident-sign-in+jwt) verifies with its
+ * key and names `audience`. With `maxAgeSeconds`, it must also be that recent (a municipality the
+ * resident lived in checks it when B forwards it, docs/PROTOCOL.md §3.11). The caller checks the
+ * nonce (only the municipality that issued it can). Throws `ResidentSignInRefused`.
+ */
+export async function verifyResidentSignIn(
+  signature: string, certificatePem: string,
+  expected: { ca: string; isRevoked?: (serial: string) => boolean; audience: string; maxAgeSeconds?: number; now?: Date },
+): Promise<{ certificate: VerifiedResidentCertificate; nonce: string; iat: number }> {
+  const now = expected.now ?? new Date();
+  let certificate: VerifiedResidentCertificate;
+  try {
+    certificate = verifyResidentCertificate(certificatePem, expected.ca, { at: now, isRevoked: expected.isRevoked, field: 'certificate' });
+  } catch (err) {
+    throw new ResidentSignInRefused('certificate_invalid', 'certificate', err instanceof AppError ? String(err.extra.rule ?? err.message) : 'must be a personal certificate of the federation CA');
+  }
+  let claims: Record<string, unknown>;
+  try {
+    const { payload, protectedHeader } = await jose.compactVerify(signature, certificate.publicKey, { algorithms: SIGN_IN_ALGS });
+    if (protectedHeader.typ !== Typ.RESIDENT_SIGN_IN) throw new Error('typ');
+    claims = JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
+  } catch {
+    throw new ResidentSignInRefused('signature_invalid', 'signature', `must be a compact JWS (${SIGN_IN_ALGS.join(' or ')}, typ ${Typ.RESIDENT_SIGN_IN}) by the certificate's key`);
+  }
+  if (claims.aud !== expected.audience) throw new ResidentSignInRefused('audience_mismatch', 'signature.aud', `must be ${expected.audience}`);
+  const iat = typeof claims.iat === 'number' ? claims.iat : NaN;
+  if (expected.maxAgeSeconds !== undefined) {
+    const age = now.getTime() / 1000 - iat;
+    if (!(age <= expected.maxAgeSeconds && age >= -CLOCK_SKEW_SECONDS)) {
+      throw new ResidentSignInRefused('sign_in_too_old', 'signature.iat', `must be within ${expected.maxAgeSeconds} seconds`);
+    }
+  }
+  return { certificate, nonce: typeof claims.nonce === 'string' ? claims.nonce : '', iat };
 }

@@ -92,14 +92,14 @@ export interface VerifiedSession extends SessionClaims {
 /** A staff session's token type; a resident's session has its own (and its own key), so neither passes for the other. */
 export const STAFF_SESSION_TYP = 'session+jwt';
 
-export async function signSession(secret: Buffer, claims: SessionClaims, ttlSeconds: number, typ = STAFF_SESSION_TYP): Promise<string> {
+export async function signSession(secret: Buffer, claims: SessionClaims, ttlSeconds: number, typ = STAFF_SESSION_TYP, jti: string = crypto.randomUUID()): Promise<string> {
   return new jose.SignJWT({ role: claims.role, municipality: claims.municipality, ver: claims.ver })
     .setProtectedHeader({ alg: SESSION_ALG, typ })
     .setSubject(claims.sub)
     .setIssuer(claims.municipality)
     .setAudience(claims.municipality)
     .setIssuedAt()
-    .setJti(crypto.randomUUID())
+    .setJti(jti)
     .setExpirationTime(`${ttlSeconds}s`)
     .sign(secret);
 }

@@ -23,6 +23,8 @@ export const GatewayActions = {
   CORRECTION_RELAY: 'correction.relay',
   /** A relayed correction notice reached its recipient (or was refused by it, or expired undelivered). */
   CORRECTION_DELIVER: 'correction.deliver',
+  /** A resident's trail request from the municipality they live in, routed to one they lived in (docs/PROTOCOL.md §3.11). */
+  TRAIL_ROUTE: 'trail.route',
   ALERT_RAISE: 'alert.raise',
   ALERT_READ: 'alert.read',
   ALERT_RUN: 'alert.run',

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { buildOpenApiDocument, openApiOperation, readyReportSchema, type OpenApiDocument, type OperationSpec } from '../../shared/platform/openapi.ts';
-import { CORRECTION_NOTICES_PATH, municipalityCodeSchema, SUBJECT_STATUSES } from '../../shared/federation/protocol.ts';
+import { CORRECTION_NOTICES_PATH, FEDERATION_TRAIL_PATH, municipalityCodeSchema, SUBJECT_STATUSES, TRAIL_STATUSES, trailItemSchema } from '../../shared/federation/protocol.ts';
 import { MEMBER_HEADS_PATH } from '../../shared/access-log/heads.ts';
 import { listRemovalsSchema, removalView, runReportView } from './retention/schemas.ts';
 import { accessLogComponents, alertOperations, auditConsoleOperations, witnessedHeadsOperation } from '../../shared/access-log/openapi.ts';
@@ -38,6 +38,7 @@ import { JWKS_PATH } from './certificates/routes.ts';
 import { HEALTH_CARD_MEDIA_TYPE, MAX_SINGLE_QR_JWS } from './certificates/shc.ts';
 import { recordRequestSchema } from './answering/schemas.ts';
 import { CREDENTIAL_KINDS } from './resident-page/model.ts';
+import { trailForwardBodySchema } from './trail/routes.ts';
 import { enrolSchema, residentRevokeSchema, signInSchema } from './resident-page/schemas.ts';
 
 /** Version of the documents (the staff and federation APIs as this tree serves them). */
@@ -232,6 +233,9 @@ const residentOwnPage = z.object({
   trail: disclosureReport.shape.items,
   truncated: z.boolean(),
   notices: z.array(residentNoticeView),
+  elsewhere: z.array(z.object({
+    municipality: z.string(), status: z.enum(TRAIL_STATUSES), reason: nullable(z.string()), items: z.array(trailItemSchema), truncated: z.boolean(),
+  })).describe('The entries about the resident in the logs of the municipalities they lived in, each asked through the gateway (docs/PROTOCOL.md §3.11)'),
 });
 
 /* ---------- operations ---------- */
@@ -744,6 +748,13 @@ export function municipalityFederationDocument(): OpenApiDocument {
         description: 'docs/PROTOCOL.md §3 (ForwardClaims → AnswerClaims) and §4 (what A checks before releasing anything).',
         access: { members: ['gateway'] }, body: recordRequestSchema,
         responses: { 200: { description: 'A\'s answer (compact JWS, records encrypted to the requester)', body: z.object({ answer: z.string() }) } },
+      },
+      {
+        method: 'post', path: FEDERATION_TRAIL_PATH, summary: 'The gateway\'s forward of a resident\'s trail request: A\'s signed answer', tags: ['resident-page'],
+        description: 'docs/PROTOCOL.md §3.11 (TrailForwardClaims → TrailAnswerClaims): A verifies both envelopes, the attestations, the resident\'s certificate '
+          + 'and signature (made at B, recently) and their identity against its own record before it seals its entries for B.',
+        access: { members: ['gateway'] }, body: trailForwardBodySchema,
+        responses: { 200: { description: 'A\'s answer (compact JWS; the entries sealed for the requester)', body: z.object({ answer: z.string() }) } },
       },
       {
         method: 'post', path: CORRECTION_NOTICES_PATH, summary: 'A correction notice the gateway relays from a source', tags: ['corrections'],

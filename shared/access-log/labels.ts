@@ -22,6 +22,8 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'resident.sign_in': '本人ページへのログイン',
   'resident.sign_out': '本人ページからのログアウト',
   'resident.self.read': '本人による記録の閲覧',
+  'exchange.trail.request': '本人のためのアクセス記録の取り寄せ',
+  'exchange.trail.answer': '本人の請求によるアクセス記録の提供',
   'vaccination.create': '接種記録の登録',
   'vaccination.read': '接種記録の閲覧',
   'vaccination.correct': '接種記録の訂正',
@@ -76,6 +78,7 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'query.refuse': '照会の拒否',
   'query.route': '照会の中継',
   'query.answer': '回答の中継',
+  'trail.route': '本人のアクセス記録の請求の中継',
   'correction.relay': '訂正通知の受付',
   'correction.deliver': '訂正通知の配送',
   'code.issue': '符号の発行',
@@ -148,6 +151,9 @@ export const REASON_LABELS: Readonly<Record<string, string>> = {
   audience_mismatch: '他自治体あての署名',
   credential_unknown: '未登録の証明書',
   challenge_invalid: 'チャレンジが無効または使用済み',
+  resident_sign_in_too_old: '本人の署名が古い',
+  resident_signature_invalid: '本人の署名が検証できない',
+  resident_certificate_invalid: '本人の証明書が無効',
 };
 
 export const ALERT_LABELS: Readonly<Record<AlertKind, string>> = {

@@ -40,6 +40,16 @@ export const Typ = {
   RESIDENT_CONSENT: 'hikitsugi-resident-consent+jwt',
   /** The CA-signed list of revoked certificate serial numbers. */
   REVOCATIONS: 'hikitsugi-revocations+jws',
+  /** A resident's signature over a one-time sign-in challenge of their municipality (docs/DESIGN.md §4.14). */
+  RESIDENT_SIGN_IN: 'resident-sign-in+jwt',
+  /** B asks a municipality the resident lived in for its access-log entries about them (docs/PROTOCOL.md §3.11). */
+  TRAIL_REQUEST: 'hikitsugi-trail-request+jwt',
+  /** What B seals for that municipality: the resident's certificate and their sign-in at B. */
+  TRAIL_PROOF: 'hikitsugi-trail-proof+jwt',
+  TRAIL_FORWARD: 'hikitsugi-trail-forward+jwt',
+  TRAIL_ANSWER: 'hikitsugi-trail-answer+jwt',
+  /** The entries, signed by the answering municipality and sealed for B. */
+  TRAIL_ENTRIES: 'hikitsugi-trail-entries+jwt',
 } as const;
 
 /** Longest lifetime of a query, forward or answer (docs/PROTOCOL.md §3: at most 300 s). */
@@ -385,3 +395,97 @@ export const correctionRecordClaimsSchema = z.object({
   elements: z.array(z.string().min(1).max(40)).max(40).optional(),
 }).strict();
 export type CorrectionRecordClaims = z.infer<typeof correctionRecordClaimsSchema>;
+
+/* ---------- the resident's trail across the federation (docs/PROTOCOL.md §3.11) ---------- */
+
+/** Where the gateway takes B's trail requests, and where a municipality answers the forwarded ones. */
+export const TRAIL_REQUESTS_PATH = '/trail-requests';
+export const FEDERATION_TRAIL_PATH = '/federation/trail-requests';
+
+/**
+ * B's request (iss = B, aud = gateway) for one municipality's access-log entries about a resident
+ * signed in at B's resident page. The gateway sees B's code and the source, as for a query; the
+ * resident's proof travels sealed for the source.
+ */
+export const trailRequestClaimsSchema = z.object({
+  iss: municipality,
+  aud: z.literal(GATEWAY_ID),
+  ...signed,
+  rid: requestId,
+  /** B's code for the resident. */
+  sub: codeSchema,
+  source: municipality,
+  /** JWE for the source of a JWS by B over `TrailProofClaims`. */
+  sealed: compact,
+}).strict();
+export type TrailRequestClaims = z.infer<typeof trailRequestClaimsSchema>;
+
+/** What B seals for the source: bound to the request by its jti; the source checks the resident's own signature. */
+export const trailProofClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  requestJti: jti,
+  /** The resident's personal certificate (PEM): it names them (kana, birth date, sex). */
+  certificate: z.string().max(10_000).includes('BEGIN CERTIFICATE'),
+  /** The resident's signature over B's sign-in challenge (typ resident-sign-in+jwt, aud = B). */
+  signIn: compact,
+}).strict();
+export type TrailProofClaims = z.infer<typeof trailProofClaimsSchema>;
+
+/** The gateway's envelope to the source (iss = gateway, aud = source): B's request unchanged, the source's code, both attestations. */
+export const trailForwardClaimsSchema = z.object({
+  iss: z.literal(GATEWAY_ID),
+  aud: municipality,
+  ...signed,
+  rid: requestId,
+  request: compact,
+  code: codeSchema,
+  requesterAttestation: compact,
+  sourceAttestation: compact,
+}).strict();
+export type TrailForwardClaims = z.infer<typeof trailForwardClaimsSchema>;
+
+export const TRAIL_STATUSES = ['ok', 'not_found', 'identity_mismatch', 'denied', 'source_unavailable'] as const;
+export type TrailStatus = (typeof TRAIL_STATUSES)[number];
+
+/** The source's answer (iss = source, aud = B), relayed by the gateway unchanged; the entries are sealed for B. */
+export const trailAnswerClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  rid: requestId,
+  requestJti: jti,
+  status: z.enum(TRAIL_STATUSES),
+  reason: z.string().max(100).optional(),
+  /** JWE for B of a JWS by the source over `TrailEntriesClaims` (with status ok). */
+  entries: compact.optional(),
+}).strict();
+export type TrailAnswerClaims = z.infer<typeof trailAnswerClaimsSchema>;
+
+/** One access to the resident's data, as the source's log holds it: metadata only, no staff names. */
+export const trailItemSchema = z.object({
+  reference: z.number().int(),
+  at: isoTime,
+  who: z.object({ type: z.enum(['staff', 'member', 'system', 'resident']), role: z.string().max(64).nullable(), municipality: z.string().max(32).nullable() }).strict(),
+  crossMunicipality: z.boolean(),
+  otherMunicipality: z.string().max(32).nullable(),
+  direction: z.enum(['asked-here', 'asked-elsewhere']).nullable(),
+  action: z.string().max(64),
+  purpose: z.string().max(64).nullable(),
+  legalBasis: z.string().max(64).nullable(),
+  outcome: z.string().max(16),
+  reason: z.string().max(200).nullable(),
+  flags: z.array(z.string().max(64)).max(20),
+}).strict();
+export type TrailItem = z.infer<typeof trailItemSchema>;
+
+export const trailEntriesClaimsSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  requestJti: jti,
+  items: z.array(trailItemSchema).max(5000),
+  truncated: z.boolean(),
+}).strict();
+export type TrailEntriesClaims = z.infer<typeof trailEntriesClaimsSchema>;

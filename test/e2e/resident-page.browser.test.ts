@@ -85,6 +85,10 @@ describe('the resident page in a browser: sign in, see a query about oneself, re
     expect(text).to.match(/田原本町|293610/);
     // Times in JST whatever the browser's zone (UTC here).
     expect(await access.locator('.when').textContent()).to.match(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} JST/);
+    // Tawaramoto's own log, asked through the gateway on the resident's signature: its answer to that query.
+    const atA = page.locator(`#trail-list li.access[data-at="${A}"]`);
+    await atA.first().waitFor();
+    expect(await atA.filter({ hasText: '照会への回答' }).count()).to.be.at.least(1);
     // The records imported by that query, with where they came from.
     expect(await page.locator('#record-list li').filter({ hasText: 'から取得' }).count()).to.equal(2);
     // Made for a phone: nothing wider than the screen.

@@ -10,7 +10,8 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { jose } from '../../shared/crypto.ts';
 import { issueResidentCertificate, type ResidentIdentity } from '../../shared/federation/pki.ts';
 import { findResidentByAddressee } from '../../services/municipality/residents/service.ts';
-import { SIGN_IN_TYP } from '../../services/municipality/resident-page/service.ts';
+import { Typ } from '../../shared/federation/protocol.ts';
+import { gatherTrail } from '../../services/municipality/trail/service.ts';
 import { api } from '../fixtures/http.ts';
 import { ask, moveResident, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
 import { rogueCa } from '../fixtures/pki.ts';
@@ -43,7 +44,7 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
   const enrol = (addresseeNumber: string, certificate: string) =>
     api('POST', url(`/residents/${addresseeNumber}/resident-credentials`), { token: clerkB, body: { certificate } });
   /** What the resident's card (or the page, with the key file) does: signs the challenge. */
-  const sign = (c: Card, claims: Record<string, unknown>, typ = SIGN_IN_TYP) =>
+  const sign = (c: Card, claims: Record<string, unknown>, typ: string = Typ.RESIDENT_SIGN_IN) =>
     new jose.CompactSign(new TextEncoder().encode(JSON.stringify({ iat: Math.floor(Date.now() / 1000), ...claims }))).setProtectedHeader({ alg: 'RS256', typ }).sign(c.key);
   async function signIn(c: Card, over: { aud?: string; nonce?: string; signer?: Card } = {}) {
     const challenge = await api('POST', url('/resident/sign-in/challenge'));
@@ -117,7 +118,44 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     expect(JSON.stringify(page.body)).not.to.include(moved.myNumber);
 
     const readings = await fed.m(B).ctx.models.AccessLog.findAll({ where: { actorType: 'resident', subject: moved.toAddressee }, raw: true });
-    expect(readings.map((e) => e.action)).to.include.members(['resident.sign_in', 'resident.self.read', 'audit.disclosure']);
+    expect(readings.map((e) => e.action)).to.include.members(['resident.sign_in', 'resident.self.read', 'audit.disclosure', 'exchange.trail.request']);
+  });
+
+  it('when the resident reads their page, then A\'s own entries about them come through the gateway: the release to B among them, A logging the disclosure, the gateway reading nothing of it', async () => {
+    const token = (await signIn(card)).res.body.token as string;
+    const page = await api('GET', url('/resident/me'), { token });
+    const atA = page.body.elsewhere.find((g: { municipality: string }) => g.municipality === A);
+    expect(atA, JSON.stringify(page.body.elsewhere)).to.include({ status: 'ok' });
+    const actions = atA.items.map((i: { action: string }) => i.action);
+    // A registered them, recorded two doses, moved them out, and answered B's query.
+    expect(actions).to.include.members(['resident.create', 'vaccination.create', 'resident.move_out', 'exchange.query.answer']);
+    const released = atA.items.find((i: { action: string }) => i.action === 'exchange.query.answer');
+    expect(released).to.include({ outcome: 'allowed', crossMunicipality: true, direction: 'asked-here', otherMunicipality: B });
+    const disclosed = await fed.m(A).ctx.models.AccessLog.findOne({ where: { action: 'exchange.trail.answer', subject: moved.fromAddressee, outcome: 'allowed' }, raw: true });
+    expect(disclosed).to.include({ actorType: 'member', actorId: B });
+    const routed = await fed.gateway.gateway.ctx.models.AccessLog.findAll({ where: { action: 'trail.route' }, raw: true });
+    expect(routed.length).to.be.at.least(1);
+    // The gateway logged codes and statuses; the resident's identity and entries were sealed.
+    expect(JSON.stringify(routed)).not.to.match(new RegExp(`${moved.kana}|${moved.fromAddressee}|${moved.toAddressee}|resident\\.create`));
+  });
+
+  it('when B forwards a signature the resident did not make, or another person\'s signed sign-in, then A refuses: resident_signature_invalid, identity_mismatch', async () => {
+    const link = fed.m(B).municipality.federation!.link;
+    const resident = (await findResidentByAddressee(fed.m(B).ctx, moved.toAddressee))!;
+    const who = { kind: 'resident' as const, credentialId: 'test', residentId: resident.id, addresseeNumber: resident.addresseeNumber };
+    const stranger = await cardFor(await identityAtB(moved.toAddressee));
+    const forged = await sign(stranger, { aud: B, nonce: 'n'.repeat(43) });
+    const [badSignature] = await gatherTrail(fed.m(B).ctx, link, { who, code: resident.code!, certificate: card.cert, signIn: forged }, [A]);
+    expect(badSignature).to.include({ municipality: A, status: 'denied', reason: 'resident_signature_invalid' });
+    expect(badSignature!.items).to.deep.equal([]);
+    const someoneElse = await cardFor(await identityAtB(other.toAddressee));
+    const theirSignIn = await sign(someoneElse, { aud: B, nonce: 'n'.repeat(43) });
+    const [mismatch] = await gatherTrail(fed.m(B).ctx, link, { who, code: resident.code!, certificate: someoneElse.cert, signIn: theirSignIn }, [A]);
+    expect(mismatch).to.include({ status: 'identity_mismatch' });
+    expect(mismatch!.items).to.deep.equal([]);
+    const signedForA = await sign(card, { aud: A, nonce: 'n'.repeat(43) });
+    const [elsewhere] = await gatherTrail(fed.m(B).ctx, link, { who, code: resident.code!, certificate: card.cert, signIn: signedForA }, [A]);
+    expect(elsewhere).to.include({ status: 'denied', reason: 'resident_audience_mismatch' });
   });
 
   it('when a resident tries to reach another resident\'s data by any identifier, or a staff route with their session, or the page with a staff session, then it is refused and nothing changes', async () => {

@@ -202,7 +202,7 @@ async function residentConsentRefusal(
 }
 
 /** The issuer signed that B's code and our code share one link; the gateway cannot invent that. */
-async function attestationsAgree(fed: FederationLink, requester: string, requesterCode: string, self: string, f: ForwardSubject): Promise<boolean> {
+export async function attestationsAgree(fed: FederationLink, requester: string, requesterCode: string, self: string, f: ForwardSubject): Promise<boolean> {
   try {
     const { key } = await fed.peers.signingKey(ISSUER_ID);
     const theirs = attestationSchema.parse(await verifyPayload(f.requesterAttestation, key, Typ.ATTESTATION));

@@ -8,6 +8,7 @@ import { flagsOf, toEntryView } from '../../../shared/access-log/query.ts';
 import {
   ACTION_LABELS, ACTOR_TYPE_LABELS, FLAG_LABELS, formatJst, LEGAL_BASIS_LABELS, labelOf, OUTCOME_LABELS, PURPOSE_LABELS, REASON_LABELS, ROLE_LABELS,
 } from '../../../shared/access-log/labels.ts';
+import type { Transaction } from 'sequelize';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { notFound } from '../../../shared/platform/errors.ts';
 import type { MunicipalityContext } from '../context.ts';
@@ -65,41 +66,48 @@ const ACTOR_TYPES = ['staff', 'member', 'system', 'resident'] as const;
 const OUTGOING = new Set<string>([Actions.QUERY_SEND, Actions.RECORDS_IMPORT, Actions.EXCEPTION_REQUEST]);
 
 /**
- * Builds the report for one resident and logs that it was produced, in one transaction. Entries
+ * Every access to one resident's data in this municipality's log, as the resident reads it. Entries
  * are found by subject: the addressee number (what staff and answered queries record) and the
  * resident's code (what a query refused before the resident was matched records).
  */
-export async function disclosureReport(ctx: MunicipalityContext, actor: Accessor, addresseeNumber: string, now = new Date()): Promise<DisclosureReport> {
+export async function disclosureItems(
+  ctx: MunicipalityContext, resident: { addresseeNumber: string; code?: string | null }, t: Transaction,
+): Promise<{ items: DisclosureItem[]; truncated: boolean }> {
   const self = ctx.config.MUNICIPALITY_CODE;
+  const subjects = resident.code ? [resident.addresseeNumber, resident.code] : [resident.addresseeNumber];
+  const rows = await entriesAbout(ctx.models.AccessLog, subjects, DISCLOSURE_LIMIT + 1, t);
+  const items = rows.slice(0, DISCLOSURE_LIMIT).map(toEntryView).map((e): DisclosureItem => {
+    const type = (ACTOR_TYPES as readonly string[]).includes(e.actorType) ? e.actorType as DisclosureItem['who']['type'] : 'system';
+    const askedHere = type === 'member' || (e.actingMunicipality !== null && e.actingMunicipality !== self);
+    const source = typeof e.details.source === 'string' ? e.details.source : null;
+    const askedElsewhere = !askedHere && OUTGOING.has(e.action) && source !== null && source !== self;
+    const crossMunicipality = askedHere || askedElsewhere;
+    return {
+      reference: e.seq, at: e.at, requestId: e.requestId,
+      // Another member's actorRole names its staff member; the resident learns the municipality.
+      who: { type, role: type === 'staff' || type === 'resident' ? e.actorRole : null, municipality: e.actingMunicipality ?? (type === 'member' ? e.actorId : null) },
+      crossMunicipality,
+      otherMunicipality: askedHere ? (e.actingMunicipality ?? e.actorId) : askedElsewhere ? source : null,
+      direction: askedHere ? 'asked-here' : askedElsewhere ? 'asked-elsewhere' : null,
+      action: e.action, purpose: e.purpose, legalBasis: e.legalBasis, outcome: e.outcome, reason: e.reason,
+      flags: flagsOf(e),
+    };
+  });
+  return { items, truncated: rows.length > DISCLOSURE_LIMIT };
+}
+
+/** Builds the report for one resident and logs that it was produced (by staff, or by the resident at their page), in one transaction. */
+export async function disclosureReport(ctx: MunicipalityContext, actor: Accessor, addresseeNumber: string, now = new Date()): Promise<DisclosureReport> {
   // Notices are made from the log; reading it to its head first means the report misses none.
   await catchUpNotices(ctx);
   return inTransaction(ctx.sequelize, async (t) => {
     const resident = await findResidentByAddressee(ctx, addresseeNumber, t);
     if (!resident) throw notFound('Resident');
-    const code = (resident as { code?: string | null }).code;
-    const subjects = code ? [resident.addresseeNumber, code] : [resident.addresseeNumber];
-    const rows = await entriesAbout(ctx.models.AccessLog, subjects, DISCLOSURE_LIMIT + 1, t);
-    const items = rows.slice(0, DISCLOSURE_LIMIT).map(toEntryView).map((e): DisclosureItem => {
-      const type = (ACTOR_TYPES as readonly string[]).includes(e.actorType) ? e.actorType as DisclosureItem['who']['type'] : 'system';
-      const askedHere = type === 'member' || (e.actingMunicipality !== null && e.actingMunicipality !== self);
-      const source = typeof e.details.source === 'string' ? e.details.source : null;
-      const askedElsewhere = !askedHere && OUTGOING.has(e.action) && source !== null && source !== self;
-      const crossMunicipality = askedHere || askedElsewhere;
-      return {
-        reference: e.seq, at: e.at, requestId: e.requestId,
-        // Another member's actorRole names its staff member; the resident learns the municipality.
-        who: { type, role: type === 'staff' ? e.actorRole : null, municipality: e.actingMunicipality ?? (type === 'member' ? e.actorId : null) },
-        crossMunicipality,
-        otherMunicipality: askedHere ? (e.actingMunicipality ?? e.actorId) : askedElsewhere ? source : null,
-        direction: askedHere ? 'asked-here' : askedElsewhere ? 'asked-elsewhere' : null,
-        action: e.action, purpose: e.purpose, legalBasis: e.legalBasis, outcome: e.outcome, reason: e.reason,
-        flags: flagsOf(e),
-      };
-    });
+    const { items, truncated } = await disclosureItems(ctx, resident, t);
     await logAccessBy(ctx, t, actor, { action: Actions.DISCLOSURE_REPORT, subject: resident.addresseeNumber, outcome: 'allowed', details: { items: items.length } });
     return {
-      municipality: { code: self, name: ctx.config.MUNICIPALITY_NAME },
-      addresseeNumber: resident.addresseeNumber, generatedAt: now.toISOString(), items, truncated: rows.length > DISCLOSURE_LIMIT,
+      municipality: { code: ctx.config.MUNICIPALITY_CODE, name: ctx.config.MUNICIPALITY_NAME },
+      addresseeNumber: resident.addresseeNumber, generatedAt: now.toISOString(), items, truncated,
       notices: await residentNotices(ctx, resident.id, t),
     };
   });

@@ -26,6 +26,15 @@ export class SignInChallengeRow extends Model<InferAttributes<SignInChallengeRow
   declare usedAt: string | null;
 }
 
+export class ResidentSessionRow extends Model<InferAttributes<ResidentSessionRow>, InferCreationAttributes<ResidentSessionRow>> {
+  declare jti: string;
+  declare credentialId: string;
+  /** The resident's signature over the challenge that opened this session. */
+  declare signIn: string;
+  declare expiresAt: string;
+  declare endedAt: string | null;
+}
+
 export function defineResidentPageModels(sequelize: Sequelize) {
   class ResidentCredential extends ResidentCredentialRow {}
   ResidentCredential.init({
@@ -47,7 +56,16 @@ export function defineResidentPageModels(sequelize: Sequelize) {
     usedAt: { type: DataTypes.STRING(30), allowNull: true },
   }, { sequelize, tableName: 'resident_sign_in_challenges', timestamps: false });
 
-  return { ResidentCredential, SignInChallenge };
+  class ResidentSession extends ResidentSessionRow {}
+  ResidentSession.init({
+    jti: { type: DataTypes.STRING(64), primaryKey: true },
+    credentialId: { type: DataTypes.STRING(36), allowNull: false },
+    signIn: { type: DataTypes.TEXT, allowNull: false },
+    expiresAt: { type: DataTypes.STRING(30), allowNull: false },
+    endedAt: { type: DataTypes.STRING(30), allowNull: true },
+  }, { sequelize, tableName: 'resident_sessions', timestamps: false });
+
+  return { ResidentCredential, SignInChallenge, ResidentSession };
 }
 
 /** The owning folder adds its tables to the context's models (see context.ts). */
@@ -98,9 +116,11 @@ export async function markCredentialRevoked(M: ResidentPageModels['ResidentCrede
   await M.update({ revokedAt: at, revokedBy: by }, { where: { id, revokedAt: null }, transaction });
 }
 
-/** Removes every credential of a resident: the retention rule's path only (docs/DESIGN.md §4.13). */
-export async function removeCredentialsOf(M: ResidentPageModels['ResidentCredential'], residentId: string, transaction: Transaction): Promise<number> {
-  return M.destroy({ where: { residentId }, transaction });
+/** Removes every credential of a resident and their sessions: the retention rule's path only (docs/DESIGN.md §4.13). */
+export async function removeCredentialsOf(M: Pick<ResidentPageModels, 'ResidentCredential' | 'ResidentSession'>, residentId: string, transaction: Transaction): Promise<number> {
+  const ids = (await M.ResidentCredential.findAll({ where: { residentId }, attributes: ['id'], raw: true, transaction })).map((c) => c.id);
+  if (ids.length > 0) await M.ResidentSession.destroy({ where: { credentialId: { [Op.in]: ids } }, transaction });
+  return M.ResidentCredential.destroy({ where: { residentId }, transaction });
 }
 
 /** A new challenge; challenges past their expiry are dropped on the way (they refuse nothing an expiry does not). */
@@ -116,4 +136,27 @@ export async function insertChallenge(M: ResidentPageModels['SignInChallenge'], 
 export async function spendChallenge(M: ResidentPageModels['SignInChallenge'], challenge: string, now: string, transaction: Transaction): Promise<boolean> {
   const [updated] = await M.update({ usedAt: now }, { where: { challenge, usedAt: null, expiresAt: { [Op.gt]: now } }, transaction });
   return updated === 1;
+}
+
+export interface ResidentSession {
+  jti: string;
+  credentialId: string;
+  signIn: string;
+  expiresAt: string;
+  endedAt: string | null;
+}
+
+/** A new session; sessions past their expiry are dropped on the way. */
+export async function insertSession(M: ResidentPageModels['ResidentSession'], session: Omit<ResidentSession, 'endedAt'>, now: string, transaction: Transaction): Promise<void> {
+  await M.destroy({ where: { expiresAt: { [Op.lt]: now } }, transaction });
+  await M.create({ ...session, endedAt: null }, { transaction });
+}
+
+export async function findSession(M: ResidentPageModels['ResidentSession'], jti: string, transaction?: Transaction): Promise<ResidentSession | null> {
+  const row = await M.findByPk(jti, { raw: true, transaction });
+  return row ? { jti: row.jti, credentialId: row.credentialId, signIn: row.signIn, expiresAt: row.expiresAt, endedAt: row.endedAt ?? null } : null;
+}
+
+export async function endSession(M: ResidentPageModels['ResidentSession'], jti: string, at: string, transaction: Transaction): Promise<void> {
+  await M.update({ endedAt: at }, { where: { jti, endedAt: null }, transaction });
 }

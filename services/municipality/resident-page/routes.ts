@@ -5,18 +5,18 @@ import { inTransaction } from '../../../shared/platform/db.ts';
 import { unauthorized } from '../../../shared/platform/errors.ts';
 import { rateLimit } from '../../../shared/platform/rate-limit.ts';
 import { parseInput } from '../../../shared/platform/validation.ts';
-import type { VerifiedSession } from '../../../shared/crypto.ts';
 import type { ResidentActor } from '../access-log/service.ts';
 import { sendCertificate } from '../certificates/routes.ts';
 import { revokeConsent } from '../consents/service.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { disclosureReport } from '../disclosure/report.ts';
+import { gatherTrail } from '../trail/service.ts';
 import { requireLink, type FederationLink } from '../federation/link.ts';
 import { addresseeNumberSchema } from '../residents/schemas.ts';
 import { findResidentById } from '../residents/service.ts';
 import { actorOf, authenticate, requireRole } from '../staff/middleware.ts';
 import {
-  checkResidentSession, enrolCertificate, listCredentials, newChallenge, ownData, RESIDENT_SESSION_COOKIE, signInResident, signOutResident, withdrawCredential,
+  checkResidentSession, enrolCertificate, type ResidentSessionContext, listCredentials, newChallenge, ownData, RESIDENT_SESSION_COOKIE, signInResident, signOutResident, withdrawCredential,
 } from './service.ts';
 import { enrolSchema, residentRevokeSchema, signInSchema } from './schemas.ts';
 
@@ -35,7 +35,7 @@ declare global {
   namespace Express {
     interface Request {
       /** The resident signed in at their own page; set by the resident session check. */
-      resident?: { who: ResidentActor; session: VerifiedSession };
+      resident?: ResidentSessionContext;
     }
   }
 }
@@ -107,13 +107,18 @@ export function residentPageRoutes(ctx: MunicipalityContext, fed: FederationLink
   });
 
   router.get('/resident/me', residentSession(ctx), async (req, res) => {
-    const who = residentOf(req);
-    const own = await ownData(ctx, who);
-    const trail = await disclosureReport(ctx, who, who.addresseeNumber);
+    const session = req.resident!;
+    const { trail: ask, ...own } = await ownData(ctx, session.who);
+    const here = await disclosureReport(ctx, session.who, session.who.addresseeNumber);
+    // The municipalities they lived in keep their own logs: asked through the gateway, on the resident's signature.
+    const elsewhere = fed && ask.sources.length > 0
+      ? await gatherTrail(ctx, fed, { who: session.who, code: ask.code, certificate: session.certificate, signIn: session.signIn }, ask.sources)
+      : [];
     const names = await municipalityNames().catch(() => ({}));
     res.json({
-      municipality: trail.municipality, municipalityNames: names, ...own,
-      trail: trail.items, truncated: trail.truncated, notices: trail.notices,
+      municipality: here.municipality, municipalityNames: names, ...own,
+      trail: here.items, truncated: here.truncated, notices: here.notices,
+      elsewhere: elsewhere.map((g) => ({ municipality: g.municipality, status: g.status, reason: g.reason, items: g.items, truncated: g.truncated })),
     });
   });
 

@@ -10,9 +10,9 @@
  */
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import type { Transaction } from 'sequelize';
-import { hmacSha256, jose, signSession, verifySession, type VerifiedSession } from '../../../shared/crypto.ts';
+import { ResidentSignInRefused, verifyResidentSignIn } from '../../../shared/consent-policy.ts';
+import { CLOCK_SKEW_SECONDS, hmacSha256, signSession, verifySession, type VerifiedSession } from '../../../shared/crypto.ts';
 import { verifyResidentCertificate } from '../../../shared/federation/pki.ts';
-import { rememberOnce } from '../../../shared/federation/replay.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { AppError, conflict, notFound, unauthorized } from '../../../shared/platform/errors.ts';
 import { Actions } from '../access-log/actions.ts';
@@ -26,18 +26,15 @@ import { listConsentsOf } from '../consents/model.ts';
 import { findProduct } from '../vaccinations/catalogue.ts';
 import { currentVersionsOf } from '../vaccinations/model.ts';
 import {
-  activeCredentialsWithSerial, credentialsOf, findCredential, insertChallenge, insertCredential, markCredentialRevoked, spendChallenge, type ResidentCredential,
+  activeCredentialsWithSerial, credentialsOf, endSession, findCredential, findSession, insertChallenge, insertCredential, insertSession, markCredentialRevoked,
+  spendChallenge, type ResidentCredential,
 } from './model.ts';
 
 /** A challenge is good for this long: enough to pick the key file (or touch the card), not to be kept. */
 export const CHALLENGE_TTL_SECONDS = 300;
-/** What the resident signs over: its `typ`, so a signature made for anything else is refused. */
-export const SIGN_IN_TYP = 'resident-sign-in+jwt';
 /** The resident's session token type: staff routes verify `session+jwt` only, with another key. */
 export const RESIDENT_SESSION_TYP = 'resident-session+jwt';
 export const RESIDENT_SESSION_COOKIE = 'hikitsugi_resident';
-/** The signatures a resident's RSA key may make: what the card (and WebCrypto) produce. */
-const SIGN_IN_ALGS = ['RS256', 'PS256'];
 
 /** Resident sessions are signed with a key of their own, derived from the member's session secret. */
 const residentSessionKey = (ctx: MunicipalityContext): Buffer => hmacSha256(ctx.config.SESSION_SECRET, 'hikitsugi resident session');
@@ -129,7 +126,7 @@ export async function newChallenge(ctx: MunicipalityContext, now = new Date()): 
 class SignInRefused extends AppError {
   constructor(
     readonly reason: string, code: string, message: string, field: string, rule: string,
-    readonly known: { credentialId: string; residentId: string; addresseeNumber: string } | null = null,
+    readonly known: ResidentActor | null = null,
   ) {
     super(401, code, message, { field, rule });
   }
@@ -137,9 +134,11 @@ class SignInRefused extends AppError {
 
 /**
  * Checks a signed challenge and opens a session. The certificate must verify against the federation
- * CA (valid, not revoked), be enrolled here for a current resident, and its key must have signed
- * (RS256/PS256, typ `resident-sign-in+jwt`) this municipality as `aud` and a challenge issued here,
- * unexpired and unused. Each refusal is a 401 naming its rule and a denied `resident.sign_in` entry.
+ * CA (valid, not revoked), be enrolled here, and its key must have signed (RS256/PS256, typ
+ * `resident-sign-in+jwt`) this municipality as `aud` and a challenge issued here, unexpired and
+ * unused (shared/consent-policy.ts#verifyResidentSignIn). The signed challenge is kept with the
+ * session: it is the resident's proof when B gathers their trail (docs/PROTOCOL.md §3.11). Each
+ * refusal is a 401 naming its rule and a denied `resident.sign_in` entry.
  */
 export async function signInResident(
   ctx: MunicipalityContext, trust: FederationLink['trust'], input: { certificate: string; signature: string }, now = new Date(),
@@ -147,80 +146,86 @@ export async function signInResident(
   const self = ctx.config.MUNICIPALITY_CODE;
   let serial: string | null = null;
   try {
-    let verified;
+    let verified: Awaited<ReturnType<typeof verifyResidentSignIn>>;
     try {
-      verified = verifyResidentCertificate(input.certificate, trust.ca, { at: now, isRevoked: trust.isRevoked, field: 'certificate' });
+      verified = await verifyResidentSignIn(input.signature, input.certificate, { ca: trust.ca, isRevoked: trust.isRevoked, audience: self, now });
     } catch (err) {
-      if (err instanceof AppError) throw new SignInRefused('certificate_invalid', 'sign-in-certificate-invalid', 'The certificate is not a valid personal certificate of the federation', 'certificate', String(err.extra.rule ?? err.message));
-      throw err;
+      if (!(err instanceof ResidentSignInRefused)) throw err;
+      throw new SignInRefused(err.reason, `sign-in-${SIGN_IN_CODES[err.reason]}`, SIGN_IN_TITLES[err.reason], err.field, err.rule);
     }
-    serial = verified.serial;
-    let claims: jose.JWTPayload;
-    try {
-      const { payload, protectedHeader } = await jose.compactVerify(input.signature, verified.publicKey, { algorithms: SIGN_IN_ALGS });
-      if (protectedHeader.typ !== SIGN_IN_TYP) throw new Error('typ');
-      claims = JSON.parse(new TextDecoder().decode(payload)) as jose.JWTPayload;
-    } catch {
-      throw new SignInRefused('signature_invalid', 'sign-in-signature-invalid', 'The signature does not verify with the certificate\'s key', 'signature', `must be a compact JWS (${SIGN_IN_ALGS.join(' or ')}, typ ${SIGN_IN_TYP}) by the certificate's key`);
-    }
-    if (claims.aud !== self) throw new SignInRefused('audience_mismatch', 'sign-in-audience-mismatch', 'The signature was made for another municipality', 'signature.aud', `must be ${self}`);
-    const nonce = typeof claims.nonce === 'string' ? claims.nonce : '';
+    serial = verified.certificate.serial;
     return await inTransaction(ctx.sequelize, async (t) => {
-      const [credential] = await activeCredentialsWithSerial(ctx.models.ResidentCredential, verified.serial, t);
-      if (!credential) throw new SignInRefused('credential_unknown', 'sign-in-credential-unknown', 'This certificate is not enrolled here', 'certificate', 'must be enrolled at this municipality\'s counter');
-      const resident = await findResidentById(ctx, credential.residentId, t);
-      if (!resident) throw new SignInRefused('credential_unknown', 'sign-in-credential-unknown', 'This certificate is not enrolled here', 'certificate', 'must be enrolled at this municipality\'s counter');
-      if (!(await spendChallenge(ctx.models.SignInChallenge, nonce, now.toISOString(), t))) {
-        throw new SignInRefused('challenge_invalid', 'sign-in-challenge-invalid', 'The challenge is unknown, expired or used', 'signature.nonce', 'must be a challenge from POST /resident/sign-in/challenge, unexpired and unused',
-          { credentialId: credential.id, residentId: resident.id, addresseeNumber: resident.addresseeNumber });
-      }
+      const [credential] = await activeCredentialsWithSerial(ctx.models.ResidentCredential, verified.certificate.serial, t);
+      const resident = credential ? await findResidentById(ctx, credential.residentId, t) : null;
+      if (!credential || !resident) throw new SignInRefused('credential_unknown', 'sign-in-credential-unknown', 'This certificate is not enrolled here', 'certificate', 'must be enrolled at this municipality\'s counter');
       const who: ResidentActor = { kind: 'resident', credentialId: credential.id, residentId: resident.id, addresseeNumber: resident.addresseeNumber };
-      await logAccessBy(ctx, t, who, { action: Actions.RESIDENT_SIGN_IN, subject: resident.addresseeNumber, outcome: 'allowed', details: { certificateSerial: verified.serial } });
+      if (!(await spendChallenge(ctx.models.SignInChallenge, verified.nonce, now.toISOString(), t))) {
+        throw new SignInRefused('challenge_invalid', 'sign-in-challenge-invalid', 'The challenge is unknown, expired or used', 'signature.nonce',
+          'must be a challenge from POST /resident/sign-in/challenge, unexpired and unused', who);
+      }
+      await logAccessBy(ctx, t, who, { action: Actions.RESIDENT_SIGN_IN, subject: resident.addresseeNumber, outcome: 'allowed', details: { certificateSerial: serial } });
       const ttl = ctx.config.SESSION_TTL_SECONDS;
-      const token = await signSession(residentSessionKey(ctx), { sub: credential.id, role: 'resident', municipality: self, ver: 0 }, ttl, RESIDENT_SESSION_TYP);
+      const jti = randomUUID();
+      const token = await signSession(residentSessionKey(ctx), { sub: credential.id, role: 'resident', municipality: self, ver: 0 }, ttl, RESIDENT_SESSION_TYP, jti);
+      await insertSession(ctx.models.ResidentSession, {
+        jti, credentialId: credential.id, signIn: input.signature, expiresAt: new Date(now.getTime() + (ttl + CLOCK_SKEW_SECONDS) * 1000).toISOString(),
+      }, now.toISOString(), t);
       return { token, expiresIn: ttl };
     });
   } catch (err) {
-    if (err instanceof SignInRefused) {
-      // Logged after the refused transaction rolled back (the challenge stays unspent only if it was never good).
-      await inTransaction(ctx.sequelize, (t) => logRefusedSignIn(ctx, t, err, serial));
-    }
+    // Logged after the refused transaction rolled back.
+    if (err instanceof SignInRefused) await inTransaction(ctx.sequelize, (t) => logRefusedSignIn(ctx, t, err, serial));
     throw err;
   }
 }
 
+const SIGN_IN_CODES: Record<ResidentSignInRefused['reason'], string> = {
+  certificate_invalid: 'certificate-invalid', signature_invalid: 'signature-invalid', audience_mismatch: 'audience-mismatch', sign_in_too_old: 'signature-invalid',
+};
+const SIGN_IN_TITLES: Record<ResidentSignInRefused['reason'], string> = {
+  certificate_invalid: 'The certificate is not a valid personal certificate of the federation',
+  signature_invalid: 'The signature does not verify with the certificate\'s key',
+  audience_mismatch: 'The signature was made for another municipality',
+  sign_in_too_old: 'The signature is too old',
+};
+
 /** A refused sign-in names the credential and resident when the certificate was enrolled, else nobody: the serial is in the details. */
 function logRefusedSignIn(ctx: MunicipalityContext, t: Transaction, err: SignInRefused, serial: string | null) {
-  const who: ResidentActor = { kind: 'resident', credentialId: 'unknown', residentId: '', addresseeNumber: '', ...err.known };
+  const who: ResidentActor = err.known ?? { kind: 'resident', credentialId: 'unknown', residentId: '', addresseeNumber: '' };
   return logAccessBy(ctx, t, who, {
     action: Actions.RESIDENT_SIGN_IN, subject: err.known?.addresseeNumber ?? null, outcome: 'denied', reason: err.reason, details: { certificateSerial: serial },
   });
 }
 
+export interface ResidentSessionContext {
+  who: ResidentActor;
+  session: VerifiedSession;
+  /** The resident's signed challenge that opened this session. */
+  signIn: string;
+  certificate: string;
+}
+
 /**
  * A resident's session checked end to end: the token (own key and type, this municipality, expiry),
- * not ended at sign-out, its credential still in force and its resident still here.
+ * its row here (not ended at sign-out), its credential still in force and its resident still here.
  */
-export async function checkResidentSession(ctx: MunicipalityContext, token: string): Promise<{ who: ResidentActor; session: VerifiedSession }> {
+export async function checkResidentSession(ctx: MunicipalityContext, token: string): Promise<ResidentSessionContext> {
   const session = await verifySession(residentSessionKey(ctx), token, ctx.config.MUNICIPALITY_CODE, ctx.config.SESSION_TTL_SECONDS, RESIDENT_SESSION_TYP);
   if (session.role !== 'resident') throw unauthorized('Session token invalid');
-  const [ended, credential] = await Promise.all([
-    ctx.models.RevokedSession.findByPk(session.jti, { attributes: ['jti'], raw: true }),
-    findCredential(ctx.models.ResidentCredential, session.sub),
-  ]);
-  if (ended) throw new AppError(401, 'session-logged-out', 'Session ended at sign-out: sign in again');
-  if (!credential || credential.revokedAt) throw new AppError(401, 'session-credential-withdrawn', 'The credential of this session was withdrawn: sign in again');
-  const resident = await findResidentById(ctx, credential.residentId);
-  if (!resident) throw new AppError(401, 'session-credential-withdrawn', 'The credential of this session was withdrawn: sign in again');
-  return { who: { kind: 'resident', credentialId: credential.id, residentId: resident.id, addresseeNumber: resident.addresseeNumber }, session };
+  const [row, credential] = await Promise.all([findSession(ctx.models.ResidentSession, session.jti), findCredential(ctx.models.ResidentCredential, session.sub)]);
+  if (!row || row.credentialId !== session.sub) throw new AppError(401, 'session-invalid', 'Session token invalid');
+  if (row.endedAt) throw new AppError(401, 'session-logged-out', 'Session ended at sign-out: sign in again');
+  const resident = credential && !credential.revokedAt ? await findResidentById(ctx, credential.residentId) : null;
+  if (!credential || !resident) throw new AppError(401, 'session-credential-withdrawn', 'The credential of this session was withdrawn: sign in again');
+  return {
+    who: { kind: 'resident', credentialId: credential.id, residentId: resident.id, addresseeNumber: resident.addresseeNumber },
+    session, signIn: row.signIn, certificate: credential.certificate,
+  };
 }
 
 export async function signOutResident(ctx: MunicipalityContext, who: ResidentActor, session: VerifiedSession, now = new Date()): Promise<void> {
   await inTransaction(ctx.sequelize, async (t) => {
-    // The staff sessions' revocation list holds the token id; for a resident, `staffId` holds the credential id.
-    await rememberOnce(ctx.models.RevokedSession, {
-      jti: session.jti, staffId: who.credentialId, reason: 'resident-sign-out', expiresAt: new Date(session.exp * 1000).toISOString(), revokedAt: now.toISOString(),
-    }, t);
+    await endSession(ctx.models.ResidentSession, session.jti, now.toISOString(), t);
     await logAccessBy(ctx, t, who, { action: Actions.RESIDENT_SIGN_OUT, subject: who.addresseeNumber, outcome: 'allowed' });
   });
 }
@@ -255,8 +260,12 @@ export interface OwnData {
   consents: OwnConsent[];
 }
 
-/** The resident's records (current versions, own and imported) and consents; the reading is logged. */
-export async function ownData(ctx: MunicipalityContext, who: ResidentActor): Promise<OwnData> {
+/**
+ * The resident's records (current versions, own and imported) and consents; the reading is logged.
+ * Also, for gathering the trail (not shown): the resident's code here, and the municipalities they
+ * came from or whose records or consents they hold here.
+ */
+export async function ownData(ctx: MunicipalityContext, who: ResidentActor): Promise<OwnData & { trail: { code: string | null; sources: string[] } }> {
   return inTransaction(ctx.sequelize, async (t) => {
     const resident = await findResidentById(ctx, who.residentId, t);
     if (!resident) throw notFound('Resident');
@@ -279,6 +288,13 @@ export async function ownData(ctx: MunicipalityContext, who: ResidentActor): Pro
       consents: consents.map((c) => ({
         id: c.id, purpose: c.purpose, sources: c.sources, givenAt: c.givenAt, expiresAt: c.expiresAt, method: c.method, revokedAt: c.revokedAt,
       })),
+      trail: {
+        code: resident.code ?? null,
+        sources: [...new Set([
+          ...(resident.previousMunicipality ? [resident.previousMunicipality] : []), ...consents.flatMap((c) => c.sources),
+          ...versions.flatMap((v) => (v.sourceMunicipality ? [v.sourceMunicipality] : [])),
+        ])].filter((m) => m !== ctx.config.MUNICIPALITY_CODE).sort(),
+      },
     };
   });
 }

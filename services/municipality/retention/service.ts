@@ -111,7 +111,7 @@ async function removeOne(ctx: MunicipalityContext, t: Transaction, resident: Can
     add({ bulk_job_subjects: await deleteBulkSubjectsOf(m, resident.id, t) });
     add({ exception_requests: await deleteExceptionsOf(m.ExceptionRequest, resident.id, t) });
     add({ idempotency_keys: await deleteResponsesAbout(m.IdempotencyKey, resident.addresseeNumber, t) });
-    add({ resident_credentials: await removeCredentialsOf(m.ResidentCredential, resident.id, t) });
+    add({ resident_credentials: await removeCredentialsOf(m, resident.id, t) });
     add(await removeResidentRows(m, resident, today, t));
     await withdrawPermit(m.RetentionPermit, resident.id, t);
   }

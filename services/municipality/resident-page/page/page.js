@@ -88,6 +88,7 @@ async function signIn(event) {
 function whoText(item) {
   const role = label(labels.roles, item.who.role);
   if (item.who.type === 'resident') return 'あなた（本人）';
+  if (item.action === 'exchange.trail.answer') return `あなたの請求により${municipality(item.who.municipality)}へ（ゲートウェイ経由）`;
   if (item.who.type === 'member') return `${municipality(item.who.municipality)}の職員（ゲートウェイ経由）`;
   if (item.who.type === 'staff' && item.direction === 'asked-elsewhere') return `${municipality(item.who.municipality)}の${role} → ${municipality(item.otherMunicipality)}へ照会`;
   if (item.who.type === 'staff') return `${municipality(item.who.municipality)}の${role}`;
@@ -108,12 +109,29 @@ function renderRecords(records) {
   }
 }
 
-function renderTrail(items, truncated) {
+const TRAIL_STATUS_TEXT = {
+  not_found: 'この自治体にはあなたの記録が見つかりませんでした',
+  identity_mismatch: '本人確認が一致しなかったため、記録は提供されませんでした',
+  denied: '記録は提供されませんでした',
+  source_unavailable: '現在この自治体に接続できません。しばらくしてから再度お試しください',
+};
+
+function renderTrail(items, truncated, elsewhere = []) {
   const list = $('trail-list');
   list.replaceChildren();
+  list.append(el('li', { class: 'heading' }, `${municipality(self.code)}での記録`));
+  appendTrailItems(list, items, truncated, self.code);
+  for (const g of elsewhere) {
+    list.append(el('li', { class: 'heading', 'data-municipality': g.municipality }, `${municipality(g.municipality)}での記録`));
+    if (g.status !== 'ok') list.append(el('li', { class: 'unavailable' }, TRAIL_STATUS_TEXT[g.status] ?? g.status));
+    else appendTrailItems(list, g.items, g.truncated, g.municipality);
+  }
+}
+
+function appendTrailItems(list, items, truncated, at) {
   if (items.length === 0) list.append(el('li', {}, '記録はありません'));
   for (const i of [...items].reverse()) {
-    const li = el('li', { class: `access${i.crossMunicipality ? ' cross' : ''}${i.flags.length ? ' flagged' : ''}`, 'data-reference': String(i.reference) },
+    const li = el('li', { class: `access${i.crossMunicipality ? ' cross' : ''}${i.flags.length ? ' flagged' : ''}`, 'data-reference': String(i.reference), 'data-at': at },
       el('div', { class: 'when' }, `${jst(i.at)} ・ 番号 ${i.reference}`),
       el('div', { class: 'what' }, label(labels.actions, i.action), ...i.flags.map((f) => el('span', { class: 'flag' }, label(labels.flags, f)))),
       details([
@@ -216,7 +234,7 @@ async function load() {
   $('municipality').textContent = self.name;
   $('greeting').textContent = `${me.resident.name}（${me.resident.kana}）さん`;
   renderRecords(me.records);
-  renderTrail(me.trail, me.truncated);
+  renderTrail(me.trail, me.truncated, me.elsewhere);
   renderConsents(me.consents);
   renderNotices(me.notices);
   $('sign-in').hidden = true;

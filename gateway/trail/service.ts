@@ -1,0 +1,107 @@
+/**
+ * Routing a resident's trail request (docs/PROTOCOL.md §3.11, gateway's part). B asks, for a
+ * resident signed in at B's resident page, a municipality the resident lived in (A) for its
+ * access-log entries about them. The gateway does for it what it does for a query subject, and
+ * learns no more: it verifies B's own signature (signer = client certificate), refuses a replay,
+ * checks that the code is B's, translates it into A's through the correspondence table, forwards
+ * B's request unchanged in a gateway-signed envelope with both issuer attestations, and relays A's
+ * signed answer unchanged. The resident's proof is sealed for A and the entries for B: the
+ * gateway reads neither. One access-log entry per request.
+ */
+import { randomUUID } from 'node:crypto';
+import { logMemberAccess, logMemberRefusal } from '../../shared/access-log/member-access.ts';
+import { peekJwt, sha256Hex } from '../../shared/crypto.ts';
+import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
+import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
+import { signMessage, verifyMessage } from '../../shared/federation/messages.ts';
+import {
+  FEDERATION_TRAIL_PATH, GATEWAY_ID, Typ, trailAnswerClaimsSchema, trailRequestClaimsSchema, type TrailRequestClaims, type TrailStatus,
+} from '../../shared/federation/protocol.ts';
+import { adoptRequestId } from '../../shared/platform/context.ts';
+import { inTransaction } from '../../shared/platform/db.ts';
+import { AppError } from '../../shared/platform/errors.ts';
+import { GatewayActions } from '../access-log/actions.ts';
+import { findByCodes, findByLinks } from '../codes/model.ts';
+import type { GatewayContext } from '../context.ts';
+import { rememberJti } from '../routing/model.ts';
+import { trailSourceReplySchema, type TrailResponse } from './schemas.ts';
+
+const problem = (status: number, code: string, title: string, field: string, rule: string) => new AppError(status, code, title, { field, rule });
+
+async function verifyRequest(ctx: GatewayContext, requester: Member, compact: string): Promise<TrailRequestClaims> {
+  let peek: ReturnType<typeof peekJwt>;
+  try {
+    peek = peekJwt(compact);
+  } catch {
+    throw problem(400, 'invalid-token', 'Trail request is not a readable JWS', 'request', 'must be a compact JWS with a JSON header and claims');
+  }
+  if (peek.claims.iss !== requester.id) throw problem(403, 'requester-mismatch', 'Trail request signed in another member\'s name', 'request.iss', 'must equal the client certificate CN');
+  const kid = typeof peek.header.kid === 'string' ? peek.header.kid : undefined;
+  const { key } = await ctx.directory.signingKey(requester.id, kid);
+  const request = await verifyMessage(compact, trailRequestClaimsSchema, { key, issuer: requester.id, audience: GATEWAY_ID, typ: Typ.TRAIL_REQUEST });
+  adoptRequestId(request.rid);
+  const entry = await ctx.directory.entry(request.source).catch(() => null);
+  if (entry?.kind !== 'municipality' || !entry.endpoint || request.source === requester.id) {
+    throw problem(400, 'unknown-member', 'Unknown source municipality', 'request.source', 'must be another municipality of the federation directory with an endpoint');
+  }
+  return request;
+}
+
+/** Verifies, translates, forwards and relays one trail request; logs it with its outcome. */
+export async function routeTrailRequest(ctx: GatewayContext, requester: Member, compact: string): Promise<TrailResponse> {
+  const requestHash = sha256Hex(compact);
+  let request: TrailRequestClaims;
+  try {
+    request = await verifyRequest(ctx, requester, compact);
+  } catch (err) {
+    if (err instanceof AppError) {
+      await logMemberRefusal(ctx.models.AccessLog, requester, { action: GatewayActions.TRAIL_ROUTE, actingMunicipality: requester.id, reason: err.code, requestHash });
+    }
+    throw err;
+  }
+  const route = await inTransaction(ctx.sequelize, async (t) => {
+    if (!(await rememberJti(ctx.models.ReplayCache, request.iss, request.jti, request.exp, t))) {
+      throw problem(409, 'replayed', 'Trail request already received', 'request.jti', 'must not be reused');
+    }
+    const mine = (await findByCodes(ctx.models.Correspondence, requester.id, [request.sub], t)).get(request.sub);
+    const theirs = mine ? (await findByLinks(ctx.models.Correspondence, [mine.linkId], t)).get(`${mine.linkId}|${request.source}`) : undefined;
+    return mine && theirs ? { mine, theirs } : { refused: mine ? 'not_registered_at_source' : 'code_not_yours' };
+  });
+  const finish = async (status: TrailStatus, reason: string | null, answer?: string): Promise<TrailResponse> => {
+    await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, requester, [{
+      requestId: request.rid, action: GatewayActions.TRAIL_ROUTE, actingMunicipality: requester.id, subject: request.sub,
+      outcome: status === 'ok' ? 'allowed' : 'denied', reason, requestHash, details: { source: request.source, status },
+    }]));
+    return { requestId: request.rid, status, ...(reason ? { reason } : {}), ...(answer ? { answer } : {}) };
+  };
+  if ('refused' in route) return finish(route.refused === 'code_not_yours' ? 'denied' : 'not_found', route.refused ?? null);
+
+  const forward = await signMessage({
+    aud: request.source, jti: randomUUID(), rid: request.rid, request: compact, code: route.theirs.code,
+    requesterAttestation: route.mine.attestation, sourceAttestation: route.theirs.attestation,
+  }, ctx.credentials.signer, Typ.TRAIL_FORWARD);
+  let res;
+  try {
+    const endpoint = await ctx.directory.endpoint(request.source);
+    res = await ctx.client.postJson(`${endpoint}${FEDERATION_TRAIL_PATH}`, { forward }, {
+      expectPeer: request.source, timeoutMs: ctx.config.SOURCE_TIMEOUT_MS, requestId: request.rid,
+    });
+  } catch (err) {
+    if (!isPeerUnavailable(err)) throw err;
+    return finish('source_unavailable', String(err.extra.reason ?? 'unreachable'));
+  }
+  const reply = classifyPeerReply(res);
+  if (reply.outcome === 'retry') return finish('source_unavailable', `source_status_${res.status}`);
+  if (reply.outcome === 'final') return finish('denied', `source_refused_${res.status}`);
+  const body = trailSourceReplySchema.safeParse(res.body);
+  if (!body.success) return finish('source_unavailable', 'invalid_answer');
+  try {
+    const kid = peekJwt(body.data.answer).header.kid;
+    const { key } = await ctx.directory.signingKey(request.source, typeof kid === 'string' ? kid : undefined);
+    const answer = await verifyMessage(body.data.answer, trailAnswerClaimsSchema, { key, issuer: request.source, audience: request.iss, typ: Typ.TRAIL_ANSWER });
+    if (answer.requestJti !== request.jti || answer.rid !== request.rid) return finish('source_unavailable', 'invalid_answer');
+    return finish(answer.status, answer.reason ?? null, body.data.answer);
+  } catch {
+    return finish('source_unavailable', 'invalid_answer');
+  }
+}
