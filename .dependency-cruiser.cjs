@@ -61,6 +61,8 @@ const LAYERS = {
     ['codes/'],
     ['alerts/'],
     ['notifications/'],
+    // Consent revocations (docs/DESIGN.md §4.4): recorded and relayed here, read by routing.
+    ['consent-revocations/'],
     ['routing/'],
     ['openapi.ts'],
     ['models.ts', 'app.ts', 'main.ts'],

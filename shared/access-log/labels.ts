@@ -72,6 +72,8 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'query.answer': '回答の中継',
   'correction.relay': '訂正通知の受付',
   'correction.deliver': '訂正通知の配送',
+  'consent_revocation.record': '同意撤回の受付',
+  'consent_revocation.relay': '同意撤回の配送',
   'code.issue': '符号の発行',
 };
 
