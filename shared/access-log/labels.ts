@@ -29,6 +29,8 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'consent.record': '同意の記録',
   'consent.revoke': '同意の撤回',
   'consent.read': '同意の閲覧',
+  'exchange.consent_revocation.send': '同意撤回の通知（送付）',
+  'exchange.consent_revocation.receive': '同意撤回の通知（受領）',
   'exchange.query.send': '他自治体への照会',
   'exchange.exception.request': '同意によらない照会の申請',
   'exchange.exception.approve': '同意によらない照会の承認',

@@ -4,6 +4,7 @@ import { revocationLists } from './0003-revocation-lists.ts';
 import { witnessedHeads } from './0004-witnessed-heads.ts';
 import { fhirExport } from './0005-fhir-export.ts';
 import { retention } from './0006-retention.ts';
+import { consentRevocations } from './0008-consent-revocations.ts';
 
-/** A municipality's migrations, in order (tables, indexes and the append-only triggers; 0006 lets the retention rule alone delete, docs/DESIGN.md §4.13). */
-export const MUNICIPALITY_MIGRATIONS = [initial, staffSignInMigration, revocationLists, witnessedHeads, fhirExport, retention];
+/** A municipality's migrations, in order (tables, indexes and the append-only triggers; 0006 lets the retention rule alone delete, docs/DESIGN.md §4.13; 0008 sends and keeps consent revocations, §4.4). */
+export const MUNICIPALITY_MIGRATIONS = [initial, staffSignInMigration, revocationLists, witnessedHeads, fhirExport, retention, consentRevocations];
