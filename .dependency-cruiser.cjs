@@ -65,6 +65,8 @@ const LAYERS = {
     ['codes/'],
     ['alerts/'],
     ['notifications/'],
+    // Consent revocations (docs/DESIGN.md §4.4): recorded and relayed here, read by routing.
+    ['consent-revocations/'],
     ['routing/'],
     // A resident's trail request (docs/PROTOCOL.md §3.11): routed like a query subject, with routing's replay cache.
     ['trail/'],

@@ -29,6 +29,8 @@ import { runEvery, type PeriodicTask } from '../shared/access-log/witness.ts';
 import { queryBodyLimit } from './routing/schemas.ts';
 import { notificationRoutes } from './notifications/routes.ts';
 import { startCorrectionRelay } from './notifications/service.ts';
+import { consentRevocationRoutes } from './consent-revocations/routes.ts';
+import { startConsentRevocationRelay } from './consent-revocations/service.ts';
 import { startGatewayAlertSchedule } from './alerts/service.ts';
 import { gatewayAlertRoutes } from './alerts/routes.ts';
 import { gatewayMemberDocument, gatewayStaffDocument } from './openapi.ts';
@@ -74,6 +76,7 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
   };
 
   const relay = startCorrectionRelay(ctx);
+  const revocationRelay = startConsentRevocationRelay(ctx);
   const alerts = startGatewayAlertSchedule(ctx);
   const app = createBaseApp(log, { bodyLimit: `${Math.ceil(queryBodyLimit(config.MAX_BATCH) / 1024)}kb` });
   app.use(messageCapture(config.CAPTURE_DIR));
@@ -94,6 +97,7 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
   app.use(routingRoutes(ctx));
   app.use(trailRoutes(ctx));
   app.use(notificationRoutes(ctx, relay));
+  app.use(consentRevocationRoutes(ctx, revocationRelay));
   app.use(gatewayAuditRoutes(ctx));
   app.use(notFoundHandler);
   app.use(logRefusals(log));
@@ -113,6 +117,7 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
       await checkpoints.stop();
       await revocations.stop();
       await relay.stop();
+      await revocationRelay.stop();
       await alerts.stop();
       client.close();
       await sequelize.close();

@@ -5,6 +5,7 @@ import { defineCorrespondenceModel } from './codes/model.ts';
 import { defineReplayCacheModel } from './routing/model.ts';
 import { defineAlertModels } from './alerts/model.ts';
 import { defineCorrectionRelayModel } from './notifications/model.ts';
+import { defineConsentRevocationModels } from './consent-revocations/model.ts';
 
 /** Every table of one gateway, on its own database connection. */
 export function defineGatewayModels(sequelize: Sequelize): GatewayModels {
@@ -15,5 +16,7 @@ export function defineGatewayModels(sequelize: Sequelize): GatewayModels {
     /** Correction notices being relayed (docs/DESIGN.md §4.10). */
     CorrectionRelay: defineCorrectionRelayModel(sequelize),
     ...defineAlertModels(sequelize),
+    /** Consents their requesters revoked, and the revocations on their way to the sources (docs/DESIGN.md §4.4). */
+    ...defineConsentRevocationModels(sequelize),
   };
 }

@@ -8,7 +8,7 @@ import { trailRequestBodySchema, trailResponseSchema } from './trail/schemas.ts'
 import { TRAIL_REQUESTS_PATH } from '../shared/federation/protocol.ts';
 import { z } from 'zod';
 import { buildOpenApiDocument, openApiOperation, readyReportSchema, type OpenApiDocument, type OperationSpec } from '../shared/platform/openapi.ts';
-import { codeSchema, directoryEntrySchema, GATEWAY_ID, ISSUER_ID, logHeadSchema, SUBJECT_STATUSES } from '../shared/federation/protocol.ts';
+import { codeSchema, CONSENT_REVOCATIONS_GATEWAY_PATH, directoryEntrySchema, GATEWAY_ID, ISSUER_ID, logHeadSchema, SUBJECT_STATUSES } from '../shared/federation/protocol.ts';
 import { HEADS_PATH } from '../shared/access-log/heads.ts';
 import { accessLogComponents, alertOperations, auditConsoleOperations, witnessedHeadsOperation } from '../shared/access-log/openapi.ts';
 import { staffAuthOperations, staffComponents } from '../shared/staff/openapi.ts';
@@ -16,6 +16,7 @@ import { listCheckpointsQuery, memberEntriesQuery, submitCheckpointSchema } from
 import { correspondenceBatchSchema, correspondenceSchema } from './codes/schemas.ts';
 import { relayRequestSchema } from './notifications/schemas.ts';
 import { RELAY_STATUSES } from './notifications/model.ts';
+import { consentRevocationRequestSchema } from './consent-revocations/schemas.ts';
 import { queryRequestSchema } from './routing/schemas.ts';
 
 /** Version of the documents (the member and staff APIs as this tree serves them). */
@@ -121,6 +122,14 @@ function memberOperations(): OperationSpec[] {
       responses: { 202: { description: 'Accepted for relay', body: z.object({ id: z.string(), status: z.enum(['queued', ...RELAY_STATUSES.filter((s) => s !== 'pending')]) }) } },
     },
     {
+      method: 'post', path: CONSENT_REVOCATIONS_GATEWAY_PATH, summary: 'A requester\'s signed consent revocation: recorded, then relayed to each source', tags: ['consents'],
+      description: 'docs/PROTOCOL.md §3.9 (ConsentRevocationClaims). Idempotent: the same consent revoked again answers 200 and is recorded once.',
+      access: municipalities, body: consentRevocationRequestSchema,
+      responses: Object.fromEntries(([[200, 'Already recorded'], [201, 'Recorded and queued for each source']] as const).map(([status, description]) => [status, {
+        description, body: z.object({ consentId: z.string(), status: z.enum(['recorded', 'already_recorded']) }),
+      }])),
+    },
+    {
       method: 'post', path: '/checkpoints', summary: 'A member\'s signed checkpoint of its own head: the gateway countersigns', tags: ['checkpoints'],
       access: { members: ['municipality', 'issuer'] }, body: submitCheckpointSchema,
       responses: Object.fromEntries(([[200, 'Already held (idempotent on resend)'], [201, 'Witnessed']] as const).map(([status, description]) => [status, {
@@ -156,7 +165,7 @@ export function gatewayMemberDocument(): OpenApiDocument {
     title: 'hikitsugi gateway: member API',
     version: API_VERSION,
     port: 'member',
-    description: 'The gateway\'s mTLS API (docs/PROTOCOL.md §2): directory, code correspondence, query routing, correction relay, checkpoints '
+    description: 'The gateway\'s mTLS API (docs/PROTOCOL.md §2): directory, code correspondence, query routing, correction relay, consent revocations, checkpoints '
       + 'and the gateway\'s entries about a member. Errors are application/problem+json (RFC 9457); every 4xx is logged as refused.',
     operations: memberOperations(),
   });

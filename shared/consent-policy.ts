@@ -39,12 +39,19 @@ export function consentNotInForce(terms: { givenAt: string; expiresAt: string },
   return null;
 }
 
+/** No consent revoked (B decides on its own consents, which carry their revocation). */
+export const NO_REVOKED_CONSENTS: ReadonlySet<string> = new Set();
+
 /**
  * Checks one subject of a signed query against its legal basis: the consent terms B signed in,
  * or the exception approval. Run on its own at every hop (B before signing, the gateway, A), so
- * that no single member's mistake or malice releases records.
+ * that no single member's mistake or malice releases records. `revokedConsentIds` are the
+ * requester's consent ids this hop holds a signed revocation of, from its own table
+ * (docs/DESIGN.md §4.4): terms carrying one are refused, whatever else they say.
  */
-export function checkLegalBasis(subject: QuerySubject, query: { purpose: string; actor?: string }, now = new Date()): PolicyVerdict {
+export function checkLegalBasis(
+  subject: QuerySubject, query: { purpose: string; actor?: string }, now = new Date(), revokedConsentIds: ReadonlySet<string> = NO_REVOKED_CONSENTS,
+): PolicyVerdict {
   if (subject.legalBasis === 'life-protection') {
     const e = subject.exception;
     if (!e) return { status: 'denied', reason: 'exception_missing', flags: ['life-protection'] };
@@ -55,6 +62,7 @@ export function checkLegalBasis(subject: QuerySubject, query: { purpose: string;
   }
   const c = subject.consent;
   if (!c) return { status: 'no_consent', reason: 'no_consent_terms', flags: [] };
+  if (revokedConsentIds.has(c.id)) return { status: 'no_consent', reason: 'consent_revoked', flags: [] };
   const mismatch = consentMismatch(c, subject.source, query.purpose);
   if (mismatch) return { status: 'no_consent', reason: mismatch, flags: [] };
   const notInForce = consentNotInForce(c, now);

@@ -25,6 +25,11 @@ export const GatewayActions = {
   CORRECTION_DELIVER: 'correction.deliver',
   /** A resident's trail request from the municipality they live in, routed to one they lived in (docs/PROTOCOL.md §3.11). */
   TRAIL_ROUTE: 'trail.route',
+  /* Consent revocations relayed (docs/DESIGN.md §4.4). */
+  /** A requester's signed consent revocation was recorded (or refused); consentId = the requester's consent id, no subject. */
+  CONSENT_REVOCATION_RECORD: 'consent_revocation.record',
+  /** A recorded revocation reached a source (or was refused by it, or expired undelivered). */
+  CONSENT_REVOCATION_RELAY: 'consent_revocation.relay',
   ALERT_RAISE: 'alert.raise',
   ALERT_READ: 'alert.read',
   ALERT_RUN: 'alert.run',

@@ -24,6 +24,7 @@ import {
 import { logMemberAccess, logMemberRefusal, type MemberAccess } from '../../shared/access-log/member-access.ts';
 import { GatewayActions } from '../access-log/actions.ts';
 import { findByCodes, findByLinks } from '../codes/model.ts';
+import { revokedAmong } from '../consent-revocations/model.ts';
 import type { GatewayContext } from '../context.ts';
 import { createLimiter } from '../../shared/platform/concurrency.ts';
 import { pruneExpired, rememberJti } from './model.ts';
@@ -84,10 +85,12 @@ async function verifyQuery(ctx: GatewayContext, requester: Member, compact: stri
   return query;
 }
 
-/** Per subject: is the code B's, does the legal basis hold, is there a code at the source? */
+/** Per subject: is the code B's, does the legal basis hold (a revoked consent does not), is there a code at the source? */
 async function routeSubjects(ctx: GatewayContext, requester: string, query: QueryClaims, t: Parameters<typeof findByCodes>[3]): Promise<Routed[]> {
   const own = await findByCodes(ctx.models.Correspondence, requester, query.subjects.map((s) => s.sub), t);
   const links = await findByLinks(ctx.models.Correspondence, [...own.values()].map((c) => c.linkId), t);
+  // The requester's consents this gateway holds a signed revocation of (docs/DESIGN.md §4.4).
+  const revoked = await revokedAmong(ctx.models.RevokedConsent, requester, query.subjects.flatMap((s) => (s.consent ? [s.consent.id] : [])), t);
   const now = new Date();
   return query.subjects.map((subject): Routed => {
     const decided = (status: SubjectStatus, reason: string, flags: string[] = []): Routed =>
@@ -95,7 +98,7 @@ async function routeSubjects(ctx: GatewayContext, requester: string, query: Quer
     const mine = own.get(subject.sub);
     if (!mine) return decided('denied', 'code_not_yours');
     if (subject.source === requester) return decided('denied', 'source_is_requester');
-    const verdict = checkLegalBasis(subject, query, now);
+    const verdict = checkLegalBasis(subject, query, now, revoked);
     if (verdict.status !== 'ok') return decided(verdict.status, verdict.reason ?? verdict.status, verdict.flags);
     const theirs = links.get(`${mine.linkId}|${subject.source}`);
     if (!theirs) return decided('not_found', 'not_registered_at_source', verdict.flags);

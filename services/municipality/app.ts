@@ -21,6 +21,7 @@ import { residentRoutes } from './residents/routes.ts';
 import { residentSubjectsNamed } from './residents/service.ts';
 import { vaccinationRoutes } from './vaccinations/routes.ts';
 import { consentRoutes } from './consents/routes.ts';
+import { startRevocationOutbox } from './consents/revocations.ts';
 import { queryRoutes } from './asking/routes.ts';
 import { moveRoutes } from './moves/routes.ts';
 import { exceptionRoutes } from './exceptions/routes.ts';
@@ -123,6 +124,9 @@ export async function createMunicipality(
   const checkpoints = startCheckpointSchedule(ctx, federationAuditHooks(ctx, federation), config.CHECKPOINT_INTERVAL_SECONDS);
   const bulk = federation ? startBulkRunner(ctx, federation.link, poll ? poll * 1000 : undefined) : undefined;
   const corrections = federation ? startCorrectionOutbox(ctx, federation.link, poll) : undefined;
+  const revocationOutbox = federation ? startRevocationOutbox(ctx, federation.link, poll) : undefined;
+  // A revocation committed by any path (clerk, resident) wakes its outbox at once (docs/DESIGN.md §4.4).
+  if (revocationOutbox) ctx.wake = { ...ctx.wake, consentRevocations: () => void revocationOutbox.runNow() };
   const alerts = startAlertSchedule(ctx);
   const noticeSender = options.noticeSender ?? logNoticeSender(log);
   const notices = startNoticeWorker(ctx, noticeSender);
@@ -138,6 +142,7 @@ export async function createMunicipality(
       await checkpoints?.stop();
       await bulk?.stop();
       await corrections?.stop();
+      await revocationOutbox?.stop();
       await alerts.stop();
       await notices.stop();
       await exports.stop();

@@ -20,4 +20,9 @@ export interface MunicipalityContext {
   sequelize: Sequelize;
   models: Models;
   logger: Logger;
+  /** Workers to wake when new work commits (set by `createMunicipality` once they run). */
+  wake?: {
+    /** A consent was revoked: its revocation waits in the outbox (docs/DESIGN.md §4.4). */
+    consentRevocations?(): void;
+  };
 }

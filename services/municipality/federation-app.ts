@@ -9,6 +9,7 @@ import type { FederationRuntime } from './federation/connect.ts';
 import { recordRequestRoutes } from './answering/routes.ts';
 import { correctionFederationRoutes } from './corrections/routes.ts';
 import { trailFederationRoutes } from './trail/routes.ts';
+import { consentFederationRoutes } from './consents/routes.ts';
 import { MEMBER_HEADS_PATH, headsForAsker } from '../../shared/access-log/heads.ts';
 import { municipalityFederationDocument } from './openapi.ts';
 
@@ -36,6 +37,7 @@ export function createFederationApp(ctx: MunicipalityContext, runtime: Federatio
   app.use(recordRequestRoutes(ctx, runtime.link, (req) => memberOf(req).id));
   app.use(correctionFederationRoutes(ctx, runtime.link, (req) => memberOf(req).id));
   app.use(trailFederationRoutes(ctx, runtime.link, (req) => memberOf(req).id));
+  app.use(consentFederationRoutes(ctx, runtime.link, (req) => memberOf(req).id));
   app.use(notFoundHandler);
   app.use(logRefusals(ctx.logger));
   app.use(errorHandler(ctx.logger));

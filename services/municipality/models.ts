@@ -7,7 +7,7 @@ import { defineAccessLogModels } from './access-log/model.ts';
 import { defineResidentModels } from './residents/model.ts';
 import { defineVaccinationModels } from './vaccinations/model.ts';
 import { defineIdempotencyModel } from './idempotency/model.ts';
-import { defineConsentModels } from './consents/model.ts';
+import { defineConsentModels, defineConsentRevocationModels } from './consents/model.ts';
 import { defineCodeModels } from './codes/model.ts';
 import { defineMoveModels } from './moves/model.ts';
 import { defineAskingModels } from './asking/model.ts';
@@ -30,6 +30,7 @@ export function defineModels(sequelize: Sequelize): Models {
     ...defineVaccinationModels(sequelize),
     ...defineIdempotencyModel(sequelize),
     ...defineConsentModels(sequelize),
+    ...defineConsentRevocationModels(sequelize),
     ...defineCodeModels(sequelize),
     ...defineMoveModels(sequelize),
     ...defineAskingModels(sequelize),

@@ -8,7 +8,9 @@
  */
 import { z } from 'zod';
 import { buildOpenApiDocument, openApiOperation, readyReportSchema, type OpenApiDocument, type OperationSpec } from '../../shared/platform/openapi.ts';
-import { CORRECTION_NOTICES_PATH, FEDERATION_TRAIL_PATH, municipalityCodeSchema, SUBJECT_STATUSES, TRAIL_STATUSES, trailItemSchema } from '../../shared/federation/protocol.ts';
+import {
+  CONSENT_REVOCATIONS_PATH, CORRECTION_NOTICES_PATH, FEDERATION_TRAIL_PATH, municipalityCodeSchema, SUBJECT_STATUSES, TRAIL_STATUSES, trailItemSchema,
+} from '../../shared/federation/protocol.ts';
 import { MEMBER_HEADS_PATH } from '../../shared/access-log/heads.ts';
 import { listRemovalsSchema, removalView, runReportView } from './retention/schemas.ts';
 import { accessLogComponents, alertOperations, auditConsoleOperations, witnessedHeadsOperation } from '../../shared/access-log/openapi.ts';
@@ -23,7 +25,8 @@ import {
   rejectReviewSchema, reviewIdSchema, voidSchema,
 } from './vaccinations/schemas.ts';
 import { RECORD_STATUSES, REVIEW_STATUSES } from './vaccinations/model.ts';
-import { consentInputSchema, residentSignedConsentSchema, revokeSchema } from './consents/schemas.ts';
+import { consentInputSchema, relayedRevocationSchema, residentSignedConsentSchema, revocationOutboxQuerySchema, revokeSchema } from './consents/schemas.ts';
+import { REVOCATION_OUTBOX_STATUSES } from './consents/model.ts';
 import { NOTICE_KINDS, DELIVERY_STATUSES } from './notices/model.ts';
 import { exceptionRequestSchema, exceptionStatusSchema } from './exceptions/schemas.ts';
 import { EXCEPTION_STATUSES } from './exceptions/model.ts';
@@ -696,6 +699,28 @@ function staffOperations(): OperationSpec[] {
       responses: { 200: { description: 'This round', body: z.object({ sent: count, refused: count, deferred: count }) } },
     },
 
+    // Consent revocations on their way to the gateway and the sources (docs/DESIGN.md §4.4)
+    {
+      method: 'get', path: '/exchange/consent-revocations/outbox', summary: 'Consent revocations sent: delivery state (metadata only)', tags: ['consents'], access: operator,
+      query: revocationOutboxQuerySchema,
+      responses: {
+        200: {
+          description: 'Counts by status, and the latest items',
+          body: z.object({
+            counts: z.record(z.string(), count),
+            items: z.array(z.object({
+              id: z.string(), consentId: z.string(), sources: z.array(z.string()), revokedAt: z.string(), consentExpiresAt: z.string(),
+              status: z.enum(REVOCATION_OUTBOX_STATUSES), attempts: count, nextAttemptAt: z.string(), lastError: nullable(z.string()), sentAt: nullable(z.string()), createdAt: z.string(),
+            })),
+          }),
+        },
+      },
+    },
+    {
+      method: 'post', path: '/exchange/consent-revocations/outbox/run', summary: 'Send the due consent revocations now', tags: ['consents'], access: operator,
+      responses: { 200: { description: 'This round', body: z.object({ sent: count, refused: count, deferred: count }) } },
+    },
+
     // Resident notices (docs/DESIGN.md §4.11)
     {
       method: 'get', path: '/residents/:addresseeNumber/notices', summary: 'A resident\'s notices of cross-municipality access', tags: ['notices'],
@@ -734,7 +759,7 @@ export function municipalityFederationDocument(): OpenApiDocument {
     title: 'hikitsugi municipality: federation API',
     version: API_VERSION,
     port: 'member',
-    description: 'The mTLS port of one municipality (docs/PROTOCOL.md §2): the gateway\'s record requests and relayed correction notices, '
+    description: 'The mTLS port of one municipality (docs/PROTOCOL.md §2): the gateway\'s record requests, relayed correction notices and consent revocations, '
       + 'and the heads of a member\'s own log seen here. Errors are application/problem+json (RFC 9457); every 4xx is logged as refused.',
     operations: [
       openApiOperation({ members: 'any' }),
@@ -760,6 +785,14 @@ export function municipalityFederationDocument(): OpenApiDocument {
         method: 'post', path: CORRECTION_NOTICES_PATH, summary: 'A correction notice the gateway relays from a source', tags: ['corrections'],
         access: { members: ['gateway'] }, body: relayedNoticeSchema,
         responses: { 200: { description: 'What became of the imported copy', body: z.object({ status: z.enum([...NOTICE_OUTCOMES, 'duplicate']) }) } },
+      },
+      {
+        method: 'post', path: CONSENT_REVOCATIONS_PATH, summary: 'A requester\'s signed consent revocation, relayed by the gateway', tags: ['consents'],
+        description: 'docs/PROTOCOL.md §3.9: verified with the requester\'s own key; idempotent (200 when already recorded).',
+        access: { members: ['gateway'] }, body: relayedRevocationSchema,
+        responses: Object.fromEntries(([[200, 'Already recorded'], [201, 'Recorded: the requester\'s queries carrying this consent are refused here']] as const).map(([status, description]) => [status, {
+          description, body: z.object({ status: z.enum(['recorded', 'already_recorded']) }),
+        }])),
       },
     ],
   });

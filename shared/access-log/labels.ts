@@ -37,6 +37,8 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'consent.record': '同意の記録',
   'consent.revoke': '同意の撤回',
   'consent.read': '同意の閲覧',
+  'exchange.consent_revocation.send': '同意撤回の通知（送付）',
+  'exchange.consent_revocation.receive': '同意撤回の通知（受領）',
   'exchange.query.send': '他自治体への照会',
   'exchange.exception.request': '同意によらない照会の申請',
   'exchange.exception.approve': '同意によらない照会の承認',
@@ -81,6 +83,8 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'trail.route': '本人のアクセス記録の請求の中継',
   'correction.relay': '訂正通知の受付',
   'correction.deliver': '訂正通知の配送',
+  'consent_revocation.record': '同意撤回の受付',
+  'consent_revocation.relay': '同意撤回の配送',
   'code.issue': '符号の発行',
 };
 

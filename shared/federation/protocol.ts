@@ -50,6 +50,8 @@ export const Typ = {
   TRAIL_ANSWER: 'hikitsugi-trail-answer+jwt',
   /** The entries, signed by the answering municipality and sealed for B. */
   TRAIL_ENTRIES: 'hikitsugi-trail-entries+jwt',
+  /** A consent revoked at the requester (B), signed by B: the gateway records and relays it to each source. */
+  CONSENT_REVOCATION: 'hikitsugi-consent-revocation+jwt',
 } as const;
 
 /** Longest lifetime of a query, forward or answer (docs/PROTOCOL.md §3: at most 300 s). */
@@ -489,3 +491,39 @@ export const trailEntriesClaimsSchema = z.object({
   truncated: z.boolean(),
 }).strict();
 export type TrailEntriesClaims = z.infer<typeof trailEntriesClaimsSchema>;
+/* ---------- consent revocations (docs/DESIGN.md §4.4, docs/PROTOCOL.md §3.9) ---------- */
+
+/** Where the gateway takes a requester's signed consent revocation (mTLS, municipalities). */
+export const CONSENT_REVOCATIONS_GATEWAY_PATH = '/consent-revocations';
+/** Where a municipality's federation port receives the revocations the gateway relays. */
+export const CONSENT_REVOCATIONS_PATH = '/federation/consent-revocations';
+/**
+ * The longest a revocation message lives: a revocation matters only while the consent could still
+ * be in force, and no consent runs longer than MAX_CONSENT_DAYS (shared/consent-policy.ts); a day
+ * more lets a revocation of a consent about to expire still be relayed to a source that is down.
+ */
+export const CONSENT_REVOCATION_MAX_AGE_SECONDS = (366 + 1) * 24 * 3600;
+
+/**
+ * A consent revoked at the requester (iss = requester = B), aud `gateway`, relayed unchanged to
+ * each source named. No personal data and no code: the consent id is B's own, and every hop keys
+ * what it records by (requester, consent id), so a revocation can only ever refuse B's own queries.
+ */
+export const consentRevocationClaimsSchema = z.object({
+  iss: municipality,
+  aud: z.literal(GATEWAY_ID),
+  ...signed,
+  /** The municipality that recorded the consent and asks on its strength (must equal iss). */
+  requester: municipality,
+  consentId: z.string().min(1).max(64),
+  /** The consent's sources: each receives the revocation. */
+  sources: z.array(municipality).min(1).max(50),
+  revokedAt: isoTime,
+  /** B's access-log head when it signed (§3.0). */
+  head: logHeadSchema,
+}).strict().superRefine((c, ctx) => {
+  if (c.requester !== c.iss) ctx.addIssue({ code: 'custom', path: ['requester'], message: 'must equal the signer (iss)' });
+  if (c.sources.includes(c.iss)) ctx.addIssue({ code: 'custom', path: ['sources'], message: 'must not include the requester' });
+  if (new Set(c.sources).size !== c.sources.length) ctx.addIssue({ code: 'custom', path: ['sources'], message: 'must not repeat a municipality' });
+});
+export type ConsentRevocationClaims = z.infer<typeof consentRevocationClaimsSchema>;

@@ -38,9 +38,9 @@ interface Kind {
 const KINDS: Kind[] = [
   {
     name: 'municipality', migrations: MUNICIPALITY_MIGRATIONS, models: (s) => defineModels(s) as never,
-    appendOnly: [ACCESS_LOG_TABLE, CHECKPOINT_TABLE, WITNESSED_HEADS_TABLE, 'alerts', 'correction_notices', 'resident_notices'],
+    appendOnly: [ACCESS_LOG_TABLE, CHECKPOINT_TABLE, WITNESSED_HEADS_TABLE, 'alerts', 'correction_notices', 'resident_notices', 'received_consent_revocations'],
   },
-  { name: 'gateway', migrations: GATEWAY_MIGRATIONS, models: (s) => defineGatewayModels(s) as never, appendOnly: [ACCESS_LOG_TABLE, CHECKPOINT_TABLE, WITNESSED_HEADS_TABLE, 'alerts'] },
+  { name: 'gateway', migrations: GATEWAY_MIGRATIONS, models: (s) => defineGatewayModels(s) as never, appendOnly: [ACCESS_LOG_TABLE, CHECKPOINT_TABLE, WITNESSED_HEADS_TABLE, 'alerts', 'revoked_consents'] },
   {
     name: 'issuer', migrations: ISSUER_MIGRATIONS, models: (s) => ({ AccessLog: defineAccessLog(s), Checkpoint: defineCheckpoints(s), WitnessedHead: defineWitnessedHeads(s) }) as never,
     appendOnly: [ACCESS_LOG_TABLE, CHECKPOINT_TABLE, WITNESSED_HEADS_TABLE],

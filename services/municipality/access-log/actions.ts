@@ -21,6 +21,10 @@ export const Actions = {
   CONSENT_RECORD: 'consent.record',
   CONSENT_REVOKE: 'consent.revoke',
   CONSENT_READ: 'consent.read',
+  /** A revoked consent's signed revocation was recorded by the gateway (or refused); consentId, no subject (docs/DESIGN.md §4.4). */
+  CONSENT_REVOCATION_SEND: 'exchange.consent_revocation.send',
+  /** A requester's signed revocation, relayed by the gateway, was recorded here as a source (or refused). */
+  CONSENT_REVOCATION_RECEIVE: 'exchange.consent_revocation.receive',
   MOVE_OUT: 'resident.move_out',
   MOVE_IN: 'resident.move_in',
   QUERY_SEND: 'exchange.query.send',

@@ -33,6 +33,7 @@ import type { FederationLink } from '../federation/link.ts';
 import { identityMismatches } from '../residents/identity.ts';
 import { pruneTokens, rememberToken } from './model.ts';
 import { residentsByCodes, type ResidentRecord } from '../residents/model.ts';
+import { receivedRevocationsAmong } from '../consents/model.ts';
 
 interface Decision {
   ref: string;
@@ -86,13 +87,15 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
     .map((r) => [r.code!, r]));
   // Read with the residents, released only by a subject's own decision below.
   const recordsOf = await releasableRecordsOfMany(ctx, [...residentsByCode.values()].map((r) => r.id));
+  // The requester's consents we hold its signed revocation of (docs/DESIGN.md §4.4): refused by the one consent rule.
+  const revoked = await receivedRevocationsAmong(ctx.models.ReceivedRevocation, query.iss, query.subjects.flatMap((s) => (s.consent ? [s.consent.id] : [])));
   const answered = new Set<string>();
   const decisions = await mapWithLimit(forward.subjects, SUBJECTS_IN_FLIGHT, (f): Promise<Decision> => {
     // One answer per subject: a ref forwarded twice (e.g. with two codes) releases nothing the second time.
     if (answered.has(f.ref)) return Promise.resolve({ ref: f.ref, status: 'denied', reason: 'duplicate_ref', flags: [], subject: f.code, recordIds: [] });
     answered.add(f.ref);
     const resident = residentsByCode.get(f.code);
-    return decide(ctx, fed, query, f, subjectsByRef.get(f.ref), resident, resident ? (recordsOf.get(resident.id) ?? []) : []);
+    return decide(ctx, fed, query, f, subjectsByRef.get(f.ref), resident, resident ? (recordsOf.get(resident.id) ?? []) : [], revoked);
   });
 
   const entries: AccessInput[] = decisions.map((d) => {
@@ -126,14 +129,14 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
 
 async function decide(
   ctx: MunicipalityContext, fed: FederationLink, query: QueryClaims, f: ForwardSubject, s: QuerySubject | undefined, resident: ResidentRecord | undefined,
-  records: RecordVersion[],
+  records: RecordVersion[], revoked: ReadonlySet<string>,
 ): Promise<Decision> {
   const self = ctx.config.MUNICIPALITY_CODE;
   const refuse = (status: AnswerResult['status'], reason: string, subject: string | null = f.code, flags: string[] = []): Decision =>
     ({ ref: f.ref, status, reason, flags, subject, recordIds: [] });
   if (!s) return refuse('denied', 'ref_not_in_query');
   if (s.source !== self) return refuse('denied', 'not_for_this_source');
-  const verdict = checkLegalBasis(s, query);
+  const verdict = checkLegalBasis(s, query, new Date(), revoked);
   if (verdict.status !== 'ok') return refuse(verdict.status, verdict.reason ?? 'refused', f.code, verdict.flags);
   if (!(await attestationsAgree(fed, query.iss, s.sub, self, f))) return refuse('denied', 'attestation_invalid', f.code, verdict.flags);
 

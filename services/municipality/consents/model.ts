@@ -136,3 +136,156 @@ export async function findConsentBySignature(Consent: ConsentModel, residentSign
 /** Deletes every consent of one resident; returns the rows deleted. */
 export const deleteConsentsOf = (Consent: ConsentModel, residentId: string, t: Transaction): Promise<number> =>
   Consent.destroy({ where: { residentId }, transaction: t });
+
+/* ---------- consent revocations (docs/DESIGN.md §4.4, docs/PROTOCOL.md §3.9) ---------- */
+
+export const REVOCATION_OUTBOX_STATUSES = ['pending', 'sent', 'refused'] as const;
+export type RevocationOutboxStatus = (typeof REVOCATION_OUTBOX_STATUSES)[number];
+
+/**
+ * At the requester (B): one signed revocation to send to the gateway, written in the transaction
+ * of the revocation itself (so no revocation commits without it), sent by the worker with backoff.
+ * The row id is the message's jti and trace id: every retry is the same revocation on every log.
+ * No personal data: the consent id, its sources and times.
+ */
+export class RevocationOutboxRow extends Model<InferAttributes<RevocationOutboxRow>, InferCreationAttributes<RevocationOutboxRow>> {
+  declare id: string;
+  declare consentId: string;
+  /** JSON array of the consent's sources. */
+  declare sources: string;
+  declare revokedAt: string;
+  /** When the consent would have expired: the message lives until then (and a day), no longer. */
+  declare consentExpiresAt: string;
+  declare status: CreationOptional<RevocationOutboxStatus>;
+  declare attempts: CreationOptional<number>;
+  declare nextAttemptAt: string;
+  declare lastError: CreationOptional<string | null>;
+  declare sentAt: CreationOptional<string | null>;
+  declare createdAt: CreationOptional<Date>;
+  declare updatedAt: CreationOptional<Date>;
+}
+
+/** At a source (A): a requester's consent it holds a signed revocation of. Append-only: never undone. */
+export class ReceivedRevocationRow extends Model<InferAttributes<ReceivedRevocationRow>, InferCreationAttributes<ReceivedRevocationRow>> {
+  declare id: CreationOptional<number>;
+  declare requester: string;
+  declare consentId: string;
+  declare revokedAt: string;
+  declare messageJti: string;
+  declare messageHash: string;
+  declare receivedAt: string;
+  declare createdAt: CreationOptional<Date>;
+}
+
+export const RECEIVED_REVOCATIONS_TABLE = 'received_consent_revocations';
+
+export function defineConsentRevocationModels(sequelize: Sequelize) {
+  class RevocationOutbox extends RevocationOutboxRow {}
+  RevocationOutbox.init({
+    id: { type: DataTypes.STRING(36), primaryKey: true },
+    consentId: { type: DataTypes.STRING(36), allowNull: false },
+    sources: { type: DataTypes.TEXT, allowNull: false },
+    revokedAt: { type: DataTypes.STRING(30), allowNull: false },
+    consentExpiresAt: { type: DataTypes.STRING(30), allowNull: false },
+    status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'pending' },
+    attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+    nextAttemptAt: { type: DataTypes.STRING(30), allowNull: false },
+    lastError: { type: DataTypes.STRING(200), allowNull: true },
+    sentAt: { type: DataTypes.STRING(30), allowNull: true },
+    createdAt: DataTypes.DATE,
+    updatedAt: DataTypes.DATE,
+  }, {
+    sequelize, tableName: 'consent_revocation_outbox',
+    indexes: [
+      { unique: true, fields: ['consentId'], name: 'consent_revocation_outbox_once' },
+      { fields: ['status', 'nextAttemptAt'], name: 'consent_revocation_outbox_status_next_attempt_at' },
+    ],
+  });
+
+  class ReceivedRevocation extends ReceivedRevocationRow {}
+  ReceivedRevocation.init({
+    id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+    requester: { type: DataTypes.STRING(6), allowNull: false },
+    consentId: { type: DataTypes.STRING(64), allowNull: false },
+    revokedAt: { type: DataTypes.STRING(30), allowNull: false },
+    messageJti: { type: DataTypes.STRING(128), allowNull: false },
+    messageHash: { type: DataTypes.STRING(64), allowNull: false },
+    receivedAt: { type: DataTypes.STRING(30), allowNull: false },
+    createdAt: DataTypes.DATE,
+  }, {
+    sequelize, tableName: RECEIVED_REVOCATIONS_TABLE, updatedAt: false,
+    indexes: [{ unique: true, fields: ['requester', 'consentId'], name: 'received_consent_revocations_once' }],
+  });
+  return { RevocationOutbox, ReceivedRevocation };
+}
+
+export type ConsentRevocationModels = ReturnType<typeof defineConsentRevocationModels>;
+
+declare module '../context.ts' {
+  interface Models extends ConsentRevocationModels {}
+}
+
+export interface RevocationOutboxItem {
+  id: string;
+  consentId: string;
+  sources: string[];
+  revokedAt: string;
+  consentExpiresAt: string;
+  status: RevocationOutboxStatus;
+  attempts: number;
+  nextAttemptAt: string;
+  lastError: string | null;
+  sentAt: string | null;
+  createdAt: string;
+}
+
+const toOutboxItem = (r: InferAttributes<RevocationOutboxRow>): RevocationOutboxItem => ({
+  id: r.id, consentId: r.consentId, sources: JSON.parse(r.sources) as string[], revokedAt: r.revokedAt, consentExpiresAt: r.consentExpiresAt,
+  status: (r.status ?? 'pending') as RevocationOutboxStatus, attempts: Number(r.attempts ?? 0), nextAttemptAt: r.nextAttemptAt,
+  lastError: r.lastError ?? null, sentAt: r.sentAt ?? null, createdAt: new Date(r.createdAt as unknown as string).toISOString(),
+});
+
+export async function insertRevocationOutboxItem(
+  M: ConsentRevocationModels['RevocationOutbox'], item: Pick<RevocationOutboxItem, 'id' | 'consentId' | 'sources' | 'revokedAt' | 'consentExpiresAt' | 'nextAttemptAt'>, transaction: Transaction,
+): Promise<void> {
+  await M.create({ ...item, sources: JSON.stringify(item.sources) }, { transaction });
+}
+
+export async function dueRevocationOutboxItems(M: ConsentRevocationModels['RevocationOutbox'], now: Date, limit: number): Promise<RevocationOutboxItem[]> {
+  const rows = await M.findAll({ where: { status: 'pending', nextAttemptAt: { [Op.lte]: now.toISOString() } }, order: [['nextAttemptAt', 'ASC']], limit, raw: true });
+  return rows.map(toOutboxItem);
+}
+
+/** Changes a pending item only: a state once final stays final. */
+export async function updateRevocationOutboxItem(
+  M: ConsentRevocationModels['RevocationOutbox'], id: string,
+  values: Partial<Pick<RevocationOutboxItem, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'sentAt'>>, transaction?: Transaction,
+): Promise<void> {
+  await M.update(values, { where: { id, status: 'pending' }, transaction });
+}
+
+/** The outbox as operators watch it: counts by status and the latest items (metadata only). */
+export async function listRevocationOutbox(M: ConsentRevocationModels['RevocationOutbox'], status: RevocationOutboxStatus | undefined, limit: number): Promise<{ items: RevocationOutboxItem[]; counts: Record<string, number> }> {
+  const rows = await M.findAll({ where: status ? { status } : {}, order: [['createdAt', 'DESC']], limit, raw: true });
+  const grouped = await M.count({ group: ['status'] }) as unknown as { status: string; count: number }[];
+  const counts: Record<string, number> = Object.fromEntries(REVOCATION_OUTBOX_STATUSES.map((s) => [s, 0]));
+  for (const g of grouped) counts[g.status] = Number(g.count);
+  return { items: rows.map(toOutboxItem), counts };
+}
+
+export async function findReceivedRevocation(M: ConsentRevocationModels['ReceivedRevocation'], requester: string, consentId: string, transaction?: Transaction): Promise<{ revokedAt: string } | null> {
+  return M.findOne({ where: { requester, consentId }, attributes: ['revokedAt'], raw: true, transaction });
+}
+
+export async function insertReceivedRevocation(
+  M: ConsentRevocationModels['ReceivedRevocation'], row: Omit<InferCreationAttributes<ReceivedRevocationRow>, 'id' | 'createdAt'>, transaction: Transaction,
+): Promise<void> {
+  await M.create(row, { transaction });
+}
+
+/** Which of `consentIds` the requester revoked, as this source holds it (one indexed read per query). */
+export async function receivedRevocationsAmong(M: ConsentRevocationModels['ReceivedRevocation'], requester: string, consentIds: string[], transaction?: Transaction): Promise<Set<string>> {
+  if (consentIds.length === 0) return new Set();
+  const rows = await M.findAll({ where: { requester, consentId: { [Op.in]: [...new Set(consentIds)] } }, attributes: ['consentId'], raw: true, transaction });
+  return new Set(rows.map((r) => r.consentId));
+}

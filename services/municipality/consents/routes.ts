@@ -1,4 +1,5 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
+import { CONSENT_REVOCATIONS_PATH } from '../../../shared/federation/protocol.ts';
 import { parseInput } from '../../../shared/platform/validation.ts';
 import { notFound } from '../../../shared/platform/errors.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
@@ -8,9 +9,10 @@ import { findResidentByAddressee } from '../residents/service.ts';
 import { logStaffAccess } from '../access-log/service.ts';
 import { Actions } from '../access-log/actions.ts';
 import { requireLink, type FederationLink } from '../federation/link.ts';
-import { consentInputSchema, residentSignedConsentSchema, revokeSchema } from './schemas.ts';
+import { consentInputSchema, relayedRevocationSchema, residentSignedConsentSchema, revocationOutboxQuerySchema, revokeSchema } from './schemas.ts';
 import { acceptResidentSignedConsent, listConsentsOf, recordConsent, revokeConsent } from './service.ts';
-import type { ConsentView } from './model.ts';
+import { listRevocationOutbox, type ConsentView } from './model.ts';
+import { processRevocationOutbox, receiveConsentRevocation } from './revocations.ts';
 
 /** What staff see of a consent: listed field by field, without the internal resident id. */
 const toResponse = (c: ConsentView) => ({
@@ -63,5 +65,27 @@ export function consentRoutes(ctx: MunicipalityContext, fed?: FederationLink): R
     res.json(toResponse(consent));
   });
 
+  // The revocations on their way to the gateway (docs/DESIGN.md §4.4): metadata only, no resident named.
+  router.get('/exchange/consent-revocations/outbox', authenticate(ctx), requireRole('operator'), async (req, res) => {
+    const { status, limit } = parseInput(revocationOutboxQuerySchema, req.query, 'query');
+    const { items, counts } = await listRevocationOutbox(ctx.models.RevocationOutbox, status, limit);
+    res.json({ counts, items });
+  });
+
+  router.post('/exchange/consent-revocations/outbox/run', authenticate(ctx), requireRole('operator'), async (_req, res) => {
+    res.json(await processRevocationOutbox(ctx, requireLink(fed)));
+  });
+
+  return router;
+}
+
+/** The federation (mTLS) route at which the gateway relays a requester's consent revocation to this source. */
+export function consentFederationRoutes(ctx: MunicipalityContext, fed: FederationLink, memberOf: (req: Request) => string): Router {
+  const router = Router();
+  router.post(CONSENT_REVOCATIONS_PATH, async (req, res) => {
+    const { revocation } = parseInput(relayedRevocationSchema, req.body);
+    const { created } = await receiveConsentRevocation(ctx, fed, memberOf(req), revocation);
+    res.status(created ? 201 : 200).json({ status: created ? 'recorded' : 'already_recorded' });
+  });
   return router;
 }

@@ -12,6 +12,7 @@ import type { MunicipalityContext } from '../context.ts';
 import type { FederationLink } from '../federation/link.ts';
 import { identityMismatches } from '../residents/identity.ts';
 import { findResidentByAddressee } from '../residents/service.ts';
+import { enqueueConsentRevocation } from './revocations.ts';
 import { findConsent, findConsentBySignature, insertConsent, listConsentsOf, listConsentsOfMany, markRevoked, type ConsentView } from './model.ts';
 import { MAX_CONSENT_DAYS, type ConsentInput, type ResidentSignedConsentInput } from './schemas.ts';
 
@@ -94,6 +95,11 @@ export async function acceptResidentSignedConsent(
   }
 }
 
+/**
+ * Revokes a consent (the one way to: a clerk at the counter, the resident themselves): recorded on
+ * the consent, logged, and queued in the same transaction as a signed revocation for the gateway
+ * and the sources (docs/DESIGN.md §4.4), so a revocation never commits without it.
+ */
 export async function revokeConsent(
   ctx: MunicipalityContext, t: Transaction, resident: { id: string; addresseeNumber: string }, consentId: string, reason: string, actor: Accessor,
 ): Promise<ConsentView> {
@@ -102,10 +108,13 @@ export async function revokeConsent(
   if (consent.revokedAt) throw new AppError(409, 'consent-already-revoked', 'Consent was already revoked', { field: 'consentId', rule: 'must not be revoked already' });
   // Revoked by the resident at their own page, or by a clerk at the counter (the staff id).
   await markRevoked(ctx.models.Consent, consentId, isResidentActor(actor) ? 'resident' : actor.staffId, reason, t);
+  const revoked = (await findConsent(ctx.models.Consent, consentId, t))!;
+  // The gateway and each source hear of it (docs/DESIGN.md §4.4): queued here, so every way of revoking sends it.
+  await enqueueConsentRevocation(ctx, t, revoked, revoked.revokedAt!);
   await logAccessBy(ctx, t, actor, {
     action: Actions.CONSENT_REVOKE, subject: resident.addresseeNumber, purpose: consent.purpose, consentId, outcome: 'allowed', reason,
   });
-  return (await findConsent(ctx.models.Consent, consentId, t))!;
+  return revoked;
 }
 
 export type ConsentDecision =
