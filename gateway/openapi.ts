@@ -111,7 +111,7 @@ function memberOperations(): OperationSpec[] {
     {
       method: 'post', path: TRAIL_REQUESTS_PATH, summary: 'B\'s signed trail request for a resident signed in at B: routed to the municipality they lived in', tags: ['routing'],
       access: municipalities,
-      description: 'docs/PROTOCOL.md §3.11 (TrailRequestClaims). Checked and translated like a query subject; the resident\'s proof is sealed for the source and '
+      description: 'docs/PROTOCOL.md §3.10 (TrailRequestClaims). Checked and translated like a query subject; the resident\'s proof is sealed for the source and '
         + 'its entries for B, so the gateway reads neither. Rate-limited per member (429 with Retry-After).',
       body: trailRequestBodySchema,
       responses: { 200: { description: 'The source\'s signed answer unchanged, or the gateway\'s status when none came', body: trailResponseSchema, headers: { 'X-Request-Id': 'The request\'s own trace id' } } },

@@ -180,7 +180,7 @@ export class ResidentSignInRefused extends Error {
  * Verifies a resident's signature over a sign-in challenge: the certificate chains to the CA, is
  * valid and not revoked; the compact JWS (RS256/PS256, typ resident-sign-in+jwt) verifies with its
  * key and names `audience`. With `maxAgeSeconds`, it must also be that recent (a municipality the
- * resident lived in checks it when B forwards it, docs/PROTOCOL.md §3.11). The caller checks the
+ * resident lived in checks it when B forwards it, docs/PROTOCOL.md §3.10). The caller checks the
  * nonce (only the municipality that issued it can). Throws `ResidentSignInRefused`.
  */
 export async function verifyResidentSignIn(

@@ -23,7 +23,7 @@ export const GatewayActions = {
   CORRECTION_RELAY: 'correction.relay',
   /** A relayed correction notice reached its recipient (or was refused by it, or expired undelivered). */
   CORRECTION_DELIVER: 'correction.deliver',
-  /** A resident's trail request from the municipality they live in, routed to one they lived in (docs/PROTOCOL.md §3.11). */
+  /** A resident's trail request from the municipality they live in, routed to one they lived in (docs/PROTOCOL.md §3.10). */
   TRAIL_ROUTE: 'trail.route',
   /* Consent revocations relayed (docs/DESIGN.md §4.4). */
   /** A requester's signed consent revocation was recorded (or refused); consentId = the requester's consent id, no subject. */

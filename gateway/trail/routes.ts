@@ -7,7 +7,7 @@ import type { GatewayContext } from '../context.ts';
 import { trailRequestBodySchema } from './schemas.ts';
 import { routeTrailRequest } from './service.ts';
 
-/** A resident's trail at a municipality they lived in, asked by the municipality they live in (docs/PROTOCOL.md §3.11). */
+/** A resident's trail at a municipality they lived in, asked by the municipality they live in (docs/PROTOCOL.md §3.10). */
 export function trailRoutes(ctx: GatewayContext): Router {
   const router = Router();
   const perMember = rateLimit({

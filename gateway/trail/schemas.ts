@@ -3,7 +3,7 @@ import { TRAIL_STATUSES } from '../../shared/federation/protocol.ts';
 
 const compact = z.string().max(200_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
 
-/** POST /trail-requests: B's signed request (docs/PROTOCOL.md §3.11). */
+/** POST /trail-requests: B's signed request (docs/PROTOCOL.md §3.10). */
 export const trailRequestBodySchema = z.object({ request: compact }).strict();
 
 /** The source's reply to the forward: its signed answer. */

@@ -1,5 +1,5 @@
 /**
- * Routing a resident's trail request (docs/PROTOCOL.md §3.11, gateway's part). B asks, for a
+ * Routing a resident's trail request (docs/PROTOCOL.md §3.10, gateway's part). B asks, for a
  * resident signed in at B's resident page, a municipality the resident lived in (A) for its
  * access-log entries about them. The gateway does for it what it does for a query subject, and
  * learns no more: it verifies B's own signature (signer = client certificate), refuses a replay,

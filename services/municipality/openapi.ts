@@ -238,7 +238,7 @@ const residentOwnPage = z.object({
   notices: z.array(residentNoticeView),
   elsewhere: z.array(z.object({
     municipality: z.string(), status: z.enum(TRAIL_STATUSES), reason: nullable(z.string()), items: z.array(trailItemSchema), truncated: z.boolean(),
-  })).describe('The entries about the resident in the logs of the municipalities they lived in, each asked through the gateway (docs/PROTOCOL.md §3.11)'),
+  })).describe('The entries about the resident in the logs of the municipalities they lived in, each asked through the gateway (docs/PROTOCOL.md §3.10)'),
 });
 
 /* ---------- operations ---------- */
@@ -776,7 +776,7 @@ export function municipalityFederationDocument(): OpenApiDocument {
       },
       {
         method: 'post', path: FEDERATION_TRAIL_PATH, summary: 'The gateway\'s forward of a resident\'s trail request: A\'s signed answer', tags: ['resident-page'],
-        description: 'docs/PROTOCOL.md §3.11 (TrailForwardClaims → TrailAnswerClaims): A verifies both envelopes, the attestations, the resident\'s certificate '
+        description: 'docs/PROTOCOL.md §3.10 (TrailForwardClaims → TrailAnswerClaims): A verifies both envelopes, the attestations, the resident\'s certificate '
           + 'and signature (made at B, recently) and their identity against its own record before it seals its entries for B.',
         access: { members: ['gateway'] }, body: trailForwardBodySchema,
         responses: { 200: { description: 'A\'s answer (compact JWS; the entries sealed for the requester)', body: z.object({ answer: z.string() }) } },

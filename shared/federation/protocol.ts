@@ -42,7 +42,7 @@ export const Typ = {
   REVOCATIONS: 'hikitsugi-revocations+jws',
   /** A resident's signature over a one-time sign-in challenge of their municipality (docs/DESIGN.md §4.14). */
   RESIDENT_SIGN_IN: 'resident-sign-in+jwt',
-  /** B asks a municipality the resident lived in for its access-log entries about them (docs/PROTOCOL.md §3.11). */
+  /** B asks a municipality the resident lived in for its access-log entries about them (docs/PROTOCOL.md §3.10). */
   TRAIL_REQUEST: 'hikitsugi-trail-request+jwt',
   /** What B seals for that municipality: the resident's certificate and their sign-in at B. */
   TRAIL_PROOF: 'hikitsugi-trail-proof+jwt',
@@ -398,7 +398,7 @@ export const correctionRecordClaimsSchema = z.object({
 }).strict();
 export type CorrectionRecordClaims = z.infer<typeof correctionRecordClaimsSchema>;
 
-/* ---------- the resident's trail across the federation (docs/PROTOCOL.md §3.11) ---------- */
+/* ---------- the resident's trail across the federation (docs/PROTOCOL.md §3.10) ---------- */
 
 /** Where the gateway takes B's trail requests, and where a municipality answers the forwarded ones. */
 export const TRAIL_REQUESTS_PATH = '/trail-requests';

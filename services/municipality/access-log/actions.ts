@@ -90,7 +90,7 @@ export const Actions = {
   RESIDENT_SIGN_OUT: 'resident.sign_out',
   /** A resident read their own records and consents at their page (the trail reading is `audit.disclosure`). */
   RESIDENT_SELF_READ: 'resident.self.read',
-  /** This municipality asked one the resident lived in for its entries about them, for the signed-in resident (docs/PROTOCOL.md §3.11). */
+  /** This municipality asked one the resident lived in for its entries about them, for the signed-in resident (docs/PROTOCOL.md §3.10). */
   TRAIL_REQUEST: 'exchange.trail.request',
   /** Another municipality asked, on the resident's own signature, for our entries about them (answered or refused). */
   TRAIL_ANSWER: 'exchange.trail.answer',

@@ -7,7 +7,7 @@ import type { Migration } from '../../../shared/platform/migrate.ts';
  *   the resident's personal certificate from the federation CA); a withdrawn one keeps its row.
  * - `resident_sign_in_challenges`: one-time challenges a resident signs to sign in.
  * - `resident_sessions`: each session's token id, its credential, the resident's signed challenge
- *   (the proof B forwards, sealed, when it gathers the resident's trail; PROTOCOL §3.11) and when
+ *   (the proof B forwards, sealed, when it gathers the resident's trail; PROTOCOL §3.10) and when
  *   it ended; a row is dropped once its token expired anyway.
  */
 export const residentPage: Migration = {

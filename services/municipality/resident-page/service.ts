@@ -137,7 +137,7 @@ class SignInRefused extends AppError {
  * CA (valid, not revoked), be enrolled here, and its key must have signed (RS256/PS256, typ
  * `resident-sign-in+jwt`) this municipality as `aud` and a challenge issued here, unexpired and
  * unused (shared/consent-policy.ts#verifyResidentSignIn). The signed challenge is kept with the
- * session: it is the resident's proof when B gathers their trail (docs/PROTOCOL.md §3.11). Each
+ * session: it is the resident's proof when B gathers their trail (docs/PROTOCOL.md §3.10). Each
  * refusal is a 401 naming its rule and a denied `resident.sign_in` entry.
  */
 export async function signInResident(

@@ -6,7 +6,7 @@ import type { MunicipalityContext } from '../context.ts';
 import type { FederationLink } from '../federation/link.ts';
 import { answerTrailForward } from './service.ts';
 
-/** POST /federation/trail-requests: the gateway's forward of B's trail request, a compact JWS (docs/PROTOCOL.md §3.11). */
+/** POST /federation/trail-requests: the gateway's forward of B's trail request, a compact JWS (docs/PROTOCOL.md §3.10). */
 export const trailForwardBodySchema = z.object({ forward: z.string().min(1, 'is required').max(500_000, 'is too large') }).strict();
 
 /** The trail-request route of the federation (mTLS) port: only the gateway reaches it. */

@@ -1,5 +1,5 @@
 /**
- * The resident's trail across the federation (docs/PROTOCOL.md §3.11). A resident signed in at the
+ * The resident's trail across the federation (docs/PROTOCOL.md §3.10). A resident signed in at the
  * page of the municipality they live in (B) sees every access to their data there; the accesses
  * at a municipality they lived in before (A) are in A's log alone. B asks A for them through the
  * gateway, on the resident's own strength: it seals for A the resident's personal certificate and
