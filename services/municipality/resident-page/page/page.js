@@ -191,12 +191,18 @@ function renderNotices(notices) {
   }
 }
 
+const CERTIFICATE_PROBLEMS = {
+  'certificate-too-large-for-qr': '接種記録が多いため、QRコード1つに収まりません。「ファイルで保存」をお使いください。',
+  'no-doses-to-certify': '証明できる接種記録がありません。',
+  'certificate-signing-not-configured': 'この自治体では接種証明書をまだ発行していません。',
+};
+
 async function showCertificate() {
   $('certificate-error').textContent = '';
   const res = await fetch('/resident/vaccination-certificate.png', { credentials: 'same-origin' });
   if (!res.ok) {
     const problem = await res.json().catch(() => null);
-    $('certificate-error').textContent = `発行できませんでした：${problem?.title ?? res.status}`;
+    $('certificate-error').textContent = CERTIFICATE_PROBLEMS[problem?.type?.split('/').pop()] ?? `発行できませんでした：${problem?.title ?? res.status}`;
     return;
   }
   const img = $('certificate-qr');
@@ -209,7 +215,7 @@ async function downloadCertificate() {
   const res = await fetch('/resident/vaccination-certificate', { method: 'POST', credentials: 'same-origin' });
   if (!res.ok) {
     const problem = await res.json().catch(() => null);
-    $('certificate-error').textContent = `発行できませんでした：${problem?.title ?? res.status}`;
+    $('certificate-error').textContent = CERTIFICATE_PROBLEMS[problem?.type?.split('/').pop()] ?? `発行できませんでした：${problem?.title ?? res.status}`;
     return;
   }
   const a = el('a', { href: URL.createObjectURL(await res.blob()), download: 'vaccination-certificate.smart-health-card' });
