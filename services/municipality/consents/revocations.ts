@@ -9,6 +9,7 @@
  *   for B, and from then on refuses B's query subjects carrying it (answering/service.ts, through
  *   `checkLegalBasis`).
  */
+import { deliverToGateway, nextAttemptAt } from '../federation/deliver.ts';
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import { appendAccess } from '../../../shared/access-log/chain.ts';
@@ -17,11 +18,9 @@ import { runEvery, type PeriodicTask } from '../../../shared/access-log/witness.
 import { peekJwt, sha256Hex } from '../../../shared/crypto.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import { signMessage, verifyMessage } from '../../../shared/federation/messages.ts';
-import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import {
   CONSENT_REVOCATION_MAX_AGE_SECONDS, CONSENT_REVOCATIONS_GATEWAY_PATH, GATEWAY_ID, Typ, consentRevocationClaimsSchema, type ConsentRevocationClaims,
 } from '../../../shared/federation/protocol.ts';
-import { backoffSeconds } from '../../../shared/platform/backoff.ts';
 import { adoptRequestId } from '../../../shared/platform/context.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { AppError } from '../../../shared/platform/errors.ts';
@@ -67,13 +66,6 @@ export interface RevocationOutboxRun {
   deferred: number;
 }
 
-/** Stable problem code of a refusal (last segment of its problem type), never its text. */
-function problemCode(body: unknown): string {
-  const type = (body as { type?: unknown } | null)?.type;
-  const code = typeof type === 'string' ? type.split('/').pop() ?? '' : '';
-  return /^[a-z0-9_-]{1,40}$/.test(code) ? code : 'unknown';
-}
-
 /**
  * Sends due revocations to the gateway. Recorded there (201, or 200 when it already held it) →
  * `sent`; refused for good (4xx) → `refused`; the gateway down → retried with backoff. Each final
@@ -82,23 +74,10 @@ function problemCode(body: unknown): string {
 export async function processRevocationOutbox(ctx: MunicipalityContext, fed: FederationLink, options: { now?: Date; limit?: number } = {}): Promise<RevocationOutboxRun> {
   const run: RevocationOutboxRun = { sent: 0, refused: 0, deferred: 0 };
   for (const item of await dueRevocationOutboxItems(ctx.models.RevocationOutbox, options.now ?? new Date(), options.limit ?? 100)) {
-    let outcome: { status: 'sent' | 'refused'; detail: string } | { retry: string; retryAfter?: number | null };
-    try {
-      const revocation = await buildConsentRevocation(ctx, fed, item);
-      const res = await fed.http.postJson(`${fed.gatewayUrl}${CONSENT_REVOCATIONS_GATEWAY_PATH}`, { revocation }, { timeoutMs: fed.timeoutMs, requestId: item.id, expectPeer: GATEWAY_ID });
-      const reply = classifyPeerReply(res);
-      if (reply.outcome === 'ok') outcome = { status: 'sent', detail: String(res.body?.status ?? 'recorded').slice(0, 40) };
-      else if (reply.outcome === 'final') outcome = { status: 'refused', detail: problemCode(res.body) };
-      else outcome = { retry: `gateway answered ${res.status}`, retryAfter: reply.retryAfter };
-    } catch (err) {
-      outcome = { retry: `gateway unreachable: ${(err as { code?: string }).code ?? (err as Error).message ?? 'error'}` };
-    }
+    const outcome = await deliverToGateway(fed, CONSENT_REVOCATIONS_GATEWAY_PATH, async () => ({ revocation: await buildConsentRevocation(ctx, fed, item) }), item.id, 'recorded');
     if ('retry' in outcome) {
       const attempts = item.attempts + 1;
-      await updateRevocationOutboxItem(ctx.models.RevocationOutbox, item.id, {
-        attempts, lastError: outcome.retry.slice(0, 200),
-        nextAttemptAt: new Date(Date.now() + backoffSeconds(attempts, undefined, { retryAfter: outcome.retryAfter }) * 1000).toISOString(),
-      });
+      await updateRevocationOutboxItem(ctx.models.RevocationOutbox, item.id, { attempts, lastError: outcome.retry.slice(0, 200), nextAttemptAt: nextAttemptAt(attempts, outcome.retryAfter) });
       ctx.logger.warn({ revocation: item.id, attempts, error: outcome.retry }, 'consent revocation deferred');
       run.deferred += 1;
       continue;

@@ -6,6 +6,7 @@
  * of the original release. Who received which record is read from A's own access log: every
  * release is a QUERY_ANSWER entry naming the record versions it released.
  */
+import { deliverToGateway, nextAttemptAt, type Delivery } from '../federation/deliver.ts';
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import { appendAccess } from '../../../shared/access-log/chain.ts';
@@ -22,8 +23,6 @@ import { toImmunization } from '../vaccinations/fhir.ts';
 import { findVersions, type RecordVersion } from '../vaccinations/model.ts';
 import { DISCLOSURE_POLICY, discloseImmunization } from '../answering/disclosure-policy.ts';
 import type { FederationLink } from '../federation/link.ts';
-import { backoffSeconds } from '../../../shared/platform/backoff.ts';
-import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import { dueOutboxItems, insertOutboxItems, updateOutboxItem, type CorrectionChange, type OutboxItem } from './model.ts';
 
 /** The actor of the sender's log entries: the outbox worker, not a staff member. */
@@ -105,13 +104,6 @@ export interface OutboxRun {
   deferred: number;
 }
 
-/** Stable problem code of a refusal (last segment of its problem type), never its text. */
-function problemCode(body: unknown): string {
-  const type = (body as { type?: unknown } | null)?.type;
-  const code = typeof type === 'string' ? type.split('/').pop() ?? '' : '';
-  return /^[a-z0-9_-]{1,40}$/.test(code) ? code : 'unknown';
-}
-
 /**
  * Sends due notices to the gateway. Accepted (the gateway delivers or queues it) → `sent`;
  * refused for good (4xx) → `refused`; the gateway down → retried with backoff. Each final outcome
@@ -122,27 +114,12 @@ export async function processCorrectionOutbox(ctx: MunicipalityContext, fed: Fed
   const due = await dueOutboxItems(ctx.models.CorrectionOutbox, options.now ?? new Date(), options.limit ?? 100);
   for (const item of due) {
     const resident = await findResidentWhere(ctx.models.Resident, { id: item.residentId });
-    let outcome: { status: 'sent' | 'refused'; detail: string } | { retry: string; retryAfter?: number | null };
-    if (!resident?.code) {
-      outcome = { status: 'refused', detail: 'no_code' };
-    } else {
-      try {
-        const notice = await buildCorrectionNotice(ctx, fed, item, resident.code);
-        const res = await fed.http.postJson(`${fed.gatewayUrl}${GATEWAY_CORRECTIONS_PATH}`, { notice }, { timeoutMs: fed.timeoutMs, requestId: item.id, expectPeer: GATEWAY_ID });
-        const reply = classifyPeerReply(res);
-        if (reply.outcome === 'ok') outcome = { status: 'sent', detail: String(res.body?.status ?? 'accepted').slice(0, 40) };
-        else if (reply.outcome === 'final') outcome = { status: 'refused', detail: problemCode(res.body) };
-        else outcome = { retry: `gateway answered ${res.status}`, retryAfter: reply.retryAfter };
-      } catch (err) {
-        outcome = { retry: `gateway unreachable: ${(err as { code?: string }).code ?? (err as Error).message ?? 'error'}` };
-      }
-    }
+    const outcome: Delivery = resident?.code
+      ? await deliverToGateway(fed, GATEWAY_CORRECTIONS_PATH, async () => ({ notice: await buildCorrectionNotice(ctx, fed, item, resident.code!) }), item.id, 'accepted')
+      : { status: 'refused', detail: 'no_code' };
     if ('retry' in outcome) {
       const attempts = item.attempts + 1;
-      await updateOutboxItem(ctx.models.CorrectionOutbox, item.id, {
-        attempts, lastError: outcome.retry.slice(0, 200),
-        nextAttemptAt: new Date(Date.now() + backoffSeconds(attempts, undefined, { retryAfter: outcome.retryAfter }) * 1000).toISOString(),
-      });
+      await updateOutboxItem(ctx.models.CorrectionOutbox, item.id, { attempts, lastError: outcome.retry.slice(0, 200), nextAttemptAt: nextAttemptAt(attempts, outcome.retryAfter) });
       ctx.logger.warn({ notice: item.id, recipient: item.recipient, attempts, error: outcome.retry }, 'correction notice deferred');
       run.deferred += 1;
       continue;
