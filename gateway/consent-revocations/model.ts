@@ -1,3 +1,4 @@
+import { duePending, updatePending } from '../../shared/platform/outbox.ts';
 import {
   DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
 } from 'sequelize';
@@ -153,8 +154,7 @@ export async function insertRevocationRelayItems(M: ConsentRevocationModels['Rev
 }
 
 export async function dueRevocationRelayItems(M: ConsentRevocationModels['RevocationRelay'], now: Date, limit: number): Promise<RevocationRelayItem[]> {
-  const rows = await M.findAll({ where: { status: 'pending', nextAttemptAt: { [Op.lte]: now.toISOString() } }, order: [['nextAttemptAt', 'ASC']], limit, raw: true });
-  return rows.map(toItem);
+  return (await duePending<InferAttributes<RevocationRelayRow>>(M, now, limit)).map(toItem);
 }
 
 /** The relay items of one revocation (its delivery state per source). */
@@ -167,5 +167,5 @@ export async function updateRevocationRelayItem(
   M: ConsentRevocationModels['RevocationRelay'], id: string,
   values: Partial<Pick<RevocationRelayItem, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'deliveredAt' | 'message'>>, transaction?: Transaction,
 ): Promise<void> {
-  await M.update(values, { where: { id, status: 'pending' }, transaction });
+  await updatePending(M, id, values, transaction);
 }

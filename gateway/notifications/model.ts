@@ -1,5 +1,6 @@
+import { duePending, updatePending } from '../../shared/platform/outbox.ts';
 import {
-  DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
+  DataTypes, Model, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
 } from 'sequelize';
 
 export const RELAY_STATUSES = ['pending', 'delivered', 'refused', 'expired'] as const;
@@ -114,13 +115,12 @@ export async function insertRelayItem(M: CorrectionRelayModel, item: NewRelayIte
 }
 
 export async function dueRelayItems(M: CorrectionRelayModel, now: Date, limit: number): Promise<RelayItem[]> {
-  const rows = await M.findAll({ where: { status: 'pending', nextAttemptAt: { [Op.lte]: now.toISOString() } }, order: [['nextAttemptAt', 'ASC']], limit, raw: true });
-  return rows.map(toItem);
+  return (await duePending<InferAttributes<CorrectionRelayRow>>(M, now, limit)).map(toItem);
 }
 
 /** Changes a pending item only: a state once final stays final. */
 export async function updateRelayItem(
   M: CorrectionRelayModel, id: string, values: Partial<Pick<RelayItem, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'deliveredAt' | 'notice'>>, transaction?: Transaction,
 ): Promise<void> {
-  await M.update(values, { where: { id, status: 'pending' }, transaction });
+  await updatePending(M, id, values, transaction);
 }

@@ -1,3 +1,4 @@
+import { duePending, listQueue, updatePending } from '../../../shared/platform/outbox.ts';
 import { DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
 
 export class ConsentRow extends Model<InferAttributes<ConsentRow>, InferCreationAttributes<ConsentRow>> {
@@ -252,8 +253,7 @@ export async function insertRevocationOutboxItem(
 }
 
 export async function dueRevocationOutboxItems(M: ConsentRevocationModels['RevocationOutbox'], now: Date, limit: number): Promise<RevocationOutboxItem[]> {
-  const rows = await M.findAll({ where: { status: 'pending', nextAttemptAt: { [Op.lte]: now.toISOString() } }, order: [['nextAttemptAt', 'ASC']], limit, raw: true });
-  return rows.map(toOutboxItem);
+  return (await duePending<InferAttributes<RevocationOutboxRow>>(M, now, limit)).map(toOutboxItem);
 }
 
 /** Changes a pending item only: a state once final stays final. */
@@ -261,15 +261,12 @@ export async function updateRevocationOutboxItem(
   M: ConsentRevocationModels['RevocationOutbox'], id: string,
   values: Partial<Pick<RevocationOutboxItem, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'sentAt'>>, transaction?: Transaction,
 ): Promise<void> {
-  await M.update(values, { where: { id, status: 'pending' }, transaction });
+  await updatePending(M, id, values, transaction);
 }
 
 /** The outbox as operators watch it: counts by status and the latest items (metadata only). */
 export async function listRevocationOutbox(M: ConsentRevocationModels['RevocationOutbox'], status: RevocationOutboxStatus | undefined, limit: number): Promise<{ items: RevocationOutboxItem[]; counts: Record<string, number> }> {
-  const rows = await M.findAll({ where: status ? { status } : {}, order: [['createdAt', 'DESC']], limit, raw: true });
-  const grouped = await M.count({ group: ['status'] }) as unknown as { status: string; count: number }[];
-  const counts: Record<string, number> = Object.fromEntries(REVOCATION_OUTBOX_STATUSES.map((s) => [s, 0]));
-  for (const g of grouped) counts[g.status] = Number(g.count);
+  const { rows, counts } = await listQueue<InferAttributes<RevocationOutboxRow>>(M, REVOCATION_OUTBOX_STATUSES, status, limit);
   return { items: rows.map(toOutboxItem), counts };
 }
 

@@ -1,5 +1,6 @@
+import { duePending, listQueue, updatePending } from '../../../shared/platform/outbox.ts';
 import {
-  DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
+  DataTypes, Model, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
 } from 'sequelize';
 import { isoTime } from '../residents/model.ts';
 
@@ -150,24 +151,18 @@ export async function insertOutboxItems(M: CorrectionModels['CorrectionOutbox'],
 }
 
 export async function dueOutboxItems(M: CorrectionModels['CorrectionOutbox'], now: Date, limit: number): Promise<OutboxItem[]> {
-  const rows = await M.findAll({
-    where: { status: 'pending', nextAttemptAt: { [Op.lte]: now.toISOString() } }, order: [['nextAttemptAt', 'ASC'], ['createdAt', 'ASC']], limit, raw: true,
-  });
-  return rows.map(toOutbox);
+  return (await duePending<InferAttributes<CorrectionOutboxRow>>(M, now, limit)).map(toOutbox);
 }
 
 export async function updateOutboxItem(
   M: CorrectionModels['CorrectionOutbox'], id: string,
   values: Partial<Pick<OutboxItem, 'status' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'sentAt'>>, transaction?: Transaction,
 ): Promise<void> {
-  await M.update(values, { where: { id, status: 'pending' }, transaction });
+  await updatePending(M, id, values, transaction);
 }
 
 export async function listOutbox(M: CorrectionModels['CorrectionOutbox'], status: OutboxStatus | undefined, limit: number): Promise<{ items: OutboxItem[]; counts: Record<string, number> }> {
-  const rows = await M.findAll({ where: status ? { status } : {}, order: [['createdAt', 'DESC']], limit, raw: true });
-  const grouped = await M.count({ group: ['status'] }) as unknown as { status: string; count: number }[];
-  const counts: Record<string, number> = Object.fromEntries(OUTBOX_STATUSES.map((s) => [s, 0]));
-  for (const g of grouped) counts[g.status] = Number(g.count);
+  const { rows, counts } = await listQueue<InferAttributes<CorrectionOutboxRow>>(M, OUTBOX_STATUSES, status, limit);
   return { items: rows.map(toOutbox), counts };
 }
 
