@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { currentRequestId } from './context.ts';
 import { scrubText } from './log.ts';
@@ -82,11 +82,30 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const bodyError = mapBodyParserError(err) ?? mapRequestError(err);
     if (bodyError) {
       logger.warn({ status: bodyError.status, code: bodyError.code, field: bodyError.extra.field }, 'request refused');
+      if (bodyError.status === 413) drainRefusedBody(req, res);
       return sendProblem(res, bodyError.toProblem(instance));
     }
     logger.error({ err }, 'unhandled error');
     return sendProblem(res, new AppError(500, 'internal', 'Internal error').toProblem(instance));
   };
+}
+
+/** Past this many bytes of a refused body, the connection is cut instead of read to its end. */
+const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The body parser stops reading an oversized body and leaves it unread: the sender, still writing,
+ * would then meet a reset instead of our 413. The rest is read and thrown away (up to a bound), and
+ * the connection closes after the answer, so the sender always reads the problem.
+ */
+function drainRefusedBody(req: Request, res: Response): void {
+  res.setHeader('Connection', 'close');
+  let drained = 0;
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > MAX_DRAIN_BYTES) req.destroy();
+  });
+  req.resume();
 }
 
 /**
