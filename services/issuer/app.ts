@@ -59,8 +59,8 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
   const directory = createDirectoryClient(client, config.GATEWAY_URL, credentials.ca, revocations);
   const ctx: IssuerContext = { config, logger: log, sequelize, models: { AccessLog, WitnessedHead }, credentials, client, revocations };
 
-  // Small bodies only: a batch of MAX_CODES_PER_BATCH My Numbers is about 8 kB.
-  const app = createBaseApp(log, { bodyLimit: '16kb' });
+  // Small bodies only: a batch of 500 blinded points is about 24 kB, of 500 rekey items about 43 kB.
+  const app = createBaseApp(log, { bodyLimit: '64kb' });
   app.use(memberIdentity({ directory, logger: log }));
   // This API's OpenAPI document, for members only like every route here (docs/PROTOCOL.md §2).
   app.get('/openapi.json', serveOpenApi(issuerDocument));
