@@ -148,7 +148,7 @@ describe('integration: OpenAPI documents of every member', function () {
     const app = express();
     const router = express.Router();
     router.get('/health', (_req, res) => { res.end(); });
-    router.post(['/codes', '/codes/batch'], (_req, res) => { res.end(); });
+    router.post(['/codes', '/codes/batch', '/codes/evaluate', '/codes/rekey'], (_req, res) => { res.end(); });
     router.get(['/ready', '/openapi.json', '/witnessed-heads'], (_req, res) => { res.end(); });
     router.delete('/codes/:code', (_req, res) => { res.end(); });
     app.use('/', router);
