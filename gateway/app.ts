@@ -31,6 +31,7 @@ import { startCorrectionRelay } from './notifications/service.ts';
 import { startGatewayAlertSchedule } from './alerts/service.ts';
 import { gatewayAlertRoutes } from './alerts/routes.ts';
 import { gatewayMemberDocument, gatewayStaffDocument } from './openapi.ts';
+import { oprfKeyShare } from '../shared/crypto.ts';
 
 export interface Gateway {
   ctx: GatewayContext;
@@ -69,7 +70,7 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
   const client = createMemberClient(credentials);
   const ctx: GatewayContext = {
     config, logger: log, sequelize, models, credentials, client, currentDirectory, directory, revocations,
-    sourceLimiters: new Map(),
+    sourceLimiters: new Map(), oprf: oprfKeyShare(config.OPRF_KEY),
   };
 
   const relay = startCorrectionRelay(ctx);

@@ -426,8 +426,13 @@ function multiply(k: Buffer, point: Buffer): Buffer {
   return evenPoint(ecdh.computeSecret(point));
 }
 
-/** One member's share, bound once (config holds it as a 32-byte key): `evaluate(P)` = k·P. */
-export function oprfKeyShare(key: Buffer): { evaluate(point: string): string } {
+/** One member's share of the OPRF key, bound once: `evaluate(P)` = k·P. */
+export interface OprfKeyShare {
+  evaluate(point: string): string;
+}
+
+/** A member's share from its configuration (a 32-byte key). */
+export function oprfKeyShare(key: Buffer): OprfKeyShare {
   const refusal = oprfKeyRefusal(key);
   if (refusal) throw new Error(`OPRF key ${refusal}`);
   const ecdh = createECDH(OPRF_CURVE);

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { UniqueConstraintError } from 'sequelize';
-import { oprfKeyShare, verifyPayload } from '../../shared/crypto.ts';
+import { verifyPayload } from '../../shared/crypto.ts';
 import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError, conflict } from '../../shared/platform/errors.ts';
 import type { Member } from '../../shared/federation/member-http.ts';
@@ -127,18 +127,13 @@ function recordBatch(ctx: GatewayContext, issuer: Member, inputs: Correspondence
 
 /* ---------- blind derivation and the migration of old codes (docs/DESIGN.md §4.2) ---------- */
 
-/** The gateway's key share, bound once per process. */
-const shares = new WeakMap<Buffer, ReturnType<typeof oprfKeyShare>>();
-
 /**
  * k_G·P for each point of a municipality's batch (already checked on the curve), in order. Only a
  * municipality may ask (the route's rule): the issuer, which holds k_I, cannot use the gateway to
  * evaluate My Numbers of its own choosing. One access-log entry per batch, with the count.
  */
 export async function evaluateForMunicipality(ctx: GatewayContext, member: Member, blinded: string[], head?: LogHead): Promise<string[]> {
-  let share = shares.get(ctx.config.OPRF_KEY);
-  if (!share) shares.set(ctx.config.OPRF_KEY, share = oprfKeyShare(ctx.config.OPRF_KEY));
-  const evaluated = blinded.map((point) => share.evaluate(point));
+  const evaluated = blinded.map((point) => ctx.oprf.evaluate(point));
   await inTransaction(ctx.sequelize, async (t) => {
     await logMemberAccess(ctx.models.AccessLog, t, member, [{
       action: GatewayActions.CODE_EVALUATE, actingMunicipality: member.id, outcome: 'allowed', details: { points: blinded.length },

@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../shared/platform/concurrency.ts';
-import { hmacSha256, oprfKeyShare, signPayload } from '../../shared/crypto.ts';
+import { hmacSha256, signPayload } from '../../shared/crypto.ts';
 import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
@@ -72,21 +72,12 @@ export const gatewayUnavailable = () => new AppError(503, 'gateway-unavailable',
   retryAfter: REGISTRATION_RETRY_AFTER_SECONDS,
 });
 
-/** The issuer's key share, bound once per process (the ECDH handle is reused for every point). */
-const shares = new WeakMap<Buffer, ReturnType<typeof oprfKeyShare>>();
-function shareOf(ctx: IssuerContext) {
-  let share = shares.get(ctx.config.OPRF_KEY);
-  if (!share) shares.set(ctx.config.OPRF_KEY, share = oprfKeyShare(ctx.config.OPRF_KEY));
-  return share;
-}
-
 /**
  * k_I·B for each blinded element of a municipality's batch, in order (docs/DESIGN.md §4.2): the
  * issuer learns nothing of whose they are. One access-log entry per batch, with the count.
  */
 export async function evaluateBlinded(ctx: IssuerContext, member: Member, blinded: string[], senderHead?: LogHead): Promise<{ evaluated: string[]; head: LogHead }> {
-  const share = shareOf(ctx);
-  const evaluated = blinded.map((point) => share.evaluate(point));
+  const evaluated = blinded.map((point) => ctx.oprf.evaluate(point));
   await inTransaction(ctx.sequelize, async (t) => {
     await logMemberAccess(ctx.models.AccessLog, t, member, [{
       action: IssuerActions.CODE_EVALUATE, actingMunicipality: member.id, outcome: 'allowed', details: { points: blinded.length },
