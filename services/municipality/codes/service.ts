@@ -35,9 +35,9 @@ export interface RegistrationRun {
   pending: number;
 }
 
-/** Residents still waiting for a code, and how many of them have failed at least once. */
-export async function registrationBacklog(ctx: MunicipalityContext): Promise<{ pending: number; retrying: number }> {
-  return codeBacklog(ctx.models.Resident);
+/** Residents still waiting for a code, how many of them have failed at least once, and codes still of the old derivation (§4.2). */
+export async function registrationBacklog(ctx: MunicipalityContext): Promise<{ pending: number; retrying: number; rekeyPending: number }> {
+  return { ...(await codeBacklog(ctx.models.Resident)), rekeyPending: await rekeyBacklog(ctx.models.Resident) };
 }
 
 export interface RegistrationOptions {
@@ -75,7 +75,7 @@ async function registrationRound(ctx: MunicipalityContext, fed: FederationLink, 
   const issuedPerBatch = await mapWithLimit(batches, options.concurrency ?? REGISTRATION_CALLS_IN_FLIGHT, (batch) => registerBatch(ctx, fed, batch));
   const issued = issuedPerBatch.reduce((sum, n) => sum + n, 0);
   return {
-    run: { issued, failed: due.length - issued, pending: (await registrationBacklog(ctx)).pending },
+    run: { issued, failed: due.length - issued, pending: (await codeBacklog(ctx.models.Resident)).pending },
     full: due.length >= limit,
   };
 }
