@@ -5,7 +5,7 @@ import { rateLimitCount, rateWindowSeconds } from '../shared/platform/rate-limit
 import { alertConfigShape } from '../shared/access-log/alerts.ts';
 import { signInConfigShape } from '../shared/staff/sign-in.ts';
 import { revocationConfigShape } from '../shared/federation/revocation.ts';
-import { oprfKey } from '../shared/federation/oprf-key.ts';
+import { evaluateRateConfigShape, oprfKey } from '../shared/federation/oprf-key.ts';
 
 /** Configuration of the gateway. Its secrets: its PKI folder, its share of the code derivation's OPRF key, the staff session key. */
 export const gatewayConfigSchema = z.object({
@@ -36,6 +36,8 @@ export const gatewayConfigSchema = z.object({
   /** Queries one member (certificate CN) may send per window; above it, 429 with Retry-After. */
   MEMBER_QUERY_LIMIT: rateLimitCount(3000),
   MEMBER_QUERY_WINDOW_SECONDS: rateWindowSeconds(60),
+  /** Blinded-point evaluations (POST /codes/evaluate) one municipality may ask per window; above it, 429. */
+  ...evaluateRateConfigShape,
   /**
    * Audit and leak-scan aid, off by default: when set, every message body the gateway receives
    * or sends is appended to files in this folder (SECURITY.md). It holds what the gateway sees

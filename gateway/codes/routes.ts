@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { memberOf, requireMember } from '../../shared/federation/member-http.ts';
 import { ISSUER_ID } from '../../shared/federation/protocol.ts';
+import { evaluateRateLimit } from '../../shared/federation/oprf-key.ts';
 import { parseInput } from '../../shared/platform/validation.ts';
 import { currentHead } from '../../shared/access-log/heads.ts';
 import type { GatewayContext } from '../context.ts';
@@ -31,7 +32,7 @@ export function codeRoutes(ctx: GatewayContext): Router {
    * Blind derivation (docs/DESIGN.md §4.2): a municipality's points (k_I·B from the issuer) times
    * k_G. Municipalities only: the issuer, holding k_I, must not be able to ask.
    */
-  router.post('/codes/evaluate', requireMember(['municipality']), async (req, res) => {
+  router.post('/codes/evaluate', requireMember(['municipality']), evaluateRateLimit(ctx.config, ctx.logger), async (req, res) => {
     const { blinded, head } = parseInput(gatewayEvaluateSchema, req.body);
     const evaluated = await evaluateForMunicipality(ctx, memberOf(req), blinded, head);
     res.status(200).json({ evaluated, head: await currentHead(ctx.sequelize) });

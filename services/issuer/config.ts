@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { host, loadConfig, logLevel, port, secretKey } from '../../shared/platform/config.ts';
-import { oprfKey } from '../../shared/federation/oprf-key.ts';
+import { evaluateRateConfigShape, oprfKey } from '../../shared/federation/oprf-key.ts';
 import { checkpointIntervalSeconds } from '../../shared/access-log/witness.ts';
 import { revocationConfigShape } from '../../shared/federation/revocation.ts';
 
@@ -21,6 +21,8 @@ export const issuerConfigSchema = z.object({
   CODE_KEY: secretKey('CODE_KEY'),
   /** link in attestations = HMAC-SHA256(ATTESTATION_KEY, linkId). */
   ATTESTATION_KEY: secretKey('ATTESTATION_KEY'),
+  /** Blinded-point evaluations (POST /codes/evaluate) one municipality may ask per window; above it, 429. */
+  ...evaluateRateConfigShape,
   /** The issuer's own access log (it stores nothing else). */
   DATABASE_PATH: z.string().min(1).optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),

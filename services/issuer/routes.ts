@@ -2,6 +2,7 @@ import { Router, type Request } from 'express';
 import type { z } from 'zod';
 import { AppError } from '../../shared/platform/errors.ts';
 import { memberOf, requireMember } from '../../shared/federation/member-http.ts';
+import { evaluateRateLimit } from '../../shared/federation/oprf-key.ts';
 import { parseInput } from '../../shared/platform/validation.ts';
 import { logMemberRefusal } from '../../shared/access-log/member-access.ts';
 import { IssuerActions } from './actions.ts';
@@ -36,7 +37,7 @@ export function issuerRoutes(ctx: IssuerContext): Router {
    * Blind derivation, first step (docs/DESIGN.md §4.2): a municipality's blinded points times k_I,
    * in order. Every point is checked on the curve first (400 naming `blinded.N`).
    */
-  router.post('/codes/evaluate', requireMember(['municipality']), async (req, res) => {
+  router.post('/codes/evaluate', requireMember(['municipality']), evaluateRateLimit(ctx.config, ctx.logger), async (req, res) => {
     const input = await parseLogged(evaluateSchema, req, IssuerActions.CODE_EVALUATE);
     res.status(200).json(await evaluateBlinded(ctx, memberOf(req), input.blinded, input.head));
   });

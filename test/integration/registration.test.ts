@@ -490,7 +490,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
 
   describe('blind derivation: POST /codes/evaluate at the issuer and the gateway', () => {
     const evaluate = (client: MemberClient, url: string, body: unknown) =>
-      client.postJson<{ evaluated: string[]; type?: string; field?: string; rule?: string }>(`${url}/codes/evaluate`, body);
+      client.postJson<{ evaluated: string[]; type?: string; field?: string; rule?: string; retryAfter?: number }>(`${url}/codes/evaluate`, body);
 
     it('when a code is issued, then it is the one both key shares give, and neither share alone gives it (nor its link)', async () => {
       const [m] = myNumbers(1);
@@ -544,6 +544,41 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       const res = await evaluate(asIssuer, gateway.url, { blinded: [blindInput('x').blinded] });
       expect(res.status).to.equal(403);
       expect(res.body.type).to.match(/\/forbidden$/);
+    });
+
+    it('when a municipality exceeds its evaluation budget at the issuer or the gateway, then 429 rate-limited with Retry-After, and its outbox waits as asked', async () => {
+      const limitedDir = mkdtempSync(join(tmpdir(), 'hikitsugi-registration-limited-'));
+      const limits = { MEMBER_EVALUATE_LIMIT: '2', MEMBER_EVALUATE_WINDOW_SECONDS: '3600', CHECKPOINT_INTERVAL_SECONDS: '0' };
+      const limitedGateway = await startGateway(gatewayTestConfig(pki, limitedDir, limits));
+      const limitedIssuer = await startIssuer(issuerTestConfig(pki, limitedDir, limitedGateway.url, limits));
+      try {
+        for (const url of [limitedIssuer.url, limitedGateway.url]) {
+          const statuses: number[] = [];
+          let last: Awaited<ReturnType<typeof evaluate>> | undefined;
+          for (let i = 0; i < 3; i++) {
+            last = await evaluate(toda, url, { blinded: [blindInput('x').blinded] });
+            statuses.push(last.status);
+          }
+          expect(statuses, url).to.deep.equal([200, 200, 429]);
+          expect(last!.body.type).to.match(/\/rate-limited$/);
+          expect(last!.body.field).to.equal('member');
+          expect(Number(last!.headers['retry-after'])).to.be.greaterThan(0);
+        }
+        // The outbox takes the 429 as "not now": the resident keeps waiting, at least Retry-After.
+        const ids = await residents(myNumbers(1));
+        const now = new Date();
+        const run = await processRegistrations(municipality.ctx, { ...link(limitedIssuer.url), gatewayUrl: limitedGateway.url }, { now });
+        expect(run).to.include({ issued: 0, failed: 1 });
+        const [state] = await stateOf(ids);
+        expect(state).to.include({ codeStatus: 'pending', attempts: 1, lastError: 'issuer evaluation answered 429' });
+        expect(Date.parse(state!.nextAttemptAt!) - now.getTime()).to.be.greaterThan(60_000);
+        await processRegistrations(municipality.ctx, link(issuer.url), { now: new Date(now.getTime() + DAY) });
+        expect((await stateOf(ids))[0]).to.include({ codeStatus: 'issued' });
+      } finally {
+        await limitedIssuer.stop();
+        await limitedGateway.stop();
+        rmSync(limitedDir, { recursive: true, force: true });
+      }
     });
 
     it('when a batch is evaluated, then each member logs one code.evaluate entry with the count and no subject', async () => {
