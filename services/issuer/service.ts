@@ -223,6 +223,7 @@ export async function rekeyCodes(ctx: IssuerContext, member: Member, items: { co
     const replaced = await askGateway(ctx, '/correspondence/attestations', { attestations, head: await currentHead(ctx.sequelize) }, attestationsAnswerSchema,
       (a) => a.results.length === rows.length && a.results.every((r, i) => r.code === rows[i]!.code && r.municipality === rows[i]!.municipality));
     if ('failure' in replaced) return fail(replaced.failure);
+    if (replaced.answer.head) heads.push({ member: GATEWAY_ID, head: replaced.answer.head, exchange: 'registration' });
   }
 
   const outcomes = moved.answer.results.map((r): RekeyOutcome => (r.status === 'refused' ? { refused: r.reason } : { status: r.status }));
