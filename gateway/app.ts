@@ -34,6 +34,7 @@ import { startConsentRevocationRelay } from './consent-revocations/service.ts';
 import { startGatewayAlertSchedule } from './alerts/service.ts';
 import { gatewayAlertRoutes } from './alerts/routes.ts';
 import { gatewayMemberDocument, gatewayStaffDocument } from './openapi.ts';
+import { oprfKeyShare } from '../shared/crypto.ts';
 
 export interface Gateway {
   ctx: GatewayContext;
@@ -72,7 +73,7 @@ export async function createGateway(config: GatewayConfig, logger?: Logger): Pro
   const client = createMemberClient(credentials);
   const ctx: GatewayContext = {
     config, logger: log, sequelize, models, credentials, client, currentDirectory, directory, revocations,
-    sourceLimiters: new Map(),
+    sourceLimiters: new Map(), oprf: oprfKeyShare(config.OPRF_KEY),
   };
 
   const relay = startCorrectionRelay(ctx);

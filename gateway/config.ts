@@ -5,8 +5,9 @@ import { rateLimitCount, rateWindowSeconds } from '../shared/platform/rate-limit
 import { alertConfigShape } from '../shared/access-log/alerts.ts';
 import { signInConfigShape } from '../shared/staff/sign-in.ts';
 import { revocationConfigShape } from '../shared/federation/revocation.ts';
+import { evaluateRateConfigShape, oprfKey } from '../shared/federation/oprf-key.ts';
 
-/** Configuration of the gateway. It holds no secret key of its own beyond its PKI folder. */
+/** Configuration of the gateway. Its secrets: its PKI folder, its share of the code derivation's OPRF key, the staff session key. */
 export const gatewayConfigSchema = z.object({
   HOST: host,
   PORT: port,
@@ -14,6 +15,8 @@ export const gatewayConfigSchema = z.object({
   CERT_DIR: z.string().min(1),
   /** directory.json with every member's certificates and endpoints, served to members as is. */
   DIRECTORY_FILE: z.string().min(1),
+  /** The gateway's share k_G of the code derivation's OPRF key (docs/DESIGN.md §3.4); the issuer holds k_I. */
+  OPRF_KEY: oprfKey('OPRF_KEY'),
   DATABASE_PATH: z.string().min(1).optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
   LOG_LEVEL: logLevel,
@@ -33,6 +36,8 @@ export const gatewayConfigSchema = z.object({
   /** Queries one member (certificate CN) may send per window; above it, 429 with Retry-After. */
   MEMBER_QUERY_LIMIT: rateLimitCount(3000),
   MEMBER_QUERY_WINDOW_SECONDS: rateWindowSeconds(60),
+  /** Blinded-point evaluations (POST /codes/evaluate) one municipality may ask per window; above it, 429. */
+  ...evaluateRateConfigShape,
   /**
    * Audit and leak-scan aid, off by default: when set, every message body the gateway receives
    * or sends is appended to files in this folder (SECURITY.md). It holds what the gateway sees

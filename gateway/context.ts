@@ -6,6 +6,7 @@ import type { MemberCredentials } from '../shared/federation/pki.ts';
 import type { RevocationGuard } from '../shared/federation/revocation.ts';
 import type { DirectoryEntry } from '../shared/federation/protocol.ts';
 import type { GatewayConfig } from './config.ts';
+import type { OprfKeyShare } from '../shared/crypto.ts';
 import type { Limiter } from '../shared/platform/concurrency.ts';
 
 /**
@@ -34,4 +35,6 @@ export interface GatewayContext {
   revocations: RevocationGuard;
   /** One concurrency limiter per source municipality, created on first use. */
   sourceLimiters: Map<string, Limiter>;
+  /** The gateway's share k_G of the code derivation's OPRF key, from OPRF_KEY (docs/DESIGN.md §3.4). */
+  oprf: OprfKeyShare;
 }

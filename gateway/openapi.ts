@@ -13,7 +13,7 @@ import { HEADS_PATH } from '../shared/access-log/heads.ts';
 import { accessLogComponents, alertOperations, auditConsoleOperations, witnessedHeadsOperation } from '../shared/access-log/openapi.ts';
 import { staffAuthOperations, staffComponents } from '../shared/staff/openapi.ts';
 import { listCheckpointsQuery, memberEntriesQuery, submitCheckpointSchema } from './access-log/schemas.ts';
-import { correspondenceBatchSchema, correspondenceSchema } from './codes/schemas.ts';
+import { attestationsBatchSchema, correspondenceBatchSchema, correspondenceSchema, gatewayEvaluateSchema, rekeyBatchSchema } from './codes/schemas.ts';
 import { relayRequestSchema } from './notifications/schemas.ts';
 import { RELAY_STATUSES } from './notifications/model.ts';
 import { consentRevocationRequestSchema } from './consent-revocations/schemas.ts';
@@ -77,6 +77,42 @@ function memberOperations(): OperationSpec[] {
     {
       method: 'get', path: '/revocations', summary: 'The CA-signed revocation list, relayed unchanged', tags: ['directory'], access: { members: 'any' },
       responses: { 200: { description: 'The list (compact JWS); 404 when the gateway holds none', body: z.object({ revocations: z.string() }) } },
+    },
+    {
+      method: 'post', path: '/codes/evaluate', summary: 'Blind code derivation: a municipality\'s points times the gateway\'s key share k_G', tags: ['codes'],
+      access: { members: ['municipality'] },
+      description: 'docs/DESIGN.md §4.2: the points the issuer evaluated (k_I·r·H(My Number)), in order. Municipalities only: the issuer, which holds k_I, '
+        + 'may not ask. Every point must be a compressed P-256 point on the curve (400 naming `blinded.N`).',
+      body: gatewayEvaluateSchema,
+      responses: { 200: { description: 'One point per point sent, in order, and the gateway\'s log head', body: z.object({ evaluated: z.array(z.string()), head: logHeadSchema }) } },
+    },
+    {
+      method: 'post', path: '/correspondence/rekey', summary: 'The issuer moves a person\'s rows to the link of the blind derivation, codes kept', tags: ['codes'], access: issuerOnly,
+      description: 'Migration of codes of the old derivation (docs/DESIGN.md §4.2): every row of the link of (municipality, code) moves to `linkId`.',
+      body: rekeyBatchSchema,
+      responses: {
+        200: {
+          description: 'One result per rekey, in order: every (municipality, code) now on the new link, or why not',
+          body: z.object({
+            results: z.array(z.object({
+              code: codeSchema, status: z.enum(['moved', 'unchanged', 'refused']),
+              codes: z.array(z.object({ municipality: z.string(), code: codeSchema })).optional(),
+              reason: z.enum(['unknown_code', 'link_has_other_code']).optional(),
+            })),
+            head: logHeadSchema,
+          }),
+        },
+      },
+    },
+    {
+      method: 'post', path: '/correspondence/attestations', summary: 'The issuer replaces the attestations of rows after a rekey', tags: ['codes'], access: issuerOnly,
+      body: attestationsBatchSchema,
+      responses: {
+        200: {
+          description: 'One result per attestation, in order',
+          body: z.object({ results: z.array(z.object({ municipality: z.string(), code: codeSchema, status: z.enum(['replaced', 'unknown']) })), head: logHeadSchema }),
+        },
+      },
     },
     {
       method: 'post', path: '/correspondence', summary: 'The issuer records that a municipality\'s code belongs to a link', tags: ['codes'], access: issuerOnly,

@@ -8,6 +8,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { newOprfKey } from '../shared/crypto.ts';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
@@ -128,7 +129,7 @@ const hexKey = () => randomBytes(32).toString('hex');
 /** A municipality's SMART Health Card signing key (SHC_SIGNING_KEY): P-256, as PKCS#8 PEM (docs/DESIGN.md §4.11). */
 const healthCardKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 /** How a secret is made when it is missing: a 32-byte hex key unless named here. */
-const SECRET_MAKERS: Record<string, () => string> = { SHC_SIGNING_KEY: healthCardKey };
+const SECRET_MAKERS: Record<string, () => string> = { SHC_SIGNING_KEY: healthCardKey, OPRF_KEY: newOprfKey };
 
 /** Secrets are made once per member and kept in its folder (git-ignored), never defaulted. */
 function secretsFor(dataDir: string, id: string, names: string[]): Record<string, string> {
@@ -193,12 +194,12 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
   mkdirSync(join(dataDir, 'gateway'), { recursive: true });
   writeFileSync(join(dataDir, 'gateway', 'directory.json'), JSON.stringify(directory, null, 2));
 
-  const issuerSecrets = secretsFor(dataDir, 'issuer', ['LINK_KEY', 'CODE_KEY', 'ATTESTATION_KEY']);
+  const issuerSecrets = secretsFor(dataDir, 'issuer', ['OPRF_KEY', 'LINK_KEY', 'CODE_KEY', 'ATTESTATION_KEY']);
   // The CA-signed list (scripts/pki.ts init re-signed it just now; `revoke` and `refresh` sign the next
   // one): the gateway re-reads the file every REVOCATION_REFRESH_SECONDS, every other member asks the gateway.
   const revocationFile = join(pkiDir, 'ca', 'revocations.jws');
   // The gateway's own privacy officer (its console), with the demo password like the municipalities' staff.
-  const gatewaySecrets = secretsFor(dataDir, 'gateway', ['SESSION_SECRET']);
+  const gatewaySecrets = secretsFor(dataDir, 'gateway', ['SESSION_SECRET', 'OPRF_KEY']);
   const gatewayStaffPort = plan.gatewayStaffPort || (await port());
   const gatewayDatabase = await databaseOf('gateway', plan.env?.gateway?.DATABASE_PATH ?? join(dataDir, 'gateway', 'gateway.sqlite'));
   const issuerDatabase = await databaseOf('issuer', join(dataDir, 'issuer', 'issuer.sqlite'));
@@ -209,7 +210,7 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
       env: {
         HOST: '127.0.0.1', PORT: String(issuerPort), CERT_DIR: join(pkiDir, 'issuer'), GATEWAY_URL: gatewayUrl,
         ...issuerDatabase, LOG_LEVEL: level,
-        LINK_KEY: issuerSecrets.LINK_KEY!, CODE_KEY: issuerSecrets.CODE_KEY!, ATTESTATION_KEY: issuerSecrets.ATTESTATION_KEY!,
+        OPRF_KEY: issuerSecrets.OPRF_KEY!, LINK_KEY: issuerSecrets.LINK_KEY!, CODE_KEY: issuerSecrets.CODE_KEY!, ATTESTATION_KEY: issuerSecrets.ATTESTATION_KEY!,
         ...plan.env?.issuer,
       },
     },
@@ -217,7 +218,7 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
       id: 'gateway', kind: 'gateway', entry: 'gateway/main.ts', url: gatewayUrl, logFile: join(dataDir, 'gateway', 'gateway.log'),
       staffUrl: `http://127.0.0.1:${gatewayStaffPort}`,
       env: {
-        STAFF_PORT: String(gatewayStaffPort), SESSION_SECRET: gatewaySecrets.SESSION_SECRET!,
+        STAFF_PORT: String(gatewayStaffPort), SESSION_SECRET: gatewaySecrets.SESSION_SECRET!, OPRF_KEY: gatewaySecrets.OPRF_KEY!,
         HOST: '127.0.0.1', PORT: String(gatewayPort), CERT_DIR: join(pkiDir, 'gateway'),
         DIRECTORY_FILE: join(dataDir, 'gateway', 'directory.json'), ...gatewayDatabase,
         REVOCATION_FILE: revocationFile, LOG_LEVEL: level, ...plan.env?.gateway,

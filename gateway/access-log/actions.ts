@@ -4,6 +4,12 @@ import { StaffActions } from '../../shared/staff/actions.ts';
 export const GatewayActions = {
   /** Gateway: the issuer registered a (linkId, municipality, code) correspondence. */
   CORRESPONDENCE_REGISTER: 'correspondence.register',
+  /** Gateway: a municipality had a batch of blinded elements evaluated with the gateway's key share (no subject: the gateway cannot tell whose). */
+  CODE_EVALUATE: 'code.evaluate',
+  /** Gateway: the issuer moved a person's rows to the link of the new derivation (subject = the asking municipality's code). */
+  CORRESPONDENCE_REKEY: 'correspondence.rekey',
+  /** Gateway: the issuer replaced the attestation of a row after a rekey (subject = the code). */
+  CORRESPONDENCE_ATTEST: 'correspondence.attest',
   /** Gateway: a whole query was refused before any subject was looked at (signature, replay, size…). */
   QUERY_REFUSE: 'query.refuse',
   /** Gateway: one subject of a query was forwarded to its source, or refused here. */

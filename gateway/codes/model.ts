@@ -2,7 +2,8 @@ import { DataTypes, Model, Op, type CreationOptional, type InferAttributes, type
 
 /**
  * The code correspondence table: which code each municipality uses for one link. linkId is an
- * HMAC of the My Number under a key only the issuer holds; the gateway cannot reverse it.
+ * HMAC, under a key only the issuer holds, of the two-member OPRF output of the My Number
+ * (docs/DESIGN.md §3.4): the gateway can neither reverse it nor compute it from a My Number.
  */
 export class CorrespondenceRow extends Model<InferAttributes<CorrespondenceRow>, InferCreationAttributes<CorrespondenceRow>> {
   declare id: CreationOptional<number>;
@@ -95,4 +96,16 @@ export async function findByLinks(M: CorrespondenceModel, linkIds: string[], tra
     for (const row of rows) found.set(`${row.linkId}|${row.municipality}`, toPlain(row));
   }
   return found;
+}
+
+/** Moves every row of one link to another (a rekey, docs/DESIGN.md §4.2): codes and municipalities stay. */
+export async function moveLink(M: CorrespondenceModel, from: string, to: string, transaction: Transaction): Promise<number> {
+  const [count] = await M.update({ linkId: to }, { where: { linkId: from }, transaction });
+  return count;
+}
+
+/** Replaces the attestation of one row (after a rekey); false when no row has that municipality and code. */
+export async function replaceAttestation(M: CorrespondenceModel, row: { municipality: string; code: string; attestation: string }, transaction: Transaction): Promise<boolean> {
+  const [count] = await M.update({ attestation: row.attestation }, { where: { municipality: row.municipality, code: row.code }, transaction });
+  return count > 0;
 }

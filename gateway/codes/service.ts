@@ -9,8 +9,8 @@ import { keepHeads } from '../../shared/access-log/heads.ts';
 import { GatewayActions } from '../access-log/actions.ts';
 import { logMemberAccess, type MemberAccess } from '../../shared/access-log/member-access.ts';
 import type { GatewayContext } from '../context.ts';
-import { findByCodes, findByLinks, insertCorrespondences, type Correspondence } from './model.ts';
-import type { CorrespondenceInput, CorrespondenceOutcome } from './schemas.ts';
+import { findByCodes, findByLinks, insertCorrespondences, moveLink, replaceAttestation, type Correspondence } from './model.ts';
+import type { CorrespondenceInput, CorrespondenceOutcome, RekeyInput, RekeyResult } from './schemas.ts';
 
 /** Names a field of item `index` in problems: `attestation` for the single route, `registrations.3.attestation` for a batch. */
 export type FieldOf = (index: number, field: keyof CorrespondenceInput) => string;
@@ -122,5 +122,100 @@ function recordBatch(ctx: GatewayContext, issuer: Member, inputs: Correspondence
     await logMemberAccess(ctx.models.AccessLog, t, issuer, entries);
     if (issuerHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: issuer.id, head: issuerHead, exchange: 'registration' }]);
     return outcomes;
+  });
+}
+
+/* ---------- blind derivation and the migration of old codes (docs/DESIGN.md §4.2) ---------- */
+
+/**
+ * k_G·P for each point of a municipality's batch (already checked on the curve), in order. Only a
+ * municipality may ask (the route's rule): the issuer, which holds k_I, cannot use the gateway to
+ * evaluate My Numbers of its own choosing. One access-log entry per batch, with the count.
+ */
+export async function evaluateForMunicipality(ctx: GatewayContext, member: Member, blinded: string[], head?: LogHead): Promise<string[]> {
+  const evaluated = blinded.map((point) => ctx.oprf.evaluate(point));
+  await inTransaction(ctx.sequelize, async (t) => {
+    await logMemberAccess(ctx.models.AccessLog, t, member, [{
+      action: GatewayActions.CODE_EVALUATE, actingMunicipality: member.id, outcome: 'allowed', details: { points: blinded.length },
+    }]);
+    if (head) await keepHeads(ctx.models.WitnessedHead, t, [{ member: member.id, head, exchange: 'registration' }]);
+  });
+  return evaluated;
+}
+
+/**
+ * The issuer's rekeys, in one transaction: for each (municipality, code), every row of its link (the
+ * person's codes at every municipality) moves to the new linkId, codes unchanged. Already there →
+ * `unchanged`; no such code → `unknown_code`; a municipality with a row on both links under two
+ * different codes → `link_has_other_code` (nothing moves). Each result lists every code now on
+ * the new link, which the issuer attests anew.
+ */
+export async function rekeyCorrespondences(ctx: GatewayContext, issuer: Member, inputs: RekeyInput[], issuerHead?: LogHead): Promise<RekeyResult[]> {
+  const M = ctx.models.Correspondence;
+  return inTransaction(ctx.sequelize, async (t) => {
+    const results: RekeyResult[] = [];
+    const entries: MemberAccess[] = [];
+    for (const input of inputs) {
+      const entry = { action: GatewayActions.CORRESPONDENCE_REKEY, actingMunicipality: input.municipality, subject: input.code };
+      const own = (await findByCodes(M, input.municipality, [input.code], t)).get(input.code);
+      if (!own) {
+        results.push({ code: input.code, status: 'refused', reason: 'unknown_code' });
+        entries.push({ ...entry, outcome: 'denied', reason: 'unknown_code' });
+        continue;
+      }
+      const rows = await findByLinks(M, [own.linkId, input.linkId], t);
+      const onOld = [...rows.values()].filter((r) => r.linkId === own.linkId);
+      const clash = own.linkId !== input.linkId && onOld.some((r) => {
+        const there = rows.get(`${input.linkId}|${r.municipality}`);
+        return there !== undefined && there.code !== r.code;
+      });
+      if (clash) {
+        results.push({ code: input.code, status: 'refused', reason: 'link_has_other_code' });
+        entries.push({ ...entry, outcome: 'denied', reason: 'link_has_other_code' });
+        continue;
+      }
+      const moved = own.linkId === input.linkId ? 0 : await moveLink(M, own.linkId, input.linkId, t);
+      const codes = new Map<string, { municipality: string; code: string }>();
+      for (const r of rows.values()) codes.set(`${r.municipality}|${r.code}`, { municipality: r.municipality, code: r.code });
+      results.push({ code: input.code, status: moved > 0 ? 'moved' : 'unchanged', codes: [...codes.values()] });
+      entries.push({ ...entry, outcome: 'allowed', details: { rows: moved } });
+    }
+    await logMemberAccess(ctx.models.AccessLog, t, issuer, entries);
+    if (issuerHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: issuer.id, head: issuerHead, exchange: 'registration' }]);
+    return results;
+  });
+}
+
+/**
+ * New attestations of rows already recorded (after a rekey): each must verify with the issuer's key
+ * (else the whole batch is `400 invalid-attestation` naming `attestations.N`, nothing replaced);
+ * each replaces the attestation of its (municipality, code), or is `unknown` when no row has them.
+ */
+export async function replaceAttestations(ctx: GatewayContext, issuer: Member, attestations: string[], issuerHead?: LogHead): Promise<{ municipality: string; code: string; status: 'replaced' | 'unknown' }[]> {
+  const { key } = await ctx.directory.signingKey(ISSUER_ID);
+  const claims: { municipality: string; code: string }[] = [];
+  for (const [i, jws] of attestations.entries()) {
+    let payload: unknown;
+    try {
+      payload = await verifyPayload(jws, key, Typ.ATTESTATION);
+    } catch {
+      throw refused(`attestations.${i}`, 'must be signed by the issuer');
+    }
+    const parsed = attestationSchema.safeParse(payload);
+    if (!parsed.success) throw refused(`attestations.${i}`, 'must carry the attestation claims');
+    claims.push({ municipality: parsed.data.municipality, code: parsed.data.code });
+  }
+  return inTransaction(ctx.sequelize, async (t) => {
+    const results = [];
+    for (const [i, c] of claims.entries()) {
+      const replaced = await replaceAttestation(ctx.models.Correspondence, { ...c, attestation: attestations[i]! }, t);
+      results.push({ ...c, status: replaced ? 'replaced' as const : 'unknown' as const });
+    }
+    await logMemberAccess(ctx.models.AccessLog, t, issuer, results.map((r) => ({
+      action: GatewayActions.CORRESPONDENCE_ATTEST, actingMunicipality: r.municipality, subject: r.code,
+      ...(r.status === 'replaced' ? { outcome: 'allowed' as const } : { outcome: 'denied' as const, reason: 'unknown_code' }),
+    })));
+    if (issuerHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: issuer.id, head: issuerHead, exchange: 'registration' }]);
+    return results;
   });
 }

@@ -20,6 +20,7 @@ import { loadMemberCredentials } from '../../shared/federation/pki.ts';
 import { createRevocationGuard, databaseKeeper, gatewayRevocationSource } from '../../shared/federation/revocation.ts';
 import { GATEWAY_ID, ISSUER_ID } from '../../shared/federation/protocol.ts';
 import type { IssuerConfig } from './config.ts';
+import { oprfKeyShare } from '../../shared/crypto.ts';
 import type { IssuerContext } from './context.ts';
 import { issuerRoutes } from './routes.ts';
 import { issuerDocument } from './openapi.ts';
@@ -57,10 +58,10 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
   revocations.start();
   // Members (who may call), their keys (the gateway's countersignatures), verified here against the CA.
   const directory = createDirectoryClient(client, config.GATEWAY_URL, credentials.ca, revocations);
-  const ctx: IssuerContext = { config, logger: log, sequelize, models: { AccessLog, WitnessedHead }, credentials, client, revocations };
+  const ctx: IssuerContext = { config, logger: log, sequelize, models: { AccessLog, WitnessedHead }, credentials, client, revocations, oprf: oprfKeyShare(config.OPRF_KEY) };
 
-  // Small bodies only: a batch of MAX_CODES_PER_BATCH My Numbers is about 8 kB.
-  const app = createBaseApp(log, { bodyLimit: '16kb' });
+  // Small bodies only: a batch of 500 blinded points is about 24 kB, of 500 rekey items about 43 kB.
+  const app = createBaseApp(log, { bodyLimit: '64kb' });
   app.use(memberIdentity({ directory, logger: log }));
   // This API's OpenAPI document, for members only like every route here (docs/PROTOCOL.md §2).
   app.get('/openapi.json', serveOpenApi(issuerDocument));

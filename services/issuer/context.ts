@@ -6,6 +6,7 @@ import type { MemberClient } from '../../shared/federation/member-http.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import type { RevocationGuard } from '../../shared/federation/revocation.ts';
 import type { IssuerConfig } from './config.ts';
+import type { OprfKeyShare } from '../../shared/crypto.ts';
 
 /** Everything one issuer instance needs, built by `createIssuer` and passed down (no module state). */
 export interface IssuerContext {
@@ -17,4 +18,6 @@ export interface IssuerContext {
   client: MemberClient;
   /** The CA-signed revocation list, from the gateway, kept in the issuer's database. */
   revocations: RevocationGuard;
+  /** The issuer's share k_I of the code derivation's OPRF key, from OPRF_KEY (docs/DESIGN.md §3.4). */
+  oprf: OprfKeyShare;
 }

@@ -1,14 +1,14 @@
 /**
  * The issuer's OpenAPI 3.1 document (docs/PROTOCOL.md §2): its mTLS API, for members only.
- * Request bodies are the zod schemas its routes parse with (./schemas.ts); no example in it
- * carries a My Number, and a refusal never echoes one.
+ * Request bodies are the zod schemas its routes parse with (./schemas.ts); no route takes a My
+ * Number (docs/DESIGN.md §4.2), and a refusal never echoes a value.
  */
 import { z } from 'zod';
 import { buildOpenApiDocument, openApiOperation, type OpenApiDocument } from '../../shared/platform/openapi.ts';
 import { codeSchema, ISSUER_ID, logHeadSchema } from '../../shared/federation/protocol.ts';
 import { HEADS_PATH } from '../../shared/access-log/heads.ts';
 import { witnessedHeadsOperation } from '../../shared/access-log/openapi.ts';
-import { issueCodeSchema, issueCodesSchema } from './schemas.ts';
+import { evaluateSchema, issueCodeSchema, issueCodesSchema, rekeyCodesSchema } from './schemas.ts';
 
 /** Version of the document (the issuer's API as this tree serves it). */
 export const API_VERSION = '0.1.0';
@@ -21,8 +21,9 @@ export function issuerDocument(): OpenApiDocument {
     title: 'hikitsugi issuer: member API',
     version: API_VERSION,
     port: 'member',
-    description: 'The issuer derives each municipality\'s code (符号) for a My Number and registers the correspondence with the gateway '
-      + '(docs/DESIGN.md §3.4); it stores nothing but its access log. A refusal names the field (`myNumber`, `myNumbers.N`), never its value. '
+    description: 'The issuer evaluates blinded points with its share of the OPRF key and derives each municipality\'s code (符号) from the seed '
+      + 'the municipality finalized, then registers the correspondence with the gateway (docs/DESIGN.md §3.4, §4.2); it never receives a My Number '
+      + 'and stores nothing but its access log. A refusal names the field (`seed`, `seeds.N`, `blinded.N`), never its value. '
       + 'Errors are application/problem+json (RFC 9457); a gateway that cannot be reached is 503 with retryAfter.',
     operations: [
       openApiOperation({ members: 'any' }),
@@ -40,17 +41,42 @@ export function issuerDocument(): OpenApiDocument {
         },
       },
       {
-        method: 'post', path: '/codes', summary: 'The asking municipality\'s code for a My Number', tags: ['codes'], access: { members: ['municipality'] },
+        method: 'post', path: '/codes/evaluate', summary: 'Blind code derivation: a municipality\'s blinded points times the issuer\'s key share k_I', tags: ['codes'],
+        access: { members: ['municipality'] },
+        description: 'docs/DESIGN.md §4.2: B = r·H(My Number) in, k_I·B out, in order; the gateway applies k_G next. Every point must be a compressed '
+          + 'P-256 point on the curve (400 naming `blinded.N`).',
+        body: evaluateSchema,
+        responses: { 200: { description: 'One point per point sent, in order, and the issuer\'s log head', body: z.object({ evaluated: z.array(z.string()), head: logHeadSchema }) } },
+      },
+      {
+        method: 'post', path: '/codes/rekey', summary: 'Codes of the old derivation moved to their seeds\' links, codes kept', tags: ['codes'], access: { members: ['municipality'] },
+        description: 'Migration (docs/DESIGN.md §4.2): the gateway moves every row of each code\'s person to HMAC(LINK_KEY, seed); the issuer attests them anew.',
+        body: rekeyCodesSchema,
+        responses: {
+          200: {
+            description: 'One result per item, in order',
+            body: z.object({
+              results: z.array(z.union([
+                z.object({ code: codeSchema, status: z.enum(['moved', 'unchanged']) }),
+                z.object({ code: codeSchema, error: z.literal('rekey-refused'), reason: z.enum(['unknown_code', 'link_has_other_code']) }),
+              ])),
+              head: logHeadSchema,
+            }),
+          },
+        },
+      },
+      {
+        method: 'post', path: '/codes', summary: 'The asking municipality\'s code for one seed', tags: ['codes'], access: { members: ['municipality'] },
         description: 'The municipality is the certificate\'s CN, never a body field.',
         body: issueCodeSchema,
         responses: { 200: { description: 'The code with its attestation, and the issuer\'s log head', body: issued.extend({ head: logHeadSchema }) } },
       },
       {
-        method: 'post', path: '/codes/batch', summary: 'Codes for a batch of My Numbers, in request order', tags: ['codes'], access: { members: ['municipality'] },
+        method: 'post', path: '/codes/batch', summary: 'Codes for a batch of seeds, in request order', tags: ['codes'], access: { members: ['municipality'] },
         body: issueCodesSchema,
         responses: {
           200: {
-            description: 'One item per My Number: a code, or the reason the gateway refused it',
+            description: 'One item per seed: a code, or the reason the gateway refused it',
             body: z.object({
               codes: z.array(z.union([issued, z.object({ error: z.literal('correspondence-conflict'), reason: z.enum(['code_taken', 'link_has_other_code']) })])),
               head: logHeadSchema,

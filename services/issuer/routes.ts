@@ -2,25 +2,26 @@ import { Router, type Request } from 'express';
 import type { z } from 'zod';
 import { AppError } from '../../shared/platform/errors.ts';
 import { memberOf, requireMember } from '../../shared/federation/member-http.ts';
+import { evaluateRateLimit } from '../../shared/federation/oprf-key.ts';
 import { parseInput } from '../../shared/platform/validation.ts';
 import { logMemberRefusal } from '../../shared/access-log/member-access.ts';
 import { IssuerActions } from './actions.ts';
 import type { IssuerContext } from './context.ts';
-import { issueCodeSchema, issueCodesSchema } from './schemas.ts';
-import { gatewayUnavailable, isIssued, issueCodes } from './service.ts';
+import { evaluateSchema, issueCodeSchema, issueCodesSchema, rekeyCodesSchema } from './schemas.ts';
+import { evaluateBlinded, gatewayUnavailable, isIssued, issueCodes, rekeyCodes } from './service.ts';
 
 export function issuerRoutes(ctx: IssuerContext): Router {
   const router = Router();
 
   /** Parses a request; a refusal is logged (one denied entry naming the field, never its value) before it is answered. */
-  async function parseLogged<S extends z.ZodType>(schema: S, req: Request): Promise<z.infer<S>> {
+  async function parseLogged<S extends z.ZodType>(schema: S, req: Request, action: string = IssuerActions.CODE_ISSUE): Promise<z.infer<S>> {
     try {
       return parseInput(schema, req.body);
     } catch (err) {
       if (err instanceof AppError) {
         const member = memberOf(req);
         await logMemberRefusal(ctx.models.AccessLog, member, {
-          action: IssuerActions.CODE_ISSUE, actingMunicipality: member.id, reason: `invalid ${err.extra.field}`,
+          action, actingMunicipality: member.id, reason: `invalid ${err.extra.field}`,
         });
       }
       throw err;
@@ -32,24 +33,48 @@ export function issuerRoutes(ctx: IssuerContext): Router {
     res.json({ status: 'ok', member: ctx.credentials.id });
   });
 
-  /** A municipality (its certificate CN, never a body field) asks for its code for a My Number. */
+  /**
+   * Blind derivation, first step (docs/DESIGN.md §4.2): a municipality's blinded points times k_I,
+   * in order. Every point is checked on the curve first (400 naming `blinded.N`).
+   */
+  router.post('/codes/evaluate', requireMember(['municipality']), evaluateRateLimit(ctx.config, ctx.logger), async (req, res) => {
+    const input = await parseLogged(evaluateSchema, req, IssuerActions.CODE_EVALUATE);
+    res.status(200).json(await evaluateBlinded(ctx, memberOf(req), input.blinded, input.head));
+  });
+
+  /** A municipality (its certificate CN, never a body field) asks for its code for one seed. */
   router.post('/codes', requireMember(['municipality']), async (req, res) => {
     const input = await parseLogged(issueCodeSchema, req);
-    const { outcomes: [issued], head } = await issueCodes(ctx, memberOf(req), [input.myNumber], input.head);
+    const { outcomes: [issued], head } = await issueCodes(ctx, memberOf(req), [input.seed], input.head);
     // A code the gateway refused is unusable: the municipality retries later, as when the gateway is down.
     if (!issued || !isIssued(issued)) throw gatewayUnavailable();
     res.status(200).json({ code: issued.code, attestation: issued.attestation, head });
   });
 
   /**
-   * The same for a batch of My Numbers (the registration outbox sends them so): codes in request
+   * The same for a batch of seeds (the registration outbox sends them so): codes in request
    * order, each with its own attestation; an item the gateway refused carries the reason instead.
    */
   router.post('/codes/batch', requireMember(['municipality']), async (req, res) => {
     const input = await parseLogged(issueCodesSchema, req);
-    const { outcomes, head } = await issueCodes(ctx, memberOf(req), input.myNumbers, input.head);
+    const { outcomes, head } = await issueCodes(ctx, memberOf(req), input.seeds, input.head);
     res.status(200).json({
       codes: outcomes.map((o) => (isIssued(o) ? { code: o.code, attestation: o.attestation } : { error: 'correspondence-conflict', reason: o.refused })),
+      head,
+    });
+  });
+
+  /**
+   * Migration (docs/DESIGN.md §4.2): codes issued under the old derivation move to their seeds'
+   * links, codes kept; one result per item in order, a refused item carrying the gateway's reason.
+   */
+  router.post('/codes/rekey', requireMember(['municipality']), async (req, res) => {
+    const input = await parseLogged(rekeyCodesSchema, req, IssuerActions.CODE_REKEY);
+    const { outcomes, head } = await rekeyCodes(ctx, memberOf(req), input.rekeys, input.head);
+    res.status(200).json({
+      results: outcomes.map((o, i) => ('refused' in o
+        ? { code: input.rekeys[i]!.code, error: 'rekey-refused', reason: o.refused }
+        : { code: input.rekeys[i]!.code, status: o.status })),
       head,
     });
   });

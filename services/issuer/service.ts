@@ -1,6 +1,7 @@
 /**
- * Code derivation (docs/DESIGN.md §3.4, §2.1). The issuer holds the keys and no table: the gateway holds the
- * table and no key, so neither alone can turn a code back into a My Number.
+ * Code derivation (docs/DESIGN.md §3.4, §2.1, §4.2). The issuer holds its OPRF key share, the HMAC keys
+ * and no table; the gateway holds the table and the other share. The issuer never sees a My Number:
+ * it evaluates blinded points, then derives codes from the seeds municipalities finalized.
  */
 import type { z } from 'zod';
 import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../shared/platform/concurrency.ts';
@@ -14,7 +15,7 @@ import { logMemberAccess } from '../../shared/access-log/member-access.ts';
 import { currentHead, keepHeads, type SeenHead } from '../../shared/access-log/heads.ts';
 import { IssuerActions } from './actions.ts';
 import type { IssuerContext } from './context.ts';
-import { correspondenceBatchAnswerSchema } from './schemas.ts';
+import { attestationsAnswerSchema, correspondenceBatchAnswerSchema, rekeyAnswerSchema } from './schemas.ts';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 export const CODE_LENGTH = 26;
@@ -39,8 +40,12 @@ export function base32(bytes: Buffer): string {
   return out;
 }
 
-/** linkId = HMAC-SHA256(link key, My Number), base64url. Goes to the gateway, never to a municipality. */
-export const deriveLinkId = (linkKey: Buffer, myNumber: string): string => hmacSha256(linkKey, myNumber).toString('base64url');
+/**
+ * linkId = HMAC-SHA256(link key, seed), base64url, where seed is the two-member OPRF output of the My
+ * Number (docs/DESIGN.md §3.4). Goes to the gateway, never to a municipality. Residents registered
+ * before blind derivation were keyed by HMAC(link key, My Number) and move over by rekey (§4.2).
+ */
+export const deriveLinkId = (linkKey: Buffer, seed: string): string => hmacSha256(linkKey, seed).toString('base64url');
 
 /** code_M = base32(HMAC-SHA256(code key, M ‖ linkId)), first 26 characters (130 bits). M is 6 digits, so ‖ is unambiguous. */
 export const deriveCode = (codeKey: Buffer, municipality: string, linkId: string): string =>
@@ -68,27 +73,44 @@ export const gatewayUnavailable = () => new AppError(503, 'gateway-unavailable',
 });
 
 /**
- * Derives `municipality`'s codes for a batch of My Numbers, has the gateway record the
+ * k_I·B for each blinded element of a municipality's batch, in order (docs/DESIGN.md §4.2): the
+ * issuer learns nothing of whose they are. One access-log entry per batch, with the count.
+ */
+export async function evaluateBlinded(ctx: IssuerContext, member: Member, blinded: string[], senderHead?: LogHead): Promise<{ evaluated: string[]; head: LogHead }> {
+  const evaluated = blinded.map((point) => ctx.oprf.evaluate(point));
+  await inTransaction(ctx.sequelize, async (t) => {
+    await logMemberAccess(ctx.models.AccessLog, t, member, [{
+      action: IssuerActions.CODE_EVALUATE, actingMunicipality: member.id, outcome: 'allowed', details: { points: blinded.length },
+    }]);
+    if (senderHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: member.id, head: senderHead, exchange: 'registration' }]);
+  });
+  return { evaluated, head: await currentHead(ctx.sequelize) };
+}
+
+const attest = (ctx: IssuerContext, municipality: string, code: string, linkId: string): Promise<string> => {
+  const claims: Attestation = { iss: ISSUER_ID, municipality, code, link: attestationLink(ctx.config.ATTESTATION_KEY, linkId) };
+  return signPayload(claims, { ...ctx.credentials.signer, typ: Typ.ATTESTATION });
+};
+
+/**
+ * Derives `municipality`'s codes for a batch of seeds, has the gateway record the
  * correspondences in one call, and returns each code with its own signed attestation, in order
- * (they are forwarded one by one later). The My Numbers live only in this call. If the gateway
+ * (they are forwarded one by one later). No My Number reaches the issuer (§4.2). If the gateway
  * cannot be reached, refuses the batch or answers nonsense, the whole batch fails (503): a code the
  * gateway does not know would be unusable, and the municipality's outbox retries. An item the
  * gateway refuses (a conflict) fails alone. One access-log transaction per batch, one entry per item.
  * Heads go both ways at each hop (docs/PROTOCOL.md §3.0): the municipality's and the gateway's are
  * kept with the batch's entries; the issuer's own goes to the gateway and back in the answer.
  */
-export async function issueCodes(ctx: IssuerContext, member: Member, myNumbers: string[], senderHead?: LogHead): Promise<{ outcomes: IssueOutcome[]; head: LogHead }> {
+export async function issueCodes(ctx: IssuerContext, member: Member, seeds: string[], senderHead?: LogHead): Promise<{ outcomes: IssueOutcome[]; head: LogHead }> {
   const municipality = member.id;
-  const derived = myNumbers.map((myNumber) => {
-    const linkId = deriveLinkId(ctx.config.LINK_KEY, myNumber);
+  const derived = seeds.map((seed) => {
+    const linkId = deriveLinkId(ctx.config.LINK_KEY, seed);
     return { linkId, code: deriveCode(ctx.config.CODE_KEY, municipality, linkId) };
   });
   // One signature per person, even when a batch names someone twice; a few at a time (RSA signing runs on libuv's pool).
   const people = [...new Map(derived.map((d) => [d.linkId, d])).values()];
-  const signed = await mapWithLimit(people, SUBJECTS_IN_FLIGHT, ({ linkId, code }) => {
-    const claims: Attestation = { iss: ISSUER_ID, municipality, code, link: attestationLink(ctx.config.ATTESTATION_KEY, linkId) };
-    return signPayload(claims, { ...ctx.credentials.signer, typ: Typ.ATTESTATION });
-  });
+  const signed = await mapWithLimit(people, SUBJECTS_IN_FLIGHT, ({ linkId, code }) => attest(ctx, municipality, code, linkId));
   const attestationOf = new Map(people.map((p, i) => [p.linkId, signed[i]!]));
   const registrations = derived.map(({ linkId, code }) => ({ linkId, municipality, code, attestation: attestationOf.get(linkId)! }));
 
@@ -141,5 +163,76 @@ export async function issueCodes(ctx: IssuerContext, member: Member, myNumbers: 
   });
   const refusedCount = outcomes.filter((o) => !isIssued(o)).length;
   if (refusedCount > 0) ctx.logger.warn({ municipality, codes: registrations.length, refused: refusedCount }, 'gateway refused some correspondences');
+  return { outcomes, head: await currentHead(ctx.sequelize) };
+}
+
+/** What became of one code of a rekey: moved to its seed's link (or already there), or refused by the gateway. */
+export type RekeyOutcome = { status: 'moved' | 'unchanged' } | { refused: 'unknown_code' | 'link_has_other_code' };
+
+/** One call to the gateway whose answer must parse and match; the failure reason otherwise (null = unreachable). */
+async function askGateway<S extends z.ZodType>(ctx: IssuerContext, path: string, body: unknown, schema: S, matches: (answer: z.infer<S>) => boolean): Promise<{ answer: z.infer<S> } | { failure: string }> {
+  try {
+    const res = await ctx.client.postJson(`${ctx.config.GATEWAY_URL}${path}`, body, { expectPeer: GATEWAY_ID, timeoutMs: ctx.config.GATEWAY_TIMEOUT_MS });
+    if (classifyPeerReply(res).outcome !== 'ok') return { failure: `gateway_refused_${res.status}` };
+    const answer = schema.safeParse(res.body);
+    return answer.success && matches(answer.data) ? { answer: answer.data } : { failure: 'gateway_invalid_answer' };
+  } catch (err) {
+    if (!isPeerUnavailable(err)) throw err;
+    return { failure: 'gateway_unavailable' };
+  }
+}
+
+/**
+ * Migration of codes issued under the old derivation (docs/DESIGN.md §4.2, PROTOCOL §3.1): for each
+ * (code, seed) of the asking municipality, the gateway moves every row of that code's link — the
+ * person's codes at every municipality — to linkId = HMAC(LINK_KEY, seed), codes unchanged; then
+ * the issuer signs a new attestation for each of those codes (their `link` follows the linkId) and
+ * the gateway replaces the old ones. Both steps are idempotent, so a retry after a failure between
+ * them completes the move. The gateway must hold the code under this municipality: a municipality
+ * proves its current code by its certificate and the code alone, never by a My Number.
+ */
+export async function rekeyCodes(ctx: IssuerContext, member: Member, items: { code: string; seed: string }[], senderHead?: LogHead): Promise<{ outcomes: RekeyOutcome[]; head: LogHead }> {
+  const municipality = member.id;
+  const rekeys = items.map(({ code, seed }) => ({ municipality, code, linkId: deriveLinkId(ctx.config.LINK_KEY, seed) }));
+  const heads: SeenHead[] = senderHead ? [{ member: municipality, head: senderHead, exchange: 'registration' }] : [];
+  const fail = async (failure: string) => {
+    await inTransaction(ctx.sequelize, async (t) => {
+      await logMemberAccess(ctx.models.AccessLog, t, member, rekeys.map(({ code }) => ({
+        action: IssuerActions.CODE_REKEY, actingMunicipality: municipality, subject: code, outcome: 'denied' as const, reason: failure,
+      })));
+      await keepHeads(ctx.models.WitnessedHead, t, heads);
+    });
+    ctx.logger.warn({ municipality, codes: rekeys.length, reason: failure }, 'rekey failed');
+    throw gatewayUnavailable();
+  };
+
+  const moved = await askGateway(ctx, '/correspondence/rekey', { rekeys, head: await currentHead(ctx.sequelize) }, rekeyAnswerSchema,
+    (a) => a.results.length === rekeys.length && a.results.every((r, i) => r.code === rekeys[i]!.code));
+  if ('failure' in moved) return fail(moved.failure);
+  if (moved.answer.head) heads.push({ member: GATEWAY_ID, head: moved.answer.head, exchange: 'registration' });
+
+  // Every code now on each moved link gets an attestation naming the new link, one per (municipality, code).
+  const toAttest = new Map<string, { municipality: string; code: string; linkId: string }>();
+  moved.answer.results.forEach((r, i) => {
+    if (r.status === 'refused') return;
+    for (const c of r.codes) toAttest.set(`${c.municipality}|${c.code}`, { ...c, linkId: rekeys[i]!.linkId });
+  });
+  const rows = [...toAttest.values()];
+  if (rows.length > 0) {
+    const attestations = await mapWithLimit(rows, SUBJECTS_IN_FLIGHT, (row) => attest(ctx, row.municipality, row.code, row.linkId));
+    const replaced = await askGateway(ctx, '/correspondence/attestations', { attestations, head: await currentHead(ctx.sequelize) }, attestationsAnswerSchema,
+      (a) => a.results.length === rows.length && a.results.every((r, i) => r.code === rows[i]!.code && r.municipality === rows[i]!.municipality));
+    if ('failure' in replaced) return fail(replaced.failure);
+    if (replaced.answer.head) heads.push({ member: GATEWAY_ID, head: replaced.answer.head, exchange: 'registration' });
+  }
+
+  const outcomes = moved.answer.results.map((r): RekeyOutcome => (r.status === 'refused' ? { refused: r.reason } : { status: r.status }));
+  await inTransaction(ctx.sequelize, async (t) => {
+    await logMemberAccess(ctx.models.AccessLog, t, member, outcomes.map((o, i) => ({
+      action: IssuerActions.CODE_REKEY, actingMunicipality: municipality, subject: rekeys[i]!.code,
+      ...('refused' in o ? { outcome: 'denied' as const, reason: `gateway_refused_${o.refused}` } : { outcome: 'allowed' as const, details: { moved: o.status === 'moved' } }),
+    })));
+    await keepHeads(ctx.models.WitnessedHead, t, heads);
+  });
   return { outcomes, head: await currentHead(ctx.sequelize) };
 }

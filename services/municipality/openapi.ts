@@ -616,11 +616,11 @@ function staffOperations(): OperationSpec[] {
     },
     {
       method: 'get', path: '/exchange/registrations', summary: 'Residents waiting for their code (docs/DESIGN.md §4.2)', tags: ['exchange'], access: operator,
-      responses: { 200: { description: 'Counts', body: z.object({ pending: count, retrying: count }) } },
+      responses: { 200: { description: 'Counts; rekeyPending = codes still of the old derivation, to be rekeyed', body: z.object({ pending: count, retrying: count, rekeyPending: count }) } },
     },
     {
-      method: 'post', path: '/exchange/registrations/run', summary: 'Register due codes with the issuer now', tags: ['exchange'], access: operator,
-      responses: { 200: { description: 'This round', body: z.object({ issued: count, failed: count, pending: count }) } },
+      method: 'post', path: '/exchange/registrations/run', summary: 'Register due codes now, then rekey codes of the old derivation', tags: ['exchange'], access: operator,
+      responses: { 200: { description: 'This round', body: z.object({ issued: count, failed: count, pending: count, rekeyed: count, rekeyPending: count }) } },
     },
     {
       method: 'post', path: BULK_PATH, summary: 'Start a bulk move-in query (転入者一斉照会)', tags: ['bulk queries'], access: readers,

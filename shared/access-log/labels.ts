@@ -77,6 +77,8 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'staff.password_change': 'パスワードの変更',
   'staff.disable': 'アカウントの停止',
   'correspondence.register': '符号の対応付けの登録',
+  'correspondence.rekey': '符号の対応付けの移行',
+  'correspondence.attest': '符号の証明書の更新',
   'query.refuse': '照会の拒否',
   'query.route': '照会の中継',
   'query.answer': '回答の中継',
@@ -86,6 +88,8 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'consent_revocation.record': '同意撤回の受付',
   'consent_revocation.relay': '同意撤回の配送',
   'code.issue': '符号の発行',
+  'code.evaluate': '符号導出の秘匿評価',
+  'code.rekey': '符号の導出方式の移行',
 };
 
 export const PURPOSE_LABELS: Readonly<Record<string, string>> = {

@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import { isValidMunicipalityCode } from '../identifiers.ts';
+import { isValidPoint, POINT_RULE } from '../crypto.ts';
 import { calendarDate, dateTime } from '../platform/dates.ts';
 
 export const GATEWAY_ID = 'gateway';
@@ -81,6 +82,23 @@ export const municipalityCodeSchema = z.string().refine(isValidMunicipalityCode,
 const municipality = municipalityCodeSchema;
 /** A purpose of use a request may name (docs/PROTOCOL.md). */
 export const purposeSchema = z.enum(PURPOSES, { error: `must be one of ${PURPOSES.join(', ')}` });
+/** A blinded element of the code derivation (docs/DESIGN.md §4.2): a compressed P-256 point, checked on the curve at every hop. */
+export const pointSchema = z.string({ error: POINT_RULE }).refine(isValidPoint, { message: POINT_RULE, abort: true });
+
+/** Elements per evaluation call: a registration batch's worth. */
+export const MAX_POINTS_PER_BATCH = 500;
+
+/** POST /codes/evaluate (issuer and gateway): the blinded elements of one registration batch, evaluated in order. */
+export const evaluateBatchSchema = z.object({
+  blinded: z.array(pointSchema, { error: 'must be a list of points' })
+    .min(1, 'must hold at least one point')
+    .max(MAX_POINTS_PER_BATCH, `must hold at most ${MAX_POINTS_PER_BATCH} points`),
+});
+
+/** The OPRF output a municipality finalized (docs/DESIGN.md §3.4): base64url of 32 bytes, never a My Number. */
+export const seedSchema = z.string({ error: 'must be a base64url seed of 32 bytes' })
+  .regex(/^[A-Za-z0-9_-]{43}$/, { message: 'must be a base64url seed of 32 bytes', abort: true });
+
 /** A code (符号): 26 characters of RFC 4648 base32, no padding. */
 export const codeSchema = z.string().regex(/^[A-Z2-7]{26}$/, 'must be a 26-character base32 code');
 /** Dates in claims are real calendar dates in a plausible range, at the signer and at the verifier alike. */

@@ -13,6 +13,7 @@ import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { api } from '../fixtures/http.ts';
 import { moveResident, startInProcessFederation, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
 import { consentTerms, sealIdentity, signQuery } from '../security/support.ts';
+import { registerCode } from '../fixtures/members.ts';
 
 const A = '293610';
 const B = '112241';
@@ -120,7 +121,7 @@ describe('anomaly alerts for privacy officers', () => {
 
   it('when a second municipality asks about the same resident, then A and the gateway raise resident_multi_requester naming both', async () => {
     // C registers the same person (its own code from the issuer) and signs a query with its own keys.
-    const issued = await fed.client(C).postJson<{ code: string }>(`${fed.issuer.url}/codes`, { myNumber: moved.myNumber });
+    const issued = await registerCode(fed.client(C), { issuer: fed.issuer.url, gateway: fed.gateway.url }, moved.myNumber);
     expect(issued.status).to.equal(200);
     const jti = randomUUID();
     const credentials = fed.pki.credentials(C);

@@ -25,7 +25,8 @@ const REFRESH_SECONDS = 1;
  * is the configured interval, not the speed of the machine.
  */
 const FETCH_ALLOWANCE_MS = 4000;
-const MY_NUMBER = '123456789018';
+/** A seed as a municipality finalizes it (docs/DESIGN.md §4.2): what the issuer's POST /codes takes. */
+const SEED = 'S'.repeat(43);
 
 interface Answer {
   status: number;
@@ -75,7 +76,7 @@ describe('federation trust: non-members, revocation while running, rollback, sta
     fed = await startInProcessFederation({ municipalities: [TAWARAMOTO, AKIOTA, TODA], gatewayEnv: env, issuerEnv: env, municipalityEnv: env, ownPki: true });
     routes = [
       { name: 'gateway', method: 'GET', url: `${fed.gateway.url}/directory` },
-      { name: 'issuer', method: 'POST', url: `${fed.issuer.url}/codes`, body: { myNumber: MY_NUMBER } },
+      { name: 'issuer', method: 'POST', url: `${fed.issuer.url}/codes`, body: { seed: SEED } },
       { name: `municipality ${TAWARAMOTO} (federation port)`, method: 'POST', url: `${fed.member(TAWARAMOTO).federationUrl}/federation/record-requests`, body: { forward: 'x.y.z' } },
     ];
   });
@@ -202,7 +203,7 @@ describe('federation trust: non-members, revocation while running, rollback, sta
       await sleep(Math.max(0, shortLived.nextUpdate.getTime() - Date.now()) + 1000);
       const federation = [
         { name: 'gateway', caller: toda, method: 'GET', url: `${fed.gateway.url}/directory` },
-        { name: 'issuer', caller: toda, method: 'POST', url: `${fed.issuer.url}/codes`, body: { myNumber: MY_NUMBER } },
+        { name: 'issuer', caller: toda, method: 'POST', url: `${fed.issuer.url}/codes`, body: { seed: SEED } },
         { name: `municipality ${TAWARAMOTO}`, caller: asGateway, method: 'POST', url: `${fed.member(TAWARAMOTO).federationUrl}/federation/record-requests`, body: { forward: 'x.y.z' } },
       ];
       for (const f of federation) {

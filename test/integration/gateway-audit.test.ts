@@ -20,7 +20,7 @@ import { GatewayActions } from '../../gateway/access-log/actions.ts';
 import { seedGatewayStaff } from '../../gateway/access-log/staff.ts';
 import { appendAccess, entryHash, GENESIS_HASH, type AccessInput, type AccessLogModel } from '../../shared/access-log/chain.ts';
 import { listCheckpoints } from '../../shared/access-log/verify.ts';
-import { signPayload } from '../../shared/crypto.ts';
+import { newOprfKey, signPayload } from '../../shared/crypto.ts';
 import { createMemberClient, type MemberClient } from '../../shared/federation/member-http.ts';
 import { pkiPaths } from '../../shared/federation/pki.ts';
 import { Typ } from '../../shared/federation/protocol.ts';
@@ -295,7 +295,7 @@ describe('the gateway\'s audit API, checkpoints and console', () => {
   });
 
   it('when the staff port is configured without a session secret, or an account has a short password, then each is refused naming the field', async () => {
-    const config = gatewayConfigSchema.safeParse({ PORT: '0', CERT_DIR: 'x', DIRECTORY_FILE: 'y', REVOCATION_FILE: 'r', DATABASE_PATH: 'z', STAFF_PORT: '0' });
+    const config = gatewayConfigSchema.safeParse({ PORT: '0', CERT_DIR: 'x', DIRECTORY_FILE: 'y', REVOCATION_FILE: 'r', DATABASE_PATH: 'z', OPRF_KEY: newOprfKey(), STAFF_PORT: '0' });
     expect(config.success).to.equal(false);
     expect(config.error!.issues.map((i) => i.path.join('.'))).to.include('SESSION_SECRET');
     let field = '';

@@ -37,6 +37,7 @@ import { copyTestPki, foreignCredentials, type OwnTestPki, type TestPki } from '
 import { databaseContents } from '../fixtures/database.ts';
 import { EMPTY_HEAD } from '../fixtures/factories.ts';
 import { rejectionOf } from '../fixtures/refusals.ts';
+import { registerCode } from '../fixtures/members.ts';
 
 const TODA = '112241';
 const TAWARAMOTO = '293610';
@@ -201,7 +202,8 @@ describe('gateway: routing a cross-municipality query', () => {
   async function register(municipality: string, who: Name): Promise<void> {
     const client = createMemberClient(pki.credentials(municipality));
     try {
-      const res = await client.postJson<{ code: string }>(`${issuer.url}/codes`, { myNumber: PEOPLE[who].myNumber });
+      // The seed derived blind (issuer, then gateway), then the code for it (docs/DESIGN.md §4.2).
+      const res = await registerCode(client, { issuer: issuer.url, gateway: gateway.url }, PEOPLE[who].myNumber);
       expect(res.status).to.equal(200);
       codes.set(`${municipality}:${who}`, res.body.code);
     } finally {

@@ -8,7 +8,7 @@ import { peekJwt } from '../../shared/crypto.ts';
 import { completeMyNumber } from '../../shared/identifiers.ts';
 import { createMemberClient, type MemberClient } from '../../shared/federation/member-http.ts';
 import {
-  captureLog, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, startIssuerWithoutGateway,
+  blindSeeds, captureLog, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, startIssuerWithoutGateway,
   type CapturedLog, type RunningGateway, type RunningIssuer,
 } from '../fixtures/members.ts';
 import { testPki, type TestPki } from '../fixtures/pki.ts';
@@ -31,8 +31,13 @@ describe('issuer: pseudonymous codes', () => {
   let toda: MemberClient;
   let tawaramoto: MemberClient;
 
-  const issue = (client: MemberClient, body: unknown) =>
+  const post = (client: MemberClient, body: unknown) =>
     client.postJson<{ code: string; attestation: string; type?: string; field?: string; rule?: string; retryAfter?: number }>(`${issuer.url}/codes`, body);
+  /** A municipality's code for a My Number: the seed derived blind (issuer, then gateway), then POST /codes with it; the rest of `body` rides along. */
+  const issue = async (client: MemberClient, { myNumber, ...rest }: { myNumber: string; [key: string]: unknown }) => {
+    const [seed] = await blindSeeds(client, { issuer: issuer.url, gateway: gateway.url }, [myNumber]);
+    return post(client, { seed, ...rest });
+  };
 
   before(async () => {
     pki = testPki();
@@ -54,8 +59,8 @@ describe('issuer: pseudonymous codes', () => {
   });
 
   it('when two municipalities register the same My Number, then their codes differ and the attestations share one link', async () => {
-    const atToda = await issue(toda, { myNumber: SEEDED[0] });
-    const atTawaramoto = await issue(tawaramoto, { myNumber: SEEDED[0] });
+    const atToda = await issue(toda, { myNumber: SEEDED[0]! });
+    const atTawaramoto = await issue(tawaramoto, { myNumber: SEEDED[0]! });
     expect(atToda.status).to.equal(200);
     expect(atTawaramoto.status).to.equal(200);
     expect(atToda.body.code).to.match(/^[A-Z2-7]{26}$/);
@@ -69,36 +74,35 @@ describe('issuer: pseudonymous codes', () => {
   });
 
   it('when the same municipality registers the same My Number twice, then the same code comes back and the gateway keeps one row', async () => {
-    const first = await issue(toda, { myNumber: SEEDED[1] });
-    const second = await issue(toda, { myNumber: SEEDED[1] });
+    const first = await issue(toda, { myNumber: SEEDED[1]! });
+    const second = await issue(toda, { myNumber: SEEDED[1]! });
     expect(second.body.code).to.equal(first.body.code);
     const rows = await gateway.gateway.ctx.models.Correspondence.count({ where: { municipality: '112241', code: first.body.code } });
     expect(rows).to.equal(1);
   });
 
   it('when a different My Number is registered, then its code differs', async () => {
-    const one = await issue(toda, { myNumber: SEEDED[0] });
-    const other = await issue(toda, { myNumber: SEEDED[2] });
+    const one = await issue(toda, { myNumber: SEEDED[0]! });
+    const other = await issue(toda, { myNumber: SEEDED[2]! });
     expect(other.body.code).not.to.equal(one.body.code);
   });
 
   it('when the municipality is named in the body, then it is ignored: the certificate says who asks', async () => {
-    const plain = await issue(toda, { myNumber: SEEDED[0] });
-    const spoofed = await issue(toda, { myNumber: SEEDED[0], municipality: '293610' });
+    const plain = await issue(toda, { myNumber: SEEDED[0]! });
+    const spoofed = await issue(toda, { myNumber: SEEDED[0]!, municipality: '293610' });
     expect(spoofed.body.code).to.equal(plain.body.code);
     expect(peekJwt(spoofed.body.attestation).claims.municipality).to.equal('112241');
   });
 
-  it('when the My Number is invalid, then 400 names myNumber without echoing the value, and nothing is registered', async () => {
+  it('when the seed is malformed, or a My Number is sent instead, then 400 validation names seed without echoing the value, and nothing is registered', async () => {
     const before = await gateway.gateway.ctx.models.Correspondence.count();
-    const wrongDigit = SEEDED[0]!.slice(0, 11) + String((Number(SEEDED[0]![11]) + 1) % 10);
-    for (const myNumber of [wrongDigit, '1234', 123456789018, undefined]) {
-      const res = await issue(toda, { myNumber });
-      expect(res.status, String(myNumber)).to.equal(400);
+    for (const seed of [SEEDED[0], '1234', 123456789018, undefined, 'A'.repeat(44)]) {
+      const res = await post(toda, { seed });
+      expect(res.status, String(seed)).to.equal(400);
       expect(res.headers['content-type']).to.match(/application\/problem\+json/);
-      expect(res.body.field).to.equal('myNumber');
-      expect(res.body.rule).to.be.a('string');
-      expect(JSON.stringify(res.body)).not.to.contain(wrongDigit);
+      expect(res.body.type).to.match(/\/validation$/);
+      expect(res.body).to.include({ field: 'seed', rule: 'must be a base64url seed of 32 bytes' });
+      expect(JSON.stringify(res.body)).not.to.contain(SEEDED[0]);
       expect(JSON.stringify(res.body)).not.to.contain('123456789018');
     }
     expect(await gateway.gateway.ctx.models.Correspondence.count()).to.equal(before);
@@ -107,8 +111,9 @@ describe('issuer: pseudonymous codes', () => {
   it('when a member that is not a municipality asks for a code, then 403', async () => {
     const asGateway = createMemberClient(pki.credentials('gateway'));
     try {
-      const res = await issue(asGateway, { myNumber: SEEDED[0] });
+      const res = await post(asGateway, { seed: 'S'.repeat(43) });
       expect(res.status).to.equal(403);
+      expect(res.body.type).to.match(/\/forbidden$/);
     } finally {
       asGateway.close();
     }
@@ -118,7 +123,7 @@ describe('issuer: pseudonymous codes', () => {
     const lonelyDir = mkdtempSync(join(tmpdir(), 'hikitsugi-issuer-lonely-'));
     const lonely = await startIssuerWithoutGateway(pki, lonelyDir, { GATEWAY_TIMEOUT_MS: '500' });
     try {
-      const res = await toda.postJson<{ type: string; retryAfter: number }>(`${lonely.url}/codes`, { myNumber: SEEDED[0] });
+      const res = await toda.postJson<{ type: string; retryAfter: number }>(`${lonely.url}/codes`, { seed: 'S'.repeat(43) });
       expect(res.status).to.equal(503);
       expect(res.body.type).to.match(/gateway-unavailable$/);
       expect(res.body.retryAfter).to.be.a('number');
@@ -132,14 +137,14 @@ describe('issuer: pseudonymous codes', () => {
   });
 
   it('when codes are issued, then the issuer logs each with the municipality as actor and the code as subject', async () => {
-    const res = await issue(tawaramoto, { myNumber: SEEDED[2] });
+    const res = await issue(tawaramoto, { myNumber: SEEDED[2]! });
     const rows = await issuer.issuer.ctx.sequelize.query<{ actorId: string; actorType: string; subject: string; action: string }>(
       'SELECT "actorType", "actorId", subject, action FROM access_log WHERE subject = ?', { replacements: [res.body.code], type: QueryTypes.SELECT });
     expect(rows[0]).to.deep.equal({ actorType: 'member', actorId: '293610', subject: res.body.code, action: 'code.issue' });
   });
 
   it('when the gateway is asked to record a correspondence by anyone but the issuer, or with a forged attestation, then it refuses', async () => {
-    const code = (await issue(toda, { myNumber: SEEDED[0] })).body;
+    const code = (await issue(toda, { myNumber: SEEDED[0]! })).body;
     const body = { linkId: 'A'.repeat(43), municipality: '112241', code: code.code, attestation: code.attestation };
     const byMunicipality = await toda.postJson<{ type: string }>(`${gateway.url}/correspondence`, body);
     expect(byMunicipality.status).to.equal(403);

@@ -25,6 +25,7 @@ import { api } from '../fixtures/http.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { testPki, type TestPki } from '../fixtures/pki.ts';
 import { EMPTY_HEAD } from '../fixtures/factories.ts';
+import { scriptedEvaluate } from '../fixtures/members.ts';
 
 const A = '293610';
 const B = '112241';
@@ -33,10 +34,10 @@ const RECORDS_PER_SUBJECT = 2;
 
 type Mode = 'unavailable' | 'down' | 'answer';
 
-/** A 26-character base32 code per My Number, as an issuer would derive one (deterministic). */
-const codeFor = (myNumber: string) => {
+/** A 26-character base32 code per seed, as an issuer would derive one (deterministic). */
+const codeFor = (seed: string) => {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  return [...createHash('sha256').update(myNumber).digest()].slice(0, 26).map((b) => alphabet[b % 32]).join('');
+  return [...createHash('sha256').update(seed).digest()].slice(0, 26).map((b) => alphabet[b % 32]).join('');
 };
 /** Tawaramoto's record ids for one resident: stable, so a repeated answer is the same records. */
 const recordIdsFor = (code: string) => Array.from({ length: RECORDS_PER_SUBJECT }, (_, i) => {
@@ -84,6 +85,7 @@ describe('bulk jobs: the runner at one municipality', () => {
     app.get('/directory', (_req, res) => { res.json(pki.directory()); });
     app.get('/revocations', (_req, res) => { res.json({ revocations: pki.revocationsJws() }); });
     app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
+    app.post('/codes/evaluate', scriptedEvaluate());
     app.post('/queries', async (req, res) => {
       const q = peekJwt(String(req.body.query)).claims as QueryClaims;
       queries.push(q.subjects.length);
@@ -100,7 +102,8 @@ describe('bulk jobs: the runner at one municipality', () => {
     // The issuer, with its own certificate (My Numbers go to no one else).
     const issuerApp = createBaseApp(logger);
     issuerApp.use(memberIdentity({ directory: members }));
-    issuerApp.post('/codes/batch', (req, res) => { res.json({ codes: (req.body.myNumbers as string[]).map((n) => ({ code: codeFor(n), attestation: 'x.y.z' })) }); });
+    issuerApp.post('/codes/evaluate', scriptedEvaluate());
+    issuerApp.post('/codes/batch', (req, res) => { res.json({ codes: (req.body.seeds as string[]).map((n) => ({ code: codeFor(n), attestation: 'x.y.z' })) }); });
     issuer = createMemberServer(issuerApp, pki.credentials('issuer'));
     const issuerUrl = await listenMember(issuer, 0);
 

@@ -148,7 +148,7 @@ describe('integration: OpenAPI documents of every member', function () {
     const app = express();
     const router = express.Router();
     router.get('/health', (_req, res) => { res.end(); });
-    router.post(['/codes', '/codes/batch'], (_req, res) => { res.end(); });
+    router.post(['/codes', '/codes/batch', '/codes/evaluate', '/codes/rekey'], (_req, res) => { res.end(); });
     router.get(['/ready', '/openapi.json', '/witnessed-heads'], (_req, res) => { res.end(); });
     router.delete('/codes/:code', (_req, res) => { res.end(); });
     app.use('/', router);
@@ -194,7 +194,7 @@ describe('integration: OpenAPI documents of every member', function () {
         .map((path) => ({ as: TODA, doc: targets[2]!.doc, method: 'GET' as const, url: `${fed.gateway.url}${path}` })),
       { as: TODA, doc: targets[2]!.doc, method: 'POST', url: `${fed.gateway.url}/queries`, body: { query: 'a.b.c' } },
       ...['/health', '/ready', `/witnessed-heads?member=${TODA}`].map((path) => ({ as: TODA, doc: targets[4]!.doc, method: 'GET' as const, url: `${fed.issuer.url}${path}` })),
-      { as: TODA, doc: targets[4]!.doc, method: 'POST', url: `${fed.issuer.url}/codes`, body: { myNumber: '12' } },
+      { as: TODA, doc: targets[4]!.doc, method: 'POST', url: `${fed.issuer.url}/codes`, body: { seed: '12' } },
     ];
     const statuses: number[] = [];
     for (const c of calls) {

@@ -26,6 +26,7 @@ import { gatewayTestConfig, startGateway, writeTestDirectory, type RunningGatewa
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { testPki, type TestPki } from '../fixtures/pki.ts';
 import { MISBEHAVIOURS, startScriptedPeer, type PeerReply, type ScriptedPeer } from '../fixtures/scripted-peer.ts';
+import { scriptedEvaluate } from '../fixtures/members.ts';
 
 const TODA = DEMO_MUNICIPALITIES.toda.code;
 const AKIOTA = DEMO_MUNICIPALITIES.akiota.code;
@@ -40,11 +41,24 @@ const expectedWaitMs = (reply: PeerReply, capSeconds = Infinity) => {
   return Math.min(capSeconds * 1000, Math.max(FIRST_BACKOFF_MS, retryAfter * 1000));
 };
 
-/** Codes of the issuer's alphabet (26 base32 characters), one per My Number, as a healthy issuer answers. */
+/** A scripted member's own key share: it evaluates blinded points as the real issuer or gateway would (docs/DESIGN.md §4.2). */
+const evaluating: PeerReply = scriptedEvaluate();
+
+/** Codes of the issuer's alphabet (26 base32 characters), one per seed, as a healthy issuer answers; its evaluation too. */
 const healthyIssuer: PeerReply = (req, res) => {
+  if (req.path === '/codes/evaluate') return void scriptedEvaluate()(req, res);
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
   const code = () => Array.from({ length: 26 }, () => alphabet[Math.floor(Math.random() * 32)]).join('');
-  res.json({ codes: (req.body.myNumbers as string[]).map(() => ({ code: code(), attestation: 'x.y.z' })) });
+  res.json({ codes: (req.body.seeds as string[]).map(() => ({ code: code(), attestation: 'x.y.z' })) });
+};
+
+/** An issuer that evaluates points properly and answers the batch of seeds with `reply`. */
+const onBatch = (reply: PeerReply): PeerReply => (req, res) => {
+  if (req.path === '/codes/evaluate') return void scriptedEvaluate()(req, res);
+  if (reply === 'reset') return void req.socket.destroy();
+  if (typeof reply === 'function') return void reply(req, res);
+  res.writeHead(reply.status, reply.headers ?? {});
+  res.end(reply.body ?? '');
 };
 
 describe('clients of a peer that misbehaves: kept, retried after Retry-After, final only on a refusal (docs/PROTOCOL.md §2)', function () {
@@ -99,10 +113,13 @@ describe('clients of a peer that misbehaves: kept, retried after Retry-After, fi
   });
 
   describe('the registration outbox, towards the issuer', () => {
+    // The points go through the issuer and then the gateway before any seed reaches the issuer.
+    beforeEach(() => gatewayPeer.answer(evaluating));
+
     for (const [label, reply] of Object.entries(MISBEHAVIOURS)) {
       it(`when the issuer answers with ${label}, then the resident keeps waiting, backs off at least as long as asked, and gets a code once the issuer answers`, async () => {
         const { id } = await resident();
-        issuer.answer(reply);
+        issuer.answer(onBatch(reply));
         const before = Date.now();
         const run = await processRegistrations(toda.ctx, link());
         expect(run).to.include({ issued: 0 });
@@ -121,7 +138,7 @@ describe('clients of a peer that misbehaves: kept, retried after Retry-After, fi
 
     it('when the issuer answers 200 with a body that is not JSON, then no code is taken from it and the resident waits', async () => {
       const { id } = await resident();
-      issuer.answer({ status: 200, headers: { 'content-type': 'application/json' }, body: '{"codes":[{"code":"AAAA' });
+      issuer.answer(onBatch({ status: 200, headers: { 'content-type': 'application/json' }, body: '{"codes":[{"code":"AAAA' }));
       await processRegistrations(toda.ctx, link());
       expect(await attemptOf(id)).to.include({ codeStatus: 'pending', attempts: 1, lastError: 'issuer answered 200' });
       issuer.answer(healthyIssuer);
@@ -137,6 +154,7 @@ describe('clients of a peer that misbehaves: kept, retried after Retry-After, fi
       const record = await postRecord(toda, clerk, subject.addresseeNumber);
       expect(record.status, JSON.stringify(record.body)).to.equal(201);
       issuer.answer(healthyIssuer);
+      gatewayPeer.answer(evaluating);
       await processRegistrations(toda.ctx, link(), { now: new Date(Date.now() + DAY) });
       expect(await attemptOf(subject.id)).to.include({ codeStatus: 'issued' });
       const id = randomUUID();

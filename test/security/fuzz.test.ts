@@ -17,6 +17,7 @@ import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import { GATEWAY_ID, ISSUER_ID, Typ } from '../../shared/federation/protocol.ts';
 import { DEMO_PASSWORD } from '../../scripts/seed.ts';
 import { randomMyNumber } from '../fixtures/factories.ts';
+import { randomBytes } from 'node:crypto';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
   codesOf, countRows, credentialsOf, databasePath, figure, heldResidents, inDays, moveResident, MUNICIPALITY_TABLES, openReadOnly,
@@ -286,7 +287,8 @@ describe('security: property-based fuzzing of every route that takes input', fun
       },
       {
         name: 'issuer POST /codes (as a municipality)',
-        valid: () => ({ myNumber: randomMyNumber() }),
+        // A seed, as a municipality finalizes it (docs/DESIGN.md §4.2): the issuer takes no My Number.
+        valid: () => ({ seed: randomBytes(32).toString('base64url') }),
         send: (i) => member(b, `${fed.member(ISSUER_ID).url}/codes`, i),
         counts: correspondence,
         accessLog: accessLog(ISSUER_ID),

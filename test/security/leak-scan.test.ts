@@ -112,6 +112,9 @@ describe('security: My Number leak scan', function () {
     expect(gatewayBytes.includes(codes.toCode) && gatewayBytes.includes(codes.fromCode), 'gateway files hold the codes just registered').to.equal(true);
     const captured = Buffer.concat(groups['captured gateway messages']!.map((f) => readFileSync(f)));
     expect(captured.includes(batch.body.requestId), 'the capture holds the batch just sent').to.equal(true);
+    // Registration is scanned too (docs/DESIGN.md §4.2): the blinded points the gateway evaluated and the correspondences the issuer registered.
+    const capturedText = captured.toString('utf8');
+    expect(capturedText.includes('"/codes/evaluate"') && capturedText.includes('"/correspondence/batch"'), 'the capture holds registration traffic').to.equal(true);
     expect((await heldResidents(fed, B)).some((r) => r.addresseeNumber === withConsent.toAddressee)).to.equal(true);
 
     let files = 0;

@@ -6,6 +6,7 @@
  * affected. The `edge` federation runs with low limits and short windows; the defaults stay
  * generous, so ordinary use (every other suite) never meets them.
  */
+import { newOprfKey } from '../../shared/crypto.ts';
 import { expect } from 'chai';
 import { gatewayConfigSchema } from '../../gateway/config.ts';
 import { municipalityConfigSchema } from '../../services/municipality/config.ts';
@@ -46,7 +47,7 @@ describe('security: rate limits', function () {
     fed = await edgeFederation();
   });
   after(() => {
-    const gw = gatewayConfigSchema.parse({ PORT: '0', CERT_DIR: 'x', DIRECTORY_FILE: 'x', REVOCATION_FILE: 'x', DATABASE_PATH: 'x' });
+    const gw = gatewayConfigSchema.parse({ PORT: '0', CERT_DIR: 'x', DIRECTORY_FILE: 'x', REVOCATION_FILE: 'x', DATABASE_PATH: 'x', OPRF_KEY: newOprfKey() });
     figure(`rate limits: ${figures.limited} requests over a limit refused with 429 + Retry-After, ${figures.served} under it served`
       + ` (defaults: ${gw.MEMBER_QUERY_LIMIT} queries per ${gw.MEMBER_QUERY_WINDOW_SECONDS} s per member, ${defaults().STAFF_QUERY_LIMIT} per ${defaults().STAFF_QUERY_WINDOW_SECONDS} s per staff account)`);
   });

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { authenticate, requireRole } from '../staff/middleware.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { requireLink, type FederationLink } from '../federation/link.ts';
-import { processRegistrations, registrationBacklog } from './service.ts';
+import { processRegistrations, processRekeys, registrationBacklog } from './service.ts';
 
 /** The operator's view of code registration (docs/DESIGN.md §4.2): the backlog, and a round on demand. */
 export function registrationRoutes(ctx: MunicipalityContext, fed: FederationLink | undefined): Router {
@@ -13,8 +13,12 @@ export function registrationRoutes(ctx: MunicipalityContext, fed: FederationLink
     res.json(await registrationBacklog(ctx));
   });
 
+  /** A round on demand: due registrations, then codes of the old derivation (rekeys). */
   router.post('/exchange/registrations/run', ...operator, async (_req, res) => {
-    res.json(await processRegistrations(ctx, requireLink(fed)));
+    const link = requireLink(fed);
+    const run = await processRegistrations(ctx, link);
+    const rekeys = await processRekeys(ctx, link);
+    res.json({ ...run, rekeyed: rekeys.rekeyed, rekeyPending: rekeys.pending });
   });
 
   return router;

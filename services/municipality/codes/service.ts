@@ -1,20 +1,24 @@
 /**
- * Registration of residents' codes (flow 1): the only place a My Number leaves this municipality,
- * to the issuer. Every resident with codeStatus `pending` is due (the residents table is the
+ * Registration of residents' codes (flow 1, docs/DESIGN.md §4.2). No My Number leaves this
+ * municipality: each is blinded here (B = r·H(My Number)), evaluated by the issuer (k_I) and then
+ * by the gateway (k_G), unblinded and finalized here into a seed, and only the seed goes to the
+ * issuer for the code. Every resident with codeStatus `pending` is due (the residents table is the
  * outbox), so a resident is saved even when the issuer or gateway is down, and gets its code when
- * they return. Due residents go in batches (one call, one gateway call and one log transaction per
- * batch at each hop, not per resident); failures back off per resident.
+ * they return. Due residents go in batches (three calls per batch: evaluate at the issuer, at the
+ * gateway, then the seeds; one log transaction per batch at each hop); failures back off per
+ * resident. Codes of the old derivation are rekeyed by the same worker (`processRekeys`).
  */
 import { z } from 'zod';
 import { backoffSeconds } from '../../../shared/platform/backoff.ts';
 import { mapWithLimit } from '../../../shared/platform/concurrency.ts';
 import { isValidMyNumber } from '../../../shared/identifiers.ts';
-import { codeSchema, ISSUER_ID, logHeadSchema } from '../../../shared/federation/protocol.ts';
+import { blindInput, finalizeSeed, isValidPoint } from '../../../shared/crypto.ts';
+import { codeSchema, GATEWAY_ID, ISSUER_ID, logHeadSchema } from '../../../shared/federation/protocol.ts';
 import { currentHead, keepHeads } from '../../../shared/access-log/heads.ts';
 import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { readMyNumber } from '../residents/service.ts';
-import { codeBacklog, residentsByIds, residentsDueForCode, storeCodes } from '../residents/model.ts';
+import { codeBacklog, markRekeyed, rekeyBacklog, requeueForCode, residentsByIds, residentsDueForCode, residentsDueForRekey, storeCodes } from '../residents/model.ts';
 import type { FederationLink } from '../federation/link.ts';
 import { recordAttempts } from './model.ts';
 
@@ -31,9 +35,9 @@ export interface RegistrationRun {
   pending: number;
 }
 
-/** Residents still waiting for a code, and how many of them have failed at least once. */
-export async function registrationBacklog(ctx: MunicipalityContext): Promise<{ pending: number; retrying: number }> {
-  return codeBacklog(ctx.models.Resident);
+/** Residents still waiting for a code, how many of them have failed at least once, and codes still of the old derivation (§4.2). */
+export async function registrationBacklog(ctx: MunicipalityContext): Promise<{ pending: number; retrying: number; rekeyPending: number }> {
+  return { ...(await codeBacklog(ctx.models.Resident)), rekeyPending: await rekeyBacklog(ctx.models.Resident) };
 }
 
 export interface RegistrationOptions {
@@ -71,16 +75,14 @@ async function registrationRound(ctx: MunicipalityContext, fed: FederationLink, 
   const issuedPerBatch = await mapWithLimit(batches, options.concurrency ?? REGISTRATION_CALLS_IN_FLIGHT, (batch) => registerBatch(ctx, fed, batch));
   const issued = issuedPerBatch.reduce((sum, n) => sum + n, 0);
   return {
-    run: { issued, failed: due.length - issued, pending: (await registrationBacklog(ctx)).pending },
+    run: { issued, failed: due.length - issued, pending: (await codeBacklog(ctx.models.Resident)).pending },
     full: due.length >= limit,
   };
 }
 
-/** Registers one batch; the number of codes stored. */
-async function registerBatch(ctx: MunicipalityContext, fed: FederationLink, batch: Due[]): Promise<number> {
-  const residents = await residentsByIds(ctx.models.Resident, batch.map((d) => d.id));
+/** The My Numbers of a batch's residents, read here and never sent; an unreadable or invalid one fails alone. */
+function myNumbersOf(ctx: MunicipalityContext, residents: Awaited<ReturnType<typeof residentsByIds>>, batch: { id: string }[], outcomes: Map<string, Outcome>) {
   const byId = new Map(residents.map((r) => [r.id, r]));
-  const outcomes = new Map<string, Outcome>();
   const send: { id: string; myNumber: string }[] = [];
   for (const { id } of batch) {
     const resident = byId.get(id);
@@ -92,15 +94,63 @@ async function registerBatch(ctx: MunicipalityContext, fed: FederationLink, batc
       outcomes.set(id, { error: 'my number unreadable' });
       continue;
     }
-    // The issuer's own rule, checked here too: one bad My Number would otherwise refuse its whole batch.
+    // Only valid My Numbers are blinded: the seed of a typo would be a code for nobody.
     if (!isValidMyNumber(myNumber)) outcomes.set(id, { error: 'my number invalid' });
     else send.push({ id, myNumber });
   }
-  for (const [id, outcome] of await sendBatch(ctx, fed, send, true)) outcomes.set(id, outcome);
+  return send;
+}
+
+/** Registers one batch; the number of codes stored. */
+async function registerBatch(ctx: MunicipalityContext, fed: FederationLink, batch: Due[]): Promise<number> {
+  const residents = await residentsByIds(ctx.models.Resident, batch.map((d) => d.id));
+  const outcomes = new Map<string, Outcome>();
+  const send = myNumbersOf(ctx, residents, batch, outcomes);
+  const seeded = await deriveSeeds(ctx, fed, send);
+  for (const [id, outcome] of seeded.failed) outcomes.set(id, outcome);
+  for (const [id, outcome] of await sendBatch(ctx, fed, seeded.items, true)) outcomes.set(id, outcome);
   return settleBatch(ctx, batch, outcomes);
 }
 
-/** What the issuer answers for a batch: one entry per My Number, in order. Only codes and stable words are kept. */
+/** What the issuer and the gateway answer to POST /codes/evaluate: one point per point sent, each checked on the curve here too. */
+const evaluatedSchema = z.object({ evaluated: z.array(z.unknown()), head: logHeadSchema.optional() });
+
+/** One evaluation hop: the points times the member's key share, in order, or why not. */
+async function evaluateAt(ctx: MunicipalityContext, fed: FederationLink, member: typeof ISSUER_ID | typeof GATEWAY_ID, points: string[]): Promise<{ evaluated: string[] } | { error: string; retryAfter?: number | null }> {
+  let res: { status: number; body: any };
+  try {
+    // Each member is pinned by its certificate: the points are blinded, but only these two may multiply them.
+    res = await fed.http.postJson(`${member === ISSUER_ID ? fed.issuerUrl : fed.gatewayUrl}/codes/evaluate`, { blinded: points, head: await currentHead(ctx.sequelize) }, {
+      timeoutMs: fed.timeoutMs, expectPeer: member,
+    });
+  } catch (err) {
+    return { error: `${member} unreachable: ${(err as { code?: string }).code ?? 'error'}` };
+  }
+  const reply = classifyPeerReply(res);
+  const answer = evaluatedSchema.safeParse(res.body);
+  if (reply.outcome !== 'ok' || !answer.success || answer.data.evaluated.length !== points.length || !answer.data.evaluated.every(isValidPoint)) {
+    return { error: `${member} evaluation answered ${res.status}`, retryAfter: reply.outcome === 'retry' ? reply.retryAfter : null };
+  }
+  if (answer.data.head) await keepHeads(ctx.models.WitnessedHead, undefined, [{ member, head: answer.data.head, exchange: 'registration' }]);
+  return { evaluated: answer.data.evaluated as string[] };
+}
+
+/**
+ * The seeds of a batch (docs/DESIGN.md §4.2): blind each My Number, have the issuer and then the
+ * gateway evaluate the batch in one call each, unblind and finalize here. A hop that fails fails
+ * the batch (every resident backs off); the blinds live only in this call.
+ */
+export async function deriveSeeds(ctx: MunicipalityContext, fed: FederationLink, items: { id: string; myNumber: string }[]): Promise<{ items: { id: string; seed: string }[]; failed: Map<string, Outcome> }> {
+  if (items.length === 0) return { items: [], failed: new Map() };
+  const blinded = items.map((item) => blindInput(item.myNumber));
+  const atIssuer = await evaluateAt(ctx, fed, ISSUER_ID, blinded.map((b) => b.blinded));
+  if ('error' in atIssuer) return { items: [], failed: everyone(items, atIssuer) };
+  const atGateway = await evaluateAt(ctx, fed, GATEWAY_ID, atIssuer.evaluated);
+  if ('error' in atGateway) return { items: [], failed: everyone(items, atGateway) };
+  return { items: items.map((item, i) => ({ id: item.id, seed: finalizeSeed(item.myNumber, blinded[i]!.blind, atGateway.evaluated[i]!) })), failed: new Map() };
+}
+
+/** What the issuer answers for a batch: one entry per seed, in order. Only codes and stable words are kept. */
 const issuerBatchAnswerSchema = z.object({
   codes: z.array(z.object({
     code: z.unknown().optional(),
@@ -113,28 +163,28 @@ const stableWord = z.string().regex(/^[a-z][a-z_-]{0,39}$/);
 const everyone = (items: { id: string }[], outcome: Outcome) => new Map(items.map((item) => [item.id, outcome]));
 
 /**
- * One call to the issuer for a batch. The only message that carries My Numbers: they are never
- * logged, and nothing of an issuer's error body is kept but its status and stable words.
+ * One call to the issuer for a batch of seeds. Nothing of an issuer's error body is kept but its
+ * status and stable words.
  */
-async function sendBatch(ctx: MunicipalityContext, fed: FederationLink, items: { id: string; myNumber: string }[], mayResend: boolean): Promise<Map<string, Outcome>> {
+async function sendBatch(ctx: MunicipalityContext, fed: FederationLink, items: { id: string; seed: string }[], mayResend: boolean): Promise<Map<string, Outcome>> {
   if (items.length === 0) return new Map();
   let res: { status: number; body: any };
   try {
-    // My Numbers go to the issuer and nobody else: the server must prove it is the issuer (its certificate's CN).
+    // Seeds go to the issuer and nobody else: the server must prove it is the issuer (its certificate's CN).
     // Our log head rides along, as in every message between members (docs/PROTOCOL.md §3.0).
-    const body = { myNumbers: items.map((item) => item.myNumber), head: await currentHead(ctx.sequelize) };
+    const body = { seeds: items.map((item) => item.seed), head: await currentHead(ctx.sequelize) };
     res = await fed.http.postJson(`${fed.issuerUrl}/codes/batch`, body, { timeoutMs: fed.timeoutMs, expectPeer: ISSUER_ID });
   } catch (err) {
     return everyone(items, { error: `issuer unreachable: ${(err as { code?: string }).code ?? 'error'}` });
   }
   if (res.status === 400 && mayResend) {
-    // The issuer names My Numbers at fault by index: those fail alone, the rest go again once.
+    // The issuer names seeds at fault by index: those fail alone, the rest go again once.
     const errors: unknown[] = Array.isArray(res.body?.errors) ? res.body.errors : [];
-    const indexes = errors.map((e) => Number(/^myNumbers\.(\d+)$/.exec(String((e as { field?: unknown })?.field ?? ''))?.[1] ?? NaN));
+    const indexes = errors.map((e) => Number(/^seeds\.(\d+)$/.exec(String((e as { field?: unknown })?.field ?? ''))?.[1] ?? NaN));
     const blamed = new Set(indexes);
     if (indexes.length > 0 && indexes.every((i) => i < items.length)) {
       const outcomes = new Map<string, Outcome>();
-      items.forEach((item, i) => { if (blamed.has(i)) outcomes.set(item.id, { error: 'issuer refused the my number' }); });
+      items.forEach((item, i) => { if (blamed.has(i)) outcomes.set(item.id, { error: 'issuer refused the seed' }); });
       for (const [id, outcome] of await sendBatch(ctx, fed, items.filter((_item, i) => !blamed.has(i)), false)) outcomes.set(id, outcome);
       return outcomes;
     }
@@ -184,6 +234,94 @@ async function settleBatch(ctx: MunicipalityContext, batch: Due[], outcomes: Map
   return issued.length;
 }
 
+/* ---------- migration of codes of the old derivation (docs/DESIGN.md §4.2) ---------- */
+
+export interface RekeyRun {
+  rekeyed: number;
+  /** Residents whose code the gateway did not know: queued for a fresh (blind) registration. */
+  requeued: number;
+  failed: number;
+  pending: number;
+}
+
+/** What the issuer answers to POST /codes/rekey: one result per item, in order. */
+const rekeyAnswerSchema = z.object({
+  results: z.array(z.object({ code: z.unknown(), status: z.unknown().optional(), reason: z.unknown().optional() })),
+  head: logHeadSchema.optional(),
+});
+
+/**
+ * Moves residents whose code is of the old derivation (codeDerivation `legacy`) to their blind
+ * link, code kept: their seeds are derived as for a registration, then one `POST /codes/rekey`
+ * per batch proves each code (the gateway holds it under our certificate's name) with its seed.
+ * The gateway moves every row of the person, so a query between a municipality that registered
+ * before and one that registered after routes again. A code the gateway does not know is queued
+ * for a fresh registration (nobody could route to it anyway); any other failure backs off.
+ */
+export async function processRekeys(ctx: MunicipalityContext, fed: FederationLink, options: RegistrationOptions = {}): Promise<RekeyRun> {
+  const due = await residentsDueForRekey(ctx.models.Resident, options.now ?? new Date(), options.limit ?? REGISTRATION_ROUND_LIMIT);
+  const size = Math.max(1, options.batchSize ?? REGISTRATION_BATCH_SIZE);
+  const batches: typeof due[] = [];
+  for (let i = 0; i < due.length; i += size) batches.push(due.slice(i, i + size));
+  const runs = await mapWithLimit(batches, options.concurrency ?? REGISTRATION_CALLS_IN_FLIGHT, (batch) => rekeyBatch(ctx, fed, batch));
+  const sum = (k: 'rekeyed' | 'requeued') => runs.reduce((n, r) => n + r[k], 0);
+  return { rekeyed: sum('rekeyed'), requeued: sum('requeued'), failed: due.length - sum('rekeyed') - sum('requeued'), pending: await rekeyBacklog(ctx.models.Resident) };
+}
+
+async function rekeyBatch(ctx: MunicipalityContext, fed: FederationLink, batch: { id: string; code: string; attempts: number }[]): Promise<{ rekeyed: number; requeued: number }> {
+  const residents = await residentsByIds(ctx.models.Resident, batch.map((d) => d.id));
+  const outcomes = new Map<string, Outcome | { rekeyed: true } | { requeue: true }>();
+  const seeded = await deriveSeeds(ctx, fed, myNumbersOf(ctx, residents, batch, outcomes as Map<string, Outcome>));
+  for (const [id, outcome] of seeded.failed) outcomes.set(id, outcome);
+  const codeOf = new Map(batch.map((d) => [d.id, d.code]));
+  if (seeded.items.length > 0) {
+    const body = { rekeys: seeded.items.map((item) => ({ code: codeOf.get(item.id)!, seed: item.seed })), head: await currentHead(ctx.sequelize) };
+    let res: { status: number; body: any } | undefined;
+    try {
+      res = await fed.http.postJson(`${fed.issuerUrl}/codes/rekey`, body, { timeoutMs: fed.timeoutMs, expectPeer: ISSUER_ID });
+    } catch (err) {
+      for (const item of seeded.items) outcomes.set(item.id, { error: `issuer unreachable: ${(err as { code?: string }).code ?? 'error'}` });
+    }
+    if (res) {
+      const reply = classifyPeerReply(res);
+      const answer = rekeyAnswerSchema.safeParse(res.body);
+      if (reply.outcome !== 'ok' || !answer.success || answer.data.results.length !== seeded.items.length) {
+        const retryAfter = reply.outcome === 'retry' ? reply.retryAfter : null;
+        for (const item of seeded.items) outcomes.set(item.id, { error: `issuer answered ${res.status}`, retryAfter });
+      } else {
+        if (answer.data.head) await keepHeads(ctx.models.WitnessedHead, undefined, [{ member: ISSUER_ID, head: answer.data.head, exchange: 'registration' }]);
+        seeded.items.forEach((item, i) => {
+          const r = answer.data.results[i]!;
+          if (r.code !== codeOf.get(item.id)) outcomes.set(item.id, { error: 'issuer answered another code' });
+          else if (r.status === 'moved' || r.status === 'unchanged') outcomes.set(item.id, { rekeyed: true });
+          else if (r.reason === 'unknown_code') outcomes.set(item.id, { requeue: true });
+          else {
+            const reason = stableWord.safeParse(r.reason);
+            outcomes.set(item.id, { error: `rekey refused${reason.success ? `: ${reason.data}` : ''}` });
+          }
+        });
+      }
+    }
+  }
+  const at = new Date();
+  const rekeyed = batch.filter((d) => { const o = outcomes.get(d.id); return o && 'rekeyed' in o; }).map((d) => d.id);
+  const requeued = batch.filter((d) => { const o = outcomes.get(d.id); return o && 'requeue' in o; }).map((d) => d.id);
+  await markRekeyed(ctx.models.Resident, rekeyed, at);
+  await requeueForCode(ctx.models.Resident, requeued, at);
+  const failed = batch.flatMap((d) => {
+    const o = outcomes.get(d.id);
+    return o && 'error' in o ? [{ residentId: d.id, attempts: d.attempts + 1, error: o.error, retryAfter: o.retryAfter }] : [];
+  });
+  if (failed.length > 0) {
+    await recordAttempts(ctx.models.RegistrationAttempt, failed.map((f) => ({
+      residentId: f.residentId, attempts: f.attempts, lastError: f.error.slice(0, 200),
+      nextAttemptAt: new Date(at.getTime() + backoffSeconds(f.attempts, undefined, { retryAfter: f.retryAfter }) * 1000).toISOString(),
+    })));
+    ctx.logger.warn({ residentIds: failed.map((f) => f.residentId), error: failed[0]!.error }, 'code rekey deferred');
+  }
+  return { rekeyed: rekeyed.length, requeued: requeued.length };
+}
+
 /**
  * Runs registrations in the background until stopped; `kick()` runs a round now (after a new
  * resident) instead of waiting for the next tick. One round at a time.
@@ -197,7 +335,13 @@ export function startRegistrationWorker(ctx: MunicipalityContext, fed: Federatio
     if (running) { again = true; return; }
     running = registrationRound(ctx, fed, { concurrency })
       // A full round that stored codes leaves more due: the next one starts now, not at the next tick.
-      .then(({ run, full }) => { if (full && run.issued > 0) again = true; })
+      .then(async ({ run, full }) => {
+        if (full && run.issued > 0) again = true;
+        // Then codes of the old derivation, moved to their blind links (docs/DESIGN.md §4.2).
+        const rekeys = await processRekeys(ctx, fed, { concurrency });
+        if (rekeys.rekeyed + rekeys.requeued >= REGISTRATION_ROUND_LIMIT) again = true;
+        if (rekeys.requeued > 0) again = true;
+      })
       .catch((err) => ctx.logger.error({ err }, 'registration round failed'))
       .finally(() => {
         running = undefined;

@@ -20,6 +20,8 @@ export class ResidentRow extends Model<InferAttributes<ResidentRow>, InferCreati
   declare myNumberIndex: string;
   declare code: CreationOptional<string | null>;
   declare codeStatus: CreationOptional<'pending' | 'issued'>;
+  /** How the code was derived (docs/DESIGN.md §4.2): `blind`, or `legacy` until the outbox rekeys it; null while pending. */
+  declare codeDerivation: CreationOptional<'blind' | 'legacy' | null>;
   declare previousMunicipality: CreationOptional<string | null>;
   declare movedInAt: CreationOptional<string | null>;
   declare movedOutAt: CreationOptional<string | null>;
@@ -65,6 +67,7 @@ export function defineResidentModels(sequelize: Sequelize) {
       myNumberIndex: { type: DataTypes.STRING(64), allowNull: false },
       code: { type: DataTypes.STRING(64), allowNull: true },
       codeStatus: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'pending' },
+      codeDerivation: { type: DataTypes.STRING(8), allowNull: true },
       previousMunicipality: { type: DataTypes.STRING(6), allowNull: true },
       movedInAt: { type: DataTypes.STRING(30), allowNull: true },
       movedOutAt: { type: DataTypes.STRING(30), allowNull: true },
@@ -291,7 +294,7 @@ export async function residentsMovedInSince(
 
 /** Stores the code the issuer derived for one resident. */
 export async function storeCode(Resident: ResidentModel, id: string, code: string, transaction: Transaction): Promise<void> {
-  await Resident.update({ code, codeStatus: 'issued' }, { where: { id }, transaction });
+  await Resident.update({ code, codeStatus: 'issued', codeDerivation: 'blind' }, { where: { id }, transaction });
 }
 
 /*
@@ -323,7 +326,38 @@ export async function residentsDueForCode(Resident: ResidentModel, now: Date, li
 
 /** Stores the codes of a batch in one statement. */
 export const storeCodes = (Resident: ResidentModel, issued: { id: string; code: string }[], at: Date): Promise<void> =>
-  updateRows(Resident.sequelize!, 'residents', { keys: ['id'], set: { code: 'TEXT' }, fixed: { codeStatus: 'issued', updatedAt: at } }, issued);
+  updateRows(Resident.sequelize!, 'residents', { keys: ['id'], set: { code: 'TEXT' }, fixed: { codeStatus: 'issued', codeDerivation: 'blind', updatedAt: at } }, issued);
+
+/*
+ * Rekey (docs/DESIGN.md §4.2): residents whose code is of the old derivation are due, with the
+ * same backoff table as registration (a resident is pending or issued, never both).
+ */
+
+/** Residents whose code is still of the old derivation. */
+export async function rekeyBacklog(Resident: ResidentModel): Promise<number> {
+  return Resident.count({ where: { codeStatus: 'issued', codeDerivation: 'legacy' } });
+}
+
+/** Up to `limit` residents due for a rekey at `now`, with their code and failed attempts so far. */
+export async function residentsDueForRekey(Resident: ResidentModel, now: Date, limit: number): Promise<{ id: string; code: string; attempts: number }[]> {
+  const rows = await Resident.sequelize!.query<{ id: string; code: string; attempts: number | null }>(
+    `SELECT r.id AS id, r.code AS code, a.attempts AS attempts
+       FROM residents r LEFT JOIN registration_attempts a ON a."residentId" = r.id
+      WHERE r."codeStatus" = 'issued' AND r."codeDerivation" = 'legacy' AND r.code IS NOT NULL
+        AND (a."nextAttemptAt" IS NULL OR a."nextAttemptAt" <= $1)
+      ORDER BY a."nextAttemptAt" ASC NULLS FIRST LIMIT $2`,
+    { type: QueryTypes.SELECT, bind: [now.toISOString(), limit] },
+  );
+  return rows.map((r) => ({ id: r.id, code: r.code, attempts: Number(r.attempts ?? 0) }));
+}
+
+/** Queues residents for a fresh registration (their old code unknown at the gateway): pending again until a blind code is stored. */
+export const requeueForCode = (Resident: ResidentModel, ids: string[], at: Date): Promise<void> =>
+  updateRows(Resident.sequelize!, 'residents', { keys: ['id'], set: {}, fixed: { codeStatus: 'pending', codeDerivation: null, updatedAt: at } }, ids.map((id) => ({ id })));
+
+/** Marks residents whose code now sits on its blind link (the code itself is unchanged). */
+export const markRekeyed = (Resident: ResidentModel, ids: string[], at: Date): Promise<void> =>
+  updateRows(Resident.sequelize!, 'residents', { keys: ['id'], set: {}, fixed: { codeDerivation: 'blind', updatedAt: at } }, ids.map((id) => ({ id })));
 
 /** Residents (any status) in id order after `afterId`, at most `limit`: a walk over all of them in pages. */
 export async function residentsAfter(Resident: ResidentModel, afterId: string | null, limit: number, transaction?: Transaction): Promise<ResidentRecord[]> {
