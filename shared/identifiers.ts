@@ -62,6 +62,8 @@ const DIGIT = String.raw`\p{Nd}`;
 /** Runs of digits joined by short separator runs: candidates for a written-out number. */
 const DIGIT_GROUP = new RegExp(`${DIGIT}(?:${SEPARATOR}{0,${MAX_SEPARATOR_RUN}}${DIGIT})*`, 'gu');
 const ANY_DIGIT = /\p{Nd}/u;
+/** A canonical UUID (RFC 9562 text form), not part of a longer run of hex digits. */
+const UUID = /(?<![0-9a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f])/gi;
 
 /** The value 0–9 of a decimal digit in any script (ASCII, 全角 ０-９, Arabic-Indic, mathematical …). */
 function digitValue(ch: string): number {
@@ -94,6 +96,10 @@ export interface MyNumberSpan {
  */
 export function findMyNumberSpans(text: string): MyNumberSpan[] {
   if (!ANY_DIGIT.test(text)) return [];
+  // A UUID (request ids, Idempotency-Keys, resource ids) is taken whole: its middle groups are
+  // 4-4-4 hex digits, all decimal in about one UUID in 700, and then look like a typed My Number.
+  const uuids = [...text.matchAll(UUID)].map((m) => ({ start: m.index!, end: m.index! + m[0].length }));
+  const inUuid = (start: number, end: number) => uuids.some((u) => start >= u.start && end <= u.end);
   const found: MyNumberSpan[] = [];
   for (const group of text.matchAll(DIGIT_GROUP)) {
     const digits: { value: number; start: number; end: number; afterSeparator: boolean }[] = [];
@@ -115,7 +121,7 @@ export function findMyNumberSpans(text: string): MyNumberSpan[] {
       const last = i + 11;
       if (last + 1 < digits.length && !digits[last + 1]!.afterSeparator) continue;
       const candidate = digits.slice(i, last + 1).map((d) => String(d.value)).join('');
-      if (isValidMyNumber(candidate)) found.push({ start: digits[i]!.start, end: digits[last]!.end, myNumber: candidate });
+      if (isValidMyNumber(candidate) && !inUuid(digits[i]!.start, digits[last]!.end)) found.push({ start: digits[i]!.start, end: digits[last]!.end, myNumber: candidate });
     }
   }
   return found;

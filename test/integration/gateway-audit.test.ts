@@ -277,7 +277,7 @@ describe('the gateway\'s audit API, checkpoints and console', () => {
     expect(cp.body.checkpoint.member).to.equal('gateway');
 
     const csv = await fetch(`${staff.url}/audit/export.csv?requestId=${life}`, { headers: { authorization: `Bearer ${token}` } });
-    expect(csv.headers.get('content-disposition')).to.match(/access-log-gateway-\d{4}-\d{2}-\d{2}\.csv/);
+    expect(csv.headers.get('content-disposition'), `${csv.status} ${csv.status === 200 ? '' : await csv.clone().text()}`).to.match(/access-log-gateway-\d{4}-\d{2}-\d{2}\.csv/);
     const lines = (await csv.text()).replace(/^\uFEFF/, '').split('\r\n').filter(Boolean);
     expect(lines).to.have.length(2);
     expect(lines[1]).to.include(life).and.include('life-protection');

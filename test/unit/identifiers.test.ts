@@ -41,6 +41,18 @@ describe('identifiers', () => {
     it('when a text holds valid and invalid 12-digit runs, then only the valid ones are found', () => {
       expect(findMyNumbers('a 123456789018 b 123456789019 c 1234567890180')).to.deep.equal(['123456789018']);
     });
+
+    it('when a UUID\'s middle groups or last group read as a valid My Number, then the UUID is taken whole; the same digits typed alone or beside a UUID are found', () => {
+      // 4646-4957-9055 in the middle of a request id: a valid check digit, as about one UUID in 7,000 has.
+      expect(isValidMyNumber('464649579055')).to.equal(true);
+      expect(findMyNumbers('trace f47f6495-4646-4957-9055-ffdc37fd4ded done')).to.deep.equal([]);
+      expect(findMyNumbers('key 6e0f1c2a-9b1d-4c3e-8f4a-123456789018')).to.deep.equal([]);
+      expect(findMyNumbers('typed 4646-4957-9055 by hand')).to.deep.equal(['464649579055']);
+      expect(findMyNumbers('f47f6495-4646-4957-9055-ffdc37fd4ded 1234-5678-9018')).to.deep.equal(['123456789018']);
+      // Not a UUID: a longer hex run around it, or the groups of another shape.
+      expect(findMyNumbers('af47f6495-4646-4957-9055-ffdc37fd4ded')).to.deep.equal(['464649579055']);
+      expect(findMyNumbers('f47f6495-4646-4957-9055-ffdc37fd')).to.deep.equal(['464649579055']);
+    });
   });
 
   describe('municipality code', () => {

@@ -4,15 +4,12 @@ import { badRequest } from '../../../shared/platform/errors.ts';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 
-const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-
 /**
  * An Idempotency-Key value: 8–128 of letters, digits and . _ : -, never a My Number. A UUID (what
- * most clients send) is taken whole: its last group is twelve digits about once in 280 keys, and one
- * in ten of those has a valid check digit; the rest of the key is still checked.
+ * most clients send) is taken whole, as everywhere (shared/identifiers.ts#findMyNumberSpans); the
+ * rest of the key is still checked.
  */
-export const idempotencyKeySchema = z.string().regex(/^[A-Za-z0-9_.:-]{8,128}$/)
-  .superRefine((value, ctx) => withoutMyNumber(value.replace(UUID, ''), ctx));
+export const idempotencyKeySchema = z.string().regex(/^[A-Za-z0-9_.:-]{8,128}$/).superRefine(withoutMyNumber);
 
 /**
  * Reads the Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header). Record writes
