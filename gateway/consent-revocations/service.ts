@@ -8,14 +8,14 @@
  * refused here (`no_consent`/`consent_revoked`, gateway/routing/); A verifies B's own signature
  * and refuses on its own. A revocation sent again is recorded once.
  */
+import { verifyMemberMessage } from '../directory/messages.ts';
 import { randomUUID } from 'node:crypto';
 import { appendAccess } from '../../shared/access-log/chain.ts';
 import { keepHeads } from '../../shared/access-log/heads.ts';
 import { logMemberAccess, logMemberRefusal, type MemberAccess } from '../../shared/access-log/member-access.ts';
 import { runEvery, type PeriodicTask } from '../../shared/access-log/witness.ts';
-import { peekJwt, sha256Hex } from '../../shared/crypto.ts';
+import { sha256Hex } from '../../shared/crypto.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
-import { verifyMessage } from '../../shared/federation/messages.ts';
 import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
 import {
   CONSENT_REVOCATION_MAX_AGE_SECONDS, CONSENT_REVOCATIONS_PATH, GATEWAY_ID, Typ, consentRevocationClaimsSchema, type ConsentRevocationClaims,
@@ -35,23 +35,15 @@ const problem = (status: number, code: string, title: string, field: string, rul
 
 /** Verifies B's revocation: signed by the client certificate's member, in its own name, with its directory key. */
 async function verifyRevocation(ctx: GatewayContext, sender: Member, message: string): Promise<ConsentRevocationClaims> {
-  let peek: ReturnType<typeof peekJwt>;
-  try {
-    peek = peekJwt(message);
-  } catch {
-    throw problem(400, 'invalid-token', 'Revocation is not a readable JWS', 'revocation', 'must be a compact JWS with a JSON header and claims');
-  }
-  if (peek.claims.iss !== sender.id) {
-    throw problem(403, 'requester-mismatch', 'Revocation signed in another member\'s name', 'revocation.iss', 'must equal the client certificate CN');
-  }
-  // A municipality revokes its own consents only: another one's consent id is not its to revoke.
-  if (typeof peek.claims.requester === 'string' && peek.claims.requester !== sender.id) {
-    throw problem(403, 'requester-mismatch', 'Revocation of another municipality\'s consent', 'revocation.requester', 'must equal the signer and the client certificate CN');
-  }
-  const kid = typeof peek.header.kid === 'string' ? peek.header.kid : undefined;
-  const { key } = await ctx.directory.signingKey(sender.id, kid);
-  return verifyMessage(message, consentRevocationClaimsSchema, {
-    key, issuer: sender.id, audience: GATEWAY_ID, typ: Typ.CONSENT_REVOCATION, maxAgeSeconds: CONSENT_REVOCATION_MAX_AGE_SECONDS,
+  return verifyMemberMessage(ctx, sender, message, consentRevocationClaimsSchema, {
+    field: 'revocation', what: 'Revocation', typ: Typ.CONSENT_REVOCATION, maxAgeSeconds: CONSENT_REVOCATION_MAX_AGE_SECONDS,
+    audience: async (claims) => {
+      // A municipality revokes its own consents only: another one's consent id is not its to revoke.
+      if (typeof claims.requester === 'string' && claims.requester !== sender.id) {
+        throw problem(403, 'requester-mismatch', 'Revocation of another municipality\'s consent', 'revocation.requester', 'must equal the signer and the client certificate CN');
+      }
+      return GATEWAY_ID;
+    },
   });
 }
 

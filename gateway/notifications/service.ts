@@ -7,18 +7,18 @@
  * later with backoff while B is down, until the notice expires. It cannot read the record (sealed
  * for B) nor forge a notice (B verifies A's own signature). B applies each version once.
  */
+import { verifyMemberMessage } from '../directory/messages.ts';
 import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
 import { backoffSeconds } from '../../shared/platform/backoff.ts';
 import { randomUUID } from 'node:crypto';
 import { appendAccess } from '../../shared/access-log/chain.ts';
 import { keepHeads } from '../../shared/access-log/heads.ts';
 import { adoptRequestId } from '../../shared/platform/context.ts';
-import { peekJwt, sha256Hex } from '../../shared/crypto.ts';
+import { sha256Hex } from '../../shared/crypto.ts';
 import { runEvery, type PeriodicTask } from '../../shared/access-log/witness.ts';
 import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
-import { verifyMessage } from '../../shared/federation/messages.ts';
 import {
   CORRECTION_NOTICE_MAX_AGE_SECONDS, CORRECTION_NOTICES_PATH, GATEWAY_ID, Typ, correctionClaimsSchema, type CorrectionClaims,
 } from '../../shared/federation/protocol.ts';
@@ -31,23 +31,17 @@ import { dueRelayItems, findRelayItem, insertRelayItem, updateRelayItem, type Re
 const problem = (status: number, code: string, title: string, field: string, rule: string) => new AppError(status, code, title, { field, rule });
 
 async function verifyNotice(ctx: GatewayContext, sender: Member, notice: string): Promise<CorrectionClaims> {
-  let peek: ReturnType<typeof peekJwt>;
-  try {
-    peek = peekJwt(notice);
-  } catch {
-    throw problem(400, 'invalid-token', 'Notice is not a readable JWS', 'notice', 'must be a compact JWS with a JSON header and claims');
-  }
-  if (peek.claims.iss !== sender.id) throw problem(403, 'requester-mismatch', 'Notice signed in another member\'s name', 'notice.iss', 'must equal the client certificate CN');
-  const recipient = peek.claims.aud;
-  if (typeof recipient !== 'string' || recipient === sender.id) throw problem(400, 'invalid-claims', 'Notice names no other recipient', 'notice.aud', 'must be another municipality');
-  const entry = await ctx.directory.entry(recipient).catch(() => null);
-  if (entry?.kind !== 'municipality' || !entry.endpoint) {
-    throw problem(400, 'unknown-member', 'Unknown recipient municipality', 'notice.aud', 'must be a municipality of the federation directory with an endpoint');
-  }
-  const kid = typeof peek.header.kid === 'string' ? peek.header.kid : undefined;
-  const { key } = await ctx.directory.signingKey(sender.id, kid);
-  return verifyMessage(notice, correctionClaimsSchema, {
-    key, issuer: sender.id, audience: recipient, typ: Typ.CORRECTION, maxAgeSeconds: CORRECTION_NOTICE_MAX_AGE_SECONDS,
+  return verifyMemberMessage(ctx, sender, notice, correctionClaimsSchema, {
+    field: 'notice', what: 'Notice', typ: Typ.CORRECTION, maxAgeSeconds: CORRECTION_NOTICE_MAX_AGE_SECONDS,
+    audience: async (claims) => {
+      const recipient = claims.aud;
+      if (typeof recipient !== 'string' || recipient === sender.id) throw problem(400, 'invalid-claims', 'Notice names no other recipient', 'notice.aud', 'must be another municipality');
+      const entry = await ctx.directory.entry(recipient).catch(() => null);
+      if (entry?.kind !== 'municipality' || !entry.endpoint) {
+        throw problem(400, 'unknown-member', 'Unknown recipient municipality', 'notice.aud', 'must be a municipality of the federation directory with an endpoint');
+      }
+      return recipient;
+    },
   });
 }
 

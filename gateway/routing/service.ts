@@ -6,17 +6,18 @@
  * reads A's signed statuses but never records (they are encrypted for B). Every subject is
  * logged at each hop with metadata only, under the query's own request id.
  */
+import { verifyMemberMessage, verifySignedBy } from '../directory/messages.ts';
 import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
 import { randomUUID } from 'node:crypto';
 import { checkLegalBasis } from '../../shared/consent-policy.ts';
 import { currentHead, keepHeads, type SeenHead } from '../../shared/access-log/heads.ts';
 import { adoptRequestId } from '../../shared/platform/context.ts';
-import { CLOCK_SKEW_SECONDS, peekJwt, sha256Hex } from '../../shared/crypto.ts';
+import { CLOCK_SKEW_SECONDS, sha256Hex } from '../../shared/crypto.ts';
 import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { ACCESS_LOG_UNAVAILABLE } from '../../shared/access-log/chain.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
-import { signMessage, verifyMessage } from '../../shared/federation/messages.ts';
+import { signMessage } from '../../shared/federation/messages.ts';
 import {
   answerClaimsSchema, GATEWAY_ID, MAX_MESSAGE_AGE_SECONDS, queryClaimsSchema, Typ,
   type AnswerClaims, type LogHead, type ForwardSubject, type QueryClaims, type QueryResponse, type QuerySubject, type SubjectStatus,
@@ -48,21 +49,7 @@ const problem = (status: number, code: string, title: string, field: string, rul
 
 /** Verifies B's query: signer = client certificate, B's key from the verified directory, pinned alg/typ/aud, lifetime. */
 async function verifyQuery(ctx: GatewayContext, requester: Member, compact: string): Promise<QueryClaims> {
-  let peek: ReturnType<typeof peekJwt>;
-  try {
-    peek = peekJwt(compact);
-  } catch {
-    throw problem(400, 'invalid-token', 'Query is not a readable JWS', 'query', 'must be a compact JWS with a JSON header and claims');
-  }
-  if (typeof peek.claims.iss !== 'string' || typeof peek.header.alg !== 'string') {
-    throw problem(400, 'invalid-token', 'Query lacks a signer', 'query', 'must name its issuer (iss) and algorithm (alg)');
-  }
-  if (peek.claims.iss !== requester.id) {
-    throw problem(403, 'requester-mismatch', 'Query signed in another member\'s name', 'query.iss', 'must equal the client certificate CN');
-  }
-  const kid = typeof peek.header.kid === 'string' ? peek.header.kid : undefined;
-  const { key } = await ctx.directory.signingKey(requester.id, kid);
-  const query = await verifyMessage(compact, queryClaimsSchema, { key, issuer: requester.id, audience: GATEWAY_ID, typ: Typ.QUERY });
+  const query = await verifyMemberMessage(ctx, requester, compact, queryClaimsSchema, { field: 'query', what: 'Query', audience: GATEWAY_ID, typ: Typ.QUERY });
   adoptRequestId(query.rid);
   if (query.subjects.length > ctx.config.MAX_BATCH) {
     throw problem(413, 'batch-too-large', 'Too many subjects in one query', 'subjects', `must list at most ${ctx.config.MAX_BATCH} subjects`);
@@ -163,9 +150,7 @@ async function askSource(ctx: GatewayContext, query: QueryClaims, compact: strin
   if (!body.success) return unavailable('invalid_answer');
   let answer: AnswerClaims;
   try {
-    const kid = peekJwt(body.data.answer).header.kid;
-    const { key } = await ctx.directory.signingKey(source, typeof kid === 'string' ? kid : undefined);
-    answer = await verifyMessage(body.data.answer, answerClaimsSchema, { key, issuer: source, audience: query.iss, typ: Typ.ANSWER });
+    answer = await verifySignedBy(ctx, source, body.data.answer, answerClaimsSchema, { audience: query.iss, typ: Typ.ANSWER });
   } catch (err) {
     ctx.logger.warn({ source, code: (err as AppError).code }, 'answer did not verify');
     return unavailable('invalid_answer');

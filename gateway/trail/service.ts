@@ -8,12 +8,13 @@
  * signed answer unchanged. The resident's proof is sealed for A and the entries for B: the
  * gateway reads neither. One access-log entry per request.
  */
+import { verifyMemberMessage, verifySignedBy } from '../directory/messages.ts';
 import { randomUUID } from 'node:crypto';
 import { logMemberAccess, logMemberRefusal } from '../../shared/access-log/member-access.ts';
-import { peekJwt, sha256Hex } from '../../shared/crypto.ts';
+import { sha256Hex } from '../../shared/crypto.ts';
 import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
-import { signMessage, verifyMessage } from '../../shared/federation/messages.ts';
+import { signMessage } from '../../shared/federation/messages.ts';
 import {
   FEDERATION_TRAIL_PATH, GATEWAY_ID, Typ, trailAnswerClaimsSchema, trailRequestClaimsSchema, type TrailRequestClaims, type TrailStatus,
 } from '../../shared/federation/protocol.ts';
@@ -29,16 +30,9 @@ import { trailSourceReplySchema, type TrailResponse } from './schemas.ts';
 const problem = (status: number, code: string, title: string, field: string, rule: string) => new AppError(status, code, title, { field, rule });
 
 async function verifyRequest(ctx: GatewayContext, requester: Member, compact: string): Promise<TrailRequestClaims> {
-  let peek: ReturnType<typeof peekJwt>;
-  try {
-    peek = peekJwt(compact);
-  } catch {
-    throw problem(400, 'invalid-token', 'Trail request is not a readable JWS', 'request', 'must be a compact JWS with a JSON header and claims');
-  }
-  if (peek.claims.iss !== requester.id) throw problem(403, 'requester-mismatch', 'Trail request signed in another member\'s name', 'request.iss', 'must equal the client certificate CN');
-  const kid = typeof peek.header.kid === 'string' ? peek.header.kid : undefined;
-  const { key } = await ctx.directory.signingKey(requester.id, kid);
-  const request = await verifyMessage(compact, trailRequestClaimsSchema, { key, issuer: requester.id, audience: GATEWAY_ID, typ: Typ.TRAIL_REQUEST });
+  const request = await verifyMemberMessage(ctx, requester, compact, trailRequestClaimsSchema, {
+    field: 'request', what: 'Trail request', audience: GATEWAY_ID, typ: Typ.TRAIL_REQUEST,
+  });
   adoptRequestId(request.rid);
   const entry = await ctx.directory.entry(request.source).catch(() => null);
   if (entry?.kind !== 'municipality' || !entry.endpoint || request.source === requester.id) {
@@ -96,9 +90,7 @@ export async function routeTrailRequest(ctx: GatewayContext, requester: Member, 
   const body = trailSourceReplySchema.safeParse(res.body);
   if (!body.success) return finish('source_unavailable', 'invalid_answer');
   try {
-    const kid = peekJwt(body.data.answer).header.kid;
-    const { key } = await ctx.directory.signingKey(request.source, typeof kid === 'string' ? kid : undefined);
-    const answer = await verifyMessage(body.data.answer, trailAnswerClaimsSchema, { key, issuer: request.source, audience: request.iss, typ: Typ.TRAIL_ANSWER });
+    const answer = await verifySignedBy(ctx, request.source, body.data.answer, trailAnswerClaimsSchema, { audience: request.iss, typ: Typ.TRAIL_ANSWER });
     if (answer.requestJti !== request.jti || answer.rid !== request.rid) return finish('source_unavailable', 'invalid_answer');
     return finish(answer.status, answer.reason ?? null, body.data.answer);
   } catch {

@@ -332,11 +332,12 @@ export async function signInStaff(s: StaffSessions, username: string, password: 
   return { token, expiresIn: s.ttlSeconds, staff: view };
 }
 
-function tokenFrom(header: string | undefined, cookies: string | undefined): string | undefined {
+/** A session token from the bearer header, else from the named httpOnly cookie (a staff session's by default). */
+export function tokenFrom(header: string | undefined, cookies: string | undefined, cookie = SESSION_COOKIE): string | undefined {
   if (header?.startsWith('Bearer ')) return header.slice(7).trim();
   for (const part of (cookies ?? '').split(';')) {
     const [name, ...value] = part.trim().split('=');
-    if (name === SESSION_COOKIE) return value.join('=');
+    if (name === cookie) return value.join('=');
   }
   return undefined;
 }

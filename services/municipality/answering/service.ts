@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 /**
  * The answering side (flow 4, A's part). A trusts nothing the gateway says about who asked or
  * why: it verifies the gateway's envelope AND B's own signature on the embedded query, refuses
@@ -47,34 +48,59 @@ interface Decision {
   elements?: readonly string[];
 }
 
+interface EnvelopeSpec<F extends z.ZodType, I extends z.ZodType> {
+  /** What the gateway forwards, for the refusal's title (`record requests`, `trail requests`). */
+  what: string;
+  forward: { schema: F; typ: string };
+  /** The requester's own message inside the envelope: where it sits, its claims and type. */
+  inner: { field: string; of: (forward: z.infer<F>) => string; schema: I; typ: string };
+}
+
+/**
+ * The gateway's envelope and the requester's own message inside it, checked here and trusted for
+ * nothing the gateway says (docs/PROTOCOL.md §4): only the gateway forwards (403); the envelope is
+ * signed by the gateway for us, the message inside by its requester for the gateway, each with the
+ * key from our own directory; both carry one request id (400); and both are single-use here, also
+ * across restarts (409 `replayed`). Used for record requests and for a resident's trail requests.
+ */
+export async function verifyGatewayForward<F extends z.ZodType<{ rid: string; jti: string; exp: number }>, I extends z.ZodType<{ iss: string; rid: string; jti: string; exp: number }>>(
+  ctx: MunicipalityContext, fed: FederationLink, peer: string, forwardJws: string, spec: EnvelopeSpec<F, I>,
+): Promise<{ forward: z.infer<F>; inner: z.infer<I> }> {
+  const self = ctx.config.MUNICIPALITY_CODE;
+  if (peer !== GATEWAY_ID) throw new AppError(403, 'forbidden', `Only the gateway forwards ${spec.what}`, { field: 'client certificate', rule: 'must be the gateway' });
+  const forward = await verifyMessage(forwardJws, spec.forward.schema, {
+    key: (await fed.peers.signingKey(GATEWAY_ID)).key, issuer: GATEWAY_ID, audience: self, typ: spec.forward.typ,
+  });
+  adoptRequestId(forward.rid);
+  const innerJws = spec.inner.of(forward);
+  const requester = peekJwt(innerJws).claims.iss;
+  if (!isValidMunicipalityCode(requester)) throw new AppError(400, 'invalid-claims', 'Requester malformed', { field: `${spec.inner.field}.iss`, rule: 'must be a municipality code' });
+  const inner = await verifyMessage(innerJws, spec.inner.schema, {
+    key: (await fed.peers.signingKey(requester)).key, issuer: requester, audience: GATEWAY_ID, typ: spec.inner.typ,
+  });
+  if (inner.rid !== forward.rid) throw new AppError(400, 'invalid-claims', 'Envelope and request disagree on the request id', { field: 'rid', rule: `must equal the ${spec.inner.field} rid` });
+  const fresh = await ctx.sequelize.transaction(async (t) => {
+    await pruneTokens(ctx.models.SeenToken, Math.floor(Date.now() / 1000), t);
+    return (await rememberToken(ctx.models.SeenToken, GATEWAY_ID, forward.jti, forward.exp, t))
+      && (await rememberToken(ctx.models.SeenToken, inner.iss, inner.jti, inner.exp, t));
+  });
+  if (!fresh) throw new AppError(409, 'replayed', 'This request was already answered', { field: 'jti', rule: 'must not be reused' });
+  return { forward, inner };
+}
+
 /**
  * Handles one forwarded batch from the gateway (`peer` is the verified client certificate's CN).
  * Returns A's signed answer. A forward that fails verification as a whole is refused with a
  * problem and logged as denied.
  */
 export async function answerForward(ctx: MunicipalityContext, fed: FederationLink, peer: string, forwardJws: string): Promise<string> {
-  const self = ctx.config.MUNICIPALITY_CODE;
   let forward: ForwardClaims;
   let query: QueryClaims;
   try {
-    if (peer !== GATEWAY_ID) throw new AppError(403, 'forbidden', 'Only the gateway forwards record requests', { field: 'client certificate', rule: 'must be the gateway' });
-    forward = await verifyMessage(forwardJws, forwardClaimsSchema, {
-      key: (await fed.peers.signingKey(GATEWAY_ID)).key, issuer: GATEWAY_ID, audience: self, typ: Typ.FORWARD,
-    });
-    adoptRequestId(forward.rid);
-    const requester = peekJwt(forward.query).claims.iss;
-    if (!isValidMunicipalityCode(requester)) throw new AppError(400, 'invalid-claims', 'Query issuer malformed', { field: 'query.iss', rule: 'must be a municipality code' });
-    query = await verifyMessage(forward.query, queryClaimsSchema, {
-      key: (await fed.peers.signingKey(requester)).key, issuer: requester, audience: GATEWAY_ID, typ: Typ.QUERY,
-    });
-    if (query.rid !== forward.rid) throw new AppError(400, 'invalid-claims', 'Envelope and query disagree on the request id', { field: 'rid', rule: 'must equal the query rid' });
-    // Both the envelope and B's query are single-use here, also across restarts.
-    const fresh = await ctx.sequelize.transaction(async (t) => {
-      await pruneTokens(ctx.models.SeenToken, Math.floor(Date.now() / 1000), t);
-      return (await rememberToken(ctx.models.SeenToken, GATEWAY_ID, forward.jti, forward.exp, t))
-        && (await rememberToken(ctx.models.SeenToken, query.iss, query.jti, query.exp, t));
-    });
-    if (!fresh) throw new AppError(409, 'replayed', 'This request was already answered', { field: 'jti', rule: 'must not be reused' });
+    ({ forward, inner: query } = await verifyGatewayForward(ctx, fed, peer, forwardJws, {
+      what: 'record requests', forward: { schema: forwardClaimsSchema, typ: Typ.FORWARD },
+      inner: { field: 'query', of: (f) => f.query, schema: queryClaimsSchema, typ: Typ.QUERY },
+    }));
   } catch (err) {
     await logRefusal(ctx, peer, forwardJws, err);
     throw err instanceof AppError ? err : new AppError(400, 'invalid-request', 'Forwarded request refused', { field: 'forward', rule: 'must be a valid gateway envelope' });

@@ -1,3 +1,4 @@
+import { tokenFrom } from '../../../shared/staff/auth.ts';
 import { fileURLToPath } from 'node:url';
 import express, { Router, type Request, type RequestHandler } from 'express';
 import { z } from 'zod';
@@ -40,18 +41,8 @@ declare global {
   }
 }
 
-function residentToken(req: Request): string | undefined {
-  const header = req.get('authorization');
-  if (header?.startsWith('Bearer ')) return header.slice(7).trim();
-  for (const part of (req.get('cookie') ?? '').split(';')) {
-    const [name, ...value] = part.trim().split('=');
-    if (name === RESIDENT_SESSION_COOKIE) return value.join('=');
-  }
-  return undefined;
-}
-
 const residentSession = (ctx: MunicipalityContext): RequestHandler => async (req, _res, next) => {
-  const token = residentToken(req);
+  const token = tokenFrom(req.get('authorization'), req.get('cookie'), RESIDENT_SESSION_COOKIE);
   if (!token) throw unauthorized('Sign in at the resident page first');
   req.resident = await checkResidentSession(ctx, token);
   next();

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import { appendAccess } from '../../../shared/access-log/chain.ts';
 import { ResidentSignInRefused, verifyResidentSignIn } from '../../../shared/consent-policy.ts';
-import { peekJwt, sha256Hex } from '../../../shared/crypto.ts';
+import { sha256Hex } from '../../../shared/crypto.ts';
 import { isPeerUnavailable } from '../../../shared/federation/member-http.ts';
 import { openMessage, sealMessage, signMessage, verifyMessage } from '../../../shared/federation/messages.ts';
 import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
@@ -21,14 +21,11 @@ import {
   GATEWAY_ID, TRAIL_REQUESTS_PATH, Typ, trailAnswerClaimsSchema, trailEntriesClaimsSchema, trailForwardClaimsSchema, trailProofClaimsSchema,
   trailRequestClaimsSchema, type TrailItem, type TrailRequestClaims, type TrailStatus,
 } from '../../../shared/federation/protocol.ts';
-import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
-import { adoptRequestId } from '../../../shared/platform/context.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { AppError } from '../../../shared/platform/errors.ts';
 import { Actions } from '../access-log/actions.ts';
 import { logAccessBy, type ResidentActor } from '../access-log/service.ts';
-import { attestationsAgree } from '../answering/service.ts';
-import { pruneTokens, rememberToken } from '../answering/model.ts';
+import { attestationsAgree, verifyGatewayForward } from '../answering/service.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { disclosureItems } from '../disclosure/report.ts';
 import type { FederationLink } from '../federation/link.ts';
@@ -52,27 +49,14 @@ interface TrailDecision {
   truncated?: boolean;
 }
 
-/** Verifies the forward and B's request inside it, and that both are new here; throws a problem otherwise. */
+/** The forward and B's request inside it (answering's checks), addressed to us as the source. */
 async function verifyForward(ctx: MunicipalityContext, fed: FederationLink, peer: string, forwardJws: string) {
   const self = ctx.config.MUNICIPALITY_CODE;
-  if (peer !== GATEWAY_ID) throw new AppError(403, 'forbidden', 'Only the gateway forwards trail requests', { field: 'client certificate', rule: 'must be the gateway' });
-  const forward = await verifyMessage(forwardJws, trailForwardClaimsSchema, {
-    key: (await fed.peers.signingKey(GATEWAY_ID)).key, issuer: GATEWAY_ID, audience: self, typ: Typ.TRAIL_FORWARD,
+  const { forward, inner: request } = await verifyGatewayForward(ctx, fed, peer, forwardJws, {
+    what: 'trail requests', forward: { schema: trailForwardClaimsSchema, typ: Typ.TRAIL_FORWARD },
+    inner: { field: 'request', of: (f) => f.request, schema: trailRequestClaimsSchema, typ: Typ.TRAIL_REQUEST },
   });
-  adoptRequestId(forward.rid);
-  const requester = peekJwt(forward.request).claims.iss;
-  if (!isValidMunicipalityCode(requester)) throw new AppError(400, 'invalid-claims', 'Request issuer malformed', { field: 'request.iss', rule: 'must be a municipality code' });
-  const request = await verifyMessage(forward.request, trailRequestClaimsSchema, {
-    key: (await fed.peers.signingKey(requester)).key, issuer: requester, audience: GATEWAY_ID, typ: Typ.TRAIL_REQUEST,
-  });
-  if (request.rid !== forward.rid) throw new AppError(400, 'invalid-claims', 'Envelope and request disagree on the request id', { field: 'rid', rule: 'must equal the request rid' });
   if (request.source !== self) throw new AppError(400, 'invalid-claims', 'The request names another source', { field: 'request.source', rule: `must be ${self}` });
-  const fresh = await ctx.sequelize.transaction(async (t) => {
-    await pruneTokens(ctx.models.SeenToken, Math.floor(Date.now() / 1000), t);
-    return (await rememberToken(ctx.models.SeenToken, GATEWAY_ID, forward.jti, forward.exp, t))
-      && (await rememberToken(ctx.models.SeenToken, request.iss, request.jti, request.exp, t));
-  });
-  if (!fresh) throw new AppError(409, 'replayed', 'This request was already answered', { field: 'jti', rule: 'must not be reused' });
   return { forward, request };
 }
 
