@@ -408,7 +408,10 @@ export async function witnessCheckpoint(options: {
   const sequelize = Checkpoints.sequelize!;
   return sequelize.transaction(async (transaction) => {
     const held = (await listCheckpoints(Checkpoints, claims.member, transaction)).filter((c) => c.witnessedBy === witness.id);
-    const same = held.find((c) => c.seq === claims.seq && c.hash === claims.hash && c.countersignature);
+    // The same signed checkpoint again is a resend. The same head signed at another time (a
+    // periodic and an asked-for checkpoint racing) agrees with what is held: it is countersigned too,
+    // since the member's copy must be about its own jws.
+    const same = held.find((c) => c.jws === jws && c.countersignature);
     if (same) return { checkpoint: claims, countersignature: same.countersignature!, alreadyHeld: true };
     const contradicting = held.find((c) => c.seq === claims.seq && c.hash !== claims.hash);
     if (contradicting) {

@@ -266,6 +266,19 @@ describe('access-log hash chain verification', () => {
     const again = await witness(cp.jws);
     expect(again).to.include({ alreadyHeld: true, countersignature: first.countersignature });
 
+    // The same head signed again later (a periodic checkpoint racing an asked-for one) agrees with the
+    // held one: it gets its own countersignature, which the member accepts as about its own checkpoint.
+    const resigned = await createCheckpoint(member.sequelize, member.checkpoints, memberSigner, new Date(Date.now() + 1000));
+    expect(resigned).to.include({ seq: cp.seq, hash: cp.hash });
+    expect(resigned.jws).to.not.equal(cp.jws);
+    const second = await witness(resigned.jws);
+    expect(second.alreadyHeld).to.equal(false);
+    expect(second.countersignature).to.not.equal(first.countersignature);
+    const recorded = await recordCountersignature({
+      Checkpoints: member.checkpoints, jws: resigned.jws, countersignature: second.countersignature, witnessId: 'gateway', witnessKey: gatewaySigner.publicKey,
+    });
+    expect(recorded.witnessed).to.include({ seq: cp.seq, witnessedBy: 'gateway' });
+
     // The member rewrites entry 3 and signs a different head at the same seq: the witness objects.
     await dropTriggers(member);
     await member.sequelize.query(`UPDATE ${ACCESS_LOG_TABLE} SET hash = :hash WHERE seq = 3`, { replacements: { hash: 'f'.repeat(64) } });
@@ -274,7 +287,7 @@ describe('access-log hash chain verification', () => {
     expect(contradiction.status).to.equal(409);
     expect(contradiction.code).to.equal('checkpoint-contradiction');
     const held = await gateway.checkpoints.count();
-    expect(held).to.equal(1);
+    expect(held).to.equal(2);
   });
 
   it('when an entry is planted in either log, then reconciliation reports it on its side only', async () => {
