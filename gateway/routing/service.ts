@@ -103,7 +103,7 @@ interface SourceReply {
   answerJti?: string;
   /** A's log head, as its verified answer carried it. */
   head?: SeenHead;
-  results: Map<string, { status: SubjectStatus; reason?: string; retryAfter?: number; recordCount?: number }>;
+  results: Map<string, { status: SubjectStatus; reason?: string; retryAfter?: number }>;
 }
 
 /** Sends one source its envelope and reads its answer; a source that fails never fails the others. */
@@ -162,7 +162,7 @@ async function askSource(ctx: GatewayContext, query: QueryClaims, compact: strin
   if (!wellFormed) return unavailable('invalid_answer');
   const results: SourceReply['results'] = new Map();
   for (const r of answer.results) {
-    results.set(r.ref, { status: r.status, ...(r.reason ? { reason: r.reason } : {}), ...(r.recordCount !== undefined ? { recordCount: r.recordCount } : {}) });
+    results.set(r.ref, { status: r.status, ...(r.reason ? { reason: r.reason } : {}) });
   }
   for (const ref of asked) {
     if (!results.has(ref)) results.set(ref, { status: 'source_unavailable', reason: 'missing_in_answer', retryAfter: ctx.config.RETRY_AFTER_SECONDS });
@@ -268,8 +268,9 @@ export async function routeQuery(ctx: GatewayContext, requester: Member, compact
       await logMemberAccess(ctx.models.AccessLog, t, requester, forwarded.map((r) => {
         const reply = replies.get(r.subject.source)!;
         const got = reply.results.get(r.subject.ref)!;
+        // How many records a subject has is sealed for B: not the gateway's business (docs/PROTOCOL.md §3.6).
         return accessEntry(query, r, requestHash, GatewayActions.QUERY_ANSWER, got.status, got.status === 'ok' ? null : (got.reason ?? got.status), {
-          ...(reply.answerJti ? { answerJti: reply.answerJti } : {}), ...(got.recordCount !== undefined ? { recordCount: got.recordCount } : {}),
+          ...(reply.answerJti ? { answerJti: reply.answerJti } : {}),
         });
       }));
       // Each source's head as its answer carried it.

@@ -4,15 +4,19 @@
  *
  *   B (asks) --query--> gateway --forward--> A (answers) --answer--> gateway --> B
  *
- * - `QueryClaims`: signed by B (PS256), aud `gateway`. Carries per subject B's code, the source
- *   municipality, the legal basis and consent terms, and a part sealed for A (JWE) holding the
- *   identity check. Purpose and requester come only from here, so the gateway cannot change them.
+ * - `QueryClaims`: signed by B, aud `gateway`, one per source A. Carries per subject B's code, the
+ *   source municipality, the legal basis and consent terms, and once for the batch a part sealed
+ *   for A (JWE) holding every subject's identity check. Purpose and requester come only from here,
+ *   so the gateway cannot change them.
  * - `ForwardClaims`: signed by the gateway, aud A. Embeds B's compact JWS unchanged and adds, per
  *   subject for A, A's code with the issuer's attestations for both codes (the gateway cannot
  *   invent a translation: the issuer signed that both codes share one link).
- * - `AnswerClaims`: signed by A, aud B. A status per subject; released records travel as
- *   JWE(for B's encryption key) of a JWS signed by A (`RecordsClaims`): the gateway reads statuses,
- *   never records.
+ * - `AnswerClaims`: signed by A, aud B. A status per subject; the released records of the whole
+ *   batch travel as one JWE (for B's encryption key) of a JWS signed by A (`RecordsClaims`): the
+ *   gateway reads statuses, never records nor how many there are.
+ *
+ * Protection is paid per batch, not per subject (docs/PROTOCOL.md §3.3, §3.6): one sealed identity
+ * envelope and one sealed records envelope per query, each bound to the query's jti.
  */
 import { z } from 'zod';
 import { isValidMunicipalityCode } from '../identifiers.ts';
@@ -27,8 +31,10 @@ export const Typ = {
   QUERY: 'hikitsugi-query+jwt',
   FORWARD: 'hikitsugi-forward+jwt',
   ANSWER: 'hikitsugi-answer+jwt',
+  /** The released records of one batch, signed by A and sealed for B. */
   RECORDS: 'hikitsugi-records+jwt',
-  SEALED_IDENTITY: 'hikitsugi-identity+jwt',
+  /** The identity checks of one batch, signed by B and sealed for A. */
+  SEALED_IDENTITIES: 'hikitsugi-identities+jwt',
   ATTESTATION: 'hikitsugi-code-attestation+jws',
   MOVE_OUT: 'hikitsugi-move-out+jwt',
   CHECKPOINT: 'hikitsugi-checkpoint+jws',
@@ -156,8 +162,6 @@ export const querySubjectSchema = z.object({
   legalBasis: z.enum(LEGAL_BASES),
   consent: consentTermsSchema.optional(),
   exception: exceptionSchema.optional(),
-  /** JWE for A's encryption key of a JWS by B over `SealedIdentityClaims`. */
-  sealed: compact,
 }).strict().superRefine((s, ctx) => {
   if (s.legalBasis === 'consent' && !s.consent) ctx.addIssue({ code: 'custom', path: ['consent'], message: 'is required when legalBasis is consent' });
   if (s.legalBasis === 'life-protection' && !s.exception) ctx.addIssue({ code: 'custom', path: ['exception'], message: 'is required when legalBasis is life-protection' });
@@ -175,16 +179,20 @@ export const queryClaimsSchema = z.object({
   /** The staff member at B who asked (local id; B alone can resolve it). */
   actor: z.string().min(1).max(64),
   subjects: z.array(querySubjectSchema).min(1).max(5000),
+  /** JWE for A's encryption key of a JWS by B over `SealedIdentities`: every subject's identity check, once per batch. */
+  sealed: compactBatch,
   /** B's access-log head when it signed. */
   head: logHeadSchema,
-}).strict();
+}).strict().superRefine((q, ctx) => {
+  // One source per query: the whole query travels to that source, and its sealed part is for that source alone.
+  const i = q.subjects.findIndex((s) => s.source !== q.subjects[0]!.source);
+  if (i > 0) ctx.addIssue({ code: 'custom', path: ['subjects', i, 'source'], message: 'must be the same source for every subject (one query per source)' });
+});
 export type QueryClaims = z.infer<typeof queryClaimsSchema>;
 
-/** What B seals for A: the identity cross-check, bound to the query by its jti and ref. */
+/** One subject's identity cross-check, as B seals it for A. */
 export const sealedIdentitySchema = z.object({
-  iss: municipality,
-  aud: municipality,
-  ...signed,
+  /** The subject's ref in the query. */
   ref: z.string().min(1).max(64),
   birthDate: isoDate,
   sex: z.enum(['male', 'female', 'other', 'unknown']),
@@ -203,6 +211,28 @@ export const sealedIdentitySchema = z.object({
   residentCertificate: z.string().max(10_000).includes('BEGIN CERTIFICATE').optional(),
 }).strict();
 export type SealedIdentity = z.infer<typeof sealedIdentitySchema>;
+
+/** A list whose items are told apart by `ref`: each ref at most once. */
+const uniqueRefs = <T extends z.ZodType<{ ref: string }>>(item: T, max: number) => z.array(item).min(1).max(max).superRefine((items, ctx) => {
+  const seen = new Set<string>();
+  for (const [i, { ref }] of items.entries()) {
+    if (seen.has(ref)) ctx.addIssue({ code: 'custom', path: [i, 'ref'], message: 'must be unique in the batch' });
+    seen.add(ref);
+  }
+});
+
+/**
+ * What B signs and seals for A, once per query: the identity checks of the query's subjects, bound
+ * to it by the query's jti (docs/PROTOCOL.md §3.3). Only A can read it; B's signature over exactly
+ * what B asked is A's to verify.
+ */
+export const sealedIdentitiesSchema = z.object({
+  iss: municipality,
+  aud: municipality,
+  ...signed,
+  identities: uniqueRefs(sealedIdentitySchema, 5000),
+}).strict();
+export type SealedIdentities = z.infer<typeof sealedIdentitiesSchema>;
 
 /** The issuer's signed statement that a municipality's code belongs to a link (no exp: codes are stable). */
 export const attestationSchema = z.object({
@@ -243,9 +273,6 @@ export const answerResultSchema = z.object({
   status: z.enum(SUBJECT_STATUSES),
   /** Why, in a stable word (e.g. `consent_revoked`, `resident_moved_out`); never personal data. */
   reason: z.string().max(100).optional(),
-  /** JWE for B of a JWS by A over `RecordsClaims`; present only with `ok`. */
-  records: compact.optional(),
-  recordCount: z.number().int().min(0).optional(),
 }).strict();
 export type AnswerResult = z.infer<typeof answerResultSchema>;
 
@@ -258,6 +285,8 @@ export const answerClaimsSchema = z.object({
   /** The jti of B's query this answers; B refuses an answer to another query. */
   queryJti: jti,
   results: z.array(answerResultSchema),
+  /** JWE for B of a JWS by A over `RecordsClaims`: the records of every `ok` subject; absent when none is. */
+  records: compactBatch.optional(),
   /** A's access-log head when it signed (after the entries of this answer). */
   head: logHeadSchema,
 }).strict();
@@ -270,20 +299,26 @@ export const fhirBundleSchema = z.object({
   entry: z.array(z.object({ resource: z.record(z.string(), z.unknown()) }).passthrough()).max(500).optional(),
 }).passthrough();
 
-/** What A signs for B inside the JWE: the released records for one subject. */
+/** One released subject inside the records envelope. */
+export const releasedSubjectSchema = z.object({
+  ref: z.string().min(1).max(64),
+  /** B's code, so B can tie the records to its own resident. */
+  sub: codeSchema,
+  bundle: fhirBundleSchema,
+}).strict();
+export type ReleasedSubject = z.infer<typeof releasedSubjectSchema>;
+
+/** What A signs for B inside the JWE, once per answer: the released records of every `ok` subject. */
 export const recordsClaimsSchema = z.object({
   iss: municipality,
   aud: municipality,
   ...signed,
   rid: requestId,
   queryJti: jti,
-  ref: z.string().min(1).max(64),
-  /** B's code, so B can tie the records to its own resident. */
-  sub: codeSchema,
   purpose: z.enum(PURPOSES),
   /** The Immunization elements the purpose allowed A to release (minimal disclosure, docs/DESIGN.md §4.7). */
   elements: z.array(z.string().min(1).max(40)).max(40).optional(),
-  bundle: fhirBundleSchema,
+  subjects: uniqueRefs(releasedSubjectSchema, 5000),
 }).strict();
 export type RecordsClaims = z.infer<typeof recordsClaimsSchema>;
 

@@ -12,7 +12,7 @@ import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
 import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { api } from '../fixtures/http.ts';
 import { moveResident, startInProcessFederation, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
-import { consentTerms, sealIdentity, signQuery } from '../security/support.ts';
+import { consentTerms, sealIdentities, signQuery } from '../security/support.ts';
 import { registerCode } from '../fixtures/members.ts';
 
 const A = '293610';
@@ -125,8 +125,8 @@ describe('anomaly alerts for privacy officers', () => {
     expect(issued.status).to.equal(200);
     const jti = randomUUID();
     const credentials = fed.pki.credentials(C);
-    const sealed = await sealIdentity(credentials, fed.pki.credentials(A), jti, '0', { birthDate: '1985-07-14', sex: 'female', kana: moved.kana });
-    const { compact } = await signQuery(credentials, [{ ref: '0', sub: issued.body.code, source: A, legalBasis: 'consent', consent: consentTerms(A), sealed }], { jti });
+    const sealed = await sealIdentities(credentials, fed.pki.credentials(A), jti, [{ ref: '0', birthDate: '1985-07-14', sex: 'female', kana: moved.kana }]);
+    const { compact } = await signQuery(credentials, [{ ref: '0', sub: issued.body.code, source: A, legalBasis: 'consent', consent: consentTerms(A) }], { jti, sealed });
     const routed = await fed.client(C).postJson(`${fed.gateway.url}/queries`, { query: compact });
     expect(routed.status, JSON.stringify(routed.body)).to.equal(200);
 

@@ -67,11 +67,14 @@ describe('minimal disclosure: what the source signs and seals, per purpose (real
   /** Asks as Toda under `purpose` and opens what Tawaramoto released, verifying Tawaramoto's signature. */
   async function released(purpose: Purpose) {
     const sent = await craftAndSend(fed, TODA, { addresseeNumber: atToda, source: TAWARAMOTO, purpose, sealed: { moveIn: { movedInAt: new Date().toISOString() } } });
-    expect(sent.source, purpose).to.include({ status: 'ok', recordCount: 2 });
-    const claims = await openMessage((sent.source as { records: string }).records, fed.pki.credentials(TODA).decryption.key, recordsClaimsSchema, {
+    expect(sent.source, purpose).to.include({ status: 'ok' });
+    const claims = await openMessage(sent.records!, fed.pki.credentials(TODA).decryption.key, recordsClaimsSchema, {
       key: createPublicKey(fed.pki.credentials(TAWARAMOTO).signer.key), issuer: TAWARAMOTO, audience: TODA, typ: Typ.RECORDS,
     });
-    return { claims, resources: (claims.bundle.entry ?? []).map((e) => e.resource) };
+    expect(claims.subjects.map((x) => x.ref)).to.deep.equal(['0']);
+    const resources = (claims.subjects[0]!.bundle.entry ?? []).map((e) => e.resource);
+    expect(resources).to.have.length(2);
+    return { claims, resources };
   }
 
   for (const purpose of PURPOSES) {

@@ -9,6 +9,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:https';
+import type { Signer } from '../../shared/federation/messages.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,20 +109,23 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
   const imported = async () => (await api('GET', `${toda.url}/residents/${addressee}/vaccinations`, { token: clerk })).body.records.length as number;
 
   /** Tawaramoto's signed answer, forged by whoever holds its key (here: the test). */
-  async function answer(query: QueryClaims, result: Partial<AnswerResult>, signer = pki.credentials(A).signer) {
+  async function answer(query: QueryClaims, result: Partial<AnswerResult>, options: { records?: string; signer?: Signer } = {}) {
     const results = [{ ref: query.subjects[0]!.ref, status: 'ok', ...result }];
-    return signMessage({ aud: B, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results, head: EMPTY_HEAD }, signer, Typ.ANSWER);
+    return signMessage({ aud: B, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results, ...(options.records ? { records: options.records } : {}), head: EMPTY_HEAD },
+      options.signer ?? pki.credentials(A).signer, Typ.ANSWER);
   }
 
-  async function records(query: QueryClaims, overrides: Record<string, unknown> = {}, recipient = pki.credentials(B).encryption) {
+  /** The source's records envelope for the query's one subject; `overrides` change the envelope, `subject` its one entry. */
+  async function records(query: QueryClaims, overrides: Record<string, unknown> = {}, recipient = pki.credentials(B).encryption, subject: Record<string, unknown> = {}) {
     const g = generateResidents(A, 10, 'exchange-test').flatMap((r) => r.records)[0]!;
     const resource = toImmunization({
       recordId: SOURCE_RECORD_ID, version: 1, ...g, status: 'completed', reason: null, createdAt: new Date().toISOString(),
       sourceMunicipality: null, sourceRecordId: null, sourceVersion: null, importRequestId: null, retrievedAt: null,
     });
     return sealMessage({
-      aud: B, jti: randomUUID(), rid: query.rid, queryJti: query.jti, ref: query.subjects[0]!.ref, sub: query.subjects[0]!.sub,
-      purpose: query.purpose, bundle: { resourceType: 'Bundle', type: 'collection', entry: [{ resource }] }, ...overrides,
+      aud: B, jti: randomUUID(), rid: query.rid, queryJti: query.jti, purpose: query.purpose,
+      subjects: [{ ref: query.subjects[0]!.ref, sub: query.subjects[0]!.sub, bundle: { resourceType: 'Bundle', type: 'collection', entry: [{ resource }] }, ...subject }],
+      ...overrides,
     }, pki.credentials(A).signer, Typ.RECORDS, recipient);
   }
 
@@ -138,22 +142,33 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
   });
 
   it('when the answer is signed by another member in the source\'s name, then it is ignored', async () => {
-    reply = async (q) => ok(q, [await answer(q, {}, { ...pki.credentials(C).signer, id: A })]);
+    reply = async (q) => ok(q, [await answer(q, {}, { signer: { ...pki.credentials(C).signer, id: A } })]);
     expect((await ask()).body.results[0]).to.include({ status: 'source_unavailable', reason: 'no_verified_answer' });
     expect(await imported()).to.equal(0);
   });
 
-  it('when the records are encrypted for the gateway, bound to another subject, or not a JWE, then they are refused as unverifiable', async () => {
-    const cases: ((q: QueryClaims) => Promise<string>)[] = [
-      (q) => records(q, {}, pki.credentials('gateway').encryption),
-      (q) => records(q, { sub: 'OTHERCODE234567OTHERCODE23' }),
-      (q) => records(q, { purpose: 'certificate-issuance' }),
-      async () => 'eyJhbGciOiJSU0EtT0FFUC0yNTYifQ.AAAA.BBBB.CCCC.DDDD',
+  it('when the records are encrypted for the gateway, bound to another subject, query or purpose, made for another batch, or not a JWE, then they are refused as unverifiable', async () => {
+    const cases: [string, (q: QueryClaims) => Promise<string | undefined>][] = [
+      ['sealed for the gateway', (q) => records(q, {}, pki.credentials('gateway').encryption)],
+      ['for another of our residents (code)', (q) => records(q, {}, undefined, { sub: 'OTHERCODE234567OTHERCODE23' })],
+      ['for another ref of the batch', (q) => records(q, {}, undefined, { ref: 'not-asked' })],
+      ['under another purpose', (q) => records(q, { purpose: 'certificate-issuance' })],
+      ['bound to another query of ours', (q) => records(q, { queryJti: randomUUID() })],
+      // The whole envelope of another batch (its own query jti and trace), moved into this answer.
+      ['made for another batch', (q) => records({ ...q, jti: randomUUID(), rid: `other-${randomUUID()}` })],
+      ['not a JWE', async () => 'eyJhbGciOiJSU0EtT0FFUC0yNTYifQ.AAAA.BBBB.CCCC.DDDD'],
+      ['absent although the status is ok', async () => undefined],
     ];
-    for (const make of cases) {
-      reply = async (q) => ok(q, [await answer(q, { records: await make(q), recordCount: 1 })]);
-      expect((await ask()).body.results[0]).to.include({ status: 'denied', reason: 'records_unverifiable', imported: 0 });
+    for (const [label, make] of cases) {
+      reply = async (q) => ok(q, [await answer(q, {}, { records: await make(q) })]);
+      expect((await ask()).body.results[0], label).to.include({ status: 'denied', reason: 'records_unverifiable', imported: 0 });
     }
+    expect(await imported()).to.equal(0);
+  });
+
+  it('when the source\'s signed answer leaves the subject out (dropped on the way), then it stays source_unavailable to be asked again, never not_found', async () => {
+    reply = async (q) => ok(q, [await signMessage({ aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, results: [], head: EMPTY_HEAD }, pki.credentials(A).signer, Typ.ANSWER)]);
+    expect((await ask()).body.results[0]).to.include({ status: 'source_unavailable', reason: 'no_verified_answer', imported: 0 });
     expect(await imported()).to.equal(0);
   });
 
@@ -170,7 +185,7 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
   });
 
   it('when the source\'s signed answer and records verify, then they are imported once (the control for the refusals above)', async () => {
-    reply = async (q) => ok(q, [await answer(q, { records: await records(q), recordCount: 1 })]);
+    reply = async (q) => ok(q, [await answer(q, {}, { records: await records(q) })]);
     expect((await ask()).body.results[0]).to.include({ status: 'ok', recordCount: 1, imported: 1 });
     expect((await ask()).body.results[0]).to.include({ status: 'ok', recordCount: 1, imported: 0 });
     expect(await imported()).to.equal(1);

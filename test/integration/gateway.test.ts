@@ -26,7 +26,7 @@ import { openMessage, sealMessage, signMessage, verifyMessage } from '../../shar
 import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import {
   answerClaimsSchema, attestationSchema, forwardClaimsSchema, GATEWAY_ID, ISSUER_ID, queryClaimsSchema, recordsClaimsSchema,
-  sealedIdentitySchema, Typ, type AnswerResult, type ConsentTerms, type DirectoryEntry, type QueryResponse, type QuerySubject,
+  sealedIdentitiesSchema, Typ, type AnswerResult, type ReleasedSubject, type ConsentTerms, type DirectoryEntry, type QueryResponse, type QuerySubject,
 } from '../../shared/federation/protocol.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import {
@@ -131,7 +131,11 @@ async function answerForward(creds: MemberCredentials, source: Source, compact: 
   const query = await verifyMessage(forward.query, queryClaimsSchema, { key: requesterKey, issuer: requester, audience: GATEWAY_ID, typ: Typ.QUERY });
   if (query.rid !== forward.rid) throw new Error('rid differs');
   const issuerKey = (await directory.signingKey(ISSUER_ID)).key;
+  const sealed = await openMessage(query.sealed, creds.decryption.key, sealedIdentitiesSchema, {
+    key: requesterKey, issuer: requester, audience: source.id, typ: Typ.SEALED_IDENTITIES,
+  });
   const results: AnswerResult[] = [];
+  const released: ReleasedSubject[] = [];
   for (const f of forward.subjects) {
     const s = query.subjects.find((x) => x.ref === f.ref);
     const result = (status: AnswerResult['status'], reason?: string): AnswerResult => ({ ref: f.ref, status, ...(reason ? { reason } : {}) });
@@ -146,26 +150,25 @@ async function answerForward(creds: MemberCredentials, source: Source, compact: 
     }
     const person = source.residents.get(f.code);
     if (!person) { results.push(result('not_found', 'no_resident_with_code')); continue; }
-    const sealed = await openMessage(s.sealed, creds.decryption.key, sealedIdentitySchema, {
-      key: requesterKey, issuer: requester, audience: source.id, typ: Typ.SEALED_IDENTITY,
-    });
-    if (sealed.jti !== query.jti || sealed.ref !== s.ref) { results.push(result('denied', 'sealed_identity_not_bound')); continue; }
-    if (sealed.birthDate !== person.birthDate || sealed.sex !== person.sex || sealed.kana !== person.kana) {
+    const identity = sealed.identities.find((i) => i.ref === s.ref);
+    if (sealed.jti !== query.jti || !identity) { results.push(result('denied', 'sealed_identity_not_bound')); continue; }
+    if (identity.birthDate !== person.birthDate || identity.sex !== person.sex || identity.kana !== person.kana) {
       results.push(result('identity_mismatch', 'identity_mismatch'));
       continue;
     }
     const bundle = {
-      resourceType: 'Bundle', type: 'collection',
+      resourceType: 'Bundle' as const, type: 'collection',
       entry: person.records.map((r) => ({ resource: {
         resourceType: 'Immunization', id: r.id, meta: { versionId: String(r.version) }, status: 'completed',
         vaccineCode: { text: r.vaccine }, occurrenceDateTime: r.date,
       } })),
     };
-    const records = await sealMessage({ aud: requester, jti: randomUUID(), rid: query.rid, queryJti: query.jti, ref: s.ref, sub: s.sub, purpose: query.purpose, bundle },
-      creds.signer, Typ.RECORDS, await directory.encryptionKey(requester));
-    results.push({ ref: f.ref, status: 'ok', records, recordCount: person.records.length });
+    released.push({ ref: s.ref, sub: s.sub, bundle });
+    results.push({ ref: f.ref, status: 'ok' });
   }
-  return signMessage({ aud: requester, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results, head: EMPTY_HEAD }, creds.signer, Typ.ANSWER);
+  const records = released.length === 0 ? undefined : await sealMessage({ aud: requester, jti: randomUUID(), rid: query.rid, queryJti: query.jti, purpose: query.purpose, subjects: released },
+    creds.signer, Typ.RECORDS, await directory.encryptionKey(requester));
+  return signMessage({ aud: requester, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results, ...(records ? { records } : {}), head: EMPTY_HEAD }, creds.signer, Typ.ANSWER);
 }
 
 /* ---------- the requesting side (B = Toda) ---------- */
@@ -220,29 +223,36 @@ describe('gateway: routing a cross-municipality query', () => {
     } as ConsentTerms;
   }
 
-  /** Builds Toda's subjects: consent terms and the identity check sealed for the source. */
-  async function buildSubjects(specs: SubjectSpec[], jti: string): Promise<QuerySubject[]> {
-    return Promise.all(specs.map(async (spec, i) => {
-      const ref = spec.ref ?? `s${i + 1}`;
-      const person = PEOPLE[spec.who];
+  /** Builds Toda's subjects: consent terms per subject. */
+  function buildSubjects(specs: SubjectSpec[]): QuerySubject[] {
+    return specs.map((spec, i) => {
       const legalBasis = spec.legalBasis ?? 'consent';
-      const sealed = await sealMessage({
-        aud: spec.source, jti, ref, birthDate: person.birthDate, sex: person.sex, kana: person.kana, ...spec.identity,
-      }, todaCreds().signer, Typ.SEALED_IDENTITY, await todaDirectory.encryptionKey(spec.source));
       return {
-        ref, sub: code(spec.codeOf ?? TODA, spec.who), source: spec.source, legalBasis,
+        ref: spec.ref ?? `s${i + 1}`, sub: code(spec.codeOf ?? TODA, spec.who), source: spec.source, legalBasis,
         ...(legalBasis === 'consent' && spec.consent !== null ? { consent: consentFor(spec) } : {}),
         ...(spec.exception ? { exception: spec.exception } : {}),
-        sealed,
       } as QuerySubject;
-    }));
+    });
+  }
+
+  /** The identity checks of the query, sealed once for its (first) source. */
+  async function sealIdentities(specs: SubjectSpec[], jti: string): Promise<string> {
+    const source = specs[0]!.source;
+    return sealMessage({
+      aud: source, jti,
+      identities: specs.map((spec, i) => {
+        const person = PEOPLE[spec.who];
+        return { ref: spec.ref ?? `s${i + 1}`, birthDate: person.birthDate, sex: person.sex, kana: person.kana, ...spec.identity };
+      }),
+    }, todaCreds().signer, Typ.SEALED_IDENTITIES, await todaDirectory.encryptionKey(source));
   }
 
   async function buildQuery(specs: SubjectSpec[], claims: Record<string, unknown> = {}): Promise<{ compact: string; jti: string; rid: string }> {
     const jti = String(claims.jti ?? randomUUID());
     const rid = String(claims.rid ?? `rid-${randomUUID()}`);
-    const subjects = await buildSubjects(specs, jti);
-    const compact = await signMessage({ aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'clerk-7', subjects, head: EMPTY_HEAD, ...claims },
+    const subjects = buildSubjects(specs);
+    const sealed = await sealIdentities(specs, jti);
+    const compact = await signMessage({ aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'clerk-7', subjects, sealed, head: EMPTY_HEAD, ...claims },
       todaCreds().signer, Typ.QUERY);
     return { compact, jti, rid };
   }
@@ -387,26 +397,37 @@ describe('gateway: routing a cross-municipality query', () => {
       key: (await todaDirectory.signingKey(TAWARAMOTO)).key, issuer: TAWARAMOTO, audience: TODA, typ: Typ.ANSWER,
     });
     expect(answer.queryJti).to.equal(jti);
-    const records = await openMessage(answer.results[0]!.records!, todaCreds().decryption.key, recordsClaimsSchema, {
+    const records = await openMessage(answer.records!, todaCreds().decryption.key, recordsClaimsSchema, {
       key: (await todaDirectory.signingKey(TAWARAMOTO)).key, issuer: TAWARAMOTO, audience: TODA, typ: Typ.RECORDS,
     });
-    expect(records.sub).to.equal(code(TODA, 'hanako'));
-    expect(records.bundle.entry!.map((e) => e.resource.id)).to.deep.equal(['rec-h1', 'rec-h2']);
+    expect(records.subjects.map((x) => x.sub)).to.deep.equal([code(TODA, 'hanako')]);
+    expect(records.subjects[0]!.bundle.entry!.map((e) => e.resource.id)).to.deep.equal(['rec-h1', 'rec-h2']);
   });
 
-  it('when one query names subjects at two sources, then each source gets one forward with only its subjects, and results keep query order', async () => {
-    const t0 = tawaramoto.received.length;
+  it('when one query names subjects at two sources, then the whole query is refused naming the subject, and nothing is forwarded', async () => {
+    const before = [akiota.received.length, tawaramoto.received.length];
+    const q = await buildQuery([
+      { who: 'taro', source: AKIOTA, ref: 'first' }, { who: 'hanako', source: TAWARAMOTO, ref: 'second' },
+    ]);
+    const res = await send<{ field: string; type: string; rule: string }>(q.compact);
+    expect(res.status, JSON.stringify(res.body)).to.equal(400);
+    expect(res.body.type).to.match(/invalid-claims$/);
+    expect(res.body.field).to.equal('subjects.1.source');
+    expect(res.body.rule).to.match(/one query per source/);
+    expect([akiota.received.length, tawaramoto.received.length]).to.deep.equal(before);
+  });
+
+  it('when a query names several subjects at one source, then that source gets one forward and results keep query order', async () => {
     const a0 = akiota.received.length;
     const { response } = await ask([
-      { who: 'taro', source: AKIOTA, ref: 'first' }, { who: 'hanako', source: TAWARAMOTO, ref: 'second' }, { who: 'jiro', source: AKIOTA, ref: 'third' },
+      { who: 'taro', source: AKIOTA, ref: 'first' }, { who: 'jiro', source: AKIOTA, ref: 'second' },
     ]);
-    expect(statuses(response)).to.deep.equal(['first:ok', 'second:ok', 'third:not_found']);
-    expect(response.results[2]!.reason).to.equal('not_registered_at_source');
-    expect(tawaramoto.received.length - t0).to.equal(1);
+    expect(statuses(response)).to.deep.equal(['first:ok', 'second:not_found']);
+    expect(response.results[1]!.reason).to.equal('not_registered_at_source');
     expect(akiota.received.length - a0).to.equal(1);
     const toAkiota = peekJwt(akiota.received.at(-1)!).claims as { subjects: { ref: string }[] };
     expect(toAkiota.subjects.map((s) => s.ref)).to.deep.equal(['first']);
-    expect(response.answers).to.have.length(2);
+    expect(response.answers).to.have.length(1);
   });
 
   it('when Toda names a code that is not its own, then that subject is denied and nothing is forwarded for it', async () => {
@@ -439,7 +460,7 @@ describe('gateway: routing a cross-municipality query', () => {
     const exception = { justification: 'Unconscious patient in ICU, vaccination history needed now', requestedBy: 'clerk-7', approvedBy: 'clerk-9', approvedAt: new Date().toISOString() };
     const { response, rid } = await ask([
       { who: 'hanako', source: TAWARAMOTO, legalBasis: 'life-protection', exception, ref: 'approved' },
-      { who: 'taro', source: AKIOTA, legalBasis: 'life-protection', exception: { ...exception, approvedBy: 'clerk-7' }, ref: 'self' },
+      { who: 'taro', source: TAWARAMOTO, legalBasis: 'life-protection', exception: { ...exception, approvedBy: 'clerk-7' }, ref: 'self' },
     ]);
     expect(statuses(response)).to.deep.equal(['approved:ok', 'self:denied']);
     const rows = await accessLog('"requestId" = ?', [rid]);
@@ -458,7 +479,7 @@ describe('gateway: routing a cross-municipality query', () => {
   });
 
   it('when a query is routed, then the gateway logs one entry per subject per hop, with metadata only', async () => {
-    const { response, rid, compact } = await ask([{ who: 'hanako', source: TAWARAMOTO }, { who: 'jiro', source: AKIOTA }]);
+    const { response, rid, compact } = await ask([{ who: 'hanako', source: TAWARAMOTO }, { who: 'jiro', source: TAWARAMOTO }]);
     expect(statuses(response)).to.deep.equal(['s1:ok', 's2:not_found']);
     const rows = await accessLog('"requestId" = ?', [rid]);
     expect(rows.map((r) => `${r.action}:${r.subject}`)).to.deep.equal([
@@ -609,20 +630,22 @@ describe('gateway: routing a cross-municipality query', () => {
   /* ---------- availability ---------- */
 
   it('when a source is down, times out or answers garbage, then its subjects are source_unavailable while the others succeed', async () => {
-    const { response } = await ask([{ who: 'shiro', source: OFFLINE, ref: 'down' }, { who: 'hanako', source: TAWARAMOTO, ref: 'up' }]);
-    expect(statuses(response)).to.deep.equal(['down:source_unavailable', 'up:ok']);
-    expect(response.results[0]!.retryAfter).to.equal(30);
+    // B asks each source in its own query, at the same time: one source failing never fails the other.
+    const both = (failing: SubjectSpec) => Promise.all([ask([failing]), ask([{ who: 'hanako', source: TAWARAMOTO, ref: 'up' }])]);
+    const [down, up] = await both({ who: 'shiro', source: OFFLINE, ref: 'down' });
+    expect([...statuses(down.response), ...statuses(up.response)]).to.deep.equal(['down:source_unavailable', 'up:ok']);
+    expect(down.response.results[0]!.retryAfter).to.equal(30);
 
     akiota.mode = 'hang';
-    const slow = await ask([{ who: 'taro', source: AKIOTA, ref: 'hang' }, { who: 'hanako', source: TAWARAMOTO, ref: 'up' }]);
-    expect(statuses(slow.response)).to.deep.equal(['hang:source_unavailable', 'up:ok']);
+    const [slow, upToo] = await both({ who: 'taro', source: AKIOTA, ref: 'hang' });
+    expect([...statuses(slow.response), ...statuses(upToo.response)]).to.deep.equal(['hang:source_unavailable', 'up:ok']);
     expect(slow.response.results[0]!.reason).to.equal('timeout');
 
     akiota.mode = 'garbage';
-    const garbage = await ask([{ who: 'taro', source: AKIOTA, ref: 'garbage' }, { who: 'hanako', source: TAWARAMOTO, ref: 'up' }]);
-    expect(statuses(garbage.response)).to.deep.equal(['garbage:source_unavailable', 'up:ok']);
+    const [garbage, upAgain] = await both({ who: 'taro', source: AKIOTA, ref: 'garbage' });
+    expect([...statuses(garbage.response), ...statuses(upAgain.response)]).to.deep.equal(['garbage:source_unavailable', 'up:ok']);
     expect(garbage.response.results[0]!.reason).to.equal('invalid_answer');
-    expect(garbage.response.answers).to.have.length(1);
+    expect(garbage.response.answers).to.have.length(0);
 
     akiota.mode = 'error';
     const failing = await ask([{ who: 'taro', source: AKIOTA, ref: 'error' }]);
@@ -646,8 +669,8 @@ describe('gateway: routing a cross-municipality query', () => {
   it('when the gateway\'s own keys try the sealed identity parts and the released records, then they fail to decrypt', async () => {
     const { response } = await ask([{ who: 'hanako', source: TAWARAMOTO }]);
     const forward = peekJwt(tawaramoto.received.at(-1)!).claims as { query: string };
-    const sealed = (peekJwt(forward.query).claims as { subjects: QuerySubject[] }).subjects[0]!.sealed;
-    const records = (peekJwt(response.answers[0]!).claims as { results: AnswerResult[] }).results[0]!.records!;
+    const sealed = (peekJwt(forward.query).claims as { sealed: string }).sealed;
+    const records = (peekJwt(response.answers[0]!).claims as { records: string }).records;
     const gw = pki.credentials(GATEWAY_ID);
     for (const jwe of [sealed, records]) {
       for (const key of [gw.decryption.key, gw.signer.key]) {

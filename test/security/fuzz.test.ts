@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
   codesOf, countRows, credentialsOf, databasePath, figure, heldResidents, inDays, moveResident, MUNICIPALITY_TABLES, openReadOnly,
-  randomCode, rawJwt, sealIdentity, type Moved, type ReadOnlyDb,
+  randomCode, rawJwt, sealIdentities, type Moved, type ReadOnlyDb,
 } from './support.ts';
 import { rawRequest } from '../fixtures/refusals.ts';
 
@@ -153,8 +153,8 @@ describe('security: property-based fuzzing of every route that takes input', fun
       subjects: [{
         ref: '0', sub: codes.toCode, source: A, legalBasis: 'consent',
         consent: { id: randomUUID(), scope: 'vaccination-history', purpose: 'next-dose-scheduling', sources: [A], givenAt: new Date(Date.now() - 60_000).toISOString(), expiresAt: inDays(30), method: 'written' },
-        sealed: await sealIdentity(b, a, jti, '0', moved),
       }],
+      sealed: await sealIdentities(b, a, jti, [{ ref: '0', ...moved }]),
     };
   }
 

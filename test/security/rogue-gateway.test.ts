@@ -5,6 +5,7 @@
  * purpose, another requester), or to swap a member's key in the directory it serves. A must
  * refuse, or B must notice; nothing may be released to anyone but B.
  */
+import { createPublicKey } from 'node:crypto';
 import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -12,14 +13,15 @@ import { createDirectoryClient } from '../../shared/federation/directory.ts';
 import { signPayload } from '../../shared/crypto.ts';
 import type { MemberClient, MemberResponse } from '../../shared/federation/member-http.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
-import { GATEWAY_ID, ISSUER_ID, Typ, type ForwardSubject } from '../../shared/federation/protocol.ts';
+import { answerClaimsSchema, GATEWAY_ID, ISSUER_ID, Typ, type ForwardSubject } from '../../shared/federation/protocol.ts';
+import { verifyMessage } from '../../shared/federation/messages.ts';
 import { api } from '../fixtures/http.ts';
 import { foreignCredentials } from '../fixtures/pki.ts';
 import { CAPTURE_FILE } from '../../gateway/routing/capture.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
-  answerOf, AttackTally, clientOf, codesOf, credentialsOf, federationUrl, genuineQuery, heldResidents, moveResident,
-  rawJwt, refusedByA, signForward, type RefusalByA, signQuery, withPayload, attestationOf, type Moved,
+  answerOf, AttackTally, clientOf, codesOf, credentialsOf, federationUrl, genuineBatch, genuineQuery, heldResidents, moveResident,
+  rawJwt, refusedByA, releasedTo, signForward, type RefusalByA, signQuery, withPayload, attestationOf, type Moved,
 } from './support.ts';
 import { isRefusal } from '../fixtures/refusals.ts';
 
@@ -37,11 +39,16 @@ describe('security: a rogue gateway', function () {
   let asGateway: MemberClient;
   let moved: Moved;
   let codes: Awaited<ReturnType<typeof codesOf>>;
+  /** A second resident who moved from A to B, for batches of two. */
+  let moved2: Moved;
+  let codes2: Awaited<ReturnType<typeof codesOf>>;
 
   const toA = (forward: string): Promise<MemberResponse> =>
     asGateway.postJson(`${federationUrl(fed, A)}/federation/record-requests`, { forward }, { timeoutMs: 30_000 });
   /** The envelope an honest gateway would build for B's query. */
   const honestSubjects = (): ForwardSubject[] => [{ ref: '0', code: codes.fromCode, requesterAttestation: codes.toAttestation, sourceAttestation: codes.fromAttestation }];
+  /** The honest envelope's entry for one subject of a batch. */
+  const forwardOf = (ref: string, c: typeof codes): ForwardSubject => ({ ref, code: c.fromCode, requesterAttestation: c.toAttestation, sourceAttestation: c.fromAttestation });
 
   before(async () => {
     fed = await securityFederation();
@@ -49,6 +56,8 @@ describe('security: a rogue gateway', function () {
     asGateway = clientOf(fed, GATEWAY_ID);
     moved = await moveResident(fed, A, B);
     codes = await codesOf(fed, moved);
+    moved2 = await moveResident(fed, A, B);
+    codes2 = await codesOf(fed, moved2);
   });
   after(() => {
     asGateway?.close();
@@ -59,9 +68,72 @@ describe('security: a rogue gateway', function () {
     const query = await genuineQuery(b, a, moved, codes.toCode);
     const res = await toA((await signForward(gw, A, query.compact, honestSubjects())).compact);
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
-    const result = answerOf(res)!.results[0]!;
-    expect(result.status).to.equal('ok');
-    expect(result.recordCount).to.equal(moved.recordCount);
+    const answer = answerOf(res)!;
+    expect(answer.results[0]!.status).to.equal('ok');
+    // The records are in the one envelope for B: the gateway's part of the answer says only the status.
+    expect(answer.results[0]).to.have.all.keys('ref', 'status');
+    const released = await releasedTo(b, a, answer);
+    expect(released.map((r) => [r.ref, r.sub, r.bundle.entry?.length])).to.deep.equal([['0', codes.toCode, moved.recordCount]]);
+  });
+
+  it('when the gateway drops, reorders, duplicates or swaps subjects of B\'s batches, then A releases to each ref only the records of B\'s own subject, and B\'s envelopes cannot be moved between batches', async () => {
+    const batch = () => genuineBatch(b, a, [{ ref: '0', moved, toCode: codes.toCode }, { ref: '1', moved: moved2, toCode: codes2.toCode }]);
+    /** What A released, per ref, as B would open it: [ref, B's code, records]. */
+    const releasedBy = async (res: MemberResponse) => {
+      const answer = answerOf(res);
+      return answer ? (await releasedTo(b, a, answer)).map((r) => [r.ref, r.sub, r.bundle.entry?.length ?? 0]) : [];
+    };
+    const both = [['0', codes.toCode, moved.recordCount], ['1', codes2.toCode, moved2.recordCount]];
+
+    // Control: the honest batch of two.
+    let res = await toA((await signForward(gw, A, (await batch()).compact, [forwardOf('0', codes), forwardOf('1', codes2)])).compact);
+    expect(answerOf(res)?.results.map((r) => `${r.ref}:${r.status}`), JSON.stringify(res.body)).to.deep.equal(['0:ok', '1:ok']);
+    expect(await releasedBy(res)).to.deep.equal(both);
+
+    // Dropped: A answers only what it was asked; B's other subject is missing from A's signed answer, which B reports (not_found is never invented).
+    res = await toA((await signForward(gw, A, (await batch()).compact, [forwardOf('1', codes2)])).compact);
+    tally.check('a subject dropped from the envelope: A answers only the forwarded one, with its own records',
+      JSON.stringify(answerOf(res)?.results.map((r) => r.ref)) === '["1"]' && JSON.stringify(await releasedBy(res)) === JSON.stringify([both[1]]), answerOf(res)?.results ?? res.body);
+
+    // Reordered: each ref still gets its own subject's records.
+    res = await toA((await signForward(gw, A, (await batch()).compact, [forwardOf('1', codes2), forwardOf('0', codes)])).compact);
+    const reordered = (await releasedBy(res)).sort((x, y) => String(x[0]).localeCompare(String(y[0])));
+    tally.check('subjects reordered in the envelope: each ref gets its own records', JSON.stringify(reordered) === JSON.stringify(both), reordered);
+
+    // Duplicated: the second copy of a ref releases nothing.
+    res = await toA((await signForward(gw, A, (await batch()).compact, [forwardOf('0', codes), forwardOf('0', codes), forwardOf('1', codes2)])).compact);
+    tally.check('a subject duplicated in the envelope: the copy is denied as duplicate_ref, released once',
+      JSON.stringify(answerOf(res)?.results.map((r) => `${r.ref}:${r.reason ?? r.status}`)) === '["0:ok","0:duplicate_ref","1:ok"]'
+      && JSON.stringify(await releasedBy(res)) === JSON.stringify(both), answerOf(res)?.results ?? res.body);
+
+    // Swapped within the batch: each ref given the other resident's code and attestations.
+    res = await toA((await signForward(gw, A, (await batch()).compact, [forwardOf('0', codes2), forwardOf('1', codes)])).compact);
+    tally.check('the two subjects\' codes swapped within the batch', refusedByA(res, { subject: 'denied', reason: 'attestation_invalid' }), answerOf(res)?.results ?? res.body);
+
+    // Swapped between batches: B's one-subject query for the first resident, carrying the second one's forward entry under its ref.
+    const first = await genuineQuery(b, a, moved, codes.toCode);
+    res = await toA((await signForward(gw, A, first.compact, [forwardOf('0', codes2)])).compact);
+    tally.check('a subject of another batch of B put into this batch\'s envelope', refusedByA(res, { subject: 'denied', reason: 'attestation_invalid' }), answerOf(res)?.results ?? res.body);
+
+    // The identities envelope of one batch moved into another batch of B: B's signature over the query breaks.
+    const donor = await batch();
+    const taker = await genuineQuery(b, a, moved, codes.toCode);
+    const withDonorSealed = withPayload(taker.compact, (q) => ({ ...q, sealed: JSON.parse(Buffer.from(donor.compact.split('.')[1]!, 'base64url').toString('utf8')).sealed }));
+    res = await toA((await signForward(gw, A, withDonorSealed, honestSubjects())).compact);
+    tally.check('the sealed identities of another batch of B moved into this query', refusedByA(res, { status: 401, code: 'invalid-signature' }), res.body);
+
+    // A's records envelope of one answer moved into another answer: A's signature over the answer breaks for B.
+    const one = answerOf(await toA((await signForward(gw, A, (await genuineQuery(b, a, moved, codes.toCode)).compact, honestSubjects())).compact))!;
+    const otherRes = await toA((await signForward(gw, A, (await genuineQuery(b, a, moved2, codes2.toCode)).compact, [forwardOf('0', codes2)])).compact);
+    const otherJws = (otherRes.body as { answer: string }).answer;
+    const grafted = withPayload(otherJws, (x) => ({ ...x, records: one.records }));
+    let verifiedByB = true;
+    try {
+      await verifyMessage(grafted, answerClaimsSchema, { key: createPublicKey(a.signer.key), issuer: A, audience: B, typ: Typ.ANSWER });
+    } catch {
+      verifiedByB = false;
+    }
+    tally.check('the records envelope of another answer grafted into this answer: B refuses the answer', !verifiedByB, grafted.slice(0, 40));
   });
 
   it('when the gateway asks A on its own, then A refuses: no query of B, a query forged in B\'s name, or an old query of B re-sent', async () => {

@@ -3,17 +3,18 @@
  * folder, read-only looks into members' SQLite files, protocol messages composed with real keys
  * (the way an attacker holding those keys would), hostile tokens, and the My Number leak scanner.
  */
-import { createHash, randomUUID, X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, randomUUID, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import sqlite3 from 'sqlite3';
 import { decryptField, jose, peekJwt } from '../../shared/crypto.ts';
 import { parseKey } from '../../shared/platform/config.ts';
 import { createMemberClient, type MemberClient, type MemberResponse } from '../../shared/federation/member-http.ts';
-import { sealMessage, signMessage } from '../../shared/federation/messages.ts';
+import { openMessage, sealMessage, signMessage } from '../../shared/federation/messages.ts';
 import { loadMemberCredentials, type MemberCredentials } from '../../shared/federation/pki.ts';
 import {
-  CONSENT_SCOPE, GATEWAY_ID, Typ, type AnswerClaims, type ConsentTerms, type ForwardSubject, type Purpose, type QuerySubject,
+  CONSENT_SCOPE, GATEWAY_ID, Typ, recordsClaimsSchema, type AnswerClaims, type ConsentTerms, type ForwardSubject, type Purpose, type QuerySubject,
+  type ReleasedSubject,
 } from '../../shared/federation/protocol.ts';
 import { claimResident, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';
@@ -207,22 +208,26 @@ export function consentTerms(source: string, purpose: Purpose = 'next-dose-sched
   };
 }
 
-/** What B seals for A: the identity check, bound to the query jti and the subject ref. */
-export async function sealIdentity(b: MemberCredentials, a: MemberCredentials, jti: string, ref: string, who: { birthDate: string; sex: string; kana: string }): Promise<string> {
-  return sealMessage({ aud: a.id, jti, ref, birthDate: who.birthDate, sex: who.sex, kana: who.kana }, b.signer, Typ.SEALED_IDENTITY, a.encryption);
+/** What B seals for A once per query: the identity checks of its subjects, bound to the query jti. */
+export async function sealIdentities(b: MemberCredentials, a: MemberCredentials, jti: string, identities: ({ ref: string; birthDate: string; sex: string; kana: string } & Record<string, unknown>)[]): Promise<string> {
+  return sealMessage({ aud: a.id, jti, identities: identities.map(({ ref, birthDate, sex, kana, moveIn }) => ({ ref, birthDate, sex, kana, ...(moveIn ? { moveIn } : {}) })) },
+    b.signer, Typ.SEALED_IDENTITIES, a.encryption);
 }
+
+/** A sealed part the gateway routes without opening (it never can): for queries whose sources never see them. */
+export const OPAQUE_SEALED = 'eyJhbGciOiJub25lIn0.e30.c2VhbGVk';
 
 /** A query exactly as B's own code would sign it (valid unless the caller changes something). */
 export async function signQuery(b: MemberCredentials, subjects: QuerySubject[], overrides: Record<string, unknown> = {}, ttl?: number): Promise<{ compact: string; jti: string; rid: string }> {
   const jti = String(overrides.jti ?? randomUUID());
   const rid = String(overrides.rid ?? `sec-${randomUUID()}`);
-  const compact = await signMessage({ aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'staff-under-test', subjects, head: EMPTY_HEAD, ...overrides }, b.signer, Typ.QUERY, ttl);
+  const compact = await signMessage({ aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'staff-under-test', subjects, sealed: OPAQUE_SEALED, head: EMPTY_HEAD, ...overrides }, b.signer, Typ.QUERY, ttl);
   return { compact, jti, rid };
 }
 
 /** One subject of a query with a code that B does not need to hold (the gateway decides). */
 export function looseSubject(source: string, sub: string, ref = '0'): QuerySubject {
-  return { ref, sub, source, legalBasis: 'consent', consent: consentTerms(source), sealed: 'eyJhbGciOiJub25lIn0.e30.c2VhbGVk' } as QuerySubject;
+  return { ref, sub, source, legalBasis: 'consent', consent: consentTerms(source) } as QuerySubject;
 }
 
 /** A random code (26 base32 characters) that no municipality holds. */
@@ -233,13 +238,16 @@ export const randomCode = (): string => {
 
 /** A genuine query of B for a moved resident, with consent and the identity sealed for A. */
 export async function genuineQuery(b: MemberCredentials, a: MemberCredentials, moved: Moved, toCode: string, overrides: Record<string, unknown> = {}) {
+  return genuineBatch(b, a, [{ ref: '0', moved, toCode }], overrides);
+}
+
+/** A genuine query of B for several moved residents at one source: consent per subject, their identities in one envelope for A. */
+export async function genuineBatch(b: MemberCredentials, a: MemberCredentials, subjects: { ref: string; moved: Moved; toCode: string }[], overrides: Record<string, unknown> = {}) {
   const jti = String(overrides.jti ?? randomUUID());
   const purpose = (overrides.purpose as Purpose | undefined) ?? 'next-dose-scheduling';
-  const subject: QuerySubject = {
-    ref: '0', sub: toCode, source: a.id, legalBasis: 'consent', consent: consentTerms(a.id, purpose),
-    sealed: await sealIdentity(b, a, jti, '0', moved),
-  } as QuerySubject;
-  return signQuery(b, [subject], { ...overrides, jti, purpose });
+  const querySubjects = subjects.map(({ ref, toCode }) => ({ ref, sub: toCode, source: a.id, legalBasis: 'consent', consent: consentTerms(a.id, purpose) }) as QuerySubject);
+  const sealed = await sealIdentities(b, a, jti, subjects.map(({ ref, moved }) => ({ ref, ...moved })));
+  return signQuery(b, querySubjects, { sealed, ...overrides, jti, purpose });
 }
 
 /** The gateway's envelope to A, signed with the gateway's real key. */
@@ -248,6 +256,15 @@ export async function signForward(gateway: MemberCredentials, aud: string, query
   const rid = String(overrides.rid ?? peekJwt(query).claims.rid ?? `sec-${randomUUID()}`);
   const compact = await signMessage({ aud, jti, rid, query, subjects, head: EMPTY_HEAD, ...overrides }, gateway.signer, Typ.FORWARD, ttl);
   return { compact, jti };
+}
+
+/** What A released to B in its answer: the records envelope opened with B's key, A's signature verified. */
+export async function releasedTo(b: MemberCredentials, a: MemberCredentials, answer: AnswerClaims): Promise<ReleasedSubject[]> {
+  if (!answer.records) return [];
+  const opened = await openMessage(answer.records, b.decryption.key, recordsClaimsSchema, {
+    key: createPublicKey(a.signer.key), issuer: a.id, audience: b.id, typ: Typ.RECORDS,
+  });
+  return opened.subjects;
 }
 
 /** A's answer, read without verification (the test only inspects what A decided). */
@@ -267,7 +284,7 @@ export function refusedByA(res: MemberResponse, expected: RefusalByA): boolean {
   if ('code' in expected) return isRefusal(res, expected.status, expected.code);
   const answer = answerOf(res);
   return res.status === 200 && !!answer && answer.results.length > 0
-    && answer.results.every((r) => r.status === expected.subject && r.reason === expected.reason && r.records === undefined);
+    && answer.records === undefined && answer.results.every((r) => r.status === expected.subject && r.reason === expected.reason);
 }
 
 /* ---------- hostile tokens ---------- */

@@ -10,7 +10,7 @@ import {
 } from '../../shared/federation/pki.ts';
 import { createRevocationGuard, fileRevocationSource, signRevocationList, verifyRevocationList } from '../../shared/federation/revocation.ts';
 import { directoryFromFile } from '../../shared/federation/directory.ts';
-import { Typ, sealedIdentitySchema } from '../../shared/federation/protocol.ts';
+import { Typ, sealedIdentitiesSchema } from '../../shared/federation/protocol.ts';
 import { copyTestPki, expiredCredentials, FEDERATION_MEMBERS, foreignCredentials, rogueCa, testPki, type TestPki } from '../fixtures/pki.ts';
 
 function refusal(fn: () => unknown): AppError {
@@ -172,14 +172,14 @@ describe('federation PKI', () => {
 
   it('when a member signs and another encrypts to it, then the loaded credentials verify and decrypt', async () => {
     const token = await signMessage({ aud: 'gateway', jti: 'abcdefgh-1' }, toda().signer, Typ.QUERY);
-    const claims = await verifyMessage(token, sealedIdentitySchema.pick({ iss: true }).passthrough(), {
+    const claims = await verifyMessage(token, sealedIdentitiesSchema.pick({ iss: true }).passthrough(), {
       key: verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { usage: 'signing' }).publicKey, issuer: '112241', audience: 'gateway', typ: Typ.QUERY,
     });
     expect(claims.iss).to.equal('112241');
     const akiota = pki.credentials('343692');
-    const sealed = await sealMessage({ aud: '343692', jti: 'abcdefgh-2' }, toda().signer, Typ.SEALED_IDENTITY, akiota.encryption);
-    const opened = await openMessage(sealed, akiota.decryption.key, sealedIdentitySchema.pick({ iss: true, aud: true }).passthrough(), {
-      key: verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { usage: 'signing' }).publicKey, issuer: '112241', audience: '343692', typ: Typ.SEALED_IDENTITY,
+    const sealed = await sealMessage({ aud: '343692', jti: 'abcdefgh-2' }, toda().signer, Typ.SEALED_IDENTITIES, akiota.encryption);
+    const opened = await openMessage(sealed, akiota.decryption.key, sealedIdentitiesSchema.pick({ iss: true, aud: true }).passthrough(), {
+      key: verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { usage: 'signing' }).publicKey, issuer: '112241', audience: '343692', typ: Typ.SEALED_IDENTITIES,
     });
     expect(opened.aud).to.equal('343692');
   });

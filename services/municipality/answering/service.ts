@@ -4,9 +4,9 @@ import type { z } from 'zod';
  * why: it verifies the gateway's envelope AND B's own signature on the embedded query, refuses
  * replays, checks the issuer's attestations that B's code and A's code belong to one person,
  * re-checks the legal basis itself, checks the move-in capability on its own records, matches the
- * identity check sealed for A, verifies a resident-signed consent itself, and only then releases
- * records cut to the purpose's allow-list, signed by A and encrypted for B. Every subject's
- * decision is logged.
+ * identity check sealed for A (one envelope per batch, signed by B), verifies a resident-signed
+ * consent itself, and only then releases records cut to the purpose's allow-list, signed by A and
+ * encrypted for B in one envelope per answer. Every subject's decision is logged.
  */
 import { logMemberRefusal } from '../../../shared/access-log/member-access.ts';
 import { randomUUID } from 'node:crypto';
@@ -20,8 +20,8 @@ import { AppError } from '../../../shared/platform/errors.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import { openMessage, sealMessage, signMessage, verifyMessage } from '../../../shared/federation/messages.ts';
 import {
-  GATEWAY_ID, ISSUER_ID, Typ, attestationSchema, forwardClaimsSchema, queryClaimsSchema, sealedIdentitySchema,
-  type AnswerResult, type ForwardClaims, type ForwardSubject, type QueryClaims, type QuerySubject,
+  GATEWAY_ID, ISSUER_ID, Typ, attestationSchema, forwardClaimsSchema, queryClaimsSchema, sealedIdentitiesSchema,
+  type AnswerResult, type ForwardClaims, type ForwardSubject, type QueryClaims, type QuerySubject, type ReleasedSubject, type SealedIdentity,
 } from '../../../shared/federation/protocol.ts';
 import { Actions } from '../access-log/actions.ts';
 import type { MunicipalityContext } from '../context.ts';
@@ -43,7 +43,7 @@ interface Decision {
   flags: string[];
   subject: string | null;
   recordIds: string[];
-  records?: string;
+  released?: ReleasedSubject;
   /** The Immunization elements the purpose released (minimal disclosure). */
   elements?: readonly string[];
 }
@@ -115,13 +115,15 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
   const recordsOf = await releasableRecordsOfMany(ctx, [...residentsByCode.values()].map((r) => r.id));
   // The requester's consents we hold its signed revocation of (docs/DESIGN.md §4.4): refused by the one consent rule.
   const revoked = await receivedRevocationsAmong(ctx.models.ReceivedRevocation, query.iss, query.subjects.flatMap((s) => (s.consent ? [s.consent.id] : [])));
+  const identities = await openIdentities(fed, query);
   const answered = new Set<string>();
   const decisions = await mapWithLimit(forward.subjects, SUBJECTS_IN_FLIGHT, (f): Promise<Decision> => {
     // One answer per subject: a ref forwarded twice (e.g. with two codes) releases nothing the second time.
     if (answered.has(f.ref)) return Promise.resolve({ ref: f.ref, status: 'denied', reason: 'duplicate_ref', flags: [], subject: f.code, recordIds: [] });
     answered.add(f.ref);
     const resident = residentsByCode.get(f.code);
-    return decide(ctx, fed, query, f, subjectsByRef.get(f.ref), resident, resident ? (recordsOf.get(resident.id) ?? []) : [], revoked);
+    const identity = typeof identities === 'string' ? identities : (identities.get(f.ref) ?? 'sealed_identity_missing');
+    return decide(ctx, fed, query, f, subjectsByRef.get(f.ref), identity, resident, resident ? (recordsOf.get(resident.id) ?? []) : [], revoked);
   });
 
   const entries: AccessInput[] = decisions.map((d) => {
@@ -143,19 +145,38 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
     ]);
   });
 
+  // Every released subject in one envelope, signed by us and readable by B alone (docs/PROTOCOL.md §3.6).
+  const released = decisions.flatMap((d) => (d.released ? [d.released] : []));
+  const records = released.length === 0 ? undefined : await sealMessage({
+    aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti, purpose: query.purpose, elements: [...DISCLOSURE_POLICY[query.purpose]], subjects: released,
+  }, fed.signer, Typ.RECORDS, await fed.peers.encryptionKey(query.iss));
   // Our head after this answer's own entries: the gateway and B keep it, so they witness them.
   return signMessage({
     aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti, head: await currentHead(ctx.sequelize),
-    results: decisions.map((d) => ({
-      ref: d.ref, status: d.status, ...(d.reason && d.status !== 'ok' ? { reason: d.reason } : {}),
-      ...(d.records ? { records: d.records, recordCount: d.recordIds.length } : {}),
-    })),
+    results: decisions.map((d) => ({ ref: d.ref, status: d.status, ...(d.reason && d.status !== 'ok' ? { reason: d.reason } : {}) })),
+    ...(records ? { records } : {}),
   }, fed.signer, Typ.ANSWER);
 }
 
+/**
+ * B's identity checks for this batch, opened once: sealed for our key, signed by B, bound to B's
+ * query by its jti. A refusal word instead when the envelope fails, for every subject to carry.
+ */
+async function openIdentities(fed: FederationLink, query: QueryClaims): Promise<Map<string, SealedIdentity> | string> {
+  try {
+    const sealed = await openMessage(query.sealed, fed.decryptionKey, sealedIdentitiesSchema, {
+      key: (await fed.peers.signingKey(query.iss)).key, issuer: query.iss, audience: fed.self, typ: Typ.SEALED_IDENTITIES,
+    });
+    if (sealed.jti !== query.jti) return 'sealed_identity_not_bound';
+    return new Map(sealed.identities.map((i) => [i.ref, i]));
+  } catch {
+    return 'sealed_identity_invalid';
+  }
+}
+
 async function decide(
-  ctx: MunicipalityContext, fed: FederationLink, query: QueryClaims, f: ForwardSubject, s: QuerySubject | undefined, resident: ResidentRecord | undefined,
-  records: RecordVersion[], revoked: ReadonlySet<string>,
+  ctx: MunicipalityContext, fed: FederationLink, query: QueryClaims, f: ForwardSubject, s: QuerySubject | undefined,
+  identity: SealedIdentity | string, resident: ResidentRecord | undefined, records: RecordVersion[], revoked: ReadonlySet<string>,
 ): Promise<Decision> {
   const self = ctx.config.MUNICIPALITY_CODE;
   const refuse = (status: AnswerResult['status'], reason: string, subject: string | null = f.code, flags: string[] = []): Decision =>
@@ -168,15 +189,8 @@ async function decide(
 
   if (!resident) return refuse('not_found', 'no_resident_with_code', f.code, verdict.flags);
 
-  let sealed;
-  try {
-    sealed = await openMessage(s.sealed, fed.decryptionKey, sealedIdentitySchema, {
-      key: (await fed.peers.signingKey(query.iss)).key, issuer: query.iss, audience: self, typ: Typ.SEALED_IDENTITY,
-    });
-  } catch {
-    return refuse('denied', 'sealed_identity_invalid', resident.addresseeNumber, verdict.flags);
-  }
-  if (sealed.jti !== query.jti || sealed.ref !== s.ref) return refuse('denied', 'sealed_identity_not_bound', resident.addresseeNumber, verdict.flags);
+  if (typeof identity === 'string') return refuse('denied', identity, resident.addresseeNumber, verdict.flags);
+  const sealed = identity;
   // The move-in capability, on our own: B's word that the resident moved in there is not enough.
   const capability = await sourceCapability(ctx, fed, resident, query.iss, sealed.moveIn);
   if (!capability.ok) return refuse('denied', capability.reason, resident.addresseeNumber, verdict.flags);
@@ -191,17 +205,12 @@ async function decide(
 
   // Minimal disclosure: each Immunization is rebuilt from the purpose's allow-list before signing.
   const bundle = {
-    resourceType: 'Bundle', type: 'collection',
+    resourceType: 'Bundle' as const, type: 'collection',
     entry: records.map((r) => ({ resource: discloseImmunization(toImmunization(r) as unknown as Record<string, unknown>, query.purpose) })),
   };
-  const elements = DISCLOSURE_POLICY[query.purpose];
-  const recipient = await fed.peers.encryptionKey(query.iss);
-  const sealedRecords = await sealMessage({
-    aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti, ref: s.ref, sub: s.sub, purpose: query.purpose, elements: [...elements], bundle,
-  }, fed.signer, Typ.RECORDS, recipient);
   return {
     ref: f.ref, status: 'ok', flags: verdict.flags, subject: resident.addresseeNumber,
-    recordIds: records.map((r) => `${r.recordId}@${r.version}`), records: sealedRecords, elements,
+    recordIds: records.map((r) => `${r.recordId}@${r.version}`), released: { ref: s.ref, sub: s.sub, bundle }, elements: DISCLOSURE_POLICY[query.purpose],
   };
 }
 

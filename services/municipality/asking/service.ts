@@ -1,14 +1,14 @@
 /**
  * The asking side of a prior-record query (flow 4, B's part). B checks the move-in capability and
- * consent itself, seals the identity check (and the capability's proof) for A, signs, sends
- * through the gateway, verifies A's signed answer and the records inside the JWE, cuts them to the
- * purpose's allow-list and imports them with provenance. Every subject ends with one status.
+ * consent itself, seals the identity checks (and the capability's proofs) of one source's subjects
+ * for A in one envelope, signs, sends through the gateway, verifies A's signed answer and opens the
+ * one records envelope inside it, cuts the records to the purpose's allow-list and imports them
+ * with provenance (docs/PROTOCOL.md §3.2–§3.6). Every subject ends with one status.
  */
 import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import { randomUUID } from 'node:crypto';
 import { appendAccessBatch, type AccessInput } from '../../../shared/access-log/chain.ts';
 import { currentHead, keepHeads, type SeenHead } from '../../../shared/access-log/heads.ts';
-import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../../shared/platform/concurrency.ts';
 import { checkLegalBasis } from '../../../shared/consent-policy.ts';
 import { sha256Hex, peekJwt } from '../../../shared/crypto.ts';
 import { currentRequestId } from '../../../shared/platform/context.ts';
@@ -89,11 +89,10 @@ export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, in
   const head = bySource.size > 0 ? await currentHead(ctx.sequelize) : undefined;
   for (const [source, members] of bySource) {
     const jti = randomUUID();
-    const subjects = await mapWithLimit(members, SUBJECTS_IN_FLIGHT, async (p) => {
-      p.queryJti = jti;
-      return { ...p.subject!, sealed: await sealIdentity(fed, p, jti) };
-    });
-    const query = await signMessage({ aud: GATEWAY_ID, jti, rid: requestId, purpose: input.purpose, actor: actor.staffId, subjects, head }, fed.signer, Typ.QUERY);
+    for (const p of members) p.queryJti = jti;
+    const subjects = members.map((p) => p.subject!);
+    const sealed = await sealIdentities(fed, source, members, jti);
+    const query = await signMessage({ aud: GATEWAY_ID, jti, rid: requestId, purpose: input.purpose, actor: actor.staffId, subjects, sealed, head }, fed.signer, Typ.QUERY);
     batches.push({ source, jti, query, requestHash: sha256Hex(query), members });
   }
   const hashOf = (p: Prepared) => batches.find((b) => b.jti === p.queryJti)?.requestHash ?? null;
@@ -146,6 +145,12 @@ export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, in
     await keepHeads(ctx.models.WitnessedHead, t, heads);
   });
   return { requestId, results: [...outcomes.values()] };
+}
+
+/** One subject's records from the source's records envelope, already cut to the purpose. */
+interface Released {
+  sub: string;
+  records: ImportedImmunization[];
 }
 
 interface Batch {
@@ -208,23 +213,20 @@ async function sendBatch(
     const answer = await verifyAnswer(ctx, fed, answerJws, b, requestId);
     if (!answer) continue;
     heads.push({ member: answer.iss, head: answer.head, exchange: 'answer', requestId, message: answerJws as string });
-    const opened = await mapWithLimit(answer.results, SUBJECTS_IN_FLIGHT, async (result) => {
-      const p = byRef.get(result.ref);
-      if (!p || result.status !== 'ok' || !result.records) return null;
-      return openRecords(ctx, fed, result.records, answer, p, purpose);
-    });
-    for (const [i, result] of answer.results.entries()) {
+    const released = answer.records ? await openRecords(ctx, fed, answer.records, answer, purpose) : new Map<string, Released>();
+    for (const result of answer.results) {
       const p = byRef.get(result.ref);
       if (!p) continue;
       const outcome = outcomes.get(result.ref)!;
       Object.assign(outcome, { status: result.status, reason: result.reason, retryAfter: undefined });
       if (result.status !== 'ok') continue;
-      const records = opened[i];
-      if (!records) {
+      const subject = released.get(result.ref);
+      // Records for another of our residents (a swapped code) are as good as none.
+      if (!subject || subject.sub !== p.resident.code) {
         Object.assign(outcome, { status: 'denied', reason: 'records_unverifiable' });
         continue;
       }
-      imports.push({ p, records });
+      imports.push({ p, records: subject.records });
     }
   }
   return imports;
@@ -339,8 +341,8 @@ async function prepareSubjects(ctx: MunicipalityContext, fed: FederationLink, in
       // Unknown sources were refused above: what is left is a directory we cannot fetch now.
       p.local = { status: 'source_unavailable', reason: 'directory_unavailable', retryAfter: GATEWAY_RETRY_AFTER }; continue;
     }
-    // Sealed per query once the query's jti is known (see sealIdentity).
-    const subject = { ref: p.ref, sub: resident.code, source: s.source, ...basis, sealed: 'pending.pending.pending' } as QuerySubject;
+    // The identity check is sealed per query once its jti is known (see sealIdentities).
+    const subject = { ref: p.ref, sub: resident.code, source: s.source, ...basis } as QuerySubject;
     const verdict = checkLegalBasis(subject, { purpose: input.purpose, actor: actor.staffId });
     if (verdict.status !== 'ok') { p.local = { status: verdict.status, reason: verdict.reason ?? 'refused' }; continue; }
     p.subject = subject;
@@ -348,14 +350,17 @@ async function prepareSubjects(ctx: MunicipalityContext, fed: FederationLink, in
   return prepared;
 }
 
-/** The identity check for A, bound to the query's jti and the subject's ref, readable by A alone. */
-async function sealIdentity(fed: FederationLink, p: Prepared, jti: string): Promise<string> {
-  const recipient = await fed.peers.encryptionKey(p.source);
+/** The identity checks of one source's subjects, in one envelope bound to the query's jti, readable by A alone. */
+async function sealIdentities(fed: FederationLink, source: string, members: Prepared[], jti: string): Promise<string> {
+  const recipient = await fed.peers.encryptionKey(source);
   return sealMessage({
-    aud: p.source, jti, ref: p.ref, birthDate: p.resident.birthDate, sex: p.resident.sex, kana: p.resident.kana,
-    ...(p.moveIn ? { moveIn: p.moveIn } : {}),
-    ...(p.residentCertificate ? { residentCertificate: p.residentCertificate } : {}),
-  }, fed.signer, Typ.SEALED_IDENTITY, recipient);
+    aud: source, jti,
+    identities: members.map((p) => ({
+      ref: p.ref, birthDate: p.resident.birthDate, sex: p.resident.sex, kana: p.resident.kana,
+      ...(p.moveIn ? { moveIn: p.moveIn } : {}),
+      ...(p.residentCertificate ? { residentCertificate: p.residentCertificate } : {}),
+    })),
+  }, fed.signer, Typ.SEALED_IDENTITIES, recipient);
 }
 
 /** Verifies the source's answer: its own signature, addressed to us, answering this query. */
@@ -374,19 +379,26 @@ async function verifyAnswer(ctx: MunicipalityContext, fed: FederationLink, answe
 }
 
 /** Decrypts with our key and verifies A's signature over the records, bound to this query and subject. */
-async function openRecords(ctx: MunicipalityContext, fed: FederationLink, jwe: string, answer: AnswerClaims, p: Prepared, purpose: Purpose) {
+async function openRecords(ctx: MunicipalityContext, fed: FederationLink, jwe: string, answer: AnswerClaims, purpose: Purpose): Promise<Map<string, Released>> {
+  const released = new Map<string, Released>();
+  let claims;
   try {
     const { key } = await fed.peers.signingKey(answer.iss);
-    const claims = await openMessage(jwe, fed.decryptionKey, recordsClaimsSchema, {
+    claims = await openMessage(jwe, fed.decryptionKey, recordsClaimsSchema, {
       key, issuer: answer.iss, audience: ctx.config.MUNICIPALITY_CODE, typ: Typ.RECORDS,
     });
-    if (claims.queryJti !== answer.queryJti || claims.ref !== p.ref || claims.sub !== p.resident.code || claims.purpose !== purpose) {
-      throw new Error('records bound to another subject');
-    }
-    // The purpose's allow-list applies here too: a source that over-shares does not fill our copy.
-    return (claims.bundle.entry ?? []).map((e) => fromImmunization(discloseImmunization(e.resource, purpose)));
+    if (claims.queryJti !== answer.queryJti || claims.rid !== answer.rid || claims.purpose !== purpose) throw new Error('records bound to another query');
   } catch (err) {
-    ctx.logger.warn({ err: (err as Error).message, ref: p.ref }, 'records refused');
-    return null;
+    ctx.logger.warn({ err: (err as Error).message, source: answer.iss }, 'records refused');
+    return released;
   }
+  for (const subject of claims.subjects) {
+    try {
+      // The purpose's allow-list applies here too: a source that over-shares does not fill our copy.
+      released.set(subject.ref, { sub: subject.sub, records: (subject.bundle.entry ?? []).map((e) => fromImmunization(discloseImmunization(e.resource, purpose))) });
+    } catch (err) {
+      ctx.logger.warn({ err: (err as Error).message, ref: subject.ref }, 'records refused');
+    }
+  }
+  return released;
 }
