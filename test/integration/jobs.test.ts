@@ -60,19 +60,17 @@ describe('bulk jobs: the runner at one municipality', () => {
 
   async function answerFor(q: QueryClaims) {
     const template = generateResidents(A, 20, 'jobs-test').flatMap((r) => r.records).slice(0, RECORDS_PER_SUBJECT);
-    const results = [];
-    for (const s of q.subjects) {
-      const entry = recordIdsFor(s.sub).map((recordId, i) => ({ resource: toImmunization({
+    const subjects = q.subjects.map((s) => ({
+      ref: s.ref, sub: s.sub, bundle: { resourceType: 'Bundle', type: 'collection', entry: recordIdsFor(s.sub).map((recordId, i) => ({ resource: toImmunization({
         recordId, version: 1, ...template[i]!, status: 'completed', reason: null, createdAt: new Date().toISOString(),
         sourceMunicipality: null, sourceRecordId: null, sourceVersion: null, importRequestId: null, retrievedAt: null,
-      }) }));
-      const records = await sealMessage({
-        aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, ref: s.ref, sub: s.sub, purpose: q.purpose,
-        bundle: { resourceType: 'Bundle', type: 'collection', entry },
-      }, pki.credentials(A).signer, Typ.RECORDS, pki.credentials(B).encryption);
-      results.push({ ref: s.ref, status: 'ok', records, recordCount: RECORDS_PER_SUBJECT });
-    }
-    return signMessage({ aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, results, head: EMPTY_HEAD }, pki.credentials(A).signer, Typ.ANSWER);
+      }) })) },
+    }));
+    // The whole batch's records in one envelope, signed by Tawaramoto and sealed for Toda.
+    const records = await sealMessage({ aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, purpose: q.purpose, subjects },
+      pki.credentials(A).signer, Typ.RECORDS, pki.credentials(B).encryption);
+    const results = q.subjects.map((s) => ({ ref: s.ref, status: 'ok' }));
+    return signMessage({ aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, results, records, head: EMPTY_HEAD }, pki.credentials(A).signer, Typ.ANSWER);
   }
 
   before(async function () {

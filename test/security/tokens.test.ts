@@ -16,7 +16,7 @@ import { EMPTY_HEAD } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
-  AttackTally, clientOf, credentialsOf, federationUrl, hs256WithPublicKey, looseSubject, randomCode, rawJwt,
+  AttackTally, clientOf, credentialsOf, federationUrl, hs256WithPublicKey, looseSubject, OPAQUE_SEALED, randomCode, rawJwt,
   signingPublicPem, signQuery, unsignedJwt, window, withPayload,
 } from './support.ts';
 import { isRefusal } from '../fixtures/refusals.ts';
@@ -47,7 +47,7 @@ describe('security: tokens', function () {
   /** Claims of a query B could sign; the subject's code is nobody's, so the gateway answers `denied` per subject. */
   const queryClaims = (extra: Record<string, unknown> = {}) => ({
     iss: B, aud: GATEWAY_ID, jti: randomUUID(), rid: `tok-${randomUUID()}`, purpose: 'next-dose-scheduling', actor: 'tester',
-    subjects: [looseSubject(A, randomCode())], head: EMPTY_HEAD, ...window(0, 240), ...extra,
+    subjects: [looseSubject(A, randomCode())], sealed: OPAQUE_SEALED, head: EMPTY_HEAD, ...window(0, 240), ...extra,
   });
   const queryHeader = () => ({ kid: b.signer.kid, typ: Typ.QUERY });
 
