@@ -11,7 +11,7 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { renderTable, targets } from './bench/report.ts';
+import { headlineFigures, renderTable, targets } from './bench/report.ts';
 import { runBenchmark } from './bench/run.ts';
 
 const int = (min: number, max: number) => (value: string): number => {
@@ -75,6 +75,6 @@ const result = await runBenchmark({
 });
 const checks = targets(result);
 if (!o.jsonOnly) console.log(renderTable(result, checks));
-console.log(JSON.stringify({ ...result, targets: checks }));
+console.log(JSON.stringify({ ...result, figures: headlineFigures(result), targets: checks }));
 // Databases and logs stay for inspection until the next run resets them; --clean removes all.
 if (o.clean) rmSync(dataDir, { recursive: true, force: true });

@@ -92,6 +92,14 @@ describe('the benchmark at a tiny size (so it cannot rot; no timing is asserted)
     expect(result.machine.nproc).to.be.greaterThan(0);
     expect(result.machine.node).to.equal(process.version);
     expect(result.targets).to.have.length(8);
+    // The headline figures under their stable names, each the same number as the detailed figure.
+    expect(result.figures).to.deep.equal({
+      bulkSubjectsPerSecond: result.bulk.federated.perSecond.median, bulkCpuRatio: result.ratio.bulkCpu,
+      singleAt32QueriesPerSecond: result.single.concurrent.federated.perSecond.median, singleAt32P99Ms: result.single.concurrent.federated.p99Ms.median,
+      registrationCodesPerSecond: result.setup.codesPerSecond,
+    });
+    expect(result.figures.bulkSubjectsPerSecond).to.be.greaterThan(0);
+    expect(result.figures.registrationCodesPerSecond).to.be.greaterThan(0);
     for (const t of result.targets) expect(t.met === null || typeof t.met === 'boolean').to.equal(true);
     // The data folder is removed with --clean; nothing is left behind.
     expect(existsSync(join(dataDir, 'pki'))).to.equal(false);
