@@ -4,7 +4,7 @@
  *
  *   B (asks) --query--> gateway --forward--> A (answers) --answer--> gateway --> B
  *
- * - `QueryClaims`: signed by B (PS256), aud `gateway`. Carries per subject B's code, the source
+ * - `QueryClaims`: signed by B (ES256), aud `gateway`. Carries per subject B's code, the source
  *   municipality, the legal basis and consent terms, and a part sealed for A (JWE) holding the
  *   identity check. Purpose and requester come only from here, so the gateway cannot change them.
  * - `ForwardClaims`: signed by the gateway, aud A. Embeds B's compact JWS unchanged and adds, per
