@@ -239,22 +239,56 @@ export interface VerifyCertificateOptions {
 
 const refuse = (field: string, rule: string) => new AppError(400, 'invalid-certificate', 'Certificate refused', { field, rule });
 
-/** The one value of a name attribute (CN, OU), or undefined when it is missing or repeated. */
-function nameField(cert: x509.X509Certificate, short: string): string | undefined {
-  const values = cert.subjectName.getField(short);
-  return values.length === 1 ? values[0] : undefined;
+/** What the verifiers read from a certificate's bytes; none of it depends on time, the CA or revocation. */
+interface CertificateContent {
+  node: X509Certificate;
+  /** The one value of CN and of OU, or undefined when missing or repeated. */
+  cn?: string;
+  ou?: string;
+  /** The keyUsage bits, or undefined without the extension. */
+  keyUsage?: x509.KeyUsageFlags;
+  /** A resident's date of birth and sex (RFC 3739), or null. */
+  personal: Pick<ResidentIdentity, 'birthDate' | 'sex'> | null;
 }
 
-/** The keyUsage bits of a certificate, or undefined without the extension. */
-function keyUsageOf(cert: x509.X509Certificate): x509.KeyUsageFlags | undefined {
-  return cert.getExtension(x509.KeyUsagesExtension)?.usages;
+/*
+ * Certificates are read once per PEM text and the reading kept: a certificate's bytes never
+ * change, and a directory of 1,741 members is verified again whenever a new revocation list
+ * arrives, where parsing (Node's and @peculiar/x509's) would be most of the work. Only what the
+ * bytes say is kept — every check against the CA, the clock and the revocation list runs on each
+ * call. Shared by every member in the process, since equal text reads alike; bounded, emptied when full.
+ */
+const READ_LIMIT = 8192;
+const readings = new Map<string, CertificateContent>();
+
+/** Parses a certificate and reads its names and extensions (through the cache above); a malformed one is a 400 naming `field`. */
+function readCertificate(pem: string, field: string): CertificateContent {
+  const kept = typeof pem === 'string' ? readings.get(pem) : undefined;
+  if (kept) return kept;
+  const node = parseCertificate(pem, field);
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(node.raw);
+  } catch {
+    throw new AppError(400, 'invalid-certificate', 'Certificate malformed', { field, rule: 'must be a PEM X.509 certificate' });
+  }
+  const one = (short: string) => {
+    const values = cert.subjectName.getField(short);
+    return values.length === 1 ? values[0] : undefined;
+  };
+  const content: CertificateContent = {
+    node, cn: one('CN'), ou: one('OU'), keyUsage: cert.getExtension(x509.KeyUsagesExtension)?.usages, personal: readPersonalData(cert),
+  };
+  if (readings.size >= READ_LIMIT) readings.clear();
+  readings.set(pem, content);
+  return content;
 }
 
 const allows = (usages: x509.KeyUsageFlags | undefined, flag: x509.KeyUsageFlags): boolean => usages !== undefined && (usages & flag) !== 0;
 
 /** Checks the CA certificate itself: an EC P-256 key, self-signed, a CA, in its validity period. */
 export function verifyCaCertificate(caPem: string, at = new Date()): X509Certificate {
-  const ca = parseCertificate(caPem, 'ca');
+  const ca = readCertificate(caPem, 'ca').node;
   if (!isP256Key(ca.publicKey)) throw refuse('ca', KEY_RULE);
   if (!ca.ca || !ca.checkIssued(ca) || !ca.verify(ca.publicKey)) throw refuse('ca', 'must be a self-signed CA certificate');
   if (at < new Date(ca.validFrom) || at > new Date(ca.validTo)) throw refuse('ca', 'must be within its validity period');
@@ -267,9 +301,10 @@ export function verifyCaCertificate(caPem: string, at = new Date()): X509Certifi
  * not a CA, in validity, not revoked.
  */
 function checkIssuedByCa(pem: string, caPem: string, field: string, what: string, options: { at?: Date; isRevoked?: (serial: string) => boolean }) {
-  const node = parseCertificate(pem, field);
+  const content = readCertificate(pem, field);
+  const { node } = content;
   if (!isP256Key(node.publicKey)) throw refuse(field, KEY_RULE);
-  const ca = parseCertificate(caPem, 'ca');
+  const ca = readCertificate(caPem, 'ca').node;
   if (!node.checkIssued(ca) || !node.verify(ca.publicKey)) throw refuse(field, 'must be signed by the federation CA');
   if (node.ca) throw refuse(field, `must be ${what}, not a CA`);
   const at = options.at ?? new Date();
@@ -278,8 +313,7 @@ function checkIssuedByCa(pem: string, caPem: string, field: string, what: string
   if (at < notBefore || at > notAfter) throw refuse(field, 'must be within its validity period');
   const serial = normalizeSerial(node.serialNumber);
   if (options.isRevoked?.(serial)) throw refuse(field, 'must not be revoked');
-  // Node verified the bytes; @peculiar/x509 reads the names and extensions Node does not expose.
-  return { node, cert: new x509.X509Certificate(node.raw), serial, notBefore, notAfter };
+  return { node, content, serial, notBefore, notAfter };
 }
 
 /**
@@ -290,14 +324,13 @@ function checkIssuedByCa(pem: string, caPem: string, field: string, what: string
  */
 export function verifyMemberCertificate(pem: string, caPem: string, options: VerifyCertificateOptions): VerifiedCertificate {
   const field = options.field ?? 'certificate';
-  const { node, cert, serial, notBefore, notAfter } = checkIssuedByCa(pem, caPem, field, 'a member certificate', options);
-  const id = nameField(cert, 'CN');
-  const kind = nameField(cert, 'OU');
+  const { node, content, serial, notBefore, notAfter } = checkIssuedByCa(pem, caPem, field, 'a member certificate', options);
+  const { cn: id, ou: kind } = content;
   if (!id) throw refuse(field, 'must name the member in CN');
   if (options.expectedId !== undefined && id !== options.expectedId) throw refuse(field, `CN must equal the member id ${options.expectedId}`);
   if (!MEMBER_KINDS.includes(kind as MemberKind)) throw refuse(field, 'OU must be a member kind');
   if (options.expectedKind && kind !== options.expectedKind) throw refuse(field, `OU must be ${options.expectedKind}`);
-  const usage = keyUsageOf(cert);
+  const usage = content.keyUsage;
   if (usage === undefined) throw refuse(field, 'must carry a keyUsage extension');
   if (options.usage === 'signing' && !allows(usage, x509.KeyUsageFlags.digitalSignature)) throw refuse(field, 'a signing certificate must allow digitalSignature');
   // An encryption certificate that could also sign would blur who vouched for a message.
@@ -442,11 +475,11 @@ export function verifyResidentCertificate(
   pem: string, caPem: string, options: { at?: Date; isRevoked?: (serial: string) => boolean; field?: string } = {},
 ): VerifiedResidentCertificate {
   const field = options.field ?? 'certificate';
-  const { node, cert, serial, notBefore, notAfter } = checkIssuedByCa(pem, caPem, field, 'a personal certificate', options);
-  if (nameField(cert, 'OU') !== RESIDENT_KIND) throw refuse(field, `OU must be ${RESIDENT_KIND}`);
-  if (!allows(keyUsageOf(cert), x509.KeyUsageFlags.digitalSignature)) throw refuse(field, 'a personal certificate must allow digitalSignature');
-  const kana = nameField(cert, 'CN') ?? '';
-  const personal = readPersonalData(cert);
+  const { node, content, serial, notBefore, notAfter } = checkIssuedByCa(pem, caPem, field, 'a personal certificate', options);
+  if (content.ou !== RESIDENT_KIND) throw refuse(field, `OU must be ${RESIDENT_KIND}`);
+  if (!allows(content.keyUsage, x509.KeyUsageFlags.digitalSignature)) throw refuse(field, 'a personal certificate must allow digitalSignature');
+  const kana = content.cn ?? '';
+  const { personal } = content;
   if (!kana || !personal) throw refuse(field, 'must name the resident: kana in CN, date of birth and sex in subjectDirectoryAttributes');
   return { kana, ...personal, serial, kid: certificateKid(node), publicKey: node.publicKey, notBefore, notAfter };
 }
