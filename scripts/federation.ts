@@ -155,7 +155,9 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
     'issuer:issuer:Issuer', 'gateway:gateway:Gateway',
     ...plan.municipalities.map((m) => `${m.code}:municipality:${m.name}`),
   ];
-  await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/pki.ts'), 'init', '--dir', pkiDir, ...members.flatMap((m) => ['--member', m])], { cwd: ROOT });
+  // This launcher runs local federations only (npm start, tests, the simulator, the benchmark): an
+  // RSA CA an earlier version left in the data folder is replaced and every member re-issued.
+  await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/pki.ts'), 'init', '--replace-rsa-ca', '--dir', pkiDir, ...members.flatMap((m) => ['--member', m])], { cwd: ROOT });
 
   const level = plan.logLevel ?? 'info';
   const port = () => freePort(plan.portRange);

@@ -7,7 +7,9 @@
  *   tsx scripts/pki.ts refresh --dir data/pki            (daily: re-signs the revocation list)
  *   tsx scripts/pki.ts resident --dir data/pki --kana 'ヤマダ ハナコ' --birth-date 1990-04-01 --sex female --out data/residents/hanako
  *
- * `init` creates what is missing and keeps existing keys; a revoked or expired member is re-issued.
+ * `init` creates what is missing and keeps existing keys; a revoked or expired member, or one whose
+ * certificate holds an RSA key, is re-issued. A CA with an RSA key (an earlier version's) stops
+ * `init` with what to run; `--replace-rsa-ca` moves it aside and makes a new EC P-256 CA.
  * `init`, `revoke` and `refresh` each sign the next revocation list (docs/PROTOCOL.md §1): number
  * plus one, nextUpdate `--valid-days` ahead (7). Members fail closed once a list is past its
  * nextUpdate plus their grace, so the CA operator re-signs it well before, e.g. daily from cron.
@@ -55,8 +57,10 @@ program.command('init')
   .option('--member <id:kind:Name>', 'a member (repeatable)', parseMember, [])
   .option('--endpoint <id=url>', 'a member\'s federation URL for directory.json (repeatable; compose uses it)', parseEndpoint, {})
   .option('--valid-days <days>', 'days until the revocation list\'s nextUpdate', validDays, 7)
-  .action(async (options: { dir: string; member: MemberSpec[]; endpoint: Record<string, string>; validDays: number }) => {
-    const result = await initPki(options.dir, options.member, { listValidSeconds: listValidity(options.validDays) });
+  .option('--replace-rsa-ca', 'a CA with an RSA key (made by an earlier version) is moved aside, a new EC P-256 CA made and every member re-issued')
+  .action(async (options: { dir: string; member: MemberSpec[]; endpoint: Record<string, string>; validDays: number; replaceRsaCa?: boolean }) => {
+    const result = await initPki(options.dir, options.member, { listValidSeconds: listValidity(options.validDays), replaceRsaCa: options.replaceRsaCa });
+    if (result.retiredCa) console.log(`replaced the RSA CA with an EC P-256 one (the old one is in ${result.retiredCa}); give every member its new folder`);
     if (Object.keys(options.endpoint).length > 0) {
       writeDirectoryFile(join(options.dir, 'directory.json'), buildDirectory(options.dir, options.endpoint));
     }
@@ -67,7 +71,7 @@ program.command('init')
       if (existsSync(join(options.dir, from))) copyFileSync(join(options.dir, from), join(publicDir, to));
     }
     for (const id of result.created) console.log(`created  ${id}`);
-    for (const id of result.reissued) console.log(`reissued ${id} (was revoked or expired)`);
+    for (const id of result.reissued) console.log(`reissued ${id} (was revoked, expired, or held an RSA key)`);
     for (const id of result.kept) console.log(`kept     ${id}`);
     console.log(`directory ${options.dir}/directory.json`);
     console.log(`signed ${describeList(await readCaRevocations(options.dir))}`);

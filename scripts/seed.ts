@@ -5,7 +5,7 @@
  *
  *   tsx scripts/seed.ts --data-dir data --municipality 293610 --name Tawaramoto --residents 400
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { createLogger } from '../shared/platform/log.ts';
@@ -17,7 +17,7 @@ import { generateResidents, insertGeneratedResident } from '../services/municipa
 import type { MunicipalityContext } from '../services/municipality/context.ts';
 import { findResidentByAddressee } from '../services/municipality/residents/service.ts';
 import { enrolCertificate } from '../services/municipality/resident-page/service.ts';
-import { issueResidentCertificate, readCertificateAuthority, type ResidentSex } from '../shared/federation/pki.ts';
+import { issueResidentCertificate, readCertificateAuthority, verifyResidentCertificate, type ResidentSex } from '../shared/federation/pki.ts';
 
 /** Demo accounts only: printed by `npm start`, never used outside a local federation. */
 export const DEMO_PASSWORD = 'hikitsugi-demo-2026';
@@ -50,13 +50,24 @@ export interface SeedOptions {
   residentDemo?: ResidentDemoOptions;
 }
 
+/** Whether the demo resident's certificate on disk still verifies with the CA (not so after an RSA CA was replaced). */
+function demoCertificateValid(file: string, caPem: string): boolean {
+  try {
+    verifyResidentCertificate(readFileSync(file, 'utf8'), caPem);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function enrolDemoResident(ctx: MunicipalityContext, demo: ResidentDemoOptions, seed: string): Promise<string | null> {
   const certificateFile = join(demo.outDir, 'certificate.pem');
-  if (existsSync(certificateFile)) return null;
+  const ca = readCertificateAuthority(demo.caDir);
+  if (existsSync(certificateFile) && demoCertificateValid(certificateFile, ca.cert)) return null;
   const first = generateResidents(ctx.config.MUNICIPALITY_CODE, 1, seed)[0]!;
   const resident = await findResidentByAddressee(ctx, first.addresseeNumber);
-  if (!resident) return null;
-  const ca = readCertificateAuthority(demo.caDir);
+  // Only a current resident can be enrolled (one the simulator moved away is left as it is).
+  if (!resident || resident.status !== 'resident') return null;
   const { cert, key } = await issueResidentCertificate(ca, { kana: resident.kana, birthDate: resident.birthDate, sex: resident.sex as ResidentSex });
   const clerk = await ctx.models.Staff.findOne({ where: { username: 'clerk1' }, raw: true });
   const actor: Actor = { staffId: clerk?.id ?? 'system:seed', role: 'clerk', municipality: ctx.config.MUNICIPALITY_CODE };

@@ -10,7 +10,7 @@ import { DEMO_MUNICIPALITIES, prepareFederation, startControlServer, startFedera
 import { DEMO_PASSWORD, DEMO_STAFF, seedMunicipality } from './seed.ts';
 import { memberDatabaseName, provisionMemberDatabase } from './db-provision.ts';
 import { join } from 'node:path';
-import { publishRevocations } from '../shared/federation/pki.ts';
+import { caKeyRefusal, publishRevocations } from '../shared/federation/pki.ts';
 
 /**
  * This launcher plays the CA operator too: the revocation list it signed at start (pki init) is
@@ -33,6 +33,11 @@ const database = adminUrl
 
 const started = Date.now();
 console.log('hikitsugi: preparing the local federation (PKI, secrets, seed data) …');
+const rsaCa = caKeyRefusal(join(options.dataDir, 'pki'));
+if (rsaCa) {
+  // A data folder of an earlier version: its demo PKI is made again (docs/PROTOCOL.md §1, SECURITY.md).
+  console.log(`  ${rsaCa}: making a new CA, re-issuing every member and the demo residents' certificates (the old CA is kept in ${join(options.dataDir, 'pki')}/ca.retired-…)`);
+}
 const members = await prepareFederation({ dataDir: options.dataDir, municipalities: DEMO_MUNICIPALITIES, gatewayPort: 8443, issuerPort: 8444, gatewayStaffPort: 8445, logLevel: options.logLevel, database });
 for (const m of members.filter((x) => x.kind === 'municipality')) {
   const seeded = await seedMunicipality({

@@ -167,8 +167,11 @@ export function residentTermsDiffer(terms: ConsentTerms, claims: ResidentConsent
 
 /* ---------- the resident's own sign-in (docs/DESIGN.md §4.14) ---------- */
 
-/** The signatures a resident's key may make at sign-in: what the card and WebCrypto produce. */
-export const SIGN_IN_ALGS = ['RS256', 'PS256'];
+/**
+ * The signature a resident's key makes at sign-in: ES256, what WebCrypto's ECDSA P-256 / SHA-256
+ * produces (the raw r‖s JOSE wants, RFC 7518 §3.4) with the P-256 key of the personal certificate.
+ */
+export const SIGN_IN_ALGS = ['ES256'];
 
 export class ResidentSignInRefused extends Error {
   constructor(readonly reason: 'certificate_invalid' | 'signature_invalid' | 'audience_mismatch' | 'sign_in_too_old', readonly field: string, readonly rule: string) {
@@ -178,7 +181,7 @@ export class ResidentSignInRefused extends Error {
 
 /**
  * Verifies a resident's signature over a sign-in challenge: the certificate chains to the CA, is
- * valid and not revoked; the compact JWS (RS256/PS256, typ resident-sign-in+jwt) verifies with its
+ * valid and not revoked; the compact JWS (ES256, typ resident-sign-in+jwt) verifies with its
  * key and names `audience`. With `maxAgeSeconds`, it must also be that recent (a municipality the
  * resident lived in checks it when B forwards it, docs/PROTOCOL.md §3.10). The caller checks the
  * nonce (only the municipality that issued it can). Throws `ResidentSignInRefused`.

@@ -1,13 +1,13 @@
 /**
  * The project's one crypto module. Algorithms are pinned here and nowhere else: signatures are
- * PS256 (members' keys are RSA, from node-forge certificates), encryption is RSA-OAEP-256 with
- * A256GCM, staff sessions are HS256 under a per-municipality secret, data at rest is AES-256-GCM;
+ * ES256 (members' keys are EC P-256, docs/PROTOCOL.md §1), encryption is ECDH-ES with A256GCM,
+ * staff sessions are HS256 under a per-municipality secret, data at rest is AES-256-GCM;
  * vaccination certificates (SMART Health Cards) are ES256 under the municipality's own P-256 key;
  * codes are derived blind with an RFC 9497 OPRF on P-256 whose key two members share (below).
  */
 import {
-  constants as cryptoConstants, createCipheriv, createECDH, ECDH, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, privateDecrypt, publicEncrypt,
-  randomBytes, scrypt as scryptCb, sign as nodeSign, timingSafeEqual, verify as nodeVerify, type KeyObject, type BinaryLike, type JsonWebKey,
+  createCipheriv, createECDH, ECDH, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey,
+  randomBytes, scrypt as scryptCb, timingSafeEqual, type KeyObject, type BinaryLike, type JsonWebKey,
 } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as jose from 'jose';
@@ -16,8 +16,9 @@ import { AppError } from './platform/errors.ts';
 
 const scrypt = promisify(scryptCb) as (password: BinaryLike, salt: BinaryLike, keylen: number, options: object) => Promise<Buffer>;
 
-export const SIGNING_ALG = 'PS256';
-export const KEY_ENCRYPTION_ALG = 'RSA-OAEP-256';
+export const SIGNING_ALG = 'ES256';
+/** Direct key agreement, no key wrap: why, at `encryptFor`. */
+export const KEY_ENCRYPTION_ALG = 'ECDH-ES';
 export const CONTENT_ENCRYPTION = 'A256GCM';
 export const SESSION_ALG = 'HS256';
 /** Tolerated clock difference between members, in seconds. */
@@ -150,65 +151,32 @@ export interface SignOptions {
 }
 
 /*
- * The federation's JWS (PS256) and JWE (RSA-OAEP-256 + A256GCM) are made and checked here with
- * node:crypto directly: the same compact serializations jose produces and reads (RFC 7515/7516/7518;
- * test/unit/crypto-native.test.ts proves both directions), at a third of the CPU. jose goes through
- * WebCrypto, which costs 0.6 ms per RSA-OAEP seal and 0.2 ms per PS256 verification here against
- * 0.05 and 0.03 ms natively (docs/BENCHMARKS.md), and a bulk answer does several per subject.
- * Errors are jose's own classes, so callers and their problem codes stay as they were.
+ * The federation's JWS (ES256) and JWE (ECDH-ES + A256GCM) are made and checked by jose, with
+ * every algorithm pinned on the way in: `algorithms` for signatures, `keyManagementAlgorithms` and
+ * `contentEncryptionAlgorithms` for encryption. Errors are jose's own classes (messages.ts turns
+ * their codes into problem rules). Two header parameters jose would honour are refused first,
+ * because nothing in this federation uses them: `crit` (an extension the sender insists on, e.g.
+ * an unencoded payload, RFC 7797) and, in a JWE, `zip` (compressed plaintext).
  */
-const PSS = { padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } as const;
-const OAEP = { padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' } as const;
-const b64 = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const SIGNING = { algorithms: [SIGNING_ALG] };
+const DECRYPTION = { keyManagementAlgorithms: [KEY_ENCRYPTION_ALG], contentEncryptionAlgorithms: [CONTENT_ENCRYPTION] };
 
-function decodeSegment(segment: string | undefined, what: string): Buffer {
-  if (segment === undefined || !BASE64URL.test(segment)) throw new jose.errors.JWSInvalid(`${what} is not base64url`);
-  return Buffer.from(segment, 'base64url');
-}
-
-function parseJson(segment: string | undefined, what: string): Record<string, unknown> {
-  let value: unknown;
+/** The protected header of a compact JWS or JWE, refused with `Invalid` when it carries `crit` (or, in a JWE, `zip`). */
+function refuseUnusedHeaders(compact: string, Invalid: typeof jose.errors.JWSInvalid | typeof jose.errors.JWEInvalid): void {
+  let header: Record<string, unknown>;
   try {
-    value = JSON.parse(decodeSegment(segment, what).toString('utf8'));
+    header = jose.decodeProtectedHeader(compact) as Record<string, unknown>;
   } catch {
-    throw new jose.errors.JWSInvalid(`${what} is not JSON`);
+    throw new Invalid('protected header is not a base64url JSON object');
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new jose.errors.JWSInvalid(`${what} is not a JSON object`);
-  return value as Record<string, unknown>;
-}
-
-/** PS256 over `header.payload` on libuv's pool (the private-key operation is the costly one). */
-function signPss(input: string, key: KeyObject): Promise<Buffer> {
-  return new Promise((resolve, reject) => nodeSign('sha256', Buffer.from(input), { key, ...PSS }, (err, sig) => (err ? reject(err) : resolve(sig))));
-}
-
-async function compactSign(header: Record<string, unknown>, payload: Buffer, key: KeyObject): Promise<string> {
-  const input = `${b64(JSON.stringify(header))}.${b64(payload)}`;
-  return `${input}.${b64(await signPss(input, key))}`;
-}
-
-/** Checks a compact JWS with PS256 pinned; returns its header and payload bytes. */
-function compactVerifyPss(jws: string, key: KeyObject): { header: Record<string, unknown>; payload: Buffer } {
-  if (typeof jws !== 'string') throw new jose.errors.JWSInvalid('JWS must be a string');
-  const parts = jws.split('.');
-  if (parts.length !== 3) throw new jose.errors.JWSInvalid('Invalid Compact JWS');
-  const header = parseJson(parts[0], 'JWS Protected Header');
-  if (header.alg !== SIGNING_ALG) throw new jose.errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
-  // Nothing in this federation marks extensions critical or detaches the payload: refuse both.
-  if (header.crit !== undefined || header.b64 !== undefined) throw new jose.errors.JWSInvalid('unsupported JWS header parameter');
-  const signature = decodeSegment(parts[2], 'JWS Signature');
-  const payload = decodeSegment(parts[1], 'JWS Payload');
-  if (!nodeVerify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key, ...PSS }, signature)) {
-    throw new jose.errors.JWSSignatureVerificationFailed();
-  }
-  return { header, payload };
+  if (header.crit !== undefined) throw new Invalid('"crit" (Critical) Header Parameter is not used in this federation');
+  if (Invalid === jose.errors.JWEInvalid && header.zip !== undefined) throw new Invalid('"zip" (Compression Algorithm) Header Parameter is not used in this federation');
 }
 
 /** Signs a JWT whose claims the caller composes (iss, aud, jti, exp are required by verifiers). */
 export async function signJwt(claims: jose.JWTPayload, { key, kid, typ }: SignOptions, ttlSeconds: number): Promise<string> {
   const iat = Math.floor(Date.now() / 1000);
-  return compactSign({ alg: SIGNING_ALG, kid, typ }, Buffer.from(JSON.stringify({ ...claims, iat, exp: iat + ttlSeconds })), key);
+  return new jose.SignJWT(claims).setProtectedHeader({ alg: SIGNING_ALG, kid, typ }).setIssuedAt(iat).setExpirationTime(iat + ttlSeconds).sign(key);
 }
 
 export interface VerifyOptions {
@@ -222,36 +190,22 @@ export interface VerifyOptions {
 }
 
 /**
- * Verifies a member's JWT with the algorithm pinned and iss, aud, typ, exp, iat checked; a
- * token whose exp − iat exceeds `maxAgeSeconds`, or with no jti, is refused as well. The claim
- * checks are jose's (jwtVerify's): the same rules, the same error codes.
+ * Verifies a member's JWT with the algorithm pinned and iss, aud, typ (RFC 7515 §4.1.9: compared
+ * as a media type), exp, nbf and iat checked with 60 s of clock skew, jti, iat and exp required,
+ * iat no older than `maxAgeSeconds`: all jose's jwtVerify. Then what jose has no option for: a jti
+ * of 8–128 characters and a lifetime (exp − iat) of at most `maxAgeSeconds`.
  */
 export async function verifyJwt(token: string, options: VerifyOptions): Promise<jose.JWTPayload & { jti: string; exp: number; iat: number }> {
-  const { header, payload: bytes } = compactVerifyPss(token, options.key);
-  if (header.typ !== options.typ) throw new jose.errors.JWTClaimValidationFailed('unexpected "typ" JWT header value', {}, 'typ', 'check_failed');
-  let payload: jose.JWTPayload;
-  try {
-    payload = JSON.parse(bytes.toString('utf8')) as jose.JWTPayload;
-  } catch {
-    throw new jose.errors.JWTInvalid('JWT Claims Set must be a top-level JSON object');
-  }
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new jose.errors.JWTInvalid('JWT Claims Set must be a top-level JSON object');
+  if (typeof token !== 'string') throw new jose.errors.JWSInvalid('JWS must be a string');
+  refuseUnusedHeaders(token, jose.errors.JWSInvalid);
+  const { payload } = await jose.jwtVerify(token, options.key, {
+    ...SIGNING, issuer: options.issuer, audience: options.audience, typ: options.typ,
+    requiredClaims: ['jti', 'iat', 'exp'], maxTokenAge: options.maxAgeSeconds, clockTolerance: CLOCK_SKEW_SECONDS,
+    ...(options.currentDate ? { currentDate: options.currentDate } : {}),
+  });
   const fail = (message: string, claim: string) => new jose.errors.JWTClaimValidationFailed(message, payload, claim, 'check_failed');
-  for (const claim of ['jti', 'iat', 'exp'] as const) if (payload[claim] === undefined) throw new jose.errors.JWTClaimValidationFailed(`missing required "${claim}" claim`, payload, claim, 'missing');
-  if (payload.iss !== options.issuer) throw fail('unexpected "iss" claim value', 'iss');
-  const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-  if (!audiences.includes(options.audience)) throw fail('unexpected "aud" claim value', 'aud');
-  const now = Math.floor((options.currentDate ?? new Date()).getTime() / 1000);
-  for (const claim of ['iat', 'exp', 'nbf'] as const) {
-    if (payload[claim] !== undefined && typeof payload[claim] !== 'number') throw fail(`"${claim}" claim must be a number`, claim);
-  }
-  const iat = payload.iat as number;
-  const exp = payload.exp as number;
-  if (payload.nbf !== undefined && payload.nbf > now + CLOCK_SKEW_SECONDS) throw fail('"nbf" claim timestamp check failed', 'nbf');
-  if (exp <= now - CLOCK_SKEW_SECONDS) throw new jose.errors.JWTExpired('"exp" claim timestamp check failed', payload, 'exp', 'check_failed');
-  if (now - iat - CLOCK_SKEW_SECONDS > options.maxAgeSeconds) throw new jose.errors.JWTExpired('"iat" claim timestamp check failed (too far in the past)', payload, 'iat', 'check_failed');
-  if (now - iat < -CLOCK_SKEW_SECONDS) throw fail('"iat" claim timestamp check failed (it should be in the past)', 'iat');
   if (typeof payload.jti !== 'string' || payload.jti.length < 8 || payload.jti.length > 128) throw fail('jti malformed', 'jti');
+  const { iat, exp } = payload as { iat: number; exp: number };
   if (exp - iat > options.maxAgeSeconds) throw fail('lifetime too long', 'exp');
   return payload as jose.JWTPayload & { jti: string; exp: number; iat: number };
 }
@@ -261,56 +215,47 @@ export function peekJwt(token: string): { header: jose.ProtectedHeaderParameters
   return { header: jose.decodeProtectedHeader(token) as jose.ProtectedHeaderParameters, claims: jose.decodeJwt(token) };
 }
 
-/** Compact JWE of a string (usually a JWS) for one recipient's encryption key. */
+/**
+ * Compact JWE of a string (usually a JWS) for one recipient's encryption key: ECDH-ES in direct
+ * key agreement mode (RFC 7518 §4.6) with A256GCM. Direct, not ECDH-ES+A256KW: every JWE has one
+ * recipient and a fresh ephemeral key, so the agreed key is already a fresh content key; wrapping
+ * a random one would add an AES-KW step and 40 bytes and buy nothing (key wrapping earns its
+ * place only when one content key goes to several recipients).
+ */
 export async function encryptFor(plaintext: string, recipientKey: KeyObject, kid: string, cty = 'JWT'): Promise<string> {
-  const protectedHeader = b64(JSON.stringify({ alg: KEY_ENCRYPTION_ALG, enc: CONTENT_ENCRYPTION, kid, cty }));
-  const cek = randomBytes(32);
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', cek, iv);
-  cipher.setAAD(Buffer.from(protectedHeader, 'ascii'));
-  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  const encryptedKey = publicEncrypt({ key: recipientKey, ...OAEP }, cek);
-  return [protectedHeader, b64(encryptedKey), b64(iv), b64(ciphertext), b64(cipher.getAuthTag())].join('.');
+  return new jose.CompactEncrypt(new TextEncoder().encode(plaintext))
+    .setProtectedHeader({ alg: KEY_ENCRYPTION_ALG, enc: CONTENT_ENCRYPTION, kid, cty })
+    .encrypt(recipientKey);
 }
 
-/** Opens a compact JWE made for our key, with RSA-OAEP-256 and A256GCM pinned. */
+/**
+ * Opens a compact JWE made for our key, with ECDH-ES and A256GCM pinned. jose answers every
+ * failure after the header checks (an ephemeral key off the curve, another recipient's key, a
+ * changed byte) with one JWEDecryptionFailed: no oracle on which part was wrong.
+ */
 export async function decryptWith(jwe: string, key: KeyObject): Promise<string> {
   if (typeof jwe !== 'string') throw new jose.errors.JWEInvalid('JWE must be a string');
-  const parts = jwe.split('.');
-  if (parts.length !== 5) throw new jose.errors.JWEInvalid('Invalid Compact JWE');
-  const [protectedHeader, encryptedKey, iv, ciphertext, tag] = parts as [string, string, string, string, string];
-  let header: Record<string, unknown>;
-  try {
-    header = parseJson(protectedHeader, 'JWE Protected Header');
-  } catch {
-    throw new jose.errors.JWEInvalid('JWE Protected Header invalid');
-  }
-  if (header.alg !== KEY_ENCRYPTION_ALG) throw new jose.errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
-  if (header.enc !== CONTENT_ENCRYPTION) throw new jose.errors.JOSEAlgNotAllowed('"enc" (Encryption Algorithm) Header Parameter value not allowed');
-  if (header.zip !== undefined || header.crit !== undefined) throw new jose.errors.JWEInvalid('unsupported JWE header parameter');
-  try {
-    const segments = [encryptedKey, iv, ciphertext, tag].map((segment) => decodeSegment(segment, 'JWE part'));
-    const cek = privateDecrypt({ key, ...OAEP }, segments[0]!);
-    if (cek.length !== 32 || segments[1]!.length !== 12 || segments[3]!.length !== 16) throw new Error('lengths');
-    const decipher = createDecipheriv('aes-256-gcm', cek, segments[1]!);
-    decipher.setAAD(Buffer.from(protectedHeader, 'ascii'));
-    decipher.setAuthTag(segments[3]!);
-    return Buffer.concat([decipher.update(segments[2]!), decipher.final()]).toString('utf8');
-  } catch {
-    // One answer for every failure (key unwrap, lengths, tag): no oracle on which part was wrong.
-    throw new jose.errors.JWEDecryptionFailed();
-  }
+  refuseUnusedHeaders(jwe, jose.errors.JWEInvalid);
+  const { plaintext } = await jose.compactDecrypt(jwe, key, DECRYPTION);
+  return new TextDecoder().decode(plaintext);
 }
 
 /** Signs an arbitrary JSON payload as a compact JWS (used for checkpoints, certificates of move-out). */
 export async function signPayload(payload: unknown, { key, kid, typ }: SignOptions): Promise<string> {
-  return compactSign({ alg: SIGNING_ALG, kid, typ }, Buffer.from(JSON.stringify(payload)), key);
+  return new jose.CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: SIGNING_ALG, kid, typ }).sign(key);
 }
 
+/** Verifies a compact JWS made by `signPayload` with the algorithm and `typ` pinned; returns its JSON payload. */
 export async function verifyPayload<T>(jws: string, key: KeyObject, typ: string): Promise<T> {
-  const { header, payload } = compactVerifyPss(jws, key);
-  if (header.typ !== typ) throw new jose.errors.JWSInvalid(`unexpected typ ${String(header.typ)}`);
-  return JSON.parse(payload.toString('utf8')) as T;
+  if (typeof jws !== 'string') throw new jose.errors.JWSInvalid('JWS must be a string');
+  refuseUnusedHeaders(jws, jose.errors.JWSInvalid);
+  const { protectedHeader, payload } = await jose.compactVerify(jws, key, SIGNING);
+  if (protectedHeader.typ !== typ) throw new jose.errors.JWSInvalid(`unexpected typ ${String(protectedHeader.typ)}`);
+  try {
+    return JSON.parse(new TextDecoder().decode(payload)) as T;
+  } catch {
+    throw new jose.errors.JWSInvalid('JWS Payload is not JSON');
+  }
 }
 
 /* ---------- SMART Health Cards (docs/DESIGN.md §4.11) ---------- */
@@ -364,8 +309,7 @@ export function healthCardPublicJwk(privateKey: KeyObject): HealthCardPublicJwk 
 /**
  * A health card's compact JWS: ES256 over the already DEFLATE-compressed payload, header
  * `{ alg: 'ES256', zip: 'DEF', kid }` (SMART Health Cards spec, "Health Cards are encoded as
- * compact serialization JSON Web Signatures"). jose signs: one signature per certificate at a
- * counter, so its WebCrypto cost does not matter here.
+ * compact serialization JSON Web Signatures"). jose signs, as it signs every federation message.
  */
 export function signHealthCard(deflatedPayload: Uint8Array, key: KeyObject, kid: string): Promise<string> {
   return new jose.CompactSign(deflatedPayload).setProtectedHeader({ alg: HEALTH_CARD_ALG, zip: 'DEF', kid }).sign(key);

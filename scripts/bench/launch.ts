@@ -6,7 +6,8 @@
  * between runs (certificates for 1,741 members take minutes to make); databases and logs are not.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import {
   prepareFederation, startMember, stopMember, type MemberProcess, type MunicipalitySpec,
 } from '../federation.ts';
+import { caKeyRefusal, isP256Key } from '../../shared/federation/pki.ts';
 import type { BenchMunicipality } from './dataset.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -70,19 +72,31 @@ async function allocatePorts(count: number, base: number): Promise<number[]> {
   return ports;
 }
 
-const memberDone = (pkiDir: string, id: string) => existsSync(join(pkiDir, id, 'tls.pem')) && existsSync(join(pkiDir, id, 'enc.pem'));
+/** A member's certificates are there and hold a P-256 key (a folder of an earlier version holds RSA ones). */
+function memberDone(pkiDir: string, id: string): boolean {
+  if (!existsSync(join(pkiDir, id, 'tls.pem')) || !existsSync(join(pkiDir, id, 'enc.pem'))) return false;
+  try {
+    return isP256Key(new X509Certificate(readFileSync(join(pkiDir, id, 'tls.pem'))).publicKey);
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Makes the certificates that are missing, several `pki init` processes at once (each member's
- * two RSA keys and two CA signatures are independent), after the CA exists. Existing members are
- * kept as they are; the launcher's own `init` afterwards checks them all and writes the directory.
+ * two keys and two CA signatures are independent), after the CA exists. An RSA CA of an earlier
+ * version is replaced first, and its members count as missing. Existing members are kept as they
+ * are; the launcher's own `init` afterwards checks them all and writes the directory.
  */
 export async function ensurePki(pkiDir: string, municipalities: BenchMunicipality[], parallel: number): Promise<number> {
-  const missing = municipalities.filter((m) => !memberDone(pkiDir, m.code));
+  const replaceRsaCa = caKeyRefusal(pkiDir) !== null;
   const pki = join(ROOT, 'scripts/pki.ts');
-  if (!memberDone(pkiDir, 'gateway') || !memberDone(pkiDir, 'issuer')) {
-    await run(process.execPath, ['--import', 'tsx', pki, 'init', '--dir', pkiDir, '--member', 'issuer:issuer:Issuer', '--member', 'gateway:gateway:Gateway'], { cwd: ROOT });
+  if (replaceRsaCa || !memberDone(pkiDir, 'gateway') || !memberDone(pkiDir, 'issuer')) {
+    await run(process.execPath, [
+      '--import', 'tsx', pki, 'init', ...(replaceRsaCa ? ['--replace-rsa-ca'] : []), '--dir', pkiDir, '--member', 'issuer:issuer:Issuer', '--member', 'gateway:gateway:Gateway',
+    ], { cwd: ROOT });
   }
+  const missing = municipalities.filter((m) => !memberDone(pkiDir, m.code));
   if (missing.length === 0) return 0;
   const parts = Array.from({ length: Math.min(parallel, missing.length) }, (_, k) => missing.filter((_m, i) => i % parallel === k));
   await Promise.all(parts.map((part) => run(process.execPath, [
@@ -151,7 +165,7 @@ export async function prepareBenchFederation(options: LaunchOptions, parallel: n
     const host: MemberProcess = {
       id: `host-${k}`, kind: 'municipality', entry: 'services/municipality/host.ts', url: '', logFile: join(hostsDir, `host-${k}.log`),
       // Hundreds of instances share one libuv pool: with Node's 4 threads, a few SQLite writers
-      // waiting out a busy lock hold every thread and the other instances' queries (and RSA signing)
+      // waiting out a busy lock hold every thread and the other instances' queries (and their signing)
       // stop behind them — a host of 580 instances stalled for minutes that way.
       env: { HOST_PLAN: planFile, LOG_LEVEL: options.logLevel, UV_THREADPOOL_SIZE: String(HOST_THREADPOOL_SIZE) },
       nodeArgs: options.nodeArgs?.(`host-${k}`),

@@ -26,7 +26,7 @@ export function cpuMicros(pid: number): number | null {
 
 /**
  * The same split by thread: the main (JavaScript) thread, and every other thread — libuv's pool
- * (RSA signing, SQLite's statements, file writes) and V8's helpers (GC, compilation).
+ * (key operations, SQLite's statements, file writes) and V8's helpers (GC, compilation).
  */
 export function threadCpuMicros(pid: number): { main: number; other: number } | null {
   try {

@@ -2,7 +2,7 @@
  * Where a member's main-thread time goes, from a V8 CPU profile (`node --cpu-prof`), by
  * category. Each sample is charged to the innermost frame that belongs to a known category
  * (a JSON.stringify called by pino is logging; called by Sequelize it is the database). Only
- * samples inside the measured window count. Work on libuv's pool (RSA signing, SQLite's
+ * samples inside the measured window count. Work on libuv's pool (key operations, SQLite's
  * statements) is not on the main thread: the report gives it separately from /proc.
  */
 import { readFileSync, readdirSync } from 'node:fs';

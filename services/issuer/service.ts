@@ -108,7 +108,7 @@ export async function issueCodes(ctx: IssuerContext, member: Member, seeds: stri
     const linkId = deriveLinkId(ctx.config.LINK_KEY, seed);
     return { linkId, code: deriveCode(ctx.config.CODE_KEY, municipality, linkId) };
   });
-  // One signature per person, even when a batch names someone twice; a few at a time (RSA signing runs on libuv's pool).
+  // One signature per person, even when a batch names someone twice; a few at a time (signing runs on libuv's pool).
   const people = [...new Map(derived.map((d) => [d.linkId, d])).values()];
   const signed = await mapWithLimit(people, SUBJECTS_IN_FLIGHT, ({ linkId, code }) => attest(ctx, municipality, code, linkId));
   const attestationOf = new Map(people.map((p, i) => [p.linkId, signed[i]!]));

@@ -402,7 +402,7 @@ function staffOperations(): OperationSpec[] {
     {
       method: 'post', path: '/resident/sign-in', summary: 'Sign in with an enrolled personal certificate and a signed challenge', tags: ['resident-page'], access: { public: true },
       body: signInSchema,
-      description: '`signature` is a compact JWS (RS256 or PS256, header typ `resident-sign-in+jwt`) by the certificate\'s key over `{ aud: <municipality code>, nonce: <challenge>, iat }`. '
+      description: '`signature` is a compact JWS (ES256, header typ `resident-sign-in+jwt`) by the certificate\'s key over `{ aud: <municipality code>, nonce: <challenge>, iat }`. '
         + 'Refusals are 401 and logged as a denied `resident.sign_in`: `sign-in-certificate-invalid`, `sign-in-signature-invalid`, `sign-in-audience-mismatch`, '
         + '`sign-in-credential-unknown` (not enrolled here), `sign-in-challenge-invalid` (unknown, expired or used). No password, no My Number.',
       responses: { 200: { description: 'Signed in', body: residentSession } },

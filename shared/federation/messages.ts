@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import type { z } from 'zod';
 import type { JWTPayload } from 'jose';
 import { AppError } from '../platform/errors.ts';
-import { decryptWith, encryptFor, signJwt, verifyJwt, type SignOptions } from '../crypto.ts';
+import { CONTENT_ENCRYPTION, decryptWith, encryptFor, KEY_ENCRYPTION_ALG, SIGNING_ALG, signJwt, verifyJwt, type SignOptions } from '../crypto.ts';
 import { impossibleDateIn } from '../platform/dates.ts';
 import { MAX_MESSAGE_AGE_SECONDS } from './protocol.ts';
 
@@ -71,7 +71,7 @@ function ruleFor(code: string): string {
     case 'ERR_JWT_EXPIRED': return 'must not be expired';
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED': return 'iss, aud, typ, iat, jti and lifetime must match';
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED': return 'signature must verify with the sender\'s key';
-    case 'ERR_JOSE_ALG_NOT_ALLOWED': return 'alg must be PS256';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED': return `alg must be ${SIGNING_ALG}`;
     default: return 'must be a valid signed message';
   }
 }
@@ -88,7 +88,7 @@ export async function openMessage<S extends z.ZodType>(jwe: string, decryptionKe
     inner = await decryptWith(jwe, decryptionKey);
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'ERR_JOSE';
-    throw new AppError(400, 'invalid-encryption', `Sealed part refused: ${code}`, { field: 'sealed', rule: 'must be a JWE for this member (RSA-OAEP-256, A256GCM)' });
+    throw new AppError(400, 'invalid-encryption', `Sealed part refused: ${code}`, { field: 'sealed', rule: `must be a JWE for this member (${KEY_ENCRYPTION_ALG}, ${CONTENT_ENCRYPTION})` });
   }
   return verifyMessage(inner, schema, options);
 }

@@ -4,7 +4,7 @@
  *
  *   B (asks) --query--> gateway --forward--> A (answers) --answer--> gateway --> B
  *
- * - `QueryClaims`: signed by B, aud `gateway`, one per source A. Carries per subject B's code, the
+ * - `QueryClaims`: signed by B (ES256), aud `gateway`, one per source A. Carries per subject B's code, the
  *   source municipality, the legal basis and consent terms, and once for the batch a part sealed
  *   for A (JWE) holding every subject's identity check. Purpose and requester come only from here,
  *   so the gateway cannot change them.

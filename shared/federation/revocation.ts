@@ -29,7 +29,7 @@ export const DEFAULT_GRACE_SECONDS = 24 * 3600;
 /** The table where a member keeps every list it accepted (append-only). */
 export const REVOCATION_LIST_TABLE = 'revocation_lists';
 
-/** Serial numbers compare as uppercase hex without separators or leading zeros (Node and forge differ). */
+/** Serial numbers compare as uppercase hex without separators or leading zeros (encoders differ). */
 export function normalizeSerial(serial: string): string {
   return serial.replace(/:/g, '').toUpperCase().replace(/^0+(?=.)/, '');
 }

@@ -1,7 +1,8 @@
 /**
  * Maps `items` through `fn` with at most `limit` calls in flight, keeping the input order.
- * RSA work in WebCrypto and SQLite statements run on libuv's pool: a batch worked through one
- * subject at a time leaves the second core idle, an unbounded one floods the pool and the peer.
+ * Key operations in WebCrypto (jose) and SQLite statements run on libuv's pool: a batch worked
+ * through one subject at a time leaves the second core idle, an unbounded one floods the pool and
+ * the peer.
  */
 export async function mapWithLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -13,7 +14,7 @@ export async function mapWithLimit<T, R>(items: readonly T[], limit: number, fn:
   return results;
 }
 
-/** Subjects of one batch worked on at once in a member (their RSA operations run on libuv's pool). */
+/** Subjects of one batch worked on at once in a member (their key operations run on libuv's pool). */
 export const SUBJECTS_IN_FLIGHT = 4;
 
 /** At most `max` tasks at a time; the rest wait in order. The gateway keeps one per source. */

@@ -77,8 +77,9 @@ async function plant(m: RunningMunicipality, entries: AccessInput[]): Promise<vo
 
 const lastEntry = async (m: RunningMunicipality) => (await m.ctx.models.AccessLog.findOne({ order: [['seq', 'DESC']], raw: true }))!;
 
-function rsaSigner(id: string): Signer & { publicKey: KeyObject } {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+/** A member signing key of the federation's kind (EC P-256), outside any PKI. */
+function testSigner(id: string): Signer & { publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return { id, key: privateKey, kid: `${id}-test`, publicKey };
 }
 
@@ -307,8 +308,8 @@ describe('tampering with a municipality database file', () => {
 
   it('when the municipality rewrites and re-hashes its chain and its own checkpoints, then the checkpoint in the gateway file catches it', async () => {
     const { m, file, dataDir, officer, databases } = await instance();
-    const signer = rsaSigner('343692');
-    const gatewaySigner = rsaSigner('gateway');
+    const signer = testSigner('343692');
+    const gatewaySigner = testSigner('gateway');
 
     // A staff app with a signing key, on the same database: POST /audit/checkpoints signs the head.
     const app = createBaseApp(m.ctx.logger);

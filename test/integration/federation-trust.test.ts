@@ -1,7 +1,7 @@
 /**
  * Trust at the edges of a running federation (docs/PROTOCOL.md §1, SECURITY.md): every member —
  * the gateway, the issuer and a municipality's federation port — refuses a certificate the CA
- * signed for someone who is not in the directory; a member the CA revokes while everyone runs is
+ * signed for someone who is not in the directory, or over an RSA key; a member the CA revokes while everyone runs is
  * refused within one revocation refresh interval, also on a TLS connection it opened before; a
  * rolled-back list file does not roll back the gateway, even across a restart; and a member whose
  * list is past nextUpdate plus the grace refuses federation traffic and reports not ready.
@@ -15,6 +15,7 @@ import { pkiPaths, publishRevocations, type MemberCredentials } from '../../shar
 import { api } from '../fixtures/http.ts';
 import { AKIOTA, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation } from '../fixtures/inprocess-federation.ts';
 import { startGateway, type RunningGateway } from '../fixtures/members.ts';
+import { rsaMemberCertificate } from '../fixtures/legacy-pki.ts';
 
 const run = promisify(execFile);
 /** The refresh interval every member of this federation runs with. */
@@ -84,11 +85,13 @@ describe('federation trust: non-members, revocation while running, rollback, sta
     await fed?.close();
   });
 
-  it('when a certificate the CA signed names someone not in the directory, then the gateway, the issuer and a municipality refuse it with 403 not-a-member', async () => {
+  it('when a certificate the CA signed names someone not in the directory, or holds an RSA key, then the gateway, the issuer and a municipality refuse it with 403 not-a-member', async () => {
     const stranger = await fed.pki.issue({ id: '131016', kind: 'municipality', name: 'Chiyoda' });
     // A second gateway certificate the directory does not list (mis-issued, or superseded by the one it does).
     const shadowGateway = await fed.pki.issue({ id: 'gateway', kind: 'gateway', name: 'Gateway' });
-    const callers = [['a non-member municipality', stranger], ['an unlisted gateway certificate', shadowGateway]] as const;
+    // Toda's name over an RSA key, as certificates were before P-256: TLS accepts it, no trusted entry holds it.
+    const rsaToda = { ...fed.pki.credentials(TODA), tls: await rsaMemberCertificate(fed.pki.ca, { id: TODA, kind: 'municipality', name: 'Toda' }) };
+    const callers = [['a non-member municipality', stranger], ['an unlisted gateway certificate', shadowGateway], ['a member\'s name over an RSA key', rsaToda]] as const;
     for (const [who, creds] of callers) {
       const caller = keptAliveCaller(creds);
       try {

@@ -6,7 +6,7 @@
  * revoke a consent and take their certificate — and nothing of anyone else, by any identifier.
  */
 import { expect } from 'chai';
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { jose } from '../../shared/crypto.ts';
 import { issueResidentCertificate, type ResidentIdentity } from '../../shared/federation/pki.ts';
 import { findResidentByAddressee } from '../../services/municipality/residents/service.ts';
@@ -44,12 +44,12 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
   const enrol = (addresseeNumber: string, certificate: string) =>
     api('POST', url(`/residents/${addresseeNumber}/resident-credentials`), { token: clerkB, body: { certificate } });
   /** What the resident's card (or the page, with the key file) does: signs the challenge. */
-  const sign = (c: Card, claims: Record<string, unknown>, typ: string = Typ.RESIDENT_SIGN_IN) =>
-    new jose.CompactSign(new TextEncoder().encode(JSON.stringify({ iat: Math.floor(Date.now() / 1000), ...claims }))).setProtectedHeader({ alg: 'RS256', typ }).sign(c.key);
-  async function signIn(c: Card, over: { aud?: string; nonce?: string; signer?: Card } = {}) {
+  const sign = (c: Pick<Card, 'key'>, claims: Record<string, unknown>, typ: string = Typ.RESIDENT_SIGN_IN, alg = 'ES256') =>
+    new jose.CompactSign(new TextEncoder().encode(JSON.stringify({ iat: Math.floor(Date.now() / 1000), ...claims }))).setProtectedHeader({ alg, typ }).sign(c.key);
+  async function signIn(c: Card, over: { aud?: string; nonce?: string; signer?: Pick<Card, 'key'>; alg?: string } = {}) {
     const challenge = await api('POST', url('/resident/sign-in/challenge'));
     expect(challenge.status, JSON.stringify(challenge.body)).to.equal(201);
-    const signature = await sign(over.signer ?? c, { aud: over.aud ?? challenge.body.audience, nonce: over.nonce ?? challenge.body.challenge });
+    const signature = await sign(over.signer ?? c, { aud: over.aud ?? challenge.body.audience, nonce: over.nonce ?? challenge.body.challenge }, Typ.RESIDENT_SIGN_IN, over.alg);
     return { res: await api('POST', url('/resident/sign-in'), { body: { certificate: c.cert, signature } }), challenge: challenge.body.challenge as string, signature };
   }
   const deniedSignIns = async (reason: string) => fed.m(B).ctx.models.AccessLog.count({ where: { action: 'resident.sign_in', outcome: 'denied', reason } });
@@ -78,7 +78,7 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     expect(listed.body.credentials).to.have.length(1);
   });
 
-  it('when the resident signs a fresh challenge with the enrolled certificate\'s key, then they are signed in; a reused challenge, another key, another audience or an unenrolled certificate are refused and logged', async () => {
+  it('when the resident signs a fresh challenge with the enrolled certificate\'s key, then they are signed in; a reused challenge, another key, an RS256 signature, another audience or an unenrolled certificate are refused and logged', async () => {
     const ok = await signIn(card);
     expect(ok.res.status, JSON.stringify(ok.res.body)).to.equal(200);
     expect(ok.res.body.token).to.be.a('string');
@@ -91,6 +91,9 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     const stranger = await cardFor(await identityAtB(moved.toAddressee));
     const wrongKey = await signIn(card, { signer: stranger });
     expect(wrongKey.res.body.type).to.match(/\/sign-in-signature-invalid$/);
+    // The algorithm of the RSA keys residents held before, with an RSA key of the attacker's: ES256 is pinned.
+    const rs256 = await signIn(card, { signer: { key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey }, alg: 'RS256' });
+    expect(rs256.res.body.type).to.match(/\/sign-in-signature-invalid$/);
     const elsewhere = await signIn(card, { aud: A });
     expect(elsewhere.res.body.type).to.match(/\/sign-in-audience-mismatch$/);
     const unenrolled = await signIn(stranger);

@@ -3,11 +3,11 @@
  * folder, read-only looks into members' SQLite files, protocol messages composed with real keys
  * (the way an attacker holding those keys would), hostile tokens, and the My Number leak scanner.
  */
-import { createHash, createPublicKey, randomUUID, X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomUUID, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import sqlite3 from 'sqlite3';
-import { decryptField, jose, peekJwt } from '../../shared/crypto.ts';
+import { decryptField, jose, peekJwt, SIGNING_ALG } from '../../shared/crypto.ts';
 import { parseKey } from '../../shared/platform/config.ts';
 import { createMemberClient, type MemberClient, type MemberResponse } from '../../shared/federation/member-http.ts';
 import { openMessage, sealMessage, signMessage } from '../../shared/federation/messages.ts';
@@ -292,10 +292,16 @@ export function refusedByA(res: MemberResponse, expected: RefusalByA): boolean {
 const b64url = (value: unknown): string => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
-/** A PS256 JWT with exactly these claims and header (no defaults: the caller decides iat/exp/jti). */
+/**
+ * A JWT with exactly these claims and header (no defaults: the caller decides iat/exp/jti), signed
+ * with the federation's algorithm (ES256) unless the header names another one for its key.
+ */
 export async function rawJwt(claims: Record<string, unknown>, key: MemberCredentials['signer']['key'], header: Record<string, unknown>): Promise<string> {
-  return new jose.SignJWT(claims).setProtectedHeader({ alg: 'PS256', ...header } as jose.JWTHeaderParameters).sign(key);
+  return new jose.SignJWT(claims).setProtectedHeader({ alg: SIGNING_ALG, ...header } as jose.JWTHeaderParameters).sign(key);
 }
+
+/** An RSA-2048 key of the attacker's own: the key type members held before P-256, for algorithm-confusion attempts. */
+export const attackerRsaKey = (): ReturnType<typeof generateKeyPairSync>['privateKey'] => generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
 
 /** `alg: none` with a non-empty signature part, so it passes a compact-JWS shape check and reaches the verifier. */
 export const unsignedJwt = (claims: Record<string, unknown>, header: Record<string, unknown>): string =>

@@ -16,7 +16,7 @@ import { EMPTY_HEAD } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
-  AttackTally, clientOf, credentialsOf, federationUrl, hs256WithPublicKey, looseSubject, OPAQUE_SEALED, randomCode, rawJwt,
+  AttackTally, attackerRsaKey, clientOf, credentialsOf, federationUrl, hs256WithPublicKey, looseSubject, OPAQUE_SEALED, randomCode, rawJwt,
   signingPublicPem, signQuery, unsignedJwt, window, withPayload,
 } from './support.ts';
 import { isRefusal } from '../fixtures/refusals.ts';
@@ -79,11 +79,16 @@ describe('security: tokens', function () {
     const goodForward = await sendForward(await rawJwt(await forwardClaims(), gw.signer.key, forwardHeader()));
     expect(goodForward.status, JSON.stringify(goodForward.body)).to.equal(200);
 
-    const atGateway: [string, () => Promise<string>, number, string][] = [
+    // Where the refusal is the algorithm pin, its rule is checked too (shared/federation/messages.ts).
+    const ALG = 'alg must be ES256';
+    const rsa = attackerRsaKey();
+    const atGateway: [string, () => Promise<string>, number, string, string?][] = [
       ['query signed with another member\'s key under B\'s kid', () => rawJwt(queryClaims(), a.signer.key, queryHeader()), 401, 'invalid-signature'],
       ['query changed after B signed it', async () => withPayload(await rawJwt(queryClaims(), b.signer.key, queryHeader()), (q) => ({ ...q, purpose: 'certificate-issuance' })), 401, 'invalid-signature'],
-      ['query with alg none', async () => unsignedJwt(queryClaims(), queryHeader()), 401, 'invalid-signature'],
-      ['query HS256-signed with B\'s public key as the secret', () => hs256WithPublicKey(queryClaims(), signingPublicPem(b), queryHeader()), 401, 'invalid-signature'],
+      ['query with alg none', async () => unsignedJwt(queryClaims(), queryHeader()), 401, 'invalid-signature', ALG],
+      ['query HS256-signed with B\'s public key as the secret', () => hs256WithPublicKey(queryClaims(), signingPublicPem(b), queryHeader()), 401, 'invalid-signature', ALG],
+      ['query RS256-signed with an RSA key under B\'s kid (the algorithm family members used before)', () => rawJwt(queryClaims(), rsa, { ...queryHeader(), alg: 'RS256' }), 401, 'invalid-signature', ALG],
+      ['query PS256-signed with an RSA key under B\'s kid', () => rawJwt(queryClaims(), rsa, { ...queryHeader(), alg: 'PS256' }), 401, 'invalid-signature', ALG],
       ['query addressed to a municipality instead of the gateway (aud)', () => rawJwt(queryClaims({ aud: A }), b.signer.key, queryHeader()), 401, 'invalid-signature'],
       ['query in another member\'s name, signed with its real key, sent over B\'s connection (iss)', () => rawJwt(queryClaims({ iss: C }), c.signer.key, { kid: c.signer.kid, typ: Typ.QUERY }), 403, 'requester-mismatch'],
       ['expired query', () => rawJwt(queryClaims(window(-400, -100)), b.signer.key, queryHeader()), 401, 'invalid-signature'],
@@ -92,15 +97,18 @@ describe('security: tokens', function () {
       ['query living an hour (exp − iat > 300 s)', () => rawJwt(queryClaims(window(0, 3600)), b.signer.key, queryHeader()), 401, 'invalid-signature'],
       ['query with another message\'s typ (move-out certificate)', () => rawJwt(queryClaims(), b.signer.key, { kid: b.signer.kid, typ: Typ.MOVE_OUT }), 401, 'invalid-signature'],
     ];
-    for (const [label, build, status, code] of atGateway) {
+    const refused = (res: MemberResponse, status: number, code: string, rule?: string) =>
+      isRefusal(res, status, code) && (rule === undefined || (res.body as { rule?: unknown }).rule === rule);
+    for (const [label, build, status, code, rule] of atGateway) {
       const res = await sendQuery(await build());
-      tally.check(`gateway: ${label}`, isRefusal(res, status, code), { status: res.status, body: res.body });
+      tally.check(`gateway: ${label}`, refused(res, status, code, rule), { status: res.status, body: res.body });
     }
 
-    const atA: [string, () => Promise<string>, number, string][] = [
+    const atA: [string, () => Promise<string>, number, string, string?][] = [
       ['envelope signed with B\'s key under the gateway\'s kid', async () => rawJwt(await forwardClaims(), b.signer.key, forwardHeader()), 401, 'invalid-signature'],
-      ['envelope with alg none', async () => unsignedJwt(await forwardClaims(), forwardHeader()), 401, 'invalid-signature'],
-      ['envelope HS256-signed with the gateway\'s public key', async () => hs256WithPublicKey(await forwardClaims(), signingPublicPem(gw), forwardHeader()), 401, 'invalid-signature'],
+      ['envelope with alg none', async () => unsignedJwt(await forwardClaims(), forwardHeader()), 401, 'invalid-signature', ALG],
+      ['envelope HS256-signed with the gateway\'s public key', async () => hs256WithPublicKey(await forwardClaims(), signingPublicPem(gw), forwardHeader()), 401, 'invalid-signature', ALG],
+      ['envelope PS256-signed with an RSA key under the gateway\'s kid', async () => rawJwt(await forwardClaims(), rsa, { ...forwardHeader(), alg: 'PS256' }), 401, 'invalid-signature', ALG],
       ['envelope addressed to another municipality (aud)', async () => rawJwt(await forwardClaims({ aud: C }), gw.signer.key, forwardHeader()), 401, 'invalid-signature'],
       ['expired envelope', async () => rawJwt(await forwardClaims(window(-400, -100)), gw.signer.key, forwardHeader()), 401, 'invalid-signature'],
       ['envelope not yet valid (iat ahead)', async () => rawJwt(await forwardClaims(window(600, 800)), gw.signer.key, forwardHeader()), 401, 'invalid-signature'],
@@ -111,9 +119,9 @@ describe('security: tokens', function () {
         return rawJwt(await forwardClaims({ query: stale, rid: staleClaims.rid }), gw.signer.key, forwardHeader());
       }, 401, 'invalid-signature'],
     ];
-    for (const [label, build, status, code] of atA) {
+    for (const [label, build, status, code, rule] of atA) {
       const res = await sendForward(await build());
-      tally.check(`A: ${label}`, isRefusal(res, status, code), { status: res.status, body: res.body });
+      tally.check(`A: ${label}`, refused(res, status, code, rule), { status: res.status, body: res.body });
     }
   });
 
@@ -133,7 +141,7 @@ describe('security: tokens', function () {
     const attempts: [string, () => Promise<string>, string][] = [
       ['session signed with a guessed secret', () => hs(claims(), new TextEncoder().encode('guessed-secret-guessed-secret-32')), 'session-invalid'],
       ['session with alg none', async () => unsignedJwt(claims(), { typ: 'session+jwt' }), 'session-invalid'],
-      ['session PS256-signed with the municipality\'s member key', () => rawJwt(claims(), a.signer.key, { kid: a.signer.kid, typ: 'session+jwt' }), 'session-invalid'],
+      ['session ES256-signed with the municipality\'s member key', () => rawJwt(claims(), a.signer.key, { kid: a.signer.kid, typ: 'session+jwt' }), 'session-invalid'],
       ['genuine session of another municipality', () => fed.login(B, 'clerk1'), 'session-invalid'],
       ['session with A\'s secret but addressed to another municipality (aud/iss)', () => hs(claims({ aud: B, iss: B, municipality: B })), 'session-invalid'],
       ['expired session with A\'s secret', () => hs(claims(window(-1200, -600))), 'session-expired'],

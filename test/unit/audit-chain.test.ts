@@ -57,8 +57,9 @@ const rowsOf = (db: MemberDb) => db.sequelize.query<ChainedRow & { seq: number }
   `SELECT * FROM ${ACCESS_LOG_TABLE} ORDER BY seq`, { type: QueryTypes.SELECT },
 );
 
-function rsaSigner(id: string): Signer & { publicKey: KeyObject } {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+/** A member signing key of the federation's kind (EC P-256), outside any PKI. */
+function testSigner(id: string): Signer & { publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return { id, key: privateKey, kid: `${id}-test`, publicKey };
 }
 
@@ -99,7 +100,7 @@ describe('access-log hash chain verification', () => {
   it('when the triggers are present, then UPDATE and DELETE on the log and on checkpoints are refused', async () => {
     const db = await track(fresh());
     await appendEntries(db, 2);
-    const signer = rsaSigner(db.id);
+    const signer = testSigner(db.id);
     await createCheckpoint(db.sequelize, db.checkpoints, signer);
     for (const sql of [
       `UPDATE ${ACCESS_LOG_TABLE} SET subject = 'x' WHERE seq = 1`, `DELETE FROM ${ACCESS_LOG_TABLE} WHERE seq = 2`,
@@ -186,7 +187,7 @@ describe('access-log hash chain verification', () => {
 
   it('when the log is truncated after a checkpoint, then the first removed seq is named with that checkpoint', async () => {
     const db = await track(fresh());
-    const signer = rsaSigner(db.id);
+    const signer = testSigner(db.id);
     await appendEntries(db, 9);
     await createCheckpoint(db.sequelize, db.checkpoints, signer);
     await dropTriggers(db);
@@ -202,8 +203,8 @@ describe('access-log hash chain verification', () => {
   it('when a member rewrote and re-hashed its whole chain and its own checkpoints, then the checkpoint the gateway holds catches it', async () => {
     const member = await track(openMemberDb(dir, '293610'));
     const gateway = await track(openMemberDb(dir, 'gateway'));
-    const memberSigner = rsaSigner('293610');
-    const gatewaySigner = rsaSigner('gateway');
+    const memberSigner = testSigner('293610');
+    const gatewaySigner = testSigner('gateway');
     await appendEntries(member, 5);
     const first = await createCheckpoint(member.sequelize, member.checkpoints, memberSigner);
     await appendEntries(member, 5, (i) => ({ requestId: `later-${i}` }));
@@ -242,9 +243,9 @@ describe('access-log hash chain verification', () => {
   it('when a witness is sent a forged, foreign or contradicting checkpoint, then it refuses; a resend is idempotent', async () => {
     const member = await track(fresh());
     const gateway = await track(fresh());
-    const memberSigner = rsaSigner(member.id);
-    const gatewaySigner = rsaSigner('gateway');
-    const stranger = rsaSigner(member.id);
+    const memberSigner = testSigner(member.id);
+    const gatewaySigner = testSigner('gateway');
+    const stranger = testSigner(member.id);
     await appendEntries(member, 3);
     const cp = await createCheckpoint(member.sequelize, member.checkpoints, memberSigner);
     const witness = (jws: string, from = member.id, memberKey = memberSigner.publicKey) =>

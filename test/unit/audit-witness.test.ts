@@ -18,8 +18,9 @@ import { removeDir } from '../fixtures/municipality.ts';
 
 const logger = createLogger({ name: 'test-audit-witness', level: 'silent' });
 
-function rsaSigner(id: string): Signer & { publicKey: KeyObject } {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+/** A member signing key of the federation's kind (EC P-256), outside any PKI. */
+function testSigner(id: string): Signer & { publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return { id, key: privateKey, kid: `${id}-test`, publicKey };
 }
 
@@ -97,8 +98,8 @@ describe('periodic tasks', () => {
 describe('checkpoints witnessed and kept', () => {
   let dir: string;
   const opened: MemberDb[] = [];
-  const member = rsaSigner('343692');
-  const gateway = rsaSigner('gateway');
+  const member = testSigner('343692');
+  const gateway = testSigner('gateway');
 
   before(() => { dir = mkdtempSync(join(tmpdir(), 'hikitsugi-witness-')); });
   after(async () => {
@@ -146,7 +147,7 @@ describe('checkpoints witnessed and kept', () => {
     };
     const keep = (published: PublishedCheckpoint[]) => keepPeerCheckpoints({ Checkpoints: a.checkpoints, self: member, peer: 'gateway', peerKey: gateway.publicKey, published, logger });
     const good = await publish(gateway, 5, '5'.repeat(64));
-    expect(await keep([good, await publish(rsaSigner('gateway'), 6, '6'.repeat(64))])).to.deep.equal({ kept: 1, contradictions: [] });
+    expect(await keep([good, await publish(testSigner('gateway'), 6, '6'.repeat(64))])).to.deep.equal({ kept: 1, contradictions: [] });
     expect(await keep([good])).to.deep.equal({ kept: 0, contradictions: [] });
     const rewritten = await keep([await publish(gateway, 5, '7'.repeat(64))]);
     expect(rewritten.kept).to.equal(0);

@@ -9,7 +9,7 @@ import { moveOutClaimsSchema, Typ } from '../../shared/federation/protocol.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { updateRows } from '../../shared/platform/db.ts';
 
-const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const signer = { id: '293610', key: privateKey, kid: 'test-kid' };
 const moveOut = (moveOutDate: string) => ({
   aud: '112241', jti: 'move-out-0001',

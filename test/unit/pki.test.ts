@@ -1,15 +1,17 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from '../../shared/platform/errors.ts';
 import { signMessage, verifyMessage, sealMessage, openMessage } from '../../shared/federation/messages.ts';
 import {
-  certificateKid, initPki, pkiPaths, verifyMemberCertificate, caSigner,
+  certificateKid, credentialsFromPem, initPki, KEY_RULE, pkiPaths, readCaRevocations, verifyCaCertificate, verifyMemberCertificate, caSigner,
   type VerifyCertificateOptions,
 } from '../../shared/federation/pki.ts';
+import { directoryFromEntries, directoryFromFile } from '../../shared/federation/directory.ts';
+import { rsaCertificateAuthority, rsaMemberCertificate, writeRsaPki } from '../fixtures/legacy-pki.ts';
 import { createRevocationGuard, fileRevocationSource, signRevocationList, verifyRevocationList } from '../../shared/federation/revocation.ts';
-import { directoryFromFile } from '../../shared/federation/directory.ts';
 import { Typ, sealedIdentitiesSchema } from '../../shared/federation/protocol.ts';
 import { copyTestPki, expiredCredentials, FEDERATION_MEMBERS, foreignCredentials, rogueCa, testPki, type TestPki } from '../fixtures/pki.ts';
 
@@ -32,7 +34,12 @@ describe('federation PKI', () => {
 
   const toda = () => pki.credentials('112241');
 
-  it('when a member certificate is issued, then it verifies against the CA with CN = id and OU = kind', () => {
+  it('when a member certificate is issued, then it verifies against the CA with CN = id and OU = kind, over an EC P-256 key signed ECDSA/SHA-256', () => {
+    for (const pem of [pki.ca.cert, toda().tls.cert, toda().enc.cert]) {
+      const cert = new X509Certificate(pem);
+      expect(cert.publicKey.asymmetricKeyDetails).to.deep.equal({ namedCurve: 'prime256v1' });
+      expect(cert.toLegacyObject().asn1Curve).to.equal('prime256v1');
+    }
     const tls = verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { usage: 'signing', expectedId: '112241', expectedKind: 'municipality' });
     expect(tls).to.include({ id: '112241', kind: 'municipality' });
     const enc = verifyMemberCertificate(toda().enc.cert, pki.ca.cert, { usage: 'encryption', expectedId: '112241' });
@@ -56,7 +63,63 @@ describe('federation PKI', () => {
     expect(refusal(() => verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { ...base, expectedKind: 'gateway' })).extra.rule).to.match(/OU must be gateway/);
     // The encryption certificate cannot pass for a signing key, nor the signing one for an encryption key.
     expect(refusal(() => verifyMemberCertificate(toda().enc.cert, pki.ca.cert, { usage: 'signing' })).extra.rule).to.match(/digitalSignature/);
-    expect(refusal(() => verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { usage: 'encryption' })).extra.rule).to.match(/keyEncipherment/);
+    expect(refusal(() => verifyMemberCertificate(toda().tls.cert, pki.ca.cert, { usage: 'encryption' })).extra.rule)
+      .to.equal('an encryption certificate must allow keyAgreement and not digitalSignature');
+  });
+
+  it('when a member certificate holds an RSA key, even one the federation CA signed with every other field right, then it is refused naming the key rule, wherever it is presented', async () => {
+    const member = { id: '112241', kind: 'municipality' as const, name: 'Toda' };
+    const [tls, enc] = [await rsaMemberCertificate(pki.ca, member, 'signing'), await rsaMemberCertificate(pki.ca, member, 'encryption')];
+    for (const [pem, usage] of [[tls.cert, 'signing'], [enc.cert, 'encryption']] as const) {
+      const err = refusal(() => verifyMemberCertificate(pem, pki.ca.cert, { usage, expectedId: member.id, field: 'signingCertificate' }));
+      expect(err.status).to.equal(400);
+      expect(err.code).to.equal('invalid-certificate');
+      expect(err.extra).to.deep.equal({ field: 'signingCertificate', rule: KEY_RULE });
+    }
+    // As a member's own credentials, and as a directory entry: the same rule, nothing else.
+    expect(refusal(() => credentialsFromPem({ ca: pki.ca.cert, tlsCert: tls.cert, tlsKey: tls.key, encCert: toda().enc.cert, encKey: toda().enc.key })).extra.rule).to.equal(KEY_RULE);
+    const guard = createRevocationGuard({ ca: pki.ca.cert, source: fileRevocationSource(pkiPaths(pki.dir).revocations) });
+    await guard.refresh();
+    const directory = directoryFromEntries(() => pki.directory().map((e) => (e.id === member.id ? { ...e, signingCertificate: tls.cert } : e)), pki.ca.cert, guard);
+    const serial = new X509Certificate(tls.cert).serialNumber;
+    expect(await directory.member(member.id, serial)).to.equal(undefined);
+    expect(directory.rejected()).to.deep.include({ id: member.id, field: 'signingCertificate', rule: KEY_RULE });
+  });
+
+  it('when the CA certificate holds an RSA key, then it is refused naming the key rule', async () => {
+    const rsaCa = await rsaCertificateAuthority();
+    expect(refusal(() => verifyCaCertificate(rsaCa.cert)).extra).to.deep.equal({ field: 'ca', rule: KEY_RULE });
+  });
+
+  it('when init finds the RSA PKI of an earlier version, then it stops and says what to run; told to replace it, it makes an EC CA, re-issues every member and continues the list numbers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rsa-pki-'));
+    try {
+      const members = FEDERATION_MEMBERS.slice(0, 3);
+      const old = await writeRsaPki(dir, members, 4);
+      let message = '';
+      await initPki(dir, members).catch((err: Error) => { message = err.message; });
+      expect(message).to.match(/holds an RSA key; the federation's keys are EC P-256/);
+      expect(message).to.include('npm run pki -- init --replace-rsa-ca');
+      expect(readFileSync(pkiPaths(dir).caCert, 'utf8'), 'nothing changed').to.equal(old.cert);
+
+      const result = await initPki(dir, members, { replaceRsaCa: true });
+      expect(result.reissued.sort()).to.deep.equal(members.map((m) => m.id).sort());
+      expect(result.retiredCa).to.be.a('string');
+      expect(readFileSync(join(result.retiredCa!, 'ca.pem'), 'utf8'), 'the old CA kept aside').to.equal(old.cert);
+      expect(readdirSync(dir).filter((f) => f.startsWith('ca.retired-'))).to.have.length(1);
+      const ca = readFileSync(pkiPaths(dir).caCert, 'utf8');
+      expect(new X509Certificate(ca).publicKey.asymmetricKeyType).to.equal('ec');
+      for (const m of members) {
+        verifyMemberCertificate(readFileSync(join(dir, m.id, 'tls.pem'), 'utf8'), ca, { usage: 'signing', expectedId: m.id, expectedKind: m.kind });
+        expect(readFileSync(join(dir, m.id, 'ca.pem'), 'utf8')).to.equal(ca);
+      }
+      expect((await readCaRevocations(dir)).number, 'members that kept list 4 take the new CA\'s first list as newer').to.equal(5);
+      expect(existsSync(join(dir, 'directory.json'))).to.equal(true);
+      // A second run has nothing left to replace.
+      expect(await initPki(dir, members, { replaceRsaCa: true })).to.deep.include({ kept: members.map((m) => m.id) });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('when a certificate comes from another CA, then it is refused', async () => {

@@ -134,7 +134,7 @@ class SignInRefused extends AppError {
 
 /**
  * Checks a signed challenge and opens a session. The certificate must verify against the federation
- * CA (valid, not revoked), be enrolled here, and its key must have signed (RS256/PS256, typ
+ * CA (valid, not revoked), be enrolled here, and its key must have signed (ES256, typ
  * `resident-sign-in+jwt`) this municipality as `aud` and a challenge issued here, unexpired and
  * unused (shared/consent-policy.ts#verifyResidentSignIn). The signed challenge is kept with the
  * session: it is the resident's proof when B gathers their trail (docs/PROTOCOL.md §3.10). Each

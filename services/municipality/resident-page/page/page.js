@@ -60,10 +60,11 @@ function pemBody(pem, kind) {
   return Uint8Array.from(atob(match[1].replace(/\s+/g, '')), (c) => c.charCodeAt(0));
 }
 
+/** ES256: WebCrypto's ECDSA signature is already the raw r‖s a JWS carries (RFC 7518 §3.4). */
 async function signChallenge(keyPem, audience, nonce) {
-  const key = await crypto.subtle.importKey('pkcs8', pemBody(keyPem, 'PRIVATE KEY'), { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
-  const input = `${textB64url(JSON.stringify({ alg: 'RS256', typ: 'resident-sign-in+jwt' }))}.${textB64url(JSON.stringify({ aud: audience, nonce, iat: Math.floor(Date.now() / 1000) }))}`;
-  const signature = await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key, new TextEncoder().encode(input));
+  const key = await crypto.subtle.importKey('pkcs8', pemBody(keyPem, 'PRIVATE KEY'), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+  const input = `${textB64url(JSON.stringify({ alg: 'ES256', typ: 'resident-sign-in+jwt' }))}.${textB64url(JSON.stringify({ aud: audience, nonce, iat: Math.floor(Date.now() / 1000) }))}`;
+  const signature = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key, new TextEncoder().encode(input));
   return `${input}.${b64url(signature)}`;
 }
 
