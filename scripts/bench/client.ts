@@ -20,7 +20,10 @@ export function createJsonClient(maxSockets = 256): JsonClient {
   return {
     request(method, url, options = {}) {
       const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
-      return new Promise((resolve, reject) => {
+      // A kept-alive socket the server closes as idle just as a request goes out on it fails before
+      // the request reaches the server (the members' own client does the same, member-http.ts):
+      // sent once more on a fresh socket.
+      const attempt = (retried: boolean): Promise<JsonResponse> => new Promise((resolve, reject) => {
         const req = http.request(url, {
           method,
           agent,
@@ -43,9 +46,14 @@ export function createJsonClient(maxSockets = 256): JsonClient {
           });
         });
         req.setTimeout(options.timeoutMs ?? 600_000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-        req.on('error', reject);
+        req.on('error', (err: NodeJS.ErrnoException) => {
+          const idleClose = req.reusedSocket && (err.code === 'ECONNRESET' || err.message === 'socket hang up');
+          if (idleClose && !retried) resolve(attempt(true));
+          else reject(err);
+        });
         req.end(payload);
       });
+      return attempt(false);
     },
     close: () => agent.destroy(),
   };

@@ -113,6 +113,11 @@ const isoTime = dateTime();
 const compact = z.string().max(200_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
 /** ~2.5 kB per subject (sealed part, consent terms, base64url) × the 5000-subject ceiling. */
 const compactBatch = z.string().max(16_000_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
+/**
+ * A batch's records envelope: a JWS inside a JWE is base64url twice, ~7 kB per subject of six
+ * records, so 5,000 subjects come to ~35 MB; bounded below the members' 64 MiB response limit.
+ */
+const compactRecords = z.string().max(60_000_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
 
 const jti = z.string().min(8).max(128);
 const requestId = z.string().min(8).max(128);
@@ -286,7 +291,7 @@ export const answerClaimsSchema = z.object({
   queryJti: jti,
   results: z.array(answerResultSchema),
   /** JWE for B of a JWS by A over `RecordsClaims`: the records of every `ok` subject; absent when none is. */
-  records: compactBatch.optional(),
+  records: compactRecords.optional(),
   /** A's access-log head when it signed (after the entries of this answer). */
   head: logHeadSchema,
 }).strict();
