@@ -126,6 +126,13 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
     return decide(ctx, fed, query, f, subjectsByRef.get(f.ref), identity, resident, resident ? (recordsOf.get(resident.id) ?? []) : [], revoked);
   });
 
+  // Every released subject in one envelope, signed by us and readable by B alone (docs/PROTOCOL.md §3.6),
+  // sealed before anything is logged as released: a seal that fails logs nothing as allowed.
+  const released = decisions.flatMap((d) => (d.released ? [d.released] : []));
+  const records = released.length === 0 ? undefined : await sealMessage({
+    aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti, purpose: query.purpose, elements: [...DISCLOSURE_POLICY[query.purpose]], subjects: released,
+  }, fed.signer, Typ.RECORDS, await fed.peers.encryptionKey(query.iss));
+
   const entries: AccessInput[] = decisions.map((d) => {
     const s = subjectsByRef.get(d.ref);
     return {
@@ -145,11 +152,6 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
     ]);
   });
 
-  // Every released subject in one envelope, signed by us and readable by B alone (docs/PROTOCOL.md §3.6).
-  const released = decisions.flatMap((d) => (d.released ? [d.released] : []));
-  const records = released.length === 0 ? undefined : await sealMessage({
-    aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti, purpose: query.purpose, elements: [...DISCLOSURE_POLICY[query.purpose]], subjects: released,
-  }, fed.signer, Typ.RECORDS, await fed.peers.encryptionKey(query.iss));
   // Our head after this answer's own entries: the gateway and B keep it, so they witness them.
   return signMessage({
     aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti, head: await currentHead(ctx.sequelize),
