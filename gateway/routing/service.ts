@@ -234,55 +234,47 @@ export async function routeQuery(ctx: GatewayContext, requester: Member, compact
     throw err;
   }
 
-  const bySource = new Map<string, Routed[]>();
-  for (const r of routed) {
-    if (!r.forward) continue;
-    const group = bySource.get(r.subject.source) ?? [];
-    group.push(r);
-    bySource.set(r.subject.source, group);
-  }
-  const replies = new Map<string, SourceReply>();
-  // Our head after the routing entries: every source keeps it from the envelope we sign.
-  const head = bySource.size > 0 ? await currentHead(ctx.sequelize) : undefined;
-  await Promise.all([...bySource].map(async ([source, group]) => {
+  // One source per query (docs/PROTOCOL.md §3.2): one envelope, one answer.
+  const source = query.subjects[0]!.source;
+  const forwarded = routed.filter((r) => r.forward);
+  let reply: SourceReply = { results: new Map() };
+  if (forwarded.length > 0) {
     try {
-      replies.set(source, await askSource(ctx, query, compact, source, group.map((r) => r.forward!), head!));
+      // Our head after the routing entries: the source keeps it from the envelope we sign.
+      reply = await askSource(ctx, query, compact, source, forwarded.map((r) => r.forward!), await currentHead(ctx.sequelize));
     } catch (err) {
-      // One source's trouble never fails the others' subjects.
       ctx.logger.error({ err, source }, 'forwarding failed');
-      replies.set(source, { results: new Map(group.map((r) => [r.subject.ref, { status: 'source_unavailable' as const, reason: 'gateway_error', retryAfter: ctx.config.RETRY_AFTER_SECONDS }])) });
+      reply = { results: new Map(forwarded.map((r) => [r.subject.ref, { status: 'source_unavailable' as const, reason: 'gateway_error', retryAfter: ctx.config.RETRY_AFTER_SECONDS }])) };
     }
-  }));
+  }
 
   const results: Result[] = routed.map((r) => {
     if (r.result) return r.result;
-    const got = replies.get(r.subject.source)!.results.get(r.subject.ref)!;
+    const got = reply.results.get(r.subject.ref)!;
     return {
       ref: r.subject.ref, source: r.subject.source, status: got.status,
       ...(got.reason ? { reason: got.reason } : {}), ...(got.retryAfter !== undefined ? { retryAfter: got.retryAfter } : {}),
     };
   });
-  const forwarded = routed.filter((r) => r.forward);
   if (forwarded.length > 0) {
     await inTransaction(ctx.sequelize, async (t) => {
       await logMemberAccess(ctx.models.AccessLog, t, requester, forwarded.map((r) => {
-        const reply = replies.get(r.subject.source)!;
         const got = reply.results.get(r.subject.ref)!;
         // How many records a subject has is sealed for B: not the gateway's business (docs/PROTOCOL.md §3.6).
         return accessEntry(query, r, requestHash, GatewayActions.QUERY_ANSWER, got.status, got.status === 'ok' ? null : (got.reason ?? got.status), {
           ...(reply.answerJti ? { answerJti: reply.answerJti } : {}),
         });
       }));
-      // Each source's head as its answer carried it.
-      await keepHeads(ctx.models.WitnessedHead, t, [...replies.values()].flatMap((r) => (r.head ? [r.head] : [])));
+      // The source's head as its answer carried it.
+      if (reply.head) await keepHeads(ctx.models.WitnessedHead, t, [reply.head]);
     });
   }
   const counts: Record<string, number> = {};
   for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
-  ctx.logger.info({ requester: requester.id, subjects: results.length, sources: bySource.size, statuses: counts }, 'query routed');
+  ctx.logger.info({ requester: requester.id, subjects: results.length, source, statuses: counts }, 'query routed');
   return {
     requestId: query.rid,
     results,
-    answers: [...replies.values()].flatMap((r) => (r.answer ? [r.answer] : [])),
+    answers: reply.answer ? [reply.answer] : [],
   };
 }

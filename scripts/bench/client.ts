@@ -4,6 +4,7 @@
  * several times a keep-alive `http.request` per call). Used for both designs alike.
  */
 import http from 'node:http';
+import { diedOnIdleSocket } from '../../shared/platform/http.ts';
 
 export interface JsonResponse<T = any> {
   status: number;
@@ -20,9 +21,8 @@ export function createJsonClient(maxSockets = 256): JsonClient {
   return {
     request(method, url, options = {}) {
       const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
-      // A kept-alive socket the server closes as idle just as a request goes out on it fails before
-      // the request reaches the server (the members' own client does the same, member-http.ts):
-      // sent once more on a fresh socket.
+      // A kept-alive socket the server closes as idle just as a request goes out on it: sent once
+      // more on a fresh socket, as the members' own client does.
       const attempt = (retried: boolean): Promise<JsonResponse> => new Promise((resolve, reject) => {
         const req = http.request(url, {
           method,
@@ -46,11 +46,7 @@ export function createJsonClient(maxSockets = 256): JsonClient {
           });
         });
         req.setTimeout(options.timeoutMs ?? 600_000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-        req.on('error', (err: NodeJS.ErrnoException) => {
-          const idleClose = req.reusedSocket && (err.code === 'ECONNRESET' || err.message === 'socket hang up');
-          if (idleClose && !retried) resolve(attempt(true));
-          else reject(err);
-        });
+        req.on('error', (err: NodeJS.ErrnoException) => (diedOnIdleSocket(req, err) && !retried ? resolve(attempt(true)) : reject(err)));
         req.end(payload);
       });
       return attempt(false);

@@ -10,7 +10,7 @@ import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { ErrorRequestHandler, Express, Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { AppError, forbidden, unauthorized } from '../platform/errors.ts';
-import { answerMalformedRequests } from '../platform/http.ts';
+import { answerMalformedRequests, diedOnIdleSocket } from '../platform/http.ts';
 import { currentRequestId } from '../platform/context.ts';
 import type { Directory } from './directory.ts';
 import { MEMBER_KINDS, type MemberCredentials, type MemberKind } from './pki.ts';
@@ -273,10 +273,7 @@ export function createMemberClient(credentials: MemberCredentials): MemberClient
         req.destroy();
         fail('timeout');
       });
-      req.on('error', (err) => {
-        const code = (err as { code?: string }).code ?? err.message;
-        fail(code, req.reusedSocket && !responded && (code === 'ECONNRESET' || err.message === 'socket hang up'));
-      });
+      req.on('error', (err: NodeJS.ErrnoException) => fail(err.code ?? err.message, diedOnIdleSocket(req, err, responded)));
       // The body leaves only once the peer's certificate names the member we meant to reach. Checked
       // per request, not per handshake: a keep-alive socket may have been opened for another URL.
       req.once('socket', (socket: TLSSocket) => {

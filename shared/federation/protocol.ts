@@ -110,14 +110,16 @@ export const codeSchema = z.string().regex(/^[A-Z2-7]{26}$/, 'must be a 26-chara
 /** Dates in claims are real calendar dates in a plausible range, at the signer and at the verifier alike. */
 const isoDate = calendarDate();
 const isoTime = dateTime();
-const compact = z.string().max(200_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
+/** A compact JWS or JWE of at most `maxLength` characters. */
+const compactOf = (maxLength: number) => z.string().max(maxLength).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
+const compact = compactOf(200_000);
 /** ~2.5 kB per subject (sealed part, consent terms, base64url) × the 5000-subject ceiling. */
-const compactBatch = z.string().max(16_000_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
+const compactBatch = compactOf(16_000_000);
 /**
  * A batch's records envelope: a JWS inside a JWE is base64url twice, ~7 kB per subject of six
  * records, so 5,000 subjects come to ~35 MB; bounded below the members' 64 MiB response limit.
  */
-const compactRecords = z.string().max(60_000_000).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
+const compactRecords = compactOf(60_000_000);
 
 const jti = z.string().min(8).max(128);
 const requestId = z.string().min(8).max(128);

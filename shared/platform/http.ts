@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import type { ClientRequest, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import express, { type Express, type RequestHandler } from 'express';
@@ -175,4 +175,12 @@ export function answerMalformedRequests(server: HttpServer | HttpsServer, logger
       + 'Content-Type: application/problem+json\r\nCache-Control: no-store\r\nConnection: close\r\n'
       + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   });
+}
+
+/**
+ * A request that died on a kept-alive socket the server had just closed as idle, before any
+ * response: it never reached the server's application, so sending it once more is safe.
+ */
+export function diedOnIdleSocket(req: ClientRequest, err: NodeJS.ErrnoException, responded = false): boolean {
+  return req.reusedSocket && !responded && (err.code === 'ECONNRESET' || err.message === 'socket hang up');
 }
