@@ -1,4 +1,5 @@
 /** Entry point of the issuer process: config from the environment, mTLS only. */
+import { announceReady } from '../../shared/platform/log.ts';
 import { closeMemberServer, listenMember } from '../../shared/federation/member-http.ts';
 import { onShutdown, memberProcessStackTraces } from '../../shared/platform/server.ts';
 import { createIssuer } from './app.ts';
@@ -9,7 +10,7 @@ memberProcessStackTraces();
 const config = loadIssuerConfig();
 const issuer = await createIssuer(config);
 const url = await listenMember(issuer.server, config.PORT, config.HOST);
-issuer.ctx.logger.info({ url, transport: 'mTLS' }, 'ready');
+announceReady(issuer.ctx.logger, { url, transport: 'mTLS' });
 
 onShutdown(async () => {
   await closeMemberServer(issuer.server);

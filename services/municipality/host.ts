@@ -19,7 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { destination, type Logger } from 'pino';
 import { z } from 'zod';
 import { createDirectoryClient, type Directory } from '../../shared/federation/directory.ts';
-import { createLogger } from '../../shared/platform/log.ts';
+import { announceReady, createLogger } from '../../shared/platform/log.ts';
 import { closeMemberServer, createMemberClient, listenMember, type MemberClient } from '../../shared/federation/member-http.ts';
 import { loadMemberCredentials } from '../../shared/federation/pki.ts';
 import { createRevocationGuard, gatewayRevocationSource, type RevocationGuard } from '../../shared/federation/revocation.ts';
@@ -129,7 +129,7 @@ export async function startHost(plan: HostPlan, options: HostOptions = {}): Prom
     }
     instances.push({ code: config.MUNICIPALITY_CODE, url, federationUrl, municipality });
     // The same line a single-instance process logs, in the instance's own log.
-    logger.info({ url, federationUrl, code: config.MUNICIPALITY_CODE, name: config.MUNICIPALITY_NAME, host: process.pid }, 'ready');
+    announceReady(logger, { url, federationUrl, code: config.MUNICIPALITY_CODE, name: config.MUNICIPALITY_NAME, host: process.pid });
   };
   const worker = async () => {
     while (next < configs.length) {
@@ -158,6 +158,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     outboxPollSeconds: Number(process.env.HOST_OUTBOX_POLL_SECONDS ?? HOST_OUTBOX_POLL_SECONDS),
   });
   // Launchers wait for this line.
-  logger.info({ instances: host.instances.length, startupMs: Math.round(host.startupMs), codes: host.instances.length <= 20 ? host.instances.map((i) => i.code) : undefined }, 'ready');
+  announceReady(logger, { instances: host.instances.length, startupMs: Math.round(host.startupMs), codes: host.instances.length <= 20 ? host.instances.map((i) => i.code) : undefined });
   onShutdown(() => host.close());
 }

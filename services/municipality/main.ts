@@ -1,4 +1,5 @@
 /** Entry point of one municipality process: config from the environment, its own database. */
+import { announceReady } from '../../shared/platform/log.ts';
 import { closeServer, listen, onShutdown, memberProcessStackTraces } from '../../shared/platform/server.ts';
 import { closeMemberServer, listenMember } from '../../shared/federation/member-http.ts';
 import { createMunicipality } from './app.ts';
@@ -13,7 +14,7 @@ const federationUrl = municipality.federationServer && config.FEDERATION_PORT !=
   ? await listenMember(municipality.federationServer, config.FEDERATION_PORT, config.HOST)
   : undefined;
 // Launchers wait for this line.
-municipality.ctx.logger.info({ url, federationUrl, code: config.MUNICIPALITY_CODE, name: config.MUNICIPALITY_NAME }, 'ready');
+announceReady(municipality.ctx.logger, { url, federationUrl, code: config.MUNICIPALITY_CODE, name: config.MUNICIPALITY_NAME });
 
 onShutdown(async () => {
   await closeServer(server);

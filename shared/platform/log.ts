@@ -76,3 +76,11 @@ export function createLogger({ name, level = 'info', destination }: LoggerOption
     destination ?? pinoDestination({ dest: 1, sync: false }),
   );
 }
+
+/**
+ * The `ready` line launchers wait for (scripts/federation.ts): written whatever the configured
+ * level, since it is the process's signal to its supervisor, not a diagnostic.
+ */
+export function announceReady(logger: Logger, fields: Record<string, unknown>): void {
+  logger.child({}, { level: 'info' }).info(fields, 'ready');
+}

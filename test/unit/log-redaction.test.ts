@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
-import { createLogger } from '../../shared/platform/log.ts';
+import { announceReady, createLogger } from '../../shared/platform/log.ts';
 import { completeMyNumber, findMyNumbers } from '../../shared/identifiers.ts';
 
-function capture() {
+function capture(level = 'debug') {
   const lines: string[] = [];
   const destination = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
-  return { lines, logger: createLogger({ name: 'redaction-test', level: 'debug', destination }) };
+  return { lines, logger: createLogger({ name: 'redaction-test', level, destination }) };
 }
 
 describe('log redaction', () => {
@@ -75,5 +75,18 @@ describe('log redaction', () => {
         && lines.every((l) => !l.includes(written));
     }), { numRuns: 400, seed: 7 });
     expect(cases).to.be.greaterThan(0);
+  });
+
+  it('when the configured level hides info, then the ready line launchers wait for is still written, scrubbed like any other', () => {
+    for (const level of ['warn', 'error', 'silent']) {
+      const { lines, logger } = capture(level);
+      logger.info('hidden at this level');
+      announceReady(logger, { url: 'https://127.0.0.1:1', note: 'card 123456789018' });
+      expect(lines, level).to.have.length(1);
+      const line = JSON.parse(lines[0]!) as { msg: string; url: string; note: string };
+      expect(line.msg).to.equal('ready');
+      expect(line.url).to.equal('https://127.0.0.1:1');
+      expect(line.note).to.equal('card [redacted]');
+    }
   });
 });
