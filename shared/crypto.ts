@@ -13,6 +13,10 @@ import { promisify } from 'node:util';
 import * as jose from 'jose';
 import { p256, p256_hasher } from '@noble/curves/nist.js';
 import { AppError } from './platform/errors.ts';
+import { installBase64Methods } from './platform/base64.ts';
+
+// jose's base64 through the runtime's native codec (why: shared/platform/base64.ts).
+installBase64Methods();
 
 const scrypt = promisify(scryptCb) as (password: BinaryLike, salt: BinaryLike, keylen: number, options: object) => Promise<Buffer>;
 
