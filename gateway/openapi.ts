@@ -52,7 +52,10 @@ const queryResponse = z.object({
   results: z.array(z.object({
     ref: z.string(), source: z.string(), status: z.enum(SUBJECT_STATUSES), reason: z.string().optional(), retryAfter: z.number().int().optional(),
   })),
-  answers: z.array(z.string()).describe('A\'s signed answers (compact JWS), verified by B'),
+  answers: z.array(z.object({
+    answer: z.string().describe('A\'s signed answer (compact JWS), verified by B'),
+    records: z.string().optional().describe('The records envelope the answer names by digest (JWE for B)'),
+  })),
 });
 
 const issuerOnly = { members: [ISSUER_ID] } as const;

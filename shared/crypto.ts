@@ -29,6 +29,7 @@ export const SESSION_ALG = 'HS256';
 export const CLOCK_SKEW_SECONDS = 60;
 
 export const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+export const sha256Base64url = (data: string | Buffer): string => createHash('sha256').update(data).digest('base64url');
 export const hmacSha256 = (key: Buffer | string, data: string | Buffer): Buffer => createHmac('sha256', key).update(data).digest();
 
 /** Constant-time comparison of two strings. */

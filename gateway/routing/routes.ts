@@ -16,8 +16,8 @@ export function routingRoutes(ctx: GatewayContext): Router {
 
   /** B's signed query; the answer lists a status per subject and A's signed answers unchanged. */
   router.post('/queries', requireMember(['municipality']), perMember, async (req, res) => {
-    const { query } = parseInput(queryRequestSchema, req.body);
-    const response = await routeQuery(ctx, memberOf(req), query);
+    const { query, sealed } = parseInput(queryRequestSchema, req.body);
+    const response = await routeQuery(ctx, memberOf(req), query, sealed);
     // The query's own trace id, adopted from its signed claims, is the one all three logs share.
     res.setHeader('X-Request-Id', response.requestId);
     res.json(response);

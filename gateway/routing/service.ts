@@ -17,10 +17,10 @@ import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { ACCESS_LOG_UNAVAILABLE } from '../../shared/access-log/chain.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
-import { signMessage } from '../../shared/federation/messages.ts';
+import { companionMatches, signMessage } from '../../shared/federation/messages.ts';
 import {
   answerClaimsSchema, GATEWAY_ID, MAX_MESSAGE_AGE_SECONDS, queryClaimsSchema, Typ,
-  type AnswerClaims, type LogHead, type ForwardSubject, type QueryClaims, type QueryResponse, type QuerySubject, type SubjectStatus,
+  type AnswerClaims, type LogHead, type ForwardSubject, type QueryClaims, type QueryResponse, type QuerySubject, type SourceAnswer, type SubjectStatus,
 } from '../../shared/federation/protocol.ts';
 import { logMemberAccess, logMemberRefusal, type MemberAccess } from '../../shared/access-log/member-access.ts';
 import { GatewayActions } from '../access-log/actions.ts';
@@ -48,7 +48,7 @@ interface Routed {
 const problem = (status: number, code: string, title: string, field: string, rule: string) => new AppError(status, code, title, { field, rule });
 
 /** Verifies B's query: signer = client certificate, B's key from the verified directory, pinned alg/typ/aud, lifetime. */
-async function verifyQuery(ctx: GatewayContext, requester: Member, compact: string): Promise<QueryClaims> {
+async function verifyQuery(ctx: GatewayContext, requester: Member, compact: string, sealed: string): Promise<QueryClaims> {
   const query = await verifyMemberMessage(ctx, requester, compact, queryClaimsSchema, { field: 'query', what: 'Query', audience: GATEWAY_ID, typ: Typ.QUERY });
   adoptRequestId(query.rid);
   if (query.subjects.length > ctx.config.MAX_BATCH) {
@@ -68,6 +68,10 @@ async function verifyQuery(ctx: GatewayContext, requester: Member, compact: stri
     if (!checked.get(s.source)) {
       throw problem(400, 'unknown-member', 'Unknown source municipality', `subjects.${i}.source`, 'must be a municipality of the federation directory with an endpoint');
     }
+  }
+  // The sealed part is relayed only as the one B signed for (docs/PROTOCOL.md §3.11); the gateway cannot open it.
+  if (!companionMatches(sealed, query.sealedDigest)) {
+    throw problem(400, 'invalid-claims', 'Sealed part is not the one the query names', 'sealed', 'must be the envelope whose digest the query carries as sealedDigest');
   }
   return query;
 }
@@ -98,8 +102,8 @@ async function routeSubjects(ctx: GatewayContext, requester: string, query: Quer
 }
 
 interface SourceReply {
-  /** A's signed answer, unchanged, when it verified. */
-  answer?: string;
+  /** A's signed answer and the records envelope it names, unchanged, when they verified. */
+  answer?: SourceAnswer;
   answerJti?: string;
   /** A's log head, as its verified answer carried it. */
   head?: SeenHead;
@@ -107,7 +111,7 @@ interface SourceReply {
 }
 
 /** Sends one source its envelope and reads its answer; a source that fails never fails the others. */
-async function askSource(ctx: GatewayContext, query: QueryClaims, compact: string, source: string, subjects: ForwardSubject[], head: LogHead): Promise<SourceReply> {
+async function askSource(ctx: GatewayContext, query: QueryClaims, compact: string, sealed: string, source: string, subjects: ForwardSubject[], head: LogHead): Promise<SourceReply> {
   const unavailable = (reason: string, retryAfter = ctx.config.RETRY_AFTER_SECONDS): SourceReply =>
     ({ results: new Map(subjects.map((s) => [s.ref, { status: 'source_unavailable' as const, reason, retryAfter }])) });
   const ttl = Math.max(1, Math.min(MAX_MESSAGE_AGE_SECONDS, query.exp - Math.floor(Date.now() / 1000)));
@@ -126,9 +130,9 @@ async function askSource(ctx: GatewayContext, query: QueryClaims, compact: strin
     return unavailable('source_not_in_directory');
   }
   let res;
-  const sent = { direction: 'out' as const, peer: source, method: 'POST', path: `${endpoint}${RECORD_REQUESTS_PATH}`, requestId: query.rid, request: { forward } };
+  const sent = { direction: 'out' as const, peer: source, method: 'POST', path: `${endpoint}${RECORD_REQUESTS_PATH}`, requestId: query.rid, request: { forward, sealed } };
   try {
-    res = await limiter(() => ctx.client.postJson(`${endpoint}${RECORD_REQUESTS_PATH}`, { forward }, {
+    res = await limiter(() => ctx.client.postJson(`${endpoint}${RECORD_REQUESTS_PATH}`, { forward, sealed }, {
       expectPeer: source, timeoutMs: ctx.config.SOURCE_TIMEOUT_MS, requestId: query.rid,
     }));
   } catch (err) {
@@ -158,7 +162,8 @@ async function askSource(ctx: GatewayContext, query: QueryClaims, compact: strin
   const asked = new Set(subjects.map((s) => s.ref));
   const seen = new Set<string>();
   const wellFormed = answer.queryJti === query.jti && answer.rid === query.rid
-    && answer.results.every((r) => asked.has(r.ref) && !seen.has(r.ref) && seen.add(r.ref));
+    && answer.results.every((r) => asked.has(r.ref) && !seen.has(r.ref) && seen.add(r.ref))
+    && companionMatches(body.data.records, answer.recordsDigest);
   if (!wellFormed) return unavailable('invalid_answer');
   const results: SourceReply['results'] = new Map();
   for (const r of answer.results) {
@@ -168,7 +173,7 @@ async function askSource(ctx: GatewayContext, query: QueryClaims, compact: strin
     if (!results.has(ref)) results.set(ref, { status: 'source_unavailable', reason: 'missing_in_answer', retryAfter: ctx.config.RETRY_AFTER_SECONDS });
   }
   return {
-    answer: body.data.answer, answerJti: answer.jti, results,
+    answer: body.data.records ? { answer: body.data.answer, records: body.data.records } : { answer: body.data.answer }, answerJti: answer.jti, results,
     head: { member: source, head: answer.head, exchange: 'answer', requestId: query.rid, message: body.data.answer },
   };
 }
@@ -207,13 +212,13 @@ async function logRefusal(ctx: GatewayContext, requester: Member, requestHash: s
 }
 
 /** Handles B's query end to end at the gateway and returns what B gets back. */
-export async function routeQuery(ctx: GatewayContext, requester: Member, compact: string): Promise<QueryResponse> {
+export async function routeQuery(ctx: GatewayContext, requester: Member, compact: string, sealed: string): Promise<QueryResponse> {
   const requestHash = sha256Hex(compact);
   await ctx.currentDirectory();
   let query: QueryClaims;
   let routed: Routed[];
   try {
-    query = await verifyQuery(ctx, requester, compact);
+    query = await verifyQuery(ctx, requester, compact, sealed);
     const q = query;
     routed = await inTransaction(ctx.sequelize, async (t) => {
       const nowSeconds = Math.floor(Date.now() / 1000);
@@ -241,7 +246,7 @@ export async function routeQuery(ctx: GatewayContext, requester: Member, compact
   if (forwarded.length > 0) {
     try {
       // Our head after the routing entries: the source keeps it from the envelope we sign.
-      reply = await askSource(ctx, query, compact, source, forwarded.map((r) => r.forward!), await currentHead(ctx.sequelize));
+      reply = await askSource(ctx, query, compact, sealed, source, forwarded.map((r) => r.forward!), await currentHead(ctx.sequelize));
     } catch (err) {
       ctx.logger.error({ err, source }, 'forwarding failed');
       reply = { results: new Map(forwarded.map((r) => [r.subject.ref, { status: 'source_unavailable' as const, reason: 'gateway_error', retryAfter: ctx.config.RETRY_AFTER_SECONDS }])) };

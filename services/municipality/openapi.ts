@@ -772,7 +772,7 @@ export function municipalityFederationDocument(): OpenApiDocument {
         method: 'post', path: '/federation/record-requests', summary: 'The gateway\'s forward of a query: A\'s signed answer', tags: ['exchange'],
         description: 'docs/PROTOCOL.md §3 (ForwardClaims → AnswerClaims) and §4 (what A checks before releasing anything).',
         access: { members: ['gateway'] }, body: recordRequestSchema,
-        responses: { 200: { description: 'A\'s answer (compact JWS, records encrypted to the requester)', body: z.object({ answer: z.string() }) } },
+        responses: { 200: { description: 'A\'s answer (compact JWS) and, beside it, the records envelope it names by digest (JWE for the requester)', body: z.object({ answer: z.string(), records: z.string().optional() }) } },
       },
       {
         method: 'post', path: FEDERATION_TRAIL_PATH, summary: 'The gateway\'s forward of a resident\'s trail request: A\'s signed answer', tags: ['resident-page'],

@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import type { z } from 'zod';
 import type { JWTPayload } from 'jose';
 import { AppError } from '../platform/errors.ts';
-import { CONTENT_ENCRYPTION, decryptWith, encryptFor, KEY_ENCRYPTION_ALG, SIGNING_ALG, signJwt, verifyJwt, type SignOptions } from '../crypto.ts';
+import { CONTENT_ENCRYPTION, decryptWith, sha256Base64url, encryptFor, KEY_ENCRYPTION_ALG, SIGNING_ALG, signJwt, verifyJwt, type SignOptions } from '../crypto.ts';
 import { impossibleDateIn } from '../platform/dates.ts';
 import { MAX_MESSAGE_AGE_SECONDS } from './protocol.ts';
 
@@ -91,4 +91,19 @@ export async function openMessage<S extends z.ZodType>(jwe: string, decryptionKe
     throw new AppError(400, 'invalid-encryption', `Sealed part refused: ${code}`, { field: 'sealed', rule: `must be a JWE for this member (${KEY_ENCRYPTION_ALG}, ${CONTENT_ENCRYPTION})` });
   }
   return verifyMessage(inner, schema, options);
+}
+
+/**
+ * A companion envelope travels beside the signed message that names it by this digest
+ * (docs/PROTOCOL.md §3.11): the signature covers 43 characters instead of the envelope itself, so no
+ * hop base64-encodes, hashes or stores a batch's sealed part again inside another signature.
+ */
+export function companionDigest(compact: string): string {
+  return sha256Base64url(compact);
+}
+
+/** The companion is the one the signed message names: both absent, or present with that digest. */
+export function companionMatches(compact: string | undefined, digest: string | undefined): boolean {
+  if (compact === undefined || digest === undefined) return compact === digest;
+  return companionDigest(compact) === digest;
 }

@@ -5,18 +5,20 @@
  *   B (asks) --query--> gateway --forward--> A (answers) --answer--> gateway --> B
  *
  * - `QueryClaims`: signed by B (ES256), aud `gateway`, one per source A. Carries per subject B's code, the
- *   source municipality, the legal basis and consent terms, and once for the batch a part sealed
- *   for A (JWE) holding every subject's identity check. Purpose and requester come only from here,
- *   so the gateway cannot change them.
+ *   source municipality, the legal basis and consent terms, and the digest of the batch's one part
+ *   sealed for A (JWE, every subject's identity check), which travels beside the query. Purpose and
+ *   requester come only from here, so the gateway cannot change them.
  * - `ForwardClaims`: signed by the gateway, aud A. Embeds B's compact JWS unchanged and adds, per
  *   subject for A, A's code with the issuer's attestations for both codes (the gateway cannot
  *   invent a translation: the issuer signed that both codes share one link).
- * - `AnswerClaims`: signed by A, aud B. A status per subject; the released records of the whole
- *   batch travel as one JWE (for B's encryption key) of a JWS signed by A (`RecordsClaims`): the
- *   gateway reads statuses, never records nor how many there are.
+ * - `AnswerClaims`: signed by A, aud B. A status per subject and the digest of the batch's one
+ *   records envelope, a JWE (for B's encryption key) of a JWS signed by A (`RecordsClaims`) that
+ *   travels beside the answer: the gateway reads statuses, never records nor how many there are.
  *
  * Protection is paid per batch, not per subject (docs/PROTOCOL.md §3.3, §3.6): one sealed identity
- * envelope and one sealed records envelope per query, each bound to the query's jti.
+ * envelope and one sealed records envelope per query, each bound to the query's jti. The bulky
+ * envelopes travel beside the signed messages that name them by digest (docs/PROTOCOL.md §3.11), so
+ * no hop encodes, hashes or stores them again inside another signature.
  */
 import { z } from 'zod';
 import { isValidMunicipalityCode } from '../identifiers.ts';
@@ -113,13 +115,18 @@ const isoTime = dateTime();
 /** A compact JWS or JWE of at most `maxLength` characters. */
 const compactOf = (maxLength: number) => z.string().max(maxLength).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
 const compact = compactOf(200_000);
-/** ~2.5 kB per subject (sealed part, consent terms, base64url) × the 5000-subject ceiling. */
-const compactBatch = compactOf(16_000_000);
+/** ~2.5 kB per subject (consent terms, the sealed identity check, base64url) × the 5000-subject ceiling. */
+export const compactBatch = compactOf(16_000_000);
 /**
- * A batch's records envelope: a JWS inside a JWE is base64url twice, ~7 kB per subject of six
- * records, so 5,000 subjects come to ~35 MB; bounded below the members' 64 MiB response limit.
+ * A batch's records envelope: a JWS inside a JWE is base64url twice, ~5 kB per subject of six
+ * records, so 5,000 subjects come to ~25 MB; bounded below the members' 64 MiB response limit.
  */
-const compactRecords = compactOf(60_000_000);
+export const compactRecords = compactOf(60_000_000);
+/**
+ * A companion envelope named by the signed message it travels beside (docs/PROTOCOL.md §3.11): the
+ * base64url SHA-256 of its compact serialization (`companionDigest` in shared/federation/messages.ts).
+ */
+export const digestSchema = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url SHA-256 digest');
 
 const jti = z.string().min(8).max(128);
 const requestId = z.string().min(8).max(128);
@@ -186,8 +193,11 @@ export const queryClaimsSchema = z.object({
   /** The staff member at B who asked (local id; B alone can resolve it). */
   actor: z.string().min(1).max(64),
   subjects: z.array(querySubjectSchema).min(1).max(5000),
-  /** JWE for A's encryption key of a JWS by B over `SealedIdentities`: every subject's identity check, once per batch. */
-  sealed: compactBatch,
+  /**
+   * Digest of the batch's sealed part, which travels beside this query (docs/PROTOCOL.md §3.3): a JWE for
+   * A's encryption key of a JWS by B over `SealedIdentities`, every subject's identity check.
+   */
+  sealedDigest: digestSchema,
   /** B's access-log head when it signed. */
   head: logHeadSchema,
 }).strict().superRefine((q, ctx) => {
@@ -292,8 +302,11 @@ export const answerClaimsSchema = z.object({
   /** The jti of B's query this answers; B refuses an answer to another query. */
   queryJti: jti,
   results: z.array(answerResultSchema),
-  /** JWE for B of a JWS by A over `RecordsClaims`: the records of every `ok` subject; absent when none is. */
-  records: compactRecords.optional(),
+  /**
+   * Digest of the records envelope that travels beside this answer (docs/PROTOCOL.md §3.6): a JWE for B
+   * of a JWS by A over `RecordsClaims`, the records of every `ok` subject; absent when none is.
+   */
+  recordsDigest: digestSchema.optional(),
   /** A's access-log head when it signed (after the entries of this answer). */
   head: logHeadSchema,
 }).strict();
@@ -334,8 +347,17 @@ export interface QueryResponse {
   requestId: string;
   /** One per subject of the query, in its order. `source_unavailable` carries retryAfter (seconds). */
   results: { ref: string; source: string; status: SubjectStatus; reason?: string; retryAfter?: number }[];
-  /** A's signed answers (compact JWS), verified by B; the statuses above are the gateway's reading. */
-  answers: string[];
+  /**
+   * A's signed answers (compact JWS), verified by B, each with the records envelope it names by
+   * digest beside it; the statuses above are the gateway's reading.
+   */
+  answers: SourceAnswer[];
+}
+
+/** A's reply to a forward, relayed by the gateway unchanged (docs/PROTOCOL.md §3.5, §3.6). */
+export interface SourceAnswer {
+  answer: string;
+  records?: string;
 }
 
 /** Move-out certificate (転出証明書情報), signed by the old municipality. No My Number. */

@@ -16,7 +16,7 @@ import { decryptWith, jose, peekJwt, sha256Hex, SIGNING_ALG } from '../../shared
 import { directoryFromFile, type Directory } from '../../shared/federation/directory.ts';
 import { createMemberClient, type MemberClient } from '../../shared/federation/member-http.ts';
 import { createRevocationGuard, fileRevocationSource } from '../../shared/federation/revocation.ts';
-import { openMessage, sealMessage, signMessage, verifyMessage, type Signer } from '../../shared/federation/messages.ts';
+import { companionDigest, companionMatches, openMessage, sealMessage, signMessage, verifyMessage, type Signer } from '../../shared/federation/messages.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import {
   answerClaimsSchema, GATEWAY_ID, ISSUER_ID, recordsClaimsSchema, Typ,
@@ -27,7 +27,7 @@ import { startTestFederation, type RunningFederation } from '../fixtures/federat
 import { api } from '../fixtures/http.ts';
 import { databaseContents } from '../fixtures/database.ts';
 import { foreignCredentials } from '../fixtures/pki.ts';
-import { EMPTY_HEAD } from '../fixtures/factories.ts';
+import { EMPTY_HEAD, OPAQUE_SEALED } from '../fixtures/factories.ts';
 import { rejectionOf } from '../fixtures/refusals.ts';
 
 const A = '293610'; // Tawaramoto: the resident's previous municipality, answers
@@ -111,8 +111,9 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     const who = await residentAtB(movers.main.atB!);
     const now = Date.now();
     const refOf = (spec: Craft, i: number) => spec.ref ?? String(i);
-    // One envelope for the batch, unless the test brings its own (claims.sealed).
-    const sealed = await sealMessage({
+    // One envelope for the batch, unless the test brings its own (claims.sealed); it travels beside the query.
+    const { sealed: own, ...signed } = claims as { sealed?: string } & Record<string, unknown>;
+    const sealed = own ?? await sealMessage({
       aud: A, jti, identities: specs.map((spec, i) => ({ ref: refOf(spec, i), birthDate: who.birthDate, sex: who.sex, kana: who.kana, ...spec.identity })),
     }, toda.signer, Typ.SEALED_IDENTITIES, await directory.encryptionKey(A));
     const subjects = specs.map((spec, i) => {
@@ -130,9 +131,10 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
       };
     });
     const compact = await signMessage({
-      aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'e2e-clerk', subjects, sealed, head: EMPTY_HEAD, ...claims,
+      aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'e2e-clerk', subjects, sealedDigest: companionDigest(sealed), head: EMPTY_HEAD, ...signed,
     }, toda.signer, Typ.QUERY);
-    return { compact, jti, rid };
+    sealedOf.set(compact, sealed);
+    return { compact, jti, rid, sealed };
   }
 
   /** The gateway's envelope around a query, with the real issuer attestations from the gateway's table. */
@@ -165,12 +167,18 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     return false;
   }
 
-  const postForward = (forward: string, client = asGateway) =>
-    client.postJson<any>(`${aFederation}/federation/record-requests`, { forward }, { expectPeer: A });
+  /** The sealed part of each crafted query, which travels beside it (docs/PROTOCOL.md §3.11). */
+  const sealedOf = new Map<string, string>();
+  /** The forward with the sealed part of the query inside it beside it, as the gateway relays them. */
+  const postForward = (forward: string, client = asGateway) => {
+    const query = forward.split('.').length === 3 ? String(peekJwt(forward).claims.query) : '';
+    const sealed = sealedOf.get(query);
+    return client.postJson<any>(`${aFederation}/federation/record-requests`, { forward, ...(sealed ? { sealed } : {}) }, { expectPeer: A });
+  };
 
   async function toGateway(compact: string) {
     sentToGateway.push(compact);
-    return asToda.postJson<any>(`${fed.member(GATEWAY_ID).url}/queries`, { query: compact }, { expectPeer: GATEWAY_ID });
+    return asToda.postJson<any>(`${fed.member(GATEWAY_ID).url}/queries`, { query: compact, sealed: sealedOf.get(compact) ?? OPAQUE_SEALED }, { expectPeer: GATEWAY_ID });
   }
 
   async function verifyAnswer(answer: string): Promise<AnswerClaims> {
@@ -426,13 +434,14 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     const res = await postForward(forward);
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
     released = { answer: res.body.answer, compact, forward };
+    expect(companionMatches(res.body.records, (peekJwt(res.body.answer).claims as AnswerClaims).recordsDigest), 'the records beside the answer are the ones it names').to.equal(true);
     const answer = await verifyAnswer(res.body.answer);
     expect(answer.rid).to.equal(rid);
     expect(answer.results[0]).to.include({ status: 'ok' });
     // How many records there are is sealed for Toda with the records: the answer the gateway reads says only the status.
     expect(answer.results[0]).to.have.all.keys('ref', 'status');
-    const records = answer.records!;
-    const sealed = (peekJwt(compact).claims as QueryClaims).sealed;
+    const records = res.body.records as string;
+    const sealed = sealedOf.get(compact)!;
     for (const jwe of [records, sealed]) {
       for (const [name, key] of [['encryption', gw.decryption.key], ['signing', gw.signer.key]] as const) {
         expect(await rejectionOf(decryptWith(jwe, key)), `the gateway's ${name} key opened a JWE`).to.equal('ERR_JWE_DECRYPTION_FAILED');
@@ -506,7 +515,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     expect(answer.results.map((r) => `${r.ref}:${r.status}:${r.reason}`)).to.deep.equal([
       'with-attestation:denied:attestation_invalid', 'code-only:denied:attestation_invalid',
     ]);
-    expect(answer.records).to.equal(undefined);
+    expect([answer.recordsDigest, res.body.records]).to.deep.equal([undefined, undefined]);
     const rows = await log(A, '"requestId" = ?', [swapped.rid]);
     expect(rows.map((r) => `${r.outcome}:${r.reason}:${JSON.parse(r.recordIds).length}`)).to.deep.equal(Array(2).fill('denied:attestation_invalid:0'));
 
@@ -537,7 +546,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     expect(res.status).to.equal(200);
     const answer = await verifyAnswer(res.body.answer);
     expect(answer.results.map((r) => `${r.ref}:${r.status}:${r.reason}`)).to.deep.equal(['expired:consent_expired:consent_expired', 'source:no_consent:consent_source']);
-    expect(answer.records).to.equal(undefined);
+    expect([answer.recordsDigest, res.body.records]).to.deep.equal([undefined, undefined]);
     const rows = await log(A, '"requestId" = ?', [rid]);
     expect(rows.map((r) => `${r.outcome}:${r.reason}:${JSON.parse(r.recordIds).length}`)).to.deep.equal(['denied:consent_expired:0', 'denied:consent_source:0']);
 
@@ -556,7 +565,7 @@ describe('federation end to end: move-out, move-in, consent, query, import and e
     const res = await toGateway(compact);
     expect(res.status).to.equal(200);
     expect(res.body.results[0]).to.include({ status: 'identity_mismatch' });
-    const answer = await verifyAnswer(res.body.answers[0]);
+    const answer = await verifyAnswer(res.body.answers[0].answer);
     expect(answer.results[0]).to.include({ status: 'identity_mismatch', reason: 'identity_mismatch:birthDate' });
     expect(answer).not.to.have.property('records');
     const [row, ...more] = await log(A, '"requestId" = ?', [rid]);

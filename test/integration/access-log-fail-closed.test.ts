@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { GATEWAY_ID } from '../../shared/federation/protocol.ts';
 import { breakAccessLog, repairAccessLog } from '../fixtures/database.ts';
-import { buildResident } from '../fixtures/factories.ts';
+import { buildResident, OPAQUE_SEALED } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
 import { craftAndSend, moveResident, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
 
@@ -62,7 +62,7 @@ describe('fail closed: an access whose log entry cannot be written does not happ
     const before = { log: await count(gw, 'access_log'), replay: await count(gw, 'replay_cache'), heads: await count(gw, 'witnessed_heads') };
     await breakAccessLog(gw);
     const client = fed.client(B);
-    const refusedWhole = await client.postJson<{ type: string }>(`${fed.gateway.url}/queries`, { query: 'e30.e30.e30' }, { expectPeer: GATEWAY_ID });
+    const refusedWhole = await client.postJson<{ type: string }>(`${fed.gateway.url}/queries`, { query: 'e30.e30.e30', sealed: OPAQUE_SEALED }, { expectPeer: GATEWAY_ID });
     expectLogUnavailable(refusedWhole);
     const sent = await craftAndSend(fed, B, { addresseeNumber: moved.toAddressee, source: A }).then(() => null, (err: Error) => err.message);
     expect(sent).to.match(/^gateway: 503 .*access-log-unavailable/);

@@ -126,8 +126,8 @@ describe('anomaly alerts for privacy officers', () => {
     const jti = randomUUID();
     const credentials = fed.pki.credentials(C);
     const sealed = await sealIdentities(credentials, fed.pki.credentials(A), jti, [{ ref: '0', birthDate: '1985-07-14', sex: 'female', kana: moved.kana }]);
-    const { compact } = await signQuery(credentials, [{ ref: '0', sub: issued.body.code, source: A, legalBasis: 'consent', consent: consentTerms(A) }], { jti, sealed });
-    const routed = await fed.client(C).postJson(`${fed.gateway.url}/queries`, { query: compact });
+    const { body } = await signQuery(credentials, [{ ref: '0', sub: issued.body.code, source: A, legalBasis: 'consent', consent: consentTerms(A) }], { jti, sealed });
+    const routed = await fed.client(C).postJson(`${fed.gateway.url}/queries`, body);
     expect(routed.status, JSON.stringify(routed.body)).to.equal(200);
 
     const atA = await run(A);

@@ -19,9 +19,9 @@ import { createBaseApp } from '../../shared/platform/http.ts';
 import { completeMyNumber } from '../../shared/identifiers.ts';
 import { createLogger } from '../../shared/platform/log.ts';
 import { closeMemberServer, createMemberServer, listenMember, memberIdentity } from '../../shared/federation/member-http.ts';
-import { sealMessage, signMessage } from '../../shared/federation/messages.ts';
+import { companionDigest, sealMessage, signMessage } from '../../shared/federation/messages.ts';
 import { pkiPaths } from '../../shared/federation/pki.ts';
-import { Typ, type AnswerResult, type QueryClaims } from '../../shared/federation/protocol.ts';
+import { Typ, type AnswerResult, type QueryClaims, type SourceAnswer } from '../../shared/federation/protocol.ts';
 import { generateResidents } from '../../services/municipality/seed.ts';
 import { toImmunization } from '../../services/municipality/vaccinations/fhir.ts';
 import { api } from '../fixtures/http.ts';
@@ -108,11 +108,17 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
   const ask = () => api('POST', `${toda.url}/exchange/queries`, { token: clerk, body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: addressee, source: A }] } });
   const imported = async () => (await api('GET', `${toda.url}/residents/${addressee}/vaccinations`, { token: clerk })).body.records.length as number;
 
-  /** Tawaramoto's signed answer, forged by whoever holds its key (here: the test). */
-  async function answer(query: QueryClaims, result: Partial<AnswerResult>, options: { records?: string; signer?: Signer } = {}) {
+  /**
+   * Tawaramoto's signed answer, forged by whoever holds its key (here: the test), naming `records` by
+   * digest with the envelope beside it (`beside` puts another one there: null, none).
+   */
+  async function answer(query: QueryClaims, result: Partial<AnswerResult>, options: { records?: string; beside?: string | null; signer?: Signer } = {}): Promise<SourceAnswer> {
     const results = [{ ref: query.subjects[0]!.ref, status: 'ok', ...result }];
-    return signMessage({ aud: B, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results, ...(options.records ? { records: options.records } : {}), head: EMPTY_HEAD },
-      options.signer ?? pki.credentials(A).signer, Typ.ANSWER);
+    const compact = await signMessage({
+      aud: B, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results, ...(options.records ? { recordsDigest: companionDigest(options.records) } : {}), head: EMPTY_HEAD,
+    }, options.signer ?? pki.credentials(A).signer, Typ.ANSWER);
+    const beside = options.beside === undefined ? options.records : options.beside;
+    return beside ? { answer: compact, records: beside } : { answer: compact };
   }
 
   /** The source's records envelope for the query's one subject; `overrides` change the envelope, `subject` its one entry. */
@@ -129,7 +135,7 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
     }, pki.credentials(A).signer, Typ.RECORDS, recipient);
   }
 
-  const ok = (query: QueryClaims, answers: string[], status = 'ok') =>
+  const ok = (query: QueryClaims, answers: SourceAnswer[], status = 'ok') =>
     ({ status: 200, body: { requestId: query.rid, results: [{ ref: query.subjects[0]!.ref, source: A, status }], answers } });
 
   it('when the gateway claims ok but brings no answer signed by the source, then nothing is imported and the subject is retried later', async () => {
@@ -148,26 +154,30 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
   });
 
   it('when the records are encrypted for the gateway, bound to another subject, query or purpose, made for another batch, or not a JWE, then they are refused as unverifiable', async () => {
-    const cases: [string, (q: QueryClaims) => Promise<string | undefined>][] = [
-      ['sealed for the gateway', (q) => records(q, {}, pki.credentials('gateway').encryption)],
-      ['for another of our residents (code)', (q) => records(q, {}, undefined, { sub: 'OTHERCODE234567OTHERCODE23' })],
-      ['for another ref of the batch', (q) => records(q, {}, undefined, { ref: 'not-asked' })],
-      ['under another purpose', (q) => records(q, { purpose: 'certificate-issuance' })],
-      ['bound to another query of ours', (q) => records(q, { queryJti: randomUUID() })],
-      // The whole envelope of another batch (its own query jti and trace), moved into this answer.
-      ['made for another batch', (q) => records({ ...q, jti: randomUUID(), rid: `other-${randomUUID()}` })],
-      ['not a JWE', async () => 'eyJhbGciOiJSU0EtT0FFUC0yNTYifQ.AAAA.BBBB.CCCC.DDDD'],
-      ['absent although the status is ok', async () => undefined],
+    const cases: [string, (q: QueryClaims) => Promise<SourceAnswer>][] = [
+      ['sealed for the gateway', async (q) => answer(q, {}, { records: await records(q, {}, pki.credentials('gateway').encryption) })],
+      ['for another of our residents (code)', async (q) => answer(q, {}, { records: await records(q, {}, undefined, { sub: 'OTHERCODE234567OTHERCODE23' }) })],
+      ['for another ref of the batch', async (q) => answer(q, {}, { records: await records(q, {}, undefined, { ref: 'not-asked' }) })],
+      ['under another purpose', async (q) => answer(q, {}, { records: await records(q, { purpose: 'certificate-issuance' }) })],
+      ['bound to another query of ours', async (q) => answer(q, {}, { records: await records(q, { queryJti: randomUUID() }) })],
+      // The whole envelope of another batch (its own query jti and trace), named by this answer.
+      ['made for another batch', async (q) => answer(q, {}, { records: await records({ ...q, jti: randomUUID(), rid: `other-${randomUUID()}` }) })],
+      ['not a JWE', (q) => answer(q, {}, { records: 'eyJhbGciOiJSU0EtT0FFUC0yNTYifQ.AAAA.BBBB.CCCC.DDDD' })],
+      ['absent although the status is ok', (q) => answer(q, {})],
+      // Genuine records for this subject beside the answer, but not the envelope the answer names.
+      ['beside the answer but not the ones it names', async (q) => answer(q, {}, { records: await records(q), beside: await records(q) })],
+      ['named by the answer but not beside it', async (q) => answer(q, {}, { records: await records(q), beside: null })],
+      ['beside an answer that names none', async (q) => ({ ...(await answer(q, {})), records: await records(q) })],
     ];
     for (const [label, make] of cases) {
-      reply = async (q) => ok(q, [await answer(q, {}, { records: await make(q) })]);
+      reply = async (q) => ok(q, [await make(q)]);
       expect((await ask()).body.results[0], label).to.include({ status: 'denied', reason: 'records_unverifiable', imported: 0 });
     }
     expect(await imported()).to.equal(0);
   });
 
   it('when the source\'s signed answer leaves the subject out (dropped on the way), then it stays source_unavailable to be asked again, never not_found', async () => {
-    reply = async (q) => ok(q, [await signMessage({ aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, results: [], head: EMPTY_HEAD }, pki.credentials(A).signer, Typ.ANSWER)]);
+    reply = async (q) => ok(q, [{ answer: await signMessage({ aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, results: [], head: EMPTY_HEAD }, pki.credentials(A).signer, Typ.ANSWER) }]);
     expect((await ask()).body.results[0]).to.include({ status: 'source_unavailable', reason: 'no_verified_answer', imported: 0 });
     expect(await imported()).to.equal(0);
   });

@@ -6,7 +6,7 @@
  * identity check) and answer with records signed by the source and encrypted for the requester.
  */
 import { expect } from 'chai';
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { Server } from 'node:https';
@@ -22,11 +22,11 @@ import { createLogger } from '../../shared/platform/log.ts';
 import {
   closeMemberServer, createMemberClient, createMemberServer, listenMember, memberIdentity, memberOf, type MemberClient,
 } from '../../shared/federation/member-http.ts';
-import { openMessage, sealMessage, signMessage, verifyMessage } from '../../shared/federation/messages.ts';
+import { companionDigest, companionMatches, openMessage, sealMessage, signMessage, verifyMessage } from '../../shared/federation/messages.ts';
 import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import {
   answerClaimsSchema, attestationSchema, forwardClaimsSchema, GATEWAY_ID, ISSUER_ID, queryClaimsSchema, recordsClaimsSchema,
-  sealedIdentitiesSchema, Typ, type AnswerResult, type ReleasedSubject, type ConsentTerms, type DirectoryEntry, type QueryResponse, type QuerySubject,
+  sealedIdentitiesSchema, Typ, type AnswerClaims, type AnswerResult, type ReleasedSubject, type SourceAnswer, type ConsentTerms, type DirectoryEntry, type QueryResponse, type QuerySubject,
 } from '../../shared/federation/protocol.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import {
@@ -35,7 +35,7 @@ import {
 } from '../fixtures/members.ts';
 import { copyTestPki, foreignCredentials, type OwnTestPki, type TestPki } from '../fixtures/pki.ts';
 import { databaseContents } from '../fixtures/database.ts';
-import { EMPTY_HEAD } from '../fixtures/factories.ts';
+import { EMPTY_HEAD, OPAQUE_SEALED } from '../fixtures/factories.ts';
 import { rejectionOf } from '../fixtures/refusals.ts';
 import { registerCode } from '../fixtures/members.ts';
 
@@ -72,10 +72,11 @@ interface Source {
   /** Forwards received, as compact JWS, in order. */
   received: string[];
   requestIds: string[];
-  /** Compact answers sent back. */
-  answers: string[];
+  /** Replies sent back: the compact answer and the records envelope beside it. */
+  answers: SourceAnswer[];
   residents: Map<string, Person>;
-  mode: 'normal' | 'hang' | 'garbage' | 'error' | 'slow';
+  /** `unnamed-records`: a genuine records envelope beside the answer, but not the one the answer names. */
+  mode: 'normal' | 'hang' | 'garbage' | 'error' | 'slow' | 'unnamed-records';
   inFlight: number;
   maxInFlight: number;
   directory?: Directory;
@@ -102,9 +103,17 @@ async function startSource(pki: TestPki, id: string): Promise<Source> {
     source.maxInFlight = Math.max(source.maxInFlight, source.inFlight);
     try {
       if (source.mode === 'slow') await new Promise((r) => setTimeout(r, 150));
-      const answer = await answerForward(creds, source, String(req.body.forward));
-      source.answers.push(answer);
-      res.json({ answer });
+      const reply = await answerForward(creds, source, String(req.body.forward), req.body.sealed as string | undefined);
+      source.answers.push(reply);
+      if (source.mode === 'unnamed-records' && reply.records) {
+        // The same records sealed again: a valid envelope for B, but another digest.
+        const claims = await openMessage(reply.records, pki.credentials(TODA).decryption.key, recordsClaimsSchema, {
+          key: createPublicKey(creds.signer.key), issuer: id, audience: TODA, typ: Typ.RECORDS,
+        });
+        const { iat: _iat, exp: _exp, iss: _iss, ...again } = claims;
+        return void res.json({ answer: reply.answer, records: await sealMessage(again, creds.signer, Typ.RECORDS, await source.directory!.encryptionKey(TODA)) });
+      }
+      res.json(reply);
     } finally {
       source.inFlight -= 1;
     }
@@ -121,7 +130,7 @@ async function startSource(pki: TestPki, id: string): Promise<Source> {
 }
 
 /** What A must check before releasing anything (docs/PROTOCOL.md, "What A checks"). */
-async function answerForward(creds: MemberCredentials, source: Source, compact: string): Promise<string> {
+async function answerForward(creds: MemberCredentials, source: Source, compact: string, sealedPart: string | undefined): Promise<SourceAnswer> {
   const directory = source.directory!;
   const forward = await verifyMessage(compact, forwardClaimsSchema, {
     key: (await directory.signingKey(GATEWAY_ID)).key, issuer: GATEWAY_ID, audience: source.id, typ: Typ.FORWARD,
@@ -131,7 +140,8 @@ async function answerForward(creds: MemberCredentials, source: Source, compact: 
   const query = await verifyMessage(forward.query, queryClaimsSchema, { key: requesterKey, issuer: requester, audience: GATEWAY_ID, typ: Typ.QUERY });
   if (query.rid !== forward.rid) throw new Error('rid differs');
   const issuerKey = (await directory.signingKey(ISSUER_ID)).key;
-  const sealed = await openMessage(query.sealed, creds.decryption.key, sealedIdentitiesSchema, {
+  if (!companionMatches(sealedPart, query.sealedDigest)) throw new Error('sealed part not the one the query names');
+  const sealed = await openMessage(sealedPart!, creds.decryption.key, sealedIdentitiesSchema, {
     key: requesterKey, issuer: requester, audience: source.id, typ: Typ.SEALED_IDENTITIES,
   });
   const results: AnswerResult[] = [];
@@ -168,7 +178,8 @@ async function answerForward(creds: MemberCredentials, source: Source, compact: 
   }
   const records = released.length === 0 ? undefined : await sealMessage({ aud: requester, jti: randomUUID(), rid: query.rid, queryJti: query.jti, purpose: query.purpose, subjects: released },
     creds.signer, Typ.RECORDS, await directory.encryptionKey(requester));
-  return signMessage({ aud: requester, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results, ...(records ? { records } : {}), head: EMPTY_HEAD }, creds.signer, Typ.ANSWER);
+  const answer = await signMessage({ aud: requester, jti: randomUUID(), rid: query.rid, queryJti: query.jti, results, ...(records ? { recordsDigest: companionDigest(records) } : {}), head: EMPTY_HEAD }, creds.signer, Typ.ANSWER);
+  return records ? { answer, records } : { answer };
 }
 
 /* ---------- the requesting side (B = Toda) ---------- */
@@ -197,6 +208,8 @@ describe('gateway: routing a cross-municipality query', () => {
   let todaDirectory: Directory;
   const codes = new Map<string, string>(); // `${municipality}:${name}` → code
   const sentQueries: string[] = [];
+  /** The sealed part of each query built here, which travels beside it (docs/PROTOCOL.md §3.11). */
+  const sealedOf = new Map<string, string>();
   const responses: QueryResponse[] = [];
 
   const todaCreds = () => pki.credentials(TODA);
@@ -252,14 +265,16 @@ describe('gateway: routing a cross-municipality query', () => {
     const rid = String(claims.rid ?? `rid-${randomUUID()}`);
     const subjects = buildSubjects(specs);
     const sealed = await sealIdentities(specs, jti);
-    const compact = await signMessage({ aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'clerk-7', subjects, sealed, head: EMPTY_HEAD, ...claims },
+    const compact = await signMessage({ aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'clerk-7', subjects, sealedDigest: companionDigest(sealed), head: EMPTY_HEAD, ...claims },
       todaCreds().signer, Typ.QUERY);
+    sealedOf.set(compact, sealed);
     return { compact, jti, rid };
   }
 
+  /** B's query with the sealed part it names beside it (an opaque one for a query not built here). */
   async function send<T = QueryResponse>(compact: string, client = todaClient) {
     sentQueries.push(compact);
-    const res = await client.postJson<T>(`${gateway.url}/queries`, { query: compact });
+    const res = await client.postJson<T>(`${gateway.url}/queries`, { query: compact, sealed: sealedOf.get(compact) ?? OPAQUE_SEALED });
     if (res.status === 200) responses.push(res.body as QueryResponse);
     return res;
   }
@@ -391,13 +406,14 @@ describe('gateway: routing a cross-municipality query', () => {
     expect(forward.subjects[0]!.code).to.equal(code(TAWARAMOTO, 'hanako'));
     expect(forward.rid).to.equal(rid);
     expect(tawaramoto.requestIds[before]).to.equal(rid);
-    // The answer is Tawaramoto's own JWS, unchanged; the records inside verify and open for Toda.
-    expect(response.answers[0]).to.equal(tawaramoto.answers.at(-1));
-    const answer = await verifyMessage(response.answers[0]!, answerClaimsSchema, {
+    // The answer is Tawaramoto's own JWS and records envelope, unchanged; the records it names verify and open for Toda.
+    expect(response.answers[0]).to.deep.equal(tawaramoto.answers.at(-1));
+    const answer = await verifyMessage(response.answers[0]!.answer, answerClaimsSchema, {
       key: (await todaDirectory.signingKey(TAWARAMOTO)).key, issuer: TAWARAMOTO, audience: TODA, typ: Typ.ANSWER,
     });
     expect(answer.queryJti).to.equal(jti);
-    const records = await openMessage(answer.records!, todaCreds().decryption.key, recordsClaimsSchema, {
+    expect(companionMatches(response.answers[0]!.records, answer.recordsDigest)).to.equal(true);
+    const records = await openMessage(response.answers[0]!.records!, todaCreds().decryption.key, recordsClaimsSchema, {
       key: (await todaDirectory.signingKey(TAWARAMOTO)).key, issuer: TAWARAMOTO, audience: TODA, typ: Typ.RECORDS,
     });
     expect(records.subjects.map((x) => x.sub)).to.deep.equal([code(TODA, 'hanako')]);
@@ -474,8 +490,8 @@ describe('gateway: routing a cross-municipality query', () => {
   it('when the identity check names a wrong birth date, then the source answers identity_mismatch and releases nothing', async () => {
     const { response } = await ask([{ who: 'hanako', source: TAWARAMOTO, identity: { birthDate: '1990-04-02' } }]);
     expect(response.results[0]!.status).to.equal('identity_mismatch');
-    const answer = peekJwt(response.answers[0]!).claims as { results: AnswerResult[] };
-    expect(answer.results[0]).not.to.have.property('records');
+    const answer = peekJwt(response.answers[0]!.answer).claims as AnswerClaims;
+    expect([answer.recordsDigest, response.answers[0]!.records]).to.deep.equal([undefined, undefined]);
   });
 
   it('when a query is routed, then the gateway logs one entry per subject per hop, with metadata only', async () => {
@@ -591,6 +607,19 @@ describe('gateway: routing a cross-municipality query', () => {
     expect(body.field).to.equal('subjects.0.source');
   });
 
+  it('when the sealed part beside a query is not the one the query names, then 400 names sealed and nothing reaches the source', async () => {
+    const { compact } = await buildQuery([{ who: 'hanako', source: TAWARAMOTO }]);
+    const other = await buildQuery([{ who: 'hanako', source: TAWARAMOTO }]);
+    const before = tawaramoto.received.length;
+    for (const sealed of [sealedOf.get(other.compact)!, OPAQUE_SEALED]) {
+      const res = await todaClient.postJson<{ type: string; field: string }>(`${gateway.url}/queries`, { query: compact, sealed });
+      expect([res.status, res.body.type.split('/').pop(), res.body.field]).to.deep.equal([400, 'invalid-claims', 'sealed']);
+    }
+    const missing = await todaClient.postJson<{ type: string; field: string }>(`${gateway.url}/queries`, { query: compact });
+    expect([missing.status, missing.body.field]).to.deep.equal([400, 'sealed']);
+    expect(tawaramoto.received.length).to.equal(before);
+  });
+
   it('when a batch exceeds MAX_BATCH, then 413 names subjects', async () => {
     const specs = Array.from({ length: 51 }, (_, i): SubjectSpec => ({ who: 'hanako', source: TAWARAMOTO, ref: `r${i}` }));
     const { compact } = await buildQuery(specs);
@@ -607,9 +636,9 @@ describe('gateway: routing a cross-municipality query', () => {
     expect(notJws.status).to.equal(400);
     expect(notJws.body).to.include({ field: 'query', rule: 'must be a compact JWS' });
     const { compact } = await buildQuery([{ who: 'hanako', source: TAWARAMOTO }]);
-    const truncatedToken = await todaClient.postJson<{ type: string }>(`${gateway.url}/queries`, { query: compact.slice(0, compact.length - 40) });
+    const truncatedToken = await todaClient.postJson<{ type: string }>(`${gateway.url}/queries`, { query: compact.slice(0, compact.length - 40), sealed: sealedOf.get(compact)! });
     expect(truncatedToken.status).to.equal(401);
-    const garbageHeader = await todaClient.postJson<{ type: string; field: string }>(`${gateway.url}/queries`, { query: 'e30.e30.e30' });
+    const garbageHeader = await todaClient.postJson<{ type: string; field: string }>(`${gateway.url}/queries`, { query: 'e30.e30.e30', sealed: OPAQUE_SEALED });
     expect(garbageHeader.status).to.equal(400);
     expect(garbageHeader.body).to.include({ field: 'query' });
     const truncatedJson = await new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -647,6 +676,13 @@ describe('gateway: routing a cross-municipality query', () => {
     expect(garbage.response.results[0]!.reason).to.equal('invalid_answer');
     expect(garbage.response.answers).to.have.length(0);
 
+    // Genuine records beside the answer, but not the envelope the answer names: the answer is not relayed.
+    akiota.mode = 'unnamed-records';
+    const [unnamed, upStill] = await both({ who: 'taro', source: AKIOTA, ref: 'unnamed' });
+    expect([...statuses(unnamed.response), ...statuses(upStill.response)]).to.deep.equal(['unnamed:source_unavailable', 'up:ok']);
+    expect(unnamed.response.results[0]!.reason).to.equal('invalid_answer');
+    expect(unnamed.response.answers).to.have.length(0);
+
     akiota.mode = 'error';
     const failing = await ask([{ who: 'taro', source: AKIOTA, ref: 'error' }]);
     expect(failing.response.results[0]).to.include({ status: 'source_unavailable', reason: 'source_status_500' });
@@ -669,8 +705,8 @@ describe('gateway: routing a cross-municipality query', () => {
   it('when the gateway\'s own keys try the sealed identity parts and the released records, then they fail to decrypt', async () => {
     const { response } = await ask([{ who: 'hanako', source: TAWARAMOTO }]);
     const forward = peekJwt(tawaramoto.received.at(-1)!).claims as { query: string };
-    const sealed = (peekJwt(forward.query).claims as { sealed: string }).sealed;
-    const records = (peekJwt(response.answers[0]!).claims as { records: string }).records;
+    const sealed = sealedOf.get(forward.query)!;
+    const records = response.answers[0]!.records!;
     const gw = pki.credentials(GATEWAY_ID);
     for (const jwe of [sealed, records]) {
       for (const key of [gw.decryption.key, gw.signer.key]) {
@@ -693,7 +729,7 @@ describe('gateway: routing a cross-municipality query', () => {
         seen.push(decode(String((peekJwt(f).claims as { query: string }).query)));
       } catch { /* garbage-mode bodies are not JWS */ }
     }
-    for (const r of responses) seen.push(JSON.stringify(r), ...r.answers.map(decode));
+    for (const r of responses) seen.push(JSON.stringify(r), ...r.answers.map((a) => decode(a.answer)));
     // SQLite: the file's bytes, WAL included; PostgreSQL: every table's rows as text.
     const dbBytes = (await databaseContents(gateway.config)).toString('latin1');
     const haystacks = { messages: seen.join('\n'), database: dbBytes, log: gatewayLog.text() };

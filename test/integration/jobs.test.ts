@@ -15,9 +15,9 @@ import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import { createBaseApp } from '../../shared/platform/http.ts';
 import { createLogger } from '../../shared/platform/log.ts';
 import { closeMemberServer, createMemberServer, listenMember, memberIdentity } from '../../shared/federation/member-http.ts';
-import { sealMessage, signMessage } from '../../shared/federation/messages.ts';
+import { companionDigest, sealMessage, signMessage } from '../../shared/federation/messages.ts';
 import { pkiPaths } from '../../shared/federation/pki.ts';
-import { Typ, type QueryClaims } from '../../shared/federation/protocol.ts';
+import { Typ, type QueryClaims, type SourceAnswer } from '../../shared/federation/protocol.ts';
 import { generateResidents } from '../../services/municipality/seed.ts';
 import { toImmunization } from '../../services/municipality/vaccinations/fhir.ts';
 import { isRetryable, retryDelaySeconds } from '../../services/municipality/asking/bulk/service.ts';
@@ -58,7 +58,7 @@ describe('bulk jobs: the runner at one municipality', () => {
   const addressees: string[] = [];
   const bulk = () => `${toda.url}/exchange/bulk-queries`;
 
-  async function answerFor(q: QueryClaims) {
+  async function answerFor(q: QueryClaims): Promise<SourceAnswer> {
     const template = generateResidents(A, 20, 'jobs-test').flatMap((r) => r.records).slice(0, RECORDS_PER_SUBJECT);
     const subjects = q.subjects.map((s) => ({
       ref: s.ref, sub: s.sub, bundle: { resourceType: 'Bundle', type: 'collection', entry: recordIdsFor(s.sub).map((recordId, i) => ({ resource: toImmunization({
@@ -66,11 +66,12 @@ describe('bulk jobs: the runner at one municipality', () => {
         sourceMunicipality: null, sourceRecordId: null, sourceVersion: null, importRequestId: null, retrievedAt: null,
       }) })) },
     }));
-    // The whole batch's records in one envelope, signed by Tawaramoto and sealed for Toda.
+    // The whole batch's records in one envelope, signed by Tawaramoto and sealed for Toda, beside the answer that names it.
     const records = await sealMessage({ aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, purpose: q.purpose, subjects },
       pki.credentials(A).signer, Typ.RECORDS, pki.credentials(B).encryption);
     const results = q.subjects.map((s) => ({ ref: s.ref, status: 'ok' }));
-    return signMessage({ aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, results, records, head: EMPTY_HEAD }, pki.credentials(A).signer, Typ.ANSWER);
+    const answer = await signMessage({ aud: B, jti: randomUUID(), rid: q.rid, queryJti: q.jti, results, recordsDigest: companionDigest(records), head: EMPTY_HEAD }, pki.credentials(A).signer, Typ.ANSWER);
+    return { answer, records };
   }
 
   before(async function () {

@@ -206,8 +206,8 @@ describe('security: cross-tenant access', function () {
         ['its own code, naming itself as the source', ownCode, B, 'source_is_requester'],
       ];
       for (const [label, code, source, reason] of cases) {
-        const { compact } = await signQuery(b, [looseSubject(source, code)]);
-        const res = await asB.postJson<{ results: { status: string; reason?: string }[] }>(`${fed.member(GATEWAY_ID).url}/queries`, { query: compact }, { timeoutMs: 30_000 });
+        const { body } = await signQuery(b, [looseSubject(source, code)]);
+        const res = await asB.postJson<{ results: { status: string; reason?: string }[] }>(`${fed.member(GATEWAY_ID).url}/queries`, body, { timeoutMs: 30_000 });
         const result = res.body.results?.[0];
         tally.check(`gateway: ${label}`, res.status === 200 && result?.status === 'denied' && result.reason === reason, res.body);
       }

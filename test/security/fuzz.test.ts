@@ -13,10 +13,11 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { signPayload } from '../../shared/crypto.ts';
+import { companionDigest } from '../../shared/federation/messages.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import { GATEWAY_ID, ISSUER_ID, Typ } from '../../shared/federation/protocol.ts';
 import { DEMO_PASSWORD } from '../../scripts/seed.ts';
-import { randomMyNumber } from '../fixtures/factories.ts';
+import { EMPTY_HEAD, randomMyNumber } from '../fixtures/factories.ts';
 import { randomBytes } from 'node:crypto';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
@@ -155,6 +156,7 @@ describe('security: property-based fuzzing of every route that takes input', fun
         consent: { id: randomUUID(), scope: 'vaccination-history', purpose: 'next-dose-scheduling', sources: [A], givenAt: new Date(Date.now() - 60_000).toISOString(), expiresAt: inDays(30), method: 'written' },
       }],
       sealed: await sealIdentities(b, a, jti, [{ ref: '0', ...moved }]),
+      head: EMPTY_HEAD,
     };
   }
 
@@ -276,7 +278,7 @@ describe('security: property-based fuzzing of every route that takes input', fun
           const now = Math.floor(Date.now() / 1000);
           return {
             iss: GATEWAY_ID, aud: A, jti: randomUUID(), iat: now, exp: now + 240, rid: query.rid, query,
-            subjects: [{ ref: '0', code: codes.fromCode, requesterAttestation: codes.toAttestation, sourceAttestation: codes.fromAttestation }],
+            subjects: [{ ref: '0', code: codes.fromCode, requesterAttestation: codes.toAttestation, sourceAttestation: codes.fromAttestation }], head: EMPTY_HEAD,
           };
         },
         send: (i) => member(gw, `${federationUrl(A)}/federation/record-requests`, i),
@@ -297,17 +299,25 @@ describe('security: property-based fuzzing of every route that takes input', fun
   };
   const federationUrl = (code: string) => fed.member(code).federationUrl!;
 
+  /**
+   * B's (mutated) query claims signed by B: the sealed part leaves the claims and travels beside the
+   * query, named by its digest when it is still a string (docs/PROTOCOL.md §3.11).
+   */
+  async function signedQuery(claims: Record<string, unknown>): Promise<{ query: string; sealed: unknown }> {
+    const { sealed, ...rest } = claims;
+    const named = typeof sealed === 'string' ? { ...rest, sealedDigest: companionDigest(sealed) } : rest;
+    return { query: await rawJwt(named, b.signer.key, { kid: b.signer.kid, typ: Typ.QUERY }), sealed };
+  }
+
   /** How a federation route's (mutated) claims become its body. */
   function signerFor(route: Route): ((claims: Record<string, unknown>) => Promise<Record<string, unknown>>) | undefined {
-    if (route.name.startsWith('gateway POST /queries')) {
-      return async (claims) => ({ query: await rawJwt(claims, b.signer.key, { kid: b.signer.kid, typ: Typ.QUERY }) });
-    }
+    if (route.name.startsWith('gateway POST /queries')) return signedQuery;
     if (route.name.startsWith('municipality POST /federation')) {
       return async (claims) => {
         // The embedded query is signed by B; a mutation may have replaced it with anything.
         const q = claims.query;
-        const query = q && typeof q === 'object' && !Array.isArray(q) ? await rawJwt(q as Record<string, unknown>, b.signer.key, { kid: b.signer.kid, typ: Typ.QUERY }) : q;
-        return { forward: await rawJwt({ ...claims, query }, gw.signer.key, { kid: gw.signer.kid, typ: Typ.FORWARD }) };
+        const { query, sealed } = q && typeof q === 'object' && !Array.isArray(q) ? await signedQuery(q as Record<string, unknown>) : { query: q, sealed: undefined };
+        return { forward: await rawJwt({ ...claims, query }, gw.signer.key, { kid: gw.signer.kid, typ: Typ.FORWARD }), sealed };
       };
     }
     return undefined;

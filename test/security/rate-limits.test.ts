@@ -98,7 +98,7 @@ describe('security: rate limits', function () {
     const z = credentialsOf(fed, Z);
     const gateway = fed.member(GATEWAY_ID).url;
     const send = async (client: typeof asY, creds: typeof y) =>
-      client.postJson(`${gateway}/queries`, { query: (await signQuery(creds, [looseSubject(Y === creds.id ? Z : Y, randomCode())])).compact }, { timeoutMs: 30_000 });
+      client.postJson(`${gateway}/queries`, (await signQuery(creds, [looseSubject(Y === creds.id ? Z : Y, randomCode())])).body, { timeoutMs: 30_000 });
     // Signed in before the burst: the staff query below must reach the gateway inside the same window.
     const clerk = await fed.login(Y, 'operator1');
     try {

@@ -14,14 +14,14 @@ import { signPayload } from '../../shared/crypto.ts';
 import type { MemberClient, MemberResponse } from '../../shared/federation/member-http.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import { answerClaimsSchema, GATEWAY_ID, ISSUER_ID, Typ, type ForwardSubject } from '../../shared/federation/protocol.ts';
-import { verifyMessage } from '../../shared/federation/messages.ts';
+import { companionDigest, companionMatches, verifyMessage } from '../../shared/federation/messages.ts';
 import { api } from '../fixtures/http.ts';
 import { foreignCredentials } from '../fixtures/pki.ts';
 import { CAPTURE_FILE } from '../../gateway/routing/capture.ts';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
 import {
   answerOf, AttackTally, clientOf, codesOf, credentialsOf, federationUrl, genuineBatch, genuineQuery, heldResidents, moveResident,
-  rawJwt, refusedByA, releasedTo, signForward, type RefusalByA, signQuery, withPayload, attestationOf, type Moved,
+  rawJwt, recordsOf, refusedByA, releasedTo, signForward, type RefusalByA, signQuery, withPayload, attestationOf, type Moved, type SignedQuery,
 } from './support.ts';
 import { isRefusal } from '../fixtures/refusals.ts';
 
@@ -43,8 +43,12 @@ describe('security: a rogue gateway', function () {
   let moved2: Moved;
   let codes2: Awaited<ReturnType<typeof codesOf>>;
 
-  const toA = (forward: string): Promise<MemberResponse> =>
-    asGateway.postJson(`${federationUrl(fed, A)}/federation/record-requests`, { forward }, { timeoutMs: 30_000 });
+  /** The gateway's envelope sent to A, with the sealed part it relays beside it (B's, unless the test swaps it). */
+  const toA = (forward: string, sealed?: string): Promise<MemberResponse> =>
+    asGateway.postJson(`${federationUrl(fed, A)}/federation/record-requests`, { forward, ...(sealed ? { sealed } : {}) }, { timeoutMs: 30_000 });
+  /** B's query relayed in an envelope the gateway signs with its real key, the query's sealed part beside it. */
+  const relay = async (query: SignedQuery, subjects: ForwardSubject[], overrides: Record<string, unknown> = {}): Promise<MemberResponse> =>
+    toA((await signForward(gw, A, query.compact, subjects, overrides)).compact, query.sealed);
   /** The envelope an honest gateway would build for B's query. */
   const honestSubjects = (): ForwardSubject[] => [{ ref: '0', code: codes.fromCode, requesterAttestation: codes.toAttestation, sourceAttestation: codes.fromAttestation }];
   /** The honest envelope's entry for one subject of a batch. */
@@ -66,13 +70,13 @@ describe('security: a rogue gateway', function () {
 
   it('when the gateway relays a genuine query of B honestly, then A releases the records (control)', async () => {
     const query = await genuineQuery(b, a, moved, codes.toCode);
-    const res = await toA((await signForward(gw, A, query.compact, honestSubjects())).compact);
+    const res = await relay(query, honestSubjects());
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
     const answer = answerOf(res)!;
     expect(answer.results[0]!.status).to.equal('ok');
-    // The records are in the one envelope for B: the gateway's part of the answer says only the status.
+    // The records are in the one envelope for B beside the answer: the gateway's part says only the status.
     expect(answer.results[0]).to.have.all.keys('ref', 'status');
-    const released = await releasedTo(b, a, answer);
+    const released = await releasedTo(b, a, res);
     expect(released.map((r) => [r.ref, r.sub, r.bundle.entry?.length])).to.deep.equal([['0', codes.toCode, moved.recordCount]]);
   });
 
@@ -80,60 +84,69 @@ describe('security: a rogue gateway', function () {
     const batch = () => genuineBatch(b, a, [{ ref: '0', moved, toCode: codes.toCode }, { ref: '1', moved: moved2, toCode: codes2.toCode }]);
     /** What A released, per ref, as B would open it: [ref, B's code, records]. */
     const releasedBy = async (res: MemberResponse) => {
-      const answer = answerOf(res);
-      return answer ? (await releasedTo(b, a, answer)).map((r) => [r.ref, r.sub, r.bundle.entry?.length ?? 0]) : [];
+      return (await releasedTo(b, a, res)).map((r) => [r.ref, r.sub, r.bundle.entry?.length ?? 0]);
     };
     const both = [['0', codes.toCode, moved.recordCount], ['1', codes2.toCode, moved2.recordCount]];
 
     // Control: the honest batch of two.
-    let res = await toA((await signForward(gw, A, (await batch()).compact, [forwardOf('0', codes), forwardOf('1', codes2)])).compact);
+    let res = await relay(await batch(), [forwardOf('0', codes), forwardOf('1', codes2)]);
     expect(answerOf(res)?.results.map((r) => `${r.ref}:${r.status}`), JSON.stringify(res.body)).to.deep.equal(['0:ok', '1:ok']);
     expect(await releasedBy(res)).to.deep.equal(both);
 
     // Dropped: A answers only what it was asked; B's other subject is missing from A's signed answer, which B reports (not_found is never invented).
-    res = await toA((await signForward(gw, A, (await batch()).compact, [forwardOf('1', codes2)])).compact);
+    res = await relay(await batch(), [forwardOf('1', codes2)]);
     tally.check('a subject dropped from the envelope: A answers only the forwarded one, with its own records',
       JSON.stringify(answerOf(res)?.results.map((r) => r.ref)) === '["1"]' && JSON.stringify(await releasedBy(res)) === JSON.stringify([both[1]]), answerOf(res)?.results ?? res.body);
 
     // Reordered: each ref still gets its own subject's records.
-    res = await toA((await signForward(gw, A, (await batch()).compact, [forwardOf('1', codes2), forwardOf('0', codes)])).compact);
+    res = await relay(await batch(), [forwardOf('1', codes2), forwardOf('0', codes)]);
     const reordered = (await releasedBy(res)).sort((x, y) => String(x[0]).localeCompare(String(y[0])));
     tally.check('subjects reordered in the envelope: each ref gets its own records', JSON.stringify(reordered) === JSON.stringify(both), reordered);
 
     // Duplicated: the second copy of a ref releases nothing.
-    res = await toA((await signForward(gw, A, (await batch()).compact, [forwardOf('0', codes), forwardOf('0', codes), forwardOf('1', codes2)])).compact);
+    res = await relay(await batch(), [forwardOf('0', codes), forwardOf('0', codes), forwardOf('1', codes2)]);
     tally.check('a subject duplicated in the envelope: the copy is denied as duplicate_ref, released once',
       JSON.stringify(answerOf(res)?.results.map((r) => `${r.ref}:${r.reason ?? r.status}`)) === '["0:ok","0:duplicate_ref","1:ok"]'
       && JSON.stringify(await releasedBy(res)) === JSON.stringify(both), answerOf(res)?.results ?? res.body);
 
     // Swapped within the batch: each ref given the other resident's code and attestations.
-    res = await toA((await signForward(gw, A, (await batch()).compact, [forwardOf('0', codes2), forwardOf('1', codes)])).compact);
+    res = await relay(await batch(), [forwardOf('0', codes2), forwardOf('1', codes)]);
     tally.check('the two subjects\' codes swapped within the batch', refusedByA(res, { subject: 'denied', reason: 'attestation_invalid' }), answerOf(res)?.results ?? res.body);
 
     // Swapped between batches: B's one-subject query for the first resident, carrying the second one's forward entry under its ref.
     const first = await genuineQuery(b, a, moved, codes.toCode);
-    res = await toA((await signForward(gw, A, first.compact, [forwardOf('0', codes2)])).compact);
+    res = await relay(first, [forwardOf('0', codes2)]);
     tally.check('a subject of another batch of B put into this batch\'s envelope', refusedByA(res, { subject: 'denied', reason: 'attestation_invalid' }), answerOf(res)?.results ?? res.body);
 
-    // The identities envelope of one batch moved into another batch of B: B's signature over the query breaks.
+    // The identities envelope of one batch relayed beside another batch of B: it is not the one B's query names.
     const donor = await batch();
     const taker = await genuineQuery(b, a, moved, codes.toCode);
-    const withDonorSealed = withPayload(taker.compact, (q) => ({ ...q, sealed: JSON.parse(Buffer.from(donor.compact.split('.')[1]!, 'base64url').toString('utf8')).sealed }));
-    res = await toA((await signForward(gw, A, withDonorSealed, honestSubjects())).compact);
-    tally.check('the sealed identities of another batch of B moved into this query', refusedByA(res, { status: 401, code: 'invalid-signature' }), res.body);
+    res = await relay({ ...taker, sealed: donor.sealed }, honestSubjects());
+    tally.check('the sealed identities of another batch of B relayed beside this query', refusedByA(res, { subject: 'denied', reason: 'sealed_identity_not_bound' }), answerOf(res)?.results ?? res.body);
+    // ... or named inside it: B's signature over the query breaks.
+    const renamed = withPayload(taker.compact, (q) => ({ ...q, sealedDigest: companionDigest(donor.sealed) }));
+    res = await toA((await signForward(gw, A, renamed, honestSubjects())).compact, donor.sealed);
+    tally.check('the digest of another batch\'s sealed identities written into this query', refusedByA(res, { status: 401, code: 'invalid-signature' }), res.body);
+    // ... or held back: A has no identity to check against and releases nothing.
+    res = await toA((await signForward(gw, A, (await genuineQuery(b, a, moved, codes.toCode)).compact, honestSubjects())).compact);
+    tally.check('the sealed identities held back', refusedByA(res, { subject: 'denied', reason: 'sealed_identity_missing' }), answerOf(res)?.results ?? res.body);
 
-    // A's records envelope of one answer moved into another answer: A's signature over the answer breaks for B.
-    const one = answerOf(await toA((await signForward(gw, A, (await genuineQuery(b, a, moved, codes.toCode)).compact, honestSubjects())).compact))!;
-    const otherRes = await toA((await signForward(gw, A, (await genuineQuery(b, a, moved2, codes2.toCode)).compact, [forwardOf('0', codes2)])).compact);
-    const otherJws = (otherRes.body as { answer: string }).answer;
-    const grafted = withPayload(otherJws, (x) => ({ ...x, records: one.records }));
+    // A's records envelope of one answer relayed beside another answer: it is not the one A's answer names,
+    // and naming it inside that answer breaks A's signature for B.
+    const oneRes = await relay(await genuineQuery(b, a, moved, codes.toCode), honestSubjects());
+    const otherRes = await relay(await genuineQuery(b, a, moved2, codes2.toCode), [forwardOf('0', codes2)]);
+    const other = answerOf(otherRes)!;
+    expect(other.recordsDigest, 'the other answer released records').to.be.a('string');
+    tally.check('the records envelope of another answer relayed beside this answer: not the one it names',
+      companionMatches(recordsOf(otherRes), other.recordsDigest) && !companionMatches(recordsOf(oneRes), other.recordsDigest), other.recordsDigest);
+    const grafted = withPayload((otherRes.body as { answer: string }).answer, (x) => ({ ...x, recordsDigest: answerOf(oneRes)!.recordsDigest }));
     let verifiedByB = true;
     try {
       await verifyMessage(grafted, answerClaimsSchema, { key: createPublicKey(a.signer.key), issuer: A, audience: B, typ: Typ.ANSWER });
     } catch {
       verifiedByB = false;
     }
-    tally.check('the records envelope of another answer grafted into this answer: B refuses the answer', !verifiedByB, grafted.slice(0, 40));
+    tally.check('the digest of another answer\'s records written into this answer: B refuses the answer', !verifiedByB, grafted.slice(0, 40));
   });
 
   it('when the gateway asks A on its own, then A refuses: no query of B, a query forged in B\'s name, or an old query of B re-sent', async () => {
@@ -225,7 +238,7 @@ describe('security: a rogue gateway', function () {
       await Promise.all([fed.stop(A), fed.stop(B)]);
       await Promise.all([fed.start(A), fed.start(B)]);
       const query = await genuineQuery(b, a, moved, codes.toCode);
-      const res = await toA((await signForward(gw, A, query.compact, honestSubjects())).compact);
+      const res = await relay(query, honestSubjects());
       tally.check('A, holding a directory with B\'s key swapped, answers a genuine query of B', refusedByA(res, { status: 400, code: 'unknown-member' }), { status: res.status, results: answerOf(res)?.results ?? res.body });
 
       // Now A's key is swapped: B must not seal the identity check for it.

@@ -10,7 +10,7 @@ import sqlite3 from 'sqlite3';
 import { decryptField, jose, peekJwt, SIGNING_ALG } from '../../shared/crypto.ts';
 import { parseKey } from '../../shared/platform/config.ts';
 import { createMemberClient, type MemberClient, type MemberResponse } from '../../shared/federation/member-http.ts';
-import { openMessage, sealMessage, signMessage } from '../../shared/federation/messages.ts';
+import { companionDigest, companionMatches, openMessage, sealMessage, signMessage } from '../../shared/federation/messages.ts';
 import { loadMemberCredentials, type MemberCredentials } from '../../shared/federation/pki.ts';
 import {
   CONSENT_SCOPE, GATEWAY_ID, Typ, recordsClaimsSchema, type AnswerClaims, type ConsentTerms, type ForwardSubject, type Purpose, type QuerySubject,
@@ -18,7 +18,8 @@ import {
 } from '../../shared/federation/protocol.ts';
 import { claimResident, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';
-import { EMPTY_HEAD } from '../fixtures/factories.ts';
+import { EMPTY_HEAD, OPAQUE_SEALED } from '../fixtures/factories.ts';
+export { OPAQUE_SEALED };
 import { isRefusal } from '../fixtures/refusals.ts';
 
 /* ---------- figures ---------- */
@@ -214,15 +215,29 @@ export async function sealIdentities(b: MemberCredentials, a: MemberCredentials,
     b.signer, Typ.SEALED_IDENTITIES, a.encryption);
 }
 
-/** A sealed part the gateway routes without opening (it never can): for queries whose sources never see them. */
-export const OPAQUE_SEALED = 'eyJhbGciOiJub25lIn0.e30.c2VhbGVk';
 
-/** A query exactly as B's own code would sign it (valid unless the caller changes something). */
-export async function signQuery(b: MemberCredentials, subjects: QuerySubject[], overrides: Record<string, unknown> = {}, ttl?: number): Promise<{ compact: string; jti: string; rid: string }> {
+/** A query and the sealed part it names, as B sends them to the gateway. */
+export interface SignedQuery {
+  compact: string;
+  jti: string;
+  rid: string;
+  sealed: string;
+  /** The body of `POST /queries`. */
+  body: { query: string; sealed: string };
+}
+
+/**
+ * A query exactly as B's own code would sign it (valid unless the caller changes something), naming
+ * its sealed part (`overrides.sealed`, else an opaque one) by digest unless `overrides.sealedDigest` says otherwise.
+ */
+export async function signQuery(b: MemberCredentials, subjects: QuerySubject[], overrides: Record<string, unknown> = {}, ttl?: number): Promise<SignedQuery> {
   const jti = String(overrides.jti ?? randomUUID());
   const rid = String(overrides.rid ?? `sec-${randomUUID()}`);
-  const compact = await signMessage({ aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'staff-under-test', subjects, sealed: OPAQUE_SEALED, head: EMPTY_HEAD, ...overrides }, b.signer, Typ.QUERY, ttl);
-  return { compact, jti, rid };
+  const { sealed = OPAQUE_SEALED, ...claims } = overrides as { sealed?: string } & Record<string, unknown>;
+  const compact = await signMessage({
+    aud: GATEWAY_ID, jti, rid, purpose: 'next-dose-scheduling', actor: 'staff-under-test', subjects, sealedDigest: companionDigest(sealed), head: EMPTY_HEAD, ...claims,
+  }, b.signer, Typ.QUERY, ttl);
+  return { compact, jti, rid, sealed, body: { query: compact, sealed } };
 }
 
 /** One subject of a query with a code that B does not need to hold (the gateway decides). */
@@ -258,10 +273,16 @@ export async function signForward(gateway: MemberCredentials, aud: string, query
   return { compact, jti };
 }
 
-/** What A released to B in its answer: the records envelope opened with B's key, A's signature verified. */
-export async function releasedTo(b: MemberCredentials, a: MemberCredentials, answer: AnswerClaims): Promise<ReleasedSubject[]> {
-  if (!answer.records) return [];
-  const opened = await openMessage(answer.records, b.decryption.key, recordsClaimsSchema, {
+/**
+ * What A released to B in its reply: the records envelope beside the answer, checked against the
+ * digest the answer names and opened with B's key, A's signature verified.
+ */
+export async function releasedTo(b: MemberCredentials, a: MemberCredentials, res: MemberResponse): Promise<ReleasedSubject[]> {
+  const answer = answerOf(res);
+  const records = recordsOf(res);
+  if (!answer?.recordsDigest) return [];
+  if (!companionMatches(records, answer.recordsDigest)) throw new Error('the records beside the answer are not the ones it names');
+  const opened = await openMessage(records!, b.decryption.key, recordsClaimsSchema, {
     key: createPublicKey(a.signer.key), issuer: a.id, audience: b.id, typ: Typ.RECORDS,
   });
   return opened.subjects;
@@ -271,6 +292,12 @@ export async function releasedTo(b: MemberCredentials, a: MemberCredentials, ans
 export function answerOf(res: MemberResponse): AnswerClaims | undefined {
   const answer = (res.body as { answer?: unknown })?.answer;
   return typeof answer === 'string' ? (peekJwt(answer).claims as unknown as AnswerClaims) : undefined;
+}
+
+/** The records envelope A sent beside its answer, if any. */
+export function recordsOf(res: MemberResponse): string | undefined {
+  const records = (res.body as { records?: unknown })?.records;
+  return typeof records === 'string' ? records : undefined;
 }
 
 /**
@@ -284,7 +311,7 @@ export function refusedByA(res: MemberResponse, expected: RefusalByA): boolean {
   if ('code' in expected) return isRefusal(res, expected.status, expected.code);
   const answer = answerOf(res);
   return res.status === 200 && !!answer && answer.results.length > 0
-    && answer.records === undefined && answer.results.every((r) => r.status === expected.subject && r.reason === expected.reason);
+    && answer.recordsDigest === undefined && recordsOf(res) === undefined && answer.results.every((r) => r.status === expected.subject && r.reason === expected.reason);
 }
 
 /* ---------- hostile tokens ---------- */

@@ -11,6 +11,7 @@ import { jose } from '../../shared/crypto.ts';
 import { parseKey } from '../../shared/platform/config.ts';
 import type { MemberClient, MemberResponse } from '../../shared/federation/member-http.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
+import { companionDigest } from '../../shared/federation/messages.ts';
 import { GATEWAY_ID, Typ, type ForwardSubject } from '../../shared/federation/protocol.ts';
 import { EMPTY_HEAD } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
@@ -40,14 +41,15 @@ describe('security: tokens', function () {
   let asB: MemberClient;
   let asGateway: MemberClient;
 
-  const sendQuery = (query: string): Promise<MemberResponse> => asB.postJson(`${gatewayUrl}/queries`, { query }, { timeoutMs: 30_000 });
+  /** A query token with the opaque sealed part its claims name beside it. */
+  const sendQuery = (query: string): Promise<MemberResponse> => asB.postJson(`${gatewayUrl}/queries`, { query, sealed: OPAQUE_SEALED }, { timeoutMs: 30_000 });
   const sendForward = (forward: string): Promise<MemberResponse> =>
     asGateway.postJson(`${federationUrl(fed, A)}/federation/record-requests`, { forward }, { timeoutMs: 30_000 });
 
   /** Claims of a query B could sign; the subject's code is nobody's, so the gateway answers `denied` per subject. */
   const queryClaims = (extra: Record<string, unknown> = {}) => ({
     iss: B, aud: GATEWAY_ID, jti: randomUUID(), rid: `tok-${randomUUID()}`, purpose: 'next-dose-scheduling', actor: 'tester',
-    subjects: [looseSubject(A, randomCode())], sealed: OPAQUE_SEALED, head: EMPTY_HEAD, ...window(0, 240), ...extra,
+    subjects: [looseSubject(A, randomCode())], sealedDigest: companionDigest(OPAQUE_SEALED), head: EMPTY_HEAD, ...window(0, 240), ...extra,
   });
   const queryHeader = () => ({ kid: b.signer.kid, typ: Typ.QUERY });
 

@@ -10,8 +10,7 @@ export function recordRequestRoutes(ctx: MunicipalityContext, fed: FederationLin
   const router = Router();
   router.post('/federation/record-requests', async (req, res) => {
     const body = parseInput(recordRequestSchema, req.body);
-    const answer = await answerForward(ctx, fed, memberOf(req), body.forward);
-    res.json({ answer });
+    res.json(await answerForward(ctx, fed, memberOf(req), body.forward, body.sealed));
   });
   return router;
 }

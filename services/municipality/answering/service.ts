@@ -18,10 +18,10 @@ import { adoptRequestId } from '../../../shared/platform/context.ts';
 import { peekJwt, sha256Hex, verifyPayload } from '../../../shared/crypto.ts';
 import { AppError } from '../../../shared/platform/errors.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
-import { openMessage, sealMessage, signMessage, verifyMessage } from '../../../shared/federation/messages.ts';
+import { companionDigest, companionMatches, openMessage, sealMessage, signMessage, verifyMessage } from '../../../shared/federation/messages.ts';
 import {
   GATEWAY_ID, ISSUER_ID, Typ, attestationSchema, forwardClaimsSchema, queryClaimsSchema, sealedIdentitiesSchema,
-  type AnswerResult, type ForwardClaims, type ForwardSubject, type QueryClaims, type QuerySubject, type ReleasedSubject, type SealedIdentity,
+  type AnswerResult, type ForwardClaims, type ForwardSubject, type QueryClaims, type QuerySubject, type ReleasedSubject, type SealedIdentity, type SourceAnswer,
 } from '../../../shared/federation/protocol.ts';
 import { Actions } from '../access-log/actions.ts';
 import type { MunicipalityContext } from '../context.ts';
@@ -93,7 +93,7 @@ export async function verifyGatewayForward<F extends z.ZodType<{ rid: string; jt
  * Returns A's signed answer. A forward that fails verification as a whole is refused with a
  * problem and logged as denied.
  */
-export async function answerForward(ctx: MunicipalityContext, fed: FederationLink, peer: string, forwardJws: string): Promise<string> {
+export async function answerForward(ctx: MunicipalityContext, fed: FederationLink, peer: string, forwardJws: string, sealed: string | undefined): Promise<SourceAnswer> {
   let forward: ForwardClaims;
   let query: QueryClaims;
   try {
@@ -115,7 +115,7 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
   const recordsOf = await releasableRecordsOfMany(ctx, [...residentsByCode.values()].map((r) => r.id));
   // The requester's consents we hold its signed revocation of (docs/DESIGN.md §4.4): refused by the one consent rule.
   const revoked = await receivedRevocationsAmong(ctx.models.ReceivedRevocation, query.iss, query.subjects.flatMap((s) => (s.consent ? [s.consent.id] : [])));
-  const identities = await openIdentities(fed, query);
+  const identities = await openIdentities(fed, query, sealed);
   const answered = new Set<string>();
   const decisions = await mapWithLimit(forward.subjects, SUBJECTS_IN_FLIGHT, (f): Promise<Decision> => {
     // One answer per subject: a ref forwarded twice (e.g. with two codes) releases nothing the second time.
@@ -153,20 +153,25 @@ export async function answerForward(ctx: MunicipalityContext, fed: FederationLin
   });
 
   // Our head after this answer's own entries: the gateway and B keep it, so they witness them.
-  return signMessage({
+  // The records travel beside the answer, which names them by digest (docs/PROTOCOL.md §3.11).
+  const answer = await signMessage({
     aud: query.iss, jti: randomUUID(), rid: query.rid, queryJti: query.jti, head: await currentHead(ctx.sequelize),
     results: decisions.map((d) => ({ ref: d.ref, status: d.status, ...(d.reason && d.status !== 'ok' ? { reason: d.reason } : {}) })),
-    ...(records ? { records } : {}),
+    ...(records ? { recordsDigest: companionDigest(records) } : {}),
   }, fed.signer, Typ.ANSWER);
+  return records ? { answer, records } : { answer };
 }
 
 /**
- * B's identity checks for this batch, opened once: sealed for our key, signed by B, bound to B's
- * query by its jti. A refusal word instead when the envelope fails, for every subject to carry.
+ * B's identity checks for this batch, opened once: the envelope B's query names by digest, sealed
+ * for our key, signed by B, bound to B's query by its jti. A refusal word instead when the envelope
+ * fails, for every subject to carry.
  */
-async function openIdentities(fed: FederationLink, query: QueryClaims): Promise<Map<string, SealedIdentity> | string> {
+async function openIdentities(fed: FederationLink, query: QueryClaims, envelope: string | undefined): Promise<Map<string, SealedIdentity> | string> {
+  if (envelope === undefined) return 'sealed_identity_missing';
+  if (!companionMatches(envelope, query.sealedDigest)) return 'sealed_identity_not_bound';
   try {
-    const sealed = await openMessage(query.sealed, fed.decryptionKey, sealedIdentitiesSchema, {
+    const sealed = await openMessage(envelope, fed.decryptionKey, sealedIdentitiesSchema, {
       key: (await fed.peers.signingKey(query.iss)).key, issuer: query.iss, audience: fed.self, typ: Typ.SEALED_IDENTITIES,
     });
     if (sealed.jti !== query.jti) return 'sealed_identity_not_bound';

@@ -26,6 +26,7 @@ export const gatewayResponseSchema = z.object({
     reason: z.string().max(100).regex(/^[\x20-\x7e]*$/).optional(),
     retryAfter: z.number().int().min(0).max(86_400).optional(),
   })).max(5000),
-  answers: z.array(z.string().max(16_000_000)).max(100),
+  /** Each source's signed answer and, beside it, the records envelope it names by digest (docs/PROTOCOL.md §3.7). */
+  answers: z.array(z.object({ answer: z.string().max(16_000_000), records: z.string().max(60_000_000).optional() })).max(100),
 });
 export type GatewayResponse = z.infer<typeof gatewayResponseSchema>;

@@ -13,7 +13,7 @@ import { checkLegalBasis } from '../../../shared/consent-policy.ts';
 import { sha256Hex, peekJwt } from '../../../shared/crypto.ts';
 import { currentRequestId } from '../../../shared/platform/context.ts';
 import { AppError } from '../../../shared/platform/errors.ts';
-import { openMessage, sealMessage, signMessage, verifyMessage } from '../../../shared/federation/messages.ts';
+import { companionDigest, companionMatches, openMessage, sealMessage, signMessage, verifyMessage } from '../../../shared/federation/messages.ts';
 import {
   GATEWAY_ID, Typ, answerClaimsSchema, recordsClaimsSchema, type AnswerClaims, type Purpose,
   type QuerySubject, type SubjectStatus,
@@ -91,9 +91,10 @@ export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, in
     const jti = randomUUID();
     for (const p of members) p.queryJti = jti;
     const subjects = members.map((p) => p.subject!);
+    // The sealed part travels beside the query, which names it by digest (docs/PROTOCOL.md §3.11).
     const sealed = await sealIdentities(fed, source, members, jti);
-    const query = await signMessage({ aud: GATEWAY_ID, jti, rid: requestId, purpose: input.purpose, actor: actor.staffId, subjects, sealed, head }, fed.signer, Typ.QUERY);
-    batches.push({ source, jti, query, requestHash: sha256Hex(query), members });
+    const query = await signMessage({ aud: GATEWAY_ID, jti, rid: requestId, purpose: input.purpose, actor: actor.staffId, subjects, sealedDigest: companionDigest(sealed), head }, fed.signer, Typ.QUERY);
+    batches.push({ source, jti, query, sealed, requestHash: sha256Hex(query), members });
   }
   const hashOf = (p: Prepared) => batches.find((b) => b.jti === p.queryJti)?.requestHash ?? null;
 
@@ -157,6 +158,8 @@ interface Batch {
   source: string;
   jti: string;
   query: string;
+  /** The identity checks sealed for the source, beside the query. */
+  sealed: string;
   requestHash: string;
   members: Prepared[];
 }
@@ -182,7 +185,7 @@ async function sendBatch(
   };
   let response: GatewayResponse | null = null;
   try {
-    const res = await fed.http.postJson(`${fed.gatewayUrl}/queries`, { query: b.query }, { timeoutMs: fed.timeoutMs, requestId, expectPeer: GATEWAY_ID });
+    const res = await fed.http.postJson(`${fed.gatewayUrl}/queries`, { query: b.query, sealed: b.sealed }, { timeoutMs: fed.timeoutMs, requestId, expectPeer: GATEWAY_ID });
     const reply = classifyPeerReply(res);
     if (reply.outcome === 'ok') {
       const parsed = gatewayResponseSchema.safeParse(res.body);
@@ -209,11 +212,13 @@ async function sendBatch(
     Object.assign(outcomes.get(r.ref)!, { status: r.status, reason: r.reason, retryAfter: r.retryAfter });
   }
   // The source's signed answer is authoritative for its subjects; the gateway's reading is not trusted.
-  for (const answerJws of response.answers) {
-    const answer = await verifyAnswer(ctx, fed, answerJws, b, requestId);
+  for (const reply of response.answers) {
+    const answer = await verifyAnswer(ctx, fed, reply.answer, b, requestId);
     if (!answer) continue;
-    heads.push({ member: answer.iss, head: answer.head, exchange: 'answer', requestId, message: answerJws as string });
-    const released = answer.records ? await openRecords(ctx, fed, answer.records, answer, purpose) : new Map<string, Released>();
+    heads.push({ member: answer.iss, head: answer.head, exchange: 'answer', requestId, message: reply.answer });
+    // The records beside the answer count only when they are the envelope A's signature names.
+    const released = answer.recordsDigest && companionMatches(reply.records, answer.recordsDigest)
+      ? await openRecords(ctx, fed, reply.records!, answer, purpose) : new Map<string, Released>();
     for (const result of answer.results) {
       const p = byRef.get(result.ref);
       if (!p) continue;
@@ -364,9 +369,8 @@ async function sealIdentities(fed: FederationLink, source: string, members: Prep
 }
 
 /** Verifies the source's answer: its own signature, addressed to us, answering this query. */
-async function verifyAnswer(ctx: MunicipalityContext, fed: FederationLink, answerJws: unknown, b: Batch, requestId: string): Promise<AnswerClaims | null> {
+async function verifyAnswer(ctx: MunicipalityContext, fed: FederationLink, answerJws: string, b: Batch, requestId: string): Promise<AnswerClaims | null> {
   try {
-    if (typeof answerJws !== 'string') return null;
     if (peekJwt(answerJws).claims.iss !== b.source) return null;
     const { key } = await fed.peers.signingKey(b.source);
     const answer = await verifyMessage(answerJws, answerClaimsSchema, { key, issuer: b.source, audience: ctx.config.MUNICIPALITY_CODE, typ: Typ.ANSWER });
