@@ -76,11 +76,25 @@ export function createMemberServer(app: Express, credentials: MemberCredentials,
   return server;
 }
 
+/**
+ * The certificate the peer of a TLS socket presented, read once per connection: it cannot change
+ * while the connection lives (TLS 1.3 has no renegotiation), and Node builds a new object of the
+ * whole certificate at every call. Undefined before the handshake has finished.
+ */
+const peerCertificates = new WeakMap<TLSSocket, PeerCertificate>();
+function peerCertificateOf(socket: TLSSocket): PeerCertificate | undefined {
+  const known = peerCertificates.get(socket);
+  if (known) return known;
+  const cert = socket.getPeerCertificate();
+  if (!cert || Object.keys(cert).length === 0) return undefined;
+  peerCertificates.set(socket, cert);
+  return cert;
+}
+
 function peerOf(req: Request): PeerCertificate | undefined {
   const socket = req.socket as TLSSocket;
   if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return undefined;
-  const cert = socket.getPeerCertificate();
-  return cert && Object.keys(cert).length ? cert : undefined;
+  return peerCertificateOf(socket);
 }
 
 const first = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
@@ -278,7 +292,7 @@ export function createMemberClient(credentials: MemberCredentials): MemberClient
       // per request, not per handshake: a keep-alive socket may have been opened for another URL.
       req.once('socket', (socket: TLSSocket) => {
         const send = () => {
-          const peer = first(socket.getPeerCertificate()?.subject?.CN);
+          const peer = first(peerCertificateOf(socket)?.subject?.CN);
           if (options.expectPeer !== undefined && peer !== options.expectPeer) {
             req.destroy();
             fail(`peer certificate names ${peer ?? 'nobody'}, expected ${options.expectPeer}`);
@@ -286,7 +300,7 @@ export function createMemberClient(credentials: MemberCredentials): MemberClient
           }
           req.end(payload);
         };
-        if (socket.getPeerCertificate()?.subject) send();
+        if (peerCertificateOf(socket)?.subject) send();
         else socket.once('secureConnect', send);
       });
     });
