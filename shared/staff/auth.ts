@@ -364,9 +364,14 @@ export async function checkSession(s: StaffSessions, token: string): Promise<{ a
   return { actor: { staffId: claims.sub, role: claims.role, municipality: claims.municipality }, session: claims };
 }
 
-/** Verifies the session (bearer header or httpOnly cookie) for this member and sets `req.actor`. */
+/**
+ * Verifies the session (bearer header or httpOnly cookie) for this member and sets `req.actor`.
+ * Once per request: a route guarded twice (a limiter mounted on several paths before the route's
+ * own guard) reads the revocation list and the account once.
+ */
 export function authenticateSession(s: StaffSessions): RequestHandler {
   return async (req, _res, next) => {
+    if (req.actor && req.staffSession) return next();
     const token = tokenFrom(req.get('authorization'), req.get('cookie'));
     if (!token) throw unauthorized();
     const { actor, session } = await checkSession(s, token);

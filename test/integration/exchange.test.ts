@@ -194,6 +194,22 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
     expect(await imported()).to.equal(0);
   });
 
+  it('when a clerk sends a query, then the route\'s two guards (the rate limit\'s and its own) read the staff session once', async () => {
+    const sessionReads: string[] = [];
+    const count = (options: object) => {
+      const name = (options as { model?: { name?: string } }).model?.name;
+      if (name === 'RevokedSession' || name === 'Staff') sessionReads.push(name);
+    };
+    toda.ctx.sequelize.addHook('beforeQuery', 'count-session-reads', count);
+    try {
+      reply = async (q) => ok(q, []);
+      expect((await ask()).status).to.equal(200);
+    } finally {
+      toda.ctx.sequelize.removeHook('beforeQuery', 'count-session-reads');
+    }
+    expect(sessionReads.sort()).to.deep.equal(['RevokedSession', 'Staff']);
+  });
+
   it('when the source\'s signed answer and records verify, then they are imported once (the control for the refusals above)', async () => {
     reply = async (q) => ok(q, [await answer(q, {}, { records: await records(q) })]);
     expect((await ask()).body.results[0]).to.include({ status: 'ok', recordCount: 1, imported: 1 });
