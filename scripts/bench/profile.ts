@@ -26,15 +26,16 @@ interface CpuProfile {
 }
 
 const RULES: [Category, RegExp][] = [
-  ['crypto', /\/node_modules\/jose\/|node:internal\/crypto|\/shared\/(crypto|messages)\.ts/],
-  ['sequelize/sqlite', /\/node_modules\/(sequelize|sqlite3|wkx|dottie|lodash|inflection|validator|moment|moment-timezone|retry-as-promised|pg-connection-string)\/|\/shared\/db\.ts|\/model\.ts/],
-  ['logging', /\/node_modules\/(pino|pino-std-serializers|sonic-boom|fast-redact|thread-stream|quick-format-unescaped|safe-stable-stringify|on-exit-leak-free|atomic-sleep)\/|\/shared\/log\.ts/],
-  ['http/tls', /node:(_http|http|https|_tls|tls|net|internal\/(http|stream|streams|tls|net|js_stream|url))|node:stream|\/node_modules\/(express|router|body-parser|raw-body|helmet|qs|iconv-lite|finalhandler|on-finished|content-type|type-is|mime-types|mime-db|accepts|send|cookie|statuses|http-errors|depd|negotiator|parseurl|encodeurl|media-typer|vary|forwarded|proxy-addr|merge-descriptors|etag|fresh|range-parser|serve-static|bytes|unpipe|ee-first|content-disposition|destroy|path-to-regexp)\/|\/shared\/(member-http|http|server|errors)\.ts/],
-  ['validation', /\/node_modules\/zod\/|\/shared\/validation\.ts|\/schemas\.ts/],
+  ['crypto', /\/node_modules\/jose\/|node:internal\/crypto|\/shared\/(crypto|federation\/messages|platform\/base64)\.ts/],
+  ['sequelize/sqlite', /\/node_modules\/(sequelize|sqlite3|wkx|dottie|lodash|inflection|validator|moment|moment-timezone|retry-as-promised|pg-connection-string)\/|\/shared\/platform\/db\.ts|\/model\.ts/],
+  ['logging', /\/node_modules\/(pino|pino-std-serializers|sonic-boom|fast-redact|thread-stream|quick-format-unescaped|safe-stable-stringify|on-exit-leak-free|atomic-sleep)\/|\/shared\/platform\/log\.ts/],
+  ['http/tls', /node:(_http|http|https|_tls|tls|net|internal\/(http|stream|streams|tls|net|js_stream|url))|node:stream|\/node_modules\/(express|router|body-parser|raw-body|helmet|qs|iconv-lite|finalhandler|on-finished|content-type|type-is|mime-types|mime-db|accepts|send|cookie|statuses|http-errors|depd|negotiator|parseurl|encodeurl|media-typer|vary|forwarded|proxy-addr|merge-descriptors|etag|fresh|range-parser|serve-static|bytes|unpipe|ee-first|content-disposition|destroy|path-to-regexp)\/|\/shared\/(federation\/(member-http|member-client)|platform\/(http|server|errors))\.ts/],
+  ['validation', /\/node_modules\/zod\/|\/shared\/platform\/validation\.ts|\/schemas\.ts/],
   ['app', /\/(services|gateway|shared|scripts)\//],
 ];
 
-function categoryOfFrame(frame: ProfileNode['callFrame']): Category | undefined {
+/** The category of one profiled frame by its file, or undefined when the caller's category applies. */
+export function categoryOfFrame(frame: Pick<ProfileNode['callFrame'], 'functionName' | 'url'>): Category | undefined {
   if (frame.functionName === '(garbage collector)') return 'gc';
   if (!frame.url) return undefined;
   for (const [category, pattern] of RULES) if (pattern.test(frame.url)) return category;
