@@ -173,7 +173,7 @@ async function askSource(ctx: GatewayContext, query: QueryClaims, compact: strin
     if (!results.has(ref)) results.set(ref, { status: 'source_unavailable', reason: 'missing_in_answer', retryAfter: ctx.config.RETRY_AFTER_SECONDS });
   }
   return {
-    answer: body.data.records ? { answer: body.data.answer, records: body.data.records } : { answer: body.data.answer }, answerJti: answer.jti, results,
+    answer: body.data, answerJti: answer.jti, results,
     head: { member: source, head: answer.head, exchange: 'answer', requestId: query.rid, message: body.data.answer },
   };
 }

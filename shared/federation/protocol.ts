@@ -116,12 +116,7 @@ const isoTime = dateTime();
 const compactOf = (maxLength: number) => z.string().max(maxLength).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2,4}$/, 'must be a compact JOSE serialization');
 const compact = compactOf(200_000);
 /** ~2.5 kB per subject (consent terms, the sealed identity check, base64url) × the 5000-subject ceiling. */
-export const compactBatch = compactOf(16_000_000);
-/**
- * A batch's records envelope: a JWS inside a JWE is base64url twice, ~5 kB per subject of six
- * records, so 5,000 subjects come to ~25 MB; bounded below the members' 64 MiB response limit.
- */
-export const compactRecords = compactOf(60_000_000);
+const compactBatch = compactOf(16_000_000);
 /**
  * A companion envelope named by the signed message it travels beside (docs/PROTOCOL.md §3.11): the
  * base64url SHA-256 of its compact serialization (`companionDigest` in shared/federation/messages.ts).

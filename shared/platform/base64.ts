@@ -1,9 +1,8 @@
 /**
  * The ES2026 base64 methods of Uint8Array (`toBase64`, `Uint8Array.fromBase64`) where the runtime
  * lacks them (Node 20 does), backed by Buffer's native codec. jose uses these methods when they
- * exist and otherwise goes through `btoa`/`atob`, which Node 20 implements in JavaScript: for an
- * answer's records envelope that fallback was a third of a source's CPU (docs/BENCHMARKS.md,
- * "Protocol round 2"). Decoding keeps the standard's strictness — an alphabet character, ASCII
+ * exist and otherwise goes through `btoa`/`atob`, which Node 20 implements in JavaScript: in bulk
+ * that fallback was a fifth of a source's main thread (docs/BENCHMARKS.md, "Later the same day"). Decoding keeps the standard's strictness — an alphabet character, ASCII
  * whitespace or correct padding, nothing else — because Buffer alone would skip what it does not
  * understand. Installed once, by the crypto module; a runtime that has the methods keeps its own.
  */
