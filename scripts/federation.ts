@@ -6,20 +6,20 @@
  * Layout: <dataDir>/pki (CA and member certificates), <dataDir>/<member>/secrets.json,
  * <dataDir>/<member>/<member>.sqlite, <dataDir>/<member>/<member>.log, <dataDir>/gateway/directory.json.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { newOprfKey } from '../shared/crypto.ts';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { seedGatewayStaff } from '../gateway/access-log/staff.ts';
 import { DEMO_PASSWORD } from './seed.ts';
+import { memberBundle, type MemberEntry } from './member-bundle.ts';
+import { initPki, type MemberSpec } from '../shared/federation/pki.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const run = promisify(execFile);
 
 export interface MunicipalitySpec {
   code: string;
@@ -57,7 +57,7 @@ export interface MemberProcess {
   id: string;
   kind: 'issuer' | 'gateway' | 'municipality';
   env: Record<string, string>;
-  entry: string;
+  entry: MemberEntry;
   /** Staff URL for municipalities; member URL for the gateway and issuer. */
   url: string;
   federationUrl?: string;
@@ -151,13 +151,14 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
   const pkiDir = join(dataDir, 'pki');
   const databaseOf = async (member: string, sqliteFile: string): Promise<Record<string, string>> =>
     (plan.database ? plan.database(member, sqliteFile) : { DATABASE_PATH: sqliteFile });
-  const members = [
-    'issuer:issuer:Issuer', 'gateway:gateway:Gateway',
-    ...plan.municipalities.map((m) => `${m.code}:municipality:${m.name}`),
+  const members: MemberSpec[] = [
+    { id: 'issuer', kind: 'issuer', name: 'Issuer' }, { id: 'gateway', kind: 'gateway', name: 'Gateway' },
+    ...plan.municipalities.map((m) => ({ id: m.code, kind: 'municipality' as const, name: m.name })),
   ];
-  // This launcher runs local federations only (npm start, tests, the simulator, the benchmark): an
-  // RSA CA an earlier version left in the data folder is replaced and every member re-issued.
-  await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/pki.ts'), 'init', '--replace-rsa-ca', '--dir', pkiDir, ...members.flatMap((m) => ['--member', m])], { cwd: ROOT });
+  // What `npm run pki -- init --replace-rsa-ca` does, in this process. This launcher runs local
+  // federations only (npm start, tests, the simulator, the benchmark): an RSA CA an earlier
+  // version left in the data folder is replaced and every member re-issued.
+  await initPki(pkiDir, members, { replaceRsaCa: true });
 
   const level = plan.logLevel ?? 'info';
   const port = () => freePort(plan.portRange);
@@ -234,10 +235,11 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
  * Starts one member process and resolves when it logs `ready`. Its stdout/stderr go to its log
  * file (the leak scans read these files), never to the terminal of the launcher.
  */
-export function startMember(member: MemberProcess, options: { timeoutMs?: number } = {}): Promise<MemberProcess> {
+export async function startMember(member: MemberProcess, options: { timeoutMs?: number } = {}): Promise<MemberProcess> {
+  const program = await memberBundle(member.entry);
   return new Promise((resolveStart, reject) => {
     const log = createWriteStream(member.logFile, { flags: 'a' });
-    const child = spawn(process.execPath, [...(member.nodeArgs ?? []), '--import', 'tsx', join(ROOT, member.entry)], {
+    const child = spawn(process.execPath, [...(member.nodeArgs ?? []), program], {
       cwd: ROOT, env: { PATH: process.env.PATH ?? '', NODE_ENV: process.env.NODE_ENV ?? 'development', ...member.env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     member.child = child;

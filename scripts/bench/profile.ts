@@ -5,15 +5,17 @@
  * samples inside the measured window count. Work on libuv's pool (key operations, SQLite's
  * statements) is not on the main thread: the report gives it separately from /proc.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const CATEGORIES = ['crypto', 'sequelize/sqlite', 'http/tls', 'logging', 'validation', 'app', 'gc', 'other'] as const;
 export type Category = (typeof CATEGORIES)[number];
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string };
+  callFrame: { functionName: string; url: string; lineNumber?: number; columnNumber?: number };
   children?: number[];
 }
 
@@ -42,6 +44,25 @@ export function categoryOfFrame(frame: Pick<ProfileNode['callFrame'], 'functionN
   return undefined;
 }
 
+const sourceMaps = new Map<string, { map: SourceMap; dir: string } | null>();
+
+/**
+ * The source file a frame's code came from: members run from a bundle with a linked source map
+ * (scripts/member-bundle.ts), and the rules above are written against the TypeScript files.
+ */
+export function sourceUrlOf(frame: ProfileNode['callFrame']): string {
+  if (!frame.url.startsWith('file:') || frame.lineNumber === undefined || frame.lineNumber < 0) return frame.url;
+  let known = sourceMaps.get(frame.url);
+  if (known === undefined) {
+    const file = fileURLToPath(frame.url);
+    known = existsSync(`${file}.map`) ? { map: new SourceMap(JSON.parse(readFileSync(`${file}.map`, 'utf8'))), dir: dirname(file) } : null;
+    sourceMaps.set(frame.url, known);
+  }
+  if (!known) return frame.url;
+  const entry = known.map.findEntry(frame.lineNumber, frame.columnNumber ?? 0) as { originalSource?: string };
+  return entry.originalSource ? pathToFileURL(resolve(known.dir, entry.originalSource)).href : frame.url;
+}
+
 export interface ProfileSummary {
   /** Main-thread busy time inside the window, in milliseconds. */
   busyMs: number;
@@ -54,7 +75,7 @@ export function summariseProfile(profile: CpuProfile, fromMicros: number, toMicr
   const parent = new Map<number, number>();
   const byId = new Map<number, ProfileNode>();
   for (const n of profile.nodes) {
-    byId.set(n.id, n);
+    byId.set(n.id, { ...n, callFrame: { ...n.callFrame, url: sourceUrlOf(n.callFrame) } });
     for (const c of n.children ?? []) parent.set(c, n.id);
   }
   const memo = new Map<number, Category | 'idle'>();

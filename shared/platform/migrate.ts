@@ -1,5 +1,4 @@
-import type { ModelAttributes, QueryInterface, Sequelize, Transaction } from 'sequelize';
-import { SequelizeStorage, Umzug } from 'umzug';
+import { DataTypes, QueryTypes, type ModelAttributes, type QueryInterface, type Sequelize, type Transaction } from 'sequelize';
 
 /**
  * A schema change, applied once per database, in name order. Migrations are frozen: a later
@@ -26,21 +25,34 @@ export const MIGRATIONS_TABLE = 'schema_migrations';
 
 /**
  * Brings a member's database up to date: every migration not yet recorded in `schema_migrations`
- * runs in its own transaction (PostgreSQL and SQLite both roll DDL back), then is recorded.
- * A crash between the two re-runs the migration on the next start, which is why table creation
- * adopts what exists. One process migrates a database at a time: each member starts its own.
+ * runs, in order, in one transaction with its record (PostgreSQL and SQLite both roll DDL back),
+ * so a crash leaves a migration either applied and recorded or neither. Table creation still
+ * adopts what exists (databases made before migrations). One process migrates a database at a
+ * time: each member starts its own.
+ *
+ * The table has the shape umzug's SequelizeStorage gave it (one `name` column, the primary key),
+ * which ran this loop until it was found to cost a third of a second of CPU at every member start
+ * for what is these few lines (docs/BENCHMARKS.md, "Member processes from a bundle").
  */
 export async function migrate(sequelize: Sequelize, migrations: Migration[]): Promise<string[]> {
-  const umzug = new Umzug({
-    migrations: migrations.map((m) => ({
-      name: m.name,
-      up: () => sequelize.transaction(async (transaction) => m.up(schemaChange(sequelize, transaction))),
-    })),
-    storage: new SequelizeStorage({ sequelize, tableName: MIGRATIONS_TABLE }),
-    logger: undefined,
+  const names = migrations.map((m) => m.name);
+  if (new Set(names).size !== names.length) throw new Error(`migration names must be unique: ${names.join(', ')}`);
+  // CREATE TABLE IF NOT EXISTS on both engines, the shape umzug's storage made.
+  await sequelize.getQueryInterface().createTable(MIGRATIONS_TABLE, {
+    name: { type: DataTypes.STRING, allowNull: false, unique: true, primaryKey: true },
   });
-  const applied = await umzug.up();
-  return applied.map((m) => m.name);
+  const recorded = await sequelize.query<{ name: string }>(`SELECT "name" FROM "${MIGRATIONS_TABLE}"`, { type: QueryTypes.SELECT });
+  const done = new Set(recorded.map((r) => r.name));
+  const applied: string[] = [];
+  for (const m of migrations) {
+    if (done.has(m.name)) continue;
+    await sequelize.transaction(async (transaction) => {
+      await m.up(schemaChange(sequelize, transaction));
+      await sequelize.query(`INSERT INTO "${MIGRATIONS_TABLE}" ("name") VALUES ($1)`, { bind: [m.name], transaction });
+    });
+    applied.push(m.name);
+  }
+  return applied;
 }
 
 function schemaChange(sequelize: Sequelize, transaction: Transaction): SchemaChange {

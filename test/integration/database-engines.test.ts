@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QueryTypes, type ModelStatic, type Model, type Sequelize } from 'sequelize';
+import { DataTypes, QueryTypes, type ModelStatic, type Model, type Sequelize } from 'sequelize';
 import pg from 'pg';
 import { defineModels } from '../../services/municipality/models.ts';
 import { MUNICIPALITY_MIGRATIONS } from '../../services/municipality/migrations/index.ts';
@@ -134,6 +134,33 @@ describe(`database engines (${onPostgres ? 'PostgreSQL' : 'SQLite'}): migrations
       expect(await rowCount(db, MIGRATIONS_TABLE)).to.equal(GATEWAY_MIGRATIONS.length);
       const refused = await db.query(`DELETE FROM ${ACCESS_LOG_TABLE}`).then(() => 'deleted', (err: { message: string; parent?: Error }) => (err.parent ?? err).message);
       expect(refused, 'the adopted log is append-only').to.match(/append-only/);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('when a migration fails half-way, then neither its tables nor its record stay, and the next start applies it whole', async () => {
+    const db = await openMemberDatabase(freshDatabase('issuer'));
+    try {
+      let fail = true;
+      const halfWay: Migration = {
+        name: '0001-half-way',
+        async up(schema) {
+          await schema.createTable('half_way', { id: { type: DataTypes.INTEGER, primaryKey: true } });
+          if (fail) throw new Error('stopped after the first table');
+          await schema.createTable('second_half', { id: { type: DataTypes.INTEGER, primaryKey: true } });
+        },
+      };
+      let failure: Error | undefined;
+      await migrate(db, [halfWay]).catch((err: Error) => { failure = err; });
+      expect(failure?.message).to.equal('stopped after the first table');
+      const tablesAfterFailure = (await db.getQueryInterface().showAllTables()).map(String);
+      expect(tablesAfterFailure).to.not.include('half_way');
+      expect(await rowCount(db, MIGRATIONS_TABLE)).to.equal(0);
+      fail = false;
+      expect(await migrate(db, [halfWay])).to.deep.equal(['0001-half-way']);
+      expect((await db.getQueryInterface().showAllTables()).map(String)).to.include.members(['half_way', 'second_half']);
+      expect(await migrate(db, [halfWay])).to.deep.equal([]);
     } finally {
       await db.close();
     }
