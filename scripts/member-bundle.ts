@@ -1,7 +1,7 @@
 /**
  * Member processes run from one esbuild bundle of their TypeScript, not under tsx's loader: a
- * member importing its ~250 modules through tsx's hooks spent about 3.2 s of CPU before it could
- * start, the same code bundled about 1.3 s (docs/BENCHMARKS.md, "Member processes from a bundle").
+ * municipality importing its 161 modules through tsx's hooks spent 2.6 s of CPU before it could
+ * start, the same code bundled 1.1 s (docs/BENCHMARKS.md, "Member processes from a bundle").
  * The launcher starts dozens of members (the simulator, the end-to-end suites, the benchmark).
  *
  * The packages stay outside the bundle (node resolves them from the project's node_modules as

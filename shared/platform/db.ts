@@ -11,9 +11,7 @@ export interface DatabaseOptions {
 
 /** The part of node-sqlite3's Database the connection setup uses. */
 interface SqliteConnection {
-  run(sql: string, ...rest: unknown[]): unknown;
-  all(sql: string, ...rest: unknown[]): unknown;
-  exec(sql: string, ...rest: unknown[]): unknown;
+  run(sql: string, cb: (err: Error | null) => void): void;
   configure(option: 'busyTimeout', ms: number): void;
 }
 
@@ -38,7 +36,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Sequelize>
       logging: false,
       transactionType: Transaction.TYPES.IMMEDIATE,
     });
-    prepareSqliteConnections(sequelize, storage);
+    prepareSqliteConnections(sequelize);
     // ':memory:' has one shared connection already; only files open one per transaction.
     if (storage !== ':memory:') reuseTransactionConnections(sequelize);
     serializeSqliteTransactions(sequelize);
@@ -50,7 +48,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Sequelize>
 
 export const SQLITE_BUSY_TIMEOUT_MS = 15_000;
 
-function prepareSqliteConnections(sequelize: Sequelize, storage: string): void {
+function prepareSqliteConnections(sequelize: Sequelize): void {
   const manager = sequelize.connectionManager as unknown as { getConnection(options?: unknown): Promise<SqliteConnection> };
   const getConnection = manager.getConnection.bind(manager);
   const prepared = new WeakSet<object>();
@@ -59,55 +57,9 @@ function prepareSqliteConnections(sequelize: Sequelize, storage: string): void {
     if (!prepared.has(connection)) {
       prepared.add(connection);
       connection.configure('busyTimeout', SQLITE_BUSY_TIMEOUT_MS);
-      await new Promise<void>((resolve, reject) => connection.run('PRAGMA synchronous = NORMAL', (err: Error | null) => (err ? reject(err) : resolve())));
-      if (storage !== ':memory:') rememberTableInfo(connection, storage);
+      await new Promise<void>((resolve, reject) => connection.run('PRAGMA synchronous = NORMAL', (err) => (err ? reject(err) : resolve())));
     }
     return connection;
-  };
-}
-
-/** `PRAGMA table_info` answers per database file, until a statement that can change columns runs. */
-const tableInfo = new Map<string, Map<string, unknown[]>>();
-const TABLE_INFO = /^PRAGMA table_info\(`([^`]+)`\)$/;
-const SCHEMA_CHANGE = /^\s*(CREATE|ALTER|DROP)\b/i;
-
-/**
- * Sequelize's SQLite dialect asks `PRAGMA table_info` of a table before every SELECT from it (to
- * parse each column by its declared type) and forgets the answer: one more statement per read
- * (docs/BENCHMARKS.md, "statements per single query"). The answers are kept per database file and
- * dropped whenever a CREATE, ALTER or DROP runs on any of its connections in this process; a
- * member's schema changes only by its own migrations, at its start (shared/platform/migrate.ts).
- */
-function rememberTableInfo(connection: SqliteConnection, storage: string): void {
-  let known = tableInfo.get(storage);
-  if (!known) tableInfo.set(storage, (known = new Map()));
-  const tables = known;
-  const forgetOnSchemaChange = (method: 'run' | 'exec') => {
-    const original = connection[method].bind(connection);
-    connection[method] = (sql: string, ...rest: unknown[]) => {
-      if (SCHEMA_CHANGE.test(sql)) tables.clear();
-      return original(sql, ...rest);
-    };
-  };
-  forgetOnSchemaChange('run');
-  forgetOnSchemaChange('exec');
-  const all = connection.all.bind(connection);
-  connection.all = (sql: string, ...rest: unknown[]) => {
-    const table = TABLE_INFO.exec(sql)?.[1];
-    const callback = rest[rest.length - 1];
-    if (table === undefined || typeof callback !== 'function') {
-      if (SCHEMA_CHANGE.test(sql)) tables.clear();
-      return all(sql, ...rest);
-    }
-    const rows = tables.get(table);
-    if (rows) {
-      process.nextTick(() => (callback as (err: null, rows: unknown[]) => void).call(connection, null, rows));
-      return connection;
-    }
-    return all(sql, ...rest.slice(0, -1), (err: Error | null, result: unknown[]) => {
-      if (!err && result.length > 0) tables.set(table, result);
-      (callback as (err: Error | null, rows: unknown[]) => void).call(connection, err, result);
-    });
   };
 }
 
