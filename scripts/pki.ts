@@ -1,5 +1,6 @@
 /**
- * The federation CA's command line (the only code that touches ca/ca.key).
+ * The federation CA's command line (with the launcher of local federations, which runs its `init` in
+ * process, the only code that touches ca/ca.key).
  *
  *   tsx scripts/pki.ts init --dir data/pki --member issuer:issuer:Issuer --member gateway:gateway:Gateway \
  *     --member 293610:municipality:Tawaramoto --member 343692:municipality:Akiota --member 112241:municipality:Toda
