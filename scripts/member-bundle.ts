@@ -32,7 +32,9 @@ export const MEMBER_ENTRIES = [
 ] as const;
 export type MemberEntry = (typeof MEMBER_ENTRIES)[number];
 
-export const MEMBER_BUNDLE_CACHE = join(ROOT, 'node_modules', '.cache', 'hikitsugi-members');
+const MEMBER_BUNDLE_CACHE = join(ROOT, 'node_modules', '.cache', 'hikitsugi-members');
+/** Where esbuild places the output in memory (`write: false`): paths are taken relative to it. */
+const OUT_ROOT = join(MEMBER_BUNDLE_CACHE, 'out');
 
 /** Bundles left by older source are removed after this long (a launcher still running one has long started its members). */
 const STALE_BUNDLE_MS = 24 * 3600_000;
@@ -65,13 +67,12 @@ function sourceUrls(entries: Set<string>): Plugin {
 async function bundleMembers(): Promise<string> {
   const entries = MEMBER_ENTRIES.map((e) => join(ROOT, e));
   const result = await build({
-    entryPoints: entries, outbase: ROOT, outdir: join(MEMBER_BUNDLE_CACHE, 'out'), outExtension: { '.js': '.mjs' },
+    entryPoints: entries, outbase: ROOT, outdir: OUT_ROOT, outExtension: { '.js': '.mjs' },
     bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external',
     sourcemap: 'linked', sourcesContent: false, write: false, logLevel: 'silent',
     plugins: [sourceUrls(new Set(entries))],
   });
-  const outRoot = join(MEMBER_BUNDLE_CACHE, 'out');
-  const files = result.outputFiles.map((f) => ({ path: relative(outRoot, f.path), contents: f.contents }))
+  const files = result.outputFiles.map((f) => ({ path: relative(OUT_ROOT, f.path), contents: f.contents }))
     .sort((a, b) => a.path.localeCompare(b.path));
   const hash = createHash('sha256');
   for (const f of files) hash.update(f.path).update('\0').update(f.contents).update('\0');

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MEMBER_ENTRIES, memberBundle } from '../../scripts/member-bundle.ts';
 import { categoryOfFrame, sourceUrlOf } from '../../scripts/bench/profile.ts';
@@ -26,8 +26,7 @@ describe('member processes from a bundle', () => {
   let dir: string;
   before(async function () {
     this.timeout(60_000);
-    dir = dirname(await memberBundle('services/issuer/main.ts'));
-    dir = dir.slice(0, dir.length - '/services/issuer'.length);
+    dir = resolve(await memberBundle('services/issuer/main.ts'), '../../..');
   });
 
   it('when every member entry is asked for, then each is a file in one content-addressed folder', async () => {
