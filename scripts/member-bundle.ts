@@ -1,11 +1,12 @@
 /**
- * Member processes run from one esbuild bundle of their TypeScript, not under tsx's loader: a
- * municipality importing its 161 modules through tsx's hooks spent 2.6 s of CPU before it could
- * start, the same code bundled 1.1 s (docs/BENCHMARKS.md, "Member processes from a bundle").
- * The launcher starts dozens of members (the simulator, the end-to-end suites, the benchmark).
+ * Member processes run from one esbuild bundle of their TypeScript and the packages it uses, not
+ * under tsx's loader: a municipality importing its 161 modules through tsx's hooks spent 2.6 s of
+ * CPU before it could start, its own code bundled 1.1 s, with the packages bundled too (no
+ * thousand files to find, read and wrap one by one) 0.6 s (docs/BENCHMARKS.md, "Member processes
+ * from a bundle"). The launcher starts dozens of members (the simulator, the end-to-end suites,
+ * the benchmark).
  *
- * The packages stay outside the bundle (node resolves them from the project's node_modules as
- * usual). A module's `import.meta.url` keeps naming its own source file, so files read beside a
+ * A module's `import.meta.url` keeps naming its own source file, so files read beside a
  * module (the vaccine catalogue, the consoles' pages) are found as under tsx; only an entry point
  * keeps the bundle's own URL, which is how `host.ts` knows it was started as a program.
  *
@@ -39,6 +40,17 @@ const OUT_ROOT = join(MEMBER_BUNDLE_CACHE, 'out');
 /** Bundles left by older source are removed after this long (a launcher still running one has long started its members). */
 const STALE_BUNDLE_MS = 24 * 3600_000;
 
+/**
+ * Packages node loads from node_modules as usual rather than from the bundle: a native addon
+ * (sqlite3 finds its binary beside its own files), pino's transport worker (a file of its own,
+ * started by path), and the optional drivers and helpers Sequelize, pg and pino ask for only when
+ * configured for them, which are not installed.
+ */
+const OUTSIDE_THE_BUNDLE = [
+  'sqlite3', 'thread-stream',
+  'pg-native', 'pg-hstore', 'pg-query-stream', 'tedious', 'mysql2', 'mariadb', 'oracledb', 'ibm_db', 'snowflake-sdk', 'pino-pretty',
+] as const;
+
 let bundling: Promise<string> | undefined;
 
 /** The bundled file to run for a member entry (built at the first call of this process). */
@@ -68,7 +80,9 @@ async function bundleMembers(): Promise<string> {
   const entries = MEMBER_ENTRIES.map((e) => join(ROOT, e));
   const result = await build({
     entryPoints: entries, outbase: ROOT, outdir: OUT_ROOT, outExtension: { '.js': '.mjs' },
-    bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external',
+    bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20', external: [...OUTSIDE_THE_BUNDLE],
+    // The packages' CommonJS modules call `require`; an ES module has none unless given one.
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
     sourcemap: 'linked', sourcesContent: false, write: false, logLevel: 'silent',
     plugins: [sourceUrls(new Set(entries))],
   });
