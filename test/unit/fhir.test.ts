@@ -1,10 +1,15 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { AppError } from '../../shared/platform/errors.ts';
-import { allProducts, CATALOGUE_SYSTEM, CVX_SYSTEM } from '../../services/municipality/vaccinations/catalogue.ts';
+import { readFileSync } from 'node:fs';
+import { allProducts, CATALOGUE_SYSTEM, codeLists, CVX_SYSTEM, findProduct, parseCatalogue } from '../../services/municipality/vaccinations/catalogue.ts';
 import {
-  fromImmunization, immunizationBundle, PROVENANCE_EXTENSION, toImmunization, type ImmunizationSource,
+  fromImmunization, immunizationBundle, PROVENANCE_EXTENSION, toImmunization, toJpImmunization, type ImmunizationSource,
 } from '../../services/municipality/vaccinations/fhir.ts';
+
+/** JP Core's system URIs (NamingSystem jp-medis-medicationcodehot9-namingsystem; JP_Immunization notes, 用語定義: YJコード). */
+const HOT9_SYSTEM = 'http://medis.or.jp/CodeSystem/master-HOT9';
+const YJ_SYSTEM = 'http://capstandard.jp/iyaku.info/CodeSystem/YJ-code';
 
 const local: ImmunizationSource = {
   recordId: '6f1c1e7a-3c1b-4d7e-9a59-0c7f4a1b2c3d',
@@ -152,5 +157,94 @@ describe('FHIR Immunization mapping', () => {
   it('when a release purpose withheld the lot and the place, then the resource imports with both null (minimal disclosure)', () => {
     const { lotNumber: _lot, location: _l, performer: _p, ...rest } = JSON.parse(JSON.stringify(toImmunization(local)));
     expect(fromImmunization(rest)).to.include({ lotNumber: null, place: null });
+  });
+});
+
+describe('vaccine codes of the JP Core form (docs/VACCINE-CODES.md)', () => {
+  const patient = { reference: 'Patient/p1', type: 'Patient' };
+  const systemOf: Record<string, string> = { hot9: HOT9_SYSTEM, yj: YJ_SYSTEM };
+
+  it('when Comirnaty is mapped, then its codings are HOT9 182110901, YJ 631341DA1025 and CVX 208, each with its own list\'s display', () => {
+    const r = toJpImmunization(local, patient);
+    expect(r.vaccineCode.coding).to.deep.equal([
+      { system: HOT9_SYSTEM, code: '182110901', display: 'コミナティ筋注' },
+      { system: YJ_SYSTEM, code: '631341DA1025', display: 'コミナティ筋注（１価：起源株）' },
+      { system: CVX_SYSTEM, code: '208', display: 'COVID-19, mRNA, LNP-S, PF, 30 mcg/0.3 mL dose' },
+    ]);
+    expect(r.vaccineCode.text).to.equal('コミナティ筋注 (Pfizer/BioNTech)');
+    expect(r).not.to.have.property('note');
+  });
+
+  it('when any catalogue product is mapped, then its codings are the catalogue\'s codes in order (HOT9, YJ, then CVX) with the JP Core systems, Japanese displays on JP codes and the CVX English display on CVX', () => {
+    expect(codeLists().hot9!.system).to.equal(HOT9_SYSTEM);
+    expect(codeLists().yj!.system).to.equal(YJ_SYSTEM);
+    let coded = 0;
+    for (const p of allProducts()) {
+      const expected = [
+        ...['hot9', 'yj'].flatMap((list) => (p.codes ?? []).filter((c) => c.list === list).map((c) => ({ system: systemOf[list]!, code: c.code, display: c.display }))),
+        ...(p.cvx ? [{ system: CVX_SYSTEM, code: p.cvx, display: p.cvxDisplay! }] : []),
+      ];
+      const r = toJpImmunization({ ...local, vaccineCode: p.code, lotNumber: p.lotExample, doseNumber: 1 }, patient);
+      if (expected.length === 0) {
+        expect(r.vaccineCode, p.code).not.to.have.property('coding');
+        continue;
+      }
+      coded += 1;
+      expect(r.vaccineCode.coding, p.code).to.deep.equal(expected);
+      for (const c of r.vaccineCode.coding!) {
+        // No Japanese text in a CVX display; Japanese text in every Japanese list's display.
+        if (c.system === CVX_SYSTEM) expect(c.display, `${p.code} CVX`).to.match(/^[\x20-\x7e]+$/);
+        else expect(c.display, `${p.code} ${c.system}`).to.match(/[\u3040-\u30ff\u4e00-\u9fff\uff00-\uffef]/);
+      }
+    }
+    expect(coded).to.equal(allProducts().filter((p) => p.cvx || p.codes?.length).length).and.be.greaterThan(20);
+  });
+
+  it('when any product with a CVX code is mapped to the exchange form, then the CVX display is the catalogue\'s English cvxDisplay', () => {
+    for (const p of allProducts().filter((x) => x.cvx)) {
+      const r = toImmunization({ ...local, vaccineCode: p.code, lotNumber: p.lotExample, doseNumber: 1 });
+      expect(r.vaccineCode.coding.find((c) => c.system === CVX_SYSTEM), p.code).to.deep.equal({ system: CVX_SYSTEM, code: p.cvx, display: p.cvxDisplay });
+    }
+  });
+
+  it('when a product has no published code (Daichirona, Kostaive), then its vaccineCode is text only and the note gives the catalogue\'s reason', () => {
+    for (const code of ['covid19-daichirona', 'covid19-kostaive']) {
+      const p = findProduct(code)!;
+      expect(p.uncoded, code).to.match(/two presentations/);
+      const r = toJpImmunization({ ...local, vaccineCode: code, lotNumber: p.lotExample, doseNumber: 1 }, patient);
+      expect(r.vaccineCode).to.deep.equal({ text: p.display });
+      expect(r.note!.map((n) => n.text)).to.deep.equal([`vaccineCode is text only, no HOT9, YJ or CVX code is given: ${p.uncoded}`]);
+      expect(r.note![0]!.text).not.to.match(/is known/);
+    }
+    expect(findProduct('covid19-daichirona')!.uncoded).to.include('182129101').and.include('182161101');
+    expect(findProduct('covid19-kostaive')!.uncoded).to.include('182143701').and.include('182148201');
+  });
+
+  describe('catalogue rules checked at load', () => {
+    const document = () => JSON.parse(readFileSync(new URL('../../services/municipality/vaccinations/catalogue.json', import.meta.url), 'utf8'));
+    const issues = (mutate: (d: any) => void) => {
+      const d = document();
+      mutate(d);
+      const parsed = parseCatalogue(d);
+      return parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    const at = (d: any, code: string) => d.products.find((p: any) => p.code === code);
+
+    it('when the catalogue is as shipped, then it passes', () => {
+      expect(issues(() => {})).to.deep.equal([]);
+    });
+
+    it('when a product with a cvx code has no cvxDisplay, then the catalogue is refused naming cvxDisplay', () => {
+      const i = document().products.findIndex((p: any) => p.code === 'hepb');
+      expect(issues((d) => { delete at(d, 'hepb').cvxDisplay; })).to.deep.equal([`products.${i}.cvxDisplay: is required with a cvx code (the CVX list's English display)`]);
+    });
+
+    it('when a product with no published code has no uncoded reason, then the catalogue is refused naming uncoded; a coded product may not carry one', () => {
+      const d0 = document();
+      const i = d0.products.findIndex((p: any) => p.code === 'covid19-kostaive');
+      const j = d0.products.findIndex((p: any) => p.code === 'hib');
+      expect(issues((d) => { delete at(d, 'covid19-kostaive').uncoded; })).to.deep.equal([`products.${i}.uncoded: is required for a product with no published code (say why none is given)`]);
+      expect(issues((d) => { at(d, 'hib').uncoded = 'several presentations, none chosen by the catalogue'; })).to.deep.equal([`products.${j}.uncoded: must be absent for a product with a published code`]);
+    });
   });
 });

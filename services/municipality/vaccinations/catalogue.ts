@@ -6,7 +6,8 @@
  * Codes: every code beside a product comes from a published list named in `codeLists`, with the
  * list's version and where the code was read. Japanese codes (JP Core JP_Immunization's preferred
  * systems: HOT, YJ) come first, with the Japanese display of the list; CVX second. A product with
- * no published code carries none: its FHIR vaccineCode is text only, with a note.
+ * no published code carries none and says why in `uncoded` (docs/VACCINE-CODES.md, "Not found /
+ * not assigned"): its FHIR vaccineCode is text only, with that reason as a note.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -28,6 +29,12 @@ const productSchema = z.object({
   cvxDisplay: z.string().min(1).optional(),
   /** Codes of Japanese lists (`codeLists` keys), each with the list's own (Japanese) display. */
   codes: z.array(z.object({ list: z.string().min(1), code: z.string().regex(/^[0-9A-Z]{1,20}$/), display: z.string().min(1) }).strict()).optional(),
+  /**
+   * Why a product with no published code (no Japanese code, no CVX) has none, e.g. several
+   * presentations with different codes and none chosen. Required exactly when it has no code: the
+   * JP Core Immunization's note is built from it, so the reason travels with the text-only vaccineCode.
+   */
+  uncoded: z.string().min(20).max(400).optional(),
 }).strict();
 
 const codeListSchema = z.object({
@@ -55,6 +62,11 @@ const catalogueSchema = z.object({
     }
     if (p.cvx && !c.codeLists.cvx) ctx.addIssue({ code: 'custom', path: ['codeLists', 'cvx'], message: 'the CVX list must be described' });
     if (p.cvxDisplay && !p.cvx) ctx.addIssue({ code: 'custom', path: ['products', i, 'cvxDisplay'], message: 'needs a cvx code' });
+    // A CVX coding carries the CVX list's own English display, never our Japanese name (JP Core: display per its system).
+    if (p.cvx && !p.cvxDisplay) ctx.addIssue({ code: 'custom', path: ['products', i, 'cvxDisplay'], message: 'is required with a cvx code (the CVX list\'s English display)' });
+    const coded = Boolean(p.cvx) || (p.codes ?? []).length > 0;
+    if (!coded && !p.uncoded) ctx.addIssue({ code: 'custom', path: ['products', i, 'uncoded'], message: 'is required for a product with no published code (say why none is given)' });
+    if (coded && p.uncoded) ctx.addIssue({ code: 'custom', path: ['products', i, 'uncoded'], message: 'must be absent for a product with a published code' });
   }
 });
 
@@ -77,6 +89,9 @@ function load(): { system: string; codeLists: Readonly<Record<string, CodeList>>
 }
 
 const CATALOGUE = load();
+
+/** Parses a catalogue document with the rules applied at load (for tests of those rules). */
+export const parseCatalogue = (document: unknown) => catalogueSchema.safeParse(document);
 
 /** The code system URI of our own product codes (always present in a FHIR vaccineCode). */
 export const CATALOGUE_SYSTEM = CATALOGUE.system;
@@ -104,20 +119,23 @@ export interface PublishedCoding {
   display?: string;
 }
 
-/** The note of a JP Core Immunization whose vaccine has no published code (its vaccineCode is text only). */
-export const UNCODED_NOTE = 'vaccineCode: no published code (HOT, YJ or CVX) is known for this product; it is identified by its name (text) only.';
+/**
+ * The note of a JP Core Immunization whose vaccine has no published code: its vaccineCode is text
+ * only, and the note gives the catalogue's reason (`uncoded`), not a claim that no code exists.
+ */
+export const uncodedNote = (p: Product): string => `vaccineCode is text only, no HOT9, YJ or CVX code is given: ${p.uncoded ?? 'the catalogue gives none'}`;
 
 /** The lists the catalogue's codes come from (name, version, source), by key. */
 export const codeLists = (): Readonly<Record<string, CodeList>> => CATALOGUE.codeLists;
 
 /**
  * The product's codes from published lists, as FHIR codings: Japanese lists first (with their
- * Japanese display), CVX second (with the English display of the CVX list, where the catalogue
- * holds it). Empty when no published code is known: the caller writes text only.
+ * Japanese display), CVX second (with the English display of the CVX list, which the catalogue
+ * holds for every CVX code). Empty when no published code is known: the caller writes text only.
  */
 export function publishedCodings(p: Product): PublishedCoding[] {
   const codings: PublishedCoding[] = (p.codes ?? []).map((c) => ({ system: CATALOGUE.codeLists[c.list]!.system, code: c.code, display: c.display }));
-  if (p.cvx) codings.push({ system: CVX_SYSTEM, code: p.cvx, ...(p.cvxDisplay ? { display: p.cvxDisplay } : {}) });
+  if (p.cvx) codings.push({ system: CVX_SYSTEM, code: p.cvx, display: p.cvxDisplay! });
   return codings;
 }
 

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { AppError } from '../../../shared/platform/errors.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import {
-  CATALOGUE_SYSTEM, CVX_SYSTEM, UNCODED_NOTE, findProduct, findProductByCoding, publishedCodings, type PublishedCoding,
+  CATALOGUE_SYSTEM, CVX_SYSTEM, findProduct, findProductByCoding, publishedCodings, uncodedNote, type PublishedCoding,
 } from './catalogue.ts';
 import type { RecordStatus, RecordVersion } from './model.ts';
 import { isCalendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
@@ -54,8 +54,9 @@ export function toImmunization(record: ImmunizationSource, patient: FhirReferenc
   const product = findProduct(record.vaccineCode);
   const display = product?.display ?? record.vaccineCode;
   const coding = [{ system: CATALOGUE_SYSTEM, code: record.vaccineCode, display }];
-  // A CVX coding carries the CVX list's own (English) display; peers match it by code.
-  if (product?.cvx) coding.push({ system: CVX_SYSTEM, code: product.cvx, display: product.cvxDisplay ?? display });
+  // A CVX coding carries the CVX list's own (English) display, never our Japanese name (the
+  // catalogue refuses a cvx without cvxDisplay at load); peers match it by code.
+  if (product?.cvx) coding.push({ system: CVX_SYSTEM, code: product.cvx, display: product.cvxDisplay! });
   const imported = record.sourceMunicipality !== null;
   const resource: Immunization = {
     resourceType: 'Immunization',
@@ -123,7 +124,7 @@ export function toJpImmunization(record: ImmunizationSource, patient: FhirRefere
   const product = findProduct(record.vaccineCode);
   const coded = product ? publishedCodings(product) : [];
   const notes = [...(base.note ?? [])];
-  if (coded.length === 0) notes.push({ text: UNCODED_NOTE });
+  if (coded.length === 0) notes.push({ text: product ? uncodedNote(product) : `vaccineCode is text only: ${record.vaccineCode} is not a catalogue product` });
   const { note: _note, ...rest } = base;
   return {
     ...rest,
