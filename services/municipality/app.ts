@@ -43,6 +43,7 @@ import { residentPageRoutes } from './resident-page/routes.ts';
 import { startRetentionSchedule } from './retention/service.ts';
 import { logNoticeSender, startNoticeWorker, type NoticeSender } from './notices/service.ts';
 import { FHIR_BASE, fhirRoutes } from './fhir/routes.ts';
+import { fhirErrorHandler } from './fhir/outcomes.ts';
 import { startExportRunner, type ExportRunner } from './fhir/export/service.ts';
 import { municipalityStaffDocument } from './openapi.ts';
 
@@ -59,8 +60,10 @@ export function createStaffApp(
   app.use(healthRoutes(ctx, federation));
   // The staff API's OpenAPI document names no person: public, like /health (docs/PROTOCOL.md §2).
   app.get('/openapi.json', serveOpenApi(municipalityStaffDocument));
-  // The FHIR API before the staff routers: under its base every answer, errors too, is FHIR.
-  app.use(FHIR_BASE, fhirRoutes(ctx, exports));
+  // The FHIR API before the staff routers: under its base every answer is FHIR, and every error an
+  // OperationOutcome (FHIR R4 http.html#errors) wherever it was raised: the common front's errors
+  // (bad target, compressed or non-JSON body, malformed JSON) skip the router but meet this handler.
+  app.use(FHIR_BASE, fhirRoutes(ctx, exports), fhirErrorHandler(ctx.logger));
   app.use(authRoutes(ctx));
   app.use(auditRoutes(ctx, { ...federationAuditHooks(ctx, federation), residentSubjects: (text, t) => residentSubjectsNamed(ctx, text, t) }));
   app.use(disclosureRoutes(ctx));

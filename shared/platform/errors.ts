@@ -79,7 +79,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       if (err.status >= 500) logger.error({ err, code: err.code }, err.message);
       return sendProblem(res, err.toProblem(instance));
     }
-    const bodyError = mapBodyParserError(err) ?? mapRequestError(err);
+    const bodyError = requestErrorOf(err);
     if (bodyError) {
       logger.warn({ status: bodyError.status, code: bodyError.code, field: bodyError.extra.field }, 'request refused');
       if (bodyError.status === 413) drainRefusedBody(req, res);
@@ -90,6 +90,13 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
+/**
+ * An error of the HTTP stack that is the request's fault (body parser, undecodable path, another
+ * 4xx raised by Express) as the AppError naming its field and rule; undefined for any other error.
+ * Every renderer (problem+json here, OperationOutcome under the FHIR base) refuses them alike.
+ */
+export const requestErrorOf = (err: unknown): AppError | undefined => mapBodyParserError(err) ?? mapRequestError(err);
+
 /** Past this many bytes of a refused body, the connection is cut instead of read to its end. */
 const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
 
@@ -98,7 +105,7 @@ const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
  * would then meet a reset instead of our 413. The rest is read and thrown away (up to a bound), and
  * the connection closes after the answer, so the sender always reads the problem.
  */
-function drainRefusedBody(req: Request, res: Response): void {
+export function drainRefusedBody(req: Request, res: Response): void {
   res.setHeader('Connection', 'close');
   let drained = 0;
   req.on('data', (chunk: Buffer) => {

@@ -117,22 +117,29 @@ describe('FHIR R4 API of a municipality', () => {
     }
   });
 
-  it('when a search is paged with _count, then total counts all matches and the next links, followed, give each record once', async () => {
-    const { id } = await residentWithDoses();
+  it('when a search is paged with _count, then total counts all matches, the next links, followed, give each record once, and each page is a record read in the access log naming its records', async () => {
+    const { a, id } = await residentWithDoses();
     let url: string | undefined = `${base}/Immunization?patient=${id}&_count=2`;
     const seen: string[] = [];
     let pages = 0;
+    const pageIds: string[][] = [];
     while (url) {
       const res: { status: number; body: any } = await api('GET', url, { token: clerk });
       expect(res.status).to.equal(200);
       expect(res.body.total).to.equal(3);
       expect(res.body.link.find((l: any) => l.relation === 'self').url).to.be.a('string');
-      seen.push(...res.body.entry.map((e: any) => e.resource.id));
+      pageIds.push(res.body.entry.map((e: any) => e.resource.id));
+      seen.push(...pageIds.at(-1)!);
       url = res.body.link.find((l: any) => l.relation === 'next')?.url;
       pages += 1;
     }
     expect(pages).to.equal(2);
     expect(new Set(seen).size).to.equal(3);
+    // Every read is access-logged where the data is read (DESIGN.md §5): one record read per page, FHIR format, its records named.
+    const reads = await m.ctx.models.AccessLog.findAll({ where: { subject: a, action: Actions.RECORD_READ }, order: [['seq', 'ASC']], raw: true });
+    const fhirReads = reads.filter((e) => JSON.parse(e.details).format === 'fhir');
+    expect(fhirReads.map((e) => [e.outcome, JSON.parse(e.recordIds)])).to.deep.equal(pageIds.map((ids) => ['allowed', ids]));
+    expect(fhirReads.map((e) => JSON.parse(e.details).total)).to.deep.equal([3, 3]);
   });
 
   it('when nothing matches, then the Bundle has total 0 and no entry; _summary=count gives the total alone; _elements subsets and tags SUBSETTED', async () => {
@@ -171,6 +178,24 @@ describe('FHIR R4 API of a municipality', () => {
     expect(await rowCounts(m)).to.deep.equal(before);
   });
 
+  it('when a request under the FHIR base is refused before any FHIR route (bad query encoding, non-JSON or FHIR-JSON body, malformed JSON, gzip), then it is an OperationOutcome naming the field, and nothing changes', async () => {
+    const { id } = await residentWithDoses();
+    const before = await rowCounts(m);
+    const send = (method: string, path: string, headers: Record<string, string>, raw?: string) =>
+      api(method, `${base}/${path}`, { token: clerk, headers, raw, openapi: false });
+    // Each of these is answered by the app's common front (shared/platform/http.ts), not by a FHIR route.
+    expectOutcome(await send('GET', `Immunization?patient=${id}&date=%ZZ`, {}), 400, 'invalid', 'query');
+    expectOutcome(await send('POST', 'Immunization', { 'content-type': 'text/plain' }, 'hello'), 415, 'not-supported', 'content-type');
+    expectOutcome(await send('POST', 'Immunization', { 'content-type': 'application/fhir+json' }, '{"resourceType":"Immunization"}'), 415, 'not-supported', 'content-type');
+    expectOutcome(await send('POST', 'Immunization', { 'content-type': 'application/json' }, '{"resourceType":'), 400, 'invalid', 'body');
+    expectOutcome(await send('POST', 'Immunization', { 'content-type': 'application/json', 'content-encoding': 'gzip' }, 'not really gzip'), 415, 'not-supported', 'content-encoding');
+    // Outside the base the same refusals stay problem+json.
+    const staff = await api('POST', `${m.url}/residents`, { token: clerk, headers: { 'content-type': 'text/plain' }, raw: 'hello', openapi: false });
+    expect(staff.status).to.equal(415);
+    expect(staff.headers.get('content-type')).to.match(/^application\/problem\+json/);
+    expect(await rowCounts(m)).to.deep.equal(before);
+  });
+
   it('when the caller is not a signed-in clerk of this municipality, or the Patient is unknown, then 401, 403 and 404 are OperationOutcomes', async () => {
     const { id } = await residentWithDoses();
     expectOutcome(await get(`Patient/${id}`, null), 401, 'login');
@@ -185,17 +210,26 @@ describe('FHIR R4 API of a municipality', () => {
   it('when a record was imported from another municipality, then its Immunization keeps the provenance in meta.source and primarySource false', async () => {
     const { a, id } = await residentWithDoses();
     const row = (await findResidentByAddressee(m.ctx, a))!;
-    await inTransaction(m.ctx.sequelize, (t) => importRecords(m.ctx, t, row.id, { sourceMunicipality: '343692', importRequestId: 'req-import-1', retrievedAt: '2024-04-01T00:00:00.000Z' }, [{
-      sourceRecordId: randomUUID(), sourceVersion: 1, occurrenceDate: '2019-10-01', vaccineCode: 'covid19-daichirona', lotNumber: null, doseNumber: 1, place: null,
-      status: 'completed', reason: null, originMunicipality: null,
-    }]));
+    const imported = (vaccineCode: string, occurrenceDate: string) => ({
+      sourceRecordId: randomUUID(), sourceVersion: 1, occurrenceDate, vaccineCode, lotNumber: null, doseNumber: 1, place: null,
+      status: 'completed' as const, reason: null, originMunicipality: null,
+    });
+    await inTransaction(m.ctx.sequelize, (t) => importRecords(m.ctx, t, row.id, { sourceMunicipality: '343692', importRequestId: 'req-import-1', retrievedAt: '2024-04-01T00:00:00.000Z' }, [
+      imported('covid19-daichirona', '2019-10-01'), imported('covid19-comirnaty', '2019-11-01'),
+    ]));
     const res = await get(`Immunization?patient=${id}&date=2019`);
-    const r = res.body.entry[0].resource;
-    expect(fhirErrors(r)).to.deep.equal([]);
-    expect(r.meta.source).to.equal('urn:hikitsugi:municipality:343692');
-    expect(r.primarySource).to.equal(false);
-    expect(r.vaccineCode).not.to.have.property('coding');
-    expect(r.vaccineCode.text).to.match(/ダイチロナ/);
-    expect(r.note.map((n: any) => n.text).join(' ')).to.match(/no published code/);
+    const [uncoded, coded] = res.body.entry.map((e: any) => e.resource);
+    for (const r of [uncoded, coded]) {
+      expect(fhirErrors(r)).to.deep.equal([]);
+      expect(r.meta.source).to.equal('urn:hikitsugi:municipality:343692');
+      expect(r.primarySource).to.equal(false);
+    }
+    expect(uncoded.vaccineCode).not.to.have.property('coding');
+    expect(uncoded.vaccineCode.text).to.match(/ダイチロナ/);
+    expect(uncoded.note.map((n: any) => n.text).join(' ')).to.match(/^vaccineCode is text only, .*two presentations.*182129101.*182161101/);
+    // An imported coded record gains the Japanese codes of its product, CVX after them.
+    expect(coded.vaccineCode.coding.map((c: any) => [c.system, c.code])).to.deep.equal([
+      [JP.vaccineSystems[0], '182110901'], [JP.vaccineSystems[2], '631341DA1025'], [JP.cvx, '208'],
+    ]);
   });
 });

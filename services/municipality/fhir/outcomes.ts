@@ -6,7 +6,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { currentRequestId } from '../../../shared/platform/context.ts';
-import { AppError, badRequest } from '../../../shared/platform/errors.ts';
+import { AppError, badRequest, drainRefusedBody, requestErrorOf } from '../../../shared/platform/errors.ts';
 
 export const FHIR_JSON = 'application/fhir+json';
 
@@ -70,19 +70,25 @@ export const fhirNotFound: RequestHandler = (req, _res, next) => {
 };
 
 /**
- * Renders every error under the FHIR base as an OperationOutcome. Unknown errors are a generic
- * 500 with the details in the log only, as everywhere else in the service.
+ * Renders every error of a request under the FHIR base as an OperationOutcome, wherever it was
+ * raised: in the FHIR routes, or in the common front every member shares (a target that is not
+ * percent-encoded UTF-8, a compressed or non-JSON body, malformed JSON), whose errors skip the FHIR
+ * router. Those are refused with the same field and rule as the problem+json renderer gives them
+ * (requestErrorOf). Unknown errors are a generic 500 with the details in the log only.
  */
 export function fhirErrorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, _req, res, _next) => {
+  return (err, req, res, _next) => {
     if (err instanceof AppError) {
       if (err.status >= 500) logger.error({ err, code: err.code }, err.message);
       if (err.status === 429 && typeof err.extra.retryAfter === 'number') res.setHeader('Retry-After', String(err.extra.retryAfter));
       return sendFhir(res, err.status, outcomeOf(err));
     }
-    const parse = (err as { type?: string }).type;
-    if (parse === 'entity.parse.failed') return sendFhir(res, 400, outcomeOf(badRequest('body', 'must be valid JSON')));
-    if (parse === 'entity.too.large') return sendFhir(res, 413, outcomeOf(new AppError(413, 'payload-too-large', 'Request body too large', { field: 'body', rule: 'must not exceed the size limit' })));
+    const refused = requestErrorOf(err);
+    if (refused) {
+      logger.warn({ status: refused.status, code: refused.code, field: refused.extra.field }, 'request refused');
+      if (refused.status === 413) drainRefusedBody(req, res);
+      return sendFhir(res, refused.status, outcomeOf(refused));
+    }
     logger.error({ err }, 'unhandled error');
     return sendFhir(res, 500, outcome({ severity: 'fatal', code: 'exception', diagnostics: 'Internal error' }));
   };

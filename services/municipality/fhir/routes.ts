@@ -15,7 +15,7 @@ import {
   cancelExport, downloadFile, exportFailed, exportFiles, jobOf, manifest, NDJSON, parseKickOff, startExport, type ExportRunner,
 } from './export/service.ts';
 import { capabilityStatement, type Interaction } from './metadata.ts';
-import { badParameter, FHIR_JSON, fhirErrorHandler, fhirNotFound, outcome, sendFhir } from './outcomes.ts';
+import { badParameter, FHIR_JSON, fhirNotFound, outcome, sendFhir } from './outcomes.ts';
 import {
   IMMUNIZATION_SEARCH_PARAMS, parseDateFilter, parseResultParams, patientIdOf, refuseUnknownParams, RESULT_PARAMS, searchsetBundle, stringValues, subset,
 } from './search.ts';
@@ -136,8 +136,8 @@ export function fhirRoutes(ctx: MunicipalityContext, exports: ExportRunner): Rou
     const guards = 'internal' in i.kind && i.kind.internal === 'capabilities' ? [] : clerk;
     router[i.method](i.path, ...guards, i.handler);
   }
+  // Errors go on to the app's FHIR error handler (app.ts), which also sees the common front's errors.
   router.use(fhirNotFound);
-  router.use(fhirErrorHandler(ctx.logger));
   return router;
 }
 
