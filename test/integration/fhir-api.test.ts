@@ -169,6 +169,12 @@ describe('FHIR R4 API of a municipality', () => {
     expectOutcome(await get(`Immunization?patient=${id}&date=2021-13-01`), 400, 'invalid', 'date');
     expectOutcome(await get(`Immunization?patient=${id}&date=ap2021`), 400, 'invalid', 'date');
     expectOutcome(await get(`Immunization?patient=${id}&date=2021-02-30`), 400, 'invalid', 'date');
+    // The project's one date validator (shared/platform/dates.ts): real calendar days in the plausible range only.
+    for (const [value, rule] of [['0000-01-01', 'must not be before 1890-01-01'], ['0001', 'must not be before 1890-01-01'], ['ge1889-12', 'must not be before 1890-01-01'], ['9999', 'must not be after 2199-12-31']] as const) {
+      const res = await get(`Immunization?patient=${id}&date=${value}`);
+      expectOutcome(res, 400, 'invalid', 'date');
+      expect(res.body.issue[0].diagnostics, value).to.include(`(date: ${rule})`);
+    }
     expectOutcome(await get(`Immunization?patient=${id}&_count=0`), 400, 'invalid', '_count');
     expectOutcome(await get(`Immunization?patient=${id}&_summary=true`), 400, 'invalid', '_summary');
     expectOutcome(await get(`Immunization?patient=${id}&_elements=myNumber`), 400, 'invalid', '_elements');
@@ -194,6 +200,22 @@ describe('FHIR R4 API of a municipality', () => {
     expect(staff.status).to.equal(415);
     expect(staff.headers.get('content-type')).to.match(/^application\/problem\+json/);
     expect(await rowCounts(m)).to.deep.equal(before);
+  });
+
+  it('when an export names an impossible or implausible _since, then 400 OperationOutcome names _since and the rule, and no export starts', async () => {
+    const before = await m.ctx.models.FhirExportJob.count();
+    const kickOff = (since: string) => api('GET', `${base}/$export?_since=${encodeURIComponent(since)}`, { token: clerk, headers: { prefer: 'respond-async' } });
+    for (const [since, rule] of [
+      ['2026-02-30T00:00:00Z', 'must be a calendar date YYYY-MM-DD'],
+      ['0000-01-01T00:00:00Z', 'must not be before 1890-01-01'],
+      ['9999-12-31T00:00:00Z', 'must not be after 2199-12-31'],
+      ['2024-04-01', 'must be a FHIR instant, e.g. 2024-04-01T00:00:00Z'],
+    ] as const) {
+      const res = await kickOff(since);
+      expectOutcome(res, 400, 'invalid', '_since');
+      expect(res.body.issue[0].diagnostics, since).to.include(`(_since: ${rule})`);
+    }
+    expect(await m.ctx.models.FhirExportJob.count()).to.equal(before);
   });
 
   it('when the caller is not a signed-in clerk of this municipality, or the Patient is unknown, then 401, 403 and 404 are OperationOutcomes', async () => {

@@ -5,7 +5,7 @@
  * silently ignored, so a client never mistakes an unfiltered answer for a filtered one.
  */
 import { AppError } from '../../../shared/platform/errors.ts';
-import { isCalendarDate } from '../../../shared/platform/dates.ts';
+import { calendarDate } from '../../../shared/platform/dates.ts';
 import { badParameter } from './outcomes.ts';
 
 export interface SearchParamDefinition {
@@ -53,9 +53,20 @@ export interface DateFilter {
 
 const lastDayOfMonth = (year: number, month: number): number => new Date(Date.UTC(year, month, 0)).getUTCDate();
 
+/** The range's first and last day, each checked by the project's one date validator (shared/platform/dates.ts). */
+function checkedRange(start: string, end: string): { start: string; end: string } {
+  for (const day of [start, end]) {
+    const issue = calendarDate().safeParse(day).error?.issues[0];
+    if (issue) throw badParameter('date', issue.message);
+  }
+  return { start, end };
+}
+
 /**
  * Parses one `date` value: an optional prefix, then YYYY, YYYY-MM or YYYY-MM-DD. Its implicit
- * range is the whole year, month or day. A time part is refused: occurrences are calendar days.
+ * range is the whole year, month or day, whose first and last days must be calendar dates in the
+ * project's plausible range (no year 0000 or 0001, no 2021-02-30). A time part is refused:
+ * occurrences are calendar days.
  */
 export function parseDateFilter(raw: string): DateFilter {
   const m = DATE_VALUE.exec(raw);
@@ -65,15 +76,14 @@ export function parseDateFilter(raw: string): DateFilter {
   const year = Number(m[2]);
   if (m[4] !== undefined) {
     const day = `${m[2]}-${m[3]}-${m[4]}`;
-    if (!isCalendarDate(day)) throw badParameter('date', 'must be a real calendar date');
-    return { prefix, raw, start: day, end: day };
+    return { prefix, raw, ...checkedRange(day, day) };
   }
   if (m[3] !== undefined) {
     const month = Number(m[3]);
     if (month < 1 || month > 12) throw badParameter('date', 'month must be 01–12');
-    return { prefix, raw, start: `${m[2]}-${m[3]}-01`, end: `${m[2]}-${m[3]}-${String(lastDayOfMonth(year, month)).padStart(2, '0')}` };
+    return { prefix, raw, ...checkedRange(`${m[2]}-${m[3]}-01`, `${m[2]}-${m[3]}-${String(lastDayOfMonth(year, month)).padStart(2, '0')}`) };
   }
-  return { prefix, raw, start: `${m[2]}-01-01`, end: `${m[2]}-12-31` };
+  return { prefix, raw, ...checkedRange(`${m[2]}-01-01`, `${m[2]}-12-31`) };
 }
 
 /**

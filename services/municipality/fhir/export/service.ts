@@ -17,6 +17,7 @@ import { toPatient } from '../../residents/fhir.ts';
 import type { Actor } from '../../staff/roles.ts';
 import { toJpImmunization } from '../../vaccinations/fhir.ts';
 import { currentVersionsOfMany } from '../../vaccinations/model.ts';
+import { calendarDate, dateTime } from '../../../../shared/platform/dates.ts';
 import { badParameter } from '../outcomes.ts';
 import {
   deleteFiles, findJob, insertFile, insertJob, listFiles, nextRunnableJob, readFile, setJobStatus, updateRunningJob, type ExportFileInfo, type ExportJob,
@@ -65,7 +66,13 @@ export function parseKickOff(query: Record<string, unknown>, headers: { prefer?:
   const unknown = types.find((t) => !(EXPORT_TYPES as readonly string[]).includes(t));
   if (types.length === 0 || unknown !== undefined) throw badParameter('_type', `must list resource types of ${EXPORT_TYPES.join(', ')}`);
   const since = one('_since');
-  if (since !== undefined && !(INSTANT.test(since) && !Number.isNaN(Date.parse(since)))) throw badParameter('_since', 'must be a FHIR instant, e.g. 2024-04-01T00:00:00Z');
+  if (since !== undefined) {
+    // A FHIR instant (seconds and a zone required), then the project's one date validator: a real
+    // calendar day in the plausible range (2026-02-30 is refused, not read as 2026-03-02; no year 0000 or 9999).
+    if (!INSTANT.test(since)) throw badParameter('_since', 'must be a FHIR instant, e.g. 2024-04-01T00:00:00Z');
+    const issue = (calendarDate().safeParse(since.slice(0, 10)).error ?? dateTime().safeParse(since).error)?.issues[0];
+    if (issue) throw badParameter('_since', issue.message);
+  }
   return { types, since: since === undefined ? null : new Date(since).toISOString() };
 }
 
