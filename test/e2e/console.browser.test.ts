@@ -228,6 +228,13 @@ describe('the gateway\'s privacy officer console in a browser', function () {
         await appendAccess(log, t, { ...entry, action: GatewayActions.QUERY_ROUTE, outcome: 'allowed', details: { source: '293610', ref: '0', status: 'forwarded' } });
         await appendAccess(log, t, { ...entry, action: GatewayActions.QUERY_ANSWER, outcome: 'allowed', details: { source: '293610', ref: '0', status: 'ok' } });
       }
+      // One row about another resident's code, one by another municipality: each filter must leave one out.
+      for (const [requestId, subject, municipality] of [['rid-gw-other-code', 'BBBBBBBBBBBBBBBBBBBBBBBBBB', '112241'], ['rid-gw-other-town', 'AAAAAAAAAAAAAAAAAAAAAAAAAA', '343692']] as const) {
+        await appendAccess(log, t, {
+          actorType: 'member', actorId: municipality, actorRole: 'municipality', actingMunicipality: municipality, subject, purpose: 'adverse-event-follow-up',
+          legalBasis: 'consent', flags: [], requestId, action: GatewayActions.QUERY_ROUTE, outcome: 'allowed', details: { source: '293610', ref: '0', status: 'forwarded' },
+        });
+      }
     });
     browser = await launchChromium();
     const context = await browser.newContext({ acceptDownloads: true, locale: 'ja-JP', timezoneId: 'UTC' });
@@ -255,10 +262,21 @@ describe('the gateway\'s privacy officer console in a browser', function () {
     // The gateway's log names residents by code: the filter says so and finds them; no name search here.
     expect(await page.locator('#subject-label').textContent()).to.equal('符号 / Code');
     expect(await page.locator('#resident-field').isHidden()).to.equal(true);
+    const shownRequests = async () => (await page.locator('#entries tr').allTextContents()).join('\n');
     await page.getByLabel('符号 / Code').fill('AAAAAAAAAAAAAAAAAAAAAAAAAA');
+    await page.getByRole('button', { name: '検索 / Search' }).click();
+    // The code alone: the other resident's row is left out, the other municipality's row is not.
+    await page.waitForFunction(() => document.querySelectorAll('#entries tr').length === 5);
+    expect(await page.locator('#entries tr', { hasText: '343692' }).count()).to.equal(1);
+    await page.getByLabel('符号 / Code').fill('');
     await page.getByLabel('自治体コード / Municipality').fill('112241');
     await page.getByRole('button', { name: '検索 / Search' }).click();
+    // The municipality alone: the other municipality's row is left out, the other resident's row is not.
+    await page.waitForFunction(() => document.querySelectorAll('#entries tr').length === 5 && !document.querySelector('#entries')!.textContent!.includes('343692'));
+    await page.getByLabel('符号 / Code').fill('AAAAAAAAAAAAAAAAAAAAAAAAAA');
+    await page.getByRole('button', { name: '検索 / Search' }).click();
     await page.waitForFunction(() => document.querySelectorAll('#entries tr').length === 4);
+    expect(await shownRequests()).not.to.include('343692');
     await page.getByLabel('注意 / Flag').selectOption('life-protection');
     await page.getByRole('button', { name: '検索 / Search' }).click();
     await page.waitForFunction(() => document.querySelectorAll('#entries tr').length === 2);
