@@ -29,6 +29,12 @@ export const DEMO_STAFF: { username: string; displayName: string; role: Role }[]
   { username: 'admin1', displayName: 'Administrator', role: 'admin' },
 ];
 export const DEMO_SEED = 'hikitsugi-demo';
+/**
+ * Residents per municipality of the demo data `npm start` seeds: the one size the FHIR
+ * end-to-end test validates in full (test/e2e/fhir-client.test.ts), so "every resource the demo
+ * data produces" stays true when the demo grows.
+ */
+export const DEMO_RESIDENTS = 400;
 
 /**
  * The demo resident credential (docs/DESIGN.md §4.14): a personal certificate from the federation

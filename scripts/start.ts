@@ -7,7 +7,7 @@
  */
 import { Command } from 'commander';
 import { DEMO_MUNICIPALITIES, prepareFederation, startControlServer, startFederation, stopFederation } from './federation.ts';
-import { DEMO_PASSWORD, DEMO_STAFF, seedMunicipality } from './seed.ts';
+import { DEMO_PASSWORD, DEMO_RESIDENTS, DEMO_STAFF, seedMunicipality } from './seed.ts';
 import { memberDatabaseName, provisionMemberDatabase } from './db-provision.ts';
 import { join } from 'node:path';
 import { caKeyRefusal, publishRevocations } from '../shared/federation/pki.ts';
@@ -21,7 +21,7 @@ const LIST_RESIGN_MS = 24 * 3600 * 1000;
 
 const program = new Command()
   .option('--data-dir <dir>', 'data folder (git-ignored)', 'data')
-  .option('--residents <n>', 'synthetic residents per municipality on first start', '400')
+  .option('--residents <n>', 'synthetic residents per municipality on first start', String(DEMO_RESIDENTS))
   .option('--log-level <level>', 'members\' log level (logs go to data/<member>/<member>.log)', 'info')
   .option('--database-admin-url <url>', 'run every member on PostgreSQL: an admin role with CREATEDB and CREATEROLE', process.env.DATABASE_ADMIN_URL)
   .parse();

@@ -15,7 +15,9 @@ import { startMunicipality, removeDir, DEMO_MUNICIPALITIES, TEST_PASSWORD, type 
 import { api } from '../fixtures/http.ts';
 import { createResidentVia, postRecord } from '../fixtures/factories.ts';
 import { fhirErrors, schemaErrors, twelveDigitRuns } from '../fixtures/fhir-validator.ts';
-import { E2E_MUNICIPALITIES, mainFederation, type MainFederation } from '../fixtures/federation.ts';
+import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
+import { DEMO_MUNICIPALITIES as NPM_START_MUNICIPALITIES } from '../../scripts/federation.ts';
+import { DEMO_RESIDENTS } from '../../scripts/seed.ts';
 
 describe('a FHIR client library against a municipality', () => {
   let m: RunningMunicipality;
@@ -184,23 +186,65 @@ describe('a FHIR client library against a municipality', () => {
 });
 
 /**
- * The same client against the federation `npm start` runs (the same launcher and seed generator,
- * as real processes): every municipality's whole demo data exported and each Patient and
- * Immunization checked by the independent validator.
+ * The same client against the federation `npm start` runs: the same launcher, the same demo
+ * municipalities and the same demo size (DEMO_RESIDENTS per municipality, the seed generator's
+ * demo seed), as real processes. It searches and pages a resident's Immunizations at each
+ * municipality, then exports every municipality's whole demo data and checks each Patient and
+ * Immunization with the independent validator (docs/DESIGN.md, "FHIR API").
  */
 describe('a FHIR client library against the demo federation', function () {
-  this.timeout(300_000);
-  let fed: MainFederation;
+  this.timeout(600_000);
+  let fed: RunningFederation;
+  const municipalities = NPM_START_MUNICIPALITIES.map(({ code, name }) => ({ code, name }));
 
   before(async () => {
-    fed = await mainFederation();
+    schemaErrors({ resourceType: 'Basic' });
+    const started = Date.now();
+    fed = await startTestFederation({ municipalities, residents: DEMO_RESIDENTS });
+    console.log(`      demo federation (${municipalities.length} × ${DEMO_RESIDENTS} residents) seeded and started in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  });
+  after(async () => {
+    await fed?.close();
   });
 
-  it('when the client exports every municipality\'s demo data, then every Patient and Immunization is valid R4 and JP Core, references resolve, and no My Number is in any file', async () => {
+  it('when the client searches a resident\'s Immunizations at each municipality and follows nextPage, then every page is valid, pages give each record once, and each page is a record read in the access log', async () => {
+    for (const { code } of municipalities) {
+      const token = await fed.login(code, 'clerk1');
+      const client = new Client({ baseUrl: `${fed.url(code)}/fhir/R4`, bearerToken: token });
+      // The seeded resident with the most records: several pages at _count=3.
+      const resident = [...fed.residents(code)].sort((a, b) => b.records.length - a.records.length)[0]!;
+      const [row] = await fed.rows<{ id: string }>(code, 'SELECT id FROM residents WHERE "addresseeNumber" = ?', [resident.addresseeNumber]);
+      let bundle: any = await client.search({ resourceType: 'Immunization', searchParams: { patient: `Patient/${row!.id}`, _count: 3 } });
+      expect(bundle.total, code).to.equal(resident.records.length);
+      const ids: string[] = [];
+      const pages: string[][] = [];
+      while (bundle) {
+        const page = (bundle.entry ?? []).map((e: any) => e.resource);
+        for (const r of page) {
+          expect(fhirErrors(r), `${code} Immunization/${r.id}`).to.deep.equal([]);
+          expect(r.patient.reference).to.equal(`Patient/${row!.id}`);
+        }
+        expect(twelveDigitRuns(JSON.stringify(bundle)), code).to.deep.equal([]);
+        expect(JSON.stringify(bundle)).not.to.include(resident.myNumber);
+        pages.push(page.map((r: any) => r.id));
+        ids.push(...pages.at(-1)!);
+        bundle = await client.nextPage({ bundle });
+      }
+      expect(pages.length, code).to.equal(Math.ceil(resident.records.length / 3));
+      expect(new Set(ids).size, code).to.equal(resident.records.length);
+      const reads = await fed.rows<{ recordIds: string; details: string }>(code,
+        'SELECT "recordIds", details FROM access_log WHERE subject = ? AND action = ? ORDER BY seq', [resident.addresseeNumber, Actions.RECORD_READ]);
+      expect(reads.filter((e) => JSON.parse(e.details).format === 'fhir').map((e) => JSON.parse(e.recordIds)), code).to.deep.equal(pages);
+      console.log(`      ${code}: searched ${ids.length} Immunizations of one Patient in ${pages.length} pages (nextPage), each page a logged record read`);
+    }
+  });
+
+  it('when the client exports every municipality\'s demo data, then every Patient and Immunization is valid R4 and JP Core, coded ones carry HOT9, references resolve, the export is logged, and no My Number is in any file', async () => {
     const counts: string[] = [];
     let patients = 0;
     let immunizations = 0;
-    for (const { code } of E2E_MUNICIPALITIES) {
+    let coded = 0;
+    for (const { code } of municipalities) {
       const token = await fed.login(code, 'clerk1');
       const base = `${fed.url(code)}/fhir/R4`;
       const client = new Client({ baseUrl: base, bearerToken: token });
@@ -211,6 +255,7 @@ describe('a FHIR client library against the demo federation', function () {
         options: { headers: { prefer: 'respond-async', accept: 'application/fhir+json' } },
       });
       const statusUrl = Client.httpFor(kickOff).response!.headers.get('content-location')!;
+      const jobId = statusUrl.split('/').at(-1)!;
       let manifest: any;
       for (;;) {
         const status: any = await client.request(statusUrl);
@@ -229,16 +274,23 @@ describe('a FHIR client library against the demo federation', function () {
           byType[resource.resourceType]!.push(resource);
         }
       }
+      // The export request is in the access log, by the clerk who asked, naming the job.
+      const requests = await fed.rows<{ details: string; outcome: string }>(code, 'SELECT details, outcome FROM access_log WHERE action = ?', [Actions.FHIR_EXPORT_REQUEST]);
+      expect(requests.filter((e) => JSON.parse(e.details).jobId === jobId).map((e) => e.outcome), code).to.deep.equal(['allowed']);
       await client.request(statusUrl, { method: 'DELETE' });
       const ids = new Set(byType.Patient!.map((p) => p.id));
-      expect(byType.Patient!.length, code).to.be.at.least(fed.residents(code).length);
+      // Every seeded resident, every seeded record (the demo data, all of it).
+      expect(byType.Patient!.length, code).to.equal(DEMO_RESIDENTS);
+      expect(byType.Immunization!.length, code).to.equal(fed.residents(code).reduce((n, r) => n + r.records.length, 0));
       for (const r of byType.Immunization!) expect(ids.has(r.patient.reference.replace('Patient/', '')), `${code} ${r.id}`).to.equal(true);
       patients += byType.Patient!.length;
       immunizations += byType.Immunization!.length;
-      const coded = byType.Immunization!.filter((r) => r.vaccineCode.coding?.some((c: any) => c.system === 'http://medis.or.jp/CodeSystem/master-HOT9')).length;
-      counts.push(`${code}: ${byType.Patient!.length} Patients, ${byType.Immunization!.length} Immunizations (${coded} with a HOT9 code)`);
+      const withHot9 = byType.Immunization!.filter((r) => r.vaccineCode.coding?.some((c: any) => c.system === 'http://medis.or.jp/CodeSystem/master-HOT9')).length;
+      coded += withHot9;
+      counts.push(`${code}: ${byType.Patient!.length} Patients, ${byType.Immunization!.length} Immunizations (${withHot9} with a HOT9 code)`);
     }
-    expect(immunizations).to.be.greaterThan(0);
-    console.log(`      demo federation, validated with the HL7 R4 JSON schema and JP Core checks, 0 errors: ${patients} Patients, ${immunizations} Immunizations — ${counts.join('; ')}`);
+    expect(patients).to.equal(DEMO_RESIDENTS * municipalities.length);
+    expect(coded).to.be.greaterThan(0);
+    console.log(`      demo federation, validated with the HL7 R4 JSON schema and JP Core checks, 0 errors: ${patients} Patients, ${immunizations} Immunizations (${coded} with a HOT9 code) — ${counts.join('; ')}`);
   });
 });
