@@ -7,6 +7,7 @@
  * <dataDir>/<member>/<member>.sqlite, <dataDir>/<member>/<member>.log, <dataDir>/gateway/directory.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { generateKeyPairSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { newOprfKey } from '../shared/crypto.ts';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seedGatewayStaff } from '../gateway/access-log/staff.ts';
-import { DEMO_PASSWORD } from './seed.ts';
+import { DEMO_PASSWORD, type SeedOptions, type SeedResult } from './seed.ts';
 import { memberBundle, type MemberEntry } from './member-bundle.ts';
 import { initPki, type MemberSpec } from '../shared/federation/pki.ts';
 
@@ -229,6 +230,28 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
     },
   );
   return processes;
+}
+
+/**
+ * Seeds in a process of its own, run from the members' bundle (scripts/member-bundle.ts): a
+ * launcher seeding its municipalities side by side uses every core, and without tsx's loader and
+ * source maps the same seeding costs about 40 % less CPU (100 residents: 9.8 s under tsx, 5.8 s
+ * bundled). The options, secrets included, travel on the child's stdin, never in its arguments.
+ */
+export async function seedInOwnProcess(options: SeedOptions): Promise<SeedResult> {
+  const program = await memberBundle('scripts/seed.ts');
+  const child = spawn(process.execPath, [program, '--options-on-stdin'], {
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: process.env.NODE_ENV ?? 'development' }, stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
+  child.stdin.end(JSON.stringify(options));
+  const [code] = await once(child, 'exit') as [number | null];
+  const line = stdout.trim().split('\n').pop() ?? '';
+  if (code !== 0 || !line.startsWith('{')) throw new Error(`seeding ${options.env.MUNICIPALITY_CODE} failed (exit ${code}): ${stderr.slice(-2000)}`);
+  return JSON.parse(line) as SeedResult;
 }
 
 /**

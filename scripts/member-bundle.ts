@@ -25,11 +25,12 @@ const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 /**
  * Every program the launcher starts as a process, by its source path from the project root: the
- * members, and the benchmark's centralized baseline (started the same way, so the two compare).
+ * members, the benchmark's centralized baseline (started the same way, so the two compare), and
+ * the seeding of a municipality's demo data.
  */
 export const MEMBER_ENTRIES = [
   'services/municipality/main.ts', 'services/municipality/host.ts', 'services/issuer/main.ts', 'gateway/main.ts',
-  'scripts/bench/centralized/main.ts',
+  'scripts/bench/centralized/main.ts', 'scripts/seed.ts',
 ] as const;
 export type MemberEntry = (typeof MEMBER_ENTRIES)[number];
 

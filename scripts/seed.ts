@@ -85,7 +85,9 @@ async function enrolDemoResident(ctx: MunicipalityContext, demo: ResidentDemoOpt
   return resident.addresseeNumber;
 }
 
-export async function seedMunicipality(options: SeedOptions): Promise<{ staff: number; residents: number; records: number; demoResident: string | null }> {
+export interface SeedResult { staff: number; residents: number; records: number; demoResident: string | null }
+
+export async function seedMunicipality(options: SeedOptions): Promise<SeedResult> {
   // Seeding needs the database only: no federation, no listening.
   const { CERT_DIR: _c, GATEWAY_URL: _g, ISSUER_URL: _i, ...env } = options.env;
   const config = municipalityConfigSchema.parse({ ...env, LOG_LEVEL: 'warn' });
@@ -122,22 +124,27 @@ export async function seedMunicipality(options: SeedOptions): Promise<{ staff: n
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const program = new Command()
-    .requiredOption('--municipality <code>', 'municipality code')
-    .option('--name <name>', 'municipality name', 'Municipality')
-    .option('--data-dir <dir>', 'data folder', 'data')
-    .option('--residents <n>', 'residents to generate', '100')
-    .option('--seed <seed>', 'generator seed', DEMO_SEED)
-    .parse();
-  const o = program.opts<{ municipality: string; name: string; dataDir: string; residents: string; seed: string }>();
-  const { readFileSync } = await import('node:fs');
-  const secrets = JSON.parse(readFileSync(join(o.dataDir, o.municipality, 'secrets.json'), 'utf8')) as Record<string, string>;
-  const result = await seedMunicipality({
-    env: {
-      MUNICIPALITY_CODE: o.municipality, MUNICIPALITY_NAME: o.name, PORT: '0',
-      DATABASE_PATH: join(o.dataDir, o.municipality, `${o.municipality}.sqlite`), DATA_KEY: secrets.DATA_KEY!, SESSION_SECRET: secrets.SESSION_SECRET!,
-    },
-    residents: Number(o.residents), seed: o.seed,
-  });
-  console.log(JSON.stringify(result));
+  if (process.argv.includes('--options-on-stdin')) {
+    let text = '';
+    for await (const chunk of process.stdin) text += String(chunk);
+    console.log(JSON.stringify(await seedMunicipality(JSON.parse(text) as SeedOptions)));
+  } else {
+    const program = new Command()
+      .requiredOption('--municipality <code>', 'municipality code')
+      .option('--name <name>', 'municipality name', 'Municipality')
+      .option('--data-dir <dir>', 'data folder', 'data')
+      .option('--residents <n>', 'residents to generate', '100')
+      .option('--seed <seed>', 'generator seed', DEMO_SEED)
+      .parse();
+    const o = program.opts<{ municipality: string; name: string; dataDir: string; residents: string; seed: string }>();
+    const secrets = JSON.parse(readFileSync(join(o.dataDir, o.municipality, 'secrets.json'), 'utf8')) as Record<string, string>;
+    const result = await seedMunicipality({
+      env: {
+        MUNICIPALITY_CODE: o.municipality, MUNICIPALITY_NAME: o.name, PORT: '0',
+        DATABASE_PATH: join(o.dataDir, o.municipality, `${o.municipality}.sqlite`), DATA_KEY: secrets.DATA_KEY!, SESSION_SECRET: secrets.SESSION_SECRET!,
+      },
+      residents: Number(o.residents), seed: o.seed,
+    });
+    console.log(JSON.stringify(result));
+  }
 }

@@ -6,8 +6,8 @@
  * own database with its own role (made or reused with scripts/db-provision.ts).
  */
 import { Command } from 'commander';
-import { DEMO_MUNICIPALITIES, prepareFederation, startControlServer, startFederation, stopFederation } from './federation.ts';
-import { DEMO_PASSWORD, DEMO_RESIDENTS, DEMO_STAFF, seedMunicipality } from './seed.ts';
+import { DEMO_MUNICIPALITIES, prepareFederation, seedInOwnProcess, startControlServer, startFederation, stopFederation } from './federation.ts';
+import { DEMO_PASSWORD, DEMO_RESIDENTS, DEMO_STAFF } from './seed.ts';
 import { memberDatabaseName, provisionMemberDatabase } from './db-provision.ts';
 import { join } from 'node:path';
 import { caKeyRefusal, publishRevocations } from '../shared/federation/pki.ts';
@@ -39,14 +39,17 @@ if (rsaCa) {
   console.log(`  ${rsaCa}: making a new CA, re-issuing every member and the demo residents' certificates (the old CA is kept in ${join(options.dataDir, 'pki')}/ca.retired-…)`);
 }
 const members = await prepareFederation({ dataDir: options.dataDir, municipalities: DEMO_MUNICIPALITIES, gatewayPort: 8443, issuerPort: 8444, gatewayStaffPort: 8445, logLevel: options.logLevel, database });
-for (const m of members.filter((x) => x.kind === 'municipality')) {
-  const seeded = await seedMunicipality({
-    env: m.env, residents: Number(options.residents),
-    residentDemo: { caDir: join(options.dataDir, 'pki'), outDir: join(options.dataDir, m.id, 'resident-demo') },
-  });
+// Each municipality seeds its own database in its own process, side by side.
+const municipalities = members.filter((x) => x.kind === 'municipality');
+const seeds = await Promise.all(municipalities.map((m) => seedInOwnProcess({
+  env: m.env, residents: Number(options.residents),
+  residentDemo: { caDir: join(options.dataDir, 'pki'), outDir: join(options.dataDir, m.id, 'resident-demo') },
+})));
+municipalities.forEach((m, i) => {
+  const seeded = seeds[i]!;
   if (seeded.residents > 0) console.log(`  seeded ${m.env.MUNICIPALITY_NAME} (${m.id}): ${seeded.residents} residents, ${seeded.records} records`);
   if (seeded.demoResident) console.log(`  enrolled demo resident ${seeded.demoResident} at ${m.id}: ${join(options.dataDir, m.id, 'resident-demo')}/certificate.pem + key.pem`);
-}
+});
 await startFederation(members);
 // Loopback-only, token in data/control.json: lets `npm run simulate -- --kill-source` stop and restart a member.
 const control = await startControlServer(members, { dataDir: options.dataDir });
