@@ -13,7 +13,9 @@ import { findResidentByAddressee } from '../../services/municipality/residents/s
 import { Typ } from '../../shared/federation/protocol.ts';
 import { gatherTrail } from '../../services/municipality/trail/service.ts';
 import { api } from '../fixtures/http.ts';
-import { ask, moveResident, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
+import {
+  ask, craftAndForwardAsGateway, moveResident, revocationReached, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident,
+} from '../fixtures/inprocess-federation.ts';
 import { rogueCa } from '../fixtures/pki.ts';
 
 const A = TAWARAMOTO;
@@ -118,6 +120,9 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     expect(page.body.consents[0]).to.include({ revokedAt: null });
     expect(page.body.consents[0].sources).to.deep.equal([A]);
     expect(page.body.municipalityNames[A]).to.be.a('string');
+    // The notice of that import, sent to them (§4.11): the same request, the records it brought.
+    const notice = page.body.notices.find((n: { kind: string; requestId: string }) => n.kind === 'records-imported' && n.requestId === asked.requestId);
+    expect(notice, JSON.stringify(page.body.notices)).to.include({ otherMunicipality: A, purpose: 'next-dose-scheduling', recordCount: 2 });
     expect(JSON.stringify(page.body)).not.to.include(moved.myNumber);
 
     const readings = await fed.m(B).ctx.models.AccessLog.findAll({ where: { actorType: 'resident', subject: moved.toAddressee }, raw: true });
@@ -140,6 +145,38 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     expect(routed.length).to.be.at.least(1);
     // The gateway logged codes and statuses; the resident's identity and entries were sealed.
     expect(JSON.stringify(routed)).not.to.match(new RegExp(`${moved.kana}|${moved.fromAddressee}|${moved.toAddressee}|resident\\.create`));
+  });
+
+  it('when a clerk\'s life-protection request is approved by a second clerk and the query runs, then the page flags that access at B and in A\'s entries', async () => {
+    const clerk2 = await fed.m(B).login('clerk2');
+    const requested = await api('POST', url('/exchange/exception-requests'), {
+      token: clerk2, body: { addresseeNumber: moved.toAddressee, source: A, purpose: 'next-dose-scheduling', justification: '意識不明で搬送、接種歴の確認が治療に必要なため' },
+    });
+    expect(requested.status, JSON.stringify(requested.body)).to.equal(201);
+    const approved = await api('POST', url(`/exchange/exception-requests/${requested.body.id}/approve`), { token: clerkB });
+    expect(approved.status, JSON.stringify(approved.body)).to.equal(200);
+    const asked = await api('POST', url('/exchange/queries'), {
+      token: clerk2, body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: moved.toAddressee, source: A, exceptionId: requested.body.id }] },
+    });
+    expect(asked.status, JSON.stringify(asked.body)).to.equal(200);
+    expect(asked.body.results[0].status).to.equal('ok');
+
+    const token = (await signIn(card)).res.body.token as string;
+    const page = await api('GET', url('/resident/me'), { token });
+    const atB = page.body.trail.find((i: { action: string; requestId: string }) => i.action === 'exchange.query.send' && i.requestId === asked.body.requestId);
+    expect(atB, 'the exception-path query in B\'s entries').to.include({ legalBasis: 'life-protection', otherMunicipality: A });
+    expect(atB.flags).to.include('life-protection');
+    // The approval is the resident's entry too, flagged as well.
+    expect(page.body.trail.filter((i: { action: string; flags: string[] }) => i.action === 'exchange.exception.approve' && i.flags.includes('life-protection'))).to.have.length(1);
+    const fromA = page.body.elsewhere.find((g: { municipality: string }) => g.municipality === A);
+    const answered = fromA.items.filter((i: { action: string; legalBasis: string | null }) => i.action === 'exchange.query.answer' && i.legalBasis === 'life-protection');
+    expect(answered, JSON.stringify(fromA.items)).to.have.length(1);
+    expect(answered[0]).to.include({ outcome: 'allowed', otherMunicipality: B });
+    expect(answered[0].flags).to.include('life-protection');
+    // The consent-based answer before it is not flagged.
+    const byConsent = fromA.items.filter((i: { action: string; legalBasis: string | null }) => i.action === 'exchange.query.answer' && i.legalBasis === 'consent');
+    expect(byConsent.length).to.be.at.least(1);
+    for (const i of byConsent) expect(i.flags).not.to.include('life-protection');
   });
 
   it('when B forwards a signature the resident did not make, or another person\'s signed sign-in, then A refuses: resident_signature_invalid, identity_mismatch', async () => {
@@ -184,7 +221,7 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     expect(unsigned.body.type).to.match(/\/unauthorized$/);
   });
 
-  it('when the resident revokes their consent, then it is revoked in their name and the next query for them is refused', async () => {
+  it('when the resident revokes their consent, then it is revoked in their name, reaches the gateway and A, and the next query for them is refused at B and at A', async () => {
     const token = (await signIn(card)).res.body.token as string;
     const consentId = (await api('GET', url('/resident/me'), { token })).body.consents[0].id as string;
     const revoked = await api('POST', url(`/resident/consents/${consentId}/revoke`), { token, body: {} });
@@ -194,8 +231,19 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     expect(again.body.type).to.match(/\/consent-already-revoked$/);
     const entry = await fed.m(B).ctx.models.AccessLog.findOne({ where: { action: 'consent.revoke', consentId }, raw: true });
     expect(entry).to.include({ actorType: 'resident', actorRole: 'resident', subject: moved.toAddressee });
+    // The resident's revocation travels like a clerk's (§4.4): B sends it, the gateway records and
+    // relays it, A records it and logs the receipt.
+    await revocationReached(fed, B, consentId, [A]);
+    const gw = fed.gateway.gateway.ctx.models.AccessLog;
+    expect((await gw.findAll({ where: { action: 'consent_revocation.record', consentId }, raw: true })).map((e) => [e.outcome, e.actorId])).to.deep.equal([['allowed', B]]);
+    const relayed = await gw.findAll({ where: { action: 'consent_revocation.relay', consentId }, raw: true });
+    expect(relayed.map((e) => [e.outcome, JSON.parse(e.details).recipient])).to.deep.equal([['allowed', A]]);
+    expect((await fed.m(B).ctx.models.AccessLog.findAll({ where: { action: 'exchange.consent_revocation.send', consentId }, raw: true })).map((e) => e.outcome)).to.deep.equal(['allowed']);
     const next = await ask(fed.m(B), clerkB, moved.toAddressee, A);
     expect(next).to.include({ status: 'no_consent', reason: 'consent_revoked' });
+    // And at A on its own, for a query the gateway never saw.
+    const atA = await craftAndForwardAsGateway(fed, B, { addresseeNumber: moved.toAddressee, source: A, consent: { id: consentId } });
+    expect(atA.source).to.include({ status: 'no_consent', reason: 'consent_revoked' });
   });
 
   it('when the resident takes their certificate, then it is a SMART Health Card issued in their name; after sign-out or a withdrawn credential the session is refused', async () => {
