@@ -496,6 +496,8 @@ export const trailRequestClaimsSchema = z.object({
   source: municipality,
   /** JWE for the source of a JWS by B over `TrailProofClaims`. */
   sealed: compact,
+  /** B's access-log head when it signed (§3.0): the gateway and the source keep it. */
+  head: logHeadSchema,
 }).strict();
 export type TrailRequestClaims = z.infer<typeof trailRequestClaimsSchema>;
 
@@ -522,6 +524,8 @@ export const trailForwardClaimsSchema = z.object({
   code: codeSchema,
   requesterAttestation: compact,
   sourceAttestation: compact,
+  /** The gateway's access-log head when it signed: the source keeps it. */
+  head: logHeadSchema,
 }).strict();
 export type TrailForwardClaims = z.infer<typeof trailForwardClaimsSchema>;
 
@@ -539,6 +543,8 @@ export const trailAnswerClaimsSchema = z.object({
   reason: z.string().max(100).optional(),
   /** JWE for B of a JWS by the source over `TrailEntriesClaims` (with status ok). */
   entries: compact.optional(),
+  /** The source's access-log head after its entry about this answer: the gateway and B keep it. */
+  head: logHeadSchema,
 }).strict();
 export type TrailAnswerClaims = z.infer<typeof trailAnswerClaimsSchema>;
 
