@@ -92,6 +92,10 @@ describe('the resident page in a browser: sign in, see a query about oneself, re
     const atA = page.locator(`#trail-list li.access[data-at="${A}"]`);
     await atA.first().waitFor();
     expect(await atA.filter({ hasText: '照会への回答' }).count()).to.be.at.least(1);
+    // The gateway's own entries about them: its routing of that query from Toda to Tawaramoto, in Japanese.
+    const routed = page.locator('#trail-list li.access[data-at="gateway"]').filter({ hasText: '照会の中継' }).first();
+    await routed.waitFor();
+    expect(await routed.textContent()).to.match(/戸田市|Toda|112241/).and.match(/田原本町|Tawaramoto|293610/);
     // The records imported by that query, with where they came from.
     expect(await page.locator('#record-list li').filter({ hasText: 'から取得' }).count()).to.equal(2);
     // The notice of that import, sent to them (§4.11), naming where the records came from.

@@ -19,8 +19,9 @@ import { isPeerUnavailable } from '../../../shared/federation/member-http.ts';
 import { openMessage, sealMessage, signMessage, verifyMessage } from '../../../shared/federation/messages.ts';
 import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import {
-  GATEWAY_ID, TRAIL_REQUESTS_PATH, Typ, trailAnswerClaimsSchema, trailEntriesClaimsSchema, trailForwardClaimsSchema, trailProofClaimsSchema,
-  trailRequestClaimsSchema, type TrailItem, type TrailRequestClaims, type TrailStatus,
+  GATEWAY_ID, GATEWAY_TRAIL_PATH, TRAIL_REQUESTS_PATH, Typ, gatewayTrailAnswerClaimsSchema, gatewayTrailEntriesClaimsSchema, trailAnswerClaimsSchema,
+  trailEntriesClaimsSchema, trailForwardClaimsSchema, trailProofClaimsSchema, trailRequestClaimsSchema, type GatewayTrailItem, type TrailItem,
+  type TrailRequestClaims, type TrailStatus,
 } from '../../../shared/federation/protocol.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { AppError } from '../../../shared/platform/errors.ts';
@@ -210,6 +211,67 @@ export async function gatherTrail(ctx: MunicipalityContext, fed: FederationLink,
         details: { source: g.municipality, status: g.status, items: g.items.length },
       });
     }
+  });
+  return gathered;
+}
+
+/* ---------- B: the gateway's own entries about the resident ---------- */
+
+export interface GatheredGatewayTrail {
+  status: 'ok' | 'denied' | 'unavailable';
+  reason: string | null;
+  items: GatewayTrailItem[];
+  truncated: boolean;
+}
+
+/**
+ * Asks the gateway for its own entries about the signed-in resident (docs/PROTOCOL.md §3.10): a
+ * request B signs naming only B's code — no certificate, no identity: the gateway answers on B's
+ * word, as the municipality the resident lives in. Verifies the gateway's signed answer and opens
+ * its entries (sealed for B), keeps the gateway's head, and logs the ask in the resident's name.
+ */
+export async function gatherGatewayTrail(ctx: MunicipalityContext, fed: FederationLink, asker: TrailAsker): Promise<GatheredGatewayTrail> {
+  const self = ctx.config.MUNICIPALITY_CODE;
+  const result = (status: GatheredGatewayTrail['status'], reason: string | null, items: GatewayTrailItem[] = [], truncated = false): GatheredGatewayTrail =>
+    ({ status, reason, items, truncated });
+  const rid = randomUUID();
+  let gathered: GatheredGatewayTrail;
+  let head: SeenHead | undefined;
+  if (!asker.code) {
+    gathered = result('unavailable', 'code_pending');
+  } else {
+    const jti = randomUUID();
+    const request = await signMessage({ aud: GATEWAY_ID, jti, rid, sub: asker.code, head: await currentHead(ctx.sequelize) }, fed.signer, Typ.GATEWAY_TRAIL_REQUEST);
+    gathered = await (async () => {
+      let res;
+      try {
+        res = await fed.http.postJson(`${fed.gatewayUrl}${GATEWAY_TRAIL_PATH}`, { request }, { expectPeer: GATEWAY_ID, timeoutMs: fed.timeoutMs, requestId: rid });
+      } catch (err) {
+        if (!isPeerUnavailable(err)) throw err;
+        return result('unavailable', 'gateway_unavailable');
+      }
+      if (classifyPeerReply(res).outcome !== 'ok' || typeof res.body?.answer !== 'string') return result('unavailable', `gateway_status_${res.status}`);
+      try {
+        const key = (await fed.peers.signingKey(GATEWAY_ID)).key;
+        const answer = await verifyMessage(res.body.answer as string, gatewayTrailAnswerClaimsSchema, { key, issuer: GATEWAY_ID, audience: self, typ: Typ.GATEWAY_TRAIL_ANSWER });
+        if (answer.requestJti !== jti || answer.rid !== rid) return result('unavailable', 'invalid_answer');
+        head = { member: GATEWAY_ID, head: answer.head, exchange: 'trail', requestId: rid, message: res.body.answer as string };
+        if (answer.status !== 'ok' || !answer.entries) return result(answer.status === 'ok' ? 'unavailable' : 'denied', answer.reason ?? null);
+        const entries = await openMessage(answer.entries, fed.decryptionKey, gatewayTrailEntriesClaimsSchema, { key, issuer: GATEWAY_ID, audience: self, typ: Typ.GATEWAY_TRAIL_ENTRIES });
+        if (entries.requestJti !== jti) return result('unavailable', 'invalid_answer');
+        return result('ok', null, entries.items, entries.truncated);
+      } catch (err) {
+        ctx.logger.warn({ code: (err as AppError).code }, 'gateway trail answer did not verify');
+        return result('unavailable', 'invalid_answer');
+      }
+    })();
+  }
+  await inTransaction(ctx.sequelize, async (t) => {
+    if (head) await keepHeads(ctx.models.WitnessedHead, t, [head]);
+    await logAccessBy(ctx, t, asker.who, {
+      requestId: rid, action: Actions.TRAIL_REQUEST, subject: asker.who.addresseeNumber, outcome: gathered.status === 'ok' ? 'allowed' : 'denied', reason: gathered.reason,
+      details: { source: GATEWAY_ID, status: gathered.status, items: gathered.items.length },
+    });
   });
   return gathered;
 }
