@@ -4,8 +4,8 @@
  * schemas each folder's routes parse with (`schemas.ts`, shared/federation/protocol.ts); the
  * answers' shapes are listed here as the routes send them.
  */
-import { trailRequestBodySchema, trailResponseSchema } from './trail/schemas.ts';
-import { TRAIL_REQUESTS_PATH } from '../shared/federation/protocol.ts';
+import { gatewayTrailRequestBodySchema, gatewayTrailResponseSchema, trailRequestBodySchema, trailResponseSchema } from './trail/schemas.ts';
+import { GATEWAY_TRAIL_PATH, TRAIL_REQUESTS_PATH } from '../shared/federation/protocol.ts';
 import { z } from 'zod';
 import { buildOpenApiDocument, openApiOperation, readyReportSchema, type OpenApiDocument, type OperationSpec } from '../shared/platform/openapi.ts';
 import { codeSchema, CONSENT_REVOCATIONS_GATEWAY_PATH, directoryEntrySchema, GATEWAY_ID, ISSUER_ID, logHeadSchema, SUBJECT_STATUSES } from '../shared/federation/protocol.ts';
@@ -154,6 +154,14 @@ function memberOperations(): OperationSpec[] {
         + 'its entries for B, so the gateway reads neither. Rate-limited per member (429 with Retry-After).',
       body: trailRequestBodySchema,
       responses: { 200: { description: 'The source\'s signed answer unchanged, or the gateway\'s status when none came', body: trailResponseSchema, headers: { 'X-Request-Id': 'The request\'s own trace id' } } },
+    },
+    {
+      method: 'post', path: GATEWAY_TRAIL_PATH, summary: 'B\'s signed request for the gateway\'s own entries about a resident of B', tags: ['routing'],
+      access: municipalities,
+      description: 'docs/PROTOCOL.md §3.10 (GatewayTrailRequestClaims). Names B\'s code only; answered on B\'s word. The entries (no codes, no staff ids) are signed '
+        + 'by the gateway and sealed for B; `denied`/`code_not_yours` when the code is not B\'s. 409 `replayed`. Rate-limited per member (429 with Retry-After).',
+      body: gatewayTrailRequestBodySchema,
+      responses: { 200: { description: 'The gateway\'s signed answer', body: gatewayTrailResponseSchema } },
     },
     {
       method: 'post', path: '/corrections', summary: 'A source\'s signed correction notice, relayed to its recipient', tags: ['corrections'], access: municipalities,

@@ -31,6 +31,8 @@ export const GatewayActions = {
   CORRECTION_DELIVER: 'correction.deliver',
   /** A resident's trail request from the municipality they live in, routed to one they lived in (docs/PROTOCOL.md §3.10). */
   TRAIL_ROUTE: 'trail.route',
+  /** The gateway's own entries about a resident, disclosed to the municipality they live in (subject = its code; docs/PROTOCOL.md §3.10). */
+  TRAIL_DISCLOSE: 'trail.disclose',
   /* Consent revocations relayed (docs/DESIGN.md §4.4). */
   /** A requester's signed consent revocation was recorded (or refused); consentId = the requester's consent id, no subject. */
   CONSENT_REVOCATION_RECORD: 'consent_revocation.record',

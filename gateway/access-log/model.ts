@@ -4,7 +4,7 @@ import { defineCheckpoints, parseDetails } from '../../shared/access-log/verify.
 import { defineRevokedSessions, defineStaffModel } from '../../shared/staff/auth.ts';
 import { defineSignInThrottle } from '../../shared/staff/sign-in.ts';
 import { defineWitnessedHeads } from '../../shared/access-log/heads.ts';
-import { toEntryView } from '../../shared/access-log/query.ts';
+import { toEntryView, type AccessEntryView } from '../../shared/access-log/query.ts';
 import type { GatewayEntryView } from '../../shared/access-log/witness.ts';
 import { GatewayActions } from './actions.ts';
 import type { MemberEntriesQuery } from './schemas.ts';
@@ -66,4 +66,29 @@ function counterpartOf(action: string, role: 'requester' | 'source', details: Re
   if (role === 'requester' && (action === GatewayActions.QUERY_ROUTE || action === GatewayActions.QUERY_REFUSE)) return 'received';
   if (role === 'source' && action === GatewayActions.QUERY_ANSWER && (typeof details.answerJti === 'string' || (reason ?? '').startsWith('source_refused'))) return 'forwarded';
   return null;
+}
+
+/** The most entries about one person the gateway returns in one answer (newest kept). */
+export const PERSON_ENTRIES_LIMIT = 2000;
+
+/**
+ * The gateway's entries about one person (docs/PROTOCOL.md §3.10): those whose subject is one of
+ * the person's codes (every municipality's code on the person's link: registrations, routed
+ * queries and their answers, trail requests, correction relays), and the consent revocations and
+ * their relays of the consent ids those entries carry (a revocation names no subject, only the
+ * consent; the gateway pairs them only with consents it already saw with these codes). Oldest first.
+ */
+export async function entriesAboutPerson(log: AccessLogModel, codes: string[], transaction?: Transaction): Promise<{ entries: AccessEntryView[]; truncated: boolean }> {
+  if (codes.length === 0) return { entries: [], truncated: false };
+  const bySubject = await log.findAll({ where: { subject: { [Op.in]: codes } }, order: [['seq', 'DESC']], limit: PERSON_ENTRIES_LIMIT + 1, raw: true, transaction });
+  const consentIds = [...new Set(bySubject.flatMap((r) => (r.consentId ? [r.consentId] : [])))];
+  const revocations = consentIds.length === 0 ? [] : await log.findAll({
+    where: { subject: null, consentId: { [Op.in]: consentIds }, action: { [Op.in]: [GatewayActions.CONSENT_REVOCATION_RECORD, GatewayActions.CONSENT_REVOCATION_RELAY] } },
+    order: [['seq', 'DESC']], limit: PERSON_ENTRIES_LIMIT + 1, raw: true, transaction,
+  });
+  // A consent id is the requester's own: a revocation by another municipality with the same id is not this person's.
+  const askers = new Map(bySubject.flatMap((r) => (r.consentId ? [[r.consentId, r.actingMunicipality] as const] : [])));
+  const all = [...bySubject, ...revocations.filter((r) => askers.get(r.consentId!) === r.actingMunicipality)].sort((a, b) => Number(a.seq) - Number(b.seq));
+  const truncated = all.length > PERSON_ENTRIES_LIMIT;
+  return { entries: all.slice(-PERSON_ENTRIES_LIMIT).map(toEntryView), truncated };
 }

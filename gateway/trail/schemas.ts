@@ -17,3 +17,9 @@ export const trailResponseSchema = z.object({
   answer: compact.optional(),
 }).strict();
 export type TrailResponse = z.infer<typeof trailResponseSchema>;
+
+/** POST /gateway-trail-requests: B's signed request for the gateway's own entries about a resident (docs/PROTOCOL.md §3.10). */
+export const gatewayTrailRequestBodySchema = z.object({ request: compact }).strict();
+
+/** The gateway's signed answer, its entries sealed for B. */
+export const gatewayTrailResponseSchema = z.object({ answer: compact }).strict();

@@ -10,6 +10,7 @@
  */
 import { verifyMemberMessage, verifySignedBy } from '../directory/messages.ts';
 import { randomUUID } from 'node:crypto';
+import { currentHead, keepHeads, type SeenHead } from '../../shared/access-log/heads.ts';
 import { logMemberAccess, logMemberRefusal } from '../../shared/access-log/member-access.ts';
 import { sha256Hex } from '../../shared/crypto.ts';
 import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
@@ -57,22 +58,28 @@ export async function routeTrailRequest(ctx: GatewayContext, requester: Member, 
     if (!(await rememberJti(ctx.models.ReplayCache, request.iss, request.jti, request.exp, t))) {
       throw problem(409, 'replayed', 'Trail request already received', 'request.jti', 'must not be reused');
     }
+    // B's head as B signed it (§3.0), kept with the entry about its request.
+    await keepHeads(ctx.models.WitnessedHead, t, [{ member: request.iss, head: request.head, exchange: 'trail', requestId: request.rid, message: compact }]);
     const mine = (await findByCodes(ctx.models.Correspondence, requester.id, [request.sub], t)).get(request.sub);
     const theirs = mine ? (await findByLinks(ctx.models.Correspondence, [mine.linkId], t)).get(`${mine.linkId}|${request.source}`) : undefined;
     return mine && theirs ? { mine, theirs } : { refused: mine ? 'not_registered_at_source' : 'code_not_yours' };
   });
-  const finish = async (status: TrailStatus, reason: string | null, answer?: string): Promise<TrailResponse> => {
-    await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, requester, [{
-      requestId: request.rid, action: GatewayActions.TRAIL_ROUTE, actingMunicipality: requester.id, subject: request.sub,
-      outcome: status === 'ok' ? 'allowed' : 'denied', reason, requestHash, details: { source: request.source, status },
-    }]));
+  const finish = async (status: TrailStatus, reason: string | null, answer?: string, sourceHead?: SeenHead): Promise<TrailResponse> => {
+    await inTransaction(ctx.sequelize, async (t) => {
+      await logMemberAccess(ctx.models.AccessLog, t, requester, [{
+        requestId: request.rid, action: GatewayActions.TRAIL_ROUTE, actingMunicipality: requester.id, subject: request.sub,
+        outcome: status === 'ok' ? 'allowed' : 'denied', reason, requestHash, details: { source: request.source, status },
+      }]);
+      // The source's head as its verified answer carried it.
+      if (sourceHead) await keepHeads(ctx.models.WitnessedHead, t, [sourceHead]);
+    });
     return { requestId: request.rid, status, ...(reason ? { reason } : {}), ...(answer ? { answer } : {}) };
   };
   if ('refused' in route) return finish(route.refused === 'code_not_yours' ? 'denied' : 'not_found', route.refused ?? null);
 
   const forward = await signMessage({
     aud: request.source, jti: randomUUID(), rid: request.rid, request: compact, code: route.theirs.code,
-    requesterAttestation: route.mine.attestation, sourceAttestation: route.theirs.attestation,
+    requesterAttestation: route.mine.attestation, sourceAttestation: route.theirs.attestation, head: await currentHead(ctx.sequelize),
   }, ctx.credentials.signer, Typ.TRAIL_FORWARD);
   let res;
   try {
@@ -89,11 +96,9 @@ export async function routeTrailRequest(ctx: GatewayContext, requester: Member, 
   if (reply.outcome === 'final') return finish('denied', `source_refused_${res.status}`);
   const body = trailSourceReplySchema.safeParse(res.body);
   if (!body.success) return finish('source_unavailable', 'invalid_answer');
-  try {
-    const answer = await verifySignedBy(ctx, request.source, body.data.answer, trailAnswerClaimsSchema, { audience: request.iss, typ: Typ.TRAIL_ANSWER });
-    if (answer.requestJti !== request.jti || answer.rid !== request.rid) return finish('source_unavailable', 'invalid_answer');
-    return finish(answer.status, answer.reason ?? null, body.data.answer);
-  } catch {
-    return finish('source_unavailable', 'invalid_answer');
-  }
+  const answer = await verifySignedBy(ctx, request.source, body.data.answer, trailAnswerClaimsSchema, { audience: request.iss, typ: Typ.TRAIL_ANSWER }).catch(() => null);
+  if (!answer || answer.requestJti !== request.jti || answer.rid !== request.rid) return finish('source_unavailable', 'invalid_answer');
+  return finish(answer.status, answer.reason ?? null, body.data.answer, {
+    member: request.source, head: answer.head, exchange: 'trail', requestId: request.rid, message: body.data.answer,
+  });
 }

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { buildOpenApiDocument, openApiOperation, readyReportSchema, type OpenApiDocument, type OperationSpec } from '../../shared/platform/openapi.ts';
 import {
-  CONSENT_REVOCATIONS_PATH, CORRECTION_NOTICES_PATH, FEDERATION_TRAIL_PATH, municipalityCodeSchema, SUBJECT_STATUSES, TRAIL_STATUSES, trailItemSchema,
+  CONSENT_REVOCATIONS_PATH, CORRECTION_NOTICES_PATH, FEDERATION_TRAIL_PATH, municipalityCodeSchema, SUBJECT_STATUSES, TRAIL_STATUSES, trailItemSchema, gatewayTrailItemSchema,
 } from '../../shared/federation/protocol.ts';
 import { MEMBER_HEADS_PATH } from '../../shared/access-log/heads.ts';
 import { listRemovalsSchema, removalView, runReportView } from './retention/schemas.ts';
@@ -239,6 +239,9 @@ const residentOwnPage = z.object({
   elsewhere: z.array(z.object({
     municipality: z.string(), status: z.enum(TRAIL_STATUSES), reason: nullable(z.string()), items: z.array(trailItemSchema), truncated: z.boolean(),
   })).describe('The entries about the resident in the logs of the municipalities they lived in, each asked through the gateway (docs/PROTOCOL.md §3.10)'),
+  gateway: nullable(z.object({
+    status: z.enum(['ok', 'denied', 'unavailable']), reason: nullable(z.string()), items: z.array(gatewayTrailItemSchema), truncated: z.boolean(),
+  })).describe('The gateway\'s own entries about the resident (no codes, no staff ids), asked on this municipality\'s word (docs/PROTOCOL.md §3.10); null without a federation link'),
 });
 
 /* ---------- operations ---------- */

@@ -23,7 +23,7 @@ import { GATEWAY_ID, type LogHead } from '../federation/protocol.ts';
 export const WITNESSED_HEADS_TABLE = 'witnessed_heads';
 
 /** The exchanges a head arrives in (what the holder saw it in). */
-export const HEAD_EXCHANGES = ['query', 'forward', 'answer', 'correction', 'revocation', 'registration', 'countersignature'] as const;
+export const HEAD_EXCHANGES = ['query', 'forward', 'answer', 'correction', 'revocation', 'registration', 'countersignature', 'trail'] as const;
 export type HeadExchange = (typeof HEAD_EXCHANGES)[number];
 
 export class WitnessedHeadRow extends Model<InferAttributes<WitnessedHeadRow>, InferCreationAttributes<WitnessedHeadRow>> {

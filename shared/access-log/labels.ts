@@ -83,6 +83,7 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'query.route': '照会の中継',
   'query.answer': '回答の中継',
   'trail.route': '本人のアクセス記録の請求の中継',
+  'trail.disclose': 'ゲートウェイの記録の本人への開示',
   'correction.relay': '訂正通知の受付',
   'correction.deliver': '訂正通知の配送',
   'consent_revocation.record': '同意撤回の受付',

@@ -59,6 +59,9 @@ export const Typ = {
   TRAIL_ANSWER: 'hikitsugi-trail-answer+jwt',
   /** The entries, signed by the answering municipality and sealed for B. */
   TRAIL_ENTRIES: 'hikitsugi-trail-entries+jwt',
+  GATEWAY_TRAIL_REQUEST: 'hikitsugi-gateway-trail-request+jwt',
+  GATEWAY_TRAIL_ANSWER: 'hikitsugi-gateway-trail-answer+jwt',
+  GATEWAY_TRAIL_ENTRIES: 'hikitsugi-gateway-trail-entries+jwt',
   /** A consent revoked at the requester (B), signed by B: the gateway records and relays it to each source. */
   CONSENT_REVOCATION: 'hikitsugi-consent-revocation+jwt',
 } as const;
@@ -496,6 +499,8 @@ export const trailRequestClaimsSchema = z.object({
   source: municipality,
   /** JWE for the source of a JWS by B over `TrailProofClaims`. */
   sealed: compact,
+  /** B's access-log head when it signed (§3.0): the gateway and the source keep it. */
+  head: logHeadSchema,
 }).strict();
 export type TrailRequestClaims = z.infer<typeof trailRequestClaimsSchema>;
 
@@ -522,6 +527,8 @@ export const trailForwardClaimsSchema = z.object({
   code: codeSchema,
   requesterAttestation: compact,
   sourceAttestation: compact,
+  /** The gateway's access-log head when it signed: the source keeps it. */
+  head: logHeadSchema,
 }).strict();
 export type TrailForwardClaims = z.infer<typeof trailForwardClaimsSchema>;
 
@@ -539,6 +546,8 @@ export const trailAnswerClaimsSchema = z.object({
   reason: z.string().max(100).optional(),
   /** JWE for B of a JWS by the source over `TrailEntriesClaims` (with status ok). */
   entries: compact.optional(),
+  /** The source's access-log head after its entry about this answer: the gateway and B keep it. */
+  head: logHeadSchema,
 }).strict();
 export type TrailAnswerClaims = z.infer<typeof trailAnswerClaimsSchema>;
 
@@ -568,6 +577,73 @@ export const trailEntriesClaimsSchema = z.object({
   truncated: z.boolean(),
 }).strict();
 export type TrailEntriesClaims = z.infer<typeof trailEntriesClaimsSchema>;
+/* ---------- the gateway's own entries about a resident (docs/PROTOCOL.md §3.10) ---------- */
+
+/** Where the gateway takes B's request for its own entries about a resident of B. */
+export const GATEWAY_TRAIL_PATH = '/gateway-trail-requests';
+
+/**
+ * B's request (iss = B, aud = gateway) for the gateway's entries about a resident signed in at
+ * B's page, named by B's code alone: the gateway answers on B's word (B is where they live) and
+ * sees nothing of the resident it did not see before.
+ */
+export const gatewayTrailRequestClaimsSchema = z.object({
+  iss: municipality,
+  aud: z.literal(GATEWAY_ID),
+  ...signed,
+  rid: requestId,
+  /** B's code for the resident. */
+  sub: codeSchema,
+  /** B's access-log head when it signed (§3.0). */
+  head: logHeadSchema,
+}).strict();
+export type GatewayTrailRequestClaims = z.infer<typeof gatewayTrailRequestClaimsSchema>;
+
+/** One gateway entry about the resident: metadata only — no code of any municipality, no staff id, no request id. */
+export const gatewayTrailItemSchema = z.object({
+  at: isoTime,
+  /** The municipality the entry is on behalf of (the asker of a query, the registering municipality …). */
+  municipality: z.string().max(32).nullable(),
+  /** The other municipality of the exchange when the entry names one (a query's source, a relay's recipient). */
+  counterpart: z.string().max(32).nullable(),
+  action: z.string().max(64),
+  purpose: z.string().max(64).nullable(),
+  legalBasis: z.string().max(64).nullable(),
+  outcome: z.string().max(16),
+  reason: z.string().max(200).nullable(),
+  flags: z.array(z.string().max(64)).max(20),
+}).strict();
+export type GatewayTrailItem = z.infer<typeof gatewayTrailItemSchema>;
+
+/** The gateway's entries, signed by it and sealed for B. */
+export const gatewayTrailEntriesClaimsSchema = z.object({
+  iss: z.literal(GATEWAY_ID),
+  aud: municipality,
+  ...signed,
+  requestJti: jti,
+  items: z.array(gatewayTrailItemSchema).max(5000),
+  truncated: z.boolean(),
+}).strict();
+export type GatewayTrailEntriesClaims = z.infer<typeof gatewayTrailEntriesClaimsSchema>;
+
+export const GATEWAY_TRAIL_STATUSES = ['ok', 'denied'] as const;
+
+/** The gateway's answer (iss = gateway, aud = B): a status, and with `ok` the sealed entries. */
+export const gatewayTrailAnswerClaimsSchema = z.object({
+  iss: z.literal(GATEWAY_ID),
+  aud: municipality,
+  ...signed,
+  rid: requestId,
+  requestJti: jti,
+  status: z.enum(GATEWAY_TRAIL_STATUSES),
+  reason: z.string().max(100).optional(),
+  /** JWE for B of a JWS by the gateway over `GatewayTrailEntriesClaims` (with status ok). */
+  entries: compact.optional(),
+  /** The gateway's access-log head after its entry about this answer: B keeps it. */
+  head: logHeadSchema,
+}).strict();
+export type GatewayTrailAnswerClaims = z.infer<typeof gatewayTrailAnswerClaimsSchema>;
+
 /* ---------- consent revocations (docs/DESIGN.md §4.4, docs/PROTOCOL.md §3.9) ---------- */
 
 /** Where the gateway takes a requester's signed consent revocation (mTLS, municipalities). */

@@ -7,6 +7,7 @@
  */
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,11 +15,15 @@ import { promisify } from 'node:util';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { entryHash, GENESIS_HASH } from '../../shared/access-log/chain.ts';
 import { HEADS_PATH, MEMBER_HEADS_PATH } from '../../shared/access-log/heads.ts';
-import { GATEWAY_ID, ISSUER_ID } from '../../shared/federation/protocol.ts';
+import { GATEWAY_ID, ISSUER_ID, Typ } from '../../shared/federation/protocol.ts';
 import { pkiPaths } from '../../shared/federation/pki.ts';
 import { auditVerifyDatabaseArgs, liftAppendOnlySql, rawSqlAsOwner } from '../fixtures/database.ts';
 import { api } from '../fixtures/http.ts';
 import { ask, moveResident, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
+import { jose } from '../../shared/crypto.ts';
+import { issueResidentCertificate, type ResidentIdentity } from '../../shared/federation/pki.ts';
+import { findResidentByAddressee } from '../../services/municipality/residents/service.ts';
+import { gatherTrail } from '../../services/municipality/trail/service.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
@@ -93,6 +98,36 @@ describe('the log tail: heads carried in every message, kept by receivers, check
     // A signs its head after the entries of its answer: the gateway and B witness those entries themselves.
     const [answered] = await atA.query<{ seq: number }>(`SELECT max(seq) AS seq FROM access_log WHERE action = 'exchange.query.answer'`, { type: QueryTypes.SELECT });
     expect(Math.max(...held['A at B'].rows.map((r) => r.seq))).to.be.at.least(Number(answered!.seq));
+  });
+
+  it('when B gathers a resident\'s trail at A, then the trail request, forward and answer carry their signers\' heads and every receiver keeps them, each an entry of that member\'s log', async () => {
+    const gateway = fed.gateway.gateway.ctx.sequelize;
+    const atA = fed.m(A).ctx.sequelize;
+    const atB = fed.m(B).ctx.sequelize;
+    // The resident's card and their signed sign-in at B, as the page holds them (docs/PROTOCOL.md §3.10).
+    const resident = (await findResidentByAddressee(fed.m(B).ctx, moved.toAddressee))!;
+    const issued = await issueResidentCertificate(fed.pki.ca, { kana: resident.kana, birthDate: resident.birthDate, sex: resident.sex as ResidentIdentity['sex'] });
+    const signIn = await new jose.CompactSign(new TextEncoder().encode(JSON.stringify({ aud: B, nonce: 'n'.repeat(43), iat: Math.floor(Date.now() / 1000) })))
+      .setProtectedHeader({ alg: 'ES256', typ: Typ.RESIDENT_SIGN_IN }).sign(createPrivateKey(issued.key!));
+    const who = { kind: 'resident' as const, credentialId: 'test', residentId: resident.id, addresseeNumber: resident.addresseeNumber };
+    const [gathered] = await gatherTrail(fed.m(B).ctx, fed.m(B).municipality.federation!.link, { who, code: resident.code!, certificate: issued.cert, signIn }, [A]);
+    expect(gathered).to.include({ status: 'ok' });
+
+    const trail = (rows: HeadRow[]) => rows.filter((r) => r.exchange === 'trail');
+    const held = {
+      'B at the gateway': { rows: trail(await headsHeldAt(gateway, B)), log: atB },
+      'A at the gateway': { rows: trail(await headsHeldAt(gateway, A)), log: atA },
+      'gateway at A': { rows: trail(await headsHeldAt(atA, GATEWAY_ID)), log: gateway },
+      'B at A': { rows: trail(await headsHeldAt(atA, B)), log: atB },
+      'A at B': { rows: trail(await headsHeldAt(atB, A)), log: atA },
+    };
+    for (const [what, { rows, log }] of Object.entries(held)) {
+      expect(rows.length, what).to.be.greaterThan(0);
+      for (const r of rows) expect(r.seq === 0 ? GENESIS_HASH : await hashAt(log, r.seq), `${what} seq ${r.seq}`).to.equal(r.hash);
+    }
+    // A signs its head after its entry about the answer: the gateway and B witness that entry.
+    const [answered] = await atA.query<{ seq: number }>(`SELECT max(seq) AS seq FROM access_log WHERE action = 'exchange.trail.answer'`, { type: QueryTypes.SELECT });
+    for (const what of ['A at the gateway', 'A at B'] as const) expect(Math.max(...held[what].rows.map((r) => r.seq)), what).to.be.at.least(Number(answered!.seq));
   });
 
   it('when residents are registered, then B keeps the issuer\'s head, the issuer keeps B\'s and the gateway\'s, the gateway keeps the issuer\'s, and each is an entry of that member\'s log', async () => {

@@ -4,7 +4,8 @@
  * two municipalities over mTLS). The resident signs in with the certificate and key files the
  * counter gave them (the page signs the challenge with WebCrypto; the key never leaves the
  * browser), sees the cross-municipality access a clerk's query caused a moment before, revokes
- * their consent, and the next query for them is refused.
+ * their consent, and the next query for them is refused: at B, and at the source A on its own once
+ * the revocation reached it (a query delivered to A by a gateway that had not heard, §4.4).
  */
 import { expect } from 'chai';
 import { createPrivateKey } from 'node:crypto';
@@ -15,7 +16,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { issueResidentCertificate, type ResidentIdentity } from '../../shared/federation/pki.ts';
 import { findResidentByAddressee } from '../../services/municipality/residents/service.ts';
 import { api } from '../fixtures/http.ts';
-import { ask, moveResident, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
+import {
+  ask, craftAndForwardAsGateway, moveResident, revocationReached, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident,
+} from '../fixtures/inprocess-federation.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const A = TAWARAMOTO;
@@ -65,7 +68,7 @@ describe('the resident page in a browser: sign in, see a query about oneself, re
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('when a clerk\'s query about the resident has just happened, then the resident signs in, sees it, revokes the consent, and the next query is refused', async () => {
+  it('when a clerk\'s query about the resident has just happened, then the resident signs in, sees it, revokes the consent, and the next query is refused at B and at the source', async () => {
     const clerk = await fed.m(B).login('clerk1');
     const asked = await ask(fed.m(B), clerk, moved.toAddressee, A);
     expect(asked.status).to.equal('ok');
@@ -89,8 +92,16 @@ describe('the resident page in a browser: sign in, see a query about oneself, re
     const atA = page.locator(`#trail-list li.access[data-at="${A}"]`);
     await atA.first().waitFor();
     expect(await atA.filter({ hasText: '照会への回答' }).count()).to.be.at.least(1);
+    // The gateway's own entries about them: its routing of that query from Toda to Tawaramoto, in Japanese.
+    const routed = page.locator('#trail-list li.access[data-at="gateway"]').filter({ hasText: '照会の中継' }).first();
+    await routed.waitFor();
+    expect(await routed.textContent()).to.match(/戸田市|Toda|112241/).and.match(/田原本町|Tawaramoto|293610/);
     // The records imported by that query, with where they came from.
     expect(await page.locator('#record-list li').filter({ hasText: 'から取得' }).count()).to.equal(2);
+    // The notice of that import, sent to them (§4.11), naming where the records came from.
+    const notice = page.locator('#notice-list li.notice').filter({ hasText: 'あなたの接種記録を他の自治体から取り寄せました' });
+    expect(await notice.count()).to.equal(1);
+    expect(await notice.textContent()).to.match(/田原本町|293610/);
     // Made for a phone: nothing wider than the screen.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow, 'no horizontal scrolling on a phone').to.be.at.most(0);
@@ -101,8 +112,21 @@ describe('the resident page in a browser: sign in, see a query about oneself, re
     await page.locator('#consent-list li.revoked').waitFor();
     expect(await page.locator('#consent-list li.revoked').textContent()).to.include('撤回済み');
 
+    // Refused at B: its own service will not sign a query on a revoked consent.
     const next = await ask(fed.m(B), clerk, moved.toAddressee, A);
     expect(next).to.include({ status: 'no_consent', reason: 'consent_revoked' });
+    // Refused at the source: once the revocation reached the gateway and A, A refuses on its own a
+    // query carrying the revoked consent, delivered as a slow or rogue gateway would (signed with
+    // the gateway's credentials, straight to A's record-request endpoint).
+    const consentId = (await fed.m(B).ctx.models.Consent.findOne({ where: { residentId: (await findResidentByAddressee(fed.m(B).ctx, moved.toAddressee))!.id }, raw: true }))!.id;
+    await revocationReached(fed, B, consentId, [A]);
+    const atSource = await craftAndForwardAsGateway(fed, B, { addresseeNumber: moved.toAddressee, source: A, consent: { id: consentId } });
+    expect(atSource.source, 'A\'s own signed result').to.include({ status: 'no_consent', reason: 'consent_revoked' });
+    const answered = await fed.m(A).ctx.models.AccessLog.findAll({ where: { requestId: atSource.rid, action: 'exchange.query.answer' }, raw: true });
+    // Refused before A looks the resident up: the entry names the subject by A's code for them.
+    const codeAtA = (await findResidentByAddressee(fed.m(A).ctx, moved.fromAddressee))!.code;
+    expect(answered.map((e) => [e.subject, e.outcome, e.reason, e.consentId])).to.deep.equal([[codeAtA, 'denied', 'consent_revoked', consentId]]);
+    expect(await fed.gateway.gateway.ctx.models.AccessLog.count({ where: { requestId: atSource.rid } }), 'the gateway never saw it').to.equal(0);
     // The resident's own readings and the revocation are in their trail, in their name.
     await page.reload();
     await page.locator('#page').waitFor({ state: 'visible' });

@@ -22,7 +22,7 @@ import { createLogger } from '../../shared/platform/log.ts';
 import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
 import { createBaseApp } from '../../shared/platform/http.ts';
 import { closeMemberServer, createMemberClient, createMemberServer, listenMember, memberIdentity, type MemberClient } from '../../shared/federation/member-http.ts';
-import { ISSUER_ID, Typ } from '../../shared/federation/protocol.ts';
+import { GATEWAY_ID, ISSUER_ID, Typ } from '../../shared/federation/protocol.ts';
 import { attestationLink, base32, deriveCode, deriveLinkId } from '../../services/issuer/service.ts';
 import { CAPTURE_FILE } from '../../gateway/routing/capture.ts';
 import type { FederationLink, MemberHttp } from '../../services/municipality/federation/link.ts';
@@ -544,6 +544,20 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       const res = await evaluate(asIssuer, gateway.url, { blinded: [blindInput('x').blinded] });
       expect(res.status).to.equal(403);
       expect(res.body.type).to.match(/\/forbidden$/);
+    });
+
+    it('when the gateway asks the issuer to evaluate, then 403 forbidden: only a municipality may, so the gateway cannot use k_I as an oracle', async () => {
+      const asGateway = createMemberClient(pki.credentials(GATEWAY_ID));
+      try {
+        const evaluatedBefore = await issuer.issuer.ctx.models.AccessLog.count({ where: { action: 'code.evaluate', outcome: 'allowed' } });
+        const res = await evaluate(asGateway, issuer.url, { blinded: [blindInput('x').blinded] });
+        expect(res.status).to.equal(403);
+        expect(res.body.type).to.match(/\/forbidden$/);
+        expect(res.body.evaluated).to.equal(undefined);
+        expect(await issuer.issuer.ctx.models.AccessLog.count({ where: { action: 'code.evaluate', outcome: 'allowed' } })).to.equal(evaluatedBefore);
+      } finally {
+        asGateway.close();
+      }
     });
 
     it('when a municipality exceeds its evaluation budget at the issuer or the gateway, then 429 rate-limited with Retry-After, and its outbox waits as asked', async () => {

@@ -10,14 +10,22 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:cryp
 import { jose } from '../../shared/crypto.ts';
 import { issueResidentCertificate, type ResidentIdentity } from '../../shared/federation/pki.ts';
 import { findResidentByAddressee } from '../../services/municipality/residents/service.ts';
-import { Typ } from '../../shared/federation/protocol.ts';
+import { GATEWAY_ID, GATEWAY_TRAIL_PATH, Typ } from '../../shared/federation/protocol.ts';
+import { randomUUID } from 'node:crypto';
+import { peekJwt } from '../../shared/crypto.ts';
+import { signMessage, type Signer } from '../../shared/federation/messages.ts';
+import { EMPTY_HEAD } from '../fixtures/factories.ts';
+import { expectRefusal } from '../fixtures/refusals.ts';
 import { gatherTrail } from '../../services/municipality/trail/service.ts';
 import { api } from '../fixtures/http.ts';
-import { ask, moveResident, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident } from '../fixtures/inprocess-federation.ts';
+import {
+  AKIOTA, ask, craftAndForwardAsGateway, moveIn, moveOut, moveResident, registerCodes, revocationReached, startInProcessFederation, TAWARAMOTO, TODA, type InProcessFederation, type MovedResident,
+} from '../fixtures/inprocess-federation.ts';
 import { rogueCa } from '../fixtures/pki.ts';
 
 const A = TAWARAMOTO;
 const B = TODA;
+const C = AKIOTA;
 
 interface Card {
   cert: string;
@@ -55,7 +63,7 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
   const deniedSignIns = async (reason: string) => fed.m(B).ctx.models.AccessLog.count({ where: { action: 'resident.sign_in', outcome: 'denied', reason } });
 
   before(async () => {
-    fed = await startInProcessFederation({ municipalities: [A, B] });
+    fed = await startInProcessFederation({ municipalities: [A, B, C] });
     [moved, other] = [await moveResident(fed, A, B), await moveResident(fed, A, B, { kana: 'ベツ ジロウ' })];
     clerkB = await fed.m(B).login('clerk1');
     card = await cardFor(await identityAtB(moved.toAddressee));
@@ -118,6 +126,9 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     expect(page.body.consents[0]).to.include({ revokedAt: null });
     expect(page.body.consents[0].sources).to.deep.equal([A]);
     expect(page.body.municipalityNames[A]).to.be.a('string');
+    // The notice of that import, sent to them (§4.11): the same request, the records it brought.
+    const notice = page.body.notices.find((n: { kind: string; requestId: string }) => n.kind === 'records-imported' && n.requestId === asked.requestId);
+    expect(notice, JSON.stringify(page.body.notices)).to.include({ otherMunicipality: A, purpose: 'next-dose-scheduling', recordCount: 2 });
     expect(JSON.stringify(page.body)).not.to.include(moved.myNumber);
 
     const readings = await fed.m(B).ctx.models.AccessLog.findAll({ where: { actorType: 'resident', subject: moved.toAddressee }, raw: true });
@@ -140,6 +151,99 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     expect(routed.length).to.be.at.least(1);
     // The gateway logged codes and statuses; the resident's identity and entries were sealed.
     expect(JSON.stringify(routed)).not.to.match(new RegExp(`${moved.kana}|${moved.fromAddressee}|${moved.toAddressee}|resident\\.create`));
+  });
+
+  it('when a clerk\'s life-protection request is approved by a second clerk and the query runs, then the page flags that access at B and in A\'s entries', async () => {
+    const clerk2 = await fed.m(B).login('clerk2');
+    const requested = await api('POST', url('/exchange/exception-requests'), {
+      token: clerk2, body: { addresseeNumber: moved.toAddressee, source: A, purpose: 'next-dose-scheduling', justification: '意識不明で搬送、接種歴の確認が治療に必要なため' },
+    });
+    expect(requested.status, JSON.stringify(requested.body)).to.equal(201);
+    const approved = await api('POST', url(`/exchange/exception-requests/${requested.body.id}/approve`), { token: clerkB });
+    expect(approved.status, JSON.stringify(approved.body)).to.equal(200);
+    const asked = await api('POST', url('/exchange/queries'), {
+      token: clerk2, body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: moved.toAddressee, source: A, exceptionId: requested.body.id }] },
+    });
+    expect(asked.status, JSON.stringify(asked.body)).to.equal(200);
+    expect(asked.body.results[0].status).to.equal('ok');
+
+    const token = (await signIn(card)).res.body.token as string;
+    const page = await api('GET', url('/resident/me'), { token });
+    const atB = page.body.trail.find((i: { action: string; requestId: string }) => i.action === 'exchange.query.send' && i.requestId === asked.body.requestId);
+    expect(atB, 'the exception-path query in B\'s entries').to.include({ legalBasis: 'life-protection', otherMunicipality: A });
+    expect(atB.flags).to.include('life-protection');
+    // The approval is the resident's entry too, flagged as well.
+    expect(page.body.trail.filter((i: { action: string; flags: string[] }) => i.action === 'exchange.exception.approve' && i.flags.includes('life-protection'))).to.have.length(1);
+    const fromA = page.body.elsewhere.find((g: { municipality: string }) => g.municipality === A);
+    const answered = fromA.items.filter((i: { action: string; legalBasis: string | null }) => i.action === 'exchange.query.answer' && i.legalBasis === 'life-protection');
+    expect(answered, JSON.stringify(fromA.items)).to.have.length(1);
+    expect(answered[0]).to.include({ outcome: 'allowed', otherMunicipality: B });
+    expect(answered[0].flags).to.include('life-protection');
+    // The consent-based answer before it is not flagged.
+    const byConsent = fromA.items.filter((i: { action: string; legalBasis: string | null }) => i.action === 'exchange.query.answer' && i.legalBasis === 'consent');
+    expect(byConsent.length).to.be.at.least(1);
+    for (const i of byConsent) expect(i.flags).not.to.include('life-protection');
+  });
+
+  it('when the resident moved C → A → B, then C is asked too: its entries about them come through the gateway on the resident\'s proof', async () => {
+    // Registered at C with two doses, moved to A, then on to B (consent for A only).
+    const chained = await moveResident(fed, C, A, { kana: 'ワタリ サブロウ' });
+    const [clerkA] = [await fed.m(A).login('clerk1')];
+    const certificate = await moveOut(fed.m(A), clerkA, chained.toAddressee, B);
+    const atB = await moveIn(fed.m(B), clerkB, certificate, chained.myNumber, 'next-dose-scheduling');
+    await registerCodes(fed.m(B));
+    const chainedCard = await cardFor(await identityAtB(atB));
+    expect((await enrol(atB, chainedCard.cert)).status).to.equal(201);
+    const token = (await signIn(chainedCard)).res.body.token as string;
+    const page = await api('GET', url('/resident/me'), { token });
+    expect(page.status, JSON.stringify(page.body)).to.equal(200);
+    expect(page.body.elsewhere.map((g: { municipality: string }) => g.municipality)).to.include.members([A, C]);
+    const atC = page.body.elsewhere.find((g: { municipality: string }) => g.municipality === C);
+    expect(atC, JSON.stringify(page.body.elsewhere)).to.include({ status: 'ok' });
+    expect(atC.items.map((i: { action: string }) => i.action)).to.include.members(['resident.create', 'resident.move_out']);
+    const disclosed = await fed.m(C).ctx.models.AccessLog.findOne({ where: { action: 'exchange.trail.answer', subject: chained.fromAddressee, outcome: 'allowed' }, raw: true });
+    expect(disclosed).to.include({ actorType: 'member', actorId: B });
+  });
+
+  it('when the resident reads their page, then the gateway\'s own entries about them are there — B\'s query routed to A, the codes registered — with no code and no staff id, and the gateway logged the disclosure', async () => {
+    const token = (await signIn(card)).res.body.token as string;
+    const page = await api('GET', url('/resident/me'), { token });
+    expect(page.status, JSON.stringify(page.body)).to.equal(200);
+    const gw = page.body.gateway;
+    expect(gw).to.include({ status: 'ok', reason: null });
+    const routed = gw.items.find((i: { action: string; outcome: string }) => i.action === 'query.route' && i.outcome === 'allowed');
+    expect(routed, JSON.stringify(gw.items)).to.include({ municipality: B, counterpart: A, purpose: 'next-dose-scheduling', legalBasis: 'consent' });
+    const registered = gw.items.filter((i: { action: string }) => i.action === 'correspondence.register').map((i: { municipality: string }) => i.municipality);
+    expect(registered).to.include.members([A, B]);
+    expect(gw.items.map((i: { action: string }) => i.action)).to.include('trail.route');
+    // Only the listed fields: no code of either municipality, no staff id, no request id.
+    for (const i of gw.items) expect(i).to.have.all.keys('at', 'municipality', 'counterpart', 'action', 'purpose', 'legalBasis', 'outcome', 'reason', 'flags');
+    const codeAtA = (await findResidentByAddressee(fed.m(A).ctx, moved.fromAddressee))!.code!;
+    const codeAtB = (await findResidentByAddressee(fed.m(B).ctx, moved.toAddressee))!.code!;
+    const clerkId = (await fed.m(B).ctx.models.Staff.findOne({ where: { username: 'clerk1' }, raw: true }))!.id;
+    expect(JSON.stringify(gw)).not.to.match(new RegExp(`${codeAtA}|${codeAtB}|${clerkId}`));
+    // The gateway logged the disclosure against B's code; B logged its ask in the resident's name and kept the gateway's head.
+    const disclosed = await fed.gateway.gateway.ctx.models.AccessLog.findAll({ where: { action: 'trail.disclose', subject: codeAtB, outcome: 'allowed' }, raw: true });
+    expect(disclosed.length).to.be.at.least(1);
+    expect(disclosed[0]).to.include({ actorId: B, actingMunicipality: B });
+    const asked = await fed.m(B).ctx.models.AccessLog.findAll({ where: { action: 'exchange.trail.request', actorType: 'resident', subject: moved.toAddressee }, raw: true });
+    expect(asked.filter((e) => JSON.parse(e.details).source === GATEWAY_ID).length).to.be.at.least(1);
+    expect(await fed.m(B).ctx.models.WitnessedHead.count({ where: { member: GATEWAY_ID, exchange: 'trail' } })).to.be.at.least(1);
+    expect(await fed.gateway.gateway.ctx.models.WitnessedHead.count({ where: { member: B, exchange: 'trail' } })).to.be.at.least(1);
+  });
+
+  it('when B asks the gateway about a code that is not B\'s, or C signs in B\'s name, then the gateway refuses: denied code_not_yours, 403 requester-mismatch', async () => {
+    const codeAtA = (await findResidentByAddressee(fed.m(A).ctx, moved.fromAddressee))!.code!;
+    const request = (signer: Signer, sub: string) => signMessage({ aud: GATEWAY_ID, jti: randomUUID(), rid: `test-${randomUUID()}`, sub, head: EMPTY_HEAD }, signer, Typ.GATEWAY_TRAIL_REQUEST);
+    const asB = await fed.client(B).postJson<{ answer: string }>(`${fed.gateway.url}${GATEWAY_TRAIL_PATH}`, { request: await request(fed.pki.credentials(B).signer, codeAtA) }, { expectPeer: GATEWAY_ID });
+    expect(asB.status).to.equal(200);
+    expect(peekJwt(asB.body.answer).claims).to.include({ status: 'denied', reason: 'code_not_yours' }).and.not.have.property('entries');
+    const codeAtB = (await findResidentByAddressee(fed.m(B).ctx, moved.toAddressee))!.code!;
+    const asC = await fed.client(C).postJson(`${fed.gateway.url}${GATEWAY_TRAIL_PATH}`, { request: await request(fed.pki.credentials(B).signer, codeAtB) }, { expectPeer: GATEWAY_ID });
+    expectRefusal(asC, 403, 'requester-mismatch', 'B\'s request over C\'s connection');
+    const bad = await fed.client(B).postJson<{ field: string }>(`${fed.gateway.url}${GATEWAY_TRAIL_PATH}`, { request: 'not a jws' }, { expectPeer: GATEWAY_ID });
+    expectRefusal(bad, 400, 'validation', 'not a compact JWS');
+    expect(bad.body.field).to.equal('request');
   });
 
   it('when B forwards a signature the resident did not make, or another person\'s signed sign-in, then A refuses: resident_signature_invalid, identity_mismatch', async () => {
@@ -184,7 +288,7 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     expect(unsigned.body.type).to.match(/\/unauthorized$/);
   });
 
-  it('when the resident revokes their consent, then it is revoked in their name and the next query for them is refused', async () => {
+  it('when the resident revokes their consent, then it is revoked in their name, reaches the gateway and A, and the next query for them is refused at B and at A', async () => {
     const token = (await signIn(card)).res.body.token as string;
     const consentId = (await api('GET', url('/resident/me'), { token })).body.consents[0].id as string;
     const revoked = await api('POST', url(`/resident/consents/${consentId}/revoke`), { token, body: {} });
@@ -194,8 +298,19 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     expect(again.body.type).to.match(/\/consent-already-revoked$/);
     const entry = await fed.m(B).ctx.models.AccessLog.findOne({ where: { action: 'consent.revoke', consentId }, raw: true });
     expect(entry).to.include({ actorType: 'resident', actorRole: 'resident', subject: moved.toAddressee });
+    // The resident's revocation travels like a clerk's (§4.4): B sends it, the gateway records and
+    // relays it, A records it and logs the receipt.
+    await revocationReached(fed, B, consentId, [A]);
+    const gw = fed.gateway.gateway.ctx.models.AccessLog;
+    expect((await gw.findAll({ where: { action: 'consent_revocation.record', consentId }, raw: true })).map((e) => [e.outcome, e.actorId])).to.deep.equal([['allowed', B]]);
+    const relayed = await gw.findAll({ where: { action: 'consent_revocation.relay', consentId }, raw: true });
+    expect(relayed.map((e) => [e.outcome, JSON.parse(e.details).recipient])).to.deep.equal([['allowed', A]]);
+    expect((await fed.m(B).ctx.models.AccessLog.findAll({ where: { action: 'exchange.consent_revocation.send', consentId }, raw: true })).map((e) => e.outcome)).to.deep.equal(['allowed']);
     const next = await ask(fed.m(B), clerkB, moved.toAddressee, A);
     expect(next).to.include({ status: 'no_consent', reason: 'consent_revoked' });
+    // And at A on its own, for a query the gateway never saw.
+    const atA = await craftAndForwardAsGateway(fed, B, { addresseeNumber: moved.toAddressee, source: A, consent: { id: consentId } });
+    expect(atA.source).to.include({ status: 'no_consent', reason: 'consent_revoked' });
   });
 
   it('when the resident takes their certificate, then it is a SMART Health Card issued in their name; after sign-out or a withdrawn credential the session is refused', async () => {

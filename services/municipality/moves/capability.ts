@@ -115,6 +115,27 @@ export function chainLength(link: string): number {
 }
 
 /**
+ * The municipalities a chain of moves names, newest first (each link's issuer), read without
+ * verifying: enough to know whom to ask for a resident's trail (docs/DESIGN.md §4.14), since each
+ * of them answers only on the resident's own proof and checks it itself.
+ */
+export function chainIssuers(link: string): string[] {
+  const issuers: string[] = [];
+  let current: unknown = link;
+  while (typeof current === 'string' && issuers.length < MAX_MOVE_CHAIN) {
+    let claims: Record<string, unknown>;
+    try {
+      claims = peekJwt(current).claims;
+    } catch {
+      break;
+    }
+    if (isValidMunicipalityCode(claims.iss)) issuers.push(claims.iss);
+    current = claims.previous;
+  }
+  return issuers;
+}
+
+/**
  * The link A signs at a move-out to `destination`. When the resident's current residence began
  * with a certified move-in, A nests the link that came with it, unless the chain would exceed
  * MAX_MOVE_CHAIN (a signed chain cannot be trimmed, so it starts afresh).

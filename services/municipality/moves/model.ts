@@ -46,6 +46,12 @@ export const findMoveInByCertificate = (MoveIn: MoveInModel, certificateJti: str
 export const findMoveInOf = (MoveIn: MoveInModel, residentId: string, movedInAt: string, transaction?: Transaction): Promise<MoveInRecord | null> =>
   MoveIn.findOne({ where: { residentId, movedInAt }, raw: true, transaction });
 
+/** The move links of every move-in of a resident (none for a move-in without one). */
+export async function moveLinksOf(MoveIn: MoveInModel, residentId: string, transaction?: Transaction): Promise<string[]> {
+  const rows = await MoveIn.findAll({ where: { residentId }, attributes: ['moveLink'], raw: true, transaction });
+  return rows.flatMap((r) => (r.moveLink ? [r.moveLink] : []));
+}
+
 export async function insertMoveIn(MoveIn: MoveInModel, values: CreationAttributes<MoveInRow>, transaction: Transaction): Promise<void> {
   await MoveIn.create(values, { transaction });
 }

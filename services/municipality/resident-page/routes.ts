@@ -11,7 +11,7 @@ import { sendCertificate } from '../certificates/routes.ts';
 import { revokeConsent } from '../consents/service.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { disclosureReport } from '../disclosure/report.ts';
-import { gatherTrail } from '../trail/service.ts';
+import { gatherGatewayTrail, gatherTrail } from '../trail/service.ts';
 import { requireLink, type FederationLink } from '../federation/link.ts';
 import { addresseeNumberSchema } from '../residents/schemas.ts';
 import { findResidentById } from '../residents/service.ts';
@@ -102,14 +102,18 @@ export function residentPageRoutes(ctx: MunicipalityContext, fed: FederationLink
     const { trail: ask, ...own } = await ownData(ctx, session.who);
     const here = await disclosureReport(ctx, session.who, session.who.addresseeNumber);
     // The municipalities they lived in keep their own logs: asked through the gateway, on the resident's signature.
-    const elsewhere = fed && ask.sources.length > 0
-      ? await gatherTrail(ctx, fed, { who: session.who, code: ask.code, certificate: session.certificate, signIn: session.signIn }, ask.sources)
-      : [];
+    const asker = { who: session.who, code: ask.code, certificate: session.certificate, signIn: session.signIn };
+    // ... and the gateway its own, asked on our word alone (its answer names no code, no staff).
+    const [elsewhere, gateway] = await Promise.all([
+      fed && ask.sources.length > 0 ? gatherTrail(ctx, fed, asker, ask.sources) : [],
+      fed ? gatherGatewayTrail(ctx, fed, asker) : null,
+    ]);
     const names = await municipalityNames().catch(() => ({}));
     res.json({
       municipality: here.municipality, municipalityNames: names, ...own,
       trail: here.items, truncated: here.truncated, notices: here.notices,
       elsewhere: elsewhere.map((g) => ({ municipality: g.municipality, status: g.status, reason: g.reason, items: g.items, truncated: g.truncated })),
+      gateway: gateway ? { status: gateway.status, reason: gateway.reason, items: gateway.items, truncated: gateway.truncated } : null,
     });
   });
 

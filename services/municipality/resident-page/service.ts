@@ -25,6 +25,8 @@ import type { Actor } from '../staff/roles.ts';
 import { listConsentsOf } from '../consents/model.ts';
 import { findProduct } from '../vaccinations/catalogue.ts';
 import { currentVersionsOf } from '../vaccinations/model.ts';
+import { chainIssuers } from '../moves/capability.ts';
+import { moveLinksOf } from '../moves/model.ts';
 import {
   activeCredentialsWithSerial, credentialsOf, endSession, findCredential, findSession, insertChallenge, insertCredential, insertSession, markCredentialRevoked,
   spendChallenge, type ResidentCredential,
@@ -263,7 +265,7 @@ export interface OwnData {
 /**
  * The resident's records (current versions, own and imported) and consents; the reading is logged.
  * Also, for gathering the trail (not shown): the resident's code here, and the municipalities they
- * came from or whose records or consents they hold here.
+ * came from (every one on their chain of moves) or whose records or consents they hold here.
  */
 export async function ownData(ctx: MunicipalityContext, who: ResidentActor): Promise<OwnData & { trail: { code: string | null; sources: string[] } }> {
   return inTransaction(ctx.sequelize, async (t) => {
@@ -271,6 +273,8 @@ export async function ownData(ctx: MunicipalityContext, who: ResidentActor): Pro
     if (!resident) throw notFound('Resident');
     const versions = await currentVersionsOf(ctx.models.VaccinationRecord, resident.id, t);
     const consents = await listConsentsOf(ctx.models.Consent, resident.id, t);
+    // Every municipality on their chains of moves here (X → A → B names X and A), not only the last.
+    const chain = (await moveLinksOf(ctx.models.MoveIn, resident.id, t)).flatMap(chainIssuers);
     await logAccessBy(ctx, t, who, {
       action: Actions.RESIDENT_SELF_READ, subject: resident.addresseeNumber, outcome: 'allowed', recordIds: versions.map((v) => v.recordId),
       details: { records: versions.length, consents: consents.length },
@@ -291,7 +295,7 @@ export async function ownData(ctx: MunicipalityContext, who: ResidentActor): Pro
       trail: {
         code: resident.code ?? null,
         sources: [...new Set([
-          ...(resident.previousMunicipality ? [resident.previousMunicipality] : []), ...consents.flatMap((c) => c.sources),
+          ...(resident.previousMunicipality ? [resident.previousMunicipality] : []), ...chain, ...consents.flatMap((c) => c.sources),
           ...versions.flatMap((v) => (v.sourceMunicipality ? [v.sourceMunicipality] : [])),
         ])].filter((m) => m !== ctx.config.MUNICIPALITY_CODE).sort(),
       },

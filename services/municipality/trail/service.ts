@@ -12,14 +12,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Transaction } from 'sequelize';
 import { appendAccess } from '../../../shared/access-log/chain.ts';
+import { currentHead, keepHeads, type SeenHead } from '../../../shared/access-log/heads.ts';
 import { ResidentSignInRefused, verifyResidentSignIn } from '../../../shared/consent-policy.ts';
 import { sha256Hex } from '../../../shared/crypto.ts';
 import { isPeerUnavailable } from '../../../shared/federation/member-http.ts';
 import { openMessage, sealMessage, signMessage, verifyMessage } from '../../../shared/federation/messages.ts';
 import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import {
-  GATEWAY_ID, TRAIL_REQUESTS_PATH, Typ, trailAnswerClaimsSchema, trailEntriesClaimsSchema, trailForwardClaimsSchema, trailProofClaimsSchema,
-  trailRequestClaimsSchema, type TrailItem, type TrailRequestClaims, type TrailStatus,
+  GATEWAY_ID, GATEWAY_TRAIL_PATH, TRAIL_REQUESTS_PATH, Typ, gatewayTrailAnswerClaimsSchema, gatewayTrailEntriesClaimsSchema, trailAnswerClaimsSchema,
+  trailEntriesClaimsSchema, trailForwardClaimsSchema, trailProofClaimsSchema, trailRequestClaimsSchema, type GatewayTrailItem, type TrailItem,
+  type TrailRequestClaims, type TrailStatus,
 } from '../../../shared/federation/protocol.ts';
 import { inTransaction } from '../../../shared/platform/db.ts';
 import { AppError } from '../../../shared/platform/errors.ts';
@@ -112,6 +114,11 @@ export async function answerTrailForward(ctx: MunicipalityContext, fed: Federati
   const { forward, request } = verified;
   const decision = await inTransaction(ctx.sequelize, async (t) => {
     const d = await decide(ctx, fed, request, forward, t);
+    // The gateway's head (its envelope) and B's head (B's own request), as they signed them (§3.0).
+    await keepHeads(ctx.models.WitnessedHead, t, [
+      { member: GATEWAY_ID, head: forward.head, exchange: 'trail', requestId: request.rid, message: forwardJws },
+      { member: request.iss, head: request.head, exchange: 'trail', requestId: request.rid, message: forward.request },
+    ]);
     // The disclosure is an access too: to the resident's log entries, for B, on the resident's own signature.
     await appendAccess(ctx.models.AccessLog, t, {
       requestId: request.rid, actorType: 'member', actorId: request.iss, actorRole: 'resident-request', actingMunicipality: request.iss,
@@ -124,9 +131,10 @@ export async function answerTrailForward(ctx: MunicipalityContext, fed: Federati
     ? await sealMessage({ aud: request.iss, jti: randomUUID(), requestJti: request.jti, items: decision.items, truncated: decision.truncated ?? false },
       fed.signer, Typ.TRAIL_ENTRIES, await fed.peers.encryptionKey(request.iss))
     : undefined;
+  // Our head after this answer's own entry: the gateway and B keep it, so they witness it.
   return signMessage({
     aud: request.iss, jti: randomUUID(), rid: request.rid, requestJti: request.jti, status: decision.status,
-    ...(decision.reason ? { reason: decision.reason } : {}), ...(entries ? { entries } : {}),
+    ...(decision.reason ? { reason: decision.reason } : {}), ...(entries ? { entries } : {}), head: await currentHead(ctx.sequelize),
   }, fed.signer, Typ.TRAIL_ANSWER);
 }
 
@@ -138,6 +146,8 @@ export interface GatheredTrail {
   reason: string | null;
   items: TrailItem[];
   truncated: boolean;
+  /** The source's head as its verified answer carried it (kept with the entry about the ask). */
+  head?: SeenHead;
 }
 
 /** What B holds of the signed-in resident: their code here, their certificate and their signed challenge. */
@@ -157,7 +167,7 @@ async function askOne(ctx: MunicipalityContext, fed: FederationLink, asker: Trai
   const jti = randomUUID();
   const sealed = await sealMessage({ aud: source, jti: randomUUID(), requestJti: jti, certificate: asker.certificate, signIn: asker.signIn },
     fed.signer, Typ.TRAIL_PROOF, await fed.peers.encryptionKey(source));
-  const request = await signMessage({ aud: GATEWAY_ID, jti, rid, sub: asker.code, source, sealed }, fed.signer, Typ.TRAIL_REQUEST);
+  const request = await signMessage({ aud: GATEWAY_ID, jti, rid, sub: asker.code, source, sealed, head: await currentHead(ctx.sequelize) }, fed.signer, Typ.TRAIL_REQUEST);
   let res;
   try {
     res = await fed.http.postJson(`${fed.gatewayUrl}${TRAIL_REQUESTS_PATH}`, { request }, { expectPeer: GATEWAY_ID, timeoutMs: fed.timeoutMs, requestId: rid });
@@ -174,10 +184,12 @@ async function askOne(ctx: MunicipalityContext, fed: FederationLink, asker: Trai
     const key = (await fed.peers.signingKey(source)).key;
     const answer = await verifyMessage(body.answer, trailAnswerClaimsSchema, { key, issuer: source, audience: self, typ: Typ.TRAIL_ANSWER });
     if (answer.requestJti !== jti) return result('source_unavailable', 'invalid_answer');
-    if (answer.status !== 'ok' || !answer.entries) return result(answer.status === 'ok' ? 'source_unavailable' : answer.status, answer.reason ?? null);
+    // A's head as it signed it, whatever it answered (§3.0).
+    const head: SeenHead = { member: source, head: answer.head, exchange: 'trail', requestId: rid, message: body.answer };
+    if (answer.status !== 'ok' || !answer.entries) return { ...result(answer.status === 'ok' ? 'source_unavailable' : answer.status, answer.reason ?? null), head };
     const entries = await openMessage(answer.entries, fed.decryptionKey, trailEntriesClaimsSchema, { key, issuer: source, audience: self, typ: Typ.TRAIL_ENTRIES });
-    if (entries.requestJti !== jti) return result('source_unavailable', 'invalid_answer');
-    return result('ok', null, entries.items, entries.truncated);
+    if (entries.requestJti !== jti) return { ...result('source_unavailable', 'invalid_answer'), head };
+    return { ...result('ok', null, entries.items, entries.truncated), head };
   } catch (err) {
     ctx.logger.warn({ source, code: (err as AppError).code }, 'trail answer did not verify');
     return result('source_unavailable', 'invalid_answer');
@@ -192,12 +204,74 @@ async function askOne(ctx: MunicipalityContext, fed: FederationLink, asker: Trai
 export async function gatherTrail(ctx: MunicipalityContext, fed: FederationLink, asker: TrailAsker, sources: string[]): Promise<GatheredTrail[]> {
   const gathered = await Promise.all(sources.map((source) => askOne(ctx, fed, asker, source)));
   await inTransaction(ctx.sequelize, async (t) => {
+    await keepHeads(ctx.models.WitnessedHead, t, gathered.flatMap((g) => (g.head ? [g.head] : [])));
     for (const g of gathered) {
       await logAccessBy(ctx, t, asker.who, {
         action: Actions.TRAIL_REQUEST, subject: asker.who.addresseeNumber, outcome: g.status === 'ok' ? 'allowed' : 'denied', reason: g.reason,
         details: { source: g.municipality, status: g.status, items: g.items.length },
       });
     }
+  });
+  return gathered;
+}
+
+/* ---------- B: the gateway's own entries about the resident ---------- */
+
+export interface GatheredGatewayTrail {
+  status: 'ok' | 'denied' | 'unavailable';
+  reason: string | null;
+  items: GatewayTrailItem[];
+  truncated: boolean;
+}
+
+/**
+ * Asks the gateway for its own entries about the signed-in resident (docs/PROTOCOL.md §3.10): a
+ * request B signs naming only B's code — no certificate, no identity: the gateway answers on B's
+ * word, as the municipality the resident lives in. Verifies the gateway's signed answer and opens
+ * its entries (sealed for B), keeps the gateway's head, and logs the ask in the resident's name.
+ */
+export async function gatherGatewayTrail(ctx: MunicipalityContext, fed: FederationLink, asker: TrailAsker): Promise<GatheredGatewayTrail> {
+  const self = ctx.config.MUNICIPALITY_CODE;
+  const result = (status: GatheredGatewayTrail['status'], reason: string | null, items: GatewayTrailItem[] = [], truncated = false): GatheredGatewayTrail =>
+    ({ status, reason, items, truncated });
+  const rid = randomUUID();
+  let gathered: GatheredGatewayTrail;
+  let head: SeenHead | undefined;
+  if (!asker.code) {
+    gathered = result('unavailable', 'code_pending');
+  } else {
+    const jti = randomUUID();
+    const request = await signMessage({ aud: GATEWAY_ID, jti, rid, sub: asker.code, head: await currentHead(ctx.sequelize) }, fed.signer, Typ.GATEWAY_TRAIL_REQUEST);
+    gathered = await (async () => {
+      let res;
+      try {
+        res = await fed.http.postJson(`${fed.gatewayUrl}${GATEWAY_TRAIL_PATH}`, { request }, { expectPeer: GATEWAY_ID, timeoutMs: fed.timeoutMs, requestId: rid });
+      } catch (err) {
+        if (!isPeerUnavailable(err)) throw err;
+        return result('unavailable', 'gateway_unavailable');
+      }
+      if (classifyPeerReply(res).outcome !== 'ok' || typeof res.body?.answer !== 'string') return result('unavailable', `gateway_status_${res.status}`);
+      try {
+        const key = (await fed.peers.signingKey(GATEWAY_ID)).key;
+        const answer = await verifyMessage(res.body.answer as string, gatewayTrailAnswerClaimsSchema, { key, issuer: GATEWAY_ID, audience: self, typ: Typ.GATEWAY_TRAIL_ANSWER });
+        if (answer.requestJti !== jti || answer.rid !== rid) return result('unavailable', 'invalid_answer');
+        head = { member: GATEWAY_ID, head: answer.head, exchange: 'trail', requestId: rid, message: res.body.answer as string };
+        if (answer.status !== 'ok' || !answer.entries) return result(answer.status === 'ok' ? 'unavailable' : 'denied', answer.reason ?? null);
+        const entries = await openMessage(answer.entries, fed.decryptionKey, gatewayTrailEntriesClaimsSchema, { key, issuer: GATEWAY_ID, audience: self, typ: Typ.GATEWAY_TRAIL_ENTRIES });
+        if (entries.requestJti !== jti) return result('unavailable', 'invalid_answer');
+        return result('ok', null, entries.items, entries.truncated);
+      } catch (err) {
+        ctx.logger.warn({ code: (err as AppError).code }, 'gateway trail answer did not verify');
+        return result('unavailable', 'invalid_answer');
+      }
+    })();
+  }
+  await inTransaction(ctx.sequelize, async (t) => {
+    if (head) await keepHeads(ctx.models.WitnessedHead, t, [head]);
+    await logAccessBy(ctx, t, asker.who, {
+      requestId: rid, action: Actions.TRAIL_REQUEST, subject: asker.who.addresseeNumber, outcome: gathered.status === 'ok' ? 'allowed' : 'denied', reason: gathered.reason,
+      details: { source: GATEWAY_ID, status: gathered.status, items: gathered.items.length },
+    });
   });
   return gathered;
 }

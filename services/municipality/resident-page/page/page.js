@@ -117,7 +117,7 @@ const TRAIL_STATUS_TEXT = {
   source_unavailable: '現在この自治体に接続できません。しばらくしてから再度お試しください',
 };
 
-function renderTrail(items, truncated, elsewhere = []) {
+function renderTrail(items, truncated, elsewhere = [], gateway = null) {
   const list = $('trail-list');
   list.replaceChildren();
   list.append(el('li', { class: 'heading' }, `${municipality(self.code)}での記録`));
@@ -127,6 +127,33 @@ function renderTrail(items, truncated, elsewhere = []) {
     if (g.status !== 'ok') list.append(el('li', { class: 'unavailable' }, TRAIL_STATUS_TEXT[g.status] ?? g.status));
     else appendTrailItems(list, g.items, g.truncated, g.municipality);
   }
+  if (gateway) appendGatewayItems(list, gateway);
+}
+
+const GATEWAY_STATUS_TEXT = {
+  denied: 'ゲートウェイの記録は提供されませんでした',
+  unavailable: '現在ゲートウェイに接続できません。しばらくしてから再度お試しください',
+};
+
+/** The gateway's own entries (docs/PROTOCOL.md §3.10): which municipality, what, why — no codes, no staff. */
+function appendGatewayItems(list, gateway) {
+  list.append(el('li', { class: 'heading', 'data-municipality': 'gateway' }, 'ゲートウェイ（自治体間の中継）での記録'));
+  if (gateway.status !== 'ok') {
+    list.append(el('li', { class: 'unavailable' }, GATEWAY_STATUS_TEXT[gateway.status] ?? gateway.status));
+    return;
+  }
+  if (gateway.items.length === 0) list.append(el('li', {}, '記録はありません'));
+  for (const i of [...gateway.items].reverse()) {
+    list.append(el('li', { class: `access gateway${i.flags.length ? ' flagged' : ''}`, 'data-at': 'gateway' },
+      el('div', { class: 'when' }, jst(i.at)),
+      el('div', { class: 'what' }, label(labels.actions, i.action), ...i.flags.map((f) => el('span', { class: 'flag' }, label(labels.flags, f)))),
+      details([
+        ['自治体', municipality(i.municipality)], ['相手', i.counterpart ? municipality(i.counterpart) : null],
+        ['目的', i.purpose ? label(labels.purposes, i.purpose) : null], ['根拠', i.legalBasis ? label(labels.legalBases, i.legalBasis) : null],
+        ['結果', `${label(labels.outcomes, i.outcome)}${i.reason ? `（${label(labels.reasons, i.reason)}）` : ''}`],
+      ])));
+  }
+  if (gateway.truncated) list.append(el('li', {}, '以降は省略されています。'));
 }
 
 function appendTrailItems(list, items, truncated, at) {
@@ -241,7 +268,7 @@ async function load() {
   $('municipality').textContent = self.name;
   $('greeting').textContent = `${me.resident.name}（${me.resident.kana}）さん`;
   renderRecords(me.records);
-  renderTrail(me.trail, me.truncated, me.elsewhere);
+  renderTrail(me.trail, me.truncated, me.elsewhere, me.gateway);
   renderConsents(me.consents);
   renderNotices(me.notices);
   $('sign-in').hidden = true;
