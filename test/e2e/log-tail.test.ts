@@ -194,7 +194,8 @@ describe('the log tail: heads carried in every message, kept by receivers, check
     expect(verified.body.ok).to.equal(false);
     expect(verified.body.broken).to.include({ kind: 'missing-entry', seq: cutFrom });
     expect(verified.body.broken.detail).to.match(/truncated/);
-    expect(verified.body.broken.checkpoint.exchange).to.be.oneOf(['query', 'answer']);
+    // Any later message B signed carries its head: a query, an answer, or a resident's trail request (docs/PROTOCOL.md §3.10).
+    expect(verified.body.broken.checkpoint.exchange).to.be.oneOf(['query', 'answer', 'trail']);
   });
 
   it('when A rewrites one entry of its tail and re-hashes the rest, then verification names the first entry a head held elsewhere contradicts, and which holder saw it', async () => {
