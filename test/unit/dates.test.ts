@@ -8,6 +8,8 @@ import { signMessage, verifyMessage } from '../../shared/federation/messages.ts'
 import { moveOutClaimsSchema, Typ } from '../../shared/federation/protocol.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { updateRows } from '../../shared/platform/db.ts';
+import { defineSignInThrottle, lockThrottle } from '../../shared/staff/sign-in.ts';
+import { databaseKeeper, REVOCATION_LIST_TABLE, type RevocationList } from '../../shared/federation/revocation.ts';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const signer = { id: '293610', key: privateKey, kid: 'test-kid' };
@@ -78,6 +80,50 @@ describe('raw SQL: values are bound parameters', () => {
         { id: 'a', v: hostile, n: 7, updatedAt: '2026-01-02 03:04:05.006 +00:00' },
         { id: 'b', v: null, n: null, updatedAt: '2026-01-02 03:04:05.006 +00:00' },
       ]);
+    } finally {
+      await sequelize.close();
+    }
+  });
+
+  const HOSTILE = `'); DROP TABLE t; --\u0000end`;
+  const logged = () => {
+    const statements: string[] = [];
+    return { statements, sequelize: new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: (sql) => statements.push(sql) }) };
+  };
+
+  it('when the sign-in throttle creates a row for a hostile key, then the key and the time are bound parameters, stored verbatim', async () => {
+    const { statements, sequelize } = logged();
+    try {
+      const Throttle = defineSignInThrottle(sequelize);
+      await Throttle.sync();
+      statements.length = 0;
+      // No NUL here: the model's findByPk that follows renders its key as an escaped literal (Sequelize's finders do).
+      const key = `address:'); DROP TABLE t; --`;
+      const state = await sequelize.transaction((t) => lockThrottle(Throttle, key, t));
+      expect(state.failures).to.equal(0);
+      const insert = statements.find((sql) => sql.includes('INSERT INTO'));
+      expect(insert, statements.join('\n')).to.match(/VALUES \(\$1, 0, 0, FALSE, \$2, \$2\)/);
+      expect(insert).not.to.include('DROP TABLE').and.not.to.match(/\d{4}-\d{2}-\d{2}/);
+      const [row] = await sequelize.query(`SELECT "key", "adminLock", "createdAt" FROM sign_in_throttle`, { type: 'SELECT' }) as Record<string, unknown>[];
+      expect(row?.key).to.equal(key);
+      expect(row?.adminLock).to.equal(0);
+      expect(String(row?.createdAt)).to.match(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \+00:00$/);
+    } finally {
+      await sequelize.close();
+    }
+  });
+
+  it('when a revocation list is kept, then its number, times and signed text are bound parameters, stored verbatim', async () => {
+    const { statements, sequelize } = logged();
+    try {
+      await sequelize.query(`CREATE TABLE ${REVOCATION_LIST_TABLE} (list_number BIGINT PRIMARY KEY, issued_at TEXT, next_update TEXT, accepted_at TEXT, jws TEXT)`);
+      statements.length = 0;
+      const list = { number: 7, issuedAt: new Date('2026-01-02T03:04:05.006Z'), nextUpdate: new Date('2026-01-09T03:04:05.006Z'), jws: HOSTILE } as RevocationList;
+      await databaseKeeper(sequelize).keep(list);
+      const insert = statements.find((sql) => sql.includes('INSERT INTO'));
+      expect(insert, statements.join('\n')).to.include('VALUES ($1, $2, $3, $4, $5)');
+      expect(statements.join('\n')).not.to.include('DROP TABLE').and.not.to.include('2026-01-0');
+      expect(await databaseKeeper(sequelize).latest()).to.equal(HOSTILE);
     } finally {
       await sequelize.close();
     }
