@@ -320,7 +320,7 @@ describe('exchange: exception requests (life-protection) at one municipality', (
     expect(await toda.ctx.models.ExceptionRequest.count()).to.equal(before);
   });
 
-  it('when the municipality has no federation link, then queries, move-outs and move-ins answer 503 after validating their input, and local work goes on', async () => {
+  it('when the municipality has no federation link, then queries, move-outs and move-ins answer 503 after validating their input (a move-out on 2026-02-30 is 400 naming moveOutDate), and local work goes on', async () => {
     const query = await api('POST', `${toda.url}/exchange/queries`, { token: clerk1, body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: addressee, source: A }] } });
     expect(query.status).to.equal(503);
     expect(query.body.type).to.equal('https://hikitsugi.example/problems/federation-unavailable');
@@ -329,6 +329,10 @@ describe('exchange: exception requests (life-protection) at one municipality', (
     const badMoveOut = await api('POST', `${toda.url}/residents/${addressee}/move-out`, { token: clerk1, body: { moveOutDate: '2026-04-01', destination: '123456', destinationAddress: 'x' } });
     expect(badMoveOut.status).to.equal(400);
     expect(badMoveOut.body.field).to.equal('destination');
+    const impossibleDate = await api('POST', `${toda.url}/residents/${addressee}/move-out`, { token: clerk1, body: { moveOutDate: '2026-02-30', destination: A, destinationAddress: '奈良県磯城郡田原本町890-1' } });
+    expect(impossibleDate.status).to.equal(400);
+    expect(impossibleDate.headers.get('content-type')).to.match(/^application\/problem\+json/);
+    expect(impossibleDate.body).to.include({ type: 'https://hikitsugi.example/problems/validation', field: 'moveOutDate', rule: 'must be a calendar date YYYY-MM-DD' });
     const moveIn = await api('POST', `${toda.url}/move-ins`, { token: clerk1, body: { certificate: 'a.b.c', myNumber: completeMyNumber('30000000003'), address: 'x' } });
     expect(moveIn.status).to.equal(503);
     const resident = await api('GET', `${toda.url}/residents/${addressee}`, { token: clerk1 });

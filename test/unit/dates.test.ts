@@ -3,7 +3,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { Sequelize } from 'sequelize';
 import { calendarDate, dateTime, isCalendarDate } from '../../shared/platform/dates.ts';
-import { signJwt } from '../../shared/crypto.ts';
+import { jose, signJwt, signPayload } from '../../shared/crypto.ts';
+import { checkpointClaimsSchema, witnessClaimsSchema } from '../../shared/access-log/verify.ts';
 import { signMessage, verifyMessage } from '../../shared/federation/messages.ts';
 import { moveOutClaimsSchema, Typ } from '../../shared/federation/protocol.ts';
 import { AppError } from '../../shared/platform/errors.ts';
@@ -54,12 +55,42 @@ describe('dates: one calendar-date validator at the API and at both ends of a si
   });
 
   it('when a signed certificate carries 2026-02-30 anyway, then the verifier refuses its claims (400 invalid-claims on moveOutDate)', async () => {
-    const forged = await signJwt({ ...moveOut('2026-02-30'), iss: signer.id }, { key: privateKey, kid: signer.kid, typ: Typ.MOVE_OUT }, 300);
+    // Made with jose directly: the project's own signers refuse these claims.
+    const iat = Math.floor(Date.now() / 1000);
+    const forged = await new jose.CompactSign(new TextEncoder().encode(JSON.stringify({ ...moveOut('2026-02-30'), iss: signer.id, iat, exp: iat + 300 })))
+      .setProtectedHeader({ alg: 'ES256', kid: signer.kid, typ: Typ.MOVE_OUT }).sign(privateKey);
     const err = await verifyMessage(forged, moveOutClaimsSchema, { key: publicKey, issuer: signer.id, audience: '112241', typ: Typ.MOVE_OUT })
       .then(() => undefined, (e: unknown) => e);
     expect((err as AppError).status).to.equal(400);
     expect((err as AppError).code).to.equal('invalid-claims');
     expect((err as AppError).extra.field).to.equal('moveOutDate');
+  });
+
+  it('when an attestation, a checkpoint, a move link or any JWT would carry an impossible date, then every signer refuses it (422 unsignable-claims)', async () => {
+    const signers: [string, () => Promise<string>][] = [
+      ['signPayload (checkpoint)', () => signPayload({ kind: 'checkpoint', member: '293610', seq: 1, hash: 'a'.repeat(64), at: '2026-02-30T00:00:00Z' }, { key: privateKey, kid: 'k', typ: Typ.CHECKPOINT })],
+      ['signPayload (attestation)', () => signPayload({ municipality: '293610', code: 'c', link: 'l', issuedOn: '0000-01-01' }, { key: privateKey, kid: 'k', typ: Typ.ATTESTATION })],
+      ['signPayload (move link)', () => signPayload({ moveOutDate: '2026-04-31', resident: { birthDate: '1980-02-02' } }, { key: privateKey, kid: 'k', typ: Typ.MOVE_LINK })],
+      ['signJwt', () => signJwt({ aud: 'gateway', jti: 'j-00000001', witnessedAt: '9999-12-31T00:00:00Z' }, { key: privateKey, kid: 'k', typ: Typ.MOVE_OUT }, 60)],
+    ];
+    for (const [name, sign] of signers) {
+      const err = await sign().then(() => undefined, (e: unknown) => e);
+      expect(err, name).to.be.instanceOf(AppError);
+      expect((err as AppError).status, name).to.equal(422);
+      expect((err as AppError).code, name).to.equal('unsignable-claims');
+    }
+    expect(await signPayload({ at: '2026-02-28T00:00:00Z' }, { key: privateKey, kid: 'k', typ: Typ.CHECKPOINT })).to.match(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+
+  it('when a checkpoint or a countersignature claims a time out of range, then its schema (the one dateTime validator) refuses it', () => {
+    const checkpoint = { kind: 'checkpoint', member: '293610', seq: 1, hash: 'a'.repeat(64), at: '2026-01-01T00:00:00Z' };
+    const witness = { ...checkpoint, kind: 'witness', witness: 'gateway', witnessedAt: '2026-01-01T00:00:01Z', checkpoint: 'b'.repeat(64) };
+    expect(checkpointClaimsSchema.safeParse(checkpoint).success).to.equal(true);
+    expect(witnessClaimsSchema.safeParse(witness).success).to.equal(true);
+    for (const at of ['0001-01-01T00:00:00Z', '9999-12-31T00:00:00Z', '2026-02-30T00:00:00Z']) {
+      expect(checkpointClaimsSchema.safeParse({ ...checkpoint, at }).error?.issues[0]?.path, at).to.deep.equal(['at']);
+      expect(witnessClaimsSchema.safeParse({ ...witness, witnessedAt: at }).error?.issues[0]?.path, at).to.deep.equal(['witnessedAt']);
+    }
   });
 });
 

@@ -149,6 +149,18 @@ describe('FHIR Immunization mapping', () => {
     }
   });
 
+  it('when a peer sends an occurrence date that is no real date in range, or a time that is no ISO date-time with its zone, then the one date validator refuses it', () => {
+    const good = () => JSON.parse(JSON.stringify(toImmunization(local)));
+    for (const [value, rule] of [
+      ['0001-01-01', 'must not be before 1890-01-01'], ['2021-06-01Tgarbage', 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z'],
+      ['2021-06-01T10:00:00', 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z'], ['2021-02-29T10:00:00+09:00', 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z'],
+      ['0001-01-01T00:00:00Z', 'must not be before 1890-01-01'], ['2021-6-1', 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z'],
+    ]) {
+      expect(refusal({ ...good(), occurrenceDateTime: value }), value).to.deep.equal({ field: 'Immunization.occurrenceDateTime', rule });
+    }
+    expect(fromImmunization({ ...good(), occurrenceDateTime: '2021-06-01T10:00:00+09:00' }).occurrenceDate).to.equal('2021-06-01');
+  });
+
   it('when a release purpose withheld the lot and the place, then the resource imports with both null (minimal disclosure)', () => {
     const { lotNumber: _lot, location: _l, performer: _p, ...rest } = JSON.parse(JSON.stringify(toImmunization(local)));
     expect(fromImmunization(rest)).to.include({ lotNumber: null, place: null });

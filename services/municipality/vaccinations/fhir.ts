@@ -10,7 +10,7 @@ import {
   CATALOGUE_SYSTEM, CVX_SYSTEM, UNCODED_NOTE, findProduct, findProductByCoding, publishedCodings, type PublishedCoding,
 } from './catalogue.ts';
 import type { RecordStatus, RecordVersion } from './model.ts';
-import { isCalendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
+import { dateOrDateTime, todayInJapan } from '../../../shared/platform/dates.ts';
 import { checkRecordFields } from './rules.ts';
 
 export const PROVENANCE_EXTENSION = 'https://hikitsugi.example/fhir/StructureDefinition/record-provenance';
@@ -145,8 +145,8 @@ const immunizationSchema = z.object({
   vaccineCode: z.object({
     coding: z.array(z.object({ system: z.string().max(200), code: z.string().max(40) }).passthrough()).min(1, 'must have a coding').max(10),
   }).passthrough(),
-  occurrenceDateTime: z.string({ error: 'is required' }).max(40)
-    .refine((v) => isCalendarDate(v.slice(0, 10)) && (v.length === 10 || v[10] === 'T'), 'must be a FHIR date or dateTime'),
+  // The one validator (shared/platform/dates.ts): a real day in range, a time only with its offset.
+  occurrenceDateTime: dateOrDateTime(),
   // Optional: a release for a purpose that does not need them leaves out the lot and the place.
   lotNumber: z.string().max(20, 'must be at most 20 characters').optional(),
   location: display.optional(),
