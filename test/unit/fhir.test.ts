@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { AppError } from '../../shared/platform/errors.ts';
+import { completeMyNumber } from '../../shared/identifiers.ts';
 import { allProducts, CATALOGUE_SYSTEM, CVX_SYSTEM } from '../../services/municipality/vaccinations/catalogue.ts';
 import {
   fromImmunization, immunizationBundle, PROVENANCE_EXTENSION, toImmunization, type ImmunizationSource,
@@ -159,6 +160,23 @@ describe('FHIR Immunization mapping', () => {
       expect(refusal({ ...good(), occurrenceDateTime: value }), value).to.deep.equal({ field: 'Immunization.occurrenceDateTime', rule });
     }
     expect(fromImmunization({ ...good(), occurrenceDateTime: '2021-06-01T10:00:00+09:00' }).occurrenceDate).to.equal('2021-06-01');
+  });
+
+  it('when a peer\'s record carries a My Number in any notation in any free-text element, then it is refused naming the element and the rule', () => {
+    const good = () => JSON.parse(JSON.stringify(toImmunization(local)));
+    const n = completeMyNumber('87654321098');
+    const notations = [n, `${n.slice(0, 4)}-${n.slice(4, 8)}-${n.slice(8)}`, n.replace(/\d/g, (d) => String.fromCharCode(0xff10 + Number(d))),
+      `${n.slice(0, 4)}/${n.slice(4, 8)}/${n.slice(8)}`, `(${n.slice(0, 4)})${n.slice(4, 8)},${n.slice(8)}`, `${n.slice(0, 4)}\u200B${n.slice(4, 8)}\u200B${n.slice(8)}`];
+    const elements: [string, (r: any, v: string) => unknown][] = [
+      ['Immunization.location.display', (r, v) => ({ ...r, location: { display: `会場 ${v}` } })],
+      ['Immunization.performer.0.actor.display', (r, v) => ({ ...r, performer: [{ actor: { display: `医師 ${v}` } }] })],
+      ['Immunization.lotNumber', (r, v) => ({ ...r, lotNumber: v.slice(0, 20) })],
+      ['Immunization.note.0.text', (r, v) => ({ ...r, note: [{ text: `確認 ${v}` }] })],
+    ];
+    for (const [field, put] of elements) {
+      for (const v of notations) expect(refusal(put(good(), v)), `${field} ${v}`).to.deep.equal({ field, rule: 'must not contain a My Number' });
+    }
+    expect(fromImmunization({ ...good(), note: [{ text: '確認 1234-5678-9019' }] }).reason).to.equal('確認 1234-5678-9019');
   });
 
   it('when a release purpose withheld the lot and the place, then the resource imports with both null (minimal disclosure)', () => {

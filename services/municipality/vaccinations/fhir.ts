@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { AppError } from '../../../shared/platform/errors.ts';
+import { withoutMyNumber } from '../../../shared/platform/validation.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import {
   CATALOGUE_SYSTEM, CVX_SYSTEM, UNCODED_NOTE, findProduct, findProductByCoding, publishedCodings, type PublishedCoding,
@@ -133,7 +134,9 @@ export function toJpImmunization(record: ImmunizationSource, patient: FhirRefere
   };
 }
 
-const display = z.object({ display: z.string().trim().min(1, 'is required').max(200, 'must be at most 200 characters') }).passthrough();
+// What a peer sends as free text (place, lot, note) is held to the rule of what a clerk types: no
+// My Number in any notation (shared/platform/validation.ts#withoutMyNumber), else the record is refused.
+const display = z.object({ display: z.string().trim().min(1, 'is required').max(200, 'must be at most 200 characters').superRefine(withoutMyNumber) }).passthrough();
 
 const immunizationSchema = z.object({
   resourceType: z.literal('Immunization', { error: 'must be Immunization' }),
@@ -148,10 +151,10 @@ const immunizationSchema = z.object({
   // The one validator (shared/platform/dates.ts): a real day in range, a time only with its offset.
   occurrenceDateTime: dateOrDateTime(),
   // Optional: a release for a purpose that does not need them leaves out the lot and the place.
-  lotNumber: z.string().max(20, 'must be at most 20 characters').optional(),
+  lotNumber: z.string().max(20, 'must be at most 20 characters').superRefine(withoutMyNumber).optional(),
   location: display.optional(),
   performer: z.array(z.object({ actor: display }).passthrough()).max(10).optional(),
-  note: z.array(z.object({ text: z.string().max(500) }).passthrough()).max(10).optional(),
+  note: z.array(z.object({ text: z.string().max(500).superRefine(withoutMyNumber) }).passthrough()).max(10).optional(),
   protocolApplied: z.array(z.object({
     doseNumberPositiveInt: z.number({ error: 'is required' }).int('must be a whole number').min(1, 'must be at least 1'),
   }).passthrough()).min(1, 'must name the dose number'),
