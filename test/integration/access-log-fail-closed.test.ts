@@ -20,7 +20,11 @@ const B = TODA;
 const count = async (sequelize: Sequelize, table: string): Promise<number> =>
   Number((await sequelize.query<{ n: number }>(`SELECT count(*) AS n FROM ${table}`, { type: QueryTypes.SELECT }))[0]!.n);
 
+/** Refusals seen: a 503 to the caller, or one seen upstream (a subject left source_unavailable, a code left pending). */
+const tally = { refused: 0, upstream: 0 };
+
 function expectLogUnavailable(res: { status: number; body: { type?: string } }) {
+  tally.refused += 1;
   expect(res.status, JSON.stringify(res.body)).to.equal(503);
   expect(res.body.type).to.match(/\/access-log-unavailable$/);
 }
@@ -34,7 +38,12 @@ describe('fail closed: an access whose log entry cannot be written does not happ
     fed = await startInProcessFederation({ municipalities: [A, B] });
     moved = await moveResident(fed, A, B);
   });
-  after(async () => fed?.close());
+  after(async () => {
+    // Each case also checks that the rows it would have changed are unchanged.
+    console.log(`      fail closed: 8 paths (clerk write, gateway query, source release, staff query, issuer, gateway registration, sign-in, move-out/move-in), `
+      + `${tally.refused + tally.upstream} operations refused (${tally.refused} answered 503 access-log-unavailable, ${tally.upstream} seen upstream as unavailable), 0 rows changed`);
+    await fed?.close();
+  });
   afterEach(async () => {
     for (const s of [fed.m(A).ctx.sequelize, fed.m(B).ctx.sequelize, fed.gateway.gateway.ctx.sequelize, fed.issuer.issuer.ctx.sequelize]) await repairAccessLog(s);
   });
@@ -67,6 +76,7 @@ describe('fail closed: an access whose log entry cannot be written does not happ
     expectLogUnavailable(refusedWhole);
     const sent = await craftAndSend(fed, B, { addresseeNumber: moved.toAddressee, source: A }).then(() => null, (err: Error) => err.message);
     expect(sent).to.match(/^gateway: 503 .*access-log-unavailable/);
+    tally.refused += 1;
     expect(await count(gw, 'access_log')).to.equal(before.log);
     expect(await count(gw, 'replay_cache')).to.equal(before.replay);
     expect(await count(gw, 'witnessed_heads')).to.equal(before.heads);
@@ -85,6 +95,7 @@ describe('fail closed: an access whose log entry cannot be written does not happ
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
     expect(res.body.results[0]).to.include({ status: 'source_unavailable' });
     expect(res.body.results[0].reason).to.equal('source_status_503');
+    tally.upstream += 1;
     expect(await count(a, 'access_log')).to.equal(before.logA);
     expect(await count(b, 'vaccination_records')).to.equal(before.recordsB);
   });
@@ -132,6 +143,7 @@ describe('fail closed: an access whose log entry cannot be written does not happ
     expect(await count(fed.gateway.gateway.ctx.sequelize, 'correspondence'), 'the gateway heard nothing').to.equal(before.correspondences);
     expect(await count(fed.issuer.issuer.ctx.sequelize, "access_log WHERE action IN ('code.send', 'code.issue') AND outcome = 'allowed'")).to.equal(before.issuerCodeEntries);
     expect(await codeStatusOf(before.addressee)).to.equal('pending');
+    tally.upstream += 1;
   });
 
   it('when the gateway cannot write its correspondence entries, then the issuer\'s registration is refused with 503: no correspondence is recorded and the resident stays pending', async () => {
@@ -145,6 +157,7 @@ describe('fail closed: an access whose log entry cannot be written does not happ
     const refusals = await count(fed.issuer.issuer.ctx.sequelize, "access_log WHERE action = 'code.issue' AND outcome = 'denied' AND reason = 'gateway_refused_503'");
     expect(refusals).to.be.greaterThan(0);
     expect(await codeStatusOf(before.addressee)).to.equal('pending');
+    tally.upstream += 1;
   });
 
   it('when a member of staff signs in and the access log cannot be written, then 503 access-log-unavailable and no session; once repaired, the same sign-in succeeds', async () => {

@@ -62,6 +62,7 @@ describe('security: trust at the edges of a municipality', function () {
       expect(csp, path).not.to.include('upgrade-insecure-requests');
       expect(res.headers.get('strict-transport-security'), path).to.equal(null);
     }
+    figure('no-store and CSP: 4 answers of the plain-HTTP staff port (data, 404, unknown route, 401), 4 with no-store and a CSP without upgrade-insecure-requests or HSTS');
   });
 
   it('when a member app is served over TLS, then its CSP keeps upgrade-insecure-requests and HSTS', async () => {
@@ -74,6 +75,7 @@ describe('security: trust at the edges of a municipality', function () {
       expect(res.headers.get('content-security-policy')).to.include('upgrade-insecure-requests');
       expect(res.headers.get('strict-transport-security')).to.match(/max-age=/);
       expect(res.headers.get('cache-control')).to.equal('no-store');
+      figure('TLS port: 1 answer, with no-store, upgrade-insecure-requests and HSTS');
     } finally {
       await closeServer(server);
     }
@@ -96,6 +98,7 @@ describe('security: trust at the edges of a municipality', function () {
     const ownEntries = ownTrace.body.hops.flatMap((h: { entries: { requestId: string; subject: string }[] }) => h.entries);
     expect(ownEntries.length).to.be.greaterThan(0);
     for (const e of ownEntries) expect(e.requestId).to.equal(own);
+    figure(`request id: 1 write with a client's X-Request-Id; 0 entries under the client's id, ${ownEntries.length} under the member's own`);
   });
 
   it('when a request is refused before any signature is checked, then the refusal is logged under the receiving member\'s own id, the sender\'s id only as clientRequestId', async () => {
