@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import * as jose from 'jose';
 import { p256, p256_hasher } from '@noble/curves/nist.js';
 import { AppError } from './platform/errors.ts';
+import { impossibleDateIn } from './platform/dates.ts';
 import { installBase64Methods } from './platform/base64.ts';
 
 // jose's base64 through the runtime's native codec (why: shared/platform/base64.ts).
@@ -179,12 +180,25 @@ function refuseUnusedHeaders(compact: string, Invalid: typeof jose.errors.JWSInv
 }
 
 /**
+ * Refuses to sign claims holding a date that is not a calendar date in range (docs/PROTOCOL.md §3):
+ * 2026-02-30 never leaves a member under its signature, whatever it signs — a message, an
+ * attestation, a checkpoint, a move link or a revocation list. `signJwt` and `signPayload`, the
+ * only two ways a member signs JSON, both call it. 422: the data at hand, not the transport, is
+ * at fault. The verifiers' schemas refuse the same dates on arrival (`dateTime`, `calendarDate`).
+ */
+export function checkClaimsBeforeSigning(claims: unknown): void {
+  const found = impossibleDateIn(claims);
+  if (found) throw new AppError(422, 'unsignable-claims', `Refused to sign: ${found.field} ${found.rule}`, found);
+}
+
+/**
  * Signs a JWT whose claims the caller composes (iss, aud, jti, exp are required by verifiers), with
  * iat and exp set here. A JWT is a JWS of its JSON claims (RFC 7519 §7.1): jose's CompactSign over
  * the claims serialized once, because SignJWT first deep-copies them (structuredClone), which for
  * a batch's claims cost more than the signature.
  */
 export async function signJwt(claims: jose.JWTPayload, { key, kid, typ }: SignOptions, ttlSeconds: number): Promise<string> {
+  checkClaimsBeforeSigning(claims);
   const iat = Math.floor(Date.now() / 1000);
   const payload = new TextEncoder().encode(JSON.stringify({ ...claims, iat, exp: iat + ttlSeconds }));
   return new jose.CompactSign(payload).setProtectedHeader({ alg: SIGNING_ALG, kid, typ }).sign(key);
@@ -251,8 +265,12 @@ export async function decryptWith(jwe: string, key: KeyObject): Promise<string> 
   return new TextDecoder().decode(plaintext);
 }
 
-/** Signs an arbitrary JSON payload as a compact JWS (used for checkpoints, certificates of move-out). */
+/**
+ * Signs a JSON payload as a compact JWS (attestations, checkpoints and countersignatures, move
+ * links, revocation lists), its dates checked first like a JWT's claims.
+ */
 export async function signPayload(payload: unknown, { key, kid, typ }: SignOptions): Promise<string> {
+  checkClaimsBeforeSigning(payload);
   return new jose.CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: SIGNING_ALG, kid, typ }).sign(key);
 }
 

@@ -52,15 +52,20 @@ export function completeMunicipalityCode(first5: string): string {
 
 /**
  * Separators a person may type or paste between the digits of a number: spaces (ASCII, no-break,
- * 全角 U+3000, tabs, line breaks), hyphens and dashes of every width (including ー, which Japanese
- * input often gives for a hyphen), dots (. ． ・ ･) and underscores.
+ * 全角 U+3000, tabs, line breaks), zero-width characters (U+200B–U+200D, U+2060, U+FEFF: invisible,
+ * and left behind by copying from web pages), hyphens and dashes of every width (including ー, which
+ * Japanese input often gives for a hyphen), dots (. ． ・ ･), underscores, slashes (/ ／), commas
+ * (, ，) and parentheses (( ) （ ）, as in 1234(5678)9018).
  */
-const SEPARATOR = String.raw`[\s\-\u2010-\u2015\u2212\u30FC\uFF0D\uFF70._\uFF0E\u30FB\uFF65\uFF3F]`;
+const SEPARATOR = String.raw`[\s\u200B-\u200D\u2060\uFEFF\-\u2010-\u2015\u2212\u30FC\uFF0D\uFF70._\uFF0E\u30FB\uFF65\uFF3F/\uFF0F,\uFF0C()\uFF08\uFF09]`;
 /** At most this many separator characters between two digits still join them into one number. */
 const MAX_SEPARATOR_RUN = 3;
+/** A run of spaces alone may be longer (a number padded in a form, or aligned in pasted columns). */
+const MAX_SPACE_RUN = 12;
+const SPACE = String.raw`[\s\u200B-\u200D\u2060\uFEFF]`;
 const DIGIT = String.raw`\p{Nd}`;
-/** Runs of digits joined by short separator runs: candidates for a written-out number. */
-const DIGIT_GROUP = new RegExp(`${DIGIT}(?:${SEPARATOR}{0,${MAX_SEPARATOR_RUN}}${DIGIT})*`, 'gu');
+/** Runs of digits joined by short separator runs (or longer runs of spaces): candidates for a written-out number. */
+const DIGIT_GROUP = new RegExp(`${DIGIT}(?:(?:${SEPARATOR}{0,${MAX_SEPARATOR_RUN}}|${SPACE}{${MAX_SEPARATOR_RUN + 1},${MAX_SPACE_RUN}})${DIGIT})*`, 'gu');
 const ANY_DIGIT = /\p{Nd}/u;
 /** A canonical UUID (RFC 9562 text form), not part of a longer run of hex digits. */
 const UUID = /(?<![0-9a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f])/gi;
@@ -88,7 +93,8 @@ export interface MyNumberSpan {
 /**
  * Finds every valid My Number written in a text, in any notation a person could type or paste:
  * 12 digits (ASCII, 全角 or any other script) with or without separators between them —
- * 1234-5678-9018, １２３４　５６７８　９０１８, 1234.5678.9018, mixed. A candidate starts and ends
+ * 1234-5678-9018, １２３４　５６７８　９０１８, 1234.5678.9018, 1234/5678/9018, 1234,5678,9018,
+ * (1234)5678-9018, 1234<U+200B>5678<U+200B>9018, 1234      5678 9018, mixed. A candidate starts and ends
  * where its digit group does or at a separator, never inside a longer run of digits (a 13-digit
  * value holds no My Number); the check digit tells a My Number from other 12-digit values.
  * Used by log redaction, by the free-text check of every input (shared/platform/validation.ts)

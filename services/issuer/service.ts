@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { mapWithLimit, SUBJECTS_IN_FLIGHT } from '../../shared/platform/concurrency.ts';
-import { hmacSha256, signPayload } from '../../shared/crypto.ts';
+import { hmacSha256, sha256Hex, signPayload } from '../../shared/crypto.ts';
 import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
@@ -87,6 +87,16 @@ export async function evaluateBlinded(ctx: IssuerContext, member: Member, blinde
   return { evaluated, head: await currentHead(ctx.sequelize) };
 }
 
+/**
+ * Logs a batch of codes about to reach the gateway, before it does (docs/PROTOCOL.md §6.1): when
+ * this append fails, the batch fails with 503 access-log-unavailable and the gateway hears nothing.
+ */
+async function logSend(ctx: IssuerContext, member: Member, kind: 'issue' | 'rekey', codes: string[]): Promise<void> {
+  await inTransaction(ctx.sequelize, (t) => logMemberAccess(ctx.models.AccessLog, t, member, [{
+    action: IssuerActions.CODE_SEND, actingMunicipality: member.id, outcome: 'allowed', details: { kind, codes: codes.length, digest: sha256Hex(codes.join('\n')) },
+  }]));
+}
+
 const attest = (ctx: IssuerContext, municipality: string, code: string, linkId: string): Promise<string> => {
   const claims: Attestation = { iss: ISSUER_ID, municipality, code, link: attestationLink(ctx.config.ATTESTATION_KEY, linkId) };
   return signPayload(claims, { ...ctx.credentials.signer, typ: Typ.ATTESTATION });
@@ -121,6 +131,7 @@ export async function issueCodes(ctx: IssuerContext, member: Member, seeds: stri
     ...(senderHead ? [{ member: municipality, head: senderHead, exchange: 'registration' as const }] : []),
     ...(gatewayHead ? [{ member: GATEWAY_ID, head: gatewayHead, exchange: 'registration' as const }] : []),
   ];
+  await logSend(ctx, member, 'issue', registrations.map((r) => r.code));
   try {
     const res = await ctx.client.postJson(`${ctx.config.GATEWAY_URL}/correspondence/batch`, { registrations, head: await currentHead(ctx.sequelize) }, {
       expectPeer: GATEWAY_ID, timeoutMs: ctx.config.GATEWAY_TIMEOUT_MS,
@@ -206,6 +217,7 @@ export async function rekeyCodes(ctx: IssuerContext, member: Member, items: { co
     throw gatewayUnavailable();
   };
 
+  await logSend(ctx, member, 'rekey', rekeys.map((r) => r.code));
   const moved = await askGateway(ctx, '/correspondence/rekey', { rekeys, head: await currentHead(ctx.sequelize) }, rekeyAnswerSchema,
     (a) => a.results.length === rekeys.length && a.results.every((r, i) => r.code === rekeys[i]!.code));
   if ('failure' in moved) return fail(moved.failure);

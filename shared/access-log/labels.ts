@@ -90,6 +90,7 @@ export const ACTION_LABELS: Readonly<Record<string, string>> = {
   'consent_revocation.relay': '同意撤回の配送',
   'code.issue': '符号の発行',
   'code.evaluate': '符号導出の秘匿評価',
+  'code.send': '符号の対応登録の送付',
   'code.rekey': '符号の導出方式の移行',
 };
 

@@ -9,6 +9,7 @@ import { DataTypes, Model, QueryTypes, type CreationOptional, type InferAttribut
 import { z } from 'zod';
 import { ACCESS_LOG_TABLE, CHAINED_FIELDS, GENESIS_HASH, entryHash, type ChainedRow } from './chain.ts';
 import { sha256Hex, signPayload, verifyPayload } from '../crypto.ts';
+import { dateTime } from '../platform/dates.ts';
 import { AppError, forbidden } from '../platform/errors.ts';
 import type { Signer } from '../federation/messages.ts';
 import { logHeadSchema, Typ, type LogHead } from '../federation/protocol.ts';
@@ -232,7 +233,7 @@ export const checkpointClaimsSchema = z.object({
   member: memberId,
   seq: z.number().int().min(0),
   hash: hashSchema,
-  at: z.iso.datetime(),
+  at: dateTime(),
 }).strict();
 export type CheckpointClaims = z.infer<typeof checkpointClaimsSchema>;
 
@@ -242,9 +243,9 @@ export const witnessClaimsSchema = z.object({
   member: memberId,
   seq: z.number().int().min(0),
   hash: hashSchema,
-  at: z.iso.datetime(),
+  at: dateTime(),
   witness: memberId,
-  witnessedAt: z.iso.datetime(),
+  witnessedAt: dateTime(),
   /** SHA-256 of the member's checkpoint JWS, binding the countersignature to that exact statement. */
   checkpoint: hashSchema,
   /** The witness's own log head when it countersigned (docs/PROTOCOL.md §3.0): the member keeps it. */

@@ -8,7 +8,6 @@ import type { z } from 'zod';
 import type { JWTPayload } from 'jose';
 import { AppError } from '../platform/errors.ts';
 import { CONTENT_ENCRYPTION, decryptWith, sha256Base64url, encryptFor, KEY_ENCRYPTION_ALG, SIGNING_ALG, signJwt, verifyJwt, type SignOptions } from '../crypto.ts';
-import { impossibleDateIn } from '../platform/dates.ts';
 import { MAX_MESSAGE_AGE_SECONDS } from './protocol.ts';
 
 /** A member's own signing identity: its private key and the kid of its signing certificate. */
@@ -18,19 +17,8 @@ export interface Signer {
   kid: string;
 }
 
-/**
- * Refuses to sign claims holding a date that is not a calendar date in range (docs/PROTOCOL.md §3):
- * 2026-02-30 never leaves a member under its signature, whatever the message. 422: the data at
- * hand, not the transport, is at fault. The verifier's schemas refuse the same dates on arrival.
- */
-export function checkClaimsBeforeSigning(claims: unknown): void {
-  const found = impossibleDateIn(claims);
-  if (found) throw new AppError(422, 'unsignable-claims', `Refused to sign: ${found.field} ${found.rule}`, found);
-}
-
 export async function signMessage(claims: JWTPayload, signer: Signer, typ: string, ttlSeconds = MAX_MESSAGE_AGE_SECONDS): Promise<string> {
   const options: SignOptions = { key: signer.key, kid: signer.kid, typ };
-  checkClaimsBeforeSigning(claims);
   return signJwt({ ...claims, iss: signer.id }, options, ttlSeconds);
 }
 

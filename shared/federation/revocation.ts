@@ -165,8 +165,8 @@ export function databaseKeeper(sequelize: Sequelize): RevocationKeeper {
         );
         if (Number(held[0]?.n ?? 0) >= list.number) return;
         await sequelize.query(
-          `INSERT INTO ${REVOCATION_LIST_TABLE} (list_number, issued_at, next_update, accepted_at, jws) VALUES (?, ?, ?, ?, ?)`,
-          { replacements: [list.number, list.issuedAt.toISOString(), list.nextUpdate.toISOString(), new Date().toISOString(), list.jws], transaction },
+          `INSERT INTO ${REVOCATION_LIST_TABLE} (list_number, issued_at, next_update, accepted_at, jws) VALUES ($1, $2, $3, $4, $5)`,
+          { bind: [list.number, list.issuedAt.toISOString(), list.nextUpdate.toISOString(), new Date().toISOString(), list.jws], transaction },
         );
       });
     },

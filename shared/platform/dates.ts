@@ -80,6 +80,17 @@ export function dateTime(range: DateRange = {}) {
   });
 }
 
+/**
+ * A FHIR `date` or `dateTime` as members exchange them: YYYY-MM-DD checked as `calendarDate`, or a
+ * date-time with its offset checked as `dateTime` (FHIR R4 datatypes, `dateTime`: a time needs its zone).
+ */
+export function dateOrDateTime(range: DateRange = {}) {
+  return z.string({ error: 'is required' }).max(40, 'must be a FHIR date or dateTime').superRefine((value, ctx) => {
+    const rule = value.length === 10 ? calendarDateRule(value, range) : dateTime(range).safeParse(value).error?.issues[0]?.message;
+    if (rule) ctx.addIssue({ code: 'custom', message: rule });
+  });
+}
+
 /** A date-time filter (logs, alerts): checked as `dateTime`, normalised to UTC ISO so it compares as stored. */
 export const dateTimeFilter = (range: DateRange = {}) => dateTime(range).transform((text) => new Date(text).toISOString());
 

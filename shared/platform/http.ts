@@ -76,6 +76,24 @@ const refuseContentEncoding: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** What Node's own server takes for 100-continue (and answers 100 Continue to). */
+export const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
+
+/**
+ * The one expectation HTTP/1.1 defines is `100-continue` (RFC 9110 §10.1.1), which Node answers
+ * itself. Any other reaches the app through `answerMalformedRequests` and is refused here, under
+ * the member's own request id, with a problem naming the header and the rule (Node alone would
+ * send a bare 417). The body is never read, so the connection closes after the answer.
+ */
+const refuseExpectation: RequestHandler = (req, res, next) => {
+  const expectation = req.headers.expect;
+  if (expectation !== undefined && !CONTINUE.test(expectation)) {
+    res.setHeader('Connection', 'close');
+    throw new AppError(417, 'expectation-failed', 'Unsupported expectation', { field: 'expect', rule: 'must be absent or 100-continue' });
+  }
+  next();
+};
+
 /** Answers with personal data are never stored by a browser or a proxy; a route may relax it (static assets). */
 const noStore: RequestHandler = (_req, res, next) => {
   res.setHeader('Cache-Control', 'no-store');
@@ -135,6 +153,7 @@ export function createBaseApp(logger: Logger, options: BaseAppOptions = {}): Exp
   }));
   app.use(noStore);
   app.use(requestContext);
+  app.use(refuseExpectation);
   app.use(checkTarget);
   app.use(refuseContentEncoding);
   app.use((req, res, next) => {
@@ -154,8 +173,12 @@ export function createBaseApp(logger: Logger, options: BaseAppOptions = {}): Exp
  * Requests Node's HTTP parser refuses (control characters in the request line or a header,
  * conflicting lengths, oversized headers) never reach Express; without this they get a bare 400
  * with no body. Each still gets an application/problem+json naming the rule, then the socket closes.
+ * Likewise a request whose `Expect` is not 100-continue, which Node would answer with a bare 417:
+ * it goes to the app, whose front (`createBaseApp`) refuses it as a problem. Every member server
+ * is made by `listen` or `createMemberServer`, and both call this.
  */
 export function answerMalformedRequests(server: HttpServer | HttpsServer, logger?: Logger): void {
+  (server as HttpServer).on('checkExpectation', (req, res) => server.emit('request', req, res));
   (server as HttpServer).on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
     if (!socket.writable || (err.code === 'ECONNRESET')) {
       socket.destroy();

@@ -18,6 +18,7 @@
 import { DataTypes, Model, QueryTypes, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
 import { z } from 'zod';
 import { hmacSha256 } from '../crypto.ts';
+import { bindValue } from '../platform/db.ts';
 import { rateLimitCount, rateWindowSeconds } from '../platform/rate-limit.ts';
 
 export const SIGN_IN_THROTTLE_TABLE = 'sign_in_throttle';
@@ -114,11 +115,12 @@ export async function readThrottle(M: SignInThrottleModel, key: string, transact
  * (PostgreSQL) or the immediate transaction (SQLite) makes concurrent failures count one by one.
  */
 export async function lockThrottle(M: SignInThrottleModel, key: string, transaction: Transaction): Promise<ThrottleState> {
-  const now = new Date();
+  const now = bindValue(M.sequelize!, new Date());
+  // Bound parameters only: the key (a client address or a keyed hash) is never part of the SQL text.
   await M.sequelize!.query(
     `INSERT INTO "${SIGN_IN_THROTTLE_TABLE}" ("key", "failures", "lockCount", "adminLock", "createdAt", "updatedAt")
-     VALUES (?, 0, 0, ?, ?, ?) ON CONFLICT DO NOTHING`,
-    { type: QueryTypes.INSERT, replacements: [key, false, now, now], transaction },
+     VALUES ($1, 0, 0, FALSE, $2, $2) ON CONFLICT DO NOTHING`,
+    { type: QueryTypes.INSERT, bind: [key, now], transaction },
   );
   return stateOf(await M.findByPk(key, { raw: true, transaction, lock: transaction.LOCK.UPDATE }));
 }

@@ -122,6 +122,7 @@ describe('the move-in simulator (real processes)', () => {
     // The chained resident comes first: a probe that ignored the chain would ask Tawaramoto about them and count the answer as wrongly allowed.
     const probes = await probeCapability(d, [chained, direct], [TAWARAMOTO, AKIOTA, TODA]);
     expect(probes).to.deep.include({ asked: 1, refused: 1, alongChain: { asked: 1, allowed: 1 }, skipped: 0 });
+    console.log(`      capability probe: ${probes.asked} off-chain query, ${probes.refused} refused; ${probes.alongChain.asked} along the chain A → B → C, ${probes.alongChain.allowed} answered; 0 counted wrongly allowed`);
 
     // What the probes saw, in Toda's own records: Tawaramoto's records reached the chained resident, none the direct one.
     const held = async (m: Move) => (await d.get(TODA)!.clerk.ok<{ records: { provenance: { sourceMunicipality: string } | null }[] }>('GET', `/residents/${m.movedAs}/vaccinations`))
@@ -150,6 +151,7 @@ describe('the move-in simulator (real processes)', () => {
       expect(stdout).to.match(new RegExp(`${AKIOTA} down \\(at start\\)`));
       expect(stdout).to.match(new RegExp(`${AKIOTA}: ${report.skipped.moves.length} moves, 0 queries`));
       expect(stdout).to.not.match(/fetch failed|simulation aborted/);
+      console.log(`      one member down: ${report.moved + report.skipped.moves.length} moves planned, ${report.moved} made and verified, ${report.skipped.moves.length} towards ${AKIOTA} reported not tried, exit 0; lost 0, duplicated 0`);
     } finally {
       await fed.start(AKIOTA);
     }

@@ -121,13 +121,19 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
     return beside ? { answer: compact, records: beside } : { answer: compact };
   }
 
-  /** The source's records envelope for the query's one subject; `overrides` change the envelope, `subject` its one entry. */
-  async function records(query: QueryClaims, overrides: Record<string, unknown> = {}, recipient = pki.credentials(B).encryption, subject: Record<string, unknown> = {}) {
+  /**
+   * The source's records envelope for the query's one subject; `overrides` change the envelope, `subject` its one entry,
+   * `edit` the Immunization.
+   */
+  async function records(
+    query: QueryClaims, overrides: Record<string, unknown> = {}, recipient = pki.credentials(B).encryption, subject: Record<string, unknown> = {},
+    edit: (r: Record<string, unknown>) => Record<string, unknown> = (r) => r,
+  ) {
     const g = generateResidents(A, 10, 'exchange-test').flatMap((r) => r.records)[0]!;
-    const resource = toImmunization({
+    const resource = edit({ ...toImmunization({
       recordId: SOURCE_RECORD_ID, version: 1, ...g, status: 'completed', reason: null, createdAt: new Date().toISOString(),
       sourceMunicipality: null, sourceRecordId: null, sourceVersion: null, importRequestId: null, retrievedAt: null,
-    });
+    }) });
     return sealMessage({
       aud: B, jti: randomUUID(), rid: query.rid, queryJti: query.jti, purpose: query.purpose,
       subjects: [{ ref: query.subjects[0]!.ref, sub: query.subjects[0]!.sub, bundle: { resourceType: 'Bundle', type: 'collection', entry: [{ resource }] }, ...subject }],
@@ -173,6 +179,34 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
       reply = async (q) => ok(q, [await make(q)]);
       expect((await ask()).body.results[0], label).to.include({ status: 'denied', reason: 'records_unverifiable', imported: 0 });
     }
+    expect(await imported()).to.equal(0);
+  });
+
+  it('when the source\'s genuine records carry a My Number in their free text (place, performer, lot, note; three notations), then nothing of the subject is imported: denied/records_invalid', async () => {
+    // The one purpose whose allow-list keeps every free-text element (answering/disclosure-policy.ts).
+    const purpose = 'adverse-event-follow-up';
+    const consent = await api('POST', `${toda.url}/residents/${addressee}/consents`, { token: clerk, body: {
+      purpose, sources: [A], expiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString(), method: 'written',
+    } });
+    expect(consent.status).to.equal(201);
+    const myNumber = completeMyNumber('30000000005');
+    const notations = [myNumber, `${myNumber.slice(0, 4)}-${myNumber.slice(4, 8)}-${myNumber.slice(8)}`, myNumber.replace(/\d/g, (d) => String.fromCharCode(0xff10 + Number(d)))];
+    const fields: [string, (r: Record<string, unknown>, n: string) => Record<string, unknown>][] = [
+      ['location', (r, n) => ({ ...r, location: { display: `保健センター ${n}` } })],
+      ['performer', (r, n) => ({ ...r, performer: [{ actor: { display: `医師 ${n}` } }] })],
+      ['lotNumber', (r, n) => ({ ...r, lotNumber: n.slice(0, 20) })],
+      ['note', (r, n) => ({ ...r, note: [{ text: `本人確認 ${n}` }] })],
+    ];
+    let tried = 0;
+    for (const [field, put] of fields) {
+      for (const n of notations) {
+        reply = async (q) => ok(q, [await answer(q, {}, { records: await records(q, {}, undefined, {}, (r) => put(r, n)) })]);
+        const res = await api('POST', `${toda.url}/exchange/queries`, { token: clerk, body: { purpose, subjects: [{ addresseeNumber: addressee, source: A }] } });
+        expect(res.body.results[0], `${field}: ${n}`).to.include({ status: 'denied', reason: 'records_invalid', imported: 0 });
+        tried += 1;
+      }
+    }
+    expect(tried).to.equal(12);
     expect(await imported()).to.equal(0);
   });
 
@@ -320,7 +354,7 @@ describe('exchange: exception requests (life-protection) at one municipality', (
     expect(await toda.ctx.models.ExceptionRequest.count()).to.equal(before);
   });
 
-  it('when the municipality has no federation link, then queries, move-outs and move-ins answer 503 after validating their input, and local work goes on', async () => {
+  it('when the municipality has no federation link, then queries, move-outs and move-ins answer 503 after validating their input (a move-out on 2026-02-30 is 400 naming moveOutDate), and local work goes on', async () => {
     const query = await api('POST', `${toda.url}/exchange/queries`, { token: clerk1, body: { purpose: 'next-dose-scheduling', subjects: [{ addresseeNumber: addressee, source: A }] } });
     expect(query.status).to.equal(503);
     expect(query.body.type).to.equal('https://hikitsugi.example/problems/federation-unavailable');
@@ -329,6 +363,10 @@ describe('exchange: exception requests (life-protection) at one municipality', (
     const badMoveOut = await api('POST', `${toda.url}/residents/${addressee}/move-out`, { token: clerk1, body: { moveOutDate: '2026-04-01', destination: '123456', destinationAddress: 'x' } });
     expect(badMoveOut.status).to.equal(400);
     expect(badMoveOut.body.field).to.equal('destination');
+    const impossibleDate = await api('POST', `${toda.url}/residents/${addressee}/move-out`, { token: clerk1, body: { moveOutDate: '2026-02-30', destination: A, destinationAddress: '奈良県磯城郡田原本町890-1' } });
+    expect(impossibleDate.status).to.equal(400);
+    expect(impossibleDate.headers.get('content-type')).to.match(/^application\/problem\+json/);
+    expect(impossibleDate.body).to.include({ type: 'https://hikitsugi.example/problems/validation', field: 'moveOutDate', rule: 'must be a calendar date YYYY-MM-DD' });
     const moveIn = await api('POST', `${toda.url}/move-ins`, { token: clerk1, body: { certificate: 'a.b.c', myNumber: completeMyNumber('30000000003'), address: 'x' } });
     expect(moveIn.status).to.equal(503);
     const resident = await api('GET', `${toda.url}/residents/${addressee}`, { token: clerk1 });

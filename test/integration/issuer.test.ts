@@ -127,9 +127,10 @@ describe('issuer: pseudonymous codes', () => {
       expect(res.status).to.equal(503);
       expect(res.body.type).to.match(/gateway-unavailable$/);
       expect(res.body.retryAfter).to.be.a('number');
-      const rows = await lonely.issuer.ctx.sequelize.query<{ outcome: string; reason: string }>(
-        'SELECT outcome, reason FROM access_log', { type: QueryTypes.SELECT });
-      expect(rows).to.deep.equal([{ outcome: 'denied', reason: 'gateway_unavailable' }]);
+      const rows = await lonely.issuer.ctx.sequelize.query<{ action: string; outcome: string; reason: string }>(
+        'SELECT action, outcome, reason FROM access_log ORDER BY seq', { type: QueryTypes.SELECT });
+      // What it was about to send, logged before the call; then the refusal it met.
+      expect(rows).to.deep.equal([{ action: 'code.send', outcome: 'allowed', reason: null }, { action: 'code.issue', outcome: 'denied', reason: 'gateway_unavailable' }]);
     } finally {
       await lonely.stop();
       rmSync(lonelyDir, { recursive: true, force: true });

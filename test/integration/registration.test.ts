@@ -263,7 +263,10 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       expect(res.status).to.equal(200);
       const codes = list.map(codeAtToda);
 
-      const atIssuer = await logOf(issuer.issuer.ctx.sequelize, String(res.headers['x-request-id']));
+      const logged = await logOf(issuer.issuer.ctx.sequelize, String(res.headers['x-request-id']));
+      // The batch as sent, logged before the gateway heard of it (docs/PROTOCOL.md §6.1); then one entry per item.
+      expect(logged.filter((r) => r.action === 'code.send').map((r) => r.outcome)).to.deep.equal(['allowed']);
+      const atIssuer = logged.filter((r) => r.action !== 'code.send');
       expect(atIssuer.map((r) => r.subject)).to.deep.equal(codes);
       expect(atIssuer.every((r) => r.action === 'code.issue' && r.actorId === TODA)).to.equal(true);
       expect(atIssuer.map((r) => r.outcome)).to.deep.equal(['allowed', 'allowed', 'allowed', 'denied', 'allowed']);
@@ -289,7 +292,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
         expect(res.status).to.equal(503);
         expect(res.body.type).to.match(/gateway-unavailable$/);
         expect(res.body.retryAfter).to.be.a('number');
-        const rows = await lonely.issuer.ctx.sequelize.query<{ outcome: string; reason: string }>('SELECT outcome, reason FROM access_log ORDER BY seq', { type: QueryTypes.SELECT });
+        const rows = await lonely.issuer.ctx.sequelize.query<{ outcome: string; reason: string }>("SELECT outcome, reason FROM access_log WHERE action = 'code.issue' ORDER BY seq", { type: QueryTypes.SELECT });
         expect(rows).to.deep.equal(Array(3).fill({ outcome: 'denied', reason: 'gateway_unavailable' }));
       } finally {
         await lonely.stop();

@@ -3,11 +3,14 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { Sequelize } from 'sequelize';
 import { calendarDate, dateTime, isCalendarDate } from '../../shared/platform/dates.ts';
-import { signJwt } from '../../shared/crypto.ts';
+import { jose, signJwt, signPayload } from '../../shared/crypto.ts';
+import { checkpointClaimsSchema, witnessClaimsSchema } from '../../shared/access-log/verify.ts';
 import { signMessage, verifyMessage } from '../../shared/federation/messages.ts';
 import { moveOutClaimsSchema, Typ } from '../../shared/federation/protocol.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { updateRows } from '../../shared/platform/db.ts';
+import { defineSignInThrottle, lockThrottle } from '../../shared/staff/sign-in.ts';
+import { databaseKeeper, REVOCATION_LIST_TABLE, type RevocationList } from '../../shared/federation/revocation.ts';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const signer = { id: '293610', key: privateKey, kid: 'test-kid' };
@@ -52,12 +55,42 @@ describe('dates: one calendar-date validator at the API and at both ends of a si
   });
 
   it('when a signed certificate carries 2026-02-30 anyway, then the verifier refuses its claims (400 invalid-claims on moveOutDate)', async () => {
-    const forged = await signJwt({ ...moveOut('2026-02-30'), iss: signer.id }, { key: privateKey, kid: signer.kid, typ: Typ.MOVE_OUT }, 300);
+    // Made with jose directly: the project's own signers refuse these claims.
+    const iat = Math.floor(Date.now() / 1000);
+    const forged = await new jose.CompactSign(new TextEncoder().encode(JSON.stringify({ ...moveOut('2026-02-30'), iss: signer.id, iat, exp: iat + 300 })))
+      .setProtectedHeader({ alg: 'ES256', kid: signer.kid, typ: Typ.MOVE_OUT }).sign(privateKey);
     const err = await verifyMessage(forged, moveOutClaimsSchema, { key: publicKey, issuer: signer.id, audience: '112241', typ: Typ.MOVE_OUT })
       .then(() => undefined, (e: unknown) => e);
     expect((err as AppError).status).to.equal(400);
     expect((err as AppError).code).to.equal('invalid-claims');
     expect((err as AppError).extra.field).to.equal('moveOutDate');
+  });
+
+  it('when an attestation, a checkpoint, a move link or any JWT would carry an impossible date, then every signer refuses it (422 unsignable-claims)', async () => {
+    const signers: [string, () => Promise<string>][] = [
+      ['signPayload (checkpoint)', () => signPayload({ kind: 'checkpoint', member: '293610', seq: 1, hash: 'a'.repeat(64), at: '2026-02-30T00:00:00Z' }, { key: privateKey, kid: 'k', typ: Typ.CHECKPOINT })],
+      ['signPayload (attestation)', () => signPayload({ municipality: '293610', code: 'c', link: 'l', issuedOn: '0000-01-01' }, { key: privateKey, kid: 'k', typ: Typ.ATTESTATION })],
+      ['signPayload (move link)', () => signPayload({ moveOutDate: '2026-04-31', resident: { birthDate: '1980-02-02' } }, { key: privateKey, kid: 'k', typ: Typ.MOVE_LINK })],
+      ['signJwt', () => signJwt({ aud: 'gateway', jti: 'j-00000001', witnessedAt: '9999-12-31T00:00:00Z' }, { key: privateKey, kid: 'k', typ: Typ.MOVE_OUT }, 60)],
+    ];
+    for (const [name, sign] of signers) {
+      const err = await sign().then(() => undefined, (e: unknown) => e);
+      expect(err, name).to.be.instanceOf(AppError);
+      expect((err as AppError).status, name).to.equal(422);
+      expect((err as AppError).code, name).to.equal('unsignable-claims');
+    }
+    expect(await signPayload({ at: '2026-02-28T00:00:00Z' }, { key: privateKey, kid: 'k', typ: Typ.CHECKPOINT })).to.match(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+
+  it('when a checkpoint or a countersignature claims a time out of range, then its schema (the one dateTime validator) refuses it', () => {
+    const checkpoint = { kind: 'checkpoint', member: '293610', seq: 1, hash: 'a'.repeat(64), at: '2026-01-01T00:00:00Z' };
+    const witness = { ...checkpoint, kind: 'witness', witness: 'gateway', witnessedAt: '2026-01-01T00:00:01Z', checkpoint: 'b'.repeat(64) };
+    expect(checkpointClaimsSchema.safeParse(checkpoint).success).to.equal(true);
+    expect(witnessClaimsSchema.safeParse(witness).success).to.equal(true);
+    for (const at of ['0001-01-01T00:00:00Z', '9999-12-31T00:00:00Z', '2026-02-30T00:00:00Z']) {
+      expect(checkpointClaimsSchema.safeParse({ ...checkpoint, at }).error?.issues[0]?.path, at).to.deep.equal(['at']);
+      expect(witnessClaimsSchema.safeParse({ ...witness, witnessedAt: at }).error?.issues[0]?.path, at).to.deep.equal(['witnessedAt']);
+    }
   });
 });
 
@@ -78,6 +111,50 @@ describe('raw SQL: values are bound parameters', () => {
         { id: 'a', v: hostile, n: 7, updatedAt: '2026-01-02 03:04:05.006 +00:00' },
         { id: 'b', v: null, n: null, updatedAt: '2026-01-02 03:04:05.006 +00:00' },
       ]);
+    } finally {
+      await sequelize.close();
+    }
+  });
+
+  const HOSTILE = `'); DROP TABLE t; --\u0000end`;
+  const logged = () => {
+    const statements: string[] = [];
+    return { statements, sequelize: new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: (sql) => statements.push(sql) }) };
+  };
+
+  it('when the sign-in throttle creates a row for a hostile key, then the key and the time are bound parameters, stored verbatim', async () => {
+    const { statements, sequelize } = logged();
+    try {
+      const Throttle = defineSignInThrottle(sequelize);
+      await Throttle.sync();
+      statements.length = 0;
+      // No NUL here: the model's findByPk that follows renders its key as an escaped literal (Sequelize's finders do).
+      const key = `address:'); DROP TABLE t; --`;
+      const state = await sequelize.transaction((t) => lockThrottle(Throttle, key, t));
+      expect(state.failures).to.equal(0);
+      const insert = statements.find((sql) => sql.includes('INSERT INTO'));
+      expect(insert, statements.join('\n')).to.match(/VALUES \(\$1, 0, 0, FALSE, \$2, \$2\)/);
+      expect(insert).not.to.include('DROP TABLE').and.not.to.match(/\d{4}-\d{2}-\d{2}/);
+      const [row] = await sequelize.query(`SELECT "key", "adminLock", "createdAt" FROM sign_in_throttle`, { type: 'SELECT' }) as Record<string, unknown>[];
+      expect(row?.key).to.equal(key);
+      expect(row?.adminLock).to.equal(0);
+      expect(String(row?.createdAt)).to.match(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} \+00:00$/);
+    } finally {
+      await sequelize.close();
+    }
+  });
+
+  it('when a revocation list is kept, then its number, times and signed text are bound parameters, stored verbatim', async () => {
+    const { statements, sequelize } = logged();
+    try {
+      await sequelize.query(`CREATE TABLE ${REVOCATION_LIST_TABLE} (list_number BIGINT PRIMARY KEY, issued_at TEXT, next_update TEXT, accepted_at TEXT, jws TEXT)`);
+      statements.length = 0;
+      const list = { number: 7, issuedAt: new Date('2026-01-02T03:04:05.006Z'), nextUpdate: new Date('2026-01-09T03:04:05.006Z'), jws: HOSTILE } as RevocationList;
+      await databaseKeeper(sequelize).keep(list);
+      const insert = statements.find((sql) => sql.includes('INSERT INTO'));
+      expect(insert, statements.join('\n')).to.include('VALUES ($1, $2, $3, $4, $5)');
+      expect(statements.join('\n')).not.to.include('DROP TABLE').and.not.to.include('2026-01-0');
+      expect(await databaseKeeper(sequelize).latest()).to.equal(HOSTILE);
     } finally {
       await sequelize.close();
     }

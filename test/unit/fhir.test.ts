@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { AppError } from '../../shared/platform/errors.ts';
 import { readFileSync } from 'node:fs';
+import { completeMyNumber } from '../../shared/identifiers.ts';
 import { allProducts, CATALOGUE_SYSTEM, codeLists, CVX_SYSTEM, findProduct, parseCatalogue } from '../../services/municipality/vaccinations/catalogue.ts';
 import {
   fromImmunization, immunizationBundle, PROVENANCE_EXTENSION, toImmunization, toJpImmunization, type ImmunizationSource,
@@ -152,6 +153,35 @@ describe('FHIR Immunization mapping', () => {
       expect(problem.field, name).to.match(field);
       expect(problem.rule, name).to.be.a('string').and.not.equal('');
     }
+  });
+
+  it('when a peer sends an occurrence date that is no real date in range, or a time that is no ISO date-time with its zone, then the one date validator refuses it', () => {
+    const good = () => JSON.parse(JSON.stringify(toImmunization(local)));
+    for (const [value, rule] of [
+      ['0001-01-01', 'must not be before 1890-01-01'], ['2021-06-01Tgarbage', 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z'],
+      ['2021-06-01T10:00:00', 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z'], ['2021-02-29T10:00:00+09:00', 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z'],
+      ['0001-01-01T00:00:00Z', 'must not be before 1890-01-01'], ['2021-6-1', 'must be an ISO 8601 date-time, e.g. 2025-04-01T00:00:00Z'],
+    ]) {
+      expect(refusal({ ...good(), occurrenceDateTime: value }), value).to.deep.equal({ field: 'Immunization.occurrenceDateTime', rule });
+    }
+    expect(fromImmunization({ ...good(), occurrenceDateTime: '2021-06-01T10:00:00+09:00' }).occurrenceDate).to.equal('2021-06-01');
+  });
+
+  it('when a peer\'s record carries a My Number in any notation in any free-text element, then it is refused naming the element and the rule', () => {
+    const good = () => JSON.parse(JSON.stringify(toImmunization(local)));
+    const n = completeMyNumber('87654321098');
+    const notations = [n, `${n.slice(0, 4)}-${n.slice(4, 8)}-${n.slice(8)}`, n.replace(/\d/g, (d) => String.fromCharCode(0xff10 + Number(d))),
+      `${n.slice(0, 4)}/${n.slice(4, 8)}/${n.slice(8)}`, `(${n.slice(0, 4)})${n.slice(4, 8)},${n.slice(8)}`, `${n.slice(0, 4)}\u200B${n.slice(4, 8)}\u200B${n.slice(8)}`];
+    const elements: [string, (r: any, v: string) => unknown][] = [
+      ['Immunization.location.display', (r, v) => ({ ...r, location: { display: `会場 ${v}` } })],
+      ['Immunization.performer.0.actor.display', (r, v) => ({ ...r, performer: [{ actor: { display: `医師 ${v}` } }] })],
+      ['Immunization.lotNumber', (r, v) => ({ ...r, lotNumber: v.slice(0, 20) })],
+      ['Immunization.note.0.text', (r, v) => ({ ...r, note: [{ text: `確認 ${v}` }] })],
+    ];
+    for (const [field, put] of elements) {
+      for (const v of notations) expect(refusal(put(good(), v)), `${field} ${v}`).to.deep.equal({ field, rule: 'must not contain a My Number' });
+    }
+    expect(fromImmunization({ ...good(), note: [{ text: '確認 1234-5678-9019' }] }).reason).to.equal('確認 1234-5678-9019');
   });
 
   it('when a release purpose withheld the lot and the place, then the resource imports with both null (minimal disclosure)', () => {

@@ -42,6 +42,19 @@ describe('identifiers', () => {
       expect(findMyNumbers('a 123456789018 b 123456789019 c 1234567890180')).to.deep.equal(['123456789018']);
     });
 
+    it('when a My Number is written with slashes, commas, parentheses, zero-width spaces or a long run of spaces between its digits, then it is found', () => {
+      const written = [
+        '1234/5678/9018', '1234／5678／9018', '1234,5678,9018', '1234，5678，9018', '(1234)5678-9018', '（1234）5678（9018）', '1234 (5678) 9018',
+        '1234\u200B5678\u200B9018', '1\u200B2\u200B3\u200B4\u200B5\u200B6\u200B7\u200B8\u200B9\u200B0\u200B1\u200B8', '1234\u20605678\uFEFF9018',
+        '1234          5678 9018', '1234\u3000\u3000\u3000\u3000\u30005678\u3000\u3000\u3000\u3000\u30009018', '１２３４／５６７８／９０１８',
+      ];
+      for (const text of written) expect(findMyNumbers(`番号 ${text} です`), JSON.stringify(text)).to.deep.equal(['123456789018']);
+      // Still one digit group each: no separator joins a 13th digit, and a wrong check digit stays text.
+      expect(findMyNumbers('1234/5678/90180')).to.deep.equal([]);
+      expect(findMyNumbers('1234/5678/9019')).to.deep.equal([]);
+      expect(findMyNumbers('1234' + ' '.repeat(13) + '5678 9018')).to.deep.equal([]);
+    });
+
     it('when a UUID\'s middle groups or last group read as a valid My Number, then the UUID is taken whole; the same digits typed alone or beside a UUID are found', () => {
       // 4646-4957-9055 in the middle of a request id: a valid check digit, as about one UUID in 7,000 has.
       expect(isValidMyNumber('464649579055')).to.equal(true);

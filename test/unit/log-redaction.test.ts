@@ -47,8 +47,8 @@ describe('log redaction', () => {
     expect(lines[0]).to.include('123456789019');
   });
 
-  it('when a valid My Number is written in any notation (hyphens, ASCII or 全角 spaces, dots, 全角 digits, mixed) inside any text, then no log line holds it in any notation (property)', () => {
-    const separator = fc.constantFrom('', '', '-', ' ', '\u3000', '.', '－', 'ー', ' - ', '・', '\t');
+  it('when a valid My Number is written in any notation (hyphens, ASCII or 全角 spaces, long space runs, dots, slashes, commas, parentheses, zero-width spaces, 全角 digits, mixed) inside any text, then no log line holds it in any notation (property)', () => {
+    const separator = fc.constantFrom('', '', '-', ' ', '\u3000', '.', '－', 'ー', ' - ', '・', '\t', '/', '／', ',', '，', '(', ')', '（', '）', ') ', '\u200B', '\uFEFF', '      ');
     const digitForm = fc.constantFrom<(d: string) => string>((d) => d, (d) => String.fromCharCode(0xff10 + Number(d)));
     const notation = fc.record({
       prefix: fc.stringMatching(/^\d{11}$/),

@@ -157,8 +157,8 @@ export async function copiedSourceIds(m: CentralModels, residentIds: number[], t
   const out = new Set<string>();
   for (let i = 0; i < residentIds.length; i += CHUNK) {
     const rows = await m.VaccinationRecord.sequelize!.query<{ residentId: number; sourceRecordId: string }>(
-      `SELECT residentId, sourceRecordId FROM vaccination_records WHERE sourceRecordId IS NOT NULL AND residentId IN (${residentIds.slice(i, i + CHUNK).map(() => '?').join(',')})`,
-      { type: QueryTypes.SELECT, replacements: residentIds.slice(i, i + CHUNK), transaction },
+      `SELECT residentId, sourceRecordId FROM vaccination_records WHERE sourceRecordId IS NOT NULL AND residentId IN (${residentIds.slice(i, i + CHUNK).map((_, n) => `$${n + 1}`).join(',')})`,
+      { type: QueryTypes.SELECT, bind: residentIds.slice(i, i + CHUNK), transaction },
     );
     for (const r of rows) out.add(`${r.residentId}|${r.sourceRecordId}`);
   }

@@ -152,6 +152,8 @@ export async function runQuery(ctx: MunicipalityContext, fed: FederationLink, in
 interface Released {
   sub: string;
   records: ImportedImmunization[];
+  /** A verified record broke an import rule (a date, a code, a My Number in its free text; logged with the field and rule): nothing of the subject is imported. */
+  refused?: true;
 }
 
 interface Batch {
@@ -229,6 +231,11 @@ async function sendBatch(
       // Records for another of our residents (a swapped code) are as good as none.
       if (!subject || subject.sub !== p.resident.code) {
         Object.assign(outcome, { status: 'denied', reason: 'records_unverifiable' });
+        continue;
+      }
+      // Genuine, but one record breaks what B accepts into its own copy (docs/PROTOCOL.md §5).
+      if (subject.refused) {
+        Object.assign(outcome, { status: 'denied', reason: 'records_invalid' });
         continue;
       }
       imports.push({ p, records: subject.records });
@@ -401,7 +408,11 @@ async function openRecords(ctx: MunicipalityContext, fed: FederationLink, jwe: s
       // The purpose's allow-list applies here too: a source that over-shares does not fill our copy.
       released.set(subject.ref, { sub: subject.sub, records: (subject.bundle.entry ?? []).map((e) => fromImmunization(discloseImmunization(e.resource, purpose))) });
     } catch (err) {
+      // The message names the element and the rule, never the value (it is scrubbed besides).
       ctx.logger.warn({ err: (err as Error).message, ref: subject.ref }, 'records refused');
+      if (err instanceof AppError && err.code === 'invalid-immunization') {
+        released.set(subject.ref, { sub: subject.sub, records: [], refused: true });
+      }
     }
   }
   return released;

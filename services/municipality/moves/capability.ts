@@ -12,7 +12,6 @@
 import type { Transaction } from 'sequelize';
 import { CLOCK_SKEW_SECONDS, peekJwt, signPayload, verifyPayload } from '../../../shared/crypto.ts';
 import { AppError } from '../../../shared/platform/errors.ts';
-import { checkClaimsBeforeSigning } from '../../../shared/federation/messages.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import {
   MAX_MOVE_CHAIN, MOVE_OUT_CERTIFICATE_SECONDS, Typ, moveLinkClaimsSchema,
@@ -154,7 +153,6 @@ export async function signMoveLink(
     resident: { kana: resident.kana, birthDate: resident.birthDate, sex: resident.sex as MoveLinkClaims['resident']['sex'] },
     ...(previous ? { previous } : {}),
   };
-  checkClaimsBeforeSigning(claims);
   return signPayload(claims, { key: fed.signer.key, kid: fed.signer.kid, typ: Typ.MOVE_LINK });
 }
 

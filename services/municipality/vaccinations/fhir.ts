@@ -5,12 +5,13 @@
  */
 import { z } from 'zod';
 import { AppError } from '../../../shared/platform/errors.ts';
+import { withoutMyNumber } from '../../../shared/platform/validation.ts';
 import { isValidMunicipalityCode } from '../../../shared/identifiers.ts';
 import {
   CATALOGUE_SYSTEM, CVX_SYSTEM, findProduct, findProductByCoding, publishedCodings, uncodedNote, type PublishedCoding,
 } from './catalogue.ts';
 import type { RecordStatus, RecordVersion } from './model.ts';
-import { isCalendarDate, todayInJapan } from '../../../shared/platform/dates.ts';
+import { dateOrDateTime, todayInJapan } from '../../../shared/platform/dates.ts';
 import { checkRecordFields } from './rules.ts';
 
 export const PROVENANCE_EXTENSION = 'https://hikitsugi.example/fhir/StructureDefinition/record-provenance';
@@ -134,7 +135,9 @@ export function toJpImmunization(record: ImmunizationSource, patient: FhirRefere
   };
 }
 
-const display = z.object({ display: z.string().trim().min(1, 'is required').max(200, 'must be at most 200 characters') }).passthrough();
+// What a peer sends as free text (place, lot, note) is held to the rule of what a clerk types: no
+// My Number in any notation (shared/platform/validation.ts#withoutMyNumber), else the record is refused.
+const display = z.object({ display: z.string().trim().min(1, 'is required').max(200, 'must be at most 200 characters').superRefine(withoutMyNumber) }).passthrough();
 
 const immunizationSchema = z.object({
   resourceType: z.literal('Immunization', { error: 'must be Immunization' }),
@@ -146,13 +149,13 @@ const immunizationSchema = z.object({
   vaccineCode: z.object({
     coding: z.array(z.object({ system: z.string().max(200), code: z.string().max(40) }).passthrough()).min(1, 'must have a coding').max(10),
   }).passthrough(),
-  occurrenceDateTime: z.string({ error: 'is required' }).max(40)
-    .refine((v) => isCalendarDate(v.slice(0, 10)) && (v.length === 10 || v[10] === 'T'), 'must be a FHIR date or dateTime'),
+  // The one validator (shared/platform/dates.ts): a real day in range, a time only with its offset.
+  occurrenceDateTime: dateOrDateTime(),
   // Optional: a release for a purpose that does not need them leaves out the lot and the place.
-  lotNumber: z.string().max(20, 'must be at most 20 characters').optional(),
+  lotNumber: z.string().max(20, 'must be at most 20 characters').superRefine(withoutMyNumber).optional(),
   location: display.optional(),
   performer: z.array(z.object({ actor: display }).passthrough()).max(10).optional(),
-  note: z.array(z.object({ text: z.string().max(500) }).passthrough()).max(10).optional(),
+  note: z.array(z.object({ text: z.string().max(500).superRefine(withoutMyNumber) }).passthrough()).max(10).optional(),
   protocolApplied: z.array(z.object({
     doseNumberPositiveInt: z.number({ error: 'is required' }).int('must be a whole number').min(1, 'must be at least 1'),
   }).passthrough()).min(1, 'must name the dose number'),

@@ -3,7 +3,7 @@
  * passed in) so that each rule is unit-tested on its own. Each returns the violations it found,
  * naming the field and the rule in words a clerk can act on.
  */
-import { isCalendarDate } from '../../../shared/platform/dates.ts';
+import { calendarDateRule } from '../../../shared/platform/dates.ts';
 import { findProduct, type Product } from './catalogue.ts';
 
 export interface Violation {
@@ -27,7 +27,8 @@ export interface RecordFields {
 /** Checks a record's fields against the catalogue and the calendar (independent of the resident). */
 export function checkRecordFields(input: RecordFields, today: string): Violation[] {
   const out: Violation[] = [];
-  if (!isCalendarDate(input.occurrenceDate)) out.push({ field: 'occurrenceDate', rule: 'must be a calendar date YYYY-MM-DD' });
+  const dateRule = calendarDateRule(input.occurrenceDate);
+  if (dateRule) out.push({ field: 'occurrenceDate', rule: dateRule });
   else if (input.occurrenceDate > today) out.push({ field: 'occurrenceDate', rule: 'must not be in the future' });
   const product = findProduct(input.vaccineCode);
   if (!product) {

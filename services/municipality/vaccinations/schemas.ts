@@ -7,10 +7,10 @@ import { REVIEW_STATUSES } from './model.ts';
 import { checkRecordFields, type Violation } from './rules.ts';
 
 /** Lot numbers as printed: NFKC folds full-width letters, and labels are upper case. */
-const lotNumber = z.string({ error: 'is required' }).max(20, 'must be at most 20 characters')
+// The My Number check comes first so that it is named even when the value is also too long.
+const lotNumber = z.string({ error: 'is required' }).superRefine(withoutMyNumber).max(20, 'must be at most 20 characters')
   .transform((s) => s.normalize('NFKC').trim().toUpperCase())
-  .refine((s) => s.length > 0, 'is required')
-  .superRefine(withoutMyNumber);
+  .refine((s) => s.length > 0, 'is required');
 const vaccineCode = z.string({ error: 'is required' }).max(40, 'must be at most 40 characters')
   .refine((c) => findProduct(c) !== undefined, 'must be a vaccine code from the catalogue (GET /vaccines)');
 const place = freeText({ max: 200 });
