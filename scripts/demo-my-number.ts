@@ -19,8 +19,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { generateResidents } from '../services/municipality/seed.ts';
-import { DEMO_MUNICIPALITIES } from './federation.ts';
-import { DEMO_SEED } from './seed.ts';
+import { DEMO_MUNICIPALITIES, DEMO_SEED } from './demo.ts';
 
 export interface Person {
   name: string;

@@ -70,11 +70,6 @@ export interface MemberProcess {
   child?: ChildProcess;
 }
 
-export const DEMO_MUNICIPALITIES: MunicipalitySpec[] = [
-  { code: '293610', name: 'Tawaramoto', port: 3001, federationPort: 9001 },
-  { code: '343692', name: 'Akiota', port: 3002, federationPort: 9002 },
-  { code: '112241', name: 'Toda', port: 3003, federationPort: 9003 },
-];
 
 /**
  * A free port for a member to listen on later. Chosen below the kernel's ephemeral range: a port

@@ -8,12 +8,16 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { DEMO_SEED } from './demo.ts';
 import { createLogger } from '../shared/platform/log.ts';
 import { createMunicipality } from '../services/municipality/app.ts';
 import { municipalityConfigSchema } from '../services/municipality/config.ts';
 import { createStaff } from '../services/municipality/staff/service.ts';
 import type { Actor, Role } from '../services/municipality/staff/roles.ts';
-import { generateResidents, insertGeneratedResident } from '../services/municipality/seed.ts';
+import type { Transaction } from 'sequelize';
+import { generateResidents, SEED_REFERENCE_DATE, type GeneratedResident } from '../services/municipality/seed.ts';
+import { createRecord, issueTicket } from '../services/municipality/vaccinations/service.ts';
+import { createResident, findResidentById } from '../services/municipality/residents/service.ts';
 import type { MunicipalityContext } from '../services/municipality/context.ts';
 import { findResidentByAddressee } from '../services/municipality/residents/service.ts';
 import { enrolCertificate } from '../services/municipality/resident-page/service.ts';
@@ -28,7 +32,6 @@ export const DEMO_STAFF: { username: string; displayName: string; role: Role }[]
   { username: 'operator1', displayName: 'Operator', role: 'operator' },
   { username: 'admin1', displayName: 'Administrator', role: 'admin' },
 ];
-export const DEMO_SEED = 'hikitsugi-demo';
 /**
  * Residents per municipality of the demo data `npm start` seeds: the one size the FHIR
  * end-to-end test validates in full (test/e2e/fhir-client.test.ts), so "every resource the demo
@@ -54,6 +57,25 @@ export interface SeedOptions {
   /** Residents per transaction: one transaction per resident costs ~40× a batch here. */
   batchSize?: number;
   residentDemo?: ResidentDemoOptions;
+}
+
+/**
+ * Writes one generated resident through the real service functions (so every rule and every
+ * access-log entry applies), inside the caller's transaction.
+ */
+export async function insertGeneratedResident(ctx: MunicipalityContext, t: Transaction, g: GeneratedResident, actor: Actor) {
+  const created = await createResident(ctx, t, {
+    addresseeNumber: g.addresseeNumber, name: g.name, kana: g.kana, birthDate: g.birthDate, sex: g.sex, address: g.address, myNumber: g.myNumber,
+  }, actor);
+  const resident = (await findResidentById(ctx, created.id, t))!;
+  const recordIds: string[] = [];
+  for (const record of g.records) recordIds.push((await createRecord(ctx, t, resident, record, actor)).recordId);
+  for (const ticket of g.tickets) {
+    await issueTicket(ctx, t, resident, { type: ticket.type, doseNumber: ticket.doseNumber }, actor, {
+      ticketNumber: ticket.ticketNumber, issuedAt: `${SEED_REFERENCE_DATE}T00:00:00.000Z`,
+    });
+  }
+  return { id: created.id, addresseeNumber: created.addresseeNumber, recordIds };
 }
 
 /** Whether the demo resident's certificate on disk still verifies with the CA (not so after an RSA CA was replaced). */

@@ -45,8 +45,9 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { MAX_MOVE_CHAIN, PURPOSES } from '../shared/federation/protocol.ts';
 import { DISCLOSURE_POLICY } from '../services/municipality/answering/disclosure-policy.ts';
-import { DEMO_MUNICIPALITIES, controlFile } from './federation.ts';
-import { DEMO_PASSWORD, DEMO_SEED } from './seed.ts';
+import { controlFile } from './federation.ts';
+import { DEMO_MUNICIPALITIES, DEMO_SEED } from './demo.ts';
+import { DEMO_PASSWORD } from './seed.ts';
 import { cardOf, demoCards } from './demo-my-number.ts';
 
 /* ---------- a small staff client (re-logs in when its session expires) ---------- */

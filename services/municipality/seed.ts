@@ -3,16 +3,13 @@
  * always gives the same people, My Numbers (valid check digits, never real ones by intent),
  * addresses in that municipality, and vaccination histories that pass every record rule.
  * Dates are laid out against a fixed reference day, so a seed never produces a future dose.
+ * Pure: the demo's card reader (scripts/demo-my-number.ts) makes the cards again without the
+ * municipality's services; scripts/seed.ts writes the residents through them.
  */
-import type { Transaction } from 'sequelize';
 import { completeMyNumber } from '../../shared/identifiers.ts';
 import { seededRandom, type SeededRandom } from '../../shared/platform/random.ts';
-import type { Actor } from './staff/roles.ts';
-import type { MunicipalityContext } from './context.ts';
 import { findProduct } from './vaccinations/catalogue.ts';
-import { createRecord, issueTicket } from './vaccinations/service.ts';
 import { completeAddresseeNumber, type Sex } from './residents/schemas.ts';
-import { createResident, findResidentById } from './residents/service.ts';
 
 /** Every generated date is on or before this day. */
 export const SEED_REFERENCE_DATE = '2024-12-31';
@@ -243,23 +240,4 @@ export function generateResidents(municipalityCode: string, count: number, seed:
     });
   }
   return residents;
-}
-
-/**
- * Writes one generated resident through the real service functions (so every rule and every
- * access-log entry applies), inside the caller's transaction.
- */
-export async function insertGeneratedResident(ctx: MunicipalityContext, t: Transaction, g: GeneratedResident, actor: Actor) {
-  const created = await createResident(ctx, t, {
-    addresseeNumber: g.addresseeNumber, name: g.name, kana: g.kana, birthDate: g.birthDate, sex: g.sex, address: g.address, myNumber: g.myNumber,
-  }, actor);
-  const resident = (await findResidentById(ctx, created.id, t))!;
-  const recordIds: string[] = [];
-  for (const record of g.records) recordIds.push((await createRecord(ctx, t, resident, record, actor)).recordId);
-  for (const ticket of g.tickets) {
-    await issueTicket(ctx, t, resident, { type: ticket.type, doseNumber: ticket.doseNumber }, actor, {
-      ticketNumber: ticket.ticketNumber, issuedAt: `${SEED_REFERENCE_DATE}T00:00:00.000Z`,
-    });
-  }
-  return { id: created.id, addresseeNumber: created.addresseeNumber, recordIds };
 }

@@ -16,7 +16,7 @@ import { api } from '../fixtures/http.ts';
 import { createResidentVia, postRecord } from '../fixtures/factories.ts';
 import { fhirErrors, schemaErrors, twelveDigitRuns } from '../fixtures/fhir-validator.ts';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
-import { DEMO_MUNICIPALITIES as NPM_START_MUNICIPALITIES } from '../../scripts/federation.ts';
+import { DEMO_MUNICIPALITIES as NPM_START_MUNICIPALITIES } from '../../scripts/demo.ts';
 import { DEMO_RESIDENTS } from '../../scripts/seed.ts';
 
 describe('a FHIR client library against a municipality', () => {
