@@ -587,16 +587,7 @@ export const GATEWAY_TRAIL_PATH = '/gateway-trail-requests';
  * B's page, named by B's code alone: the gateway answers on B's word (B is where they live) and
  * sees nothing of the resident it did not see before.
  */
-export const gatewayTrailRequestClaimsSchema = z.object({
-  iss: municipality,
-  aud: z.literal(GATEWAY_ID),
-  ...signed,
-  rid: requestId,
-  /** B's code for the resident. */
-  sub: codeSchema,
-  /** B's access-log head when it signed (§3.0). */
-  head: logHeadSchema,
-}).strict();
+export const gatewayTrailRequestClaimsSchema = trailRequestClaimsSchema.omit({ source: true, sealed: true });
 export type GatewayTrailRequestClaims = z.infer<typeof gatewayTrailRequestClaimsSchema>;
 
 /** One gateway entry about the resident: metadata only — no code of any municipality, no staff id, no request id. */
@@ -615,33 +606,20 @@ export const gatewayTrailItemSchema = z.object({
 }).strict();
 export type GatewayTrailItem = z.infer<typeof gatewayTrailItemSchema>;
 
-/** The gateway's entries, signed by it and sealed for B. */
-export const gatewayTrailEntriesClaimsSchema = z.object({
+/** The gateway's entries, signed by it and sealed for B, as a source's are. */
+export const gatewayTrailEntriesClaimsSchema = trailEntriesClaimsSchema.extend({
   iss: z.literal(GATEWAY_ID),
-  aud: municipality,
-  ...signed,
-  requestJti: jti,
   items: z.array(gatewayTrailItemSchema).max(5000),
-  truncated: z.boolean(),
-}).strict();
+});
 export type GatewayTrailEntriesClaims = z.infer<typeof gatewayTrailEntriesClaimsSchema>;
 
 export const GATEWAY_TRAIL_STATUSES = ['ok', 'denied'] as const;
 
-/** The gateway's answer (iss = gateway, aud = B): a status, and with `ok` the sealed entries. */
-export const gatewayTrailAnswerClaimsSchema = z.object({
+/** The gateway's answer (iss = gateway, aud = B): a status, and with `ok` the sealed entries; otherwise as a source's answer. */
+export const gatewayTrailAnswerClaimsSchema = trailAnswerClaimsSchema.extend({
   iss: z.literal(GATEWAY_ID),
-  aud: municipality,
-  ...signed,
-  rid: requestId,
-  requestJti: jti,
   status: z.enum(GATEWAY_TRAIL_STATUSES),
-  reason: z.string().max(100).optional(),
-  /** JWE for B of a JWS by the gateway over `GatewayTrailEntriesClaims` (with status ok). */
-  entries: compact.optional(),
-  /** The gateway's access-log head after its entry about this answer: B keeps it. */
-  head: logHeadSchema,
-}).strict();
+});
 export type GatewayTrailAnswerClaims = z.infer<typeof gatewayTrailAnswerClaimsSchema>;
 
 /* ---------- consent revocations (docs/DESIGN.md §4.4, docs/PROTOCOL.md §3.9) ---------- */
