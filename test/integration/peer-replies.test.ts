@@ -7,7 +7,7 @@
  * client is driven through its public function, as its worker drives it.
  */
 import { expect } from 'chai';
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,7 +75,11 @@ describe('clients of a peer that misbehaves: kept, retried after Retry-After, fi
     const own = pki.credentials(TODA);
     return {
       self: TODA, signer: own.signer, decryptionKey: own.decryption.key, http: todaClient,
-      peers: { signingKey: () => Promise.reject(new Error('not needed')), encryptionKey: (id) => Promise.resolve(pki.credentials(id).encryption) },
+      // The signing keys read the heads the issuer and the gateway sign into their answers (docs/PROTOCOL.md §3.0).
+      peers: {
+        signingKey: (id) => Promise.resolve({ key: createPublicKey(pki.credentials(id).signer.key), kid: pki.credentials(id).signer.kid }),
+        encryptionKey: (id) => Promise.resolve(pki.credentials(id).encryption),
+      },
       gatewayUrl: gatewayPeer.url, issuerUrl: issuer.url, timeoutMs: 10_000, trust: { ca: own.ca, isRevoked: () => false },
     };
   };
