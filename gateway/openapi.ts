@@ -8,7 +8,7 @@ import { gatewayTrailRequestBodySchema, gatewayTrailResponseSchema, trailRequest
 import { GATEWAY_TRAIL_PATH, TRAIL_REQUESTS_PATH } from '../shared/federation/protocol.ts';
 import { z } from 'zod';
 import { buildOpenApiDocument, openApiOperation, readyReportSchema, type OpenApiDocument, type OperationSpec } from '../shared/platform/openapi.ts';
-import { codeSchema, CONSENT_REVOCATIONS_GATEWAY_PATH, directoryEntrySchema, GATEWAY_ID, ISSUER_ID, logHeadSchema, SUBJECT_STATUSES } from '../shared/federation/protocol.ts';
+import { codeSchema, CONSENT_REVOCATIONS_GATEWAY_PATH, directoryEntrySchema, GATEWAY_ID, ISSUER_ID, signedHeadField, SUBJECT_STATUSES } from '../shared/federation/protocol.ts';
 import { HEADS_PATH } from '../shared/access-log/heads.ts';
 import { accessLogComponents, alertOperations, auditConsoleOperations, witnessedHeadsOperation } from '../shared/access-log/openapi.ts';
 import { staffAuthOperations, staffComponents } from '../shared/staff/openapi.ts';
@@ -87,7 +87,7 @@ function memberOperations(): OperationSpec[] {
       description: 'docs/DESIGN.md §4.2: the points the issuer evaluated (k_I·r·H(My Number)), in order. Municipalities only: the issuer, which holds k_I, '
         + 'may not ask. Every point must be a compressed P-256 point on the curve (400 naming `blinded.N`).',
       body: gatewayEvaluateSchema,
-      responses: { 200: { description: 'One point per point sent, in order, and the gateway\'s log head', body: z.object({ evaluated: z.array(z.string()), head: logHeadSchema }) } },
+      responses: { 200: { description: 'One point per point sent, in order, and the gateway\'s signed log head (docs/PROTOCOL.md §3.0)', body: z.object({ evaluated: z.array(z.string()), head: signedHeadField }) } },
     },
     {
       method: 'post', path: '/correspondence/rekey', summary: 'The issuer moves a person\'s rows to the link of the blind derivation, codes kept', tags: ['codes'], access: issuerOnly,
@@ -102,7 +102,7 @@ function memberOperations(): OperationSpec[] {
               codes: z.array(z.object({ municipality: z.string(), code: codeSchema })).optional(),
               reason: z.enum(['unknown_code', 'link_has_other_code']).optional(),
             })),
-            head: logHeadSchema,
+            head: signedHeadField,
           }),
         },
       },
@@ -113,7 +113,7 @@ function memberOperations(): OperationSpec[] {
       responses: {
         200: {
           description: 'One result per attestation, in order',
-          body: z.object({ results: z.array(z.object({ municipality: z.string(), code: codeSchema, status: z.enum(['replaced', 'unknown']) })), head: logHeadSchema }),
+          body: z.object({ results: z.array(z.object({ municipality: z.string(), code: codeSchema, status: z.enum(['replaced', 'unknown']) })), head: signedHeadField }),
         },
       },
     },
@@ -130,13 +130,13 @@ function memberOperations(): OperationSpec[] {
       body: correspondenceBatchSchema,
       responses: {
         200: {
-          description: 'Results in request order, and the gateway\'s log head',
+          description: 'Results in request order, and the gateway\'s signed log head (docs/PROTOCOL.md §3.0)',
           body: z.object({
             results: z.array(z.object({
               municipality: z.string(), code: z.string(), status: z.enum(['created', 'unchanged', 'refused']),
               reason: z.enum(['code_taken', 'link_has_other_code']).optional(),
             })),
-            head: logHeadSchema,
+            head: signedHeadField,
           }),
         },
       },

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { codeSchema, evaluateBatchSchema, logHeadSchema, municipalityCodeSchema } from '../../shared/federation/protocol.ts';
+import { codeSchema, evaluateBatchSchema, municipalityCodeSchema, signedHeadField } from '../../shared/federation/protocol.ts';
 
 const linkId = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url HMAC-SHA256 (43 characters)');
 const compactJws = z.string().max(10_000).regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'must be a compact JWS');
 
 /** POST /codes/evaluate, from a municipality only (docs/DESIGN.md §4.2): blinded points times k_G. */
-export const gatewayEvaluateSchema = evaluateBatchSchema.extend({ head: logHeadSchema.optional() }).strict();
+export const gatewayEvaluateSchema = evaluateBatchSchema.extend({ head: signedHeadField }).strict();
 
 /** POST /correspondence, from the issuer only. linkId is an HMAC (base64url of 32 bytes), never a My Number. */
 export const correspondenceSchema = z.object({
@@ -28,8 +28,8 @@ export const correspondenceBatchSchema = z.object({
   registrations: z.array(correspondenceSchema, { error: 'must be a list of registrations' })
     .min(1, 'must hold at least one registration')
     .max(MAX_REGISTRATIONS_PER_BATCH, `must hold at most ${MAX_REGISTRATIONS_PER_BATCH} registrations`),
-  /** The issuer's log head (docs/PROTOCOL.md §3.0), kept by the gateway. */
-  head: logHeadSchema.optional(),
+  /** The issuer's signed log head (docs/PROTOCOL.md §3.0), kept by the gateway. */
+  head: signedHeadField,
 }).strict();
 
 /** What became of one registration: recorded now, already recorded (same triple), or refused. */
@@ -48,7 +48,7 @@ export const rekeyBatchSchema = z.object({
   rekeys: z.array(z.object({ municipality: municipalityCodeSchema, code: codeSchema, linkId }).strict(), { error: 'must be a list of rekeys' })
     .min(1, 'must hold at least one rekey')
     .max(MAX_REGISTRATIONS_PER_BATCH, `must hold at most ${MAX_REGISTRATIONS_PER_BATCH} rekeys`),
-  head: logHeadSchema.optional(),
+  head: signedHeadField,
 }).strict();
 
 export type RekeyInput = z.infer<typeof rekeyBatchSchema>['rekeys'][number];
@@ -63,5 +63,5 @@ export const attestationsBatchSchema = z.object({
   attestations: z.array(compactJws, { error: 'must be a list of attestations' })
     .min(1, 'must hold at least one attestation')
     .max(4 * MAX_REGISTRATIONS_PER_BATCH, `must hold at most ${4 * MAX_REGISTRATIONS_PER_BATCH} attestations`),
-  head: logHeadSchema.optional(),
+  head: signedHeadField,
 }).strict();

@@ -4,7 +4,8 @@ import { verifyPayload } from '../../shared/crypto.ts';
 import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError, conflict } from '../../shared/platform/errors.ts';
 import type { Member } from '../../shared/federation/member-http.ts';
-import { attestationSchema, ISSUER_ID, Typ, type LogHead } from '../../shared/federation/protocol.ts';
+import { attestationSchema, ISSUER_ID, Typ } from '../../shared/federation/protocol.ts';
+import type { SignedHead } from '../../shared/federation/messages.ts';
 import { keepHeads } from '../../shared/access-log/heads.ts';
 import { GatewayActions } from '../access-log/actions.ts';
 import { logMemberAccess, type MemberAccess } from '../../shared/access-log/member-access.ts';
@@ -38,7 +39,7 @@ export async function registerCorrespondence(ctx: GatewayContext, issuer: Member
  * verify or names another municipality or code) refuses the whole batch with a problem naming the
  * item, and records nothing. Conflicts are per item: refused and logged alone, the others recorded.
  */
-export async function registerCorrespondences(ctx: GatewayContext, issuer: Member, inputs: CorrespondenceInput[], fieldOf: FieldOf, issuerHead?: LogHead): Promise<CorrespondenceOutcome[]> {
+export async function registerCorrespondences(ctx: GatewayContext, issuer: Member, inputs: CorrespondenceInput[], fieldOf: FieldOf, issuerHead?: SignedHead): Promise<CorrespondenceOutcome[]> {
   await ctx.currentDirectory();
   const municipalities = new Map<string, number>();
   inputs.forEach((input, i) => { if (!municipalities.has(input.municipality)) municipalities.set(input.municipality, i); });
@@ -79,7 +80,7 @@ async function attestationRefusal(input: CorrespondenceInput, key: KeyObject): P
 }
 
 /** Reads the batch's rows (one query per municipality by code, one by link), decides each item in order, writes once and logs once. */
-function recordBatch(ctx: GatewayContext, issuer: Member, inputs: CorrespondenceInput[], issuerHead?: LogHead): Promise<CorrespondenceOutcome[]> {
+function recordBatch(ctx: GatewayContext, issuer: Member, inputs: CorrespondenceInput[], issuerHead?: SignedHead): Promise<CorrespondenceOutcome[]> {
   const M = ctx.models.Correspondence;
   return inTransaction(ctx.sequelize, async (t) => {
     const byCode = new Map<string, Correspondence>();
@@ -120,7 +121,7 @@ function recordBatch(ctx: GatewayContext, issuer: Member, inputs: Correspondence
     });
     await insertCorrespondences(M, created, t);
     await logMemberAccess(ctx.models.AccessLog, t, issuer, entries);
-    if (issuerHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: issuer.id, head: issuerHead, exchange: 'registration' }]);
+    if (issuerHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: issuer.id, head: issuerHead.head, exchange: 'registration', message: issuerHead.message }]);
     return outcomes;
   });
 }
@@ -132,13 +133,13 @@ function recordBatch(ctx: GatewayContext, issuer: Member, inputs: Correspondence
  * municipality may ask (the route's rule): the issuer, which holds k_I, cannot use the gateway to
  * evaluate My Numbers of its own choosing. One access-log entry per batch, with the count.
  */
-export async function evaluateForMunicipality(ctx: GatewayContext, member: Member, blinded: string[], head?: LogHead): Promise<string[]> {
+export async function evaluateForMunicipality(ctx: GatewayContext, member: Member, blinded: string[], sender: SignedHead): Promise<string[]> {
   const evaluated = blinded.map((point) => ctx.oprf.evaluate(point));
   await inTransaction(ctx.sequelize, async (t) => {
     await logMemberAccess(ctx.models.AccessLog, t, member, [{
       action: GatewayActions.CODE_EVALUATE, actingMunicipality: member.id, outcome: 'allowed', details: { points: blinded.length },
     }]);
-    if (head) await keepHeads(ctx.models.WitnessedHead, t, [{ member: member.id, head, exchange: 'registration' }]);
+    await keepHeads(ctx.models.WitnessedHead, t, [{ member: member.id, head: sender.head, exchange: 'registration', message: sender.message }]);
   });
   return evaluated;
 }
@@ -150,7 +151,7 @@ export async function evaluateForMunicipality(ctx: GatewayContext, member: Membe
  * different codes → `link_has_other_code` (nothing moves). Each result lists every code now on
  * the new link, which the issuer attests anew.
  */
-export async function rekeyCorrespondences(ctx: GatewayContext, issuer: Member, inputs: RekeyInput[], issuerHead?: LogHead): Promise<RekeyResult[]> {
+export async function rekeyCorrespondences(ctx: GatewayContext, issuer: Member, inputs: RekeyInput[], issuerHead?: SignedHead): Promise<RekeyResult[]> {
   const M = ctx.models.Correspondence;
   return inTransaction(ctx.sequelize, async (t) => {
     const results: RekeyResult[] = [];
@@ -181,7 +182,7 @@ export async function rekeyCorrespondences(ctx: GatewayContext, issuer: Member, 
       entries.push({ ...entry, outcome: 'allowed', details: { rows: moved } });
     }
     await logMemberAccess(ctx.models.AccessLog, t, issuer, entries);
-    if (issuerHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: issuer.id, head: issuerHead, exchange: 'registration' }]);
+    if (issuerHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: issuer.id, head: issuerHead.head, exchange: 'registration', message: issuerHead.message }]);
     return results;
   });
 }
@@ -191,7 +192,7 @@ export async function rekeyCorrespondences(ctx: GatewayContext, issuer: Member, 
  * (else the whole batch is `400 invalid-attestation` naming `attestations.N`, nothing replaced);
  * each replaces the attestation of its (municipality, code), or is `unknown` when no row has them.
  */
-export async function replaceAttestations(ctx: GatewayContext, issuer: Member, attestations: string[], issuerHead?: LogHead): Promise<{ municipality: string; code: string; status: 'replaced' | 'unknown' }[]> {
+export async function replaceAttestations(ctx: GatewayContext, issuer: Member, attestations: string[], issuerHead?: SignedHead): Promise<{ municipality: string; code: string; status: 'replaced' | 'unknown' }[]> {
   const { key } = await ctx.directory.signingKey(ISSUER_ID);
   const claims: { municipality: string; code: string }[] = [];
   for (const [i, jws] of attestations.entries()) {
@@ -215,7 +216,7 @@ export async function replaceAttestations(ctx: GatewayContext, issuer: Member, a
       action: GatewayActions.CORRESPONDENCE_ATTEST, actingMunicipality: r.municipality, subject: r.code,
       ...(r.status === 'replaced' ? { outcome: 'allowed' as const } : { outcome: 'denied' as const, reason: 'unknown_code' }),
     })));
-    if (issuerHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: issuer.id, head: issuerHead, exchange: 'registration' }]);
+    if (issuerHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: issuer.id, head: issuerHead.head, exchange: 'registration', message: issuerHead.message }]);
     return results;
   });
 }

@@ -58,7 +58,8 @@ export async function createIssuer(config: IssuerConfig, logger?: Logger): Promi
   revocations.start();
   // Members (who may call), their keys (the gateway's countersignatures), verified here against the CA.
   const directory = createDirectoryClient(client, config.GATEWAY_URL, credentials.ca, revocations);
-  const ctx: IssuerContext = { config, logger: log, sequelize, models: { AccessLog, WitnessedHead }, credentials, client, revocations, oprf: oprfKeyShare(config.OPRF_KEY) };
+  const ctx: IssuerContext = { config, logger: log, sequelize, models: { AccessLog, WitnessedHead }, credentials, client, revocations, oprf: oprfKeyShare(config.OPRF_KEY),
+    memberKey: (id, kid) => directory.signingKey(id, kid) };
 
   // Small bodies only: a batch of 500 blinded points is about 24 kB, of 500 rekey items about 43 kB.
   const app = createBaseApp(log, { bodyLimit: '64kb' });

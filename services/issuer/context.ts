@@ -7,6 +7,7 @@ import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import type { RevocationGuard } from '../../shared/federation/revocation.ts';
 import type { IssuerConfig } from './config.ts';
 import type { OprfKeyShare } from '../../shared/crypto.ts';
+import type { SigningKeyOf } from '../../shared/federation/messages.ts';
 
 /** Everything one issuer instance needs, built by `createIssuer` and passed down (no module state). */
 export interface IssuerContext {
@@ -20,4 +21,6 @@ export interface IssuerContext {
   revocations: RevocationGuard;
   /** The issuer's share k_I of the code derivation's OPRF key, from OPRF_KEY (docs/DESIGN.md §3.4). */
   oprf: OprfKeyShare;
+  /** A member's verified signing key, from the directory: how the issuer reads the heads members sign (docs/PROTOCOL.md §3.0). */
+  memberKey: SigningKeyOf;
 }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { buildOpenApiDocument, openApiOperation, type OpenApiDocument } from '../../shared/platform/openapi.ts';
-import { codeSchema, ISSUER_ID, logHeadSchema } from '../../shared/federation/protocol.ts';
+import { codeSchema, ISSUER_ID, signedHeadField } from '../../shared/federation/protocol.ts';
 import { HEADS_PATH } from '../../shared/access-log/heads.ts';
 import { witnessedHeadsOperation } from '../../shared/access-log/openapi.ts';
 import { evaluateSchema, issueCodeSchema, issueCodesSchema, rekeyCodesSchema } from './schemas.ts';
@@ -46,7 +46,7 @@ export function issuerDocument(): OpenApiDocument {
         description: 'docs/DESIGN.md §4.2: B = r·H(My Number) in, k_I·B out, in order; the gateway applies k_G next. Every point must be a compressed '
           + 'P-256 point on the curve (400 naming `blinded.N`).',
         body: evaluateSchema,
-        responses: { 200: { description: 'One point per point sent, in order, and the issuer\'s log head', body: z.object({ evaluated: z.array(z.string()), head: logHeadSchema }) } },
+        responses: { 200: { description: 'One point per point sent, in order, and the issuer\'s signed log head (docs/PROTOCOL.md §3.0)', body: z.object({ evaluated: z.array(z.string()), head: signedHeadField }) } },
       },
       {
         method: 'post', path: '/codes/rekey', summary: 'Codes of the old derivation moved to their seeds\' links, codes kept', tags: ['codes'], access: { members: ['municipality'] },
@@ -60,7 +60,7 @@ export function issuerDocument(): OpenApiDocument {
                 z.object({ code: codeSchema, status: z.enum(['moved', 'unchanged']) }),
                 z.object({ code: codeSchema, error: z.literal('rekey-refused'), reason: z.enum(['unknown_code', 'link_has_other_code']) }),
               ])),
-              head: logHeadSchema,
+              head: signedHeadField,
             }),
           },
         },
@@ -69,7 +69,7 @@ export function issuerDocument(): OpenApiDocument {
         method: 'post', path: '/codes', summary: 'The asking municipality\'s code for one seed', tags: ['codes'], access: { members: ['municipality'] },
         description: 'The municipality is the certificate\'s CN, never a body field.',
         body: issueCodeSchema,
-        responses: { 200: { description: 'The code with its attestation, and the issuer\'s log head', body: issued.extend({ head: logHeadSchema }) } },
+        responses: { 200: { description: 'The code with its attestation, and the issuer\'s signed log head (docs/PROTOCOL.md §3.0)', body: issued.extend({ head: signedHeadField }) } },
       },
       {
         method: 'post', path: '/codes/batch', summary: 'Codes for a batch of seeds, in request order', tags: ['codes'], access: { members: ['municipality'] },
@@ -79,7 +79,7 @@ export function issuerDocument(): OpenApiDocument {
             description: 'One item per seed: a code, or the reason the gateway refused it',
             body: z.object({
               codes: z.array(z.union([issued, z.object({ error: z.literal('correspondence-conflict'), reason: z.enum(['code_taken', 'link_has_other_code']) })])),
-              head: logHeadSchema,
+              head: signedHeadField,
             }),
           },
         },

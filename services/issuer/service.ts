@@ -10,7 +10,8 @@ import { inTransaction } from '../../shared/platform/db.ts';
 import { AppError } from '../../shared/platform/errors.ts';
 import { isPeerUnavailable, type Member } from '../../shared/federation/member-http.ts';
 import { classifyPeerReply } from '../../shared/federation/peer-reply.ts';
-import { GATEWAY_ID, ISSUER_ID, Typ, type Attestation, type LogHead } from '../../shared/federation/protocol.ts';
+import { GATEWAY_ID, ISSUER_ID, Typ, type Attestation } from '../../shared/federation/protocol.ts';
+import { signHead, verifySignedHead, type SignedHead } from '../../shared/federation/messages.ts';
 import { logMemberAccess } from '../../shared/access-log/member-access.ts';
 import { currentHead, keepHeads, type SeenHead } from '../../shared/access-log/heads.ts';
 import { IssuerActions } from './actions.ts';
@@ -72,19 +73,34 @@ export const gatewayUnavailable = () => new AppError(503, 'gateway-unavailable',
   retryAfter: REGISTRATION_RETRY_AFTER_SECONDS,
 });
 
+/** This issuer's log head, signed for `audience`, the one peer a call or answer goes to (docs/PROTOCOL.md §3.0). */
+const ownHead = async (ctx: IssuerContext, audience: string): Promise<string> => signHead(await currentHead(ctx.sequelize), ctx.credentials.signer, audience);
+
+/** The gateway's signed head in its answer; undefined when it is missing or does not verify (the answer is then invalid). */
+async function gatewayHeadIn(ctx: IssuerContext, statement: unknown): Promise<SignedHead | undefined> {
+  try {
+    return await verifySignedHead(statement, ctx.memberKey, GATEWAY_ID, ISSUER_ID);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A head a member signed, as the holder keeps it: with the statement that carried it. */
+const seenIn = (member: string, signed: SignedHead): SeenHead => ({ member, head: signed.head, exchange: 'registration', message: signed.message });
+
 /**
  * k_I·B for each blinded element of a municipality's batch, in order (docs/DESIGN.md §4.2): the
  * issuer learns nothing of whose they are. One access-log entry per batch, with the count.
  */
-export async function evaluateBlinded(ctx: IssuerContext, member: Member, blinded: string[], senderHead?: LogHead): Promise<{ evaluated: string[]; head: LogHead }> {
+export async function evaluateBlinded(ctx: IssuerContext, member: Member, blinded: string[], sender: SignedHead): Promise<{ evaluated: string[]; head: string }> {
   const evaluated = blinded.map((point) => ctx.oprf.evaluate(point));
   await inTransaction(ctx.sequelize, async (t) => {
     await logMemberAccess(ctx.models.AccessLog, t, member, [{
       action: IssuerActions.CODE_EVALUATE, actingMunicipality: member.id, outcome: 'allowed', details: { points: blinded.length },
     }]);
-    if (senderHead) await keepHeads(ctx.models.WitnessedHead, t, [{ member: member.id, head: senderHead, exchange: 'registration' }]);
+    await keepHeads(ctx.models.WitnessedHead, t, [seenIn(member.id, sender)]);
   });
-  return { evaluated, head: await currentHead(ctx.sequelize) };
+  return { evaluated, head: await ownHead(ctx, member.id) };
 }
 
 /**
@@ -112,7 +128,7 @@ const attest = (ctx: IssuerContext, municipality: string, code: string, linkId: 
  * Heads go both ways at each hop (docs/PROTOCOL.md §3.0): the municipality's and the gateway's are
  * kept with the batch's entries; the issuer's own goes to the gateway and back in the answer.
  */
-export async function issueCodes(ctx: IssuerContext, member: Member, seeds: string[], senderHead?: LogHead): Promise<{ outcomes: IssueOutcome[]; head: LogHead }> {
+export async function issueCodes(ctx: IssuerContext, member: Member, seeds: string[], sender: SignedHead): Promise<{ outcomes: IssueOutcome[]; head: string }> {
   const municipality = member.id;
   const derived = seeds.map((seed) => {
     const linkId = deriveLinkId(ctx.config.LINK_KEY, seed);
@@ -125,15 +141,12 @@ export async function issueCodes(ctx: IssuerContext, member: Member, seeds: stri
   const registrations = derived.map(({ linkId, code }) => ({ linkId, municipality, code, attestation: attestationOf.get(linkId)! }));
 
   let results: z.infer<typeof correspondenceBatchAnswerSchema>['results'] | undefined;
-  let gatewayHead: LogHead | undefined;
+  let gatewayHead: SignedHead | undefined;
   let failure = 'gateway_unavailable';
-  const seen = (): SeenHead[] => [
-    ...(senderHead ? [{ member: municipality, head: senderHead, exchange: 'registration' as const }] : []),
-    ...(gatewayHead ? [{ member: GATEWAY_ID, head: gatewayHead, exchange: 'registration' as const }] : []),
-  ];
+  const seen = (): SeenHead[] => [seenIn(municipality, sender), ...(gatewayHead ? [seenIn(GATEWAY_ID, gatewayHead)] : [])];
   await logSend(ctx, member, 'issue', registrations.map((r) => r.code));
   try {
-    const res = await ctx.client.postJson(`${ctx.config.GATEWAY_URL}/correspondence/batch`, { registrations, head: await currentHead(ctx.sequelize) }, {
+    const res = await ctx.client.postJson(`${ctx.config.GATEWAY_URL}/correspondence/batch`, { registrations, head: await ownHead(ctx, GATEWAY_ID) }, {
       expectPeer: GATEWAY_ID, timeoutMs: ctx.config.GATEWAY_TIMEOUT_MS,
     });
     if (classifyPeerReply(res).outcome !== 'ok') failure = `gateway_refused_${res.status}`;
@@ -142,9 +155,11 @@ export async function issueCodes(ctx: IssuerContext, member: Member, seeds: stri
       // Each result must be about the item sent in its place: a code is handed out only once the gateway holds it.
       const matches = answer.success && answer.data.results.length === registrations.length
         && answer.data.results.every((r, i) => r.code === registrations[i]!.code && r.municipality === municipality);
-      if (matches) {
+      // The gateway's head must be its signed statement (docs/PROTOCOL.md §3.0), like the rest of a valid answer.
+      const signedHead = matches ? await gatewayHeadIn(ctx, answer.data.head) : undefined;
+      if (matches && signedHead) {
         results = answer.data.results;
-        gatewayHead = answer.data.head;
+        gatewayHead = signedHead;
       }
       else failure = 'gateway_invalid_answer';
     }
@@ -174,19 +189,24 @@ export async function issueCodes(ctx: IssuerContext, member: Member, seeds: stri
   });
   const refusedCount = outcomes.filter((o) => !isIssued(o)).length;
   if (refusedCount > 0) ctx.logger.warn({ municipality, codes: registrations.length, refused: refusedCount }, 'gateway refused some correspondences');
-  return { outcomes, head: await currentHead(ctx.sequelize) };
+  return { outcomes, head: await ownHead(ctx, municipality) };
 }
 
 /** What became of one code of a rekey: moved to its seed's link (or already there), or refused by the gateway. */
 export type RekeyOutcome = { status: 'moved' | 'unchanged' } | { refused: 'unknown_code' | 'link_has_other_code' };
 
-/** One call to the gateway whose answer must parse and match; the failure reason otherwise (null = unreachable). */
-async function askGateway<S extends z.ZodType>(ctx: IssuerContext, path: string, body: unknown, schema: S, matches: (answer: z.infer<S>) => boolean): Promise<{ answer: z.infer<S> } | { failure: string }> {
+/**
+ * One call to the gateway, carrying this issuer's signed head, whose answer must parse, match and
+ * carry the gateway's signed head; the failure reason otherwise.
+ */
+async function askGateway<S extends z.ZodType>(ctx: IssuerContext, path: string, body: object, schema: S, matches: (answer: z.infer<S>) => boolean): Promise<{ answer: z.infer<S>; head: SignedHead } | { failure: string }> {
   try {
-    const res = await ctx.client.postJson(`${ctx.config.GATEWAY_URL}${path}`, body, { expectPeer: GATEWAY_ID, timeoutMs: ctx.config.GATEWAY_TIMEOUT_MS });
+    const res = await ctx.client.postJson(`${ctx.config.GATEWAY_URL}${path}`, { ...body, head: await ownHead(ctx, GATEWAY_ID) }, { expectPeer: GATEWAY_ID, timeoutMs: ctx.config.GATEWAY_TIMEOUT_MS });
     if (classifyPeerReply(res).outcome !== 'ok') return { failure: `gateway_refused_${res.status}` };
     const answer = schema.safeParse(res.body);
-    return answer.success && matches(answer.data) ? { answer: answer.data } : { failure: 'gateway_invalid_answer' };
+    if (!answer.success || !matches(answer.data)) return { failure: 'gateway_invalid_answer' };
+    const head = await gatewayHeadIn(ctx, (answer.data as { head?: unknown }).head);
+    return head ? { answer: answer.data, head } : { failure: 'gateway_invalid_answer' };
   } catch (err) {
     if (!isPeerUnavailable(err)) throw err;
     return { failure: 'gateway_unavailable' };
@@ -202,10 +222,10 @@ async function askGateway<S extends z.ZodType>(ctx: IssuerContext, path: string,
  * them completes the move. The gateway must hold the code under this municipality: a municipality
  * proves its current code by its certificate and the code alone, never by a My Number.
  */
-export async function rekeyCodes(ctx: IssuerContext, member: Member, items: { code: string; seed: string }[], senderHead?: LogHead): Promise<{ outcomes: RekeyOutcome[]; head: LogHead }> {
+export async function rekeyCodes(ctx: IssuerContext, member: Member, items: { code: string; seed: string }[], sender: SignedHead): Promise<{ outcomes: RekeyOutcome[]; head: string }> {
   const municipality = member.id;
   const rekeys = items.map(({ code, seed }) => ({ municipality, code, linkId: deriveLinkId(ctx.config.LINK_KEY, seed) }));
-  const heads: SeenHead[] = senderHead ? [{ member: municipality, head: senderHead, exchange: 'registration' }] : [];
+  const heads: SeenHead[] = [seenIn(municipality, sender)];
   const fail = async (failure: string) => {
     await inTransaction(ctx.sequelize, async (t) => {
       await logMemberAccess(ctx.models.AccessLog, t, member, rekeys.map(({ code }) => ({
@@ -218,10 +238,10 @@ export async function rekeyCodes(ctx: IssuerContext, member: Member, items: { co
   };
 
   await logSend(ctx, member, 'rekey', rekeys.map((r) => r.code));
-  const moved = await askGateway(ctx, '/correspondence/rekey', { rekeys, head: await currentHead(ctx.sequelize) }, rekeyAnswerSchema,
+  const moved = await askGateway(ctx, '/correspondence/rekey', { rekeys }, rekeyAnswerSchema,
     (a) => a.results.length === rekeys.length && a.results.every((r, i) => r.code === rekeys[i]!.code));
   if ('failure' in moved) return fail(moved.failure);
-  if (moved.answer.head) heads.push({ member: GATEWAY_ID, head: moved.answer.head, exchange: 'registration' });
+  heads.push(seenIn(GATEWAY_ID, moved.head));
 
   // Every code now on each moved link gets an attestation naming the new link, one per (municipality, code).
   const toAttest = new Map<string, { municipality: string; code: string; linkId: string }>();
@@ -232,10 +252,10 @@ export async function rekeyCodes(ctx: IssuerContext, member: Member, items: { co
   const rows = [...toAttest.values()];
   if (rows.length > 0) {
     const attestations = await mapWithLimit(rows, SUBJECTS_IN_FLIGHT, (row) => attest(ctx, row.municipality, row.code, row.linkId));
-    const replaced = await askGateway(ctx, '/correspondence/attestations', { attestations, head: await currentHead(ctx.sequelize) }, attestationsAnswerSchema,
+    const replaced = await askGateway(ctx, '/correspondence/attestations', { attestations }, attestationsAnswerSchema,
       (a) => a.results.length === rows.length && a.results.every((r, i) => r.code === rows[i]!.code && r.municipality === rows[i]!.municipality));
     if ('failure' in replaced) return fail(replaced.failure);
-    if (replaced.answer.head) heads.push({ member: GATEWAY_ID, head: replaced.answer.head, exchange: 'registration' });
+    heads.push(seenIn(GATEWAY_ID, replaced.head));
   }
 
   const outcomes = moved.answer.results.map((r): RekeyOutcome => (r.status === 'refused' ? { refused: r.reason } : { status: r.status }));
@@ -246,5 +266,5 @@ export async function rekeyCodes(ctx: IssuerContext, member: Member, items: { co
     })));
     await keepHeads(ctx.models.WitnessedHead, t, heads);
   });
-  return { outcomes, head: await currentHead(ctx.sequelize) };
+  return { outcomes, head: await ownHead(ctx, municipality) };
 }

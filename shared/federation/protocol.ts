@@ -57,6 +57,8 @@ export const Typ = {
   TRAIL_PROOF: 'hikitsugi-trail-proof+jwt',
   TRAIL_FORWARD: 'hikitsugi-trail-forward+jwt',
   TRAIL_ANSWER: 'hikitsugi-trail-answer+jwt',
+  /** A member's access-log head, signed for one peer: what a registration call and its answer carry (docs/PROTOCOL.md §3.0). */
+  HEAD: 'hikitsugi-head+jwt',
   /** The entries, signed by the answering municipality and sealed for B. */
   TRAIL_ENTRIES: 'hikitsugi-trail-entries+jwt',
   GATEWAY_TRAIL_REQUEST: 'hikitsugi-gateway-trail-request+jwt',
@@ -141,6 +143,24 @@ export const logHeadSchema = z.object({
   hash: z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 hex hash'),
 }).strict();
 export type LogHead = z.infer<typeof logHeadSchema>;
+
+/**
+ * Claims of a signed head (docs/PROTOCOL.md §3.0): the sender's head, for one receiver, short-lived.
+ * The registration calls and their answers are plain JSON over mTLS; this is how their head is
+ * still a statement its sender signed.
+ */
+export const headClaimsSchema = z.object({
+  iss: z.string().min(1).max(32),
+  aud: z.string().min(1).max(32),
+  ...signed,
+  head: logHeadSchema,
+}).strict();
+export type HeadClaims = z.infer<typeof headClaimsSchema>;
+
+/** The `head` field of a registration call or answer: the sender's signed head, a compact JWS. */
+export const signedHeadField = z.string({ error: 'must be the sender\'s signed log head (compact JWS, typ hikitsugi-head+jwt)' })
+  .max(4000, 'must be at most 4000 characters')
+  .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'must be a compact JWS (typ hikitsugi-head+jwt)');
 
 /** The consent terms B recorded, as B signs them into the query. A checks them itself. */
 export const consentTermsSchema = z.object({

@@ -30,10 +30,10 @@ const run = promisify(execFile);
 const A = TAWARAMOTO;
 const B = TODA;
 
-interface HeadRow { member: string; seq: number; hash: string; exchange: string }
+interface HeadRow { member: string; seq: number; hash: string; exchange: string; messageHash: string | null }
 
 const headsHeldAt = (sequelize: Sequelize, member: string) =>
-  sequelize.query<HeadRow>('SELECT member, seq, hash, exchange FROM witnessed_heads WHERE member = :member ORDER BY seq', {
+  sequelize.query<HeadRow>('SELECT member, seq, hash, exchange, "messageHash" FROM witnessed_heads WHERE member = :member ORDER BY seq', {
     type: QueryTypes.SELECT, replacements: { member },
   }).then((rows) => rows.map((r) => ({ ...r, seq: Number(r.seq) })));
 
@@ -130,7 +130,7 @@ describe('the log tail: heads carried in every message, kept by receivers, check
     for (const what of ['A at the gateway', 'A at B'] as const) expect(Math.max(...held[what].rows.map((r) => r.seq)), what).to.be.at.least(Number(answered!.seq));
   });
 
-  it('when residents are registered, then B keeps the issuer\'s head, the issuer keeps B\'s and the gateway\'s, the gateway keeps the issuer\'s, and each is an entry of that member\'s log', async () => {
+  it('when residents are registered, then B keeps the issuer\'s head, the issuer keeps B\'s and the gateway\'s, the gateway keeps the issuer\'s, each with the hash of the statement its sender signed, and each is an entry of that member\'s log', async () => {
     const gateway = fed.gateway.gateway.ctx.sequelize;
     const issuer = fed.issuer.issuer.ctx.sequelize;
     const atB = fed.m(B).ctx.sequelize;
@@ -142,6 +142,8 @@ describe('the log tail: heads carried in every message, kept by receivers, check
     };
     for (const [what, { rows, log }] of Object.entries(held)) {
       expect(rows.filter((r) => r.exchange === 'registration').length, what).to.be.greaterThan(0);
+      // A registration head is a signed statement of its sender (docs/PROTOCOL.md §3.0): the holder keeps its hash.
+      for (const r of rows.filter((x) => x.exchange === 'registration')) expect(r.messageHash, `${what} seq ${r.seq}`).to.match(/^[0-9a-f]{64}$/);
       for (const r of rows) expect(r.seq === 0 ? GENESIS_HASH : await hashAt(log, r.seq), `${what} seq ${r.seq}`).to.equal(r.hash);
     }
     // The issuer reads its head for an answer after the batch's entries: its newest entry is witnessed by a municipality.

@@ -121,7 +121,7 @@ describe('anomaly alerts for privacy officers', () => {
 
   it('when a second municipality asks about the same resident, then A and the gateway raise resident_multi_requester naming both', async () => {
     // C registers the same person (its own code from the issuer) and signs a query with its own keys.
-    const issued = await registerCode(fed.client(C), { issuer: fed.issuer.url, gateway: fed.gateway.url }, moved.myNumber);
+    const issued = await registerCode(fed.client(C), { issuer: fed.issuer.url, gateway: fed.gateway.url }, moved.myNumber, fed.pki.credentials(C).signer);
     expect(issued.status).to.equal(200);
     const jti = randomUUID();
     const credentials = fed.pki.credentials(C);

@@ -28,7 +28,7 @@ import { api } from '../fixtures/http.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, TEST_PASSWORD, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { testPki, type TestPki } from '../fixtures/pki.ts';
 import { EMPTY_HEAD } from '../fixtures/factories.ts';
-import { scriptedEvaluate } from '../fixtures/members.ts';
+import { answerHeadOf, scriptedEvaluate } from '../fixtures/members.ts';
 
 const A = '293610';
 const B = '112241';
@@ -58,7 +58,7 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
     app.use(memberIdentity({ directory: members }));
     app.get('/directory', (_req, res) => { res.json(pki.directory()); });
     app.get('/revocations', (_req, res) => { res.json({ revocations: pki.revocationsJws() }); });
-    app.post('/codes/evaluate', scriptedEvaluate());
+    app.post('/codes/evaluate', scriptedEvaluate('gateway'));
     app.post('/queries', async (req, res) => {
       const out = await reply(peekJwt(String(req.body.query)).claims as QueryClaims);
       if (out === 'hang-up') return void req.socket.destroy();
@@ -71,8 +71,8 @@ describe('exchange: the asking municipality trusts only what it verifies', () =>
     // An issuer beside it (with the issuer's own certificate: My Numbers go to no one else), so that Toda's resident gets a code.
     const issuerApp = createBaseApp(logger);
     issuerApp.use(memberIdentity({ directory: members }));
-    issuerApp.post('/codes/evaluate', scriptedEvaluate());
-    issuerApp.post('/codes/batch', (req, res) => { res.json({ codes: (req.body.seeds as string[]).map(() => ({ code: CODE_AT_B, attestation: 'x.y.z' })) }); });
+    issuerApp.post('/codes/evaluate', scriptedEvaluate('issuer'));
+    issuerApp.post('/codes/batch', async (req, res) => { res.json({ codes: (req.body.seeds as string[]).map(() => ({ code: CODE_AT_B, attestation: 'x.y.z' })), head: await answerHeadOf(req, 'issuer') }); });
     issuer = createMemberServer(issuerApp, pki.credentials('issuer'));
     const issuerUrl = await listenMember(issuer, 0);
 

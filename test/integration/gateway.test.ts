@@ -219,7 +219,7 @@ describe('gateway: routing a cross-municipality query', () => {
     const client = createMemberClient(pki.credentials(municipality));
     try {
       // The seed derived blind (issuer, then gateway), then the code for it (docs/DESIGN.md §4.2).
-      const res = await registerCode(client, { issuer: issuer.url, gateway: gateway.url }, PEOPLE[who].myNumber);
+      const res = await registerCode(client, { issuer: issuer.url, gateway: gateway.url }, PEOPLE[who].myNumber, pki.credentials(municipality).signer);
       expect(res.status).to.equal(200);
       codes.set(`${municipality}:${who}`, res.body.code);
     } finally {

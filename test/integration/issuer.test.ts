@@ -8,7 +8,7 @@ import { peekJwt } from '../../shared/crypto.ts';
 import { completeMyNumber } from '../../shared/identifiers.ts';
 import { createMemberClient, type MemberClient } from '../../shared/federation/member-http.ts';
 import {
-  blindSeeds, captureLog, gatewayTestConfig, issuerTestConfig, startGateway, startIssuer, startIssuerWithoutGateway,
+  blindSeeds, captureLog, gatewayTestConfig, headFrom, issuerTestConfig, startGateway, startIssuer, startIssuerWithoutGateway,
   type CapturedLog, type RunningGateway, type RunningIssuer,
 } from '../fixtures/members.ts';
 import { testPki, type TestPki } from '../fixtures/pki.ts';
@@ -31,11 +31,16 @@ describe('issuer: pseudonymous codes', () => {
   let toda: MemberClient;
   let tawaramoto: MemberClient;
 
-  const post = (client: MemberClient, body: unknown) =>
-    client.postJson<{ code: string; attestation: string; type?: string; field?: string; rule?: string; retryAfter?: number }>(`${issuer.url}/codes`, body);
+  /** Which municipality each client speaks for: its log head is signed with that member's key (docs/PROTOCOL.md §3.0). */
+  const signers = new Map<MemberClient, string>();
+  const signerOf = (client: MemberClient) => pki.credentials(signers.get(client) ?? 'gateway').signer;
+  /** POST /codes, with the client's signed head unless the body brings its own. */
+  const post = async (client: MemberClient, body: Record<string, unknown>) =>
+    client.postJson<{ code: string; attestation: string; head?: string; type?: string; field?: string; rule?: string; retryAfter?: number }>(
+      `${issuer.url}/codes`, { head: await headFrom(signerOf(client), 'issuer'), ...body });
   /** A municipality's code for a My Number: the seed derived blind (issuer, then gateway), then POST /codes with it; the rest of `body` rides along. */
   const issue = async (client: MemberClient, { myNumber, ...rest }: { myNumber: string; [key: string]: unknown }) => {
-    const [seed] = await blindSeeds(client, { issuer: issuer.url, gateway: gateway.url }, [myNumber]);
+    const [seed] = await blindSeeds(client, { issuer: issuer.url, gateway: gateway.url }, [myNumber], signerOf(client));
     return post(client, { seed, ...rest });
   };
 
@@ -48,6 +53,7 @@ describe('issuer: pseudonymous codes', () => {
     issuer = await startIssuer(issuerTestConfig(pki, dir, gateway.url), issuerLog.logger);
     toda = createMemberClient(pki.credentials('112241'));
     tawaramoto = createMemberClient(pki.credentials('293610'));
+    signers.set(toda, '112241').set(tawaramoto, '293610');
   });
 
   after(async () => {
@@ -123,7 +129,7 @@ describe('issuer: pseudonymous codes', () => {
     const lonelyDir = mkdtempSync(join(tmpdir(), 'hikitsugi-issuer-lonely-'));
     const lonely = await startIssuerWithoutGateway(pki, lonelyDir, { GATEWAY_TIMEOUT_MS: '500' });
     try {
-      const res = await toda.postJson<{ type: string; retryAfter: number }>(`${lonely.url}/codes`, { seed: 'S'.repeat(43) });
+      const res = await toda.postJson<{ type: string; retryAfter: number }>(`${lonely.url}/codes`, { seed: 'S'.repeat(43), head: await headFrom(signerOf(toda), 'issuer') });
       expect(res.status).to.equal(503);
       expect(res.body.type).to.match(/gateway-unavailable$/);
       expect(res.body.retryAfter).to.be.a('number');

@@ -25,7 +25,7 @@ import { api } from '../fixtures/http.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { testPki, type TestPki } from '../fixtures/pki.ts';
 import { EMPTY_HEAD } from '../fixtures/factories.ts';
-import { scriptedEvaluate } from '../fixtures/members.ts';
+import { answerHeadOf, scriptedEvaluate } from '../fixtures/members.ts';
 
 const A = '293610';
 const B = '112241';
@@ -84,7 +84,7 @@ describe('bulk jobs: the runner at one municipality', () => {
     app.get('/directory', (_req, res) => { res.json(pki.directory()); });
     app.get('/revocations', (_req, res) => { res.json({ revocations: pki.revocationsJws() }); });
     app.get('/health', (_req, res) => { res.json({ status: 'ok' }); });
-    app.post('/codes/evaluate', scriptedEvaluate());
+    app.post('/codes/evaluate', scriptedEvaluate('gateway'));
     app.post('/queries', async (req, res) => {
       const q = peekJwt(String(req.body.query)).claims as QueryClaims;
       queries.push(q.subjects.length);
@@ -101,8 +101,8 @@ describe('bulk jobs: the runner at one municipality', () => {
     // The issuer, with its own certificate (My Numbers go to no one else).
     const issuerApp = createBaseApp(logger);
     issuerApp.use(memberIdentity({ directory: members }));
-    issuerApp.post('/codes/evaluate', scriptedEvaluate());
-    issuerApp.post('/codes/batch', (req, res) => { res.json({ codes: (req.body.seeds as string[]).map((n) => ({ code: codeFor(n), attestation: 'x.y.z' })) }); });
+    issuerApp.post('/codes/evaluate', scriptedEvaluate('issuer'));
+    issuerApp.post('/codes/batch', async (req, res) => { res.json({ codes: (req.body.seeds as string[]).map((n) => ({ code: codeFor(n), attestation: 'x.y.z' })), head: await answerHeadOf(req, 'issuer') }); });
     issuer = createMemberServer(issuerApp, pki.credentials('issuer'));
     const issuerUrl = await listenMember(issuer, 0);
 

@@ -7,7 +7,7 @@
  * client is driven through its public function, as its worker drives it.
  */
 import { expect } from 'chai';
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +26,7 @@ import { gatewayTestConfig, startGateway, writeTestDirectory, type RunningGatewa
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { testPki, type TestPki } from '../fixtures/pki.ts';
 import { MISBEHAVIOURS, startScriptedPeer, type PeerReply, type ScriptedPeer } from '../fixtures/scripted-peer.ts';
-import { scriptedEvaluate } from '../fixtures/members.ts';
+import { answerHeadOf, scriptedEvaluate } from '../fixtures/members.ts';
 
 const TODA = DEMO_MUNICIPALITIES.toda.code;
 const AKIOTA = DEMO_MUNICIPALITIES.akiota.code;
@@ -42,19 +42,19 @@ const expectedWaitMs = (reply: PeerReply, capSeconds = Infinity) => {
 };
 
 /** A scripted member's own key share: it evaluates blinded points as the real issuer or gateway would (docs/DESIGN.md §4.2). */
-const evaluating: PeerReply = scriptedEvaluate();
+const evaluating: PeerReply = scriptedEvaluate(GATEWAY_ID);
 
 /** Codes of the issuer's alphabet (26 base32 characters), one per seed, as a healthy issuer answers; its evaluation too. */
 const healthyIssuer: PeerReply = (req, res) => {
-  if (req.path === '/codes/evaluate') return void scriptedEvaluate()(req, res);
+  if (req.path === '/codes/evaluate') return void scriptedEvaluate(ISSUER_ID)(req, res);
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
   const code = () => Array.from({ length: 26 }, () => alphabet[Math.floor(Math.random() * 32)]).join('');
-  res.json({ codes: (req.body.seeds as string[]).map(() => ({ code: code(), attestation: 'x.y.z' })) });
+  void answerHeadOf(req, ISSUER_ID).then((head) => res.json({ codes: (req.body.seeds as string[]).map(() => ({ code: code(), attestation: 'x.y.z' })), head }));
 };
 
 /** An issuer that evaluates points properly and answers the batch of seeds with `reply`. */
 const onBatch = (reply: PeerReply): PeerReply => (req, res) => {
-  if (req.path === '/codes/evaluate') return void scriptedEvaluate()(req, res);
+  if (req.path === '/codes/evaluate') return void scriptedEvaluate(ISSUER_ID)(req, res);
   if (reply === 'reset') return void req.socket.destroy();
   if (typeof reply === 'function') return void reply(req, res);
   res.writeHead(reply.status, reply.headers ?? {});
@@ -75,7 +75,11 @@ describe('clients of a peer that misbehaves: kept, retried after Retry-After, fi
     const own = pki.credentials(TODA);
     return {
       self: TODA, signer: own.signer, decryptionKey: own.decryption.key, http: todaClient,
-      peers: { signingKey: () => Promise.reject(new Error('not needed')), encryptionKey: (id) => Promise.resolve(pki.credentials(id).encryption) },
+      // The signing keys read the heads the issuer and the gateway sign into their answers (docs/PROTOCOL.md §3.0).
+      peers: {
+        signingKey: (id) => Promise.resolve({ key: createPublicKey(pki.credentials(id).signer.key), kid: pki.credentials(id).signer.kid }),
+        encryptionKey: (id) => Promise.resolve(pki.credentials(id).encryption),
+      },
       gatewayUrl: gatewayPeer.url, issuerUrl: issuer.url, timeoutMs: 10_000, trust: { ca: own.ca, isRevoked: () => false },
     };
   };

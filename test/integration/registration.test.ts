@@ -10,13 +10,15 @@
  * their databases, logs, or any message of the municipality's or the gateway's traffic.
  */
 import { expect } from 'chai';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createPublicKey, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QueryTypes } from 'sequelize';
-import { blindInput, evaluateWithShares, isValidPoint, newOprfKey, peekJwt, POINT_RULE, signPayload } from '../../shared/crypto.ts';
+import { blindInput, evaluateWithShares, isValidPoint, newOprfKey, peekJwt, POINT_RULE, sha256Hex, signPayload } from '../../shared/crypto.ts';
+import { signMessage, verifySignedHead } from '../../shared/federation/messages.ts';
+import { currentHead } from '../../shared/access-log/heads.ts';
 import { findMyNumberSpans } from '../../shared/identifiers.ts';
 import { createLogger } from '../../shared/platform/log.ts';
 import { errorHandler, notFoundHandler } from '../../shared/platform/errors.ts';
@@ -31,7 +33,7 @@ import { randomMyNumber } from '../fixtures/factories.ts';
 import { api } from '../fixtures/http.ts';
 import { DEMO_MUNICIPALITIES, removeDir, startMunicipality, testConfig, type RunningMunicipality } from '../fixtures/municipality.ts';
 import {
-  blindSeeds, captureLog, gatewayTestConfig, issuerTestConfig, registerCode, scriptedEvaluate, startGateway, startIssuer, startIssuerWithoutGateway,
+  answerHeadOf, blindSeeds, captureLog, gatewayTestConfig, headFrom, issuerTestConfig, registerCode, scriptedEvaluate, startGateway, startIssuer, startIssuerWithoutGateway,
   type CapturedLog, type RunningGateway, type RunningIssuer,
 } from '../fixtures/members.ts';
 import { testPki, type TestPki } from '../fixtures/pki.ts';
@@ -70,10 +72,14 @@ describe('registration in batches: municipality → issuer → gateway', () => {
     return list;
   };
   const urls = () => ({ issuer: issuer.url, gateway: gateway.url });
-  const seedsOf = (list: string[]) => blindSeeds(toda, urls(), list);
-  const batch = (body: unknown, requestId?: string) => toda.postJson<BatchAnswer>(`${issuer.url}/codes/batch`, body, requestId ? { requestId } : {});
+  /** Member `id`'s log head (an empty log's), signed for `audience` as a registration call carries it (docs/PROTOCOL.md §3.0). */
+  const headAs = (id: string, audience: string) => headFrom(pki.credentials(id).signer, audience);
+  const seedsOf = (list: string[]) => blindSeeds(toda, urls(), list, pki.credentials(TODA).signer);
+  /** Toda's POST /codes/batch, with Toda's signed head unless the body brings its own (`head: undefined` sends none). */
+  const batch = async (body: object, requestId?: string) =>
+    toda.postJson<BatchAnswer>(`${issuer.url}/codes/batch`, { head: await headAs(TODA, ISSUER_ID), ...body }, requestId ? { requestId } : {});
   const batchOf = async (list: string[], requestId?: string) => batch({ seeds: await seedsOf(list) }, requestId);
-  const single = (myNumber: string) => registerCode(toda, urls(), myNumber);
+  const single = (myNumber: string) => registerCode(toda, urls(), myNumber, pki.credentials(TODA).signer);
   /** What a holder of both key shares computes: the test's knowledge, not any one member's. */
   const seedOf = (myNumber: string) => evaluateWithShares([issuer.config.OPRF_KEY, gateway.config.OPRF_KEY], myNumber);
   const linkOf = (myNumber: string) => deriveLinkId(issuer.config.LINK_KEY, seedOf(myNumber));
@@ -99,7 +105,11 @@ describe('registration in batches: municipality → issuer → gateway', () => {
     const own = pki.credentials(TODA);
     return {
       self: TODA, signer: own.signer, decryptionKey: own.decryption.key, http: recording,
-      peers: { signingKey: () => Promise.reject(new Error('not needed')), encryptionKey: () => Promise.reject(new Error('not needed')) },
+      // The issuer's and the gateway's signing keys, to read the heads they sign into their answers.
+      peers: {
+        signingKey: (id) => Promise.resolve({ key: createPublicKey(pki.credentials(id).signer.key), kid: pki.credentials(id).signer.kid }),
+        encryptionKey: () => Promise.reject(new Error('not needed')),
+      },
       gatewayUrl: gateway.url, issuerUrl, timeoutMs: 10_000, trust: { ca: own.ca, isRevoked: () => false },
     };
   };
@@ -212,7 +222,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
 
     it('when the list is missing, empty, not a list, or too long, or holds a number, then 400 names the field', async () => {
       const seed = 'S'.repeat(43);
-      const cases: [unknown, string][] = [
+      const cases: [object, string][] = [
         [{}, 'seeds'],
         [{ seeds: [] }, 'seeds'],
         [{ seeds: 'abc' }, 'seeds'],
@@ -230,6 +240,42 @@ describe('registration in batches: municipality → issuer → gateway', () => {
         expect(JSON.stringify(res.body)).not.to.contain('123456789018');
       }
       expect(await correspondences()).to.equal(before);
+    });
+
+    it('when a batch\'s signed head is missing, unsigned, or signed by another member, then it is refused naming head, and nothing is issued or kept', async () => {
+      const TAWARAMOTO = DEMO_MUNICIPALITIES.tawaramoto.code;
+      const seeds = await seedsOf(myNumbers(2));
+      const { WitnessedHead, AccessLog } = issuer.issuer.ctx.models;
+      const state = async () => ({
+        correspondences: await correspondences(), heads: await WitnessedHead.count(),
+        sent: await AccessLog.count({ where: { action: 'code.send' } }), issued: await AccessLog.count({ where: { action: 'code.issue', outcome: 'allowed' } }),
+      });
+      const before = await state();
+      const [, claims] = (await headAs(TODA, ISSUER_ID)).split('.');
+      const none = Buffer.from(JSON.stringify({ alg: 'none', typ: Typ.HEAD })).toString('base64url');
+      const inTodasName = await signMessage({ aud: ISSUER_ID, jti: randomUUID(), head: { seq: 0, hash: '0'.repeat(64) } }, { ...pki.credentials(TAWARAMOTO).signer, id: TODA }, Typ.HEAD);
+      const cases: [string, string | undefined, number, string][] = [
+        ['missing', undefined, 400, 'validation'],
+        ['unsigned (alg none, no signature)', `${none}.${claims}.`, 400, 'validation'],
+        ['unsigned (alg none, a made-up signature)', `${none}.${claims}.${'A'.repeat(86)}`, 401, 'invalid-signature'],
+        ['signed by Tawaramoto in its own name', await headAs(TAWARAMOTO, ISSUER_ID), 403, 'requester-mismatch'],
+        ['signed by Tawaramoto in Toda\'s name', inTodasName, 401, 'invalid-signature'],
+        ['signed by Toda for the gateway', await headAs(TODA, GATEWAY_ID), 401, 'invalid-signature'],
+      ];
+      for (const [what, head, status, type] of cases) {
+        const res = await batch({ seeds, head });
+        expect(res.status, what).to.equal(status);
+        expect(res.headers['content-type'], what).to.match(/application\/problem\+json/);
+        expect(res.body.type, what).to.match(new RegExp(`/${type}$`));
+        expect(res.body.field, what).to.equal('head');
+        expect(res.body.rule, what).to.be.a('string').and.not.equal('');
+        // The refusal is logged, naming the field.
+        const logged = await logOf(issuer.issuer.ctx.sequelize, String(res.headers['x-request-id']));
+        expect(logged.map((r) => [r.outcome, r.reason]), what).to.deep.equal([['denied', 'invalid head']]);
+      }
+      expect(await state()).to.deep.equal(before);
+      // The same seeds with Toda's own head go through.
+      expect((await batch({ seeds })).status).to.equal(200);
     });
 
     it('when a member that is not a municipality sends a batch, then 403', async () => {
@@ -288,7 +334,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       const lonelyDir = mkdtempSync(join(tmpdir(), 'hikitsugi-registration-lonely-'));
       const lonely = await startIssuerWithoutGateway(pki, lonelyDir, { GATEWAY_TIMEOUT_MS: '500', CHECKPOINT_INTERVAL_SECONDS: '0' });
       try {
-        const res = await toda.postJson<{ type: string; retryAfter: number }>(`${lonely.url}/codes/batch`, { seeds: await seedsOf(myNumbers(3)) });
+        const res = await toda.postJson<{ type: string; retryAfter: number }>(`${lonely.url}/codes/batch`, { seeds: await seedsOf(myNumbers(3)), head: await headAs(TODA, ISSUER_ID) });
         expect(res.status).to.equal(503);
         expect(res.body.type).to.match(/gateway-unavailable$/);
         expect(res.body.retryAfter).to.be.a('number');
@@ -306,9 +352,9 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       linkId: Buffer.from(randomUUID() + randomUUID()).toString('base64url').slice(0, 43), municipality, code,
       attestation: await signPayload({ iss: ISSUER_ID, municipality, code, link: 'L'.repeat(43) }, { ...pki.credentials(ISSUER_ID).signer, typ: Typ.ATTESTATION }),
     });
-    const register = (registrations: unknown[], client = asIssuer) =>
-      client.postJson<{ results: { municipality: string; code: string; status: string; reason?: string }[]; field?: string; rule?: string; type?: string }>(
-        `${gateway.url}/correspondence/batch`, { registrations });
+    const register = async (registrations: unknown[], client = asIssuer, head?: string) =>
+      client.postJson<{ results: { municipality: string; code: string; status: string; reason?: string }[]; head?: string; field?: string; rule?: string; type?: string }>(
+        `${gateway.url}/correspondence/batch`, { registrations, head: head ?? await headAs(client === toda ? TODA : ISSUER_ID, GATEWAY_ID) });
 
     it('when the issuer sends new, repeated and conflicting items, then each gets its own result in order and only the conflict is refused', async () => {
       const fresh = await attested();
@@ -341,6 +387,31 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       expect(malformed.status).to.equal(400);
       expect(malformed.body.field).to.equal('registrations.1.linkId');
       expect(await correspondences()).to.equal(before);
+    });
+
+    it('when the issuer\'s signed head is missing or not the issuer\'s, then the batch is refused naming head, and nothing is recorded or kept', async () => {
+      const good = await attested();
+      const before = { correspondences: await correspondences(), heads: await gateway.gateway.ctx.models.WitnessedHead.count() };
+      const missing = await asIssuer.postJson<{ type: string; field: string }>(`${gateway.url}/correspondence/batch`, { registrations: [good] });
+      expect(missing.status).to.equal(400);
+      expect(missing.body).to.include({ field: 'head' });
+      for (const [head, status] of [[await headAs(TODA, GATEWAY_ID), 403], [await headAs(ISSUER_ID, ISSUER_ID), 401]] as const) {
+        const res = await register([good], asIssuer, head);
+        expect(res.status).to.equal(status);
+        expect(res.body.field).to.equal('head');
+      }
+      expect({ correspondences: await correspondences(), heads: await gateway.gateway.ctx.models.WitnessedHead.count() }).to.deep.equal(before);
+    });
+
+    it('when the issuer sends a batch, then the gateway keeps the issuer\'s head with the hash of its signed statement, and answers with its own signed for the issuer', async () => {
+      // The issuer's real head: one the gateway has not seen yet (the issuer logged since its last call).
+      const head = await headFrom(pki.credentials(ISSUER_ID).signer, GATEWAY_ID, await currentHead(issuer.issuer.ctx.sequelize));
+      const res = await register([await attested()], asIssuer, head);
+      expect(res.status).to.equal(200);
+      const kept = await gateway.gateway.ctx.models.WitnessedHead.findOne({ where: { member: ISSUER_ID, messageHash: sha256Hex(head) }, raw: true });
+      expect(kept).to.include({ exchange: 'registration' });
+      const answer = await verifySignedHead(res.body.head, (id) => Promise.resolve({ key: createPublicKey(pki.credentials(id).signer.key) }), GATEWAY_ID, ISSUER_ID);
+      expect(answer.head.seq).to.be.a('number');
     });
 
     it('when a municipality posts a batch of correspondences, then 403', async () => {
@@ -417,7 +488,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       const logger = createLogger({ name: 'scripted-issuer', level: 'silent' });
       const app = createBaseApp(logger);
       app.use(memberIdentity({ directory: await pki.memberDirectory() }));
-      app.post('/codes/evaluate', scriptedEvaluate(scriptedKey));
+      app.post('/codes/evaluate', scriptedEvaluate(ISSUER_ID, scriptedKey));
       app.post('/codes/batch', async (req, res) => {
         batchCalls += 1;
         inFlight += 1;
@@ -427,7 +498,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
         const list = req.body.seeds as string[];
         const errors = list.flatMap((m, i) => (refuse.has(m) ? [{ field: `seeds.${i}`, rule: 'must be a seed the issuer accepts' }] : []));
         if (errors.length) return void res.status(400).type('application/problem+json').send(JSON.stringify({ type: 'validation', status: 400, ...errors[0], errors }));
-        res.json({ codes: list.map((m) => ({ code: fakeCode(m), attestation: 'x.y.z' })) });
+        res.json({ codes: list.map((m) => ({ code: fakeCode(m), attestation: 'x.y.z' })), head: await answerHeadOf(req, ISSUER_ID) });
       });
       app.use(notFoundHandler);
       app.use(errorHandler(logger));
@@ -492,8 +563,11 @@ describe('registration in batches: municipality → issuer → gateway', () => {
   });
 
   describe('blind derivation: POST /codes/evaluate at the issuer and the gateway', () => {
-    const evaluate = (client: MemberClient, url: string, body: unknown) =>
-      client.postJson<{ evaluated: string[]; type?: string; field?: string; rule?: string; retryAfter?: number }>(`${url}/codes/evaluate`, body);
+    /** POST /codes/evaluate at `url`, with the asking member's head signed for the member there. */
+    const evaluate = async (client: MemberClient, url: string, body: object, at = url === gateway.url ? GATEWAY_ID : ISSUER_ID) =>
+      client.postJson<{ evaluated: string[]; type?: string; field?: string; rule?: string; retryAfter?: number }>(`${url}/codes/evaluate`, {
+        head: await headAs(client === toda ? TODA : client === asIssuer ? ISSUER_ID : GATEWAY_ID, at), ...body,
+      });
 
     it('when a code is issued, then it is the one both key shares give, and neither share alone gives it (nor its link)', async () => {
       const [m] = myNumbers(1);
@@ -521,7 +595,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
         return b.toString('base64url');
       })();
       const uncompressed = Buffer.concat([Buffer.from([4]), Buffer.alloc(64, 1)]).toString('base64url');
-      const cases: [unknown, string, string][] = [
+      const cases: [object, string, string][] = [
         [{ blinded: [valid, offCurve] }, 'blinded.1', POINT_RULE],
         [{ blinded: [valid, Buffer.concat([Buffer.from([5]), Buffer.from(valid, 'base64url').subarray(1)]).toString('base64url')] }, 'blinded.1', POINT_RULE],
         [{ blinded: [uncompressed] }, 'blinded.0', POINT_RULE],
@@ -569,11 +643,11 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       const limitedGateway = await startGateway(gatewayTestConfig(pki, limitedDir, limits));
       const limitedIssuer = await startIssuer(issuerTestConfig(pki, limitedDir, limitedGateway.url, limits));
       try {
-        for (const url of [limitedIssuer.url, limitedGateway.url]) {
+        for (const [url, at] of [[limitedIssuer.url, ISSUER_ID], [limitedGateway.url, GATEWAY_ID]] as const) {
           const statuses: number[] = [];
           let last: Awaited<ReturnType<typeof evaluate>> | undefined;
           for (let i = 0; i < 3; i++) {
-            last = await evaluate(toda, url, { blinded: [blindInput('x').blinded] });
+            last = await evaluate(toda, url, { blinded: [blindInput('x').blinded] }, at);
             statuses.push(last.status);
           }
           expect(statuses, url).to.deep.equal([200, 200, 429]);
@@ -646,7 +720,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       // After: P registers at Akiota, blind. Its row is on P's new link, alone: Toda and Akiota do not route yet.
       const akiota = createMemberClient(pki.credentials(AKIOTA));
       try {
-        const atAkiota = await registerCode(akiota, urls(), p!);
+        const atAkiota = await registerCode(akiota, urls(), p!, pki.credentials(AKIOTA).signer);
         expect(atAkiota.status, JSON.stringify(atAkiota.body)).to.equal(200);
         expect(atAkiota.body.code).to.equal(codeAt(AKIOTA, p!));
       } finally {
@@ -690,7 +764,7 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       await legacyResidents([p!]);
       expect(await processRekeys(municipality.ctx, link(issuer.url))).to.include({ rekeyed: 1, pending: 0 });
       const [seed] = await seedsOf([p!]);
-      const again = await toda.postJson<{ results: { code: string; status: string }[] }>(`${issuer.url}/codes/rekey`, { rekeys: [{ code: legacyCode(TODA, p!), seed }] });
+      const again = await toda.postJson<{ results: { code: string; status: string }[] }>(`${issuer.url}/codes/rekey`, { head: await headAs(TODA, ISSUER_ID), rekeys: [{ code: legacyCode(TODA, p!), seed }] });
       expect(again.status).to.equal(200);
       expect(again.body.results).to.deep.equal([{ code: legacyCode(TODA, p!), status: 'unchanged' }]);
     });
@@ -721,11 +795,11 @@ describe('registration in batches: municipality → issuer → gateway', () => {
       await legacyRow(TAWARAMOTO, p!);
       const [seed] = await seedsOf([p!]);
       // Tawaramoto's code asked by Toda: the gateway holds no such code under Toda.
-      const foreign = await toda.postJson<{ results: { code: string; error?: string; reason?: string }[] }>(`${issuer.url}/codes/rekey`, { rekeys: [{ code: legacyCode(TAWARAMOTO, p!), seed }] });
+      const foreign = await toda.postJson<{ results: { code: string; error?: string; reason?: string }[] }>(`${issuer.url}/codes/rekey`, { head: await headAs(TODA, ISSUER_ID), rekeys: [{ code: legacyCode(TAWARAMOTO, p!), seed }] });
       expect(foreign.status).to.equal(200);
       expect(foreign.body.results).to.deep.equal([{ code: legacyCode(TAWARAMOTO, p!), error: 'rekey-refused', reason: 'unknown_code' }]);
       expect((await gateway.gateway.ctx.models.Correspondence.findOne({ where: { municipality: TAWARAMOTO, code: legacyCode(TAWARAMOTO, p!) }, raw: true }))!.linkId).to.equal(legacyLink(p!));
-      const bad = await toda.postJson<{ type: string; field: string; rule: string }>(`${issuer.url}/codes/rekey`, { rekeys: [{ code: legacyCode(TODA, p!), seed: p }] });
+      const bad = await toda.postJson<{ type: string; field: string; rule: string }>(`${issuer.url}/codes/rekey`, { head: await headAs(TODA, ISSUER_ID), rekeys: [{ code: legacyCode(TODA, p!), seed: p }] });
       expect(bad.status).to.equal(400);
       expect(bad.body.type).to.match(/\/validation$/);
       expect(bad.body).to.include({ field: 'rekeys.0.seed', rule: 'must be a base64url seed of 32 bytes' });

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { signPayload } from '../../shared/crypto.ts';
-import { companionDigest } from '../../shared/federation/messages.ts';
+import { companionDigest, signHead } from '../../shared/federation/messages.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import { GATEWAY_ID, ISSUER_ID, Typ } from '../../shared/federation/protocol.ts';
 import { DEMO_PASSWORD } from '../../scripts/seed.ts';
@@ -290,7 +290,8 @@ describe('security: property-based fuzzing of every route that takes input', fun
       {
         name: 'issuer POST /codes (as a municipality)',
         // A seed, as a municipality finalizes it (docs/DESIGN.md §4.2): the issuer takes no My Number.
-        valid: () => ({ seed: randomBytes(32).toString('base64url') }),
+        // With its signed log head for the issuer (docs/PROTOCOL.md §3.0).
+        valid: async () => ({ seed: randomBytes(32).toString('base64url'), head: await signHead(EMPTY_HEAD, b.signer, ISSUER_ID) }),
         send: (i) => member(b, `${fed.member(ISSUER_ID).url}/codes`, i),
         counts: correspondence,
         accessLog: accessLog(ISSUER_ID),

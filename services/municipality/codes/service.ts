@@ -13,8 +13,9 @@ import { backoffSeconds } from '../../../shared/platform/backoff.ts';
 import { mapWithLimit } from '../../../shared/platform/concurrency.ts';
 import { isValidMyNumber } from '../../../shared/identifiers.ts';
 import { blindInput, finalizeSeed, isValidPoint } from '../../../shared/crypto.ts';
-import { codeSchema, GATEWAY_ID, ISSUER_ID, logHeadSchema } from '../../../shared/federation/protocol.ts';
+import { codeSchema, GATEWAY_ID, ISSUER_ID } from '../../../shared/federation/protocol.ts';
 import { currentHead, keepHeads } from '../../../shared/access-log/heads.ts';
+import { signHead, verifySignedHead, type SignedHead } from '../../../shared/federation/messages.ts';
 import { classifyPeerReply } from '../../../shared/federation/peer-reply.ts';
 import type { MunicipalityContext } from '../context.ts';
 import { readMyNumber } from '../residents/service.ts';
@@ -112,15 +113,30 @@ async function registerBatch(ctx: MunicipalityContext, fed: FederationLink, batc
   return settleBatch(ctx, batch, outcomes);
 }
 
+/** Our log head, signed for `member`, the one peer the call goes to (docs/PROTOCOL.md §3.0). */
+const ownHead = async (ctx: MunicipalityContext, fed: FederationLink, member: string): Promise<string> => signHead(await currentHead(ctx.sequelize), fed.signer, member);
+
+/** Verifies the peer's signed head in its answer and keeps it; false when it is missing or does not verify (the answer is then invalid). */
+async function keepAnswerHead(ctx: MunicipalityContext, fed: FederationLink, member: string, statement: unknown): Promise<boolean> {
+  let signed: SignedHead;
+  try {
+    signed = await verifySignedHead(statement, (id) => fed.peers.signingKey(id), member, fed.signer.id);
+  } catch {
+    return false;
+  }
+  await keepHeads(ctx.models.WitnessedHead, undefined, [{ member, head: signed.head, exchange: 'registration', message: signed.message }]);
+  return true;
+}
+
 /** What the issuer and the gateway answer to POST /codes/evaluate: one point per point sent, each checked on the curve here too. */
-const evaluatedSchema = z.object({ evaluated: z.array(z.unknown()), head: logHeadSchema.optional() });
+const evaluatedSchema = z.object({ evaluated: z.array(z.unknown()), head: z.unknown() });
 
 /** One evaluation hop: the points times the member's key share, in order, or why not. */
 async function evaluateAt(ctx: MunicipalityContext, fed: FederationLink, member: typeof ISSUER_ID | typeof GATEWAY_ID, points: string[]): Promise<{ evaluated: string[] } | { error: string; retryAfter?: number | null }> {
   let res: { status: number; body: any };
   try {
     // Each member is pinned by its certificate: the points are blinded, but only these two may multiply them.
-    res = await fed.http.postJson(`${member === ISSUER_ID ? fed.issuerUrl : fed.gatewayUrl}/codes/evaluate`, { blinded: points, head: await currentHead(ctx.sequelize) }, {
+    res = await fed.http.postJson(`${member === ISSUER_ID ? fed.issuerUrl : fed.gatewayUrl}/codes/evaluate`, { blinded: points, head: await ownHead(ctx, fed, member) }, {
       timeoutMs: fed.timeoutMs, expectPeer: member,
     });
   } catch (err) {
@@ -128,10 +144,10 @@ async function evaluateAt(ctx: MunicipalityContext, fed: FederationLink, member:
   }
   const reply = classifyPeerReply(res);
   const answer = evaluatedSchema.safeParse(res.body);
-  if (reply.outcome !== 'ok' || !answer.success || answer.data.evaluated.length !== points.length || !answer.data.evaluated.every(isValidPoint)) {
+  if (reply.outcome !== 'ok' || !answer.success || answer.data.evaluated.length !== points.length || !answer.data.evaluated.every(isValidPoint)
+    || !await keepAnswerHead(ctx, fed, member, answer.data.head)) {
     return { error: `${member} evaluation answered ${res.status}`, retryAfter: reply.outcome === 'retry' ? reply.retryAfter : null };
   }
-  if (answer.data.head) await keepHeads(ctx.models.WitnessedHead, undefined, [{ member, head: answer.data.head, exchange: 'registration' }]);
   return { evaluated: answer.data.evaluated as string[] };
 }
 
@@ -156,7 +172,7 @@ const issuerBatchAnswerSchema = z.object({
     code: z.unknown().optional(),
     reason: z.unknown().optional(),
   })),
-  head: logHeadSchema.optional(),
+  head: z.unknown(),
 });
 const stableWord = z.string().regex(/^[a-z][a-z_-]{0,39}$/);
 
@@ -171,8 +187,8 @@ async function sendBatch(ctx: MunicipalityContext, fed: FederationLink, items: {
   let res: { status: number; body: any };
   try {
     // Seeds go to the issuer and nobody else: the server must prove it is the issuer (its certificate's CN).
-    // Our log head rides along, as in every message between members (docs/PROTOCOL.md §3.0).
-    const body = { seeds: items.map((item) => item.seed), head: await currentHead(ctx.sequelize) };
+    // Our log head, signed for the issuer, rides along, as in every message between members (docs/PROTOCOL.md §3.0).
+    const body = { seeds: items.map((item) => item.seed), head: await ownHead(ctx, fed, ISSUER_ID) };
     res = await fed.http.postJson(`${fed.issuerUrl}/codes/batch`, body, { timeoutMs: fed.timeoutMs, expectPeer: ISSUER_ID });
   } catch (err) {
     return everyone(items, { error: `issuer unreachable: ${(err as { code?: string }).code ?? 'error'}` });
@@ -192,11 +208,10 @@ async function sendBatch(ctx: MunicipalityContext, fed: FederationLink, items: {
   const answer = issuerBatchAnswerSchema.safeParse(res.body);
   // Whatever the issuer's reply, a resident without a code stays due and backs off (DESIGN.md flow 1).
   const reply = classifyPeerReply(res);
-  if (reply.outcome !== 'ok' || !answer.success || answer.data.codes.length !== items.length) {
+  // The issuer's signed head, as it answered, is part of a valid answer and kept like any head a member sends us.
+  if (reply.outcome !== 'ok' || !answer.success || answer.data.codes.length !== items.length || !await keepAnswerHead(ctx, fed, ISSUER_ID, answer.data.head)) {
     return everyone(items, { error: `issuer answered ${res.status}`, retryAfter: reply.outcome === 'retry' ? reply.retryAfter : null });
   }
-  // The issuer's head, as it answered: kept like any head a member sends us.
-  if (answer.data.head) await keepHeads(ctx.models.WitnessedHead, undefined, [{ member: ISSUER_ID, head: answer.data.head, exchange: 'registration' }]);
   return new Map(items.map((item, i): [string, Outcome] => {
     const entry = answer.data.codes[i]!;
     const code = codeSchema.safeParse(entry.code);
@@ -247,7 +262,7 @@ export interface RekeyRun {
 /** What the issuer answers to POST /codes/rekey: one result per item, in order. */
 const rekeyAnswerSchema = z.object({
   results: z.array(z.object({ code: z.unknown(), status: z.unknown().optional(), reason: z.unknown().optional() })),
-  head: logHeadSchema.optional(),
+  head: z.unknown(),
 });
 
 /**
@@ -275,7 +290,7 @@ async function rekeyBatch(ctx: MunicipalityContext, fed: FederationLink, batch: 
   for (const [id, outcome] of seeded.failed) outcomes.set(id, outcome);
   const codeOf = new Map(batch.map((d) => [d.id, d.code]));
   if (seeded.items.length > 0) {
-    const body = { rekeys: seeded.items.map((item) => ({ code: codeOf.get(item.id)!, seed: item.seed })), head: await currentHead(ctx.sequelize) };
+    const body = { rekeys: seeded.items.map((item) => ({ code: codeOf.get(item.id)!, seed: item.seed })), head: await ownHead(ctx, fed, ISSUER_ID) };
     let res: { status: number; body: any } | undefined;
     try {
       res = await fed.http.postJson(`${fed.issuerUrl}/codes/rekey`, body, { timeoutMs: fed.timeoutMs, expectPeer: ISSUER_ID });
@@ -285,11 +300,10 @@ async function rekeyBatch(ctx: MunicipalityContext, fed: FederationLink, batch: 
     if (res) {
       const reply = classifyPeerReply(res);
       const answer = rekeyAnswerSchema.safeParse(res.body);
-      if (reply.outcome !== 'ok' || !answer.success || answer.data.results.length !== seeded.items.length) {
+      if (reply.outcome !== 'ok' || !answer.success || answer.data.results.length !== seeded.items.length || !await keepAnswerHead(ctx, fed, ISSUER_ID, answer.data.head)) {
         const retryAfter = reply.outcome === 'retry' ? reply.retryAfter : null;
         for (const item of seeded.items) outcomes.set(item.id, { error: `issuer answered ${res.status}`, retryAfter });
       } else {
-        if (answer.data.head) await keepHeads(ctx.models.WitnessedHead, undefined, [{ member: ISSUER_ID, head: answer.data.head, exchange: 'registration' }]);
         seeded.items.forEach((item, i) => {
           const r = answer.data.results[i]!;
           if (r.code !== codeOf.get(item.id)) outcomes.set(item.id, { error: 'issuer answered another code' });
