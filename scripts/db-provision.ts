@@ -11,9 +11,9 @@
  * The members then create their tables themselves (migrations run at start).
  */
 import { randomBytes } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import pg from 'pg';
+import { isMainModule } from '../shared/platform/main-module.ts';
 
 /** The role and database name of a member: lower-case letters, digits and underscores only. */
 export function memberDatabaseName(prefix: string, member: string): string {
@@ -63,7 +63,7 @@ export async function provisionMemberDatabase(adminUrl: string, name: string, pa
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (isMainModule(import.meta.url)) {
   const program = new Command('db-provision')
     .requiredOption('--admin-url <url>', 'postgres:// URL of a role with CREATEDB and CREATEROLE (or env DATABASE_ADMIN_URL)', process.env.DATABASE_ADMIN_URL)
     .requiredOption('--member <spec>', 'member id (a municipality code, gateway or issuer), repeatable; id=NAME reads its password from env NAME instead of generating one', (v: string, all: string[] = []) => [...all, v])

@@ -17,9 +17,9 @@
  *
  * It writes a My Number only into a pipe (a script's variable), never onto a terminal.
  */
-import { pathToFileURL } from 'node:url';
 import { generateResidents } from '../services/municipality/seed.ts';
 import { DEMO_MUNICIPALITIES, DEMO_SEED } from './demo.ts';
+import { isMainModule } from '../shared/platform/main-module.ts';
 
 export interface Person {
   name: string;
@@ -52,7 +52,7 @@ async function readStdin(): Promise<string> {
   return text;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   const args = process.argv.slice(2);
   const option = (name: string, fallback: string) => {
     const i = args.indexOf(name);

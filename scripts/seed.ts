@@ -22,6 +22,7 @@ import type { MunicipalityContext } from '../services/municipality/context.ts';
 import { findResidentByAddressee } from '../services/municipality/residents/service.ts';
 import { enrolCertificate } from '../services/municipality/resident-page/service.ts';
 import { issueResidentCertificate, readCertificateAuthority, verifyResidentCertificate, type ResidentSex } from '../shared/federation/pki.ts';
+import { isMainModule } from '../shared/platform/main-module.ts';
 
 /** Demo accounts only: printed by `npm start`, never used outside a local federation. */
 export const DEMO_PASSWORD = 'hikitsugi-demo-2026';
@@ -145,7 +146,7 @@ export async function seedMunicipality(options: SeedOptions): Promise<SeedResult
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isMainModule(import.meta.url)) {
   if (process.argv.includes('--options-on-stdin')) {
     let text = '';
     for await (const chunk of process.stdin) text += String(chunk);

@@ -40,7 +40,6 @@
  */
 import { seededRandom } from '../shared/platform/random.ts';
 import { readFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { MAX_MOVE_CHAIN, PURPOSES } from '../shared/federation/protocol.ts';
@@ -49,6 +48,7 @@ import { controlFile } from './federation.ts';
 import { DEMO_MUNICIPALITIES, DEMO_SEED } from './demo.ts';
 import { DEMO_PASSWORD } from './seed.ts';
 import { cardOf, demoCards } from './demo-my-number.ts';
+import { isMainModule } from '../shared/platform/main-module.ts';
 
 /* ---------- a small staff client (re-logs in when its session expires) ---------- */
 
@@ -837,7 +837,7 @@ export const failed = (r: SimulationReport): boolean =>
   || r.overDisclosed > 0 || r.capabilityProbes.refused !== r.capabilityProbes.asked
   || r.capabilityProbes.alongChain.allowed !== r.capabilityProbes.alongChain.asked || !accountedFor(r);
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   const share = (name: string) => (value: string) => {
     const n = Number(value);
     if (!(n >= 0 && n <= 1)) throw new Error(`${name} must be a share between 0 and 1`);

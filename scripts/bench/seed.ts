@@ -29,6 +29,7 @@ import type { VaccinationRecordRow } from '../../services/municipality/vaccinati
 import type { ConsentRow } from '../../services/municipality/consents/model.ts';
 import type { MoveInRow } from '../../services/municipality/moves/model.ts';
 import { buildDataset, type Transfer } from './dataset.ts';
+import { isMainModule } from '../../shared/platform/main-module.ts';
 
 /** The bench's staff: a clerk asks, an operator watches the registration outbox. */
 export const BENCH_STAFF = [
@@ -190,7 +191,7 @@ export async function seedInWorkers(job: SeedJob, workers: number): Promise<Seed
   }), { municipalities: 0, residents: 0, records: 0, consents: 0 });
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+if (isMainModule(import.meta.url)) {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const result = await runSeedJob(JSON.parse(Buffer.concat(chunks).toString('utf8')) as SeedJob);

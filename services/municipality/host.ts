@@ -15,7 +15,6 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { destination, type Logger } from 'pino';
 import { z } from 'zod';
 import { createDirectoryClient, type Directory } from '../../shared/federation/directory.ts';
@@ -26,6 +25,7 @@ import { createRevocationGuard, gatewayRevocationSource, type RevocationGuard } 
 import { closeServer, listen, memberProcessStackTraces, onShutdown } from '../../shared/platform/server.ts';
 import { createMunicipality, type Municipality } from './app.ts';
 import { loadMunicipalityConfig } from './config.ts';
+import { isMainModule } from '../../shared/platform/main-module.ts';
 
 export const hostPlanSchema = z.object({
   instances: z.array(z.object({
@@ -147,7 +147,7 @@ export async function startHost(plan: HostPlan, options: HostOptions = {}): Prom
   return { instances, startupMs: performance.now() - started, close };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   memberProcessStackTraces();
   const planFile = process.env.HOST_PLAN;
   if (!planFile) throw new Error('HOST_PLAN (a host plan JSON file) is required');
