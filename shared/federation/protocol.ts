@@ -572,6 +572,16 @@ export const trailAnswerClaimsSchema = z.object({
 export type TrailAnswerClaims = z.infer<typeof trailAnswerClaimsSchema>;
 
 /** One access to the resident's data, as the source's log holds it: metadata only, no staff names. */
+/** What an access-log entry says of an access, as a resident may read it (both trail item kinds). */
+const accessFacts = {
+  action: z.string().max(64),
+  purpose: z.string().max(64).nullable(),
+  legalBasis: z.string().max(64).nullable(),
+  outcome: z.string().max(16),
+  reason: z.string().max(200).nullable(),
+  flags: z.array(z.string().max(64)).max(20),
+};
+
 export const trailItemSchema = z.object({
   reference: z.number().int(),
   at: isoTime,
@@ -579,12 +589,7 @@ export const trailItemSchema = z.object({
   crossMunicipality: z.boolean(),
   otherMunicipality: z.string().max(32).nullable(),
   direction: z.enum(['asked-here', 'asked-elsewhere']).nullable(),
-  action: z.string().max(64),
-  purpose: z.string().max(64).nullable(),
-  legalBasis: z.string().max(64).nullable(),
-  outcome: z.string().max(16),
-  reason: z.string().max(200).nullable(),
-  flags: z.array(z.string().max(64)).max(20),
+  ...accessFacts,
 }).strict();
 export type TrailItem = z.infer<typeof trailItemSchema>;
 
@@ -617,12 +622,7 @@ export const gatewayTrailItemSchema = z.object({
   municipality: z.string().max(32).nullable(),
   /** The other municipality of the exchange when the entry names one (a query's source, a relay's recipient). */
   counterpart: z.string().max(32).nullable(),
-  action: z.string().max(64),
-  purpose: z.string().max(64).nullable(),
-  legalBasis: z.string().max(64).nullable(),
-  outcome: z.string().max(16),
-  reason: z.string().max(200).nullable(),
-  flags: z.array(z.string().max(64)).max(20),
+  ...accessFacts,
 }).strict();
 export type GatewayTrailItem = z.infer<typeof gatewayTrailItemSchema>;
 
