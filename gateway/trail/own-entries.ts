@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { currentHead, keepHeads } from '../../shared/access-log/heads.ts';
-import { logMemberAccess, logMemberRefusal } from '../../shared/access-log/member-access.ts';
+import { logMemberAccess } from '../../shared/access-log/member-access.ts';
 import { flagsOf, type AccessEntryView } from '../../shared/access-log/query.ts';
 import { sha256Hex } from '../../shared/crypto.ts';
 import type { Member } from '../../shared/federation/member-http.ts';
@@ -29,6 +29,7 @@ import { verifyMemberMessage } from '../directory/messages.ts';
 import { entriesAboutPerson } from '../access-log/model.ts';
 import { findByCodes, findByLinks } from '../codes/model.ts';
 import type { GatewayContext } from '../context.ts';
+import { verifiedOrLogged } from './service.ts';
 import { rememberJti } from '../routing/model.ts';
 
 /** The other municipality an entry names in its details (a query's source, a relay's recipient), if any. */
@@ -49,15 +50,7 @@ function toItem(e: AccessEntryView, codes: string[]): GatewayTrailItem {
 /** Verifies B's request, reads and logs; returns the gateway's signed answer for B. */
 export async function answerGatewayTrail(ctx: GatewayContext, requester: Member, compact: string): Promise<string> {
   const requestHash = sha256Hex(compact);
-  let request: GatewayTrailRequestClaims;
-  try {
-    request = await verifyRequest(ctx, requester, compact);
-  } catch (err) {
-    if (err instanceof AppError) {
-      await logMemberRefusal(ctx.models.AccessLog, requester, { action: GatewayActions.TRAIL_DISCLOSE, actingMunicipality: requester.id, reason: err.code, requestHash });
-    }
-    throw err;
-  }
+  const request = await verifiedOrLogged(ctx, requester, requestHash, GatewayActions.TRAIL_DISCLOSE, () => verifyRequest(ctx, requester, compact));
   const found = await inTransaction(ctx.sequelize, async (t) => {
     if (!(await rememberJti(ctx.models.ReplayCache, request.iss, request.jti, request.exp, t))) {
       throw new AppError(409, 'replayed', 'Gateway trail request already received', { field: 'request.jti', rule: 'must not be reused' });

@@ -42,18 +42,22 @@ async function verifyRequest(ctx: GatewayContext, requester: Member, compact: st
   return request;
 }
 
-/** Verifies, translates, forwards and relays one trail request; logs it with its outcome. */
-export async function routeTrailRequest(ctx: GatewayContext, requester: Member, compact: string): Promise<TrailResponse> {
-  const requestHash = sha256Hex(compact);
-  let request: TrailRequestClaims;
+/** A trail request that fails verification is refused with its problem and logged as denied under `action`. */
+export async function verifiedOrLogged<T>(ctx: GatewayContext, requester: Member, requestHash: string, action: string, verify: () => Promise<T>): Promise<T> {
   try {
-    request = await verifyRequest(ctx, requester, compact);
+    return await verify();
   } catch (err) {
     if (err instanceof AppError) {
-      await logMemberRefusal(ctx.models.AccessLog, requester, { action: GatewayActions.TRAIL_ROUTE, actingMunicipality: requester.id, reason: err.code, requestHash });
+      await logMemberRefusal(ctx.models.AccessLog, requester, { action, actingMunicipality: requester.id, reason: err.code, requestHash });
     }
     throw err;
   }
+}
+
+/** Verifies, translates, forwards and relays one trail request; logs it with its outcome. */
+export async function routeTrailRequest(ctx: GatewayContext, requester: Member, compact: string): Promise<TrailResponse> {
+  const requestHash = sha256Hex(compact);
+  const request = await verifiedOrLogged(ctx, requester, requestHash, GatewayActions.TRAIL_ROUTE, () => verifyRequest(ctx, requester, compact));
   const route = await inTransaction(ctx.sequelize, async (t) => {
     if (!(await rememberJti(ctx.models.ReplayCache, request.iss, request.jti, request.exp, t))) {
       throw problem(409, 'replayed', 'Trail request already received', 'request.jti', 'must not be reused');
