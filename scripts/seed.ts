@@ -15,11 +15,11 @@ import { municipalityConfigSchema } from '../services/municipality/config.ts';
 import { createStaff } from '../services/municipality/staff/service.ts';
 import type { Actor, Role } from '../services/municipality/staff/roles.ts';
 import type { Transaction } from 'sequelize';
-import { generateResidents, SEED_REFERENCE_DATE, type GeneratedResident } from '../services/municipality/seed.ts';
-import { createRecord, issueTicket } from '../services/municipality/vaccinations/service.ts';
-import { createResident, findResidentById } from '../services/municipality/residents/service.ts';
+import { generateResidents, SEED_REFERENCE_DATE, type GeneratedResident, type GeneratedTicket } from '../services/municipality/seed.ts';
+import { createRecords, issueTickets, type SeededTicket } from '../services/municipality/vaccinations/service.ts';
+import { createResidents, findResidentByAddressee, type NewResident } from '../services/municipality/residents/service.ts';
+import { logStaffAccessBatch, type StaffAccess } from '../services/municipality/access-log/service.ts';
 import type { MunicipalityContext } from '../services/municipality/context.ts';
-import { findResidentByAddressee } from '../services/municipality/residents/service.ts';
 import { enrolCertificate } from '../services/municipality/resident-page/service.ts';
 import { issueResidentCertificate, readCertificateAuthority, verifyResidentCertificate, type ResidentSex } from '../shared/federation/pki.ts';
 import { isMainModule } from '../shared/platform/main-module.ts';
@@ -55,28 +55,46 @@ export interface SeedOptions {
   env: Record<string, string>;
   residents: number;
   seed?: string;
-  /** Residents per transaction: one transaction per resident costs ~40× a batch here. */
+  /** Residents per transaction; each transaction's residents go in multi-row statements (`insertGeneratedResidents`). */
   batchSize?: number;
   residentDemo?: ResidentDemoOptions;
 }
 
+/** The fields of a generated resident a clerk would register. */
+export const residentInput = (g: GeneratedResident): NewResident => ({
+  addresseeNumber: g.addresseeNumber, name: g.name, kana: g.kana, birthDate: g.birthDate, sex: g.sex, address: g.address, myNumber: g.myNumber,
+});
+
+/** How a generated ticket is issued: its own number, on the reference day. */
+export const ticketOptions = (ticket: GeneratedTicket): SeededTicket => ({ ticketNumber: ticket.ticketNumber, issuedAt: `${SEED_REFERENCE_DATE}T00:00:00.000Z` });
+
 /**
- * Writes one generated resident through the real service functions (so every rule and every
- * access-log entry applies), inside the caller's transaction.
+ * Writes generated residents with their records and tickets through the services' batch
+ * functions, inside the caller's transaction: every rule of the one-by-one service functions
+ * applies and the access log gets the entries they would have written, in the same order (each
+ * resident's RESIDENT_CREATE, then its records', then its tickets'), in one append. A resident
+ * the rules refuse fails the whole batch with the service's error; the caller's transaction
+ * then writes nothing. With several at fault, the residents' own fields are all checked before
+ * any record or ticket, so the error named may be a later resident's than one by one.
  */
-export async function insertGeneratedResident(ctx: MunicipalityContext, t: Transaction, g: GeneratedResident, actor: Actor) {
-  const created = await createResident(ctx, t, {
-    addresseeNumber: g.addresseeNumber, name: g.name, kana: g.kana, birthDate: g.birthDate, sex: g.sex, address: g.address, myNumber: g.myNumber,
-  }, actor);
-  const resident = (await findResidentById(ctx, created.id, t))!;
-  const recordIds: string[] = [];
-  for (const record of g.records) recordIds.push((await createRecord(ctx, t, resident, record, actor)).recordId);
-  for (const ticket of g.tickets) {
-    await issueTicket(ctx, t, resident, { type: ticket.type, doseNumber: ticket.doseNumber }, actor, {
-      ticketNumber: ticket.ticketNumber, issuedAt: `${SEED_REFERENCE_DATE}T00:00:00.000Z`,
-    });
-  }
-  return { id: created.id, addresseeNumber: created.addresseeNumber, recordIds };
+export async function insertGeneratedResidents(ctx: MunicipalityContext, t: Transaction, generated: GeneratedResident[], actor: Actor) {
+  const { residents, access: created } = await createResidents(ctx, t, generated.map(residentInput));
+  const recordOwners = generated.flatMap((g, i) => g.records.map(() => i));
+  const { records, access: recorded } = await createRecords(ctx, t, generated.flatMap((g, i) => g.records.map((input) => ({ resident: residents[i]!, input }))), actor);
+  const ticketOwners = generated.flatMap((g, i) => g.tickets.map(() => i));
+  const { access: issued } = await issueTickets(ctx, t, generated.flatMap((g, i) => g.tickets.map((ticket) => ({
+    ...ticketOptions(ticket), resident: residents[i]!, input: { type: ticket.type, doseNumber: ticket.doseNumber },
+  }))), actor);
+  // Each resident's entries in the order one-by-one calls write them: the resident, its records, its tickets.
+  const entries = residents.map((_, i): StaffAccess[] => [created[i]!]);
+  const recordIds = residents.map((): string[] => []);
+  recordOwners.forEach((owner, j) => {
+    entries[owner]!.push(recorded[j]!);
+    recordIds[owner]!.push(records[j]!.recordId);
+  });
+  ticketOwners.forEach((owner, j) => entries[owner]!.push(issued[j]!));
+  await logStaffAccessBatch(ctx, t, actor, entries.flat());
+  return residents.map((r, i) => ({ id: r.id, addresseeNumber: r.addresseeNumber, recordIds: recordIds[i]! }));
 }
 
 /** Whether the demo resident's certificate on disk still verifies with the CA (not so after an RSA CA was replaced). */
@@ -131,8 +149,7 @@ export async function seedMunicipality(options: SeedOptions): Promise<SeedResult
       const batch = options.batchSize ?? 100;
       for (let i = 0; i < generated.length; i += batch) {
         await ctx.sequelize.transaction(async (t) => {
-          for (const g of generated.slice(i, i + batch)) {
-            const made = await insertGeneratedResident(ctx, t, g, actor);
+          for (const made of await insertGeneratedResidents(ctx, t, generated.slice(i, i + batch), actor)) {
             residents += 1;
             records += made.recordIds.length;
           }

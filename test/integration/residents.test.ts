@@ -5,7 +5,7 @@ import { Actions } from '../../services/municipality/access-log/actions.ts';
 import { isValidAddresseeNumber } from '../../services/municipality/residents/schemas.ts';
 import { findResidentByAddressee, setResidentStatus } from '../../services/municipality/residents/service.ts';
 import { generateResidents, SEED_REFERENCE_DATE } from '../../services/municipality/seed.ts';
-import { insertGeneratedResident } from '../../scripts/seed.ts';
+import { insertGeneratedResidents } from '../../scripts/seed.ts';
 import { startMunicipality, removeDir, DEMO_MUNICIPALITIES, type RunningMunicipality } from '../fixtures/municipality.ts';
 import { api } from '../fixtures/http.ts';
 import { buildResident, createResidentVia, newKey, rowCounts } from '../fixtures/factories.ts';
@@ -221,7 +221,7 @@ describe('residents at a municipality', () => {
     expect(one.reduce((n, g) => n + g.records.length, 0)).to.be.greaterThan(40);
     const seedActor = { staffId: 'seed', role: 'clerk' as const, municipality: '293610' };
     const before = await m.ctx.models.VaccinationRecord.count();
-    for (const g of one) await inTransaction(m.ctx.sequelize, (t) => insertGeneratedResident(m.ctx, t, g, seedActor));
+    await inTransaction(m.ctx.sequelize, (t) => insertGeneratedResidents(m.ctx, t, one, seedActor));
     expect(await m.ctx.models.VaccinationRecord.count()).to.equal(before + one.reduce((n, g) => n + g.records.length, 0));
     expect(await m.ctx.models.VaccinationTicket.count()).to.equal(one.reduce((n, g) => n + g.tickets.length, 0));
   });

@@ -1,5 +1,5 @@
 import type { Transaction } from 'sequelize';
-import { appendAccess, type AccessInput } from '../../../shared/access-log/chain.ts';
+import { appendAccess, appendAccessBatch, type AccessInput } from '../../../shared/access-log/chain.ts';
 import type { AuditConsole, ReconcileRange } from '../../../shared/access-log/console.ts';
 import { reconcileEntries, selectReconcileEntries, type HeldCheckpoint, type ReconcileEntry } from '../../../shared/access-log/verify.ts';
 import { checkpointAndWitness, runEvery, type GatewayEntryView, type PeriodicTask, type Witness } from '../../../shared/access-log/witness.ts';
@@ -16,14 +16,19 @@ export type StaffAccess = Omit<AccessInput, 'actorType' | 'actorId' | 'actorRole
  * Logs a staff member's access to resident data at this municipality, in the transaction of
  * the access itself. Subjects are addressee numbers (local), never My Numbers.
  */
-export function logStaffAccess(ctx: MunicipalityContext, t: Transaction, actor: StaffActor, entry: StaffAccess) {
-  return appendAccess(ctx.models.AccessLog, t, {
+export async function logStaffAccess(ctx: MunicipalityContext, t: Transaction, actor: StaffActor, entry: StaffAccess) {
+  return (await logStaffAccessBatch(ctx, t, actor, [entry]))[0]!;
+}
+
+/** `logStaffAccess` for several entries of one staff member, in one append (in the order given). */
+export function logStaffAccessBatch(ctx: MunicipalityContext, t: Transaction, actor: StaffActor, entries: StaffAccess[]) {
+  return appendAccessBatch(ctx.models.AccessLog, t, entries.map((entry) => ({
     ...entry,
-    actorType: 'staff',
+    actorType: 'staff' as const,
     actorId: actor.staffId,
     actorRole: actor.role,
     actingMunicipality: ctx.config.MUNICIPALITY_CODE,
-  });
+  })));
 }
 
 /**

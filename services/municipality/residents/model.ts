@@ -175,9 +175,18 @@ export async function findResidentsWhere(Resident: ResidentModel, where: WhereOp
   return (await Resident.findAll({ where, raw: true, transaction, order: [['createdAt', 'ASC']] })).map(toRecord);
 }
 
-export async function insertResident(Resident: ResidentModel, values: CreationAttributes<ResidentRow>, transaction: Transaction): Promise<ResidentRecord> {
-  await Resident.create(values, { transaction });
-  return (await findResidentWhere(Resident, { id: values.id }, transaction))!;
+/** Rows per INSERT and ids per read-back in `insertResidents`. */
+const CHUNK = 400;
+
+/** Writes residents with one INSERT per 400 rows and returns them as stored, in the order given. */
+export async function insertResidents(Resident: ResidentModel, values: CreationAttributes<ResidentRow>[], transaction: Transaction): Promise<ResidentRecord[]> {
+  const stored = new Map<string, ResidentRecord>();
+  for (let i = 0; i < values.length; i += CHUNK) {
+    const chunk = values.slice(i, i + CHUNK);
+    await Resident.bulkCreate(chunk, { transaction });
+    for (const r of await residentsByIds(Resident, chunk.map((v) => v.id), transaction)) stored.set(r.id, r);
+  }
+  return values.map((v) => stored.get(v.id)!);
 }
 
 export async function updateResidentRow(
@@ -379,9 +388,10 @@ export async function deceasedOnOrBefore(Resident: ResidentModel, latest: string
   return rows.map((r) => ({ id: r.id, addresseeNumber: r.addresseeNumber, deceasedOn: r.deceasedOn! }));
 }
 
-/** True when the number belonged to a resident the retention rule removed. */
-export async function isRetiredAddresseeNumber(RetiredAddresseeNumber: RetiredAddresseeNumberModel, addresseeNumber: string, transaction?: Transaction): Promise<boolean> {
-  return (await RetiredAddresseeNumber.count({ where: { addresseeNumber }, transaction })) > 0;
+/** Which of `addresseeNumbers` belonged to residents the retention rule removed. */
+export async function retiredAmong(RetiredAddresseeNumber: RetiredAddresseeNumberModel, addresseeNumbers: string[], transaction?: Transaction): Promise<string[]> {
+  const rows = await RetiredAddresseeNumber.findAll({ where: { addresseeNumber: { [Op.in]: addresseeNumbers } }, attributes: ['addresseeNumber'], raw: true, transaction });
+  return rows.map((r) => r.addresseeNumber);
 }
 
 /**

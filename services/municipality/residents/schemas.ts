@@ -74,6 +74,7 @@ export const createResidentSchema = z.object({
   movedInAt: dateOrTime.optional(),
 }).strict();
 export type CreateResidentInput = z.input<typeof createResidentSchema>;
+export type CreateResidentData = z.infer<typeof createResidentSchema>;
 
 /** Attribute changes a clerk may make; each is kept in the resident's history with its reason. */
 export const updateResidentSchema = z.object({

@@ -6,23 +6,23 @@
  * at rest (AES-256-GCM bound to the resident id) and shown masked; no route reveals it in full.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import type { Transaction } from 'sequelize';
+import type { CreationAttributes, Transaction } from 'sequelize';
 import { decryptField, encryptField, hmacSha256 } from '../../../shared/crypto.ts';
 import { badRequest, conflict, notFound, unprocessable } from '../../../shared/platform/errors.ts';
 import { maskMyNumber } from '../../../shared/identifiers.ts';
 import { parseInput } from '../../../shared/platform/validation.ts';
 import { calendarDateRule, todayInJapan } from '../../../shared/platform/dates.ts';
 import { Actions, type Action } from '../access-log/actions.ts';
-import { logStaffAccess } from '../access-log/service.ts';
+import { logStaffAccess, logStaffAccessBatch, type StaffAccess } from '../access-log/service.ts';
 import type { Actor } from '../staff/roles.ts';
 import type { MunicipalityContext } from '../context.ts';
 import {
-  findResidentWhere, findResidentsWhere, insertResident, isRetiredAddresseeNumber, storeCode, insertResidentHistory, listResidentHistory, searchResidentRows, subjectsOfResidentsNamed,
-  updateResidentRow, type ResidentHistoryEntry, type ResidentRecord,
+  findResidentWhere, findResidentsWhere, insertResidents, residentsByAddressees, retiredAmong, storeCode, insertResidentHistory, listResidentHistory, searchResidentRows,
+  subjectsOfResidentsNamed, updateResidentRow, type ResidentHistoryEntry, type ResidentRecord, type ResidentRow,
 } from './model.ts';
 import {
   completeAddresseeNumber, createResidentSchema, isValidAddresseeNumber,
-  type CreateResidentInput, type ResidentStatus, type SearchResidentsInput, type Sex, type UpdateResidentInput,
+  type CreateResidentData, type CreateResidentInput, type ResidentStatus, type SearchResidentsInput, type Sex, type UpdateResidentInput,
 } from './schemas.ts';
 
 export type { ResidentRecord } from './model.ts';
@@ -104,64 +104,114 @@ export async function requireResident(ctx: MunicipalityContext, addresseeNumber:
   return resident;
 }
 
-/** True when a resident holds the number now, or held it until the retention rule removed them (docs/DESIGN.md §4.13). */
-async function addresseeNumberTaken(ctx: MunicipalityContext, addresseeNumber: string, t: Transaction): Promise<boolean> {
-  return Boolean(await findResidentWhere(ctx.models.Resident, { addresseeNumber }, t))
-    || isRetiredAddresseeNumber(ctx.models.RetiredAddresseeNumber, addresseeNumber, t);
+/** Which of `numbers` a resident holds now, or held until the retention rule removed them (docs/DESIGN.md §4.13). */
+async function takenAddresseeNumbers(ctx: MunicipalityContext, numbers: string[], t: Transaction): Promise<Set<string>> {
+  if (numbers.length === 0) return new Set();
+  const held = await residentsByAddressees(ctx.models.Resident, numbers, t);
+  const retired = await retiredAmong(ctx.models.RetiredAddresseeNumber, numbers, t);
+  return new Set([...held.map((r) => r.addresseeNumber), ...retired]);
 }
 
-async function newAddresseeNumber(ctx: MunicipalityContext, t: Transaction): Promise<string> {
-  for (;;) {
-    const candidate = completeAddresseeNumber(String(randomInt(100_000_000, 1_000_000_000)));
-    if (!(await addresseeNumberTaken(ctx, candidate, t))) return candidate;
+/** `count` addressee numbers no resident holds or held, none of them in `exclude`: one read per round of draws. */
+async function newAddresseeNumbers(ctx: MunicipalityContext, count: number, exclude: Set<string>, t: Transaction): Promise<string[]> {
+  const drawn = new Set<string>();
+  while (drawn.size < count) {
+    const candidates = new Set<string>();
+    while (candidates.size < count - drawn.size) {
+      const candidate = completeAddresseeNumber(String(randomInt(100_000_000, 1_000_000_000)));
+      if (!exclude.has(candidate) && !drawn.has(candidate)) candidates.add(candidate);
+    }
+    const taken = await takenAddresseeNumbers(ctx, [...candidates], t);
+    for (const candidate of candidates) if (!taken.has(candidate)) drawn.add(candidate);
   }
+  return [...drawn];
+}
+
+/** A resident to register: the fields a clerk gives, and an addressee number for deterministic seeding only. */
+export type NewResident = CreateResidentInput & { addresseeNumber?: string };
+
+/**
+ * Registers residents inside the caller's transaction, each under `createResident`'s rules as if
+ * registered one after another in the order given (so a second current resident with one My
+ * Number is refused within the batch too): validates, refuses a My Number a current resident
+ * has, refuses a malformed or taken addressee number or draws one, seals the My Number. A refusal
+ * is the error the one-by-one calls would have met first, and nothing of the batch is written.
+ * Three reads for the whole batch (more only when a drawn number is taken), one INSERT per 400.
+ * @returns the residents as stored, in the order given, and the RESIDENT_CREATE entry each one
+ *   owes the access log: the caller appends them in `t` (logStaffAccessBatch), so a batch of
+ *   several tables' writes is logged in one append.
+ */
+export async function createResidents(ctx: MunicipalityContext, t: Transaction, inputs: NewResident[]): Promise<{ residents: ResidentRecord[]; access: StaffAccess[] }> {
+  // Everything is parsed before the first read; an input's refusal is thrown at its turn below.
+  type Parsed = { wanted?: string } & ({ data: CreateResidentData; index: string } | { refused: unknown });
+  const parsed = inputs.map(({ addresseeNumber: wanted, ...fields }): Parsed => {
+    try {
+      const data = parseInput(createResidentSchema, fields);
+      return { wanted, data, index: myNumberIndex(ctx, data.myNumber) };
+    } catch (err) {
+      return { wanted, refused: err };
+    }
+  });
+  const indexes = parsed.flatMap((p) => ('index' in p ? [p.index] : []));
+  /** The addressee number of the current resident (the oldest, if several) who has each My Number index. */
+  const currentHolder = new Map<string, string>();
+  for (const r of indexes.length ? await findResidentsWhere(ctx.models.Resident, { myNumberIndex: indexes }, t) : []) {
+    if (r.status === 'resident' && !currentHolder.has(r.myNumberIndex)) currentHolder.set(r.myNumberIndex, r.addresseeNumber);
+  }
+  const wanted = parsed.flatMap((p) => (p.wanted !== undefined && isValidAddresseeNumber(p.wanted) ? [p.wanted] : []));
+  const taken = await takenAddresseeNumbers(ctx, wanted, t);
+  const drawn = await newAddresseeNumbers(ctx, parsed.filter((p) => p.wanted === undefined).length, new Set(wanted), t);
+  const rows: CreationAttributes<ResidentRow>[] = [];
+  for (const p of parsed) {
+    if ('refused' in p) throw p.refused;
+    const current = currentHolder.get(p.index);
+    if (current) {
+      throw conflict('duplicate-resident', 'A current resident already has this My Number', {
+        field: 'myNumber', rule: 'must not belong to a current resident', existing: current,
+      });
+    }
+    let addresseeNumber: string;
+    if (p.wanted !== undefined) {
+      if (!isValidAddresseeNumber(p.wanted)) throw badRequest('addresseeNumber', 'must be a 10-digit addressee number with a valid check digit');
+      if (taken.has(p.wanted)) {
+        throw conflict('duplicate-addressee-number', 'Addressee number already in use', { field: 'addresseeNumber', rule: 'must be unique' });
+      }
+      addresseeNumber = p.wanted;
+    } else {
+      addresseeNumber = drawn.shift()!;
+    }
+    taken.add(addresseeNumber);
+    currentHolder.set(p.index, addresseeNumber);
+    const id = randomUUID();
+    rows.push({
+      id,
+      addresseeNumber,
+      name: p.data.name,
+      kana: p.data.kana,
+      birthDate: p.data.birthDate,
+      sex: p.data.sex,
+      address: p.data.address,
+      status: 'resident',
+      myNumberEncrypted: encryptField(ctx.config.DATA_KEY, p.data.myNumber, id),
+      myNumberIndex: p.index,
+      previousMunicipality: p.data.previousMunicipality ?? null,
+      movedInAt: p.data.movedInAt ?? null,
+    });
+  }
+  const residents = await insertResidents(ctx.models.Resident, rows, t);
+  return { residents, access: residents.map((r) => ({ action: Actions.RESIDENT_CREATE, subject: r.addresseeNumber, outcome: 'allowed' as const })) };
 }
 
 /**
- * Registers a resident inside the caller's transaction: validates, refuses a second current
- * resident with the same My Number, seals the My Number, logs RESIDENT_CREATE. `addresseeNumber`
- * is for deterministic seeding only; otherwise the service draws one.
+ * Registers a resident inside the caller's transaction (`createResidents` for one) and logs
+ * RESIDENT_CREATE. `addresseeNumber` is for deterministic seeding only; otherwise the service
+ * draws one.
  * @returns the staff view plus the internal id, for callers that go on writing in `t`.
  */
-export async function createResident(
-  ctx: MunicipalityContext, t: Transaction, input: CreateResidentInput & { addresseeNumber?: string }, actor: Actor,
-): Promise<ResidentView & { id: string }> {
-  const { addresseeNumber: wanted, ...fields } = input;
-  const data = parseInput(createResidentSchema, fields);
-  const index = myNumberIndex(ctx, data.myNumber);
-  const current = (await findResidentsWhere(ctx.models.Resident, { myNumberIndex: index }, t)).find((r) => r.status === 'resident');
-  if (current) {
-    throw conflict('duplicate-resident', 'A current resident already has this My Number', {
-      field: 'myNumber', rule: 'must not belong to a current resident', existing: current.addresseeNumber,
-    });
-  }
-  let addresseeNumber: string;
-  if (wanted !== undefined) {
-    if (!isValidAddresseeNumber(wanted)) throw badRequest('addresseeNumber', 'must be a 10-digit addressee number with a valid check digit');
-    if (await addresseeNumberTaken(ctx, wanted, t)) {
-      throw conflict('duplicate-addressee-number', 'Addressee number already in use', { field: 'addresseeNumber', rule: 'must be unique' });
-    }
-    addresseeNumber = wanted;
-  } else {
-    addresseeNumber = await newAddresseeNumber(ctx, t);
-  }
-  const id = randomUUID();
-  const row = await insertResident(ctx.models.Resident, {
-    id,
-    addresseeNumber,
-    name: data.name,
-    kana: data.kana,
-    birthDate: data.birthDate,
-    sex: data.sex,
-    address: data.address,
-    status: 'resident',
-    myNumberEncrypted: encryptField(ctx.config.DATA_KEY, data.myNumber, id),
-    myNumberIndex: index,
-    previousMunicipality: data.previousMunicipality ?? null,
-    movedInAt: data.movedInAt ?? null,
-  }, t);
-  await logStaffAccess(ctx, t, actor, { action: Actions.RESIDENT_CREATE, subject: addresseeNumber, outcome: 'allowed' });
-  return { id, ...toResidentView(ctx, row) };
+export async function createResident(ctx: MunicipalityContext, t: Transaction, input: NewResident, actor: Actor): Promise<ResidentView & { id: string }> {
+  const { residents: [row], access } = await createResidents(ctx, t, [input]);
+  await logStaffAccessBatch(ctx, t, actor, access);
+  return { id: row!.id, ...toResidentView(ctx, row!) };
 }
 
 type Change = { field: string; from: unknown; to: unknown };

@@ -285,6 +285,13 @@ export async function retireCurrentMany(VaccinationRecord: VaccinationRecordMode
   }
 }
 
+/** Versions by id, one query per 400 ids; the ids not found are absent. */
+export async function versionsByIds(VaccinationRecord: VaccinationRecordModel, ids: string[], transaction: Transaction): Promise<RecordVersion[]> {
+  const out: RecordVersion[] = [];
+  for (let i = 0; i < ids.length; i += CHUNK) out.push(...await findVersions(VaccinationRecord, { id: { [Op.in]: ids.slice(i, i + CHUNK) } }, transaction));
+  return out;
+}
+
 /** Writes many versions with one INSERT per 400 rows (a create and a read-back per row cost ~40× more). */
 export async function insertVersions(VaccinationRecord: VaccinationRecordModel, rows: Omit<RecordVersion, 'createdAt'>[], transaction: Transaction): Promise<void> {
   for (let i = 0; i < rows.length; i += CHUNK) await VaccinationRecord.bulkCreate(rows.slice(i, i + CHUNK), { transaction });
@@ -311,6 +318,16 @@ const toTicket = (r: InferAttributes<VaccinationTicketRow>): TicketRecord => ({
 export async function findTicket(VaccinationTicket: VaccinationTicketModel, ticketNumber: string, transaction?: Transaction): Promise<TicketRecord | null> {
   const row = await VaccinationTicket.findByPk(ticketNumber, { raw: true, transaction });
   return row ? toTicket(row) : null;
+}
+
+/** Tickets by number, one query per 400 numbers; the numbers never issued are absent. */
+export async function findTickets(VaccinationTicket: VaccinationTicketModel, ticketNumbers: string[], transaction?: Transaction): Promise<TicketRecord[]> {
+  const out: TicketRecord[] = [];
+  for (let i = 0; i < ticketNumbers.length; i += CHUNK) {
+    const rows = await VaccinationTicket.findAll({ where: { ticketNumber: { [Op.in]: ticketNumbers.slice(i, i + CHUNK) } }, raw: true, transaction });
+    for (const r of rows) out.push(toTicket(r));
+  }
+  return out;
 }
 
 export async function ticketsOf(VaccinationTicket: VaccinationTicketModel, residentId: string, transaction?: Transaction): Promise<TicketRecord[]> {
@@ -354,8 +371,9 @@ export async function listReviewRows(TicketReview: TicketReviewModel, status: Re
 export const currentCopiesOf = (VaccinationRecord: VaccinationRecordModel, sourceMunicipality: string, sourceRecordId: string, transaction?: Transaction) =>
   findVersions(VaccinationRecord, { sourceMunicipality, sourceRecordId, current: true }, transaction);
 
-export async function insertTicket(VaccinationTicket: VaccinationTicketModel, values: CreationAttributes<VaccinationTicketRow>, transaction: Transaction): Promise<void> {
-  await VaccinationTicket.create(values, { transaction });
+/** Writes tickets with one INSERT per 400 rows. */
+export async function insertTickets(VaccinationTicket: VaccinationTicketModel, values: CreationAttributes<VaccinationTicketRow>[], transaction: Transaction): Promise<void> {
+  for (let i = 0; i < values.length; i += CHUNK) await VaccinationTicket.bulkCreate(values.slice(i, i + CHUNK), { transaction });
 }
 
 /** Records which vaccination record used a ticket. */
