@@ -43,12 +43,13 @@ const STALE_BUNDLE_MS = 24 * 3600_000;
 
 /**
  * Packages node loads from node_modules as usual rather than from the bundle: a native addon
- * (sqlite3 finds its binary beside its own files), pino's transport worker (a file of its own,
- * started by path), and the optional drivers and helpers Sequelize, pg and pino ask for only when
- * configured for them, which are not installed.
+ * (better-sqlite3 finds its binary beside its own files), pino's transport worker (a file of its
+ * own, started by path), and the optional drivers and helpers Sequelize, pg and pino ask for only
+ * when configured for them, which are not installed (node-sqlite3 among them: Sequelize is given
+ * shared/platform/sqlite-driver.ts instead).
  */
 const OUTSIDE_THE_BUNDLE = [
-  'sqlite3', 'thread-stream',
+  'better-sqlite3', 'sqlite3', 'thread-stream',
   'pg-native', 'pg-hstore', 'pg-query-stream', 'tedious', 'mysql2', 'mariadb', 'oracledb', 'ibm_db', 'snowflake-sdk', 'pino-pretty',
 ] as const;
 

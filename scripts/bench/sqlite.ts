@@ -3,11 +3,11 @@
  * The benchmark watches the registration outbox drain this way instead of logging in as an
  * operator at every municipality (1,741 scrypt logins would cost more than the watch itself).
  */
-import sqlite3 from 'sqlite3';
+import sqlite from '../../shared/platform/sqlite-driver.ts';
 
 export function readScalar(file: string, sql: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const db = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (openErr) => {
+    const db = new sqlite.Database(file, sqlite.OPEN_READONLY, (openErr) => {
       if (openErr) return reject(openErr);
       db.get(sql, (err, row) => {
         db.close();

@@ -1,21 +1,22 @@
 /**
  * Cost of one SQLite statement on the members' path (docs/BENCHMARKS.md, "Where a single query's
  * 60 ms go"): through Sequelize as the flows use it (a model read, a bound raw query, a
- * transaction), and through node-sqlite3 alone, the driver Sequelize calls, with and without a
- * prepared statement. Same file settings as a member (WAL, synchronous=NORMAL, source maps off).
+ * transaction), through the driver Sequelize is given alone, and through better-sqlite3's own
+ * prepared statements. Same file settings as a member (WAL, synchronous=NORMAL, source maps off).
  *
  *   npx tsx scripts/bench/statements.ts [--ops 2000]
  *
  * Each statement runs `--ops` times one after the other (awaited), after 200 warm-up rounds, on a
  * table of 1,000 rows in a scratch folder that is removed afterwards; the figure is process CPU
- * (all threads: node-sqlite3 runs statements on libuv's pool) and wall time per statement.
+ * (all threads) and wall time per statement.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { DataTypes, QueryTypes } from 'sequelize';
-import sqlite3 from 'sqlite3';
+import BetterSqlite3 from 'better-sqlite3';
+import sqlite from '../../shared/platform/sqlite-driver.ts';
 import { openDatabase } from '../../shared/platform/db.ts';
 import { memberProcessStackTraces } from '../../shared/platform/server.ts';
 
@@ -52,21 +53,27 @@ try {
   await time('transaction with one Model.create', (i) => sequelize.transaction((t) => Thing.create({ key: `t${i}-${process.hrtime.bigint()}`, value: 'y' }, { transaction: t })));
   await sequelize.close();
 
-  console.log(' node-sqlite3 alone:');
-  const db = new sqlite3.Database(join(dir, 'member.sqlite'));
-  const all = (sql: string, params: unknown[]) => new Promise<unknown[]>((resolve, reject) => db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows))));
+  console.log(' the driver Sequelize is given (shared/platform/sqlite-driver.ts), alone:');
+  const db = new sqlite.Database(join(dir, 'member.sqlite'));
+  const all = (sql: string, params: unknown[]) => new Promise<unknown[]>((resolve, reject) => db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows ?? []))));
   const exec = (sql: string) => new Promise<void>((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
   const run = (sql: string, params: unknown[]) => new Promise<void>((resolve, reject) => db.run(sql, params, (err) => (err ? reject(err) : resolve())));
   await exec('PRAGMA synchronous = NORMAL');
   await time('db.all with a bound parameter', (i) => all('SELECT key, value FROM things WHERE key = ?', [key(i)]));
-  const prepared = db.prepare('SELECT key, value FROM things WHERE key = ?');
-  await time('prepared statement', (i) => new Promise((resolve, reject) => prepared.all([key(i)], (err, rows) => (err ? reject(err) : resolve(rows)))));
   await time('BEGIN IMMEDIATE; INSERT; COMMIT', async (i) => {
     await exec('BEGIN IMMEDIATE');
     await run('INSERT INTO things (key, value) VALUES (?, ?)', [`d${i}-${process.hrtime.bigint()}`, 'y']);
     await exec('COMMIT');
   });
-  await new Promise<void>((resolve) => prepared.finalize(() => db.close(() => resolve())));
+  await new Promise<void>((resolve) => db.close(() => resolve()));
+
+  console.log(' better-sqlite3 alone:');
+  const raw = new BetterSqlite3(join(dir, 'member.sqlite'));
+  const prepared = raw.prepare('SELECT key, value FROM things WHERE key = ?');
+  await time('prepared statement', async (i) => prepared.all(key(i)));
+  const insert = raw.prepare('INSERT INTO things (key, value) VALUES (?, ?)');
+  await time('transaction with one INSERT', async (i) => raw.transaction(() => insert.run(`r${i}-${process.hrtime.bigint()}`, 'y')).immediate());
+  raw.close();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

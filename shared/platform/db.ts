@@ -1,15 +1,18 @@
 import { Sequelize, Transaction } from 'sequelize';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import sqliteDriver from './sqlite-driver.ts';
 
 export interface DatabaseOptions {
   /** SQLite file path, or ':memory:'. Ignored when `url` is set. */
   storage?: string;
   /** postgres://… for a hosted deployment. */
   url?: string;
+  /** Sees every statement's SQL text (tests that check what reaches SQL); off otherwise. */
+  logging?: (sql: string) => void;
 }
 
-/** The part of node-sqlite3's Database the connection setup uses. */
+/** The part of the driver's Database the connection setup uses (shared/platform/sqlite-driver.ts). */
 interface SqliteConnection {
   run(sql: string, cb: (err: Error | null) => void): void;
   configure(option: 'busyTimeout', ms: number): void;
@@ -19,21 +22,23 @@ interface SqliteConnection {
  * Opens a member's own database. On SQLite, Sequelize opens a new connection per transaction and
  * runs no connection hooks for this dialect, so a PRAGMA sent once with `query` reaches only one
  * connection. We wrap the connection manager: every new connection gets a busy timeout (writers
- * wait instead of failing with SQLITE_BUSY) and synchronous=NORMAL (safe under WAL); WAL itself
+ * wait instead of failing with SQLITE_BUSY, off the event loop: the driver tries again from a
+ * timer) and synchronous=NORMAL (safe under WAL); WAL itself
  * is a property of the file, set once. Transactions are IMMEDIATE: they take the write lock at
  * BEGIN, so two writers queue instead of deadlocking on a lock upgrade.
  */
 export async function openDatabase(options: DatabaseOptions): Promise<Sequelize> {
   let sequelize: Sequelize;
   if (options.url) {
-    sequelize = new Sequelize(options.url, { logging: false, dialect: 'postgres' });
+    sequelize = new Sequelize(options.url, { logging: options.logging ?? false, dialect: 'postgres' });
   } else {
     const storage = options.storage ?? ':memory:';
     if (storage !== ':memory:') mkdirSync(dirname(storage), { recursive: true });
     sequelize = new Sequelize({
       dialect: 'sqlite',
       storage,
-      logging: false,
+      logging: options.logging ?? false,
+      dialectModule: sqliteDriver,
       transactionType: Transaction.TYPES.IMMEDIATE,
     });
     prepareSqliteConnections(sequelize);

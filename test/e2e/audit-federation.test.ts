@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { QueryTypes } from 'sequelize';
-import sqlite3 from 'sqlite3';
+import sqlite from '../../shared/platform/sqlite-driver.ts';
 import { appendAccess, defineAccessLog, entryHash, GENESIS_HASH, type AccessInput } from '../../shared/access-log/chain.ts';
 import { createCheckpoint, defineCheckpoints } from '../../shared/access-log/verify.ts';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
@@ -232,7 +232,7 @@ describe('tamper-evident logs across a federation of real processes', () => {
         await owner.close();
       }
     } else {
-      const raw = new sqlite3.Database(env.DATABASE_PATH!);
+      const raw = new sqlite.Database(env.DATABASE_PATH!);
       await new Promise<void>((resolve, reject) => raw.exec(statements.join('\n'), (err) => (err ? reject(err) : resolve())));
       await new Promise<void>((resolve) => raw.close(() => resolve()));
     }

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import sqlite3 from 'sqlite3';
+import sqlite from '../../shared/platform/sqlite-driver.ts';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -182,7 +182,7 @@ describe('privacy officer console in a browser', function () {
         await db.close();
       }
     } else {
-      const db = new sqlite3.Database(m.ctx.config.DATABASE_PATH!);
+      const db = new sqlite.Database(m.ctx.config.DATABASE_PATH!);
       await new Promise<void>((resolve, reject) => db.exec(`DROP TRIGGER IF EXISTS access_log_no_update; ${edit}`, (err) => (err ? reject(err) : resolve())));
       await new Promise<void>((resolve) => db.close(() => resolve()));
     }

@@ -41,7 +41,7 @@ async function cli(member: string, dataDir: string, databases: Record<string, Da
 }
 
 /**
- * Raw SQL on the database past the application: on SQLite through the sqlite3 module on the FILE,
+ * Raw SQL on the database past the application: on SQLite through a connection of its own on the FILE,
  * on PostgreSQL through a plain client with the owner role's credentials. An attacker's access, not ours.
  */
 const sqlOnFile = rawSqlAsOwner;

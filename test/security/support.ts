@@ -6,7 +6,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomUUID, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import sqlite3 from 'sqlite3';
+import sqlite from '../../shared/platform/sqlite-driver.ts';
 import { decryptField, jose, peekJwt, SIGNING_ALG } from '../../shared/crypto.ts';
 import { parseKey } from '../../shared/platform/config.ts';
 import { createMemberClient, type MemberClient, type MemberResponse } from '../../shared/federation/member-http.ts';
@@ -78,7 +78,7 @@ export interface ReadOnlyDb {
 /** A read-only SQLite connection to a member's database file (WAL: it sees every committed write). */
 export function openReadOnly(path: string): Promise<ReadOnlyDb> {
   return new Promise((resolve, reject) => {
-    const db = new sqlite3.Database(path, sqlite3.OPEN_READONLY, (err) => {
+    const db = new sqlite.Database(path, sqlite.OPEN_READONLY, (err) => {
       if (err) return reject(err);
       db.configure('busyTimeout', 10_000);
       resolve({

@@ -1,14 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { Sequelize } from 'sequelize';
 import { calendarDate, dateTime, isCalendarDate } from '../../shared/platform/dates.ts';
 import { jose, signJwt, signPayload } from '../../shared/crypto.ts';
 import { checkpointClaimsSchema, witnessClaimsSchema } from '../../shared/access-log/verify.ts';
 import { signMessage, verifyMessage } from '../../shared/federation/messages.ts';
 import { moveOutClaimsSchema, Typ } from '../../shared/federation/protocol.ts';
 import { AppError } from '../../shared/platform/errors.ts';
-import { updateRows } from '../../shared/platform/db.ts';
+import { openDatabase, updateRows } from '../../shared/platform/db.ts';
 import { defineSignInThrottle, lockThrottle } from '../../shared/staff/sign-in.ts';
 import { databaseKeeper, REVOCATION_LIST_TABLE, type RevocationList } from '../../shared/federation/revocation.ts';
 
@@ -97,7 +96,7 @@ describe('dates: one calendar-date validator at the API and at both ends of a si
 describe('raw SQL: values are bound parameters', () => {
   it('when updateRows writes values holding quotes, NUL and SQL, then they are stored verbatim and never appear in the SQL text', async () => {
     const statements: string[] = [];
-    const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: (sql) => statements.push(sql) });
+    const sequelize = await openDatabase({ storage: ':memory:', logging: (sql) => statements.push(sql) });
     try {
       await sequelize.query('CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT, n INTEGER, "updatedAt" TEXT)');
       await sequelize.query(`INSERT INTO t (id, v, n) VALUES ('a', 'x', 1), ('b', 'y', 2)`);
@@ -117,13 +116,13 @@ describe('raw SQL: values are bound parameters', () => {
   });
 
   const HOSTILE = `'); DROP TABLE t; --\u0000end`;
-  const logged = () => {
+  const logged = async () => {
     const statements: string[] = [];
-    return { statements, sequelize: new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: (sql) => statements.push(sql) }) };
+    return { statements, sequelize: await openDatabase({ storage: ':memory:', logging: (sql) => statements.push(sql) }) };
   };
 
   it('when the sign-in throttle creates a row for a hostile key, then the key and the time are bound parameters, stored verbatim', async () => {
-    const { statements, sequelize } = logged();
+    const { statements, sequelize } = await logged();
     try {
       const Throttle = defineSignInThrottle(sequelize);
       await Throttle.sync();
@@ -145,7 +144,7 @@ describe('raw SQL: values are bound parameters', () => {
   });
 
   it('when a revocation list is kept, then its number, times and signed text are bound parameters, stored verbatim', async () => {
-    const { statements, sequelize } = logged();
+    const { statements, sequelize } = await logged();
     try {
       await sequelize.query(`CREATE TABLE ${REVOCATION_LIST_TABLE} (list_number BIGINT PRIMARY KEY, issued_at TEXT, next_update TEXT, accepted_at TEXT, jws TEXT)`);
       statements.length = 0;

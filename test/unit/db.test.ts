@@ -10,17 +10,18 @@ describe('SQLite connection settings', () => {
   before(() => { dir = mkdtempSync(join(tmpdir(), 'hikitsugi-db-')); });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('when a transaction runs (its own connection), then WAL, foreign keys, busy timeout and synchronous=NORMAL hold on it', async () => {
+  it('when a transaction runs (its own connection), then WAL, foreign keys, the driver\'s busy wait and synchronous=NORMAL hold on it, and SQLite itself never waits on the thread', async () => {
     const sequelize = await openDatabase({ storage: join(dir, 'a.sqlite') });
     try {
       const pragma = (name: string, transaction: never) => sequelize.query<Record<string, unknown>>(`PRAGMA ${name}`, { type: QueryTypes.SELECT, transaction });
       const seen = await sequelize.transaction(async (t) => ({
+        driverWait: (t as unknown as { connection: { busyTimeoutMs: number } }).connection.busyTimeoutMs,
         journal: (await pragma('journal_mode', t as never))[0]?.journal_mode,
         fk: (await pragma('foreign_keys', t as never))[0]?.foreign_keys,
         busy: (await pragma('busy_timeout', t as never))[0]?.timeout,
         sync: (await pragma('synchronous', t as never))[0]?.synchronous,
       }));
-      expect(seen).to.deep.equal({ journal: 'wal', fk: 1, busy: SQLITE_BUSY_TIMEOUT_MS, sync: 1 });
+      expect(seen).to.deep.equal({ driverWait: SQLITE_BUSY_TIMEOUT_MS, journal: 'wal', fk: 1, busy: 0, sync: 1 });
     } finally {
       await sequelize.close();
     }

@@ -1,0 +1,208 @@
+/**
+ * The SQLite driver Sequelize is given (docs/DESIGN.md §10): better-sqlite3 behind the part of
+ * node-sqlite3's interface that Sequelize's SQLite dialect and `db.ts` call (`Database(file,
+ * mode, cb)`, `serialize`, `run`, `all`, `exec`, `close`, `configure('busyTimeout')`).
+ *
+ * Why: node-sqlite3 sends every statement to libuv's pool and back, and Sequelize's dialect runs
+ * a `PRAGMA table_info` before every model SELECT; better-sqlite3 runs a prepared statement on
+ * the calling thread in microseconds (docs/BENCHMARKS.md, "Where a single query's 60 ms go").
+ *
+ * What must not change: a writer never blocks the event loop waiting for SQLite's lock. A
+ * synchronous busy timeout would hold the only thread while the transaction that holds the lock
+ * waits for that very thread, so the lock is never waited on inside SQLite (`timeout: 0`): a
+ * statement refused with SQLITE_BUSY is tried again from a timer, with growing pauses, until the
+ * busy timeout has passed — the same wait node-sqlite3's busy handler gave, asynchronously. A
+ * statement refused with SQLITE_BUSY has changed nothing (transactions here begin IMMEDIATE, so
+ * a lock is never upgraded halfway through one), which is what makes trying it again safe.
+ */
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
+
+const require = createRequire(import.meta.url);
+const Driver = require('better-sqlite3') as typeof BetterSqlite3;
+
+type Params = unknown[] | Record<string, unknown>;
+type Callback = (this: Statement, err: Error | null, rows?: unknown[]) => void;
+
+/** What Sequelize reads after a statement: node-sqlite3 passes it as `this` to the callback (and checks its class name). */
+export class Statement {
+  constructor(public lastID: number, public changes: number) {}
+}
+// Sequelize tells a statement's metadata by its class name, which a bundler may rename.
+Object.defineProperty(Statement, 'name', { value: 'Statement' });
+
+/** Pauses between tries of a statement refused with SQLITE_BUSY: 1, 2, 4 … 50 ms. */
+const BUSY_PAUSE_MAX_MS = 50;
+/** Prepared statements kept per connection (a member's statements are a few hundred shapes). */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * A value as better-sqlite3 binds it, the way node-sqlite3 did: booleans as 1/0, dates as
+ * milliseconds since the epoch, undefined as NULL.
+ */
+function bindable(value: unknown): unknown {
+  if (value === undefined) return null;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (value instanceof Date) return value.getTime();
+  return value;
+}
+
+/**
+ * Sequelize names bound parameters `$1`, `$name`; better-sqlite3 takes their names without the
+ * sigil. A list given for `$1, $2 …` binds by number, as node-sqlite3 did.
+ */
+function bindParams(sql: string, params: Params | undefined): unknown[] | [Record<string, unknown>] {
+  if (params === undefined) return [];
+  if (Array.isArray(params)) {
+    if (params.length === 0 || !/\$\d/.test(sql)) return params.map(bindable);
+    return [Object.fromEntries(params.map((v, i) => [String(i + 1), bindable(v)]))];
+  }
+  const named: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(params)) named[/^[$:@]/.test(k) ? k.slice(1) : k] = bindable(v);
+  return Object.keys(named).length === 0 ? [] : [named];
+}
+
+const isBusy = (err: unknown): boolean => typeof (err as { code?: unknown })?.code === 'string' && (err as { code: string }).code.startsWith('SQLITE_BUSY');
+
+export class Database {
+  static OPEN_READONLY = 0x00000001;
+  static OPEN_READWRITE = 0x00000002;
+  static OPEN_CREATE = 0x00000004;
+
+  readonly filename: string;
+  /** Set by Sequelize on a transaction's connection. */
+  uuid?: string;
+  private db: BetterSqlite3.Database | null = null;
+  /** How long a statement refused with SQLITE_BUSY is tried again (`configure('busyTimeout', ms)`). */
+  busyTimeoutMs = 0;
+  private readonly statements = new Map<string, BetterSqlite3.Statement>();
+  /** Statements wait their turn here while an earlier one waits out SQLITE_BUSY: order as asked. */
+  private waiting: (() => void)[] = [];
+  private pausedUntilDone = false;
+
+  constructor(filename: string, mode?: number | ((err: Error | null) => void), callback?: (err: Error | null) => void) {
+    const cb = typeof mode === 'function' ? mode : callback;
+    const flags = typeof mode === 'number' ? mode : Database.OPEN_READWRITE | Database.OPEN_CREATE;
+    this.filename = filename;
+    try {
+      this.db = new Driver(filename, { readonly: (flags & Database.OPEN_READWRITE) === 0, fileMustExist: (flags & Database.OPEN_CREATE) === 0, timeout: 0 });
+      if (cb) queueMicrotask(() => cb.call(this as unknown as Statement, null));
+    } catch (err) {
+      if (cb) queueMicrotask(() => cb.call(this as unknown as Statement, err as Error));
+    }
+  }
+
+  /** node-sqlite3 runs the queued statements of `fn` one after the other; here they already do. */
+  serialize(fn?: () => unknown): void {
+    fn?.();
+  }
+
+  configure(option: string, value: number): void {
+    if (option === 'busyTimeout') this.busyTimeoutMs = value;
+  }
+
+  run(sql: string, params?: Params | Callback, callback?: Callback): this {
+    return this.statement('run', sql, params, callback);
+  }
+
+  all(sql: string, params?: Params | Callback, callback?: Callback): this {
+    return this.statement('all', sql, params, callback);
+  }
+
+  /** The first row, or undefined. */
+  get(sql: string, params?: Params | ((err: Error | null, row?: unknown) => void), callback?: (err: Error | null, row?: unknown) => void): this {
+    const cb = typeof params === 'function' ? params : callback;
+    return this.statement('all', sql, typeof params === 'function' ? undefined : params, (err, rows) => cb?.(err, rows?.[0]));
+  }
+
+  /**
+   * Runs a script of statements once. Not tried again on SQLITE_BUSY: the statements before the
+   * refused one have taken effect. Sequelize never calls it; tests and tools editing a file do.
+   */
+  exec(sql: string, callback?: (err: Error | null) => void): this {
+    this.whenFree(() => this.attempt(() => { this.open().exec(sql); return { rows: [], meta: new Statement(0, 0) }; },
+      (err) => callback?.call(this as unknown as Statement, err), { retryBusy: false }));
+    return this;
+  }
+
+  close(callback?: (err: Error | null) => void): void {
+    try {
+      this.statements.clear();
+      this.db?.close();
+      this.db = null;
+      if (callback) queueMicrotask(() => callback(null));
+    } catch (err) {
+      if (callback) queueMicrotask(() => callback(err as Error));
+    }
+  }
+
+  private open(): BetterSqlite3.Database {
+    if (!this.db) throw Object.assign(new Error('SQLITE_MISUSE: Database is closed'), { code: 'SQLITE_MISUSE' });
+    return this.db;
+  }
+
+  private prepared(sql: string): BetterSqlite3.Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.open().prepare(sql);
+      if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.delete(this.statements.keys().next().value!);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  private statement(method: 'run' | 'all', sql: string, params: Params | Callback | undefined, callback: Callback | undefined): this {
+    const cb = typeof params === 'function' ? params : callback;
+    const bound = bindParams(sql, typeof params === 'function' ? undefined : params);
+    this.whenFree(() => this.attempt(() => {
+      const stmt = this.prepared(sql);
+      if (method === 'all' && stmt.reader) return { rows: stmt.all(...bound), meta: new Statement(0, 0) };
+      const info = stmt.run(...bound);
+      return { rows: [], meta: new Statement(Number(info.lastInsertRowid), info.changes) };
+    }, (err, rows, meta) => cb?.call(meta ?? new Statement(0, 0), err, rows)));
+    return this;
+  }
+
+  /** Runs `next` now, or after the statement that is waiting out SQLITE_BUSY on this connection. */
+  private whenFree(next: () => void): void {
+    if (this.pausedUntilDone) this.waiting.push(next);
+    else next();
+  }
+
+  /**
+   * One statement, tried until it is not refused with SQLITE_BUSY or the busy timeout has passed.
+   * The answer arrives as a microtask, never inside the call: a flow's statements then follow one
+   * another without a turn of the event loop each, which measured cheaper (docs/BENCHMARKS.md,
+   * "The SQLite driver").
+   */
+  private attempt(
+    work: () => { rows: unknown[]; meta: Statement },
+    done: (err: Error | null, rows?: unknown[], meta?: Statement) => void,
+    { retryBusy = true, started = Date.now(), pause = 1 } = {},
+  ): void {
+    let result: { rows: unknown[]; meta: Statement } | undefined;
+    let error: Error | null = null;
+    try {
+      result = work();
+    } catch (err) {
+      error = err as Error;
+    }
+    if (error && retryBusy && isBusy(error) && Date.now() - started < this.busyTimeoutMs) {
+      this.pausedUntilDone = true;
+      setTimeout(() => this.attempt(work, done, { started, pause: Math.min(pause * 2, BUSY_PAUSE_MAX_MS) }), pause);
+      return;
+    }
+    const resume = this.pausedUntilDone;
+    this.pausedUntilDone = false;
+    queueMicrotask(() => {
+      if (error) done(error);
+      else done(null, result!.rows, result!.meta);
+    });
+    if (resume) {
+      const queued = this.waiting.splice(0);
+      for (const next of queued) this.whenFree(next);
+    }
+  }
+}
+
+export default { Database, OPEN_READONLY: Database.OPEN_READONLY, OPEN_READWRITE: Database.OPEN_READWRITE, OPEN_CREATE: Database.OPEN_CREATE };

@@ -1,0 +1,114 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { DataTypes, QueryTypes } from 'sequelize';
+import { openDatabase } from '../../shared/platform/db.ts';
+import { Database, type Statement } from '../../shared/platform/sqlite-driver.ts';
+
+const Raw = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+
+/** One call of the node-sqlite3-shaped interface, as a promise of its rows (or its error). */
+function all(db: Database, sql: string, params?: unknown[] | Record<string, unknown>): Promise<unknown[]> {
+  return new Promise((resolve, reject) => db.all(sql, params ?? [], (err, rows) => (err ? reject(err) : resolve(rows ?? []))));
+}
+function run(db: Database, sql: string, params?: unknown[] | Record<string, unknown>): Promise<Statement> {
+  return new Promise((resolve, reject) => db.run(sql, params ?? [], function (this: Statement, err) { if (err) reject(err); else resolve(this); }));
+}
+function opened(file: string): Promise<Database> {
+  return new Promise((resolve, reject) => {
+    const db = new Database(file, Database.OPEN_READWRITE | Database.OPEN_CREATE, (err) => (err ? reject(err) : resolve(db)));
+  });
+}
+
+describe('the SQLite driver under Sequelize (better-sqlite3 shaped as node-sqlite3)', () => {
+  let dir: string;
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'hikitsugi-driver-')); });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('when another connection holds the write lock, then a write waits for it off the event loop (the timer that releases the lock keeps running) and then succeeds', async () => {
+    const file = join(dir, 'wait.sqlite');
+    const db = await opened(file);
+    db.configure('busyTimeout', 15_000);
+    await run(db, 'PRAGMA journal_mode = WAL');
+    await run(db, 'CREATE TABLE t (n INTEGER)');
+    const holder = new Raw(file, { timeout: 0 });
+    holder.exec('BEGIN IMMEDIATE');
+    holder.prepare('INSERT INTO t (n) VALUES (1)').run();
+    // Released by a timer after five ticks: if the waiting write held the thread, the timer could never fire.
+    let ticks = 0;
+    const timer = setInterval(() => { if (++ticks === 5) holder.exec('COMMIT'); }, 5);
+    try {
+      const wrote = await run(db, 'INSERT INTO t (n) VALUES (2)');
+      expect(ticks, 'timer ticks before the write went through').to.be.at.least(5);
+      expect(wrote.changes).to.equal(1);
+      expect(await all(db, 'SELECT n FROM t ORDER BY n')).to.deep.equal([{ n: 1 }, { n: 2 }]);
+    } finally {
+      clearInterval(timer);
+      holder.close();
+      db.close();
+    }
+  });
+
+  it('when the lock is held past the busy timeout, then the statement fails with SQLITE_BUSY and changes nothing, and the statements queued behind it still run in the order asked', async () => {
+    const file = join(dir, 'timeout.sqlite');
+    const db = await opened(file);
+    await run(db, 'PRAGMA journal_mode = WAL');
+    await run(db, 'CREATE TABLE t (n INTEGER)');
+    db.configure('busyTimeout', 40);
+    const holder = new Raw(file, { timeout: 0 });
+    holder.exec('BEGIN IMMEDIATE');
+    try {
+      const order: string[] = [];
+      const first = run(db, 'INSERT INTO t (n) VALUES (1)').then(() => order.push('first'), (err: { code?: string }) => { order.push(`first:${err.code}`); });
+      const second = all(db, 'SELECT COUNT(*) AS c FROM t').then((rows) => order.push(`second:${(rows[0] as { c: number }).c}`));
+      await Promise.all([first, second]);
+      expect(order).to.deep.equal(['first:SQLITE_BUSY', 'second:0']);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+      db.close();
+    }
+  });
+
+  it('when values are bound by position or by name, then booleans, dates, null and undefined are stored as node-sqlite3 stored them, and a write reports its row id and changes', async () => {
+    const db = await opened(join(dir, 'bind.sqlite'));
+    try {
+      await run(db, 'CREATE TABLE v (id INTEGER PRIMARY KEY AUTOINCREMENT, b INTEGER, d INTEGER, x TEXT, y TEXT)');
+      const at = new Date('2026-12-07T10:00:00.000Z');
+      const first = await run(db, 'INSERT INTO v (b, d, x, y) VALUES ($1, $2, $3, $4)', { $1: true, $2: at, $3: null, $4: undefined });
+      const second = await run(db, 'INSERT INTO v (b, d, x, y) VALUES (?, ?, ?, ?)', [false, at, 'a', 'b']);
+      expect([first.lastID, first.changes, second.lastID, second.changes]).to.deep.equal([1, 1, 2, 1]);
+      expect(first.constructor.name).to.equal('Statement');
+      expect(await all(db, 'SELECT b, d, x, y FROM v ORDER BY id')).to.deep.equal([
+        { b: 1, d: at.getTime(), x: null, y: null }, { b: 0, d: at.getTime(), x: 'a', y: 'b' },
+      ]);
+      // `all` on a statement that returns nothing runs it (node-sqlite3 did): no "use run()" refusal.
+      expect(await all(db, 'UPDATE v SET x = $1 WHERE id = $2', ['c', 1])).to.deep.equal([]);
+      expect(await all(db, 'SELECT x FROM v WHERE id = 1')).to.deep.equal([{ x: 'c' }]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('when a statement breaks a constraint, then Sequelize gets the error it knows (a unique violation naming the column)', async () => {
+    const sequelize = await openDatabase({ storage: join(dir, 'unique.sqlite') });
+    try {
+      const Thing = sequelize.define('Thing', { key: { type: DataTypes.STRING, unique: true } }, { tableName: 'things', timestamps: false });
+      await Thing.sync();
+      await Thing.create({ key: 'a' });
+      const err = await Thing.create({ key: 'a' }).then(() => null, (e: Error & { fields?: unknown }) => e);
+      expect(err?.name).to.equal('SequelizeUniqueConstraintError');
+      expect(err?.fields).to.deep.equal(['key']);
+      // Bulk inserts get their generated ids from the statement's last row id and changes.
+      const made = await Thing.bulkCreate([{ key: 'b' }, { key: 'c' }]);
+      expect(made.map((m) => m.get('id'))).to.deep.equal([2, 3]);
+      const rows = await sequelize.query<{ key: string }>('SELECT key FROM things WHERE id > $1 ORDER BY id', { bind: [1], type: QueryTypes.SELECT });
+      expect(rows.map((r) => r.key)).to.deep.equal(['b', 'c']);
+    } finally {
+      await sequelize.close();
+    }
+  });
+});
