@@ -12,6 +12,7 @@ import { badRequest, conflict, notFound, unprocessable } from '../../../shared/p
 import { maskMyNumber } from '../../../shared/identifiers.ts';
 import { parseInput } from '../../../shared/platform/validation.ts';
 import { calendarDateRule, todayInJapan } from '../../../shared/platform/dates.ts';
+import { drawUnusedNumbers } from '../../../shared/platform/unused-numbers.ts';
 import { Actions, type Action } from '../access-log/actions.ts';
 import { logStaffAccess, logStaffAccessBatch, type StaffAccess } from '../access-log/service.ts';
 import type { Actor } from '../staff/roles.ts';
@@ -112,21 +113,6 @@ async function takenAddresseeNumbers(ctx: MunicipalityContext, numbers: string[]
   return new Set([...held.map((r) => r.addresseeNumber), ...retired]);
 }
 
-/** `count` addressee numbers no resident holds or held, none of them in `exclude`: one read per round of draws. */
-async function newAddresseeNumbers(ctx: MunicipalityContext, count: number, exclude: Set<string>, t: Transaction): Promise<string[]> {
-  const drawn = new Set<string>();
-  while (drawn.size < count) {
-    const candidates = new Set<string>();
-    while (candidates.size < count - drawn.size) {
-      const candidate = completeAddresseeNumber(String(randomInt(100_000_000, 1_000_000_000)));
-      if (!exclude.has(candidate) && !drawn.has(candidate)) candidates.add(candidate);
-    }
-    const taken = await takenAddresseeNumbers(ctx, [...candidates], t);
-    for (const candidate of candidates) if (!taken.has(candidate)) drawn.add(candidate);
-  }
-  return [...drawn];
-}
-
 /** A resident to register: the fields a clerk gives, and an addressee number for deterministic seeding only. */
 export type NewResident = CreateResidentInput & { addresseeNumber?: string };
 
@@ -160,7 +146,8 @@ export async function createResidents(ctx: MunicipalityContext, t: Transaction, 
   }
   const wanted = parsed.flatMap((p) => (p.wanted !== undefined && isValidAddresseeNumber(p.wanted) ? [p.wanted] : []));
   const taken = await takenAddresseeNumbers(ctx, wanted, t);
-  const drawn = await newAddresseeNumbers(ctx, parsed.filter((p) => p.wanted === undefined).length, new Set(wanted), t);
+  const drawn = await drawUnusedNumbers(parsed.filter((p) => p.wanted === undefined).length, new Set(wanted),
+    () => completeAddresseeNumber(String(randomInt(100_000_000, 1_000_000_000))), (candidates) => takenAddresseeNumbers(ctx, candidates, t));
   const rows: CreationAttributes<ResidentRow>[] = [];
   for (const p of parsed) {
     if ('refused' in p) throw p.refused;

@@ -5,6 +5,7 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { todayInJapan } from '../../../shared/platform/dates.ts';
+import { drawUnusedNumbers } from '../../../shared/platform/unused-numbers.ts';
 import type { Transaction } from 'sequelize';
 import { conflict, notFound, unprocessable } from '../../../shared/platform/errors.ts';
 import { Actions } from '../access-log/actions.ts';
@@ -434,21 +435,6 @@ const ticketView = (ctx: MunicipalityContext, ticket: TicketRecord): IssuedTicke
   ocrLine: formatOcrLine({ type: ticket.type as TicketType, doseNumber: ticket.doseNumber, municipalityCode: ctx.config.MUNICIPALITY_CODE, ticketNumber: ticket.ticketNumber }),
 });
 
-/** `count` ticket numbers never issued, none of them in `exclude`: one read per round of draws. */
-async function newTicketNumbers(ctx: MunicipalityContext, count: number, exclude: Set<string>, t: Transaction): Promise<string[]> {
-  const drawn = new Set<string>();
-  while (drawn.size < count) {
-    const candidates = new Set<string>();
-    while (candidates.size < count - drawn.size) {
-      const candidate = String(randomInt(1_000_000_000, 10_000_000_000));
-      if (!exclude.has(candidate) && !drawn.has(candidate)) candidates.add(candidate);
-    }
-    const issued = new Set((await findTickets(ctx.models.VaccinationTicket, [...candidates], t)).map((x) => x.ticketNumber));
-    for (const candidate of candidates) if (!issued.has(candidate)) drawn.add(candidate);
-  }
-  return [...drawn];
-}
-
 /** Options of a ticket for deterministic seeding only. */
 export interface SeededTicket {
   ticketNumber?: string;
@@ -474,7 +460,9 @@ export async function issueTickets(
 ): Promise<{ tickets: IssuedTicket[]; access: StaffAccess[] }> {
   const wanted = items.flatMap((i) => (i.ticketNumber ? [i.ticketNumber] : []));
   const issued = new Set((await findTickets(ctx.models.VaccinationTicket, wanted, t)).map((x) => x.ticketNumber));
-  const drawn = await newTicketNumbers(ctx, items.filter((i) => i.ticketNumber === undefined).length, new Set(wanted), t);
+  const drawn = await drawUnusedNumbers(items.filter((i) => i.ticketNumber === undefined).length, new Set(wanted),
+    () => String(randomInt(1_000_000_000, 10_000_000_000)),
+    async (candidates) => new Set((await findTickets(ctx.models.VaccinationTicket, candidates, t)).map((x) => x.ticketNumber)));
   const rows = items.map(({ resident, input, ticketNumber, issuedAt }) => {
     requireActive(resident);
     if (ticketNumber && issued.has(ticketNumber)) {
