@@ -85,8 +85,9 @@ export function dateTime(range: DateRange = {}) {
  * date-time with its offset checked as `dateTime` (FHIR R4 datatypes, `dateTime`: a time needs its zone).
  */
 export function dateOrDateTime(range: DateRange = {}) {
+  const time = dateTime(range);
   return z.string({ error: 'is required' }).max(40, 'must be a FHIR date or dateTime').superRefine((value, ctx) => {
-    const rule = value.length === 10 ? calendarDateRule(value, range) : dateTime(range).safeParse(value).error?.issues[0]?.message;
+    const rule = value.length === 10 ? calendarDateRule(value, range) : time.safeParse(value).error?.issues[0]?.message;
     if (rule) ctx.addIssue({ code: 'custom', message: rule });
   });
 }
@@ -100,17 +101,26 @@ const DATE_LIKE = /^\d{4}-\d{2}-\d{2}(?:$|T)/;
  * Every date written in a value (claims of a message about to be signed), at any depth: the
  * path and rule of the first one that is not a calendar date in range, or undefined.
  */
-export function impossibleDateIn(value: unknown, path: string[] = []): { field: string; rule: string } | undefined {
-  if (typeof value === 'string') {
-    if (!DATE_LIKE.test(value)) return undefined;
-    const rule = value.length === 10 ? calendarDateRule(value) : (dateTime().safeParse(value).error?.issues[0]?.message);
-    return rule ? { field: path.join('.') || 'claims', rule } : undefined;
-  }
-  if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      const found = impossibleDateIn(v, [...path, k]);
-      if (found) return found;
+export function impossibleDateIn(value: unknown): { field: string; rule: string } | undefined {
+  // One path, extended and cut back as the walk goes: a batch's claims hold thousands of values.
+  const path: string[] = [];
+  const walk = (v: unknown): string | undefined => {
+    if (typeof v === 'string') return DATE_LIKE.test(v) ? dateOrDateTimeRule(v) : undefined;
+    if (!v || typeof v !== 'object') return undefined;
+    for (const k in v) {
+      if (!Object.hasOwn(v, k)) continue;
+      path.push(k);
+      const rule = walk((v as Record<string, unknown>)[k]);
+      if (rule) return rule;
+      path.pop();
     }
-  }
-  return undefined;
+    return undefined;
+  };
+  const rule = walk(value);
+  return rule ? { field: path.join('.') || 'claims', rule } : undefined;
 }
+
+const ANY_DATE_TIME = dateTime();
+/** The rule a date or date-time in the whole plausible range breaks, or undefined. */
+const dateOrDateTimeRule = (value: string): string | undefined =>
+  value.length === 10 ? calendarDateRule(value) : ANY_DATE_TIME.safeParse(value).error?.issues[0]?.message;

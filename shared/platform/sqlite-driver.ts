@@ -15,6 +15,7 @@
  * statement refused with SQLITE_BUSY has changed nothing (transactions here begin IMMEDIATE, so
  * a lock is never upgraded halfway through one), which is what makes trying it again safe.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 
@@ -62,6 +63,16 @@ function bindParams(sql: string, params: Params | undefined): unknown[] | [Recor
   return Object.keys(named).length === 0 ? [] : [named];
 }
 
+/**
+ * Sequelize's SQLite dialect asks `PRAGMA table_info` of a table before every model SELECT, to
+ * read the declared types of its columns (docs/BENCHMARKS.md, "The SQLite driver"). The answer
+ * changes only with the schema, so it is kept per database file and table, and thrown away as
+ * soon as the file's schema version (`PRAGMA schema_version`, bumped by SQLite on every schema
+ * change, from any connection) differs from the one it was read under.
+ */
+const TABLE_INFO = /^PRAGMA table_info\(`([^`]+)`\)$/;
+const tableLayouts = new Map<string | Database, { schemaVersion: number; tables: Map<string, Record<string, unknown>[]> }>();
+
 const isBusy = (err: unknown): boolean => typeof (err as { code?: unknown })?.code === 'string' && (err as { code: string }).code.startsWith('SQLITE_BUSY');
 
 export class Database {
@@ -76,6 +87,7 @@ export class Database {
   /** How long a statement refused with SQLITE_BUSY is tried again (`configure('busyTimeout', ms)`). */
   busyTimeoutMs = 0;
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
+  private schemaVersionStatement: BetterSqlite3.Statement | undefined;
   /** Statements wait their turn here while an earlier one waits out SQLITE_BUSY: order as asked. */
   private waiting: (() => void)[] = [];
   private pausedUntilDone = false;
@@ -85,6 +97,8 @@ export class Database {
     const flags = typeof mode === 'number' ? mode : Database.OPEN_READWRITE | Database.OPEN_CREATE;
     this.filename = filename;
     try {
+      // A file made anew at a path seen before starts with no table layouts (see `tableLayouts`).
+      if (!existsSync(filename)) tableLayouts.delete(filename);
       this.db = new Driver(filename, { readonly: (flags & Database.OPEN_READWRITE) === 0, fileMustExist: (flags & Database.OPEN_CREATE) === 0, timeout: 0 });
       if (cb) queueMicrotask(() => cb.call(this as unknown as Statement, null));
     } catch (err) {
@@ -92,9 +106,24 @@ export class Database {
     }
   }
 
-  /** node-sqlite3 runs the queued statements of `fn` one after the other; here they already do. */
+  /**
+   * node-sqlite3 runs the queued statements of `fn` one after the other; here they already do.
+   *
+   * Sequelize's dialect calls this once per statement, makes an `Error` first thing inside `fn` and
+   * reads its `stack` when the statement is done, for every statement, to give a failed one a
+   * trace. Formatting that trace cost 10–20 % of a statement's CPU here (docs/BENCHMARKS.md,
+   * "Statement traces"), and what it holds is Sequelize's own frames and at most one caller. So
+   * the trace is taken without frames: a database error keeps its name, message, `sql` and
+   * cause, and the request id in the log says which request it was.
+   */
   serialize(fn?: () => unknown): void {
-    fn?.();
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      fn?.();
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
   }
 
   configure(option: string, value: number): void {
@@ -128,6 +157,8 @@ export class Database {
   close(callback?: (err: Error | null) => void): void {
     try {
       this.statements.clear();
+      this.schemaVersionStatement = undefined;
+      tableLayouts.delete(this);
       this.db?.close();
       this.db = null;
       if (callback) queueMicrotask(() => callback(null));
@@ -154,13 +185,28 @@ export class Database {
   private statement(method: 'run' | 'all', sql: string, params: Params | Callback | undefined, callback: Callback | undefined): this {
     const cb = typeof params === 'function' ? params : callback;
     const bound = bindParams(sql, typeof params === 'function' ? undefined : params);
+    const table = method === 'all' && bound.length === 0 ? TABLE_INFO.exec(sql)?.[1] : undefined;
     this.whenFree(() => this.attempt(() => {
+      if (table !== undefined) return { rows: this.tableLayout(table), meta: new Statement(0, 0) };
       const stmt = this.prepared(sql);
       if (method === 'all' && stmt.reader) return { rows: stmt.all(...bound), meta: new Statement(0, 0) };
       const info = stmt.run(...bound);
       return { rows: [], meta: new Statement(Number(info.lastInsertRowid), info.changes) };
     }, (err, rows, meta) => cb?.call(meta ?? new Statement(0, 0), err, rows)));
     return this;
+  }
+
+  /** `PRAGMA table_info` of a table, read again only when the schema has changed (see `tableLayouts`). */
+  private tableLayout(table: string): Record<string, unknown>[] {
+    this.schemaVersionStatement ??= this.open().prepare('PRAGMA schema_version').pluck();
+    const schemaVersion = this.schemaVersionStatement.get() as number;
+    // A database in memory is this connection's alone.
+    const scope = this.filename === '' || this.filename === ':memory:' ? this : this.filename;
+    let known = tableLayouts.get(scope);
+    if (!known || known.schemaVersion !== schemaVersion) tableLayouts.set(scope, known = { schemaVersion, tables: new Map() });
+    let rows = known.tables.get(table);
+    if (!rows) known.tables.set(table, rows = this.prepared(`PRAGMA table_info(\`${table}\`)`).all() as Record<string, unknown>[]);
+    return rows.map((row) => ({ ...row }));
   }
 
   /** Runs `next` now, or after the statement that is waiting out SQLITE_BUSY on this connection. */

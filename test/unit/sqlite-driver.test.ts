@@ -93,6 +93,40 @@ describe('the SQLite driver under Sequelize (better-sqlite3 shaped as node-sqlit
     }
   });
 
+  it('when Sequelize asks a table\'s layout before a SELECT, then it gets what SQLite says now: after another connection alters the table, and when the file is made anew with another layout', async () => {
+    const file = join(dir, 'layout.sqlite');
+    const sqliteSays = (table: string) => {
+      const raw = new Raw(file);
+      try { return raw.prepare(`PRAGMA table_info(\`${table}\`)`).all(); } finally { raw.close(); }
+    };
+    const db = await opened(file);
+    await run(db, 'CREATE TABLE t (n INTEGER, at DATETIME)');
+    const first = await all(db, 'PRAGMA table_info(`t`)');
+    expect(first).to.deep.equal(sqliteSays('t'));
+    expect(first.map((c) => (c as { name: string }).name)).to.deep.equal(['n', 'at']);
+    // Asked again: the same answer, and a copy (what a caller does with it changes nothing kept).
+    const again = await all(db, 'PRAGMA table_info(`t`)') as { name: string }[];
+    again[0]!.name = 'changed';
+    expect(await all(db, 'PRAGMA table_info(`t`)')).to.deep.equal(sqliteSays('t'));
+
+    const other = new Raw(file);
+    other.exec('ALTER TABLE t ADD COLUMN flag BOOLEAN');
+    other.close();
+    expect((await all(db, 'PRAGMA table_info(`t`)')).map((c) => (c as { name: string }).name)).to.deep.equal(['n', 'at', 'flag']);
+    db.close();
+
+    rmSync(file);
+    const remade = await opened(file);
+    await run(remade, 'CREATE TABLE t (label TEXT, n INTEGER)');
+    await run(remade, 'CREATE INDEX t_n ON t (n)');
+    // The same schema version as the file it replaced: only the file being new tells them apart.
+    expect(await all(remade, 'PRAGMA schema_version')).to.deep.equal([{ schema_version: 2 }]);
+    expect(await all(remade, 'PRAGMA table_info(`t`)')).to.deep.equal(sqliteSays('t'));
+    // A table that does not exist has no columns, as in SQLite.
+    expect(await all(remade, 'PRAGMA table_info(`none`)')).to.deep.equal([]);
+    remade.close();
+  });
+
   it('when a statement breaks a constraint, then Sequelize gets the error it knows (a unique violation naming the column)', async () => {
     const sequelize = await openDatabase({ storage: join(dir, 'unique.sqlite') });
     try {
@@ -102,6 +136,13 @@ describe('the SQLite driver under Sequelize (better-sqlite3 shaped as node-sqlit
       const err = await Thing.create({ key: 'a' }).then(() => null, (e: Error & { fields?: unknown }) => e);
       expect(err?.name).to.equal('SequelizeUniqueConstraintError');
       expect(err?.fields).to.deep.equal(['key']);
+      // Its trace was taken without frames (`serialize`); what identifies it stays, and the limit is back.
+      const bad = await sequelize.query('SELECT missing FROM things').then(() => null, (e: Error & { sql?: string; original?: Error }) => e);
+      expect(bad?.name).to.equal('SequelizeDatabaseError');
+      expect(bad?.message).to.equal('no such column: missing');
+      expect(bad?.sql).to.equal('SELECT missing FROM things');
+      expect(Error.stackTraceLimit).to.be.greaterThan(0);
+      expect(new Error('here').stack).to.match(/\n\s+at /);
       // Bulk inserts get their generated ids from the statement's last row id and changes.
       const made = await Thing.bulkCreate([{ key: 'b' }, { key: 'c' }]);
       expect(made.map((m) => m.get('id'))).to.deep.equal([2, 3]);
