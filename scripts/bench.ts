@@ -27,7 +27,7 @@ const program = new Command('bench')
   .option('--repetitions <n>', 'repetitions of each workload', int(1, 20), 3)
   // 200 as the bulk jobs' chunks: with every receiver asking at once, a call of 1,000 waits for the
   // whole season and outlives the 30 s a municipality gives the gateway (its subjects come back source_unavailable).
-  .option('--batch-size <n>', 'subjects per bulk call (the synchronous bulk query takes ≤ 1000)', int(1, 1000), 200)
+  .option('--batch-size <n>', 'subjects per bulk call: a receiver sends its movers in as few calls as the synchronous bulk query takes (≤ 1000 each)', int(1, 1000), 1000)
   // A municipality waits 30 s for the gateway: with more subjects in flight than the federation
   // answers in that time, calls time out and their work is thrown away (BENCHMARKS.md).
   .option('--receivers-in-flight <n>', 'receivers sending bulk calls at once', int(1, 100_000), 4)
