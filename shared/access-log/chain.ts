@@ -7,6 +7,7 @@ import { DataTypes, Model, QueryTypes, type CreationOptional, type InferAttribut
 import { sha256Hex } from '../crypto.ts';
 import { currentRequestId } from '../platform/context.ts';
 import { AppError } from '../platform/errors.ts';
+import { insertRows } from '../platform/db.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -210,6 +211,7 @@ async function appendChained(log: AccessLogModel, transaction: Transaction, inpu
     prevHash = hash;
     return chained;
   });
-  await log.bulkCreate(rows as never[], { transaction });
+  const createdAt = new Date();
+  await insertRows(sequelize, ACCESS_LOG_TABLE, rows.map((row) => ({ ...row, createdAt })), transaction);
   return rows;
 }

@@ -180,6 +180,33 @@ export async function updateRows(
   }
 }
 
+/** Bound parameters per statement in `insertRows`: under SQLite's limit (32,766) and PostgreSQL's (65,535). */
+const INSERT_PARAMETERS_MAX = 30_000;
+
+/**
+ * Inserts many rows in one statement per few thousand values, every value a bound parameter:
+ * `INSERT INTO t (c1, c2 …) VALUES ($1, $2 …), (…)`. For the hot paths whose rows are complete
+ * as given (every column named, no model default to fill in): a model's `bulkCreate` builds an
+ * instance of every row and writes its values into the SQL text, which cost more than the
+ * statement itself (docs/BENCHMARKS.md, "Rows written without model instances"). Every row has
+ * the columns of the first; dates are bound as `bindValue` binds them.
+ */
+export async function insertRows(sequelize: Sequelize, table: string, rows: Record<string, unknown>[], transaction?: Transaction): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0]!);
+  if (![table, ...columns].every((n) => /^[A-Za-z_]+$/.test(n))) throw new Error('insertRows takes plain table and column names');
+  const perStatement = Math.max(1, Math.floor(INSERT_PARAMETERS_MAX / columns.length));
+  const names = columns.map((c) => `"${c}"`).join(', ');
+  for (let i = 0; i < rows.length; i += perStatement) {
+    const chunk = rows.slice(i, i + perStatement);
+    let n = 0;
+    const values = chunk.map(() => `(${columns.map(() => `$${++n}`).join(', ')})`).join(', ');
+    await sequelize.query(`INSERT INTO "${table}" (${names}) VALUES ${values}`, {
+      transaction, bind: chunk.flatMap((row) => columns.map((c) => bindValue(sequelize, row[c] ?? null))),
+    });
+  }
+}
+
 /**
  * A value as a bound parameter of a raw query. Dates take the form Sequelize stores on SQLite
  * (`YYYY-MM-DD HH:mm:ss.SSS +00:00`, so they compare and sort with the rows it wrote); the

@@ -7,7 +7,7 @@ import { checkpointClaimsSchema, witnessClaimsSchema } from '../../shared/access
 import { signMessage, verifyMessage } from '../../shared/federation/messages.ts';
 import { moveOutClaimsSchema, Typ } from '../../shared/federation/protocol.ts';
 import { AppError } from '../../shared/platform/errors.ts';
-import { openDatabase, updateRows } from '../../shared/platform/db.ts';
+import { insertRows, openDatabase, updateRows } from '../../shared/platform/db.ts';
 import { defineSignInThrottle, lockThrottle } from '../../shared/staff/sign-in.ts';
 import { databaseKeeper, REVOCATION_LIST_TABLE, type RevocationList } from '../../shared/federation/revocation.ts';
 
@@ -110,6 +110,28 @@ describe('raw SQL: values are bound parameters', () => {
         { id: 'a', v: hostile, n: 7, updatedAt: '2026-01-02 03:04:05.006 +00:00' },
         { id: 'b', v: null, n: null, updatedAt: '2026-01-02 03:04:05.006 +00:00' },
       ]);
+    } finally {
+      await sequelize.close();
+    }
+  });
+
+  it('when insertRows writes more rows than one statement binds, then every row is stored verbatim, dates as Sequelize stores them, and no value appears in the SQL text', async () => {
+    const statements: string[] = [];
+    const sequelize = await openDatabase({ storage: ':memory:', logging: (sql) => statements.push(sql) });
+    try {
+      await sequelize.query('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, n INTEGER, "createdAt" TEXT)');
+      const hostile = `'); DROP TABLE t; --\u0000end`;
+      const at = new Date('2026-01-02T03:04:05.006Z');
+      // 4 columns: 7,500 rows per statement, so 7,600 rows take two.
+      const rows = Array.from({ length: 7_600 }, (_, i) => ({ id: i + 1, v: i % 2 ? hostile : null, n: i % 3 ? i : null, createdAt: at }));
+      statements.length = 0;
+      await insertRows(sequelize, 't', rows);
+      expect(statements.filter((sql) => sql.includes('INSERT INTO'))).to.have.length(2);
+      expect(statements.join('\n')).not.to.include('DROP TABLE').and.not.to.include('2026-01-02');
+      const stored = await sequelize.query('SELECT id, v, n, "createdAt" FROM t ORDER BY id', { type: 'SELECT' }) as Record<string, unknown>[];
+      expect(stored).to.deep.equal(rows.map((r) => ({ ...r, createdAt: '2026-01-02 03:04:05.006 +00:00' })));
+      const refused = await insertRows(sequelize, 't; DROP TABLE t', [{ id: 1 }]).then(() => null, (e: Error) => e.message);
+      expect(refused).to.equal('insertRows takes plain table and column names');
     } finally {
       await sequelize.close();
     }

@@ -93,6 +93,27 @@ describe('the SQLite driver under Sequelize (better-sqlite3 shaped as node-sqlit
     }
   });
 
+  it('when a statement names its parameters $1 … or $name, then each is bound where it stands (repeated, out of order, never inside quotes or comments), and a missing one is refused', async () => {
+    const db = await opened(join(dir, 'params.sqlite'));
+    try {
+      expect(await all(db, `SELECT $2 AS b, $1 AS a, $2 AS again, '$1' AS quoted, '[$1]' AS "$2" /* $3 */ -- $4
+        , $2 || '''$1''' AS mixed`, [10, 'two'])).to.deep.equal([{ b: 'two', a: 10, again: 'two', quoted: '$1', $2: '[$1]', mixed: "two'$1'" }]);
+      expect(await all(db, 'SELECT $who AS who, $n + 1 AS next', { $who: 'clerk', $n: 41 })).to.deep.equal([{ who: 'clerk', next: 42 }]);
+      expect(await all(db, 'SELECT $who AS who', { who: 'named without its sigil' })).to.deep.equal([{ who: 'named without its sigil' }]);
+      const missing = await all(db, 'SELECT $1 AS a, $2 AS b', [1]).then(() => null, (e: Error) => e.message);
+      expect(missing).to.equal('Missing bound parameter $2');
+      // A batch's statement: 6,000 values bound by position (by name, SQLite would look each one up in a list).
+      await run(db, 'CREATE TABLE wide (a INTEGER, b TEXT, c INTEGER)');
+      let n = 0;
+      const values = Array.from({ length: 2000 }, () => `($${++n}, $${++n}, $${++n})`).join(', ');
+      const bound = Array.from({ length: 2000 }, (_, i) => [i, `row ${i}`, i * 2]).flat();
+      expect((await run(db, `INSERT INTO wide (a, b, c) VALUES ${values}`, bound)).changes).to.equal(2000);
+      expect(await all(db, 'SELECT a, b, c FROM wide WHERE a IN ($1, $2) ORDER BY a', [0, 1999])).to.deep.equal([{ a: 0, b: 'row 0', c: 0 }, { a: 1999, b: 'row 1999', c: 3998 }]);
+    } finally {
+      db.close();
+    }
+  });
+
   it('when Sequelize asks a table\'s layout before a SELECT, then it gets what SQLite says now: after another connection alters the table, and when the file is made anew with another layout', async () => {
     const file = join(dir, 'layout.sqlite');
     const sqliteSays = (table: string) => {
