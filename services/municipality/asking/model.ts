@@ -1,4 +1,4 @@
-import { updateRows } from '../../../shared/platform/db.ts';
+import { insertRows, updateRows } from '../../../shared/platform/db.ts';
 import { DataTypes, Model, type CreationAttributes, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction } from 'sequelize';
 
 /** One subject of a query this municipality sent, and what came of it. */
@@ -61,7 +61,13 @@ export type QuerySubjectRecord = InferAttributes<QuerySubjectRow>;
 
 /** Records every subject of a query before anything leaves. */
 export async function insertQuerySubjects(QuerySubject: QuerySubjectModel, rows: CreationAttributes<QuerySubjectRow>[], transaction: Transaction): Promise<void> {
-  await QuerySubject.bulkCreate(rows, { transaction });
+  // Complete rows in bound multi-row statements (one row per subject of every query).
+  const at = new Date();
+  await insertRows(QuerySubject.sequelize!, 'query_subjects', rows.map((r) => ({
+    queryJti: r.queryJti, requestId: r.requestId, ref: r.ref, residentId: r.residentId, source: r.source, purpose: r.purpose, legalBasis: r.legalBasis,
+    consentId: r.consentId ?? null, exceptionId: r.exceptionId ?? null, actorId: r.actorId, status: r.status, reason: r.reason ?? null,
+    recordCount: r.recordCount ?? 0, importedCount: r.importedCount ?? 0, retryAfter: r.retryAfter ?? null, createdAt: at, updatedAt: at,
+  })), transaction);
 }
 
 /** The subjects of one query, in the order they were asked. */

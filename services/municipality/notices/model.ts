@@ -2,6 +2,7 @@ import {
   DataTypes, Model, Op, type CreationOptional, type InferAttributes, type InferCreationAttributes, type Sequelize, type Transaction,
 } from 'sequelize';
 import { type NOTICE_CHANNELS } from '../config.ts';
+import { insertRows } from '../../../shared/platform/db.ts';
 
 export const NOTICE_KINDS = ['records-released', 'query-refused', 'records-imported', 'correction-sent', 'correction-received'] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
@@ -49,6 +50,7 @@ export class NoticeCursorRow extends Model<InferAttributes<NoticeCursorRow>, Inf
 }
 
 export const RESIDENT_NOTICE_TABLE = 'resident_notices';
+const NOTICE_OUTBOX_TABLE = 'notice_outbox';
 
 export function defineNoticeModels(sequelize: Sequelize) {
   class ResidentNotice extends ResidentNoticeRow {}
@@ -79,7 +81,7 @@ export function defineNoticeModels(sequelize: Sequelize) {
     lastError: { type: DataTypes.STRING(200), allowNull: true },
     createdAt: DataTypes.DATE,
     updatedAt: DataTypes.DATE,
-  }, { sequelize, tableName: 'notice_outbox', indexes: [{ fields: ['status', 'nextAttemptAt'] }] });
+  }, { sequelize, tableName: NOTICE_OUTBOX_TABLE, indexes: [{ fields: ['status', 'nextAttemptAt'] }] });
 
   class NoticeCursor extends NoticeCursorRow {}
   NoticeCursor.init({
@@ -147,8 +149,16 @@ export async function writeCursor(M: NoticeModels['NoticeCursor'], lastSeq: numb
 
 export async function insertNotices(m: Pick<NoticeModels, 'ResidentNotice' | 'NoticeOutbox'>, notices: ResidentNotice[], channel: NoticeChannel, at: string, newId: () => string, transaction: Transaction): Promise<void> {
   if (notices.length === 0) return;
-  await m.ResidentNotice.bulkCreate(notices, { transaction });
-  await m.NoticeOutbox.bulkCreate(notices.map((n) => ({ id: newId(), noticeId: n.id, channel, nextAttemptAt: at })), { transaction });
+  // Complete rows in bound multi-row statements: a notice per access-log entry is on every query's path.
+  const sequelize = m.ResidentNotice.sequelize!;
+  const createdAt = new Date();
+  await insertRows(sequelize, RESIDENT_NOTICE_TABLE, notices.map((n) => ({
+    id: n.id, accessSeq: n.accessSeq, residentId: n.residentId, kind: n.kind, otherMunicipality: n.otherMunicipality, purpose: n.purpose,
+    legalBasis: n.legalBasis, outcome: n.outcome, requestId: n.requestId, recordCount: n.recordCount, occurredAt: n.occurredAt, createdAt,
+  })), transaction);
+  await insertRows(sequelize, NOTICE_OUTBOX_TABLE, notices.map((n) => ({
+    id: newId(), noticeId: n.id, channel, status: 'pending', attempts: 0, nextAttemptAt: at, deliveredAt: null, lastError: null, createdAt, updatedAt: createdAt,
+  })), transaction);
 }
 
 export async function noticesOfResident(m: Pick<NoticeModels, 'ResidentNotice' | 'NoticeOutbox'>, residentId: string, transaction?: Transaction): Promise<(ResidentNotice & { delivery: NoticeDeliveryState | null })[]> {
