@@ -77,6 +77,9 @@ export const municipalityConfigSchema = z.object({
   /** Query requests (single and bulk) one staff account may send per window; above it, 429 with Retry-After. */
   STAFF_QUERY_LIMIT: rateLimitCount(300),
   STAFF_QUERY_WINDOW_SECONDS: rateWindowSeconds(60),
+  /** Resident sign-in (challenges and sign-ins) per client address: a signature is cheap to check, not free. */
+  RESIDENT_SIGNIN_ADDRESS_LIMIT: rateLimitCount(30),
+  RESIDENT_SIGNIN_ADDRESS_WINDOW_SECONDS: rateWindowSeconds(60),
   /*
    * Thresholds of the anomaly detectors: the shared ones, plus the staff-volume rule — a staff
    * member is flagged when they sent at least ALERT_STAFF_QUERY_MIN query subjects in the window

@@ -26,6 +26,8 @@ import { rogueCa } from '../fixtures/pki.ts';
 const A = TAWARAMOTO;
 const B = TODA;
 const C = AKIOTA;
+/** Challenges and sign-ins B takes from one address per minute in this file (the default is 30). */
+const SIGN_IN_BUDGET = 80;
 
 interface Card {
   cert: string;
@@ -63,7 +65,9 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
   const deniedSignIns = async (reason: string) => fed.m(B).ctx.models.AccessLog.count({ where: { action: 'resident.sign_in', outcome: 'denied', reason } });
 
   before(async () => {
-    fed = await startInProcessFederation({ municipalities: [A, B, C] });
+    // One address (this test) signs in many times over the file: a budget above what the file uses,
+    // so no test depends on how fast the others ran; the last test spends it.
+    fed = await startInProcessFederation({ municipalities: [A, B, C], env: { [B]: { RESIDENT_SIGNIN_ADDRESS_LIMIT: String(SIGN_IN_BUDGET) } } });
     [moved, other] = [await moveResident(fed, A, B), await moveResident(fed, A, B, { kana: 'ベツ ジロウ' })];
     clerkB = await fed.m(B).login('clerk1');
     card = await cardFor(await identityAtB(moved.toAddressee));
@@ -330,5 +334,17 @@ describe('the resident page: sign-in with an enrolled certificate, one\'s own da
     expect((await api('POST', url(`/residents/${moved.toAddressee}/resident-credentials/${credentialId}/withdraw`), { token: clerkB })).status).to.equal(200);
     expect((await api('GET', url('/resident/me'), { token: second })).body.type).to.match(/\/session-credential-withdrawn$/);
     expect((await signIn(card)).res.body.type).to.match(/\/sign-in-credential-unknown$/);
+  });
+
+  it('when one address keeps asking for sign-in challenges, then once its budget is spent it is refused with 429 rate-limited naming the address and when to come back', async () => {
+    // The budget refills at SIGN_IN_BUDGET per 60 s: these requests take well under a second.
+    let refused;
+    for (let i = 0; i <= SIGN_IN_BUDGET + 5 && !refused; i++) {
+      const res = await api('POST', url('/resident/sign-in/challenge'));
+      if (res.status !== 201) refused = res;
+    }
+    expect(refused?.status).to.equal(429);
+    expect(refused?.body).to.include({ type: 'https://hikitsugi.example/problems/rate-limited', field: 'address', rule: `at most ${SIGN_IN_BUDGET} requests per 60 seconds per address` });
+    expect(refused?.headers.get('retry-after')).to.match(/^[1-9]\d*$/);
   });
 });

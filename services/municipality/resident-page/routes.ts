@@ -23,10 +23,6 @@ import { enrolSchema, residentRevokeSchema, signInSchema } from './schemas.ts';
 
 /** The page's static files (no build step): Japanese, phone-sized, script and styles same-origin (CSP 'self'). */
 const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
-/** Challenges and sign-ins per address and window. */
-const SIGN_IN_LIMIT = 30;
-const SIGN_IN_WINDOW_SECONDS = 60;
-
 const credentialParams = z.object({ addresseeNumber: addresseeNumberSchema, credentialId: z.uuid('must be a UUID') });
 const consentParam = z.object({ consentId: z.uuid('must be a UUID') });
 const addresseeParam = z.object({ addresseeNumber: addresseeNumberSchema });
@@ -80,7 +76,7 @@ export function residentPageRoutes(ctx: MunicipalityContext, fed: FederationLink
 
   // Challenges and sign-ins per address: a signature is cheap to check, not free.
   const signInLimit = rateLimit({
-    limit: SIGN_IN_LIMIT, windowSeconds: SIGN_IN_WINDOW_SECONDS, keyOf: (req) => req.ip ?? req.socket.remoteAddress ?? 'unknown', scope: 'address', logger: ctx.logger,
+    limit: ctx.config.RESIDENT_SIGNIN_ADDRESS_LIMIT, windowSeconds: ctx.config.RESIDENT_SIGNIN_ADDRESS_WINDOW_SECONDS, keyOf: (req) => req.ip ?? req.socket.remoteAddress ?? 'unknown', scope: 'address', logger: ctx.logger,
   });
   router.post('/resident/sign-in/challenge', signInLimit, async (_req, res) => {
     res.status(201).json(await newChallenge(ctx));
