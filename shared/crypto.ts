@@ -277,15 +277,33 @@ export async function signPayload(payload: unknown, { key, kid, typ }: SignOptio
 /** Verifies a compact JWS made by `signPayload` with the algorithm and `typ` pinned; returns its JSON payload. */
 export async function verifyPayload<T>(jws: string, key: KeyObject, typ: string): Promise<T> {
   if (typeof jws !== 'string') throw new jose.errors.JWSInvalid('JWS must be a string');
-  refuseUnusedHeaders(jws, jose.errors.JWSInvalid);
-  const { protectedHeader, payload } = await jose.compactVerify(jws, key, SIGNING);
-  if (protectedHeader.typ !== typ) throw new jose.errors.JWSInvalid(`unexpected typ ${String(protectedHeader.typ)}`);
+  let known = verifiedPayloads.get(key);
+  let verified = known?.get(jws);
+  if (!verified) {
+    refuseUnusedHeaders(jws, jose.errors.JWSInvalid);
+    const { protectedHeader, payload } = await jose.compactVerify(jws, key, SIGNING);
+    verified = { typ: protectedHeader.typ, payload: new TextDecoder().decode(payload) };
+    if (!known) verifiedPayloads.set(key, known = new Map());
+    if (known.size >= VERIFIED_PAYLOADS_PER_KEY) known.delete(known.keys().next().value!);
+    known.set(jws, verified);
+  }
+  if (verified.typ !== typ) throw new jose.errors.JWSInvalid(`unexpected typ ${String(verified.typ)}`);
   try {
-    return JSON.parse(new TextDecoder().decode(payload)) as T;
+    return JSON.parse(verified.payload) as T;
   } catch {
     throw new jose.errors.JWSInvalid('JWS Payload is not JSON');
   }
 }
+
+/**
+ * What `verifyPayload` found, per key and signed text. Its answer depends on nothing else (no
+ * clock, no audience): the same bytes under the same key verify the same way every time. The
+ * issuer's attestations are the case it is for — a source verifies two per subject of every
+ * query (docs/PROTOCOL.md §3.6), and a resident asked about again carries the same two. Kept per
+ * key object, so a rotated or revoked key takes its entries with it; the oldest go first.
+ */
+const verifiedPayloads = new WeakMap<KeyObject, Map<string, { typ: unknown; payload: string }>>();
+const VERIFIED_PAYLOADS_PER_KEY = 10_000;
 
 /* ---------- SMART Health Cards (docs/DESIGN.md §4.11) ---------- */
 

@@ -214,4 +214,22 @@ describe('JOSE with pinned algorithms (ES256, ECDH-ES + A256GCM)', () => {
     const offCurve = { ...epk, y: Buffer.from(Buffer.from(epk.y, 'base64url').map((b, i) => (i === 31 ? b ^ 1 : b))).toString('base64url') };
     expect(await rejectionOf(decryptWith([b64({ ...header, epk: offCurve }), ...parts.slice(1)].join('.'), recipient.privateKey)), 'epk off the curve').to.equal(Refused.DECRYPTION);
   });
+
+  it('when the same signed payload is verified again (a resident asked about again), then the answer is the one it was the first time: the same payload, refused under another key or typ, a changed byte refused', async () => {
+    const attestation = await signPayload({ iss: 'issuer', municipality: '293610', code: 'c'.repeat(43), link: 'l'.repeat(43) }, { key: signer.privateKey, kid: 'k', typ: TYP });
+    const first = await verifyPayload<Record<string, unknown>>(attestation, signer.publicKey, TYP);
+    const again = await verifyPayload<Record<string, unknown>>(attestation, signer.publicKey, TYP);
+    expect(again).to.deep.equal(first);
+    expect(again).to.not.equal(first);
+    // What a caller does with its copy changes nothing kept.
+    first.code = 'changed';
+    expect((await verifyPayload<Record<string, unknown>>(attestation, signer.publicKey, TYP)).code).to.equal('c'.repeat(43));
+    expect(await rejectionOf(verifyPayload(attestation, other.publicKey, TYP)), 'another key').to.equal(Refused.SIGNATURE);
+    expect(await rejectionOf(verifyPayload(attestation, signer.publicKey, 'another+jwt')), 'another typ').to.equal(Refused.JWS);
+    const [h, p, sig] = attestation.split('.');
+    const flipped = `${h}.${p}.${sig!.slice(0, -2)}${sig!.endsWith('A') ? 'B' : 'A'}${sig!.slice(-1)}`;
+    expect(await rejectionOf(verifyPayload(flipped, signer.publicKey, TYP)), 'a changed signature').to.equal(Refused.SIGNATURE);
+    // Verified first under the right key, then asked under another: still refused.
+    expect(await rejectionOf(verifyPayload(attestation, other.publicKey, TYP)), 'another key, after a hit').to.equal(Refused.SIGNATURE);
+  });
 });
