@@ -59,53 +59,51 @@ function bindable(value: unknown): unknown {
  */
 interface Placement {
   sql: string;
+  /** Each parameter's name, in order of appearance, without its sigil. */
   names: string[];
+  /** Each parameter's index in a list of values (`$3` → 2), or -1 for a name. */
+  indexes: number[];
 }
 const placements = new Map<string, Placement | null>();
 const PLACEMENT_CACHE_SIZE = 1000;
+/** A `$` parameter, or something to step over whole: a quoted string or name, a comment. */
+const PARAMETER_OR_SKIPPED = /\$([A-Za-z0-9_]+)|'[^']*'|"[^"]*"|`[^`]*`|\[[^\]]*\]|--[^\n]*|\/\*[\s\S]*?\*\//g;
 
 function placeParameters(sql: string): Placement | null {
   const known = placements.get(sql);
   if (known !== undefined) return known;
-  let out = '';
   const names: string[] = [];
-  let i = 0;
-  let copied = 0;
-  const skipTo = (end: string, from: number) => {
-    const at = sql.indexOf(end, from);
-    return at < 0 ? sql.length : at + end.length;
-  };
-  while (i < sql.length) {
-    const c = sql[i]!;
-    if (c === "'" || c === '"' || c === '`') i = skipTo(c, i + 1);
-    else if (c === '[') i = skipTo(']', i + 1);
-    else if (c === '-' && sql[i + 1] === '-') i = skipTo('\n', i + 2);
-    else if (c === '/' && sql[i + 1] === '*') i = skipTo('*/', i + 2);
-    else if (c === '$' && /[A-Za-z0-9_]/.test(sql[i + 1] ?? '')) {
-      let end = i + 1;
-      while (end < sql.length && /[A-Za-z0-9_]/.test(sql[end]!)) end++;
-      out += `${sql.slice(copied, i)}?`;
-      names.push(sql.slice(i + 1, end));
-      i = copied = end;
-    } else i++;
-  }
-  // A doubled quote inside a string ('it''s') is two strings back to back: the scan stays in step.
-  const placed = names.length === 0 ? null : { sql: out + sql.slice(copied), names };
+  // A doubled quote inside a string ('it''s') reads as two strings back to back: the scan stays in step.
+  const rewritten = sql.replace(PARAMETER_OR_SKIPPED, (whole, name: string | undefined) => {
+    if (name === undefined) return whole;
+    names.push(name);
+    return '?';
+  });
+  const placed = names.length === 0 ? null : { sql: rewritten, names, indexes: names.map((n) => (/^\d+$/.test(n) ? Number(n) - 1 : -1)) };
   if (placements.size >= PLACEMENT_CACHE_SIZE) placements.delete(placements.keys().next().value!);
   placements.set(sql, placed);
   return placed;
 }
 
-/** The value given for parameter `name` (`1` … for a list; `$name` or `name` in an object). */
-function parameterValue(params: Params, name: string): unknown {
+/** The values of a placed statement in order: from a list by number, from an object by name (`$name` or `name`). */
+function placedValues(placed: Placement, params: Params): unknown[] {
+  const values = new Array<unknown>(placed.names.length);
   if (Array.isArray(params)) {
-    const index = Number(name) - 1;
-    if (!Number.isInteger(index) || index < 0 || index >= params.length) throw new RangeError(`Missing bound parameter $${name}`);
-    return bindable(params[index]);
+    for (let i = 0; i < values.length; i++) {
+      const index = placed.indexes[i]!;
+      if (index < 0 || index >= params.length) throw new RangeError(`Missing bound parameter $${placed.names[i]}`);
+      values[i] = bindable(params[index]);
+    }
+    return values;
   }
-  if (`$${name}` in params) return bindable(params[`$${name}`]);
-  if (name in params) return bindable(params[name]);
-  throw new RangeError(`Missing bound parameter $${name}`);
+  const byName = new Map<string, unknown>();
+  for (const key of Object.keys(params)) byName.set(key.charCodeAt(0) === 36 /* $ */ ? key.slice(1) : key, params[key]);
+  for (let i = 0; i < values.length; i++) {
+    const name = placed.names[i]!;
+    if (!byName.has(name)) throw new RangeError(`Missing bound parameter $${name}`);
+    values[i] = bindable(byName.get(name));
+  }
+  return values;
 }
 
 /**
@@ -115,7 +113,7 @@ function parameterValue(params: Params, name: string): unknown {
 function bindParams(sql: string, params: Params | undefined): { sql: string; values: unknown[] | [Record<string, unknown>] } {
   if (params === undefined) return { sql, values: [] };
   const placed = placeParameters(sql);
-  if (placed) return { sql: placed.sql, values: placed.names.map((name) => parameterValue(params, name)) };
+  if (placed) return { sql: placed.sql, values: placedValues(placed, params) };
   if (Array.isArray(params)) return { sql, values: params.map(bindable) };
   const named: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(params)) named[/^[$:@]/.test(k) ? k.slice(1) : k] = bindable(v);
