@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import {
   prepareFederation, startMember, stopMember, type MemberProcess, type MunicipalitySpec,
 } from '../federation.ts';
-import { caKeyRefusal, isP256Key } from '../../shared/federation/pki.ts';
+import { caKeyRefusal, initPki, isP256Key, type MemberSpec } from '../../shared/federation/pki.ts';
 import type { BenchMunicipality } from './dataset.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -83,21 +83,27 @@ function memberDone(pkiDir: string, id: string): boolean {
 }
 
 /**
- * Makes the certificates that are missing, several `pki init` processes at once (each member's
- * two keys and two CA signatures are independent), after the CA exists. An RSA CA of an earlier
- * version is replaced first, and its members count as missing. Existing members are kept as they
- * are; the launcher's own `init` afterwards checks them all and writes the directory.
+ * Makes the certificates that are missing, after the CA exists. An RSA CA of an earlier version is
+ * replaced first, and its members count as missing. Existing members are kept as they are; the
+ * launcher's own `init` afterwards checks them all and writes the directory. A member costs about
+ * 15 ms here and a `pki init` process about 1.5 s to start: up to IN_PROCESS_MEMBERS the work is
+ * done in this process, beyond it in several processes at once (each member's keys and CA
+ * signatures are independent).
  */
+/** Members whose certificates are made in this process rather than in `pki init` processes. */
+const IN_PROCESS_MEMBERS = 100;
+
 export async function ensurePki(pkiDir: string, municipalities: BenchMunicipality[], parallel: number): Promise<number> {
   const replaceRsaCa = caKeyRefusal(pkiDir) !== null;
   const pki = join(ROOT, 'scripts/pki.ts');
-  if (replaceRsaCa || !memberDone(pkiDir, 'gateway') || !memberDone(pkiDir, 'issuer')) {
-    await run(process.execPath, [
-      '--import', 'tsx', pki, 'init', ...(replaceRsaCa ? ['--replace-rsa-ca'] : []), '--dir', pkiDir, '--member', 'issuer:issuer:Issuer', '--member', 'gateway:gateway:Gateway',
-    ], { cwd: ROOT });
-  }
+  const core: MemberSpec[] = [{ id: 'issuer', kind: 'issuer', name: 'Issuer' }, { id: 'gateway', kind: 'gateway', name: 'Gateway' }];
+  if (replaceRsaCa || !memberDone(pkiDir, 'gateway') || !memberDone(pkiDir, 'issuer')) await initPki(pkiDir, core, { replaceRsaCa });
   const missing = municipalities.filter((m) => !memberDone(pkiDir, m.code));
   if (missing.length === 0) return 0;
+  if (missing.length <= IN_PROCESS_MEMBERS) {
+    await initPki(pkiDir, missing.map((m) => ({ id: m.code, kind: 'municipality' as const, name: m.name })));
+    return missing.length;
+  }
   const parts = Array.from({ length: Math.min(parallel, missing.length) }, (_, k) => missing.filter((_m, i) => i % parallel === k));
   await Promise.all(parts.map((part) => run(process.execPath, [
     '--import', 'tsx', pki, 'init', '--dir', pkiDir, ...part.flatMap((m) => ['--member', `${m.code}:municipality:${m.name}`]),

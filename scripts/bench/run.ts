@@ -41,6 +41,8 @@ export interface BenchOptions {
   cpuProfile: boolean;
   registrationTimeoutMs: number;
   startTimeoutMs: number;
+  /** How long the federation's idle CPU is measured before the workloads (5 s unless given). */
+  idleWindowMs?: number;
   log: (line: string) => void;
 }
 
@@ -255,14 +257,15 @@ export async function runBenchmark(o: BenchOptions): Promise<BenchResult> {
 
     // Background cost with nobody asking (outbox, bulk-job and checkpoint timers of every instance).
     const idleBefore = new Map(fedPids.map((p) => [p, cpuMicros(p)]));
-    const idle = await withCpu(fedPids, () => new Promise((r) => setTimeout(r, IDLE_WINDOW_MS)));
+    const idleWindowMs = o.idleWindowMs ?? IDLE_WINDOW_MS;
+    const idle = await withCpu(fedPids, () => new Promise((r) => setTimeout(r, idleWindowMs)));
     // Per process, µs of CPU per ms of wall time: subtracted from each role's figures below.
-    const idleOf = new Map(fedPids.map((p) => { const b = idleBefore.get(p); const a = cpuMicros(p); return [p, a === null || b === null || b === undefined ? 0 : (a - b) / IDLE_WINDOW_MS]; }));
+    const idleOf = new Map(fedPids.map((p) => { const b = idleBefore.get(p); const a = cpuMicros(p); return [p, a === null || b === null || b === undefined ? 0 : (a - b) / idleWindowMs]; }));
     const idleSum = (list: number[]) => list.reduce((a, p) => a + (idleOf.get(p) ?? 0), 0);
-    const idleMsPerSecond = idle.cpuMicros === null ? null : round(idle.cpuMicros / 1000 / (IDLE_WINDOW_MS / 1000), 1);
+    const idleMsPerSecond = idle.cpuMicros === null ? null : round(idle.cpuMicros / 1000 / (idleWindowMs / 1000), 1);
     log(`idle: the federation's processes use ${idleMsPerSecond} ms of CPU per second with nobody asking`);
     // Workload CPU is reported net of this background (it grows with instances, not with queries).
-    const idleRate = idle.cpuMicros === null ? 0 : idle.cpuMicros / IDLE_WINDOW_MS;
+    const idleRate = idle.cpuMicros === null ? 0 : idle.cpuMicros / idleWindowMs;
     const bulkOptions = { batchSize: o.batchSize, receiversInFlight: o.receiversInFlight, retryRounds: o.retryRounds };
 
     // Warm-up (not measured): every receiver asks once for its first mover, in both designs.

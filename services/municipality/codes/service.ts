@@ -364,6 +364,8 @@ export function startRegistrationWorker(ctx: MunicipalityContext, fed: Federatio
   };
   const timer = setInterval(round, intervalMs);
   timer.unref();
+  // Residents left pending by the last run (or seeded while the member was down) go at once.
+  setImmediate(round);
   return {
     kick: round,
     async stop() {
