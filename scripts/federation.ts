@@ -16,7 +16,8 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seedGatewayStaff } from '../gateway/access-log/staff.ts';
-import { DEMO_PASSWORD, type SeedOptions, type SeedResult } from './seed.ts';
+import type { SeedOptions, SeedResult } from './seed.ts';
+import { DEMO_PASSWORD, controlFile } from './demo.ts';
 import { memberBundle, type MemberEntry } from './member-bundle.ts';
 import { initPki, type MemberSpec } from '../shared/federation/pki.ts';
 
@@ -328,8 +329,6 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-/** Where a running launcher publishes its control endpoint: <dataDir>/control.json (mode 0600). */
-export const controlFile = (dataDir: string): string => join(resolve(dataDir), 'control.json');
 
 /**
  * Lets a local tool stop and restart members of a federation this process launched, over HTTP

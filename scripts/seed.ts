@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { DEMO_SEED } from './demo.ts';
+import { DEMO_PASSWORD, DEMO_SEED } from './demo.ts';
 import { createLogger } from '../shared/platform/log.ts';
 import { createMunicipality } from '../services/municipality/app.ts';
 import { municipalityConfigSchema } from '../services/municipality/config.ts';
@@ -24,8 +24,6 @@ import { enrolCertificate } from '../services/municipality/resident-page/service
 import { issueResidentCertificate, readCertificateAuthority, verifyResidentCertificate, type ResidentSex } from '../shared/federation/pki.ts';
 import { isMainModule } from '../shared/platform/main-module.ts';
 
-/** Demo accounts only: printed by `npm start`, never used outside a local federation. */
-export const DEMO_PASSWORD = 'hikitsugi-demo-2026';
 export const DEMO_STAFF: { username: string; displayName: string; role: Role }[] = [
   { username: 'clerk1', displayName: 'Clerk One', role: 'clerk' },
   { username: 'clerk2', displayName: 'Clerk Two (second approver)', role: 'clerk' },

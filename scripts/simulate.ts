@@ -44,9 +44,7 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { MAX_MOVE_CHAIN, PURPOSES } from '../shared/federation/protocol.ts';
 import { DISCLOSURE_POLICY } from '../services/municipality/answering/disclosure-policy.ts';
-import { controlFile } from './federation.ts';
-import { DEMO_MUNICIPALITIES, DEMO_SEED } from './demo.ts';
-import { DEMO_PASSWORD } from './seed.ts';
+import { DEMO_MUNICIPALITIES, DEMO_PASSWORD, DEMO_SEED, controlFile } from './demo.ts';
 import { cardOf, demoCards } from './demo-my-number.ts';
 import { isMainModule } from '../shared/platform/main-module.ts';
 

@@ -6,9 +6,9 @@
  * own database with its own role (made or reused with scripts/db-provision.ts).
  */
 import { Command } from 'commander';
-import { DEMO_MUNICIPALITIES } from './demo.ts';
+import { DEMO_MUNICIPALITIES, DEMO_PASSWORD } from './demo.ts';
 import { prepareFederation, seedInOwnProcess, startControlServer, startFederation, stopFederation } from './federation.ts';
-import { DEMO_PASSWORD, DEMO_RESIDENTS, DEMO_STAFF } from './seed.ts';
+import { DEMO_RESIDENTS, DEMO_STAFF } from './seed.ts';
 import { memberDatabaseName, provisionMemberDatabase } from './db-provision.ts';
 import { join } from 'node:path';
 import { caKeyRefusal, publishRevocations } from '../shared/federation/pki.ts';

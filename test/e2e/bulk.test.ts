@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';
-import { DEMO_PASSWORD } from '../../scripts/seed.ts';
+import { DEMO_PASSWORD } from '../../scripts/demo.ts';
 import { moveResident, readAllSubjects, recordsOf, StaffSession, type Desk, type Move, type Plan } from '../../scripts/simulate.ts';
 
 const TAWARAMOTO = '293610';

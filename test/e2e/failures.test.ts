@@ -9,7 +9,7 @@ import { QueryTypes } from 'sequelize';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';
 import { openMemberDatabase } from '../fixtures/database.ts';
-import { DEMO_PASSWORD } from '../../scripts/seed.ts';
+import { DEMO_PASSWORD } from '../../scripts/demo.ts';
 import { moveResident, readAllSubjects, recordsOf, StaffSession, type Desk, type Move, type Plan } from '../../scripts/simulate.ts';
 import { createMemberClient, type MemberClient } from '../../shared/federation/member-http.ts';
 import { loadMemberCredentials } from '../../shared/federation/pki.ts';

@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { startControlServer, type ControlServer } from '../../scripts/federation.ts';
 import { cardOf, demoCards } from '../../scripts/demo-my-number.ts';
-import { DEMO_PASSWORD } from '../../scripts/seed.ts';
+import { DEMO_PASSWORD } from '../../scripts/demo.ts';
 import { StaffSession, moveChain, moveResident, probeCapability, waitForCodes, type Desk, type Move } from '../../scripts/simulate.ts';
 import { startTestFederation, type RunningFederation } from '../fixtures/federation.ts';
 import { api } from '../fixtures/http.ts';

@@ -16,7 +16,7 @@ import { signPayload } from '../../shared/crypto.ts';
 import { companionDigest, signHead } from '../../shared/federation/messages.ts';
 import type { MemberCredentials } from '../../shared/federation/pki.ts';
 import { GATEWAY_ID, ISSUER_ID, Typ } from '../../shared/federation/protocol.ts';
-import { DEMO_PASSWORD } from '../../scripts/seed.ts';
+import { DEMO_PASSWORD } from '../../scripts/demo.ts';
 import { EMPTY_HEAD, randomMyNumber } from '../fixtures/factories.ts';
 import { randomBytes } from 'node:crypto';
 import { AKIOTA, securityFederation, TAWARAMOTO, TODA, type SecurityFederation } from './federation.ts';
