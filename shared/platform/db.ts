@@ -147,6 +147,17 @@ export function inTransaction<T>(sequelize: Sequelize, fn: (t: Transaction) => P
 /** Rows per statement in `updateRows`. */
 const UPDATE_ROWS_CHUNK = 250;
 
+/** Table and column names written into raw SQL are plain identifiers, never data. */
+function requirePlainNames(what: string, names: string[]): void {
+  if (!names.every((n) => /^[A-Za-z_]+$/.test(n))) throw new Error(`${what} takes plain table and column names`);
+}
+
+/** `($k+1, $k+2 …), (…)`: one tuple of `width` bound parameters per row, numbered after `k`. */
+function valueTuples(rows: number, width: number, k = 0): string {
+  let n = k;
+  return Array.from({ length: rows }, () => `(${Array.from({ length: width }, () => `$${++n}`).join(', ')})`).join(', ');
+}
+
 /**
  * Gives many rows each their own values in one statement per few hundred rows (one UPDATE per row
  * through a model costs more than the rest of a batch's database work): `UPDATE t AS r SET c = v.columnN
@@ -159,8 +170,7 @@ export async function updateRows(
   spec: { keys: string[]; set: Record<string, 'TEXT' | 'INTEGER'>; fixed?: Record<string, unknown> },
   rows: Record<string, unknown>[], transaction?: Transaction,
 ): Promise<void> {
-  const names = [table, ...spec.keys, ...Object.keys(spec.set), ...Object.keys(spec.fixed ?? {})];
-  if (!names.every((n) => /^[A-Za-z_]+$/.test(n))) throw new Error('updateRows takes plain table and column names');
+  requirePlainNames('updateRows', [table, ...spec.keys, ...Object.keys(spec.set), ...Object.keys(spec.fixed ?? {})]);
   const columns = [...spec.keys, ...Object.keys(spec.set)];
   const fixed = Object.entries(spec.fixed ?? {});
   const assignments = [
@@ -171,8 +181,7 @@ export async function updateRows(
   const value = (v: unknown) => bindValue(sequelize, v);
   for (let i = 0; i < rows.length; i += UPDATE_ROWS_CHUNK) {
     const chunk = rows.slice(i, i + UPDATE_ROWS_CHUNK);
-    let n = fixed.length;
-    const values = chunk.map(() => `(${columns.map(() => `$${++n}`).join(', ')})`).join(', ');
+    const values = valueTuples(chunk.length, columns.length, fixed.length);
     // Every value is a bound parameter: nothing a row holds is ever part of the SQL text.
     await sequelize.query(`UPDATE "${table}" AS r SET ${assignments} FROM (VALUES ${values}) AS v WHERE ${match}`, {
       transaction, bind: [...fixed.map(([, v]) => value(v)), ...chunk.flatMap((row) => columns.map((c) => value(row[c] ?? null)))],
@@ -194,14 +203,12 @@ const INSERT_PARAMETERS_MAX = 30_000;
 export async function insertRows(sequelize: Sequelize, table: string, rows: Record<string, unknown>[], transaction?: Transaction): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]!);
-  if (![table, ...columns].every((n) => /^[A-Za-z_]+$/.test(n))) throw new Error('insertRows takes plain table and column names');
+  requirePlainNames('insertRows', [table, ...columns]);
   const perStatement = Math.max(1, Math.floor(INSERT_PARAMETERS_MAX / columns.length));
   const names = columns.map((c) => `"${c}"`).join(', ');
   for (let i = 0; i < rows.length; i += perStatement) {
     const chunk = rows.slice(i, i + perStatement);
-    let n = 0;
-    const values = chunk.map(() => `(${columns.map(() => `$${++n}`).join(', ')})`).join(', ');
-    await sequelize.query(`INSERT INTO "${table}" (${names}) VALUES ${values}`, {
+    await sequelize.query(`INSERT INTO "${table}" (${names}) VALUES ${valueTuples(chunk.length, columns.length)}`, {
       transaction, bind: chunk.flatMap((row) => columns.map((c) => bindValue(sequelize, row[c] ?? null))),
     });
   }
