@@ -13,6 +13,7 @@ import { newOprfKey } from '../shared/crypto.ts';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seedGatewayStaff } from '../gateway/access-log/staff.ts';
@@ -98,8 +99,15 @@ export interface PortRange {
 }
 
 const LISTEN_PORT_LOW = 20_000;
+/** How many shares the listen range is cut into for launchers running side by side (LISTEN_PORTS_SHARE). */
+const LISTEN_PORT_SHARES = 8;
 
-/** The ports members listen on: from 20000 to just below the kernel's ephemeral range. */
+/**
+ * The ports members listen on: from 20000 to just below the kernel's ephemeral range. Launchers
+ * running side by side on one machine (parallel test workers, and the benchmark one of them
+ * starts) each take their own share, LISTEN_PORTS_SHARE=k (the (k mod 8)-th eighth): a port one of
+ * them checked free is never bound meanwhile by a member another one starts or restarts.
+ */
 export function listenPortRange(): PortRange {
   const [ephemeralLow] = (() => {
     try {
@@ -108,7 +116,14 @@ export function listenPortRange(): PortRange {
       return [32768];
     }
   })();
-  return { low: LISTEN_PORT_LOW, high: Math.max(LISTEN_PORT_LOW + 1000, ephemeralLow ?? 32768) };
+  const all = { low: LISTEN_PORT_LOW, high: Math.max(LISTEN_PORT_LOW + 1000, ephemeralLow ?? 32768) };
+  const share = process.env.LISTEN_PORTS_SHARE;
+  if (share === undefined || share === '') return all;
+  const k = Number(share);
+  if (!Number.isInteger(k) || k < 0) throw new Error('LISTEN_PORTS_SHARE must be a whole number (0, 1, 2, …)');
+  const size = Math.floor((all.high - all.low) / LISTEN_PORT_SHARES);
+  const low = all.low + (k % LISTEN_PORT_SHARES) * size;
+  return { low, high: low + size };
 }
 /** Ports this process already gave out (a member may not have bound its port yet). */
 const handedOut = new Set<number>();
@@ -229,12 +244,34 @@ export async function prepareFederation(plan: FederationPlan): Promise<MemberPro
 }
 
 /**
- * Seeds in a process of its own, run from the members' bundle (scripts/member-bundle.ts): a
- * launcher seeding its municipalities side by side uses every core, and without tsx's loader and
- * source maps the same seeding costs about 40 % less CPU (100 residents: 9.8 s under tsx, 5.8 s
- * bundled). The options, secrets included, travel on the child's stdin, never in its arguments.
+ * Total residents up to which a federation's municipalities are seeded in one process: loading the
+ * bundle costs a process about 0.6 s of CPU, more than seeding a few dozen residents (the test
+ * federations); larger demo data is spread over the cores.
  */
-export async function seedInOwnProcess(options: SeedOptions): Promise<SeedResult> {
+const ONE_PROCESS_SEEDING = 100;
+
+/**
+ * Seeds municipalities in processes of their own, run from the members' bundle
+ * (scripts/member-bundle.ts): side by side, one process per core, so a launcher seeding large
+ * demo data uses every core, and without tsx's loader and source maps the same seeding costs about
+ * 40 % less CPU (100 residents: 9.8 s under tsx, 5.8 s bundled). Small data goes in one process
+ * (ONE_PROCESS_SEEDING). The options, secrets included, travel on the children's stdin, never in
+ * their arguments. Results come back in the order of `list`.
+ */
+export async function seedMunicipalities(list: SeedOptions[]): Promise<SeedResult[]> {
+  const residents = list.reduce((sum, o) => sum + o.residents, 0);
+  const processes = residents <= ONE_PROCESS_SEEDING ? 1 : Math.max(1, Math.min(list.length, availableParallelism()));
+  const groups: number[][] = Array.from({ length: processes }, () => []);
+  list.forEach((_, i) => groups[i % processes]!.push(i));
+  const results: SeedResult[] = [];
+  await Promise.all(groups.filter((g) => g.length > 0).map(async (group) => {
+    const seeded = await seedInOwnProcess(group.map((i) => list[i]!));
+    group.forEach((i, k) => { results[i] = seeded[k]!; });
+  }));
+  return results;
+}
+
+async function seedInOwnProcess(list: SeedOptions[]): Promise<SeedResult[]> {
   const program = await memberBundle('scripts/seed.ts');
   const child = spawn(process.execPath, [program, '--options-on-stdin'], {
     env: { PATH: process.env.PATH ?? '', NODE_ENV: process.env.NODE_ENV ?? 'development' }, stdio: ['pipe', 'pipe', 'pipe'],
@@ -243,11 +280,12 @@ export async function seedInOwnProcess(options: SeedOptions): Promise<SeedResult
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
-  child.stdin.end(JSON.stringify(options));
+  child.stdin.end(JSON.stringify(list));
   const [code] = await once(child, 'exit') as [number | null];
   const line = stdout.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !line.startsWith('{')) throw new Error(`seeding ${options.env.MUNICIPALITY_CODE} failed (exit ${code}): ${stderr.slice(-2000)}`);
-  return JSON.parse(line) as SeedResult;
+  const codes = list.map((o) => o.env.MUNICIPALITY_CODE).join(', ');
+  if (code !== 0 || !line.startsWith('[')) throw new Error(`seeding ${codes} failed (exit ${code}): ${stderr.slice(-2000)}`);
+  return JSON.parse(line) as SeedResult[];
 }
 
 /**

@@ -13,10 +13,16 @@
  * The bundle is content-addressed: `node_modules/.cache/hikitsugi-members/<hash>/`, written once
  * and reused by every launcher that builds the same source (parallel test workers included). A
  * linked source map lets `--enable-source-maps` and the benchmark's profile name TypeScript lines.
+ *
+ * Building only to learn that hash cost each launcher about 2.5 s of CPU (esbuild reads and
+ * bundles every file again). So the last build also writes down every file it read, with its
+ * size and modification time (`inputs.json` beside the bundles); a launcher that finds each of
+ * them unchanged, this file included, takes that bundle without running esbuild. Any change to a
+ * file it read (a new import means an edited importer) builds again.
  */
 import { build, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -35,6 +41,10 @@ export const MEMBER_ENTRIES = [
 export type MemberEntry = (typeof MEMBER_ENTRIES)[number];
 
 const MEMBER_BUNDLE_CACHE = join(ROOT, 'node_modules', '.cache', 'hikitsugi-members');
+/** The last build's bundle folder and the files it was made from (see above). */
+const LAST_BUILD = join(MEMBER_BUNDLE_CACHE, 'inputs.json');
+/** This file: how the bundle is made is an input of every bundle. */
+const THIS_FILE = fileURLToPath(import.meta.url);
 /** Where esbuild places the output in memory (`write: false`): paths are taken relative to it. */
 const OUT_ROOT = join(MEMBER_BUNDLE_CACHE, 'out');
 
@@ -55,9 +65,9 @@ const OUTSIDE_THE_BUNDLE = [
 
 let bundling: Promise<string> | undefined;
 
-/** The bundled file to run for a member entry (built at the first call of this process). */
+/** The bundled file to run for a member entry (built, or found unchanged, at the first call of this process). */
 export async function memberBundle(entry: MemberEntry): Promise<string> {
-  bundling ??= bundleMembers().catch((err: unknown) => {
+  bundling ??= Promise.resolve().then(() => unchangedBundle() ?? bundleMembers()).catch((err: unknown) => {
     bundling = undefined;
     throw err;
   });
@@ -78,6 +88,43 @@ function sourceUrls(entries: Set<string>): Plugin {
   };
 }
 
+/** A file as the last build read it: path from the project root, size, modification time. */
+type InputStamp = [path: string, size: number, mtimeMs: number];
+
+function stampOf(path: string): InputStamp {
+  const { size, mtimeMs } = statSync(join(ROOT, path));
+  return [path, size, mtimeMs];
+}
+
+/** The last build's folder when it still exists and every file it was made from is as it was then; otherwise undefined. */
+export function unchangedBundle(record = LAST_BUILD): string | undefined {
+  try {
+    const last = JSON.parse(readFileSync(record, 'utf8')) as { dir: string; inputs: InputStamp[] };
+    const dir = join(MEMBER_BUNDLE_CACHE, last.dir);
+    if (!existsSync(dir) || last.inputs.length === 0) return undefined;
+    for (const [path, size, mtimeMs] of last.inputs) {
+      const now = stampOf(path);
+      if (now[1] !== size || now[2] !== mtimeMs) return undefined;
+    }
+    // In use again: not stale for another day.
+    const now = new Date();
+    utimesSync(dir, now, now);
+    return dir;
+  } catch {
+    // No record yet, an unreadable one, or a file it names is gone: build.
+    return undefined;
+  }
+}
+
+/** Writes down what the build in `dir` was made from (replacing the record at once: readers see the old or the new). */
+function recordInputs(dir: string, inputs: string[]): void {
+  const paths = [...new Set([relative(ROOT, THIS_FILE), ...inputs])];
+  const record = JSON.stringify({ dir: relative(MEMBER_BUNDLE_CACHE, dir), inputs: paths.map(stampOf) });
+  const partial = `${LAST_BUILD}.${process.pid}.partial`;
+  writeFileSync(partial, record);
+  renameSync(partial, LAST_BUILD);
+}
+
 async function bundleMembers(): Promise<string> {
   const entries = MEMBER_ENTRIES.map((e) => join(ROOT, e));
   const result = await build({
@@ -85,9 +132,11 @@ async function bundleMembers(): Promise<string> {
     bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20', external: [...OUTSIDE_THE_BUNDLE],
     // The packages' CommonJS modules call `require`; an ES module has none unless given one.
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-    sourcemap: 'linked', sourcesContent: false, write: false, logLevel: 'silent',
+    sourcemap: 'linked', sourcesContent: false, write: false, logLevel: 'silent', metafile: true,
     plugins: [sourceUrls(new Set(entries))],
   });
+  // The metafile names inputs relative to the working directory.
+  const inputs = Object.keys(result.metafile.inputs).map((p) => relative(ROOT, resolve(p)));
   const files = result.outputFiles.map((f) => ({ path: relative(OUT_ROOT, f.path), contents: f.contents }))
     .sort((a, b) => a.path.localeCompare(b.path));
   const hash = createHash('sha256');
@@ -97,6 +146,7 @@ async function bundleMembers(): Promise<string> {
     // In use again: not stale for another day.
     const now = new Date();
     utimesSync(dir, now, now);
+    recordInputs(dir, inputs);
     return dir;
   }
   // Written beside its final name and renamed: a launcher never runs a half-written bundle.
@@ -114,6 +164,7 @@ async function bundleMembers(): Promise<string> {
     if (!existsSync(dir)) throw err;
   }
   removeStaleBundles(dir);
+  recordInputs(dir, inputs);
   return dir;
 }
 
@@ -121,7 +172,7 @@ function removeStaleBundles(current: string): void {
   const now = Date.now();
   for (const name of readdirSync(MEMBER_BUNDLE_CACHE)) {
     const path = join(MEMBER_BUNDLE_CACHE, name);
-    if (path === current) continue;
+    if (path === current || path === LAST_BUILD) continue;
     try {
       if (now - statSync(path).mtimeMs > STALE_BUNDLE_MS) rmSync(path, { recursive: true, force: true });
     } catch {

@@ -163,9 +163,12 @@ export async function seedMunicipality(options: SeedOptions): Promise<SeedResult
 
 if (isMainModule(import.meta.url)) {
   if (process.argv.includes('--options-on-stdin')) {
+    // A list of municipalities (scripts/federation.ts, seedMunicipalities), seeded one after another.
     let text = '';
     for await (const chunk of process.stdin) text += String(chunk);
-    console.log(JSON.stringify(await seedMunicipality(JSON.parse(text) as SeedOptions)));
+    const results: SeedResult[] = [];
+    for (const options of JSON.parse(text) as SeedOptions[]) results.push(await seedMunicipality(options));
+    console.log(JSON.stringify(results));
   } else {
     const program = new Command()
       .requiredOption('--municipality <code>', 'municipality code')

@@ -7,7 +7,7 @@
  */
 import { Command } from 'commander';
 import { DEMO_MUNICIPALITIES, DEMO_PASSWORD } from './demo.ts';
-import { prepareFederation, seedInOwnProcess, startControlServer, startFederation, stopFederation } from './federation.ts';
+import { prepareFederation, seedMunicipalities, startControlServer, startFederation, stopFederation } from './federation.ts';
 import { DEMO_RESIDENTS, DEMO_STAFF } from './seed.ts';
 import { memberDatabaseName, provisionMemberDatabase } from './db-provision.ts';
 import { join } from 'node:path';
@@ -40,9 +40,9 @@ if (rsaCa) {
   console.log(`  ${rsaCa}: making a new CA, re-issuing every member and the demo residents' certificates (the old CA is kept in ${join(options.dataDir, 'pki')}/ca.retired-…)`);
 }
 const members = await prepareFederation({ dataDir: options.dataDir, municipalities: DEMO_MUNICIPALITIES, gatewayPort: 8443, issuerPort: 8444, gatewayStaffPort: 8445, logLevel: options.logLevel, database });
-// Each municipality seeds its own database in its own process, side by side.
+// Each municipality's own database, seeded in processes of their own, side by side.
 const municipalities = members.filter((x) => x.kind === 'municipality');
-const seeds = await Promise.all(municipalities.map((m) => seedInOwnProcess({
+const seeds = await seedMunicipalities(municipalities.map((m) => ({
   env: m.env, residents: Number(options.residents),
   residentDemo: { caDir: join(options.dataDir, 'pki'), outDir: join(options.dataDir, m.id, 'resident-demo') },
 })));

@@ -269,6 +269,11 @@ describe('a FHIR client library against the demo federation', function () {
       const files = await Promise.all(manifest.output.map(async (out: any) => ({
         out, text: await (await fetch(out.url, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+ndjson' } })).text(),
       })));
+      // The export request is in the access log, by the clerk who asked, naming the job.
+      const requests = await fed.rows<{ details: string; outcome: string }>(code, 'SELECT details, outcome FROM access_log WHERE action = ?', [Actions.FHIR_EXPORT_REQUEST]);
+      expect(requests.filter((e) => JSON.parse(e.details).jobId === jobId).map((e) => e.outcome), code).to.deep.equal(['allowed']);
+      // Removed before the files are validated, for the same reason as above.
+      await client.request(statusUrl, { method: 'DELETE' });
       for (const { out, text } of files) {
         for (const n of myNumbers) expect(text, `${code} ${out.type}`).not.to.include(n);
         expect(twelveDigitRuns(text), `${code} ${out.type}`).to.deep.equal([]);
@@ -278,10 +283,6 @@ describe('a FHIR client library against the demo federation', function () {
           byType[resource.resourceType]!.push(resource);
         }
       }
-      // The export request is in the access log, by the clerk who asked, naming the job.
-      const requests = await fed.rows<{ details: string; outcome: string }>(code, 'SELECT details, outcome FROM access_log WHERE action = ?', [Actions.FHIR_EXPORT_REQUEST]);
-      expect(requests.filter((e) => JSON.parse(e.details).jobId === jobId).map((e) => e.outcome), code).to.deep.equal(['allowed']);
-      await client.request(statusUrl, { method: 'DELETE' });
       const ids = new Set(byType.Patient!.map((p) => p.id));
       // Every seeded resident, every seeded record (the demo data, all of it).
       expect(byType.Patient!.length, code).to.equal(DEMO_RESIDENTS);

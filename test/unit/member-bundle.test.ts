@@ -4,10 +4,11 @@
  * read beside a module), and map back to the TypeScript files for the benchmark's profile.
  */
 import { expect } from 'chai';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MEMBER_ENTRIES, memberBundle } from '../../scripts/member-bundle.ts';
+import { MEMBER_ENTRIES, memberBundle, unchangedBundle } from '../../scripts/member-bundle.ts';
 import { categoryOfFrame, sourceUrlOf } from '../../scripts/bench/profile.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -36,6 +37,26 @@ describe('member processes from a bundle', () => {
       expect(readFileSync(file, 'utf8').length).to.be.greaterThan(0);
     }
     expect(dir).to.match(/hikitsugi-members\/[0-9a-f]{16}$/);
+  });
+
+  it('when every file the last build read is unchanged, then the bundle is taken as it is; a file of another size or time, or one gone, means building again', () => {
+    const record = join(dir, '..', 'inputs.json');
+    expect(unchangedBundle(record)).to.equal(dir);
+    const last = JSON.parse(readFileSync(record, 'utf8')) as { dir: string; inputs: [string, number, number][] };
+    expect(last.inputs.map(([path]) => path)).to.include.members(['scripts/member-bundle.ts', 'services/issuer/main.ts', 'shared/crypto.ts']);
+    const scratch = mkdtempSync(join(tmpdir(), 'hikitsugi-bundle-record-'));
+    const variant = (name: string, change: (inputs: [string, number, number][]) => void) => {
+      const inputs = last.inputs.map((i) => [...i] as [string, number, number]);
+      change(inputs);
+      const file = join(scratch, `${name}.json`);
+      writeFileSync(file, JSON.stringify({ dir: last.dir, inputs }));
+      return unchangedBundle(file);
+    };
+    const at = last.inputs.findIndex(([path]) => path === 'shared/crypto.ts');
+    expect(variant('same', () => {})).to.equal(dir);
+    expect(variant('edited', (inputs) => { inputs[at]![2] += 1; })).to.equal(undefined);
+    expect(variant('grown', (inputs) => { inputs[at]![1] += 1; })).to.equal(undefined);
+    expect(variant('gone', (inputs) => { inputs[at]![0] = 'shared/no-such-module.ts'; })).to.equal(undefined);
   });
 
   it('when a bundled module reads a file beside itself, then its import.meta.url still names its own source file', () => {
