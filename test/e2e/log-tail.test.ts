@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -226,9 +226,12 @@ describe('the log tail: heads carried in every message, kept by receivers, check
     this.timeout(120_000);
     const { ctx } = fed.m(A);
     const database = auditVerifyDatabaseArgs({ [A]: ctx.config }).concat(ctx.config.DATABASE_URL ? [] : ['--database', `${A}=${ctx.config.DATABASE_PATH}`]);
-    const args = ['run', '--silent', 'audit:verify', '--', A, '--data-dir', mkdtempSync(join(tmpdir(), 'hikitsugi-empty-')), ...database,
+    const empty = mkdtempSync(join(tmpdir(), 'hikitsugi-empty-'));
+    const args = ['run', '--silent', 'audit:verify', '--', A, '--data-dir', empty, ...database,
       '--gateway', fed.gateway.url, '--cert-dir', pkiPaths(fed.pki.dir).member(A), '--json'];
-    const out = await run('npm', args, { cwd: ROOT }).then(() => ({ code: 0, stdout: '' }), (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }));
+    const out = await run('npm', args, { cwd: ROOT })
+      .then(() => ({ code: 0, stdout: '' }), (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }))
+      .finally(() => rmSync(empty, { recursive: true, force: true }));
     expect(out.code, JSON.stringify(out)).to.equal(1);
     const report = JSON.parse(out.stdout);
     const officer = await fed.m(A).login('privacyofficer1');

@@ -7,7 +7,7 @@
  * predecessor. On PostgreSQL, one member's role cannot read another member's database.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataTypes, QueryTypes, type ModelStatic, type Model, type Sequelize } from 'sequelize';
@@ -58,6 +58,7 @@ async function rowCount(sequelize: Sequelize, table: string): Promise<number> {
 }
 
 describe(`database engines (${onPostgres ? 'PostgreSQL' : 'SQLite'}): migrations, append-only tables, parallel writers, separation`, () => {
+  after(() => rmSync(root, { recursive: true, force: true }));
   for (const kind of KINDS) {
     it(`when a ${kind.name}'s migrations run on an empty database, then every model's table, column and index exists as the model says, and a second run applies nothing`, async () => {
       const db = await openMemberDatabase(freshDatabase(kind.name));

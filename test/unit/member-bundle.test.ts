@@ -4,7 +4,7 @@
  * read beside a module), and map back to the TypeScript files for the benchmark's profile.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -53,10 +53,14 @@ describe('member processes from a bundle', () => {
       return unchangedBundle(file);
     };
     const at = last.inputs.findIndex(([path]) => path === 'shared/crypto.ts');
-    expect(variant('same', () => {})).to.equal(dir);
-    expect(variant('edited', (inputs) => { inputs[at]![2] += 1; })).to.equal(undefined);
-    expect(variant('grown', (inputs) => { inputs[at]![1] += 1; })).to.equal(undefined);
-    expect(variant('gone', (inputs) => { inputs[at]![0] = 'shared/no-such-module.ts'; })).to.equal(undefined);
+    try {
+      expect(variant('same', () => {})).to.equal(dir);
+      expect(variant('edited', (inputs) => { inputs[at]![2] += 1; })).to.equal(undefined);
+      expect(variant('grown', (inputs) => { inputs[at]![1] += 1; })).to.equal(undefined);
+      expect(variant('gone', (inputs) => { inputs[at]![0] = 'shared/no-such-module.ts'; })).to.equal(undefined);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 
   it('when a bundled module reads a file beside itself, then its import.meta.url still names its own source file', () => {
