@@ -116,17 +116,24 @@ export function unchangedBundle(record = LAST_BUILD): string | undefined {
   }
 }
 
-/** Writes down what the build in `dir` was made from (replacing the record at once: readers see the old or the new). */
-function recordInputs(dir: string, inputs: string[]): void {
+/**
+ * Writes down what the build in `dir` was made from (replacing the record at once: readers see the
+ * old or the new). Not when a file changed after the build began: esbuild may have read it before
+ * the change, and the next launcher must build again.
+ */
+export function recordInputs(dir: string, inputs: string[], buildStartedMs: number, record = LAST_BUILD): void {
   const paths = [...new Set([relative(ROOT, THIS_FILE), ...inputs])];
-  const record = JSON.stringify({ dir: relative(MEMBER_BUNDLE_CACHE, dir), inputs: paths.map(stampOf) });
-  const partial = `${LAST_BUILD}.${process.pid}.partial`;
-  writeFileSync(partial, record);
-  renameSync(partial, LAST_BUILD);
+  const stamps = paths.map(stampOf);
+  // With a margin: file times come from a coarser clock than Date.now().
+  if (stamps.some(([, , mtimeMs]) => mtimeMs >= buildStartedMs - 2000)) return;
+  const partial = `${record}.${process.pid}.partial`;
+  writeFileSync(partial, JSON.stringify({ dir: relative(MEMBER_BUNDLE_CACHE, dir), inputs: stamps }));
+  renameSync(partial, record);
 }
 
 async function bundleMembers(): Promise<string> {
   const entries = MEMBER_ENTRIES.map((e) => join(ROOT, e));
+  const started = Date.now();
   const result = await build({
     entryPoints: entries, outbase: ROOT, outdir: OUT_ROOT, outExtension: { '.js': '.mjs' },
     bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20', external: [...OUTSIDE_THE_BUNDLE],
@@ -146,7 +153,7 @@ async function bundleMembers(): Promise<string> {
     // In use again: not stale for another day.
     const now = new Date();
     utimesSync(dir, now, now);
-    recordInputs(dir, inputs);
+    recordInputs(dir, inputs, started);
     return dir;
   }
   // Written beside its final name and renamed: a launcher never runs a half-written bundle.
@@ -164,7 +171,7 @@ async function bundleMembers(): Promise<string> {
     if (!existsSync(dir)) throw err;
   }
   removeStaleBundles(dir);
-  recordInputs(dir, inputs);
+  recordInputs(dir, inputs, started);
   return dir;
 }
 

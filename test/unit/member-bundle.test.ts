@@ -4,11 +4,11 @@
  * read beside a module), and map back to the TypeScript files for the benchmark's profile.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MEMBER_ENTRIES, memberBundle, unchangedBundle } from '../../scripts/member-bundle.ts';
+import { MEMBER_ENTRIES, memberBundle, recordInputs, unchangedBundle } from '../../scripts/member-bundle.ts';
 import { categoryOfFrame, sourceUrlOf } from '../../scripts/bench/profile.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -58,6 +58,22 @@ describe('member processes from a bundle', () => {
       expect(variant('edited', (inputs) => { inputs[at]![2] += 1; })).to.equal(undefined);
       expect(variant('grown', (inputs) => { inputs[at]![1] += 1; })).to.equal(undefined);
       expect(variant('gone', (inputs) => { inputs[at]![0] = 'shared/no-such-module.ts'; })).to.equal(undefined);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+
+  it('when a file the build read changed after the build began, then nothing is recorded and the next launcher builds again', () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'hikitsugi-bundle-record-'));
+    try {
+      const inputs = ['services/issuer/main.ts', 'shared/crypto.ts'];
+      const changedLater = join(scratch, 'changed.json');
+      // A build that began before every input's modification time: one of them may be newer than what esbuild read.
+      recordInputs(dir, inputs, 0, changedLater);
+      expect(existsSync(changedLater)).to.equal(false);
+      const unchanged = join(scratch, 'unchanged.json');
+      recordInputs(dir, inputs, Date.now(), unchanged);
+      expect(unchangedBundle(unchanged)).to.equal(dir);
     } finally {
       rmSync(scratch, { recursive: true, force: true });
     }
