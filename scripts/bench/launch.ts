@@ -82,6 +82,9 @@ function memberDone(pkiDir: string, id: string): boolean {
   }
 }
 
+/** Members whose certificates are made in this process rather than in `pki init` processes. */
+const IN_PROCESS_MEMBERS = 100;
+
 /**
  * Makes the certificates that are missing, after the CA exists. An RSA CA of an earlier version is
  * replaced first, and its members count as missing. Existing members are kept as they are; the
@@ -90,9 +93,6 @@ function memberDone(pkiDir: string, id: string): boolean {
  * done in this process, beyond it in several processes at once (each member's keys and CA
  * signatures are independent).
  */
-/** Members whose certificates are made in this process rather than in `pki init` processes. */
-const IN_PROCESS_MEMBERS = 100;
-
 export async function ensurePki(pkiDir: string, municipalities: BenchMunicipality[], parallel: number): Promise<number> {
   const replaceRsaCa = caKeyRefusal(pkiDir) !== null;
   const pki = join(ROOT, 'scripts/pki.ts');

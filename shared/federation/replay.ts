@@ -4,10 +4,11 @@
  * deciding, so two copies arriving at once cannot both be new, on SQLite and on PostgreSQL alike.
  */
 import { QueryTypes, type Model, type ModelStatic, type Transaction } from 'sequelize';
+import { requirePlainNames } from '../platform/db.ts';
 
 export async function rememberOnce(table: ModelStatic<Model>, row: Record<string, string | number>, transaction?: Transaction): Promise<boolean> {
   const columns = Object.keys(row);
-  if (!columns.every((c) => /^[A-Za-z]+$/.test(c))) throw new Error('replay columns must be plain names');
+  requirePlainNames('rememberOnce', columns);
   // The leading comment keeps Sequelize's SQLite dialect from treating this as a plain INSERT,
   // which it runs without returning rows; RETURNING is what tells a new jti from a replay.
   const rows = await table.sequelize!.query(

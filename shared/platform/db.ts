@@ -148,7 +148,7 @@ export function inTransaction<T>(sequelize: Sequelize, fn: (t: Transaction) => P
 const UPDATE_ROWS_CHUNK = 250;
 
 /** Table and column names written into raw SQL are plain identifiers, never data. */
-function requirePlainNames(what: string, names: string[]): void {
+export function requirePlainNames(what: string, names: string[]): void {
   if (!names.every((n) => /^[A-Za-z_]+$/.test(n))) throw new Error(`${what} takes plain table and column names`);
 }
 
